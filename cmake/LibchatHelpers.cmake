@@ -1,0 +1,11 @@
+# Warnings and sanitizers applied to every libchat target.
+function(libchat_target_defaults target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wno-missing-field-initializers)
+  if(LIBCHAT_WARNINGS_AS_ERRORS)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(LIBCHAT_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=${LIBCHAT_SANITIZE} -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=${LIBCHAT_SANITIZE})
+  endif()
+endfunction()

@@ -1,0 +1,176 @@
+// ChatService: the chat domain's operations with their rules: who may do what, limits, ordering,
+// idempotency, receipts, and the events that tell live sessions what happened. Everything persists
+// through a Store; events go out through a Bus. This is the API a product embeds (see examples/embed).
+//
+// Thread-safe. Calls block on the store: call them from worker threads, never from network threads.
+// Every failure is a typed Status that names its cause and leaves the store unchanged.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "libchat/bus.h"
+#include "libchat/options.h"
+#include "libchat/result.h"
+#include "libchat/store.h"
+#include "libchat/types.h"
+
+namespace chat {
+
+struct NewAccount {
+  std::string username;
+  std::string password;
+  std::string display_name;
+  std::string email;
+  std::string avatar_url;
+};
+
+struct DeviceInfo {
+  std::string kind;  // "phone", "laptop", ...
+  std::string name;
+};
+
+// A device's authenticated session. `token` is set only when it was just issued (login); it is
+// shown once and stored only as a hash.
+struct Session {
+  User user;
+  Device device;
+  std::string token;
+};
+
+struct SendRequest {
+  UserId sender = 0;
+  DeviceId device = 0;
+  ChatId chat = 0;
+  std::string client_id;  // Required: the idempotency key.
+  MessageKind kind = MessageKind::kText;
+  std::string body;
+  std::vector<std::string> attachments;
+  Seq reply_to = 0;
+};
+
+struct SyncPage {
+  ChatId chat = 0;
+  std::vector<Message> messages;  // Ascending seq.
+  Seq head = 0;                   // The chat's head when read.
+  bool has_more = false;          // More after the last message returned.
+};
+
+struct ChatView {
+  Chat chat;
+  std::vector<Participant> participants;
+  Seq head = 0;
+};
+
+struct ChatSummary {
+  Chat chat;
+  Role role = Role::kMember;
+  Seq head = 0;
+  Seq read = 0;
+  std::uint64_t unread = 0;             // Entries after the user's read cursor (own excluded once read).
+  std::optional<Message> last_message;  // The newest entry within retention, if any.
+};
+
+struct ParticipantChange {
+  std::vector<UserId> add;
+  std::vector<UserId> remove;
+  std::vector<std::pair<UserId, Role>> set_role;
+};
+
+class ChatService {
+ public:
+  // `store` and `bus` are shared with whoever else uses them (e.g. a server's sessions).
+  static Result<std::unique_ptr<ChatService>> Create(ServiceOptions options, std::shared_ptr<Store> store,
+                                                     std::shared_ptr<Bus> bus);
+  virtual ~ChatService() = default;
+
+  const ServiceOptions& options() const;
+  Store& store();
+  Bus& bus();
+
+  // ---- Accounts and devices ----
+  // InvalidArgument for a bad username/password/field; AlreadyExists if the username is taken.
+  virtual Result<User> Register(const NewAccount& account) = 0;
+  // Checks the password and opens a session on a new device. Unauthenticated (without saying whether
+  // the user exists) on a wrong password; FailedPrecondition when the user already has the maximum
+  // number of devices (the message says how to remove one); PermissionDenied if the user is disabled.
+  virtual Result<Session> Login(const std::string& username, const std::string& password,
+                                const DeviceInfo& device) = 0;
+  // The session of a token from Login. Unauthenticated if unknown, revoked or expired.
+  virtual Result<Session> Resume(const std::string& token) = 0;
+  // Checks a password without opening a session (e.g. to remove a device when at the limit).
+  virtual Result<User> VerifyPassword(const std::string& username, const std::string& password) = 0;
+  // Ends the device's session and removes the device with its cursors.
+  virtual Status Logout(UserId user, DeviceId device) = 0;
+  virtual Result<std::vector<Device>> ListDevices(UserId user) = 0;
+  // Removes one of the user's devices; its live sessions are told to close (kSessionRevoked).
+  virtual Status RemoveDevice(UserId user, DeviceId device) = 0;
+  virtual Status SetPushToken(UserId user, DeviceId device, const std::string& provider,
+                              const std::string& token) = 0;
+  virtual Status SetLastSeenVisibility(UserId user, LastSeenVisibility visibility) = 0;
+  virtual Result<User> GetUser(UserId user) = 0;
+  virtual Result<User> FindUser(const std::string& username) = 0;
+  // Records device activity (connect, disconnect, heartbeat): the user's last seen.
+  virtual Status TouchDevice(DeviceId device) = 0;
+  // The user's last seen (max over devices) as `viewer` may see it; nullopt if hidden or never seen.
+  virtual Result<std::optional<TimeMs>> LastSeen(UserId viewer, UserId user) = 0;
+  // True if viewer may see user's presence: they share a chat (or are the same user).
+  virtual Result<bool> SharesChat(UserId viewer, UserId user) = 0;
+  // Disables or enables an account; disabling revokes every session.
+  virtual Status SetDisabled(UserId user, bool disabled) = 0;
+
+  // ---- Chats ----
+  // A group with the creator as owner and `members` as members.
+  virtual Result<Chat> CreateGroup(UserId creator, const std::string& name, const std::vector<UserId>& members,
+                                   const std::string& metadata = {}, std::uint32_t member_limit = 0,
+                                   TimeMs retention_ms = 0) = 0;
+  // The direct chat of the two users, created if needed (the same chat on every call).
+  virtual Result<Chat> CreateDirect(UserId creator, UserId other) = 0;
+  // Adds, removes and re-roles members; only admins and owners may. Returns the kMembership entry.
+  virtual Result<Message> ModifyParticipants(UserId actor, ChatId chat, const ParticipantChange& change) = 0;
+  // The user leaves the chat; an owner leaving hands ownership to the longest-standing admin/member.
+  virtual Result<Message> Leave(UserId user, ChatId chat) = 0;
+  // Renames or changes metadata (admins and owners).
+  virtual Result<Message> UpdateChat(UserId actor, ChatId chat, const std::optional<std::string>& name,
+                                     const std::optional<std::string>& metadata) = 0;
+  virtual Result<ChatView> GetChat(UserId viewer, ChatId chat) = 0;
+  virtual Result<std::vector<ChatSummary>> ListChats(UserId user) = 0;
+  // Members of the chat, for routing (cached). PermissionDenied unless viewer is a member (viewer 0: no check).
+  virtual Result<std::vector<UserId>> Members(ChatId chat, UserId viewer = 0) = 0;
+
+  // ---- Messages ----
+  // Appends the message; returns once it is durable. Resending a client_id returns the original.
+  virtual Result<AppendResult> Send(const SendRequest& request) = 0;
+  // What the device has not acknowledged in chat after `after` (default: its stored cursor),
+  // oldest first, at most `limit` (capped by Limits::max_page). Never earlier than the user joined or
+  // than retention keeps.
+  virtual Result<SyncPage> Sync(UserId user, DeviceId device, ChatId chat, std::optional<Seq> after,
+                                std::size_t limit) = 0;
+  // For each chat of the user with something pending for the device: (acked, head].
+  virtual Result<std::vector<PendingChat>> Pending(UserId user, DeviceId device) = 0;
+  // Entries before `before` (0: the newest), newest first, at most `limit`.
+  virtual Result<std::vector<Message>> History(UserId user, ChatId chat, Seq before, std::size_t limit) = 0;
+  // The device received everything up to seq. Publishes a receipt when the user's delivered cursor moves.
+  virtual Result<ReceiptCursor> Ack(UserId user, DeviceId device, ChatId chat, Seq seq) = 0;
+  // The user read everything up to seq. Publishes a receipt when the read cursor moves.
+  virtual Result<ReceiptCursor> MarkRead(UserId user, ChatId chat, Seq seq) = 0;
+  virtual Result<std::vector<ReceiptCursor>> Receipts(UserId viewer, ChatId chat) = 0;
+  // Deletes a message: its sender or a chat admin/owner may. Returns the kDeletion entry.
+  virtual Result<Message> DeleteMessage(UserId actor, DeviceId device, ChatId chat, Seq seq) = 0;
+  // Tells the chat's other members that the user is (not) typing. Not stored.
+  virtual Status Typing(UserId user, DeviceId device, ChatId chat, bool typing) = 0;
+
+  // ---- Retention ----
+  // Deletes what retention no longer keeps, at most max_deletes items per call.
+  virtual Result<RetentionReport> RunRetention(std::size_t max_deletes = 10000) = 0;
+
+ protected:
+  ChatService(ServiceOptions options, std::shared_ptr<Store> store, std::shared_ptr<Bus> bus);
+  ServiceOptions options_;
+  std::shared_ptr<Store> store_;
+  std::shared_ptr<Bus> bus_;
+};
+
+}  // namespace chat

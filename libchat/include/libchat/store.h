@@ -1,0 +1,176 @@
+// Store: where the chat domain persists (users, devices, chats, participants, messages, cursors).
+// Thread-safe. Calls may block on disk: never call them from a network thread.
+//
+// Guarantees every implementation gives (tests/contract/store_contract.cc checks them):
+//  - Append assigns each chat's next sequence number atomically: gapless, no two messages alike.
+//  - An Append that returns OK is durable: it survives kill -9 of the process (and, with a syncing
+//    engine, power loss), together with its dedup record and the chat's head.
+//  - (sender_device, client_id) identifies a message: appending it again returns the original.
+//  - The commit observer runs once per new entry, in sequence order within a chat.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "libchat/kv.h"
+#include "libchat/result.h"
+#include "libchat/types.h"
+
+namespace chat {
+
+// Called once an entry is durable, in sequence order per chat, before Append (or the call that
+// wrote the entry) returns. Runs on a store thread while the store holds internal state: it must be
+// quick and must not call back into the store (post the work elsewhere instead).
+using CommitObserver = std::function<void(const Message&)>;
+
+struct AppendResult {
+  Message message;
+  bool duplicate = false;  // True when (sender_device, client_id) had been appended before.
+};
+
+// What a membership change does; produced by a planner under the chat's lock.
+struct MembershipPlan {
+  std::vector<Participant> upserts;  // New members (joined_* set by the store) or role changes.
+  std::vector<UserId> removals;
+  std::string announcement;          // Body of the kMembership entry recorded in the chat.
+  TimeMs at = 0;                     // Timestamp of that entry.
+  std::optional<Chat> chat_update;   // New name/metadata for the chat, written in the same batch.
+};
+// Given the chat and its current participants, decides the change or refuses it. Runs under the
+// chat's lock, so the decision and its application are atomic.
+using MembershipPlanner =
+    std::function<Result<MembershipPlan>(const Chat&, const std::vector<Participant>&)>;
+
+struct RetentionReport {
+  std::size_t messages_deleted = 0;
+  std::size_t cursors_deleted = 0;
+  bool more = false;  // The sweep stopped at its batch limit; run again.
+};
+
+struct StoreStats {
+  std::uint64_t users = 0;
+  std::uint64_t chats = 0;
+  std::uint64_t appends = 0;        // Entries appended since open.
+  std::uint64_t commit_groups = 0;  // Durable writes that carried them (group commit).
+};
+
+class Store {
+ public:
+  Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  virtual ~Store() = default;
+
+  // ---- Users ----
+  // Assigns the id. AlreadyExists if the username is taken.
+  virtual Result<User> CreateUser(User user) = 0;
+  virtual Result<User> GetUser(UserId id) = 0;
+  // NotFound if no user has this (lower-case) username.
+  virtual Result<User> FindUserByName(std::string_view username) = 0;
+  // Replaces the stored user with the same id; the username cannot change.
+  virtual Status UpdateUser(const User& user) = 0;
+  // Users with id > after, ascending, at most limit.
+  virtual Result<std::vector<User>> ListUsers(UserId after, std::size_t limit) = 0;
+
+  // ---- Devices ----
+  // Assigns the id. FailedPrecondition if the user already has max_devices devices.
+  virtual Result<Device> AddDevice(Device device, std::size_t max_devices) = 0;
+  virtual Result<Device> GetDevice(DeviceId id) = 0;
+  virtual Result<std::vector<Device>> ListDevices(UserId user) = 0;
+  // Replaces the stored device (same id and user), keeping the token index in step.
+  virtual Status UpdateDevice(const Device& device) = 0;
+  // NotFound unless a device carries this token hash.
+  virtual Result<Device> FindDeviceByTokenHash(std::string_view token_hash) = 0;
+  // Removes the device and its cursors. NotFound if absent.
+  virtual Status RemoveDevice(DeviceId id) = 0;
+
+  // ---- Chats and membership ----
+  // Assigns the chat id, stores the chat and its first members (joined_seq 0) and records a
+  // kMembership entry (seq 1) with `announcement` from `creator`. For a direct chat of two users
+  // that already have one, AlreadyExists (see FindDirectChat).
+  virtual Result<Chat> CreateChat(Chat chat, std::vector<Participant> members, UserId creator,
+                                  std::string announcement, const CommitObserver& observer) = 0;
+  virtual Result<Chat> GetChat(ChatId id) = 0;
+  // Replaces name, metadata, member limit and retention of an existing chat.
+  virtual Status UpdateChat(const Chat& chat) = 0;
+  // The direct chat of two users, or NotFound.
+  virtual Result<ChatId> FindDirectChat(UserId a, UserId b) = 0;
+  // Chats with id > after, ascending, at most limit.
+  virtual Result<std::vector<Chat>> ListChats(ChatId after, std::size_t limit) = 0;
+  virtual Result<std::vector<Participant>> ListParticipants(ChatId chat) = 0;
+  // NotFound if the user is not a member.
+  virtual Result<Participant> GetParticipant(ChatId chat, UserId user) = 0;
+  // The memberships of one user: one indexed lookup, not a scan.
+  virtual Result<std::vector<Participant>> ListUserChats(UserId user) = 0;
+  // Applies what `planner` decides atomically with a kMembership entry from `actor`; returns it.
+  virtual Result<Message> UpdateMembership(ChatId chat, UserId actor, const MembershipPlanner& planner,
+                                           const CommitObserver& observer) = 0;
+
+  // ---- Messages ----
+  // Appends `draft` (chat, sender, sender_device, client_id, kind, body, attachments, reply_to,
+  // timestamp) as the chat's next entry; assigns seq and id. A timestamp earlier than the chat's last
+  // one is raised to it, so time never goes backwards within a chat. If the device appended this
+  // client_id before, returns that message with duplicate=true (InvalidArgument if it was another chat).
+  // NotFound if the chat does not exist.
+  virtual Result<AppendResult> Append(Message draft, const CommitObserver& observer) = 0;
+  // Erases the content of message `seq` (a tombstone stays) and appends a kDeletion entry from
+  // `actor`, atomically, once `authorize(target)` returns OK under the chat's lock.
+  virtual Result<Message> DeleteMessage(ChatId chat, Seq seq, UserId actor, DeviceId actor_device,
+                                        TimeMs now,
+                                        const std::function<Status(const Message&)>& authorize,
+                                        const CommitObserver& observer) = 0;
+  // Entries with seq > after, ascending, at most limit.
+  virtual Result<std::vector<Message>> ReadMessages(ChatId chat, Seq after, std::size_t limit) = 0;
+  // Entries with seq < before, descending, at most limit.
+  virtual Result<std::vector<Message>> ReadMessagesBefore(ChatId chat, Seq before, std::size_t limit) = 0;
+  virtual Result<Message> GetMessage(ChatId chat, Seq seq) = 0;
+  // The chat's last assigned sequence number (0 for none). NotFound if the chat does not exist.
+  virtual Result<Seq> Head(ChatId chat) = 0;
+
+  // ---- Cursors ----
+  // Raises the device's acknowledged cursor in `chat` to `seq` (never lowers it) and the user's
+  // delivered cursor with it. Returns the user's receipt cursor after the change.
+  virtual Result<ReceiptCursor> Acknowledge(UserId user, DeviceId device, ChatId chat, Seq seq) = 0;
+  // Raises the user's read cursor (and delivered, which read implies) to seq.
+  virtual Result<ReceiptCursor> MarkRead(UserId user, ChatId chat, Seq seq) = 0;
+  // The device's acknowledged sequence in chat (0 if none).
+  virtual Result<Seq> DeviceCursor(DeviceId device, ChatId chat) = 0;
+  virtual Result<ReceiptCursor> GetReceipt(ChatId chat, UserId user) = 0;
+  virtual Result<std::vector<ReceiptCursor>> ListReceipts(ChatId chat) = 0;
+  // For each chat of `user`: the device's cursor and the chat's head. One lookup per chat.
+  virtual Result<std::vector<PendingChat>> PendingChats(UserId user, DeviceId device) = 0;
+
+  // ---- Retention ----
+  // Records that the device was active at `when` (last seen).
+  virtual Status TouchDevice(DeviceId device, TimeMs when) = 0;
+  // Deletes every entry whose chat's retention has passed by `now`, and the cursors of devices not
+  // seen for longer than `cursor_ttl_ms`, at most `max_deletes` items. Cost follows what is deleted.
+  virtual Result<RetentionReport> SweepExpired(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes) = 0;
+
+  virtual StoreStats Stats() = 0;
+  virtual std::string Describe() const = 0;
+  // A consistent copy of the whole store into `dir` while it serves. NotSupported without a disk form.
+  virtual Status Backup(const std::string& dir) = 0;
+};
+
+struct KvStoreOptions {
+  // Sync appends and membership changes to stable storage before acknowledging them. Default: true.
+  bool sync = true;
+  // Merge the writes of concurrent callers into one engine write (one fsync). Default: true.
+  bool group_commit = true;
+  // Upper bound on the entries one group carries. Default: 1024.
+  std::size_t max_group = 1024;
+};
+
+// The built-in Store: the chat domain laid out in an ordered key-value engine (key layout in
+// docs/storage.md), with group commit. Corruption if the engine holds a newer schema version.
+Result<std::unique_ptr<Store>> MakeKvStore(std::unique_ptr<KvEngine> engine, KvStoreOptions options = {});
+
+// The schema version this build of libchat writes.
+constexpr int kSchemaVersion = 1;
+
+}  // namespace chat

@@ -1,0 +1,129 @@
+// The chat domain's entities, after the requirements: users with up to N devices, direct and group chats
+// with participants, and messages ordered by a per-chat sequence number. Plain values; no behaviour.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chat {
+
+using UserId = std::uint64_t;
+using DeviceId = std::uint64_t;
+using ChatId = std::uint64_t;
+// Position of a message in its chat: 1, 2, 3, ... gapless, assigned by the store. 0 means "none".
+using Seq = std::uint64_t;
+// Milliseconds since the Unix epoch, UTC.
+using TimeMs = std::int64_t;
+
+constexpr TimeMs kMsPerDay = 24LL * 3600 * 1000;
+
+// Who may see a user's "last seen" time.
+enum class LastSeenVisibility : std::uint8_t { kEveryone = 0, kChatPartners = 1, kNobody = 2 };
+
+struct User {
+  UserId id = 0;
+  std::string username;       // Unique, 3..32 of [a-z0-9_.-], compared case-insensitively (stored lower-case).
+  std::string display_name;
+  std::string email;
+  std::string password_hash;  // Argon2id in libsodium's encoded form; never the password.
+  std::string avatar_url;
+  TimeMs created_at = 0;
+  bool disabled = false;
+  LastSeenVisibility last_seen_visibility = LastSeenVisibility::kEveryone;
+};
+
+struct Device {
+  DeviceId id = 0;
+  UserId user = 0;
+  std::string kind;           // "phone", "laptop", "web", ... free text chosen by the client.
+  std::string name;
+  std::string push_provider;  // "", "webhook", "fcm", "apns".
+  std::string push_token;
+  std::string token_hash;     // BLAKE2b of the session token; the token itself is never stored.
+  TimeMs token_expires_at = 0;
+  TimeMs created_at = 0;
+  TimeMs last_seen = 0;
+};
+
+enum class ChatKind : std::uint8_t { kDirect = 0, kGroup = 1 };
+
+struct Chat {
+  ChatId id = 0;
+  ChatKind kind = ChatKind::kGroup;
+  std::string name;
+  std::string metadata;      // Opaque to the server (clients store JSON here), size-limited.
+  std::uint32_t member_limit = 100;
+  TimeMs retention_ms = 30 * kMsPerDay;
+  UserId created_by = 0;
+  TimeMs created_at = 0;
+};
+
+enum class Role : std::uint8_t { kMember = 0, kAdmin = 1, kOwner = 2 };
+
+struct Participant {
+  ChatId chat = 0;
+  UserId user = 0;
+  Role role = Role::kMember;
+  TimeMs joined_at = 0;
+  // Head of the chat when the user joined: the member sees messages with seq > joined_seq only.
+  Seq joined_seq = 0;
+};
+
+enum class MessageKind : std::uint8_t {
+  kText = 0,
+  kImage = 1,
+  kAudio = 2,
+  kVideo = 3,
+  kDocument = 4,
+  // Server-written entries in the chat's log. They take a sequence number like any message, so that
+  // every device syncs them in the one order: membership changes, deletions, call records.
+  kMembership = 10,  // body: JSON describing the change.
+  kDeletion = 11,    // ref_seq: the deleted message.
+  kCall = 12,        // body: JSON call record.
+};
+
+struct Message {
+  ChatId chat = 0;
+  Seq seq = 0;
+  std::string id;             // Globally unique: 32 hex digits, random.
+  UserId sender = 0;          // 0 for server-written entries.
+  DeviceId sender_device = 0;
+  std::string client_id;      // Client-chosen idempotency key, unique per sending device.
+  MessageKind kind = MessageKind::kText;
+  std::string body;
+  std::vector<std::string> attachments;  // Attachment ids.
+  Seq reply_to = 0;
+  Seq ref_seq = 0;            // kDeletion: the message deleted.
+  TimeMs timestamp = 0;       // Server time at acceptance.
+  bool deleted = false;       // Tombstone: body and attachments have been erased.
+};
+
+// Per-user, per-chat receipt cursors: every message with seq <= delivered reached at least one of the
+// user's devices; every message with seq <= read was read by the user.
+struct ReceiptCursor {
+  ChatId chat = 0;
+  UserId user = 0;
+  Seq delivered = 0;
+  Seq read = 0;
+};
+
+// One chat's pending state for a device: the device must still receive (acked, head].
+struct PendingChat {
+  ChatId chat = 0;
+  Seq acked = 0;
+  Seq head = 0;
+};
+
+std::string_view ToString(ChatKind kind);
+std::string_view ToString(Role role);
+std::string_view ToString(MessageKind kind);
+std::string_view ToString(LastSeenVisibility v);
+// Parse the names above; false if unknown.
+bool Parse(std::string_view s, ChatKind* out);
+bool Parse(std::string_view s, Role* out);
+bool Parse(std::string_view s, MessageKind* out);
+bool Parse(std::string_view s, LastSeenVisibility* out);
+
+}  // namespace chat

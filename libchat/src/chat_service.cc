@@ -1,0 +1,726 @@
+// ChatService: rules on top of the Store, events out through the Bus.
+//
+// Events are published from the store's commit observer, which runs in sequence order per chat once
+// an entry is durable: live delivery therefore never gets ahead of the disk and never reorders.
+// Recipients are the chat's members as cached here; the cache is dropped on every chatUpdate event
+// seen on the bus (ours or, with a multi-node bus, another node's).
+#include <algorithm>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <unordered_map>
+
+#include "crypto.h"
+#include "libchat/service.h"
+#include "validate.h"
+
+namespace chat {
+
+ChatService::ChatService(ServiceOptions options, std::shared_ptr<Store> store, std::shared_ptr<Bus> bus)
+    : options_(std::move(options)), store_(std::move(store)), bus_(std::move(bus)) {}
+
+const ServiceOptions& ChatService::options() const { return options_; }
+Store& ChatService::store() { return *store_; }
+Bus& ChatService::bus() { return *bus_; }
+
+namespace {
+
+using json = nlohmann::json;
+
+bool IsUserContent(MessageKind k) {
+  return k == MessageKind::kText || k == MessageKind::kImage || k == MessageKind::kAudio ||
+         k == MessageKind::kVideo || k == MessageKind::kDocument;
+}
+
+Status NotMember(ChatId chat) {
+  return Status::PermissionDenied("not a member of chat " + std::to_string(chat));
+}
+
+// The generic answer to a failed login: it must not reveal whether the username exists.
+Status BadCredentials() { return Status::Unauthenticated("wrong username or password"); }
+
+class ChatServiceImpl final : public ChatService {
+ public:
+  ChatServiceImpl(ServiceOptions options, std::shared_ptr<Store> store, std::shared_ptr<Bus> bus)
+      : ChatService(std::move(options), std::move(store), std::move(bus)) {
+    // Membership changes anywhere invalidate the routing cache.
+    subscription_ = bus_->Subscribe([this](const std::shared_ptr<const Event>& e) {
+      if (e->type == EventType::kChatUpdate) Invalidate(e->chat);
+    });
+  }
+
+  ~ChatServiceImpl() override { subscription_.Reset(); }
+
+  TimeMs Now() const { return options_.clock->NowMs(); }
+
+  // ------------------------------------------------------------------ accounts
+  Result<User> Register(const NewAccount& a) override {
+    const Limits& l = options_.limits;
+    User u;
+    LIBCHAT_RETURN_IF_ERROR(detail::NormalizeUsername(a.username, &u.username));
+    if (a.password.size() < l.min_password_bytes || a.password.size() > l.max_password_bytes) {
+      return Status::InvalidArgument("password must be " + std::to_string(l.min_password_bytes) + " to " +
+                                     std::to_string(l.max_password_bytes) + " bytes");
+    }
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("displayName", a.display_name, l.max_display_name_bytes));
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckEmail(a.email, l.max_email_bytes));
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("avatarUrl", a.avatar_url, l.max_url_bytes));
+    // Fail fast on a taken name before paying for Argon2id; CreateUser re-checks atomically.
+    if (store_->FindUserByName(u.username).ok()) return Status::AlreadyExists("username '" + u.username + "' is taken");
+    LIBCHAT_ASSIGN_OR_RETURN(u.password_hash, detail::HashPassword(a.password, options_.password_cost));
+    u.display_name = a.display_name.empty() ? u.username : a.display_name;
+    u.email = a.email;
+    u.avatar_url = a.avatar_url;
+    u.created_at = Now();
+    return store_->CreateUser(std::move(u));
+  }
+
+  Result<User> VerifyPassword(const std::string& username, const std::string& password) override {
+    std::string name;
+    auto user = detail::NormalizeUsername(username, &name).ok() ? store_->FindUserByName(name)
+                                                                 : Result<User>(Status::NotFound("user"));
+    if (!user.ok()) {
+      if (!user.error().IsNotFound()) return user.error();
+      // Spend the time a real check costs, so that timing does not reveal unknown usernames.
+      static const std::string dummy = *detail::HashPassword("not-a-real-password", options_.password_cost);
+      (void)detail::VerifyPassword(dummy, password);
+      return BadCredentials();
+    }
+    if (!detail::VerifyPassword(user->password_hash, password)) return BadCredentials();
+    if (user->disabled) return Status::PermissionDenied("account '" + user->username + "' is disabled");
+    return user;
+  }
+
+  Result<Session> Login(const std::string& username, const std::string& password, const DeviceInfo& info) override {
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("device.kind", info.kind, 32));
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("device.name", info.name, 64));
+    LIBCHAT_ASSIGN_OR_RETURN(User user, VerifyPassword(username, password));
+    Session s;
+    s.token = detail::NewToken();
+    Device d;
+    d.user = user.id;
+    d.kind = info.kind;
+    d.name = info.name;
+    d.token_hash = detail::HashToken(s.token);
+    d.created_at = Now();
+    d.last_seen = d.created_at;
+    d.token_expires_at = d.created_at + options_.session_ttl_ms;
+    const std::size_t max = options_.limits.max_devices_per_user;
+    auto added = store_->AddDevice(std::move(d), max);
+    if (!added.ok()) {
+      if (added.error().code() == StatusCode::kFailedPrecondition) {
+        return Status::FailedPrecondition(
+            "device limit reached: '" + user.username + "' already has " + std::to_string(max) +
+            " devices, the most allowed; remove one (removeDevice from a signed-in device, or with your "
+            "username and password) and log in again");
+      }
+      return added.error();
+    }
+    s.user = std::move(user);
+    s.device = std::move(*added);
+    return s;
+  }
+
+  Result<Session> Resume(const std::string& token) override {
+    if (token.empty() || token.size() > 256) return Status::Unauthenticated("invalid or expired session token");
+    auto d = store_->FindDeviceByTokenHash(detail::HashToken(token));
+    if (!d.ok()) {
+      if (d.error().IsNotFound()) return Status::Unauthenticated("invalid or expired session token");
+      return d.error();
+    }
+    const TimeMs now = Now();
+    if (d->token_expires_at != 0 && d->token_expires_at < now) {
+      return Status::Unauthenticated("invalid or expired session token");
+    }
+    LIBCHAT_ASSIGN_OR_RETURN(User user, store_->GetUser(d->user));
+    if (user.disabled) return Status::PermissionDenied("account '" + user.username + "' is disabled");
+    // Sliding expiry: an active device stays signed in. Written at most once a day per device.
+    if (d->token_expires_at - now < options_.session_ttl_ms - kMsPerDay) {
+      d->token_expires_at = now + options_.session_ttl_ms;
+      LIBCHAT_RETURN_IF_ERROR(store_->UpdateDevice(*d));
+    }
+    return Session{std::move(user), std::move(*d), {}};
+  }
+
+  Status Logout(UserId user, DeviceId device) override { return RemoveDevice(user, device); }
+
+  Result<std::vector<Device>> ListDevices(UserId user) override { return store_->ListDevices(user); }
+
+  Status RemoveDevice(UserId user, DeviceId device) override {
+    auto d = store_->GetDevice(device);
+    if (!d.ok() || d->user != user) return Status::NotFound("device " + std::to_string(device) + " is not yours");
+    LIBCHAT_RETURN_IF_ERROR(store_->RemoveDevice(device));
+    PublishRevoked(user, device);
+    return Status::Ok();
+  }
+
+  Status SetPushToken(UserId user, DeviceId device, const std::string& provider, const std::string& token) override {
+    static const std::set<std::string> kProviders = {"", "webhook", "fcm", "apns"};
+    if (!kProviders.count(provider)) {
+      return Status::InvalidArgument("unknown push provider '" + provider + "' (webhook, fcm, apns)");
+    }
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("push token", token, 4096));
+    if (provider.empty() != token.empty()) return Status::InvalidArgument("push provider and token go together");
+    auto d = store_->GetDevice(device);
+    if (!d.ok() || d->user != user) return Status::NotFound("device " + std::to_string(device) + " is not yours");
+    d->push_provider = provider;
+    d->push_token = token;
+    return store_->UpdateDevice(*d);
+  }
+
+  Status SetLastSeenVisibility(UserId user, LastSeenVisibility v) override {
+    LIBCHAT_ASSIGN_OR_RETURN(User u, store_->GetUser(user));
+    u.last_seen_visibility = v;
+    return store_->UpdateUser(u);
+  }
+
+  Result<User> GetUser(UserId user) override { return store_->GetUser(user); }
+
+  Result<User> FindUser(const std::string& username) override {
+    std::string name;
+    LIBCHAT_RETURN_IF_ERROR(detail::NormalizeUsername(username, &name));
+    return store_->FindUserByName(name);
+  }
+
+  Status TouchDevice(DeviceId device) override { return store_->TouchDevice(device, Now()); }
+
+  Result<std::optional<TimeMs>> LastSeen(UserId viewer, UserId user) override {
+    LIBCHAT_ASSIGN_OR_RETURN(User u, store_->GetUser(user));
+    if (viewer != user) {
+      if (u.last_seen_visibility == LastSeenVisibility::kNobody) return std::optional<TimeMs>();
+      if (u.last_seen_visibility == LastSeenVisibility::kChatPartners) {
+        LIBCHAT_ASSIGN_OR_RETURN(bool shares, SharesChat(viewer, user));
+        if (!shares) return std::optional<TimeMs>();
+      }
+    }
+    LIBCHAT_ASSIGN_OR_RETURN(auto devices, store_->ListDevices(user));
+    TimeMs last = 0;
+    for (const auto& d : devices) last = std::max(last, d.last_seen);
+    if (last == 0) return std::optional<TimeMs>();
+    return std::optional<TimeMs>(last);
+  }
+
+  Result<bool> SharesChat(UserId viewer, UserId user) override {
+    if (viewer == user) return true;
+    LIBCHAT_ASSIGN_OR_RETURN(auto mine, store_->ListUserChats(viewer));
+    LIBCHAT_ASSIGN_OR_RETURN(auto theirs, store_->ListUserChats(user));
+    std::set<ChatId> chats;
+    for (const auto& p : mine) chats.insert(p.chat);
+    for (const auto& p : theirs) {
+      if (chats.count(p.chat)) return true;
+    }
+    return false;
+  }
+
+  Status SetDisabled(UserId user, bool disabled) override {
+    LIBCHAT_ASSIGN_OR_RETURN(User u, store_->GetUser(user));
+    u.disabled = disabled;
+    LIBCHAT_RETURN_IF_ERROR(store_->UpdateUser(u));
+    if (disabled) {
+      // Revoke every session: tokens stop resolving and live connections are told to close.
+      LIBCHAT_ASSIGN_OR_RETURN(auto devices, store_->ListDevices(user));
+      for (auto& d : devices) {
+        d.token_hash.clear();
+        LIBCHAT_RETURN_IF_ERROR(store_->UpdateDevice(d));
+        PublishRevoked(user, d.id);
+      }
+    }
+    return Status::Ok();
+  }
+
+  // ------------------------------------------------------------------ chats
+  Result<Chat> CreateGroup(UserId creator, const std::string& name, const std::vector<UserId>& members,
+                           const std::string& metadata, std::uint32_t member_limit, TimeMs retention_ms) override {
+    const Limits& l = options_.limits;
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("name", name, l.max_chat_name_bytes, /*required=*/true));
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("metadata", metadata, l.max_metadata_bytes));
+    Chat chat;
+    chat.kind = ChatKind::kGroup;
+    chat.name = name;
+    chat.metadata = metadata;
+    chat.member_limit = member_limit == 0 ? l.default_member_limit : member_limit;
+    if (chat.member_limit > l.max_member_limit) {
+      return Status::InvalidArgument("member limit " + std::to_string(chat.member_limit) + " exceeds the maximum " +
+                                     std::to_string(l.max_member_limit));
+    }
+    chat.retention_ms = retention_ms == 0 ? options_.default_retention_ms : retention_ms;
+    if (chat.retention_ms < 0 || chat.retention_ms > options_.max_retention_ms) {
+      return Status::InvalidArgument("retention exceeds the maximum of " +
+                                     std::to_string(options_.max_retention_ms / kMsPerDay) + " days");
+    }
+    chat.created_by = creator;
+    chat.created_at = Now();
+    std::vector<Participant> parts;
+    parts.push_back({0, creator, Role::kOwner, 0, 0});
+    std::set<UserId> seen{creator};
+    for (UserId m : members) {
+      if (!seen.insert(m).second) continue;
+      LIBCHAT_RETURN_IF_ERROR(UserExists(m));
+      parts.push_back({0, m, Role::kMember, 0, 0});
+    }
+    LIBCHAT_RETURN_IF_ERROR(UserExists(creator));
+    if (parts.size() > chat.member_limit) {
+      return Status::FailedPrecondition("a group of " + std::to_string(parts.size()) + " exceeds the member limit of " +
+                                        std::to_string(chat.member_limit));
+    }
+    json ann = {{"action", "created"}, {"kind", "group"}, {"name", name}, {"members", json::array()}};
+    for (const auto& p : parts) ann["members"].push_back(p.user);
+    std::vector<UserId> recipients(seen.begin(), seen.end());
+    return store_->CreateChat(chat, parts, creator, ann.dump(), ChatUpdateObserver(std::move(recipients)));
+  }
+
+  Result<Chat> CreateDirect(UserId creator, UserId other) override {
+    if (creator == other) return Status::InvalidArgument("a direct chat needs another user");
+    LIBCHAT_RETURN_IF_ERROR(UserExists(creator));
+    LIBCHAT_RETURN_IF_ERROR(UserExists(other));
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      auto existing = store_->FindDirectChat(creator, other);
+      if (existing.ok()) return store_->GetChat(*existing);
+      if (!existing.error().IsNotFound()) return existing.error();
+      Chat chat;
+      chat.kind = ChatKind::kDirect;
+      chat.member_limit = 2;
+      chat.retention_ms = options_.default_retention_ms;
+      chat.created_by = creator;
+      chat.created_at = Now();
+      std::vector<Participant> parts = {{0, creator, Role::kMember, 0, 0}, {0, other, Role::kMember, 0, 0}};
+      json ann = {{"action", "created"}, {"kind", "direct"}, {"members", {creator, other}}};
+      auto made = store_->CreateChat(chat, parts, creator, ann.dump(), ChatUpdateObserver({creator, other}));
+      // Lost a race with the other user creating the same chat: return theirs.
+      if (made.ok() || made.error().code() != StatusCode::kAlreadyExists) return made;
+    }
+    return Status::Internal("direct chat creation did not converge");
+  }
+
+  Result<Message> ModifyParticipants(UserId actor, ChatId chat, const ParticipantChange& change) override {
+    if (change.add.empty() && change.remove.empty() && change.set_role.empty()) {
+      return Status::InvalidArgument("nothing to change: give add, remove or roles");
+    }
+    for (UserId u : change.add) LIBCHAT_RETURN_IF_ERROR(UserExists(u));
+    std::set<UserId> recipients;
+    auto planner = [&](const Chat& c, const std::vector<Participant>& current) -> Result<MembershipPlan> {
+      if (c.kind == ChatKind::kDirect) return Status::FailedPrecondition("the members of a direct chat cannot change");
+      const Participant* me = Find(current, actor);
+      if (me == nullptr) return NotMember(c.id);
+      if (me->role == Role::kMember) {
+        return Status::PermissionDenied("only admins and owners may modify participants of chat " + std::to_string(c.id));
+      }
+      MembershipPlan plan;
+      plan.at = Now();
+      json added = json::array(), removed = json::array(), roles = json::array();
+      std::set<UserId> members;
+      for (const auto& p : current) members.insert(p.user);
+      for (UserId u : change.add) {
+        if (members.count(u)) continue;  // Already a member: adding again changes nothing.
+        members.insert(u);
+        plan.upserts.push_back({c.id, u, Role::kMember, 0, 0});
+        added.push_back(u);
+      }
+      for (UserId u : change.remove) {
+        const Participant* p = Find(current, u);
+        if (p == nullptr) return Status::NotFound("user " + std::to_string(u) + " is not a member of chat " + std::to_string(c.id));
+        if (p->role >= me->role && u != actor) {
+          return Status::PermissionDenied("a " + std::string(ToString(me->role)) + " cannot remove a " + std::string(ToString(p->role)));
+        }
+        members.erase(u);
+        plan.removals.push_back(u);
+        removed.push_back(u);
+      }
+      for (const auto& [u, role] : change.set_role) {
+        const Participant* p = Find(current, u);
+        if (p == nullptr) return Status::NotFound("user " + std::to_string(u) + " is not a member of chat " + std::to_string(c.id));
+        if (me->role != Role::kOwner) return Status::PermissionDenied("only the owner may change roles");
+        if (u == actor) return Status::InvalidArgument("the owner's role changes by handing ownership to another member");
+        Participant updated = *p;
+        updated.role = role;
+        plan.upserts.push_back(updated);
+        if (role == Role::kOwner) {
+          // Handing over ownership: the old owner becomes an admin.
+          Participant demoted = *me;
+          demoted.role = Role::kAdmin;
+          plan.upserts.push_back(demoted);
+          roles.push_back({{"userId", actor}, {"role", "admin"}});
+        }
+        roles.push_back({{"userId", u}, {"role", ToString(role)}});
+      }
+      if (members.size() > c.member_limit) {
+        return Status::FailedPrecondition("chat " + std::to_string(c.id) + " is full: the member limit is " +
+                                          std::to_string(c.member_limit));
+      }
+      for (const auto& p : current) recipients.insert(p.user);
+      for (const auto& p : plan.upserts) recipients.insert(p.user);
+      plan.announcement =
+          json{{"action", "modified"}, {"by", actor}, {"added", added}, {"removed", removed}, {"roles", roles}}.dump();
+      return plan;
+    };
+    return store_->UpdateMembership(chat, actor, planner, RecipientsObserver(&recipients));
+  }
+
+  Result<Message> Leave(UserId user, ChatId chat) override {
+    std::set<UserId> recipients;
+    auto planner = [&](const Chat& c, const std::vector<Participant>& current) -> Result<MembershipPlan> {
+      if (c.kind == ChatKind::kDirect) return Status::FailedPrecondition("a direct chat cannot be left");
+      const Participant* me = Find(current, user);
+      if (me == nullptr) return NotMember(c.id);
+      MembershipPlan plan;
+      plan.at = Now();
+      plan.removals.push_back(user);
+      json ann = {{"action", "left"}, {"userId", user}};
+      if (me->role == Role::kOwner) {
+        // Hand ownership to the longest-standing admin, else the longest-standing member.
+        const Participant* heir = nullptr;
+        for (const auto& p : current) {
+          if (p.user == user) continue;
+          if (heir == nullptr || p.role > heir->role ||
+              (p.role == heir->role && p.joined_seq < heir->joined_seq)) {
+            heir = &p;
+          }
+        }
+        if (heir != nullptr) {
+          Participant promoted = *heir;
+          promoted.role = Role::kOwner;
+          plan.upserts.push_back(promoted);
+          ann["newOwner"] = heir->user;
+        }
+      }
+      for (const auto& p : current) recipients.insert(p.user);
+      plan.announcement = ann.dump();
+      return plan;
+    };
+    return store_->UpdateMembership(chat, user, planner, RecipientsObserver(&recipients));
+  }
+
+  Result<Message> UpdateChat(UserId actor, ChatId chat, const std::optional<std::string>& name,
+                             const std::optional<std::string>& metadata) override {
+    const Limits& l = options_.limits;
+    if (name) LIBCHAT_RETURN_IF_ERROR(detail::CheckText("name", *name, l.max_chat_name_bytes, true));
+    if (metadata) LIBCHAT_RETURN_IF_ERROR(detail::CheckText("metadata", *metadata, l.max_metadata_bytes));
+    if (!name && !metadata) return Status::InvalidArgument("nothing to change: give name or metadata");
+    std::set<UserId> recipients;
+    auto planner = [&](const Chat& c, const std::vector<Participant>& current) -> Result<MembershipPlan> {
+      const Participant* me = Find(current, actor);
+      if (me == nullptr) return NotMember(c.id);
+      if (c.kind == ChatKind::kDirect) return Status::FailedPrecondition("a direct chat has no name to change");
+      if (me->role == Role::kMember) return Status::PermissionDenied("only admins and owners may change the chat");
+      MembershipPlan plan;
+      plan.at = Now();
+      Chat updated = c;
+      json ann = {{"action", "updated"}, {"by", actor}};
+      if (name) ann["name"] = updated.name = *name;
+      if (metadata) ann["metadata"] = updated.metadata = *metadata;
+      plan.chat_update = updated;
+      plan.announcement = ann.dump();
+      for (const auto& p : current) recipients.insert(p.user);
+      return plan;
+    };
+    return store_->UpdateMembership(chat, actor, planner, RecipientsObserver(&recipients));
+  }
+
+  Result<ChatView> GetChat(UserId viewer, ChatId chat) override {
+    LIBCHAT_RETURN_IF_ERROR(RequireMember(chat, viewer).status());
+    ChatView v;
+    LIBCHAT_ASSIGN_OR_RETURN(v.chat, store_->GetChat(chat));
+    LIBCHAT_ASSIGN_OR_RETURN(v.participants, store_->ListParticipants(chat));
+    LIBCHAT_ASSIGN_OR_RETURN(v.head, store_->Head(chat));
+    return v;
+  }
+
+  Result<std::vector<ChatSummary>> ListChats(UserId user) override {
+    LIBCHAT_ASSIGN_OR_RETURN(auto memberships, store_->ListUserChats(user));
+    std::vector<ChatSummary> out;
+    for (const auto& p : memberships) {
+      ChatSummary s;
+      LIBCHAT_ASSIGN_OR_RETURN(s.chat, store_->GetChat(p.chat));
+      s.role = p.role;
+      LIBCHAT_ASSIGN_OR_RETURN(s.head, store_->Head(p.chat));
+      LIBCHAT_ASSIGN_OR_RETURN(ReceiptCursor r, store_->GetReceipt(p.chat, user));
+      s.read = std::max(r.read, p.joined_seq);
+      s.unread = s.head > s.read ? s.head - s.read : 0;
+      if (s.head > p.joined_seq) {
+        auto last = store_->GetMessage(p.chat, s.head);
+        if (last.ok()) s.last_message = std::move(*last);
+        else if (!last.error().IsNotFound()) return last.error();
+      }
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  Result<std::vector<UserId>> Members(ChatId chat, UserId viewer) override {
+    LIBCHAT_ASSIGN_OR_RETURN(auto members, CachedMembers(chat));
+    if (viewer != 0 && !std::binary_search(members->begin(), members->end(), viewer)) return NotMember(chat);
+    return *members;
+  }
+
+  // ------------------------------------------------------------------ messages
+  Result<AppendResult> Send(const SendRequest& r) override {
+    const Limits& l = options_.limits;
+    if (r.client_id.empty()) return Status::InvalidArgument("clientId is required (the idempotency key)");
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("clientId", r.client_id, l.max_client_id_bytes));
+    if (!IsUserContent(r.kind)) {
+      return Status::InvalidArgument("kind '" + std::string(ToString(r.kind)) + "' is written by the server only");
+    }
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("body", r.body, l.max_body_bytes));
+    if (r.body.empty() && r.attachments.empty()) return Status::InvalidArgument("a message needs a body or attachments");
+    if (r.attachments.size() > l.max_attachments_per_message) {
+      return Status::InvalidArgument(std::to_string(r.attachments.size()) + " attachments; the limit is " +
+                                     std::to_string(l.max_attachments_per_message));
+    }
+    for (const auto& a : r.attachments) LIBCHAT_RETURN_IF_ERROR(detail::CheckText("attachment id", a, 64, true));
+    LIBCHAT_ASSIGN_OR_RETURN(auto members, RequireMember(r.chat, r.sender));
+    if (r.reply_to != 0) {
+      LIBCHAT_ASSIGN_OR_RETURN(Seq head, store_->Head(r.chat));
+      if (r.reply_to > head) return Status::InvalidArgument("replyTo " + std::to_string(r.reply_to) + " is not in the chat");
+    }
+    Message draft;
+    draft.chat = r.chat;
+    draft.sender = r.sender;
+    draft.sender_device = r.device;
+    draft.client_id = r.client_id;
+    draft.kind = r.kind;
+    draft.body = r.body;
+    draft.attachments = r.attachments;
+    draft.reply_to = r.reply_to;
+    draft.timestamp = Now();
+    CommitObserver observer = [this, members](const Message& m) {
+      auto e = std::make_shared<Event>();
+      e->type = EventType::kMessage;
+      e->chat = m.chat;
+      e->recipients = *members;
+      e->message = std::make_shared<const Message>(m);
+      bus_->Publish(std::move(e));
+    };
+    LIBCHAT_ASSIGN_OR_RETURN(AppendResult result, store_->Append(std::move(draft), observer));
+    // The sender has read what they wrote: keeps their unread count honest. Not synced (see store).
+    if (!result.duplicate) {
+      store_->MarkRead(r.sender, r.chat, result.message.seq).status().IgnoreError();
+    }
+    return result;
+  }
+
+  Result<SyncPage> Sync(UserId user, DeviceId device, ChatId chat, std::optional<Seq> after, std::size_t limit) override {
+    auto p = store_->GetParticipant(chat, user);
+    if (!p.ok()) return p.error().IsNotFound() ? NotMember(chat) : p.error();
+    Seq from = 0;
+    if (after) {
+      from = *after;
+    } else {
+      LIBCHAT_ASSIGN_OR_RETURN(from, store_->DeviceCursor(device, chat));
+    }
+    from = std::max(from, p->joined_seq);
+    SyncPage page;
+    page.chat = chat;
+    LIBCHAT_ASSIGN_OR_RETURN(page.head, store_->Head(chat));
+    limit = std::clamp<std::size_t>(limit, 1, options_.limits.max_page);
+    LIBCHAT_ASSIGN_OR_RETURN(page.messages, store_->ReadMessages(chat, from, limit));
+    page.head = std::max(page.head, page.messages.empty() ? Seq{0} : page.messages.back().seq);
+    page.has_more = !page.messages.empty() && page.messages.back().seq < page.head;
+    return page;
+  }
+
+  Result<std::vector<PendingChat>> Pending(UserId user, DeviceId device) override {
+    LIBCHAT_ASSIGN_OR_RETURN(auto all, store_->PendingChats(user, device));
+    std::vector<PendingChat> out;
+    for (const auto& p : all) {
+      if (p.acked < p.head) out.push_back(p);
+    }
+    return out;
+  }
+
+  Result<std::vector<Message>> History(UserId user, ChatId chat, Seq before, std::size_t limit) override {
+    auto p = store_->GetParticipant(chat, user);
+    if (!p.ok()) return p.error().IsNotFound() ? NotMember(chat) : p.error();
+    limit = std::clamp<std::size_t>(limit, 1, options_.limits.max_page);
+    LIBCHAT_ASSIGN_OR_RETURN(auto msgs, store_->ReadMessagesBefore(chat, before == 0 ? ~Seq{0} : before, limit));
+    // Nothing from before the user joined.
+    msgs.erase(std::remove_if(msgs.begin(), msgs.end(), [&](const Message& m) { return m.seq <= p->joined_seq; }),
+               msgs.end());
+    return msgs;
+  }
+
+  Result<ReceiptCursor> Ack(UserId user, DeviceId device, ChatId chat, Seq seq) override {
+    return RaiseCursor(user, chat, seq, [&] { return store_->Acknowledge(user, device, chat, seq); });
+  }
+
+  Result<ReceiptCursor> MarkRead(UserId user, ChatId chat, Seq seq) override {
+    return RaiseCursor(user, chat, seq, [&] { return store_->MarkRead(user, chat, seq); });
+  }
+
+  Result<std::vector<ReceiptCursor>> Receipts(UserId viewer, ChatId chat) override {
+    LIBCHAT_RETURN_IF_ERROR(RequireMember(chat, viewer).status());
+    return store_->ListReceipts(chat);
+  }
+
+  Result<Message> DeleteMessage(UserId actor, DeviceId device, ChatId chat, Seq seq) override {
+    auto me = store_->GetParticipant(chat, actor);
+    if (!me.ok()) return me.error().IsNotFound() ? NotMember(chat) : me.error();
+    LIBCHAT_ASSIGN_OR_RETURN(auto members, CachedMembers(chat));
+    auto authorize = [&](const Message& target) -> Status {
+      if (!IsUserContent(target.kind)) return Status::InvalidArgument("entries written by the server cannot be deleted");
+      if (target.seq <= me->joined_seq) return Status::NotFound("message " + std::to_string(seq));
+      if (target.sender != actor && me->role == Role::kMember) {
+        return Status::PermissionDenied("only the sender or a chat admin may delete message " + std::to_string(seq));
+      }
+      return Status::Ok();
+    };
+    CommitObserver observer = [this, members](const Message& m) {
+      auto e = std::make_shared<Event>();
+      e->type = EventType::kMessageDeleted;
+      e->chat = m.chat;
+      e->recipients = *members;
+      e->message = std::make_shared<const Message>(m);
+      bus_->Publish(std::move(e));
+    };
+    return store_->DeleteMessage(chat, seq, actor, device, Now(), authorize, observer);
+  }
+
+  Status Typing(UserId user, DeviceId device, ChatId chat, bool typing) override {
+    LIBCHAT_ASSIGN_OR_RETURN(auto members, RequireMember(chat, user));
+    auto e = std::make_shared<Event>();
+    e->type = EventType::kTyping;
+    e->chat = chat;
+    e->recipients = *members;
+    e->exclude_device = device;
+    e->user = user;
+    e->device = device;
+    e->payload = json{{"typing", typing}}.dump();
+    bus_->Publish(std::move(e));
+    return Status::Ok();
+  }
+
+  Result<RetentionReport> RunRetention(std::size_t max_deletes) override {
+    return store_->SweepExpired(Now(), options_.device_cursor_ttl_ms, max_deletes);
+  }
+
+ private:
+  using MemberList = std::shared_ptr<const std::vector<UserId>>;  // Sorted.
+
+  static const Participant* Find(const std::vector<Participant>& ps, UserId u) {
+    for (const auto& p : ps) {
+      if (p.user == u) return &p;
+    }
+    return nullptr;
+  }
+
+  Status UserExists(UserId u) {
+    auto user = store_->GetUser(u);
+    if (user.ok()) return Status::Ok();
+    if (user.error().IsNotFound()) return Status::NotFound("user " + std::to_string(u) + " does not exist");
+    return user.error();
+  }
+
+  Result<MemberList> CachedMembers(ChatId chat) {
+    {
+      std::lock_guard lock(cache_mu_);
+      auto it = members_.find(chat);
+      if (it != members_.end()) return it->second;
+    }
+    std::uint64_t generation;
+    {
+      std::lock_guard lock(cache_mu_);
+      generation = generation_;
+    }
+    auto ps = store_->ListParticipants(chat);
+    if (!ps.ok()) return ps.error();
+    if (ps->empty()) {
+      // No members: either no such chat or everybody left. Either way nobody may use it.
+      auto c = store_->GetChat(chat);
+      if (!c.ok()) return c.error().IsNotFound() ? NotMember(chat) : c.error();
+    }
+    auto list = std::make_shared<std::vector<UserId>>();
+    for (const auto& p : *ps) list->push_back(p.user);
+    std::sort(list->begin(), list->end());
+    std::lock_guard lock(cache_mu_);
+    // An invalidation raced with our read: use the list but do not cache it.
+    if (generation == generation_) members_[chat] = list;
+    return MemberList(list);
+  }
+
+  void Invalidate(ChatId chat) {
+    std::lock_guard lock(cache_mu_);
+    members_.erase(chat);
+    ++generation_;
+  }
+
+  // The chat's members, or PermissionDenied unless `user` is one of them.
+  Result<MemberList> RequireMember(ChatId chat, UserId user) {
+    LIBCHAT_ASSIGN_OR_RETURN(auto members, CachedMembers(chat));
+    if (!std::binary_search(members->begin(), members->end(), user)) return NotMember(chat);
+    return members;
+  }
+
+  template <typename Raise>
+  Result<ReceiptCursor> RaiseCursor(UserId user, ChatId chat, Seq seq, Raise raise) {
+    LIBCHAT_ASSIGN_OR_RETURN(auto members, RequireMember(chat, user));
+    LIBCHAT_ASSIGN_OR_RETURN(Seq head, store_->Head(chat));
+    if (seq > head) {
+      return Status::InvalidArgument("seq " + std::to_string(seq) + " is beyond the head " + std::to_string(head) +
+                                     " of chat " + std::to_string(chat));
+    }
+    LIBCHAT_ASSIGN_OR_RETURN(ReceiptCursor before, store_->GetReceipt(chat, user));
+    LIBCHAT_ASSIGN_OR_RETURN(ReceiptCursor after, raise());
+    if (after.delivered != before.delivered || after.read != before.read) {
+      // The server coalesces these per chat before they reach the wire.
+      auto e = std::make_shared<Event>();
+      e->type = EventType::kReceipt;
+      e->chat = chat;
+      e->recipients = *members;
+      e->user = user;
+      e->delivered = after.delivered;
+      e->read = after.read;
+      bus_->Publish(std::move(e));
+    }
+    return after;
+  }
+
+  void PublishRevoked(UserId user, DeviceId device) {
+    auto e = std::make_shared<Event>();
+    e->type = EventType::kSessionRevoked;
+    e->recipients = {user};
+    e->only_device = device;
+    e->user = user;
+    e->device = device;
+    bus_->Publish(std::move(e));
+  }
+
+  CommitObserver ChatUpdateObserver(std::vector<UserId> recipients) {
+    return [this, recipients = std::move(recipients)](const Message& m) {
+      auto e = std::make_shared<Event>();
+      e->type = EventType::kChatUpdate;
+      e->chat = m.chat;
+      e->recipients = recipients;
+      e->message = std::make_shared<const Message>(m);
+      bus_->Publish(std::move(e));
+    };
+  }
+
+  // For membership planners: the recipient set is filled by the planner, before the observer runs.
+  CommitObserver RecipientsObserver(const std::set<UserId>* recipients) {
+    return [this, recipients](const Message& m) {
+      auto e = std::make_shared<Event>();
+      e->type = EventType::kChatUpdate;
+      e->chat = m.chat;
+      e->recipients.assign(recipients->begin(), recipients->end());
+      e->message = std::make_shared<const Message>(m);
+      bus_->Publish(std::move(e));
+    };
+  }
+
+  std::mutex cache_mu_;
+  std::unordered_map<ChatId, MemberList> members_;
+  std::uint64_t generation_ = 0;
+  Subscription subscription_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ChatService>> ChatService::Create(ServiceOptions options, std::shared_ptr<Store> store,
+                                                         std::shared_ptr<Bus> bus) {
+  if (!store) return Status::InvalidArgument("ChatService::Create: null store");
+  if (!bus) return Status::InvalidArgument("ChatService::Create: null bus");
+  if (options.clock == nullptr) options.clock = SystemClock();
+  return std::unique_ptr<ChatService>(
+      std::make_unique<ChatServiceImpl>(std::move(options), std::move(store), std::move(bus)));
+}
+
+}  // namespace chat

@@ -1,0 +1,52 @@
+// The key layout of the built-in KvStore (documented in docs/storage.md). Numbers are 8-byte
+// big-endian so that byte order is numeric order: a chat's messages sort by seq, the retention
+// index by expiry time.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "libchat/types.h"
+
+namespace chat::detail::keys {
+
+void AppendBE(std::string* s, std::uint64_t v);
+// Reads an 8-byte big-endian number at `pos` of `key`; 0 if the key is too short.
+std::uint64_t ReadBE(std::string_view key, std::size_t pos);
+// The smallest key greater than every key that starts with `prefix`.
+std::string PrefixEnd(std::string prefix);
+
+inline constexpr std::string_view kSchema = "meta/schema";
+inline constexpr std::string_view kNextUser = "meta/next/user";
+inline constexpr std::string_view kNextChat = "meta/next/chat";
+inline constexpr std::string_view kNextDevice = "meta/next/device";
+
+std::string User(UserId id);                        // u/<uid> -> User
+std::string UserPrefix();                           // u/
+std::string UserName(std::string_view username);    // un/<username> -> uid
+std::string Device(DeviceId id);                    // d/<did> -> Device
+std::string UserDevice(UserId u, DeviceId d);       // ud/<uid><did> -> ""
+std::string UserDevicePrefix(UserId u);
+std::string DeviceToken(std::string_view hash);     // dt/<token hash> -> did
+std::string DeviceSeen(TimeMs day, DeviceId d);     // ds/<day start ms><did> -> ""  (activity index)
+std::string DeviceSeenPrefix();
+std::string Chat(ChatId id);                        // c/<cid> -> Chat
+std::string ChatPrefix();
+std::string ChatHead(ChatId id);                    // ch/<cid> -> varint seq, varint last timestamp
+std::string Participant(ChatId c, UserId u);        // p/<cid><uid> -> Participant
+std::string ParticipantPrefix(ChatId c);
+std::string UserChat(UserId u, ChatId c);           // uc/<uid><cid> -> Participant (the chat list)
+std::string UserChatPrefix(UserId u);
+std::string Direct(UserId a, UserId b);             // dm/<min uid><max uid> -> cid
+std::string Message(ChatId c, Seq s);               // m/<cid><seq> -> Message
+std::string MessagePrefix(ChatId c);
+std::string Dedup(DeviceId d, std::string_view client_id);  // x/<did><client id> -> varint cid, seq
+std::string Expiry(TimeMs at, ChatId c, Seq s);     // t/<expiry ms><cid><seq> -> ""
+std::string ExpiryPrefix();
+std::string DeviceCursor(DeviceId d, ChatId c);     // dc/<did><cid> -> varint seq
+std::string DeviceCursorPrefix(DeviceId d);
+std::string Receipt(ChatId c, UserId u);            // rc/<cid><uid> -> ReceiptCursor
+std::string ReceiptPrefix(ChatId c);
+
+}  // namespace chat::detail::keys

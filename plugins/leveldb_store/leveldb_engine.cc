@@ -1,0 +1,188 @@
+// KvEngine on LevelDB. LevelDB brings what the KvStore relies on: atomic WriteBatch, synced writes,
+// ordered iteration over an implicit snapshot, and an exclusive lock on the directory.
+#include <leveldb/cache.h>
+#include <leveldb/db.h>
+#include <leveldb/filter_policy.h>
+#include <leveldb/write_batch.h>
+
+#include <filesystem>
+
+#include "libchat/plugins/leveldb_store.h"
+
+namespace chat {
+namespace {
+
+Status FromLevelDb(const leveldb::Status& s, const std::string& context) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsNotFound()) return Status::NotFound(context);
+  if (s.IsCorruption()) return Status::Corruption(context + ": " + s.ToString());
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(context + ": " + s.ToString());
+  if (s.IsNotSupportedError()) return Status::NotSupported(context + ": " + s.ToString());
+  return Status::Unavailable(context + ": " + s.ToString());  // IO errors: retryable in principle.
+}
+
+leveldb::Slice ToSlice(std::string_view s) { return leveldb::Slice(s.data(), s.size()); }
+std::string_view ToView(const leveldb::Slice& s) { return std::string_view(s.data(), s.size()); }
+
+class LevelDbIterator final : public KvIterator {
+ public:
+  explicit LevelDbIterator(leveldb::Iterator* it) : it_(it) {}
+  void Seek(std::string_view target) override { it_->Seek(ToSlice(target)); }
+  void SeekToLast() override { it_->SeekToLast(); }
+  bool Valid() const override { return it_->Valid(); }
+  void Next() override { it_->Next(); }
+  void Prev() override { it_->Prev(); }
+  std::string_view key() const override { return ToView(it_->key()); }
+  std::string_view value() const override { return ToView(it_->value()); }
+  Status status() const override { return FromLevelDb(it_->status(), "leveldb iterator"); }
+
+ private:
+  std::unique_ptr<leveldb::Iterator> it_;
+};
+
+class LevelDbEngine final : public KvEngine {
+ public:
+  LevelDbEngine(std::string dir, std::unique_ptr<leveldb::DB> db, std::unique_ptr<leveldb::Cache> cache,
+                std::unique_ptr<const leveldb::FilterPolicy> filter)
+      : dir_(std::move(dir)), cache_(std::move(cache)), filter_(std::move(filter)), db_(std::move(db)) {}
+
+  ~LevelDbEngine() override { db_.reset(); }  // Close the DB before its cache and filter go.
+
+  Result<std::string> Get(std::string_view key) override {
+    std::string value;
+    leveldb::Status s = db_->Get(leveldb::ReadOptions(), ToSlice(key), &value);
+    if (s.IsNotFound()) return Status::NotFound("key");
+    if (!s.ok()) return FromLevelDb(s, Describe() + ": get");
+    return value;
+  }
+
+  Status Write(const KvBatch& batch, bool sync) override {
+    leveldb::WriteBatch wb;
+    for (const auto& op : batch.ops()) {
+      if (op.is_delete) {
+        wb.Delete(op.key);
+      } else {
+        wb.Put(op.key, op.value);
+      }
+    }
+    leveldb::WriteOptions wo;
+    wo.sync = sync;
+    return FromLevelDb(db_->Write(wo, &wb), Describe() + ": write");
+  }
+
+  std::unique_ptr<KvIterator> NewIterator() override {
+    leveldb::ReadOptions ro;
+    ro.fill_cache = true;
+    return std::make_unique<LevelDbIterator>(db_->NewIterator(ro));
+  }
+
+  // Copies every entry as of one snapshot into a new database in `dir`: consistent while writers go on.
+  Status Backup(const std::string& dir) override {
+    std::error_code ec;
+    if (std::filesystem::exists(dir, ec) && !std::filesystem::is_empty(dir, ec)) {
+      return Status::AlreadyExists("backup target " + dir + " is not empty");
+    }
+    leveldb::Options o;
+    o.create_if_missing = true;
+    o.error_if_exists = true;
+    leveldb::DB* raw = nullptr;
+    LIBCHAT_RETURN_IF_ERROR(FromLevelDb(leveldb::DB::Open(o, dir, &raw), "open backup " + dir));
+    std::unique_ptr<leveldb::DB> out(raw);
+    const leveldb::Snapshot* snap = db_->GetSnapshot();
+    leveldb::ReadOptions ro;
+    ro.snapshot = snap;
+    ro.fill_cache = false;  // A full scan would evict the working set.
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
+    leveldb::WriteBatch wb;
+    Status result;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      wb.Put(it->key(), it->value());
+      if (wb.ApproximateSize() > (4 << 20)) {
+        result = FromLevelDb(out->Write(leveldb::WriteOptions(), &wb), "write backup " + dir);
+        wb.Clear();
+        if (!result.ok()) break;
+      }
+    }
+    if (result.ok()) result = FromLevelDb(it->status(), "read for backup");
+    if (result.ok()) {
+      leveldb::WriteOptions wo;
+      wo.sync = true;
+      result = FromLevelDb(out->Write(wo, &wb), "write backup " + dir);
+    }
+    it.reset();
+    db_->ReleaseSnapshot(snap);
+    return result;
+  }
+
+  std::string Describe() const override { return "leveldb://" + dir_; }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<leveldb::Cache> cache_;
+  std::unique_ptr<const leveldb::FilterPolicy> filter_;
+  std::unique_ptr<leveldb::DB> db_;
+};
+
+Result<int> IntOption(const Uri& uri, const std::string& key, int fallback, int lo, int hi) {
+  std::string v = uri.Get(key);
+  if (v.empty()) return fallback;
+  try {
+    std::size_t used = 0;
+    int n = std::stoi(v, &used);
+    if (used != v.size() || n < lo || n > hi) throw std::out_of_range(key);
+    return n;
+  } catch (const std::exception&) {
+    return Status::InvalidArgument(key + "=" + v + ": expected a whole number from " + std::to_string(lo) + " to " +
+                                   std::to_string(hi));
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<KvEngine>> OpenLevelDbEngine(const std::string& dir, const LevelDbOptions& options) {
+  if (dir.empty()) return Status::InvalidArgument("leveldb:// needs a directory, e.g. leveldb:///var/lib/chatd/store");
+  std::unique_ptr<leveldb::Cache> cache(leveldb::NewLRUCache(static_cast<std::size_t>(options.cache_mb) << 20));
+  std::unique_ptr<const leveldb::FilterPolicy> filter(
+      options.bloom_bits > 0 ? leveldb::NewBloomFilterPolicy(options.bloom_bits) : nullptr);
+  leveldb::Options o;
+  o.create_if_missing = options.create_if_missing;
+  o.block_cache = cache.get();
+  o.filter_policy = filter.get();
+  o.write_buffer_size = static_cast<std::size_t>(options.write_buffer_mb) << 20;
+  o.max_file_size = 8 << 20;
+  if (options.create_if_missing) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::Unavailable("leveldb://" + dir + ": mkdir: " + ec.message());
+  }
+  leveldb::DB* raw = nullptr;
+  leveldb::Status s = leveldb::DB::Open(o, dir, &raw);
+  if (!s.ok()) return FromLevelDb(s, "leveldb://" + dir + ": open");
+  return std::unique_ptr<KvEngine>(std::make_unique<LevelDbEngine>(dir, std::unique_ptr<leveldb::DB>(raw),
+                                                                   std::move(cache), std::move(filter)));
+}
+
+void RegisterLevelDbStore(Registry& registry) {
+  registry.RegisterStore("leveldb", [](const Uri& uri) -> Result<std::unique_ptr<Store>> {
+    LIBCHAT_RETURN_IF_ERROR(
+        uri.CheckKeys({"sync", "group_commit", "cache_mb", "write_buffer_mb", "bloom_bits", "create"}));
+    if (!uri.host.empty()) {
+      return Status::InvalidArgument("leveldb:// takes a local path: leveldb:///abs/dir (three slashes)");
+    }
+    LevelDbOptions lo;
+    LIBCHAT_ASSIGN_OR_RETURN(lo.cache_mb, IntOption(uri, "cache_mb", lo.cache_mb, 1, 65536));
+    LIBCHAT_ASSIGN_OR_RETURN(lo.write_buffer_mb, IntOption(uri, "write_buffer_mb", lo.write_buffer_mb, 1, 4096));
+    LIBCHAT_ASSIGN_OR_RETURN(lo.bloom_bits, IntOption(uri, "bloom_bits", lo.bloom_bits, 0, 64));
+    LIBCHAT_ASSIGN_OR_RETURN(int create, IntOption(uri, "create", 1, 0, 1));
+    lo.create_if_missing = create == 1;
+    KvStoreOptions so;
+    LIBCHAT_ASSIGN_OR_RETURN(int sync, IntOption(uri, "sync", 1, 0, 1));
+    LIBCHAT_ASSIGN_OR_RETURN(int group, IntOption(uri, "group_commit", 1, 0, 1));
+    so.sync = sync == 1;
+    so.group_commit = group == 1;
+    LIBCHAT_ASSIGN_OR_RETURN(auto engine, OpenLevelDbEngine(uri.path, lo));
+    return MakeKvStore(std::move(engine), so);
+  });
+}
+
+}  // namespace chat

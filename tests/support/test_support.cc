@@ -1,0 +1,73 @@
+#include "test_support.h"
+
+#include <random>
+
+#include "libchat/plugins/leveldb_store.h"
+
+namespace chat::test {
+
+TempDir::TempDir() {
+  std::random_device rd;
+  auto base = std::filesystem::temp_directory_path();
+  for (;;) {
+    path_ = base / ("libchat-test-" + std::to_string(rd()) + std::to_string(rd()));
+    std::error_code ec;
+    if (std::filesystem::create_directory(path_, ec)) break;
+  }
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::unique_ptr<Store> OpenStore(const std::string& backend, const std::string& dir, KvStoreOptions options) {
+  std::unique_ptr<KvEngine> engine;
+  if (backend == "mem") {
+    engine = NewMemKvEngine();
+  } else {
+    auto e = OpenLevelDbEngine(dir);
+    REQUIRE_OK(e);
+    engine = std::move(*e);
+  }
+  auto s = MakeKvStore(std::move(engine), options);
+  REQUIRE_OK(s);
+  return std::move(*s);
+}
+
+Fixture::Fixture(const std::string& b, KvStoreOptions o) : backend(b), store_options(o) {
+  if (backend != "mem") dir = std::make_unique<TempDir>();
+  Reopen();
+}
+
+Fixture::~Fixture() {
+  service.reset();
+  store.reset();
+}
+
+void Fixture::Reopen() {
+  service.reset();
+  store.reset();
+  bus = NewInProcBus();
+  store = OpenStore(backend, dir ? (dir->path() / "store").string() : "", store_options);
+  ServiceOptions opts;
+  opts.clock = &clock;
+  opts.password_cost = PasswordCost::kMinimum;
+  auto s = ChatService::Create(opts, store, bus);
+  REQUIRE_OK(s);
+  service = std::move(*s);
+}
+
+Session Fixture::NewUser(const std::string& name) {
+  auto u = service->Register({name, "password-" + name, "", "", ""});
+  REQUIRE_OK(u);
+  return NewDevice(name);
+}
+
+Session Fixture::NewDevice(const std::string& name) {
+  auto s = service->Login(name, "password-" + name, {"phone", "test"});
+  REQUIRE_OK(s);
+  return std::move(*s);
+}
+
+}  // namespace chat::test

@@ -1,0 +1,77 @@
+// Shared by every test: status assertions, temporary directories, ready-made services.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "libchat/libchat.h"
+
+// Like LevelDB's ASSERT_LEVELDB_OK: fails with the Status text.
+#define REQUIRE_OK(expr)                                     \
+  do {                                                       \
+    auto&& _s = (expr);                                      \
+    INFO(::chat::test::Describe(_s));                        \
+    REQUIRE(::chat::test::IsOk(_s));                         \
+  } while (0)
+
+#define CHECK_CODE(expr, expected_code)                      \
+  do {                                                       \
+    auto&& _s = (expr);                                      \
+    INFO(::chat::test::Describe(_s));                        \
+    CHECK(::chat::test::CodeOf(_s) == (expected_code));      \
+  } while (0)
+
+namespace chat::test {
+
+inline bool IsOk(const Status& s) { return s.ok(); }
+template <typename T>
+bool IsOk(const Result<T>& r) { return r.ok(); }
+inline std::string Describe(const Status& s) { return s.ToString(); }
+template <typename T>
+std::string Describe(const Result<T>& r) { return r.status().ToString(); }
+inline StatusCode CodeOf(const Status& s) { return s.code(); }
+template <typename T>
+StatusCode CodeOf(const Result<T>& r) { return r.status().code(); }
+
+// A fresh directory under the system temp dir, removed when destroyed.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::string str() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A ChatService over a chosen store, with a manual clock and minimum password cost (tests only).
+struct Fixture {
+  // backend: "mem" or "leveldb" (in a temp dir owned by the fixture).
+  explicit Fixture(const std::string& backend, KvStoreOptions store_options = {});
+  ~Fixture();
+
+  // Closes and reopens the store (LevelDB: from disk). Services made before are invalid.
+  void Reopen();
+
+  // Registers a user and logs a device in.
+  Session NewUser(const std::string& name);
+  Session NewDevice(const std::string& name);
+
+  std::string backend;
+  KvStoreOptions store_options;
+  std::unique_ptr<TempDir> dir;
+  ManualClock clock;
+  std::shared_ptr<Bus> bus;
+  std::shared_ptr<Store> store;
+  std::unique_ptr<ChatService> service;
+};
+
+std::unique_ptr<Store> OpenStore(const std::string& backend, const std::string& dir, KvStoreOptions options = {});
+
+}  // namespace chat::test
