@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "blob_id.h"
 #include "crypto.h"
 #include "libchat/blob.h"
 
@@ -19,13 +20,7 @@ namespace fs = std::filesystem;
 
 Status Errno(const std::string& what) { return Status::Unavailable(what + ": " + std::strerror(errno)); }
 
-bool ValidId(const std::string& id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
-  }
-  return true;
-}
+bool ValidId(const std::string& id) { return detail::IsValidBlobId(id); }
 
 Status SyncDir(const fs::path& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);

@@ -3,6 +3,7 @@
 #include <map>
 #include <mutex>
 
+#include "blob_id.h"
 #include "crypto.h"
 #include "libchat/blob.h"
 
@@ -63,6 +64,7 @@ class MemReader final : public BlobReader {
 class MemBlobStore final : public BlobStore {
  public:
   Result<std::unique_ptr<BlobWriter>> NewWriter(const std::string& id) override {
+    if (!detail::IsValidBlobId(id)) return Status::InvalidArgument("invalid blob id '" + id + "'");
     std::lock_guard lock(shared_->mu);
     if (shared_->blobs.count(id)) return Status::AlreadyExists("blob " + id);
     return std::unique_ptr<BlobWriter>(std::make_unique<MemWriter>(shared_, id));

@@ -5,6 +5,7 @@
 // Recipients are the chat's members as cached here; the cache is dropped on every chatUpdate event
 // seen on the bus (ours or, with a multi-node bus, another node's).
 #include <algorithm>
+#include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -454,35 +455,18 @@ class ChatServiceImpl final : public ChatService {
 
   // ------------------------------------------------------------------ messages
   Result<AppendResult> Send(const SendRequest& r) override {
-    const Limits& l = options_.limits;
-    if (r.client_id.empty()) return Status::InvalidArgument("clientId is required (the idempotency key)");
-    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("clientId", r.client_id, l.max_client_id_bytes));
-    if (!IsUserContent(r.kind)) {
-      return Status::InvalidArgument("kind '" + std::string(ToString(r.kind)) + "' is written by the server only");
-    }
-    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("body", r.body, l.max_body_bytes));
-    if (r.body.empty() && r.attachments.empty()) return Status::InvalidArgument("a message needs a body or attachments");
-    if (r.attachments.size() > l.max_attachments_per_message) {
-      return Status::InvalidArgument(std::to_string(r.attachments.size()) + " attachments; the limit is " +
-                                     std::to_string(l.max_attachments_per_message));
-    }
-    for (const auto& a : r.attachments) LIBCHAT_RETURN_IF_ERROR(detail::CheckText("attachment id", a, 64, true));
-    LIBCHAT_ASSIGN_OR_RETURN(auto members, RequireMember(r.chat, r.sender));
-    if (r.reply_to != 0) {
-      LIBCHAT_ASSIGN_OR_RETURN(Seq head, store_->Head(r.chat));
-      if (r.reply_to > head) return Status::InvalidArgument("replyTo " + std::to_string(r.reply_to) + " is not in the chat");
-    }
-    Message draft;
-    draft.chat = r.chat;
-    draft.sender = r.sender;
-    draft.sender_device = r.device;
-    draft.client_id = r.client_id;
-    draft.kind = r.kind;
-    draft.body = r.body;
-    draft.attachments = r.attachments;
-    draft.reply_to = r.reply_to;
-    draft.timestamp = Now();
-    CommitObserver observer = [this, members](const Message& m) {
+    std::promise<Result<AppendResult>> promise;
+    auto future = promise.get_future();
+    SendAsync(r, [&promise](Result<AppendResult> result) { promise.set_value(std::move(result)); });
+    return future.get();
+  }
+
+  void SendAsync(const SendRequest& r, std::function<void(Result<AppendResult>)> done) override {
+    auto draft = PrepareSend(r);
+    if (!draft.ok()) return done(draft.error());
+    auto members = RequireMember(r.chat, r.sender);
+    if (!members.ok()) return done(members.error());
+    CommitObserver observer = [this, members = *members](const Message& m) {
       auto e = std::make_shared<Event>();
       e->type = EventType::kMessage;
       e->chat = m.chat;
@@ -490,12 +474,16 @@ class ChatServiceImpl final : public ChatService {
       e->message = std::make_shared<const Message>(m);
       bus_->Publish(std::move(e));
     };
-    LIBCHAT_ASSIGN_OR_RETURN(AppendResult result, store_->Append(std::move(draft), observer));
-    // The sender has read what they wrote: keeps their unread count honest. Not synced (see store).
-    if (!result.duplicate) {
-      store_->MarkRead(r.sender, r.chat, result.message.seq).status().IgnoreError();
-    }
-    return result;
+    store_->AppendAsync(std::move(*draft), std::move(observer),
+                        [this, done = std::move(done)](Result<AppendResult> result) {
+                          // The sender has read what they wrote: keeps their unread count honest.
+                          // A write-behind cursor move: it does not wait for a commit.
+                          if (result.ok() && !result->duplicate) {
+                            const Message& m = result->message;
+                            store_->MarkRead(m.sender, m.chat, m.seq).status().IgnoreError();
+                          }
+                          done(std::move(result));
+                        });
   }
 
   Result<SyncPage> Sync(UserId user, DeviceId device, ChatId chat, std::optional<Seq> after, std::size_t limit) override {
@@ -593,6 +581,40 @@ class ChatServiceImpl final : public ChatService {
   }
 
  private:
+  // Checks a send request and builds the draft entry (no store access but the reply-to bound).
+  Result<Message> PrepareSend(const SendRequest& r) {
+    const Limits& l = options_.limits;
+    if (r.client_id.empty()) return Status::InvalidArgument("clientId is required (the idempotency key)");
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("clientId", r.client_id, l.max_client_id_bytes));
+    if (!IsUserContent(r.kind)) {
+      return Status::InvalidArgument("kind '" + std::string(ToString(r.kind)) + "' is written by the server only");
+    }
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("body", r.body, l.max_body_bytes));
+    if (r.body.empty() && r.attachments.empty()) return Status::InvalidArgument("a message needs a body or attachments");
+    if (r.attachments.size() > l.max_attachments_per_message) {
+      return Status::InvalidArgument(std::to_string(r.attachments.size()) + " attachments; the limit is " +
+                                     std::to_string(l.max_attachments_per_message));
+    }
+    for (const auto& a : r.attachments) LIBCHAT_RETURN_IF_ERROR(detail::CheckText("attachment id", a, 64, true));
+    if (r.reply_to != 0) {
+      auto head = store_->Head(r.chat);
+      if (!head.ok() || r.reply_to > *head) {
+        return Status::InvalidArgument("replyTo " + std::to_string(r.reply_to) + " is not in the chat");
+      }
+    }
+    Message draft;
+    draft.chat = r.chat;
+    draft.sender = r.sender;
+    draft.sender_device = r.device;
+    draft.client_id = r.client_id;
+    draft.kind = r.kind;
+    draft.body = r.body;
+    draft.attachments = r.attachments;
+    draft.reply_to = r.reply_to;
+    draft.timestamp = Now();
+    return draft;
+  }
+
   using MemberList = std::shared_ptr<const std::vector<UserId>>;  // Sorted.
 
   static const Participant* Find(const std::vector<Participant>& ps, UserId u) {

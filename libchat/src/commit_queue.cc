@@ -1,7 +1,5 @@
 #include "commit_queue.h"
 
-#include <vector>
-
 namespace chat::detail {
 
 CommitQueue::CommitQueue(KvEngine* engine, bool sync, bool group, std::size_t max_group)
@@ -9,13 +7,15 @@ CommitQueue::CommitQueue(KvEngine* engine, bool sync, bool group, std::size_t ma
   thread_ = std::thread([this] { Run(); });
 }
 
-CommitQueue::~CommitQueue() {
+CommitQueue::~CommitQueue() { Stop(); }
+
+void CommitQueue::Stop() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
   work_cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 void CommitQueue::Enqueue(std::shared_ptr<Ticket> ticket) {
@@ -35,6 +35,19 @@ Status CommitQueue::Wait(const std::shared_ptr<Ticket>& ticket) {
 Status CommitQueue::Commit(std::shared_ptr<Ticket> ticket) {
   Enqueue(ticket);
   return Wait(ticket);
+}
+
+void CommitQueue::OnComplete(const std::shared_ptr<Ticket>& ticket, Completion c) {
+  Status result;
+  {
+    std::lock_guard lock(mu_);
+    if (!ticket->done) {
+      ticket->completions.push_back(std::move(c));
+      return;
+    }
+    result = ticket->result;
+  }
+  c(result);
 }
 
 Status CommitQueue::health() {
@@ -71,10 +84,16 @@ void CommitQueue::Run() {
     }
 
     Status s = failed;
+    bool any_entry = false;
     if (s.ok()) {
       merged.Clear();
-      for (const auto& t : group) merged.Append(t->batch);
-      s = engine_->Write(merged, sync_);
+      bool sync = false;
+      for (const auto& t : group) {
+        merged.Append(t->batch);
+        sync |= t->sync;
+        any_entry |= t->entry != nullptr;
+      }
+      s = engine_->Write(merged, sync && sync_);
       if (!s.ok()) s = s.WithContext(engine_->Describe() + ": write");
     }
     // Observers run here, in queue order, before any caller learns of success: this is what
@@ -82,22 +101,24 @@ void CommitQueue::Run() {
     if (s.ok()) {
       for (const auto& t : group) {
         if (t->on_durable) t->on_durable();
-        if (t->observer != nullptr && *t->observer && t->entry) (*t->observer)(*t->entry);
+        if (t->observer && t->entry) t->observer(*t->entry);
       }
     }
+    std::vector<Completion> completions;
     {
       std::lock_guard lock(mu_);
       if (!s.ok() && failed_.ok()) failed_ = s;
-      if (s.ok()) {
-        ++groups_;
-        entries_ += group.size();
-      }
+      if (s.ok() && any_entry) ++groups_;
       for (const auto& t : group) {
+        if (s.ok() && t->entry) ++entries_;
         t->result = s;
         t->done = true;
+        for (auto& c : t->completions) completions.push_back(std::move(c));
+        t->completions.clear();
       }
     }
     done_cv_.notify_all();
+    for (auto& c : completions) c(s);
     group.clear();
   }
 }

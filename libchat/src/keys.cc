@@ -71,6 +71,7 @@ std::string Expiry(TimeMs at, ChatId c, Seq s) {
 std::string ExpiryPrefix() { return Tag("t/"); }
 std::string DeviceCursor(DeviceId d, ChatId c) { return Tag2("dc/", d, c); }
 std::string DeviceCursorPrefix(DeviceId d) { return Tag1("dc/", d); }
+std::string DeviceCursorsPrefix() { return Tag("dc/"); }
 std::string Receipt(ChatId c, UserId u) { return Tag2("rc/", c, u); }
 std::string ReceiptPrefix(ChatId c) { return Tag1("rc/", c); }
 

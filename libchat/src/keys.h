@@ -46,6 +46,7 @@ std::string Expiry(TimeMs at, ChatId c, Seq s);     // t/<expiry ms><cid><seq> -
 std::string ExpiryPrefix();
 std::string DeviceCursor(DeviceId d, ChatId c);     // dc/<did><cid> -> varint seq
 std::string DeviceCursorPrefix(DeviceId d);
+std::string DeviceCursorsPrefix();                 // dc/  (every device's cursors)
 std::string Receipt(ChatId c, UserId u);            // rc/<cid><uid> -> ReceiptCursor
 std::string ReceiptPrefix(ChatId c);
 

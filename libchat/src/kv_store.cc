@@ -12,9 +12,12 @@
 //    newest ack in a power cut only means a message is delivered again, which clients drop by seq.
 #include <array>
 #include <atomic>
+#include <condition_variable>
+#include <optional>
 #include <functional>
 #include <limits>
 #include <unordered_map>
+#include <variant>
 
 #include "codec.h"
 #include "commit_queue.h"
@@ -52,12 +55,27 @@ Status ScanPrefix(KvEngine& engine, const std::string& prefix,
   return it->status();
 }
 
+// Calls fn(key, value) for every entry whose key starts with prefix. Stops at, and returns, the first
+// error from fn or from the engine.
+Status ForEachPrefix(KvEngine& engine, const std::string& prefix,
+                     const std::function<Status(std::string_view, std::string_view)>& fn) {
+  auto it = engine.NewIterator();
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    if (it->key().substr(0, prefix.size()) != prefix) break;
+    LIBCHAT_RETURN_IF_ERROR(fn(it->key(), it->value()));
+  }
+  return it->status();
+}
+
 class KvStore final : public Store {
  public:
   KvStore(std::unique_ptr<KvEngine> engine, KvStoreOptions options)
       : engine_(std::move(engine)),
         options_(options),
         commits_(engine_.get(), options.sync, options.group_commit, options.max_group) {}
+
+  // Drain the commit queue first: its completions refer to the shards below.
+  ~KvStore() override { commits_.Stop(); }
 
   Status Open() {
     auto schema = engine_->Get(keys::kSchema);
@@ -250,7 +268,7 @@ class KvStore final : public Store {
       entry.body = std::move(announcement);
       entry.timestamp = chat.created_at;
       AddEntry(*state, std::move(entry), ticket.get());
-      ticket->observer = &observer;
+      ticket->observer = observer;
       {
         std::lock_guard lock(chats_mu_);
         chats_[chat.id] = state;
@@ -366,7 +384,7 @@ class KvStore final : public Store {
       entry.body = std::move(plan.announcement);
       entry.timestamp = plan.at;
       AddEntry(*state, std::move(entry), ticket.get());
-      ticket->observer = &observer;
+      ticket->observer = observer;
       commits_.Enqueue(ticket);
     }
     LIBCHAT_RETURN_IF_ERROR(commits_.Wait(ticket));
@@ -375,8 +393,23 @@ class KvStore final : public Store {
 
   // ---------------------------------------------------------------- messages
   Result<AppendResult> Append(Message draft, const CommitObserver& observer) override {
-    if (draft.chat == 0) return Status::InvalidArgument("chat id 0");
-    LIBCHAT_ASSIGN_OR_RETURN(auto state, State(draft.chat));
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Result<AppendResult>> out;
+    AppendAsync(std::move(draft), observer, [&](Result<AppendResult> r) {
+      std::lock_guard lock(mu);
+      out.emplace(std::move(r));
+      cv.notify_one();
+    });
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return out.has_value(); });
+    return std::move(*out);
+  }
+
+  void AppendAsync(Message draft, CommitObserver observer, AppendDone done) override {
+    if (draft.chat == 0) return done(Status::InvalidArgument("chat id 0"));
+    auto state = State(draft.chat);
+    if (!state.ok()) return done(state.error());
     const bool dedup = !draft.client_id.empty() && draft.sender_device != 0;
     std::string dedup_key;
     DedupShard* shard = nullptr;
@@ -385,53 +418,61 @@ class KvStore final : public Store {
       dedup_key = keys::Dedup(draft.sender_device, draft.client_id);
       shard = &dedup_shards_[std::hash<std::string>()(dedup_key) % dedup_shards_.size()];
       shard_lock = std::unique_lock(shard->mu);
-      // In flight: wait for that append and answer with its message.
+      // In flight: answer with that append's message once it is durable.
       if (auto it = shard->inflight.find(dedup_key); it != shard->inflight.end()) {
         auto pending = it->second;
         shard_lock.unlock();
-        LIBCHAT_RETURN_IF_ERROR(commits_.Wait(pending));
-        return Duplicate(*pending->entry, draft.chat);
+        const ChatId requested = draft.chat;
+        commits_.OnComplete(pending, [pending, requested, done](const Status& st) {
+          if (!st.ok()) return done(st);
+          done(Duplicate(*pending->entry, requested));
+        });
+        return;
       }
       // Already durable.
       auto found = engine_->Get(dedup_key);
       if (found.ok()) {
+        shard_lock.unlock();
         detail::Reader r(*found);
         ChatId chat = r.U64();
         Seq seq = r.U64();
-        LIBCHAT_ASSIGN_OR_RETURN(Message original, GetMessage(chat, seq));
-        return Duplicate(original, draft.chat);
+        auto original = GetMessage(chat, seq);
+        if (!original.ok()) return done(original.error());
+        return done(Duplicate(*original, draft.chat));
       }
-      if (!found.error().IsNotFound()) return found.error();
+      if (!found.error().IsNotFound()) return done(found.error());
     }
 
     auto ticket = std::make_shared<CommitQueue::Ticket>();
     {
-      std::lock_guard lock(state->mu);
-      LIBCHAT_RETURN_IF_ERROR(commits_.health());
+      std::lock_guard lock((*state)->mu);
+      Status health = commits_.health();
+      if (!health.ok()) return done(health);
       draft.id = detail::RandomHex(16);
       draft.deleted = false;
-      AddEntry(*state, std::move(draft), ticket.get());
+      AddEntry(**state, std::move(draft), ticket.get());
       if (dedup) {
         detail::Writer w;
         w.U64(ticket->entry->chat);
         w.U64(ticket->entry->seq);
         ticket->batch.Put(dedup_key, w.Take());
+        // Claimed before the ticket can complete; released by the completion below.
+        shard->inflight.emplace(dedup_key, ticket);
       }
-      ticket->observer = &observer;
+      ticket->observer = std::move(observer);
+      std::weak_ptr<CommitQueue::Ticket> weak = ticket;
+      ticket->completions.push_back([this, shard, dedup_key, weak, done = std::move(done)](const Status& st) {
+        auto t = weak.lock();
+        if (shard != nullptr) {
+          std::lock_guard l(shard->mu);
+          shard->inflight.erase(dedup_key);
+        }
+        if (!st.ok() || !t) return done(st.ok() ? Status::Internal("append ticket lost") : st);
+        appends_.fetch_add(1, std::memory_order_relaxed);
+        done(AppendResult{*t->entry, false});
+      });
       commits_.Enqueue(ticket);
     }
-    if (dedup) {
-      shard->inflight.emplace(dedup_key, ticket);
-      shard_lock.unlock();
-    }
-    Status s = commits_.Wait(ticket);
-    if (dedup) {
-      std::lock_guard lock(shard->mu);
-      shard->inflight.erase(dedup_key);
-    }
-    LIBCHAT_RETURN_IF_ERROR(s);
-    appends_.fetch_add(1, std::memory_order_relaxed);
-    return AppendResult{*ticket->entry, false};
   }
 
   Result<Message> DeleteMessage(ChatId chat, Seq seq, UserId actor, DeviceId actor_device, TimeMs now,
@@ -444,6 +485,11 @@ class KvStore final : public Store {
       LIBCHAT_RETURN_IF_ERROR(commits_.health());
       LIBCHAT_ASSIGN_OR_RETURN(Message target, GetMessage(chat, seq));
       LIBCHAT_RETURN_IF_ERROR(authorize(target));
+      // Past its retention the message belongs to the sweeper; a tombstone written now could
+      // outlive the sweep.
+      if (target.timestamp + state->retention_ms <= now) {
+        return Status::NotFound("message " + std::to_string(seq) + " has expired");
+      }
       if (target.deleted) return Status::NotFound("message " + std::to_string(seq) + " is already deleted");
       // The tombstone keeps the position (seq, id, sender, time) so that sync never shows a gap.
       target.body.clear();
@@ -458,7 +504,7 @@ class KvStore final : public Store {
       entry.ref_seq = seq;
       entry.timestamp = now;
       AddEntry(*state, std::move(entry), ticket.get());
-      ticket->observer = &observer;
+      ticket->observer = observer;
       commits_.Enqueue(ticket);
     }
     LIBCHAT_RETURN_IF_ERROR(commits_.Wait(ticket));
@@ -516,18 +562,12 @@ class KvStore final : public Store {
 
   // ---------------------------------------------------------------- cursors
   Result<ReceiptCursor> Acknowledge(UserId user, DeviceId device, ChatId chat, Seq seq) override {
-    KvBatch b;
-    {
-      std::lock_guard lock(StripeFor(device * 31 + chat));
-      auto cur = engine_->Get(keys::DeviceCursor(device, chat));
-      if (!cur.ok() && !cur.error().IsNotFound()) return cur.error();
-      Seq old = cur.ok() ? DecodeU64(*cur) : 0;
-      if (seq > old) {
-        KvBatch db;
-        db.Put(keys::DeviceCursor(device, chat), EncodeU64(seq));
-        LIBCHAT_RETURN_IF_ERROR(engine_->Write(db, false));
-      }
-    }
+    LIBCHAT_RETURN_IF_ERROR(RaiseCursor(keys::DeviceCursor(device, chat), [&](std::string* value) {
+      Seq old = value->empty() ? 0 : DecodeU64(*value);
+      if (seq <= old) return false;
+      *value = EncodeU64(seq);
+      return true;
+    }));
     return RaiseReceipt(user, chat, seq, 0);
   }
 
@@ -536,36 +576,24 @@ class KvStore final : public Store {
   }
 
   Result<Seq> DeviceCursor(DeviceId device, ChatId chat) override {
-    auto v = engine_->Get(keys::DeviceCursor(device, chat));
-    if (!v.ok()) {
-      if (v.error().IsNotFound()) return Seq{0};
-      return v.error();
-    }
-    return DecodeU64(*v);
+    LIBCHAT_ASSIGN_OR_RETURN(std::string v, ReadCursor(keys::DeviceCursor(device, chat)));
+    return v.empty() ? Seq{0} : DecodeU64(v);
   }
 
   Result<ReceiptCursor> GetReceipt(ChatId chat, UserId user) override {
-    auto v = engine_->Get(keys::Receipt(chat, user));
-    if (!v.ok()) {
-      if (v.error().IsNotFound()) return ReceiptCursor{chat, user, 0, 0};
-      return v.error();
-    }
-    return detail::DecodeReceipt(*v);
+    LIBCHAT_ASSIGN_OR_RETURN(std::string v, ReadCursor(keys::Receipt(chat, user)));
+    if (v.empty()) return ReceiptCursor{chat, user, 0, 0};
+    return detail::DecodeReceipt(v);
   }
 
   Result<std::vector<ReceiptCursor>> ListReceipts(ChatId chat) override {
+    // Per member rather than a prefix scan, so that cursors still being written behind are seen.
+    LIBCHAT_ASSIGN_OR_RETURN(auto members, ListParticipants(chat));
     std::vector<ReceiptCursor> out;
-    Status decode;
-    LIBCHAT_RETURN_IF_ERROR(ScanPrefix(*engine_, keys::ReceiptPrefix(chat), [&](std::string_view, std::string_view v) {
-      auto r = detail::DecodeReceipt(v);
-      if (!r.ok()) {
-        decode = r.error();
-        return false;
-      }
-      out.push_back(*r);
-      return true;
-    }));
-    LIBCHAT_RETURN_IF_ERROR(decode);
+    for (const auto& p : members) {
+      LIBCHAT_ASSIGN_OR_RETURN(ReceiptCursor r, GetReceipt(chat, p.user));
+      if (r.delivered != 0 || r.read != 0) out.push_back(r);
+    }
     return out;
   }
 
@@ -589,9 +617,11 @@ class KvStore final : public Store {
     if (when <= old.last_seen) return Status::Ok();
     Device updated = old;
     updated.last_seen = when;
-    KvBatch b;
-    PutDevice(updated, &old, &b);
-    return engine_->Write(b, false);
+    // Through the commit queue (not fsynced on its own) so that device writes stay in order.
+    auto ticket = std::make_shared<CommitQueue::Ticket>();
+    ticket->sync = false;
+    PutDevice(updated, &old, &ticket->batch);
+    return commits_.Commit(ticket);
   }
 
   Result<RetentionReport> SweepExpired(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes) override {
@@ -648,7 +678,11 @@ class KvStore final : public Store {
       }
       LIBCHAT_RETURN_IF_ERROR(it->status());
     }
-    if (!b.empty()) LIBCHAT_RETURN_IF_ERROR(engine_->Write(b, options_.sync));
+    if (!b.empty()) {
+      auto ticket = std::make_shared<CommitQueue::Ticket>();
+      ticket->batch = std::move(b);
+      LIBCHAT_RETURN_IF_ERROR(commits_.Commit(ticket));
+    }
     return report;
   }
 
@@ -667,6 +701,34 @@ class KvStore final : public Store {
   std::string Describe() const override { return engine_->Describe(); }
 
   Status Backup(const std::string& dir) override { return engine_->Backup(dir); }
+
+  // ---------------------------------------------------------------- export / import
+  // Export walks the primary records with iterators and hands each to the sink as it is decoded, so
+  // memory stays flat however large the store. Derived indexes are skipped: Import rebuilds them.
+  Status Export(const RecordSink& sink) override {
+    IdCounters counters;
+    {
+      std::lock_guard lock(id_mu_);
+      counters = {next_user_, next_device_, next_chat_};
+    }
+    LIBCHAT_RETURN_IF_ERROR(sink(StoreRecord{counters}));
+    LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::UserPrefix(), [&](std::string_view, std::string_view v) {
+      return ExportUser(v, sink);
+    }));
+    LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::ChatPrefix(), [&](std::string_view, std::string_view v) {
+      return ExportChat(v, sink);
+    }));
+    const std::string prefix = keys::DeviceCursorsPrefix();
+    return ForEachPrefix(*engine_, prefix, [&](std::string_view k, std::string_view v) -> Status {
+      if (k.size() != prefix.size() + 16) return Status::Corruption(Describe() + ": malformed device cursor key");
+      return sink(StoreRecord{DeviceCursorRecord{keys::ReadBE(k, prefix.size()), keys::ReadBE(k, prefix.size() + 8),
+                                                 DecodeU64(v)}});
+    });
+  }
+
+  Status Import(const StoreRecord& record) override {
+    return std::visit([this](const auto& entity) { return ImportEntity(entity); }, record.entity);
+  }
 
  private:
   struct ChatState {
@@ -803,17 +865,310 @@ class KvStore final : public Store {
   }
 
   Result<ReceiptCursor> RaiseReceipt(UserId user, ChatId chat, Seq delivered, Seq read) {
-    std::lock_guard lock(StripeFor(chat * 131 + user));
-    LIBCHAT_ASSIGN_OR_RETURN(ReceiptCursor r, GetReceipt(chat, user));
-    ReceiptCursor updated = r;
-    updated.delivered = std::max({r.delivered, delivered, read});
-    updated.read = std::max(r.read, read);
-    if (updated.delivered != r.delivered || updated.read != r.read) {
-      KvBatch b;
-      b.Put(keys::Receipt(chat, user), detail::EncodeReceipt(updated));
-      LIBCHAT_RETURN_IF_ERROR(engine_->Write(b, false));
+    ReceiptCursor out{chat, user, 0, 0};
+    Status decode;
+    LIBCHAT_RETURN_IF_ERROR(RaiseCursor(keys::Receipt(chat, user), [&](std::string* value) {
+      if (!value->empty()) {
+        auto r = detail::DecodeReceipt(*value);
+        if (!r.ok()) {
+          decode = r.error();
+          return false;
+        }
+        out = *r;
+      }
+      ReceiptCursor updated = out;
+      updated.delivered = std::max({out.delivered, delivered, read});
+      updated.read = std::max(out.read, read);
+      bool changed = updated.delivered != out.delivered || updated.read != out.read;
+      out = updated;
+      if (changed) *value = detail::EncodeReceipt(updated);
+      return changed;
+    }));
+    LIBCHAT_RETURN_IF_ERROR(decode);
+    return out;
+  }
+
+  // Cursor values written behind (see store.h): the newest value of each key whose write is still
+  // queued, so that readers never see an older one from the engine. An entry lives only while its
+  // writes are in flight, which bounds this map by the write rate, not by the number of cursors.
+  struct CursorShard {
+    std::mutex mu;
+    struct Pending {
+      std::string value;
+      int writes = 0;
+    };
+    std::unordered_map<std::string, Pending> pending;
+  };
+
+  CursorShard& CursorShardFor(const std::string& key) {
+    return cursor_shards_[std::hash<std::string>()(key) % cursor_shards_.size()];
+  }
+
+  // The cursor's current value ("" if none).
+  Result<std::string> ReadCursor(const std::string& key) {
+    CursorShard& shard = CursorShardFor(key);
+    std::lock_guard lock(shard.mu);
+    if (auto it = shard.pending.find(key); it != shard.pending.end()) return it->second.value;
+    auto v = engine_->Get(key);
+    if (v.ok()) return std::move(*v);
+    if (v.error().IsNotFound()) return std::string();
+    return v.error();
+  }
+
+  // Read-modify-write of one cursor: `raise` edits the value and says whether it changed; a change
+  // is queued for the next commit group without waiting for it. Writes of one key are queued under
+  // its shard lock, so they reach the disk in the order they were made.
+  Status RaiseCursor(const std::string& key, const std::function<bool(std::string*)>& raise) {
+    LIBCHAT_RETURN_IF_ERROR(commits_.health());
+    CursorShard& shard = CursorShardFor(key);
+    std::lock_guard lock(shard.mu);
+    std::string value;
+    auto it = shard.pending.find(key);
+    if (it != shard.pending.end()) {
+      value = it->second.value;
+    } else {
+      auto v = engine_->Get(key);
+      if (v.ok()) value = std::move(*v);
+      else if (!v.error().IsNotFound()) return v.error();
     }
-    return updated;
+    if (!raise(&value)) return Status::Ok();
+    auto& p = shard.pending[key];
+    p.value = value;
+    ++p.writes;
+    auto ticket = std::make_shared<CommitQueue::Ticket>();
+    ticket->sync = false;
+    ticket->batch.Put(key, value);
+    ticket->completions.push_back([&shard, key](const Status&) {
+      std::lock_guard l(shard.mu);
+      auto it = shard.pending.find(key);
+      if (it != shard.pending.end() && --it->second.writes == 0) shard.pending.erase(it);
+    });
+    commits_.Enqueue(std::move(ticket));
+    return Status::Ok();
+  }
+
+  // ---- export helpers
+  Status ExportUser(std::string_view value, const RecordSink& sink) {
+    auto user = detail::DecodeUser(value);
+    if (!user.ok()) return user.error().WithContext(Describe());
+    LIBCHAT_RETURN_IF_ERROR(sink(StoreRecord{*user}));
+    return ForEachPrefix(*engine_, keys::UserDevicePrefix(user->id), [&](std::string_view k, std::string_view) -> Status {
+      auto device = GetDevice(keys::ReadBE(k, k.size() - 8));
+      // An index entry without its device is skipped, as ListDevices does.
+      if (!device.ok()) return device.error().IsNotFound() ? Status::Ok() : device.error();
+      return sink(StoreRecord{*device});
+    });
+  }
+
+  Status ExportChat(std::string_view value, const RecordSink& sink) {
+    ChatRecord record;
+    auto chat = detail::DecodeChat(value);
+    if (!chat.ok()) return chat.error().WithContext(Describe());
+    record.chat = std::move(*chat);
+    auto head = engine_->Get(keys::ChatHead(record.chat.id));
+    if (head.ok()) {
+      detail::Reader r(*head);
+      record.head = r.U64();
+      record.last_timestamp = r.I64();
+      if (r.failed()) return Status::Corruption(Describe() + ": undecodable head of chat " + std::to_string(record.chat.id));
+    } else if (!head.error().IsNotFound()) {
+      return head.error();
+    }
+    const ChatId id = record.chat.id;
+    LIBCHAT_RETURN_IF_ERROR(sink(StoreRecord{std::move(record)}));
+    LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::ParticipantPrefix(id), [&](std::string_view, std::string_view v) {
+      return SinkDecoded(detail::DecodeParticipant(v), sink);
+    }));
+    LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::MessagePrefix(id), [&](std::string_view, std::string_view v) {
+      return SinkDecoded(detail::DecodeMessage(v), sink);
+    }));
+    return ForEachPrefix(*engine_, keys::ReceiptPrefix(id), [&](std::string_view, std::string_view v) {
+      return SinkDecoded(detail::DecodeReceipt(v), sink);
+    });
+  }
+
+  template <typename T>
+  Status SinkDecoded(Result<T> decoded, const RecordSink& sink) {
+    if (!decoded.ok()) return decoded.error().WithContext(Describe());
+    return sink(StoreRecord{std::move(*decoded)});
+  }
+
+  // ---- import helpers: each writes one record with the index entries derived from it, in one batch.
+  Result<bool> Exists(std::string_view key) {
+    auto v = engine_->Get(key);
+    if (v.ok()) return true;
+    if (v.error().IsNotFound()) return false;
+    return v.error();
+  }
+
+  static Status Missing(const std::string& what, const std::string& referrer) {
+    return Status::InvalidArgument(referrer + " refers to " + what +
+                                   ", which is missing (an export lists it before what refers to it)");
+  }
+
+  // Fails unless the entity a record refers to was imported before it.
+  Status RequireImported(std::string_view key, const std::string& what, const std::string& referrer) {
+    LIBCHAT_ASSIGN_OR_RETURN(bool found, Exists(key));
+    return found ? Status::Ok() : Missing(what, referrer);
+  }
+
+  Status RequireAbsent(std::string_view key, const std::string& what) {
+    LIBCHAT_ASSIGN_OR_RETURN(bool found, Exists(key));
+    if (found) return Status::AlreadyExists(what + " is already in the store (import needs a fresh store)");
+    return Status::Ok();
+  }
+
+  // Raises a counter so that it never hands out an imported id again, in the record's batch.
+  void RaiseCounter(std::uint64_t* counter, std::string_view key, std::uint64_t at_least, KvBatch* b) {
+    std::lock_guard lock(id_mu_);
+    if (*counter >= at_least) return;
+    *counter = at_least;
+    b->Put(std::string(key), EncodeU64(at_least));
+  }
+
+  Status ImportEntity(const IdCounters& c) {
+    KvBatch b;
+    RaiseCounter(&next_user_, keys::kNextUser, c.next_user, &b);
+    RaiseCounter(&next_device_, keys::kNextDevice, c.next_device, &b);
+    RaiseCounter(&next_chat_, keys::kNextChat, c.next_chat, &b);
+    return b.empty() ? Status::Ok() : engine_->Write(b, false);
+  }
+
+  Status ImportEntity(const User& u) {
+    if (u.id == 0 || u.username.empty()) return Status::InvalidArgument("a user record needs an id and a username");
+    LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::User(u.id), "user " + std::to_string(u.id)));
+    LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::UserName(u.username), "username '" + u.username + "'"));
+    KvBatch b;
+    b.Put(keys::User(u.id), detail::EncodeUser(u));
+    std::string id_value;
+    keys::AppendBE(&id_value, u.id);
+    b.Put(keys::UserName(u.username), id_value);
+    RaiseCounter(&next_user_, keys::kNextUser, u.id + 1, &b);
+    return engine_->Write(b, false);
+  }
+
+  Status ImportEntity(const Device& d) {
+    const std::string what = "device " + std::to_string(d.id);
+    if (d.id == 0 || d.user == 0) return Status::InvalidArgument("a device record needs an id and a user");
+    LIBCHAT_RETURN_IF_ERROR(RequireImported(keys::User(d.user), "user " + std::to_string(d.user), what));
+    LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::Device(d.id), what));
+    if (!d.token_hash.empty()) {
+      LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::DeviceToken(d.token_hash), "the session token of " + what));
+    }
+    KvBatch b;
+    PutDevice(d, nullptr, &b);  // The device, the user's device list, the token and activity indexes.
+    RaiseCounter(&next_device_, keys::kNextDevice, d.id + 1, &b);
+    return engine_->Write(b, false);
+  }
+
+  Status ImportEntity(const ChatRecord& r) {
+    const ChatId id = r.chat.id;
+    if (id == 0) return Status::InvalidArgument("a chat record needs an id");
+    LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::Chat(id), "chat " + std::to_string(id)));
+    KvBatch b;
+    b.Put(keys::Chat(id), detail::EncodeChat(r.chat));
+    if (r.head != 0 || r.last_timestamp != 0) {
+      detail::Writer head;
+      head.U64(r.head);
+      head.I64(r.last_timestamp);
+      b.Put(keys::ChatHead(id), head.Take());
+    }
+    RaiseCounter(&next_chat_, keys::kNextChat, id + 1, &b);
+    LIBCHAT_RETURN_IF_ERROR(engine_->Write(b, false));
+    // A state loaded before the chat existed would hold a stale head.
+    std::lock_guard lock(chats_mu_);
+    chats_.erase(id);
+    return Status::Ok();
+  }
+
+  Status ImportEntity(const Participant& p) {
+    const std::string what = "participant " + std::to_string(p.user) + " of chat " + std::to_string(p.chat);
+    if (p.chat == 0 || p.user == 0) return Status::InvalidArgument("a participant record needs a chat and a user");
+    auto chat = GetChat(p.chat);
+    if (!chat.ok()) {
+      return chat.error().IsNotFound() ? Missing("chat " + std::to_string(p.chat), what) : chat.error();
+    }
+    LIBCHAT_RETURN_IF_ERROR(RequireImported(keys::User(p.user), "user " + std::to_string(p.user), what));
+    LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::Participant(p.chat, p.user), what));
+    KvBatch b;
+    std::string v = detail::EncodeParticipant(p);
+    b.Put(keys::Participant(p.chat, p.user), v);
+    b.Put(keys::UserChat(p.user, p.chat), v);
+    if (chat->kind == ChatKind::kDirect) {
+      // The pair index is complete once the second member arrives.
+      std::vector<UserId> others;
+      LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::ParticipantPrefix(p.chat), [&](std::string_view k, std::string_view) {
+        others.push_back(keys::ReadBE(k, k.size() - 8));
+        return Status::Ok();
+      }));
+      if (others.size() > 1) {
+        return Status::InvalidArgument("direct chat " + std::to_string(p.chat) + " would have more than two participants");
+      }
+      if (others.size() == 1) {
+        LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::Direct(others[0], p.user), "a direct chat of users " +
+                                                                                   std::to_string(others[0]) + " and " +
+                                                                                   std::to_string(p.user)));
+        std::string cid;
+        keys::AppendBE(&cid, p.chat);
+        b.Put(keys::Direct(others[0], p.user), cid);
+      }
+    }
+    return engine_->Write(b, false);
+  }
+
+  Status ImportEntity(const Message& m) {
+    const std::string what = "message " + std::to_string(m.seq) + " of chat " + std::to_string(m.chat);
+    if (m.chat == 0 || m.seq == 0) return Status::InvalidArgument("a message record needs a chat and a seq");
+    auto chat = GetChat(m.chat);
+    if (!chat.ok()) {
+      return chat.error().IsNotFound() ? Missing("chat " + std::to_string(m.chat), what) : chat.error();
+    }
+    // An entry past the head would be overwritten by the chat's next append.
+    Seq head = 0;
+    if (auto h = engine_->Get(keys::ChatHead(m.chat)); h.ok()) {
+      head = DecodeU64(*h);
+    } else if (!h.error().IsNotFound()) {
+      return h.error();
+    }
+    if (m.seq > head) {
+      return Status::InvalidArgument(what + " is past the chat's head (" + std::to_string(head) + ")");
+    }
+    LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::Message(m.chat, m.seq), what));
+    KvBatch b;
+    b.Put(keys::Message(m.chat, m.seq), detail::EncodeMessage(m));
+    // Expiry under the chat's current retention (the original entry used the retention of its day).
+    b.Put(keys::Expiry(m.timestamp + chat->retention_ms, m.chat, m.seq), "");
+    if (!m.client_id.empty() && m.sender_device != 0) {
+      const std::string dedup_key = keys::Dedup(m.sender_device, m.client_id);
+      LIBCHAT_RETURN_IF_ERROR(RequireAbsent(dedup_key, "client message id '" + m.client_id + "' of device " +
+                                                           std::to_string(m.sender_device)));
+      detail::Writer w;
+      w.U64(m.chat);
+      w.U64(m.seq);
+      b.Put(dedup_key, w.Take());
+    }
+    return engine_->Write(b, false);
+  }
+
+  Status ImportEntity(const DeviceCursorRecord& c) {
+    const std::string what = "the cursor of device " + std::to_string(c.device) + " in chat " + std::to_string(c.chat);
+    if (c.device == 0 || c.chat == 0) return Status::InvalidArgument("a device cursor record needs a device and a chat");
+    // The device itself may be gone (a cursor can outlive a removed device); the chat never is.
+    LIBCHAT_RETURN_IF_ERROR(RequireImported(keys::Chat(c.chat), "chat " + std::to_string(c.chat), what));
+    LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::DeviceCursor(c.device, c.chat), what));
+    KvBatch b;
+    b.Put(keys::DeviceCursor(c.device, c.chat), EncodeU64(c.seq));
+    return engine_->Write(b, false);
+  }
+
+  Status ImportEntity(const ReceiptCursor& r) {
+    const std::string what = "the receipt cursor of user " + std::to_string(r.user) + " in chat " + std::to_string(r.chat);
+    if (r.chat == 0 || r.user == 0) return Status::InvalidArgument("a receipt record needs a chat and a user");
+    LIBCHAT_RETURN_IF_ERROR(RequireImported(keys::Chat(r.chat), "chat " + std::to_string(r.chat), what));
+    LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::Receipt(r.chat, r.user), what));
+    KvBatch b;
+    b.Put(keys::Receipt(r.chat, r.user), detail::EncodeReceipt(r));
+    return engine_->Write(b, false);
   }
 
   std::unique_ptr<KvEngine> engine_;
@@ -830,6 +1185,7 @@ class KvStore final : public Store {
   std::mutex direct_mu_;
   std::array<DedupShard, 64> dedup_shards_;
   std::array<std::mutex, 256> stripes_;
+  std::array<CursorShard, 64> cursor_shards_;
   std::atomic<std::uint64_t> appends_{0};
 };
 

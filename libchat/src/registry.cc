@@ -1,5 +1,8 @@
 #include "libchat/registry.h"
 
+#include <set>
+#include <utility>
+
 namespace chat {
 namespace {
 
@@ -29,12 +32,29 @@ Result<std::unique_ptr<T>> Make(std::mutex& mu, const Map& factories, const std:
   return std::move(*made);
 }
 
+// The one place that reads the KvStore's own query keys. Removes them from `uri`, so that the engine
+// factory can reject every key it does not know.
+Result<KvStoreOptions> TakeKvStoreOptions(Uri* uri) {
+  KvStoreOptions options;
+  const std::pair<const char*, bool*> flags[] = {{"sync", &options.sync}, {"group_commit", &options.group_commit}};
+  for (const auto& [key, field] : flags) {
+    auto it = uri->query.find(key);
+    if (it == uri->query.end()) continue;
+    if (it->second != "0" && it->second != "1") {
+      return Status::InvalidArgument(std::string(key) + "=" + it->second + ": expected 0 or 1");
+    }
+    *field = it->second == "1";
+    uri->query.erase(it);
+  }
+  return options;
+}
+
 }  // namespace
 
 Registry::Registry() {
-  RegisterStore("mem", [](const Uri& uri) -> Result<std::unique_ptr<Store>> {
+  RegisterKvEngine("mem", [](const Uri& uri) -> Result<std::unique_ptr<KvEngine>> {
     LIBCHAT_RETURN_IF_ERROR(uri.CheckKeys({}));
-    return MakeKvStore(NewMemKvEngine(), KvStoreOptions{});
+    return NewMemKvEngine();
   });
   RegisterBus("inproc", [](const Uri& uri) -> Result<std::unique_ptr<Bus>> {
     LIBCHAT_RETURN_IF_ERROR(uri.CheckKeys({}));
@@ -59,6 +79,10 @@ void Registry::RegisterStore(const std::string& scheme, StoreFactory f) {
   std::lock_guard lock(mu_);
   stores_[scheme] = std::move(f);
 }
+void Registry::RegisterKvEngine(const std::string& scheme, KvEngineFactory f) {
+  std::lock_guard lock(mu_);
+  engines_[scheme] = std::move(f);
+}
 void Registry::RegisterBus(const std::string& scheme, BusFactory f) {
   std::lock_guard lock(mu_);
   buses_[scheme] = std::move(f);
@@ -73,8 +97,67 @@ void Registry::RegisterBlob(const std::string& scheme, BlobFactory f) {
 }
 
 Result<std::unique_ptr<Store>> Registry::MakeStore(const std::string& uri) const {
-  return Make<Store>(mu_, stores_, uri, "store");
+  LIBCHAT_ASSIGN_OR_RETURN(Uri parsed, Uri::Parse(uri));
+  return MakeStore(parsed);
 }
+
+Result<std::unique_ptr<Store>> Registry::MakeStore(const Uri& uri) const {
+  StoreFactory store_factory;
+  KvEngineFactory engine_factory;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = stores_.find(uri.scheme); it != stores_.end()) {
+      store_factory = it->second;
+    } else if (auto e = engines_.find(uri.scheme); e != engines_.end()) {
+      engine_factory = e->second;
+    }
+  }
+  // Copy the factory out and call it unlocked: opening a store may take long (LevelDB recovery).
+  if (store_factory) {
+    auto made = store_factory(uri);
+    if (!made.ok()) return made.error().WithContext(uri.ToString());
+    return std::move(*made);
+  }
+  if (!engine_factory) {
+    std::string known;
+    for (const auto& s : StoreSchemes()) known += (known.empty() ? "" : ", ") + s + "://";
+    return Status::NotSupported("no store backend for '" + uri.scheme + "://' (built in: " + known + ")");
+  }
+  Uri engine_uri = uri;
+  auto options = TakeKvStoreOptions(&engine_uri);
+  if (!options.ok()) return options.error().WithContext(uri.ToString());
+  auto engine = engine_factory(engine_uri);
+  if (!engine.ok()) return engine.error().WithContext(uri.ToString());
+  auto store = MakeKvStore(std::move(*engine), *options);
+  if (!store.ok()) return store.error().WithContext(uri.ToString());
+  return std::move(*store);
+}
+
+Result<std::unique_ptr<KvEngine>> Registry::MakeKvEngine(const std::string& uri) const {
+  LIBCHAT_ASSIGN_OR_RETURN(Uri parsed, Uri::Parse(uri));
+  return MakeKvEngine(parsed);
+}
+
+Result<std::unique_ptr<KvEngine>> Registry::MakeKvEngine(const Uri& uri) const {
+  KvEngineFactory factory;
+  {
+    std::lock_guard lock(mu_);
+    auto it = engines_.find(uri.scheme);
+    if (it == engines_.end()) {
+      return Status::NotSupported("no key-value engine for '" + uri.scheme + "://' (engines built in: " +
+                                  KnownSchemes(engines_) + ")");
+    }
+    factory = it->second;
+  }
+  Uri engine_uri = uri;
+  // Validated so that a typo fails here as it would in MakeStore, then dropped: an engine has no use for them.
+  auto options = TakeKvStoreOptions(&engine_uri);
+  if (!options.ok()) return options.error().WithContext(uri.ToString());
+  auto engine = factory(engine_uri);
+  if (!engine.ok()) return engine.error().WithContext(uri.ToString());
+  return std::move(*engine);
+}
+
 Result<std::unique_ptr<Bus>> Registry::MakeBus(const std::string& uri) const {
   return Make<Bus>(mu_, buses_, uri, "bus");
 }
@@ -87,8 +170,16 @@ Result<std::unique_ptr<BlobStore>> Registry::MakeBlob(const std::string& uri) co
 
 std::vector<std::string> Registry::StoreSchemes() const {
   std::lock_guard lock(mu_);
+  std::set<std::string> schemes;
+  for (const auto& [s, f] : stores_) schemes.insert(s);
+  for (const auto& [s, f] : engines_) schemes.insert(s);
+  return {schemes.begin(), schemes.end()};
+}
+
+std::vector<std::string> Registry::KvEngineSchemes() const {
+  std::lock_guard lock(mu_);
   std::vector<std::string> out;
-  for (const auto& [s, f] : stores_) out.push_back(s);
+  for (const auto& [s, f] : engines_) out.push_back(s);
   return out;
 }
 

@@ -163,9 +163,10 @@ Result<std::unique_ptr<KvEngine>> OpenLevelDbEngine(const std::string& dir, cons
 }
 
 void RegisterLevelDbStore(Registry& registry) {
-  registry.RegisterStore("leveldb", [](const Uri& uri) -> Result<std::unique_ptr<Store>> {
-    LIBCHAT_RETURN_IF_ERROR(
-        uri.CheckKeys({"sync", "group_commit", "cache_mb", "write_buffer_mb", "bloom_bits", "create"}));
+  // An engine scheme: the registry adds the KvStore (and its sync/group_commit keys) on top, and
+  // chat-migrate can open the engine alone.
+  registry.RegisterKvEngine("leveldb", [](const Uri& uri) -> Result<std::unique_ptr<KvEngine>> {
+    LIBCHAT_RETURN_IF_ERROR(uri.CheckKeys({"cache_mb", "write_buffer_mb", "bloom_bits", "create"}));
     if (!uri.host.empty()) {
       return Status::InvalidArgument("leveldb:// takes a local path: leveldb:///abs/dir (three slashes)");
     }
@@ -175,13 +176,7 @@ void RegisterLevelDbStore(Registry& registry) {
     LIBCHAT_ASSIGN_OR_RETURN(lo.bloom_bits, IntOption(uri, "bloom_bits", lo.bloom_bits, 0, 64));
     LIBCHAT_ASSIGN_OR_RETURN(int create, IntOption(uri, "create", 1, 0, 1));
     lo.create_if_missing = create == 1;
-    KvStoreOptions so;
-    LIBCHAT_ASSIGN_OR_RETURN(int sync, IntOption(uri, "sync", 1, 0, 1));
-    LIBCHAT_ASSIGN_OR_RETURN(int group, IntOption(uri, "group_commit", 1, 0, 1));
-    so.sync = sync == 1;
-    so.group_commit = group == 1;
-    LIBCHAT_ASSIGN_OR_RETURN(auto engine, OpenLevelDbEngine(uri.path, lo));
-    return MakeKvStore(std::move(engine), so);
+    return OpenLevelDbEngine(uri.path, lo);
   });
 }
 

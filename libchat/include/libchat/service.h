@@ -6,6 +6,7 @@
 // Every failure is a typed Status that names its cause and leaves the store unchanged.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -143,6 +144,10 @@ class ChatService {
   // ---- Messages ----
   // Appends the message; returns once it is durable. Resending a client_id returns the original.
   virtual Result<AppendResult> Send(const SendRequest& request) = 0;
+  // Send without blocking on the commit: validation runs on the calling thread, and `done` is called
+  // once the message is durable (or refused), possibly on a store thread; it must be quick. A server
+  // uses this so that a few worker threads keep many sends in flight (they share fsyncs).
+  virtual void SendAsync(const SendRequest& request, std::function<void(Result<AppendResult>)> done) = 0;
   // What the device has not acknowledged in chat after `after` (default: its stored cursor),
   // oldest first, at most `limit` (capped by Limits::max_page). Never earlier than the user joined or
   // than retention keeps.

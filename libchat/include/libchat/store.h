@@ -18,6 +18,7 @@
 
 #include "libchat/kv.h"
 #include "libchat/result.h"
+#include "libchat/store_record.h"
 #include "libchat/types.h"
 
 namespace chat {
@@ -116,7 +117,13 @@ class Store {
   // one is raised to it, so time never goes backwards within a chat. If the device appended this
   // client_id before, returns that message with duplicate=true (InvalidArgument if it was another chat).
   // NotFound if the chat does not exist.
+  // Blocks until durable. Equivalent to AppendAsync and waiting for `done`.
   virtual Result<AppendResult> Append(Message draft, const CommitObserver& observer) = 0;
+  using AppendDone = std::function<void(Result<AppendResult>)>;
+  // Append without blocking the caller on the commit: `done` is called exactly once, when the entry
+  // is durable (or failed), on a store thread or on the calling thread; it must be quick (post work
+  // elsewhere). This is what lets a few threads keep many sends in flight, all sharing fsyncs.
+  virtual void AppendAsync(Message draft, CommitObserver observer, AppendDone done) = 0;
   // Erases the content of message `seq` (a tombstone stays) and appends a kDeletion entry from
   // `actor`, atomically, once `authorize(target)` returns OK under the chat's lock.
   virtual Result<Message> DeleteMessage(ChatId chat, Seq seq, UserId actor, DeviceId actor_device,
@@ -132,6 +139,10 @@ class Store {
   virtual Result<Seq> Head(ChatId chat) = 0;
 
   // ---- Cursors ----
+  // Cursors are written behind: the call returns once the new value is visible to every reader of
+  // this store, and the write reaches the disk with the next commit group, without an fsync of its
+  // own. A crash may lose the newest cursor moves; that only causes messages to be delivered again,
+  // which clients drop by seq.
   // Raises the device's acknowledged cursor in `chat` to `seq` (never lowers it) and the user's
   // delivered cursor with it. Returns the user's receipt cursor after the change.
   virtual Result<ReceiptCursor> Acknowledge(UserId user, DeviceId device, ChatId chat, Seq seq) = 0;
@@ -155,6 +166,23 @@ class Store {
   virtual std::string Describe() const = 0;
   // A consistent copy of the whole store into `dir` while it serves. NotSupported without a disk form.
   virtual Status Backup(const std::string& dir) = 0;
+
+  // ---- Export and import (chat-migrate; format in docs/storage.md) ----
+  // Streams the whole content to `sink`, one record at a time and in this order: the id counters;
+  // each user followed by its devices; each chat (with its head) followed by its participants, its
+  // messages in seq order (tombstones included) and its receipt cursors; then every device cursor.
+  // Memory use does not grow with the store. Stops at the first non-OK Status from the sink or the
+  // engine and returns it. Not a snapshot: run it on a store nothing else writes to (chat-migrate
+  // opens the store exclusively), or export a Backup. The default returns NotSupported.
+  virtual Status Export(const RecordSink& sink);
+  // Adds one exported record, keeping ids, sequence numbers and timestamps exactly, and rebuilds the
+  // indexes derived from it. Records must come in Export's order (a record may refer only to those
+  // before it). InvalidArgument for a record that is malformed or refers to an entity not imported
+  // yet; AlreadyExists for one that collides with stored content (same id, username or token).
+  // Written without sync: a bulk load survives a crash of the process but not a power loss until the
+  // engine syncs (chat-migrate syncs the files before it swaps a store into place).
+  // REQUIRES: a fresh store, and no concurrent calls on it. The default returns NotSupported.
+  virtual Status Import(const StoreRecord& record);
 };
 
 struct KvStoreOptions {

@@ -24,8 +24,11 @@ struct LevelDbOptions {
 // (e.g. another process holds its lock), Corruption if it is damaged.
 Result<std::unique_ptr<KvEngine>> OpenLevelDbEngine(const std::string& dir, const LevelDbOptions& options = {});
 
-// Registers the "leveldb" store scheme: leveldb:///DIR?sync=1&group_commit=1&cache_mb=64&write_buffer_mb=16
-// &bloom_bits=10&create=1. sync=0 acknowledges before fsync (survives kill -9, not power loss).
+// Registers the "leveldb" engine scheme, which Registry::MakeStore turns into a KvStore:
+// leveldb:///DIR?sync=1&group_commit=1&cache_mb=64&write_buffer_mb=16&bloom_bits=10&create=1.
+// cache_mb, write_buffer_mb and bloom_bits set LevelDbOptions; create=0 fails on a missing store
+// instead of creating it. sync and group_commit belong to the KvStore (see Registry): sync=0
+// acknowledges before fsync (survives kill -9, not power loss). Any other key is InvalidArgument.
 void RegisterLevelDbStore(Registry& registry);
 
 }  // namespace chat

@@ -1,0 +1,30 @@
+// What every Store offers for export and import unless it overrides them, and the record type names.
+#include "libchat/store.h"
+
+namespace chat {
+namespace {
+
+struct TypeName {
+  std::string_view operator()(const IdCounters&) const { return "counters"; }
+  std::string_view operator()(const User&) const { return "user"; }
+  std::string_view operator()(const Device&) const { return "device"; }
+  std::string_view operator()(const ChatRecord&) const { return "chat"; }
+  std::string_view operator()(const Participant&) const { return "participant"; }
+  std::string_view operator()(const Message&) const { return "message"; }
+  std::string_view operator()(const DeviceCursorRecord&) const { return "device_cursor"; }
+  std::string_view operator()(const ReceiptCursor&) const { return "receipt"; }
+};
+
+}  // namespace
+
+std::string_view RecordTypeName(const StoreRecord& record) { return std::visit(TypeName{}, record.entity); }
+
+Status Store::Export(const RecordSink& /*sink*/) {
+  return Status::NotSupported(Describe() + ": this store cannot export its content");
+}
+
+Status Store::Import(const StoreRecord& /*record*/) {
+  return Status::NotSupported(Describe() + ": this store cannot import content");
+}
+
+}  // namespace chat

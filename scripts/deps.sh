@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages libchat builds and tests with. Idempotent: does nothing when all
+# are present, so it is cheap to run before every build.
+set -euo pipefail
+packages=(
+  build-essential cmake ccache pkg-config
+  libboost-dev libboost-program-options-dev
+  libleveldb-dev libsnappy-dev
+  libsodium-dev libssl-dev libcurl4-openssl-dev
+  nlohmann-json3-dev libcpp-httplib-dev catch2
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}"
+fi
