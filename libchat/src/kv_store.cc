@@ -706,6 +706,11 @@ class KvStore final : public Store {
   // Export walks the primary records with iterators and hands each to the sink as it is decoded, so
   // memory stays flat however large the store. Derived indexes are skipped: Import rebuilds them.
   Status Export(const RecordSink& sink) override {
+    // Cursors are written behind: wait until everything queued so far is in the engine, so that the
+    // scans below find every cursor that exists (the queue is FIFO, so an empty ticket is a barrier).
+    auto barrier = std::make_shared<CommitQueue::Ticket>();
+    barrier->sync = false;
+    LIBCHAT_RETURN_IF_ERROR(commits_.Commit(barrier));
     IdCounters counters;
     {
       std::lock_guard lock(id_mu_);
@@ -719,8 +724,11 @@ class KvStore final : public Store {
       return ExportChat(v, sink);
     }));
     const std::string prefix = keys::DeviceCursorsPrefix();
-    return ForEachPrefix(*engine_, prefix, [&](std::string_view k, std::string_view v) -> Status {
+    return ForEachPrefix(*engine_, prefix, [&](std::string_view k, std::string_view) -> Status {
       if (k.size() != prefix.size() + 16) return Status::Corruption(Describe() + ": malformed device cursor key");
+      // Through ReadCursor: a value raised since the barrier may still be queued.
+      LIBCHAT_ASSIGN_OR_RETURN(std::string v, ReadCursor(std::string(k)));
+      if (v.empty()) return Status::Ok();  // Removed with its device since the scan began.
       return sink(StoreRecord{DeviceCursorRecord{keys::ReadBE(k, prefix.size()), keys::ReadBE(k, prefix.size() + 8),
                                                  DecodeU64(v)}});
     });
@@ -952,7 +960,8 @@ class KvStore final : public Store {
     auto user = detail::DecodeUser(value);
     if (!user.ok()) return user.error().WithContext(Describe());
     LIBCHAT_RETURN_IF_ERROR(sink(StoreRecord{*user}));
-    return ForEachPrefix(*engine_, keys::UserDevicePrefix(user->id), [&](std::string_view k, std::string_view) -> Status {
+    const std::string devices = keys::UserDevicePrefix(user->id);
+    return ForEachPrefix(*engine_, devices, [&](std::string_view k, std::string_view) -> Status {
       auto device = GetDevice(keys::ReadBE(k, k.size() - 8));
       // An index entry without its device is skipped, as ListDevices does.
       if (!device.ok()) return device.error().IsNotFound() ? Status::Ok() : device.error();
@@ -970,19 +979,23 @@ class KvStore final : public Store {
       detail::Reader r(*head);
       record.head = r.U64();
       record.last_timestamp = r.I64();
-      if (r.failed()) return Status::Corruption(Describe() + ": undecodable head of chat " + std::to_string(record.chat.id));
+      if (r.failed()) {
+        return Status::Corruption(Describe() + ": undecodable head of chat " + std::to_string(record.chat.id));
+      }
     } else if (!head.error().IsNotFound()) {
       return head.error();
     }
     const ChatId id = record.chat.id;
     LIBCHAT_RETURN_IF_ERROR(sink(StoreRecord{std::move(record)}));
-    LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::ParticipantPrefix(id), [&](std::string_view, std::string_view v) {
+    LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::ParticipantPrefix(id), [&](auto, std::string_view v) {
       return SinkDecoded(detail::DecodeParticipant(v), sink);
     }));
-    LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::MessagePrefix(id), [&](std::string_view, std::string_view v) {
+    LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::MessagePrefix(id), [&](auto, std::string_view v) {
       return SinkDecoded(detail::DecodeMessage(v), sink);
     }));
-    return ForEachPrefix(*engine_, keys::ReceiptPrefix(id), [&](std::string_view, std::string_view v) {
+    return ForEachPrefix(*engine_, keys::ReceiptPrefix(id), [&](std::string_view k, std::string_view) -> Status {
+      LIBCHAT_ASSIGN_OR_RETURN(std::string v, ReadCursor(std::string(k)));  // As for device cursors.
+      if (v.empty()) return Status::Ok();  // Removed with its member since the scan began.
       return SinkDecoded(detail::DecodeReceipt(v), sink);
     });
   }
@@ -1097,12 +1110,14 @@ class KvStore final : public Store {
     if (chat->kind == ChatKind::kDirect) {
       // The pair index is complete once the second member arrives.
       std::vector<UserId> others;
-      LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::ParticipantPrefix(p.chat), [&](std::string_view k, std::string_view) {
+      const std::string members = keys::ParticipantPrefix(p.chat);
+      LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, members, [&](std::string_view k, std::string_view) {
         others.push_back(keys::ReadBE(k, k.size() - 8));
         return Status::Ok();
       }));
       if (others.size() > 1) {
-        return Status::InvalidArgument("direct chat " + std::to_string(p.chat) + " would have more than two participants");
+        return Status::InvalidArgument("direct chat " + std::to_string(p.chat) +
+                                       " would have more than two participants");
       }
       if (others.size() == 1) {
         LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::Direct(others[0], p.user), "a direct chat of users " +
@@ -1152,7 +1167,9 @@ class KvStore final : public Store {
 
   Status ImportEntity(const DeviceCursorRecord& c) {
     const std::string what = "the cursor of device " + std::to_string(c.device) + " in chat " + std::to_string(c.chat);
-    if (c.device == 0 || c.chat == 0) return Status::InvalidArgument("a device cursor record needs a device and a chat");
+    if (c.device == 0 || c.chat == 0) {
+      return Status::InvalidArgument("a device cursor record needs a device and a chat");
+    }
     // The device itself may be gone (a cursor can outlive a removed device); the chat never is.
     LIBCHAT_RETURN_IF_ERROR(RequireImported(keys::Chat(c.chat), "chat " + std::to_string(c.chat), what));
     LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::DeviceCursor(c.device, c.chat), what));
@@ -1162,7 +1179,8 @@ class KvStore final : public Store {
   }
 
   Status ImportEntity(const ReceiptCursor& r) {
-    const std::string what = "the receipt cursor of user " + std::to_string(r.user) + " in chat " + std::to_string(r.chat);
+    const std::string what =
+        "the receipt cursor of user " + std::to_string(r.user) + " in chat " + std::to_string(r.chat);
     if (r.chat == 0 || r.user == 0) return Status::InvalidArgument("a receipt record needs a chat and a user");
     LIBCHAT_RETURN_IF_ERROR(RequireImported(keys::Chat(r.chat), "chat " + std::to_string(r.chat), what));
     LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::Receipt(r.chat, r.user), what));

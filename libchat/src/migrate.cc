@@ -63,6 +63,7 @@ Status Newer(KvEngine& engine, int current, int target) {
 }  // namespace
 
 const std::vector<Migration>& BuiltinMigrations() {
+  // Never destroyed, like Registry::Default(): safe to use during static destruction.
   static const std::vector<Migration>* migrations = new std::vector<Migration>(detail::MakeBuiltinMigrations());
   return *migrations;
 }
@@ -89,8 +90,8 @@ Result<MigrateReport> MigrateUp(KvEngine& engine, const MigrateOptions& options)
   if (!plan.ok()) return plan.error().WithContext(engine.Describe());
   for (const Migration* m : *plan) {
     if (options.on_step) options.on_step(m->step());
-    const std::string what = "migration " + std::to_string(m->from) + " -> " + std::to_string(m->to) + " (" +
-                             m->description + ")";
+    const std::string what =
+        "migration " + std::to_string(m->from) + " -> " + std::to_string(m->to) + " (" + m->description + ")";
     KvBatch batch;
     Status s = m->apply(engine, &batch);
     if (!s.ok()) return s.WithContext(engine.Describe() + ": " + what);

@@ -27,7 +27,10 @@ Result<int> ReadSchemaVersion(KvEngine& engine) {
     }
     version = version * 10 + (c - '0');
   }
-  if (!digits) return Status::Corruption(engine.Describe() + ": schema version '" + *v + "' is not a number");
+  // Versions start at 1: a recorded 0 is as damaged as text.
+  if (!digits || version == 0) {
+    return Status::Corruption(engine.Describe() + ": schema version '" + *v + "' is not a version number");
+  }
   return version;
 }
 

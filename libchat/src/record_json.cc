@@ -139,8 +139,11 @@ struct Encoder {
   }
   Out operator()(const Participant& p) const {
     Out o("participant");
-    o.U64("chat", p.chat).U64("user", p.user).Enum("role", p.role).I64("joined_at", p.joined_at).U64("joined_seq",
-                                                                                                       p.joined_seq);
+    o.U64("chat", p.chat)
+        .U64("user", p.user)
+        .Enum("role", p.role)
+        .I64("joined_at", p.joined_at)
+        .U64("joined_seq", p.joined_seq);
     return o;
   }
   Out operator()(const Message& m) const {

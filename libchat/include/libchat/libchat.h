@@ -9,6 +9,7 @@
 #include "libchat/migrate.h"
 #include "libchat/options.h"
 #include "libchat/push.h"
+#include "libchat/push_dispatcher.h"
 #include "libchat/registry.h"
 #include "libchat/result.h"
 #include "libchat/service.h"

@@ -71,9 +71,12 @@ struct SchemaStatus {
 Result<SchemaStatus> MigrationStatus(KvEngine& engine, const MigrateOptions& options = {});
 
 struct MigrateReport {
-  int from = 0;  // The version before (0: empty store, nothing done).
-  int to = 0;    // The version after.
-  std::vector<MigrationStep> applied;  // In order; empty when nothing was pending.
+  // The version before; 0 for an empty store (nothing is done to it).
+  int from = 0;
+  // The version after.
+  int to = 0;
+  // The steps applied, in order; empty when nothing was pending.
+  std::vector<MigrationStep> applied;
 };
 
 // Applies the pending steps in order; each one is written with its new version in one synced batch.

@@ -171,9 +171,11 @@ class Store {
   // Streams the whole content to `sink`, one record at a time and in this order: the id counters;
   // each user followed by its devices; each chat (with its head) followed by its participants, its
   // messages in seq order (tombstones included) and its receipt cursors; then every device cursor.
-  // Memory use does not grow with the store. Stops at the first non-OK Status from the sink or the
-  // engine and returns it. Not a snapshot: run it on a store nothing else writes to (chat-migrate
-  // opens the store exclusively), or export a Backup. The default returns NotSupported.
+  // Memory use does not grow with the store. Cursor moves made before the call are included even
+  // if they were still being written behind. Stops at the first non-OK Status from the sink or the
+  // engine and returns it. Blocks on the engine. Not a snapshot: run it on a store nothing else
+  // writes to (chat-migrate opens the store exclusively), or export a Backup. The default returns
+  // NotSupported.
   virtual Status Export(const RecordSink& sink);
   // Adds one exported record, keeping ids, sequence numbers and timestamps exactly, and rebuilds the
   // indexes derived from it. Records must come in Export's order (a record may refer only to those
@@ -195,10 +197,12 @@ struct KvStoreOptions {
 };
 
 // The built-in Store: the chat domain laid out in an ordered key-value engine (key layout in
-// docs/storage.md), with group commit. Corruption if the engine holds a newer schema version.
+// docs/storage.md), with group commit. Stamps an empty engine with kSchemaVersion; FailedPrecondition
+// if the engine holds another version (newer: upgrade libchat; older: run `chat-migrate up`, see
+// migrate.h).
 Result<std::unique_ptr<Store>> MakeKvStore(std::unique_ptr<KvEngine> engine, KvStoreOptions options = {});
 
-// The schema version this build of libchat writes.
+// The schema version this build of libchat reads and writes (meta/schema; see migrate.h).
 constexpr int kSchemaVersion = 1;
 
 }  // namespace chat

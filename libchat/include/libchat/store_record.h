@@ -38,8 +38,8 @@ struct DeviceCursorRecord {
 };
 
 struct StoreRecord {
-  using Entity = std::variant<IdCounters, User, Device, ChatRecord, Participant, Message, DeviceCursorRecord,
-                              ReceiptCursor>;
+  using Entity =
+      std::variant<IdCounters, User, Device, ChatRecord, Participant, Message, DeviceCursorRecord, ReceiptCursor>;
   Entity entity;
 };
 
