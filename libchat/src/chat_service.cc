@@ -56,24 +56,36 @@ class ChatServiceImpl final : public ChatService {
 
   // ------------------------------------------------------------------ accounts
   Result<User> Register(const NewAccount& a) override {
-    const Limits& l = options_.limits;
-    User u;
-    LIBCHAT_RETURN_IF_ERROR(detail::NormalizeUsername(a.username, &u.username));
-    if (a.password.size() < l.min_password_bytes || a.password.size() > l.max_password_bytes) {
-      return Status::InvalidArgument("password must be " + std::to_string(l.min_password_bytes) + " to " +
-                                     std::to_string(l.max_password_bytes) + " bytes");
-    }
-    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("displayName", a.display_name, l.max_display_name_bytes));
-    LIBCHAT_RETURN_IF_ERROR(detail::CheckEmail(a.email, l.max_email_bytes));
-    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("avatarUrl", a.avatar_url, l.max_url_bytes));
-    // Fail fast on a taken name before paying for Argon2id; CreateUser re-checks atomically.
-    if (store_->FindUserByName(u.username).ok()) return Status::AlreadyExists("username '" + u.username + "' is taken");
+    LIBCHAT_ASSIGN_OR_RETURN(User u, NewUserRecord(a, /*check_password=*/true));
     LIBCHAT_ASSIGN_OR_RETURN(u.password_hash, detail::HashPassword(a.password, options_.password_cost));
-    u.display_name = a.display_name.empty() ? u.username : a.display_name;
-    u.email = a.email;
-    u.avatar_url = a.avatar_url;
-    u.created_at = Now();
     return store_->CreateUser(std::move(u));
+  }
+
+  Result<std::string> HashPassword(const std::string& password) override {
+    LIBCHAT_RETURN_IF_ERROR(CheckPassword(password));
+    return detail::HashPassword(password, options_.password_cost);
+  }
+
+  Result<User> RegisterWithHash(const NewAccount& a, const std::string& password_hash) override {
+    // Only a shape check: the hash is the administrator's, made by HashPassword. Anything else would
+    // lock the account out (or, empty, be a password nobody can present).
+    if (password_hash.rfind("$argon2id$", 0) != 0 || password_hash.size() > 512) {
+      return Status::InvalidArgument("password hash must be an Argon2id hash in libsodium's encoded form");
+    }
+    LIBCHAT_ASSIGN_OR_RETURN(User u, NewUserRecord(a, /*check_password=*/false));
+    u.password_hash = password_hash;
+    return store_->CreateUser(std::move(u));
+  }
+
+  Result<Session> IssueSession(UserId user_id, const DeviceInfo& info) override {
+    LIBCHAT_RETURN_IF_ERROR(CheckDeviceInfo(info));
+    auto user = store_->GetUser(user_id);
+    if (!user.ok()) {
+      return user.error().IsNotFound() ? Status::NotFound("user " + std::to_string(user_id) + " does not exist")
+                                       : user.error();
+    }
+    if (user->disabled) return Status::PermissionDenied("account '" + user->username + "' is disabled");
+    return AddSessionDevice(std::move(*user), info);
   }
 
   Result<User> VerifyPassword(const std::string& username, const std::string& password) override {
@@ -93,32 +105,17 @@ class ChatServiceImpl final : public ChatService {
   }
 
   Result<Session> Login(const std::string& username, const std::string& password, const DeviceInfo& info) override {
-    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("device.kind", info.kind, 32));
-    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("device.name", info.name, 64));
+    LIBCHAT_RETURN_IF_ERROR(CheckDeviceInfo(info));
     LIBCHAT_ASSIGN_OR_RETURN(User user, VerifyPassword(username, password));
-    Session s;
-    s.token = detail::NewToken();
-    Device d;
-    d.user = user.id;
-    d.kind = info.kind;
-    d.name = info.name;
-    d.token_hash = detail::HashToken(s.token);
-    d.created_at = Now();
-    d.last_seen = d.created_at;
-    d.token_expires_at = d.created_at + options_.session_ttl_ms;
-    const std::size_t max = options_.limits.max_devices_per_user;
-    auto added = store_->AddDevice(std::move(d), max);
-    if (!added.ok()) {
-      if (added.error().code() == StatusCode::kFailedPrecondition) {
-        return Status::FailedPrecondition(
-            "device limit reached: '" + user.username + "' already has " + std::to_string(max) +
-            " devices, the most allowed; remove one (removeDevice from a signed-in device, or with your "
-            "username and password) and log in again");
-      }
-      return added.error();
+    const std::string name = user.username;
+    auto s = AddSessionDevice(std::move(user), info);
+    if (!s.ok() && s.error().code() == StatusCode::kFailedPrecondition) {
+      return Status::FailedPrecondition(
+          "device limit reached: '" + name + "' already has " +
+          std::to_string(options_.limits.max_devices_per_user) +
+          " devices, the most allowed; remove one (removeDevice from a signed-in device, or with your "
+          "username and password) and log in again");
     }
-    s.user = std::move(user);
-    s.device = std::move(*added);
     return s;
   }
 
@@ -580,7 +577,61 @@ class ChatServiceImpl final : public ChatService {
     return store_->SweepExpired(Now(), options_.device_cursor_ttl_ms, max_deletes);
   }
 
+  Result<RetentionReport> PreviewRetention(std::size_t max_deletes) override {
+    return store_->CountExpired(Now(), options_.device_cursor_ttl_ms, max_deletes);
+  }
+
  private:
+  Status CheckPassword(const std::string& password) const {
+    const Limits& l = options_.limits;
+    if (password.size() < l.min_password_bytes || password.size() > l.max_password_bytes) {
+      return Status::InvalidArgument("password must be " + std::to_string(l.min_password_bytes) + " to " +
+                                     std::to_string(l.max_password_bytes) + " bytes");
+    }
+    return Status::Ok();
+  }
+
+  static Status CheckDeviceInfo(const DeviceInfo& info) {
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("device.kind", info.kind, 32));
+    return detail::CheckText("device.name", info.name, 64);
+  }
+
+  // Checks a new account (all but the password's hash) and builds the user to store.
+  Result<User> NewUserRecord(const NewAccount& a, bool check_password) {
+    const Limits& l = options_.limits;
+    User u;
+    LIBCHAT_RETURN_IF_ERROR(detail::NormalizeUsername(a.username, &u.username));
+    if (check_password) LIBCHAT_RETURN_IF_ERROR(CheckPassword(a.password));
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("displayName", a.display_name, l.max_display_name_bytes));
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckEmail(a.email, l.max_email_bytes));
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("avatarUrl", a.avatar_url, l.max_url_bytes));
+    // Fail fast on a taken name before paying for Argon2id; CreateUser re-checks atomically.
+    if (store_->FindUserByName(u.username).ok()) return Status::AlreadyExists("username '" + u.username + "' is taken");
+    u.display_name = a.display_name.empty() ? u.username : a.display_name;
+    u.email = a.email;
+    u.avatar_url = a.avatar_url;
+    u.created_at = Now();
+    return u;
+  }
+
+  // A new device of `user` with a fresh session token (returned once, stored only as a hash). The
+  // store's FailedPrecondition at the device limit is passed on for the caller to word.
+  Result<Session> AddSessionDevice(User user, const DeviceInfo& info) {
+    Session s;
+    s.token = detail::NewToken();
+    Device d;
+    d.user = user.id;
+    d.kind = info.kind;
+    d.name = info.name;
+    d.token_hash = detail::HashToken(s.token);
+    d.created_at = Now();
+    d.last_seen = d.created_at;
+    d.token_expires_at = d.created_at + options_.session_ttl_ms;
+    LIBCHAT_ASSIGN_OR_RETURN(s.device, store_->AddDevice(std::move(d), options_.limits.max_devices_per_user));
+    s.user = std::move(user);
+    return s;
+  }
+
   // Checks a send request and builds the draft entry (no store access but the reply-to bound).
   Result<Message> PrepareSend(const SendRequest& r) {
     const Limits& l = options_.limits;

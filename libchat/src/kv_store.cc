@@ -686,6 +686,55 @@ class KvStore final : public Store {
     return report;
   }
 
+  // SweepExpired's two scans, step for step, counting instead of batching deletes: the admin API's
+  // retention dry run. Keep the two in step (tests/admin checks that the counts match a real run).
+  Result<RetentionReport> CountExpired(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes) override {
+    RetentionReport report;
+    {
+      const std::string prefix = keys::ExpiryPrefix();
+      auto it = engine_->NewIterator();
+      for (it->Seek(prefix); it->Valid(); it->Next()) {
+        std::string_view k = it->key();
+        if (k.substr(0, prefix.size()) != prefix) break;
+        TimeMs expiry = static_cast<TimeMs>(keys::ReadBE(k, prefix.size()));
+        if (expiry > now) break;
+        if (report.messages_deleted >= max_deletes) {
+          report.more = true;
+          break;
+        }
+        // An index entry whose message is already gone is dropped by the sweep but deletes nothing.
+        auto m = GetMessage(keys::ReadBE(k, prefix.size() + 8), keys::ReadBE(k, prefix.size() + 16));
+        if (m.ok()) {
+          ++report.messages_deleted;
+        } else if (!m.error().IsNotFound()) {
+          return m.error();
+        }
+      }
+      LIBCHAT_RETURN_IF_ERROR(it->status());
+    }
+    {
+      const std::string prefix = keys::DeviceSeenPrefix();
+      auto it = engine_->NewIterator();
+      for (it->Seek(prefix); it->Valid(); it->Next()) {
+        std::string_view k = it->key();
+        if (k.substr(0, prefix.size()) != prefix) break;
+        TimeMs day = static_cast<TimeMs>(keys::ReadBE(k, prefix.size()));
+        if (day + kMsPerDay + cursor_ttl_ms > now) break;
+        if (report.messages_deleted + report.cursors_deleted >= max_deletes) {
+          report.more = true;
+          break;
+        }
+        DeviceId device = keys::ReadBE(k, prefix.size() + 8);
+        LIBCHAT_RETURN_IF_ERROR(ScanPrefix(*engine_, keys::DeviceCursorPrefix(device), [&](std::string_view, std::string_view) {
+          ++report.cursors_deleted;
+          return true;
+        }));
+      }
+      LIBCHAT_RETURN_IF_ERROR(it->status());
+    }
+    return report;
+  }
+
   StoreStats Stats() override {
     StoreStats s;
     {

@@ -1,4 +1,5 @@
-// What every Store offers for export and import unless it overrides them, and the record type names.
+// What every Store offers for export, import and retention dry runs unless it overrides them, and the
+// record type names.
 #include "libchat/store.h"
 
 namespace chat {
@@ -25,6 +26,10 @@ Status Store::Export(const RecordSink& /*sink*/) {
 
 Status Store::Import(const StoreRecord& /*record*/) {
   return Status::NotSupported(Describe() + ": this store cannot import content");
+}
+
+Result<RetentionReport> Store::CountExpired(TimeMs /*now*/, TimeMs /*cursor_ttl_ms*/, std::size_t /*max_deletes*/) {
+  return Status::NotSupported(Describe() + ": this store cannot count what retention would delete");
 }
 
 }  // namespace chat

@@ -22,7 +22,12 @@ struct PushNotification {
   Seq last_seq = 0;
   int count = 1;         // Messages this notification stands for (bursts coalesce).
   std::string preview;   // Message text, only when the operator enables previews.
-  bool call = false;     // A ringing call: high priority.
+  UserId sender = 0;     // Who wrote the last message, or who is calling.
+  bool call = false;     // A ringing call: high priority, never coalesced.
+  std::string call_id;   // The call this notification rings for (call only).
+  // Wall-clock time after which the notification is worthless (a call stops ringing); senders pass
+  // it to the provider as the message's expiry. 0: the provider's default.
+  TimeMs expires_at = 0;
 };
 
 class PushSender {

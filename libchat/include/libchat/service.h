@@ -122,6 +122,22 @@ class ChatService {
   // Disables or enables an account; disabling revokes every session.
   virtual Status SetDisabled(UserId user, bool disabled) = 0;
 
+  // ---- Administration (the admin API, libchat/admin; not reachable through the chat protocol) ----
+  // Checks a password against Limits and hashes it with Argon2id at the configured cost, as Register
+  // would. InvalidArgument for a password of the wrong length. Blocks for one hash (milliseconds to a
+  // second, by cost).
+  virtual Result<std::string> HashPassword(const std::string& password) = 0;
+  // Register with a password hashed beforehand (by HashPassword): every check Register makes except
+  // the password's, which `account.password` need not hold. Lets a bulk provisioner of test accounts
+  // pay for Argon2id once and give many accounts the same hash. InvalidArgument for a bad field or a
+  // hash that is not in libsodium's Argon2id form; AlreadyExists if the username is taken.
+  virtual Result<User> RegisterWithHash(const NewAccount& account, const std::string& password_hash) = 0;
+  // Opens a session on a new device of `user` without a password (an administrator's privilege).
+  // The token is in the result only. InvalidArgument for a bad device kind or name; NotFound for an
+  // unknown user; PermissionDenied if the account is disabled; FailedPrecondition when the user
+  // already has the maximum number of devices.
+  virtual Result<Session> IssueSession(UserId user, const DeviceInfo& device) = 0;
+
   // ---- Chats ----
   // A group with the creator as owner and `members` as members.
   virtual Result<Chat> CreateGroup(UserId creator, const std::string& name, const std::vector<UserId>& members,
@@ -170,6 +186,9 @@ class ChatService {
   // ---- Retention ----
   // Deletes what retention no longer keeps, at most max_deletes items per call.
   virtual Result<RetentionReport> RunRetention(std::size_t max_deletes = 10000) = 0;
+  // What RunRetention(max_deletes) would delete now, counted without deleting (a dry run). NotSupported
+  // if the store cannot count (Store::CountExpired).
+  virtual Result<RetentionReport> PreviewRetention(std::size_t max_deletes = 10000) = 0;
 
  protected:
   ChatService(ServiceOptions options, std::shared_ptr<Store> store, std::shared_ptr<Bus> bus);

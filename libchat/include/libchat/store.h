@@ -161,6 +161,10 @@ class Store {
   // Deletes every entry whose chat's retention has passed by `now`, and the cursors of devices not
   // seen for longer than `cursor_ttl_ms`, at most `max_deletes` items. Cost follows what is deleted.
   virtual Result<RetentionReport> SweepExpired(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes) = 0;
+  // What SweepExpired with the same arguments would delete, counted without deleting anything (a
+  // retention dry run): the same report, as long as nothing changes in between. Reads only the
+  // expiry and activity indexes up to `now`, like the sweep. The default returns NotSupported.
+  virtual Result<RetentionReport> CountExpired(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes);
 
   virtual StoreStats Stats() = 0;
   virtual std::string Describe() const = 0;

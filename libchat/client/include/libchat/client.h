@@ -1,0 +1,190 @@
+// chat::Client: a protocol v1 client for chatd (docs/protocol.md) over WebSocket. Tests, chatctl,
+// chat-loadgen and the examples use it; products may embed it.
+//
+// One background I/O thread per client reads frames and demultiplexes them: responses go to the call
+// waiting for their request id, events to a buffer (WaitForEvent/TakeEvents) or to an event handler.
+// Calls block the calling thread until their response arrives or `request_timeout` passes.
+//
+// Ordering helpers: the client tracks, per chat, the highest sequence number it has seen without a
+// gap (LastSeq). Entry events (newMessage, chatUpdate, messageDeleted) at or below it are dropped as
+// duplicates; an entry beyond LastSeq+1 is delivered with `gap` set, and the application should sync
+// that chat from LastSeq. Sync results and sendMessage responses advance LastSeq too.
+//
+// Thread-safe: any thread may call any method, except from inside the event handler, which must not
+// block (no Call from the handler).
+//
+// JSON is exchanged as text: arguments and results are JSON documents in std::string, so that this
+// header needs no JSON library.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "libchat/result.h"
+#include "libchat/service.h"
+#include "libchat/status.h"
+#include "libchat/store.h"
+#include "libchat/types.h"
+
+namespace chat {
+
+struct ClientOptions {
+  // Time allowed to connect, upgrade to WebSocket and complete hello. Default: 5 s.
+  std::chrono::milliseconds connect_timeout{5000};
+  // How long a call waits for its response. Default: 10 s.
+  std::chrono::milliseconds request_timeout{10000};
+  // Send hello {"version":1} when connecting. Default: true (false only to test the handshake).
+  bool hello = true;
+  // Events buffered for WaitForEvent/TakeEvents when no handler is set; beyond this the oldest are
+  // dropped (and counted by dropped_events()). Default: 100000.
+  std::size_t max_buffered_events = 100000;
+  // Largest frame accepted from the server. Default: 64 MiB.
+  std::size_t max_frame_bytes = 64 * 1024 * 1024;
+  // Path of the WebSocket endpoint. Default: "/ws".
+  std::string path = "/ws";
+};
+
+// The answer to one request.
+struct Reply {
+  bool ok = false;
+  std::string result;   // ok: the "result" object as JSON text.
+  std::string code;     // !ok: the error code ("permission_denied", "bad_request", ...). A call that got
+                        // no answer has code "unavailable".
+  std::string message;  // !ok: the error message.
+  std::int64_t retry_after_ms = -1;  // !ok: the server's retry hint, when given.
+  std::string raw;      // The whole response frame (empty if none arrived).
+
+  // OK, or the error as a Status: service codes map to their StatusCode; protocol codes map to
+  // InvalidArgument (bad_request, frame_too_large) or NotSupported (unknown_command,
+  // unsupported_version), with the wire code leading the message.
+  Status status() const;
+};
+
+struct ClientEvent {
+  std::string name;  // "newMessage", "chatUpdate", "receipt", "messageDeleted", "presence", "typing".
+  std::string data;  // The "data" object as JSON text.
+  ChatId chat = 0;   // The chat it concerns, when it concerns one.
+  // For entry events (newMessage, chatUpdate, messageDeleted): the entry, its seq, and whether entries
+  // between LastSeq(chat) and it are missing (sync the chat from LastSeq).
+  std::optional<Message> entry;
+  Seq seq = 0;
+  bool gap = false;
+  UserId user = 0;   // presence, typing: whose.
+};
+
+struct CloseInfo {
+  int code = 0;  // WebSocket close code; 0 when the connection broke without a close frame.
+  std::string reason;
+};
+
+struct SyncResult {
+  std::vector<SyncPage> chats;
+  bool more = false;  // Something was left out (paging or size): call sync again.
+};
+
+struct PresenceInfo {
+  UserId user = 0;
+  bool visible = false;  // False: the user's privacy setting hides their presence from you.
+  bool online = false;
+  std::optional<TimeMs> last_seen;
+};
+
+class Client {
+ public:
+  // Connects to ws://host:port/ws and (unless options.hello is false) performs hello. Blocks up to
+  // connect_timeout. Unavailable if the server cannot be reached; the server's error if hello fails.
+  static Result<std::unique_ptr<Client>> Connect(const std::string& host, std::uint16_t port,
+                                                 ClientOptions options = {});
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  // Close()s and joins the I/O thread.
+  ~Client();
+
+  // ---- Raw protocol ----
+  // Sends {"id":<next>,"cmd":cmd, ...fields of args_json} and waits for the response. args_json must
+  // be a JSON object (its "id"/"cmd" are overwritten); otherwise a bad_request reply is returned
+  // without sending anything.
+  Reply Call(std::string_view cmd, std::string_view args_json = "{}");
+  // Sends one text frame exactly as given (to test the server's handling of bad input).
+  Status SendText(std::string frame);
+  // The next response no call was waiting for: one with a null id (the answer to a frame without a
+  // usable id) or with an id this client did not issue (the answer to a SendText frame). Waits up to
+  // `timeout`; nullopt on timeout or when the connection closed. The most recent 1000 are kept.
+  std::optional<Reply> WaitForUnmatchedReply(std::chrono::milliseconds timeout);
+
+  // ---- Events ----
+  using EventHandler = std::function<void(const ClientEvent&)>;
+  // Events go to `handler` (on the I/O thread, in arrival order) instead of the buffer. Empty: buffer.
+  void SetEventHandler(EventHandler handler);
+  // Removes and returns the first buffered or arriving event for which `match` is true; events that
+  // do not match stay buffered. nullopt on timeout or when the connection closed with none matching.
+  std::optional<ClientEvent> WaitForEvent(const std::function<bool(const ClientEvent&)>& match,
+                                          std::chrono::milliseconds timeout);
+  // Removes and returns every buffered event.
+  std::vector<ClientEvent> TakeEvents();
+  std::uint64_t dropped_events() const;
+
+  // ---- Per-chat cursor ----
+  // The highest seq of `chat` seen without a gap (0: none).
+  Seq LastSeq(ChatId chat) const;
+  // Sets it, e.g. from the application's own storage after a restart.
+  void SetLastSeq(ChatId chat, Seq seq);
+
+  // ---- Connection ----
+  bool connected() const;
+  // Waits until the connection is closed (by either side); the close code and reason.
+  std::optional<CloseInfo> WaitForClose(std::chrono::milliseconds timeout);
+  // Closes with 1000 and waits briefly for the server's answer. Idempotent.
+  void Close();
+
+  // The signed-in user and device (0 before login/resume).
+  UserId user() const;
+  DeviceId device() const;
+
+  // ---- Typed commands (see docs/protocol.md for each) ----
+  Result<User> Register(const std::string& username, const std::string& password,
+                        const std::string& display_name = "");
+  // The session's token is set (shown once: keep it to resume).
+  Result<Session> Login(const std::string& username, const std::string& password, const std::string& device_kind,
+                        const std::string& device_name = "");
+  Result<Session> Resume(const std::string& token);
+  Status Logout();
+  Result<std::vector<Device>> ListDevices();
+  // Signed in: removes one of your devices.
+  Status RemoveDevice(DeviceId device);
+  // Not signed in: removes a device with the account's credentials (e.g. at the device limit).
+  Status RemoveDevice(const std::string& username, const std::string& password, DeviceId device);
+  Status SetPrivacy(LastSeenVisibility last_seen);
+  Result<User> LookupUser(const std::string& username);
+  Result<Chat> CreateGroup(const std::string& name, const std::vector<UserId>& members);
+  Result<Chat> CreateDirect(UserId other);
+  Result<ChatView> GetChat(ChatId chat);
+  Result<std::vector<ChatSummary>> ListChats();
+  // Result: message.{id, seq, timestamp, chat, client_id, body} and duplicate.
+  Result<AppendResult> SendMessage(ChatId chat, const std::string& client_id, const std::string& body);
+  // after: chat -> sync entries after this seq. Empty: every chat with something this device has not
+  // acknowledged, from its stored cursors. limit 0: the server's default page.
+  Result<SyncResult> Sync(const std::map<ChatId, Seq>& after = {}, std::size_t limit = 0);
+  // Entries before `before` (0: the newest), newest first.
+  Result<std::vector<Message>> History(ChatId chat, Seq before = 0, std::size_t limit = 0);
+  Result<ReceiptCursor> Ack(ChatId chat, Seq seq);
+  Result<ReceiptCursor> MarkRead(ChatId chat, Seq seq);
+  Result<Message> DeleteMessage(ChatId chat, Seq seq);
+  Status Typing(ChatId chat, bool typing);
+  Result<std::vector<PresenceInfo>> GetPresence(const std::vector<UserId>& users);
+  Status Ping();
+
+ private:
+  struct Impl;
+  explicit Client(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace chat

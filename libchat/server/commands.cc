@@ -1,0 +1,498 @@
+#include "commands.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <map>
+#include <utility>
+
+namespace chat::detail {
+namespace {
+
+// ---- Outcome helpers ----
+
+CommandOutcome Ok(Json result) {
+  CommandOutcome o;
+  o.ok = true;
+  o.result = std::move(result);
+  return o;
+}
+
+CommandOutcome Err(const Status& s) {
+  CommandOutcome o;
+  o.error = ToWireError(s);
+  return o;
+}
+
+CommandOutcome Err(WireError e) {
+  CommandOutcome o;
+  o.error = std::move(e);
+  return o;
+}
+
+// The error of a failed Args read (bad_request naming the field).
+CommandOutcome BadArgs(const Args& args) { return Err(args.error()); }
+
+Json SessionJson(const Session& s) {
+  Json j{{"user", ToJson(s.user, /*self=*/true)}, {"device", ToJson(s.device)}};
+  if (!s.token.empty()) j["token"] = s.token;
+  return j;
+}
+
+constexpr std::size_t kDefaultPage = 100;
+
+std::size_t PageLimit(const CommandContext& ctx, Args& args) {
+  std::uint64_t limit = args.U64("limit", false, kDefaultPage);
+  if (limit == 0) limit = kDefaultPage;
+  return static_cast<std::size_t>(std::min<std::uint64_t>(limit, ctx.service.options().limits.max_page));
+}
+
+// Keeps the leading messages that fit in `limit_bytes` given the `*used` bytes already spent, adding
+// theirs to *used; keeps at least one when nothing was spent yet, so that a single large message still
+// makes progress. True if some were cut.
+bool FitBudget(std::vector<Message>* messages, std::size_t limit_bytes, std::size_t* used) {
+  std::size_t keep = 0;
+  for (const Message& m : *messages) {
+    const std::size_t n = EstimateWireBytes(m);
+    if (*used + n > limit_bytes && *used > 0) break;
+    *used += n;
+    ++keep;
+  }
+  if (keep == messages->size()) return false;
+  messages->resize(keep);
+  return true;
+}
+
+Json MessagesJson(const std::vector<Message>& messages) {
+  Json a = Json::array();
+  for (const Message& m : messages) a.push_back(ToJson(m));
+  return a;
+}
+
+// ---- Accounts and devices ----
+
+CommandOutcome Register(CommandContext& ctx, const Caller& caller, Args& args) {
+  NewAccount a;
+  a.username = args.Str("username", true);
+  a.password = args.Str("password", true);
+  a.display_name = args.Str("displayName", false);
+  a.email = args.Str("email", false);
+  a.avatar_url = args.Str("avatarUrl", false);
+  if (!args.ok()) return BadArgs(args);
+  auto user = ctx.service.Register(a);
+  if (!user.ok()) return Err(user.error());
+  ctx.log.Info("registered user ", user->id, " (", user->username, ") from ", caller.remote);
+  return Ok(Json{{"user", ToJson(*user, /*self=*/true)}});
+}
+
+CommandOutcome Login(CommandContext& ctx, const Caller& caller, Args& args) {
+  if (caller.user != 0) return Err(Status::FailedPrecondition("already logged in on this connection"));
+  std::string username = args.Str("username", true);
+  std::string password = args.Str("password", true);
+  DeviceInfo info;
+  if (const Json* device = args.Object("device", true)) {
+    Args d(*device);
+    info.kind = d.Str("kind", true);
+    info.name = d.Str("name", false);
+    if (!d.ok()) args.Fail("device: " + d.error().message);
+  }
+  if (!args.ok()) return BadArgs(args);
+  auto session = ctx.service.Login(username, password, info);
+  if (!session.ok()) {
+    // The username is not secret; the password never appears in logs.
+    ctx.log.Info("login of '", username, "' from ", caller.remote, " refused: ",
+                 StatusCodeName(session.error().code()));
+    return Err(session.error());
+  }
+  ctx.log.Info("user ", session->user.id, " logged in as device ", session->device.id, " (", info.kind,
+               ") from ", caller.remote);
+  CommandOutcome o = Ok(SessionJson(*session));
+  o.effect = SessionEffect::kAuthenticated;
+  o.user = session->user.id;
+  o.device = session->device.id;
+  return o;
+}
+
+CommandOutcome Resume(CommandContext& ctx, const Caller& caller, Args& args) {
+  if (caller.user != 0) return Err(Status::FailedPrecondition("already logged in on this connection"));
+  std::string token = args.Str("token", true);
+  if (!args.ok()) return BadArgs(args);
+  auto session = ctx.service.Resume(token);
+  if (!session.ok()) {
+    ctx.log.Info("resume from ", caller.remote, " refused: ", StatusCodeName(session.error().code()));
+    return Err(session.error());
+  }
+  ctx.log.Info("user ", session->user.id, " resumed device ", session->device.id, " from ", caller.remote);
+  session->token.clear();  // Never echo a token back.
+  CommandOutcome o = Ok(SessionJson(*session));
+  o.effect = SessionEffect::kAuthenticated;
+  o.user = session->user.id;
+  o.device = session->device.id;
+  return o;
+}
+
+CommandOutcome Logout(CommandContext& ctx, const Caller& caller, Args&) {
+  Status s = ctx.service.Logout(caller.user, caller.device);
+  if (!s.ok()) return Err(s);
+  ctx.log.Info("user ", caller.user, " logged out device ", caller.device);
+  CommandOutcome o = Ok(Json::object());
+  o.effect = SessionEffect::kLoggedOut;
+  return o;
+}
+
+CommandOutcome ListDevices(CommandContext& ctx, const Caller& caller, Args&) {
+  auto devices = ctx.service.ListDevices(caller.user);
+  if (!devices.ok()) return Err(devices.error());
+  Json a = Json::array();
+  for (const Device& d : *devices) a.push_back(ToJson(d));
+  return Ok(Json{{"devices", std::move(a)}, {"current", caller.device}});
+}
+
+// Signed in: removes one of the caller's devices. Not signed in: {username, password, deviceId} — how a
+// user at the device limit frees a slot without a session.
+CommandOutcome RemoveDevice(CommandContext& ctx, const Caller& caller, Args& args) {
+  const DeviceId device = args.U64("deviceId", true);
+  UserId user = caller.user;
+  if (user == 0) {
+    std::string username = args.Str("username", true);
+    std::string password = args.Str("password", true);
+    if (!args.ok()) return BadArgs(args);
+    auto u = ctx.service.VerifyPassword(username, password);
+    if (!u.ok()) return Err(u.error());
+    user = u->id;
+  }
+  if (!args.ok()) return BadArgs(args);
+  Status s = ctx.service.RemoveDevice(user, device);
+  if (!s.ok()) return Err(s);
+  ctx.log.Info("user ", user, " removed device ", device);
+  CommandOutcome o = Ok(Json::object());
+  if (caller.user != 0 && device == caller.device) o.effect = SessionEffect::kLoggedOut;
+  return o;
+}
+
+CommandOutcome SetPushToken(CommandContext& ctx, const Caller& caller, Args& args) {
+  std::string provider = args.Str("provider", true);
+  std::string token = args.Str("token", true);
+  if (!args.ok()) return BadArgs(args);
+  Status s = ctx.service.SetPushToken(caller.user, caller.device, provider, token);
+  if (!s.ok()) return Err(s);
+  return Ok(Json::object());
+}
+
+CommandOutcome SetPrivacy(CommandContext& ctx, const Caller& caller, Args& args) {
+  std::string text = args.Str("lastSeen", true);
+  if (!args.ok()) return BadArgs(args);
+  LastSeenVisibility v;
+  if (!Parse(text, &v)) {
+    return Err(Status::InvalidArgument("lastSeen must be everyone, chat_partners or nobody, not '" + text + "'"));
+  }
+  Status s = ctx.service.SetLastSeenVisibility(caller.user, v);
+  if (!s.ok()) return Err(s);
+  return Ok(Json{{"lastSeen", ToString(v)}});
+}
+
+CommandOutcome LookupUser(CommandContext& ctx, const Caller&, Args& args) {
+  std::string username = args.Str("username", true);
+  if (!args.ok()) return BadArgs(args);
+  auto user = ctx.service.FindUser(username);
+  if (!user.ok()) return Err(user.error());
+  return Ok(Json{{"user", ToJson(*user, /*self=*/false)}});
+}
+
+// ---- Chats ----
+
+CommandOutcome CreateChat(CommandContext& ctx, const Caller& caller, Args& args) {
+  std::string kind = args.Str("kind", true);
+  if (!args.ok()) return BadArgs(args);
+  if (kind == "direct") {
+    const UserId other = args.U64("userId", true);
+    if (!args.ok()) return BadArgs(args);
+    auto chat = ctx.service.CreateDirect(caller.user, other);
+    if (!chat.ok()) return Err(chat.error());
+    return Ok(Json{{"chat", ToJson(*chat)}});
+  }
+  if (kind != "group") return Err(Status::InvalidArgument("kind must be group or direct, not '" + kind + "'"));
+  std::string name = args.Str("name", true);
+  std::vector<UserId> members = args.U64Array("members", false);
+  std::string metadata = args.Str("metadata", false);
+  const std::uint64_t member_limit = args.U64("memberLimit", false);
+  const std::uint64_t retention_ms = args.U64("retentionMs", false);
+  if (!args.ok()) return BadArgs(args);
+  if (member_limit > UINT32_MAX) return Err(Status::InvalidArgument("memberLimit is too large"));
+  if (retention_ms > static_cast<std::uint64_t>(INT64_MAX)) return Err(Status::InvalidArgument("retentionMs is too large"));
+  auto chat = ctx.service.CreateGroup(caller.user, name, members, metadata,
+                                      static_cast<std::uint32_t>(member_limit), static_cast<TimeMs>(retention_ms));
+  if (!chat.ok()) return Err(chat.error());
+  ctx.log.Info("user ", caller.user, " created group ", chat->id, " with ", members.size(), " members");
+  return Ok(Json{{"chat", ToJson(*chat)}});
+}
+
+CommandOutcome ModifyParticipants(CommandContext& ctx, const Caller& caller, Args& args) {
+  const ChatId chat = args.U64("chatId", true);
+  ParticipantChange change;
+  change.add = args.U64Array("add", false);
+  change.remove = args.U64Array("remove", false);
+  if (const Json* roles = args.Array("roles", false)) {
+    for (const Json& r : *roles) {
+      if (!r.is_object()) {
+        args.Fail("field 'roles': expected an array of {userId, role} objects");
+        break;
+      }
+      Args ra(r);
+      const UserId user = ra.U64("userId", true);
+      std::string role_name = ra.Str("role", true);
+      if (!ra.ok()) {
+        args.Fail("roles: " + ra.error().message);
+        break;
+      }
+      Role role;
+      if (!Parse(role_name, &role)) {
+        return Err(Status::InvalidArgument("role must be member, admin or owner, not '" + role_name + "'"));
+      }
+      change.set_role.emplace_back(user, role);
+    }
+  }
+  if (!args.ok()) return BadArgs(args);
+  auto entry = ctx.service.ModifyParticipants(caller.user, chat, change);
+  if (!entry.ok()) return Err(entry.error());
+  return Ok(Json{{"entry", ToJson(*entry)}});
+}
+
+CommandOutcome LeaveChat(CommandContext& ctx, const Caller& caller, Args& args) {
+  const ChatId chat = args.U64("chatId", true);
+  if (!args.ok()) return BadArgs(args);
+  auto entry = ctx.service.Leave(caller.user, chat);
+  if (!entry.ok()) return Err(entry.error());
+  return Ok(Json{{"entry", ToJson(*entry)}});
+}
+
+CommandOutcome UpdateChat(CommandContext& ctx, const Caller& caller, Args& args) {
+  const ChatId chat = args.U64("chatId", true);
+  std::optional<std::string> name;
+  std::optional<std::string> metadata;
+  if (args.Has("name")) name = args.Str("name", true);
+  if (args.Has("metadata")) metadata = args.Str("metadata", true);
+  if (!args.ok()) return BadArgs(args);
+  if (!name && !metadata) return Err(Status::InvalidArgument("updateChat needs name or metadata"));
+  auto entry = ctx.service.UpdateChat(caller.user, chat, name, metadata);
+  if (!entry.ok()) return Err(entry.error());
+  return Ok(Json{{"entry", ToJson(*entry)}});
+}
+
+CommandOutcome ListChats(CommandContext& ctx, const Caller& caller, Args&) {
+  auto chats = ctx.service.ListChats(caller.user);
+  if (!chats.ok()) return Err(chats.error());
+  Json a = Json::array();
+  for (const ChatSummary& s : *chats) a.push_back(ToJson(s));
+  return Ok(Json{{"chats", std::move(a)}});
+}
+
+CommandOutcome GetChat(CommandContext& ctx, const Caller& caller, Args& args) {
+  const ChatId chat = args.U64("chatId", true);
+  if (!args.ok()) return BadArgs(args);
+  auto view = ctx.service.GetChat(caller.user, chat);
+  if (!view.ok()) return Err(view.error());
+  Json participants = Json::array();
+  for (const Participant& p : view->participants) participants.push_back(ToJson(p));
+  return Ok(Json{{"chat", ToJson(view->chat)}, {"participants", std::move(participants)}, {"head", view->head}});
+}
+
+// ---- Messages ----
+
+CommandOutcome SendMessage(CommandContext& ctx, const Caller& caller, Args& args) {
+  SendRequest r;
+  r.sender = caller.user;
+  r.device = caller.device;
+  r.chat = args.U64("chatId", true);
+  r.client_id = args.Str("clientId", true);
+  std::string kind = args.Str("kind", false, "text");
+  r.body = args.Str("body", true);
+  r.attachments = args.StrArray("attachments", false);
+  r.reply_to = args.U64("replyTo", false);
+  if (!args.ok()) return BadArgs(args);
+  if (!Parse(kind, &r.kind)) return Err(Status::InvalidArgument("unknown message kind '" + kind + "'"));
+  // Membership, deletion and call entries are written by the server, never sent by clients.
+  if (r.kind == MessageKind::kMembership || r.kind == MessageKind::kDeletion || r.kind == MessageKind::kCall) {
+    return Err(Status::InvalidArgument("message kind '" + kind + "' is written by the server"));
+  }
+  auto sent = ctx.service.Send(r);
+  if (!sent.ok()) return Err(sent.error());
+  if (!sent->duplicate) ctx.metrics.messages_in.Add();
+  return Ok(Json{{"messageId", sent->message.id},
+                 {"seq", sent->message.seq},
+                 {"timestamp", sent->message.timestamp},
+                 {"duplicate", sent->duplicate}});
+}
+
+CommandOutcome Sync(CommandContext& ctx, const Caller& caller, Args& args) {
+  // (chat, after) pairs; nullopt: from the device's stored cursor.
+  std::vector<std::pair<ChatId, std::optional<Seq>>> wanted;
+  const Json* chats = args.Object("chats", false);
+  const std::size_t limit = PageLimit(ctx, args);
+  if (!args.ok()) return BadArgs(args);
+  if (chats != nullptr) {
+    for (const auto& [key, value] : chats->items()) {
+      ChatId chat = 0;
+      auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), chat);
+      if (ec != std::errc() || end != key.data() + key.size() || chat == 0) {
+        return Err(WireError{std::string(kBadRequest), "chats: key '" + key + "' is not a chat id", -1});
+      }
+      Seq after = 0;
+      if (!GetU64(value, &after)) {
+        return Err(WireError{std::string(kBadRequest), "chats: value of '" + key + "' must be a sequence number", -1});
+      }
+      wanted.emplace_back(chat, after);
+    }
+  } else {
+    auto pending = ctx.service.Pending(caller.user, caller.device);
+    if (!pending.ok()) return Err(pending.error());
+    for (const PendingChat& p : *pending) wanted.emplace_back(p.chat, std::nullopt);
+  }
+
+  // Keep the response under max_response_bytes: it must fit the session's send queue.
+  std::size_t used = 0;
+  bool more = false;
+  Json out = Json::array();
+  for (const auto& [chat, after] : wanted) {
+    if (used >= ctx.options.max_response_bytes) {
+      more = true;  // Chats left out: the client syncs again.
+      break;
+    }
+    auto page = ctx.service.Sync(caller.user, caller.device, chat, after, limit);
+    if (!page.ok()) return Err(page.error());
+    if (FitBudget(&page->messages, ctx.options.max_response_bytes, &used)) page->has_more = true;
+    more = more || page->has_more;
+    out.push_back(Json{{"chatId", chat},
+                       {"messages", MessagesJson(page->messages)},
+                       {"head", page->head},
+                       {"hasMore", page->has_more}});
+  }
+  return Ok(Json{{"chats", std::move(out)}, {"more", more}});
+}
+
+CommandOutcome History(CommandContext& ctx, const Caller& caller, Args& args) {
+  const ChatId chat = args.U64("chatId", true);
+  const Seq before = args.U64("before", false);
+  const std::size_t limit = PageLimit(ctx, args);
+  if (!args.ok()) return BadArgs(args);
+  auto messages = ctx.service.History(caller.user, chat, before, limit);
+  if (!messages.ok()) return Err(messages.error());
+  std::size_t used = 0;
+  const bool cut = FitBudget(&*messages, ctx.options.max_response_bytes, &used);
+  const bool has_more = cut || messages->size() == limit;
+  return Ok(Json{{"chatId", chat}, {"messages", MessagesJson(*messages)}, {"hasMore", has_more}});
+}
+
+Json CursorJson(const ReceiptCursor& c) {
+  return Json{{"chatId", c.chat}, {"delivered", c.delivered}, {"read", c.read}};
+}
+
+CommandOutcome Ack(CommandContext& ctx, const Caller& caller, Args& args) {
+  const ChatId chat = args.U64("chatId", true);
+  const Seq seq = args.U64("seq", true);
+  if (!args.ok()) return BadArgs(args);
+  auto c = ctx.service.Ack(caller.user, caller.device, chat, seq);
+  if (!c.ok()) return Err(c.error());
+  return Ok(CursorJson(*c));
+}
+
+CommandOutcome MarkRead(CommandContext& ctx, const Caller& caller, Args& args) {
+  const ChatId chat = args.U64("chatId", true);
+  const Seq seq = args.U64("seq", true);
+  if (!args.ok()) return BadArgs(args);
+  auto c = ctx.service.MarkRead(caller.user, chat, seq);
+  if (!c.ok()) return Err(c.error());
+  return Ok(CursorJson(*c));
+}
+
+CommandOutcome GetReceipts(CommandContext& ctx, const Caller& caller, Args& args) {
+  const ChatId chat = args.U64("chatId", true);
+  if (!args.ok()) return BadArgs(args);
+  auto cursors = ctx.service.Receipts(caller.user, chat);
+  if (!cursors.ok()) return Err(cursors.error());
+  Json a = Json::array();
+  for (const ReceiptCursor& c : *cursors) a.push_back(ToJson(c));
+  return Ok(Json{{"chatId", chat}, {"receipts", std::move(a)}});
+}
+
+CommandOutcome DeleteMessage(CommandContext& ctx, const Caller& caller, Args& args) {
+  const ChatId chat = args.U64("chatId", true);
+  const Seq seq = args.U64("seq", true);
+  if (!args.ok()) return BadArgs(args);
+  auto entry = ctx.service.DeleteMessage(caller.user, caller.device, chat, seq);
+  if (!entry.ok()) return Err(entry.error());
+  return Ok(Json{{"entry", ToJson(*entry)}});
+}
+
+CommandOutcome Typing(CommandContext& ctx, const Caller& caller, Args& args) {
+  const ChatId chat = args.U64("chatId", true);
+  const bool typing = args.Bool("typing", true);
+  if (!args.ok()) return BadArgs(args);
+  Status s = ctx.service.Typing(caller.user, caller.device, chat, typing);
+  if (!s.ok()) return Err(s);
+  return Ok(Json::object());
+}
+
+CommandOutcome GetPresence(CommandContext& ctx, const Caller& caller, Args& args) {
+  std::vector<UserId> users = args.U64Array("userIds", true);
+  if (!args.ok()) return BadArgs(args);
+  constexpr std::size_t kMaxUsers = 1000;
+  if (users.size() > kMaxUsers) return Err(Status::InvalidArgument("userIds: at most 1000 users per call"));
+  auto views = ctx.presence.Query(caller.user, users);
+  if (!views.ok()) return Err(views.error());
+  Json a = Json::array();
+  for (const PresenceView& v : *views) {
+    a.push_back(Json{{"userId", v.user},
+                     {"visible", v.visible},
+                     {"online", v.online},
+                     {"lastSeen", v.last_seen ? Json(*v.last_seen) : Json(nullptr)}});
+  }
+  return Ok(Json{{"presence", std::move(a)}});
+}
+
+constexpr std::array kCommands = {
+    CommandSpec{"register", false, &Register},
+    CommandSpec{"login", false, &Login},
+    CommandSpec{"resume", false, &Resume},
+    CommandSpec{"logout", true, &Logout},
+    CommandSpec{"listDevices", true, &ListDevices},
+    CommandSpec{"removeDevice", false, &RemoveDevice},  // Checks credentials itself when not signed in.
+    CommandSpec{"setPushToken", true, &SetPushToken},
+    CommandSpec{"setPrivacy", true, &SetPrivacy},
+    CommandSpec{"lookupUser", true, &LookupUser},
+    CommandSpec{"createChat", true, &CreateChat},
+    CommandSpec{"modifyParticipants", true, &ModifyParticipants},
+    CommandSpec{"leaveChat", true, &LeaveChat},
+    CommandSpec{"updateChat", true, &UpdateChat},
+    CommandSpec{"listChats", true, &ListChats},
+    CommandSpec{"getChat", true, &GetChat},
+    CommandSpec{"sendMessage", true, &SendMessage},
+    CommandSpec{"sync", true, &Sync},
+    CommandSpec{"history", true, &History},
+    CommandSpec{"ack", true, &Ack},
+    CommandSpec{"markRead", true, &MarkRead},
+    CommandSpec{"getReceipts", true, &GetReceipts},
+    CommandSpec{"deleteMessage", true, &DeleteMessage},
+    CommandSpec{"typing", true, &Typing},
+    CommandSpec{"getPresence", true, &GetPresence},
+};
+
+}  // namespace
+
+const CommandSpec* FindCommand(std::string_view name) {
+  for (const CommandSpec& c : kCommands) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+bool MayRevokeCaller(const Request& request, const Caller& caller) {
+  if (caller.user == 0) return false;
+  if (request.cmd == "logout") return true;
+  if (request.cmd != "removeDevice") return false;
+  auto it = request.args.find("deviceId");
+  std::uint64_t device = 0;
+  return it != request.args.end() && GetU64(*it, &device) && device == caller.device;
+}
+
+}  // namespace chat::detail

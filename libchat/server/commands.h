@@ -1,0 +1,64 @@
+// Command handlers of protocol v1: one function per command, run on a worker thread (they call the
+// ChatService, which blocks on the store). A handler reads its arguments with Args, calls the service
+// and returns the result JSON or a typed error; it never touches the session, which applies the
+// outcome (and any change to its authentication) on its strand. hello and ping, which need no store,
+// are answered by the session itself.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "libchat/server/server.h"
+#include "libchat/service.h"
+#include "logger.h"
+#include "metrics.h"
+#include "presence.h"
+#include "protocol.h"
+
+namespace chat::detail {
+
+struct CommandContext {
+  ChatService& service;
+  Presence& presence;
+  const ServerOptions& options;
+  const Logger& log;
+  Metrics& metrics;
+};
+
+// Who sends the command: user and device are 0 before login/resume.
+struct Caller {
+  UserId user = 0;
+  DeviceId device = 0;
+  std::string remote;  // "ip:port", for logs.
+};
+
+enum class SessionEffect {
+  kNone,
+  kAuthenticated,  // login/resume succeeded: the session now belongs to outcome.user/device.
+  kLoggedOut,      // The caller's own device is gone (logout, removeDevice of itself).
+};
+
+struct CommandOutcome {
+  bool ok = false;
+  Json result;
+  WireError error;
+  SessionEffect effect = SessionEffect::kNone;
+  UserId user = 0;
+  DeviceId device = 0;
+};
+
+struct CommandSpec {
+  std::string_view name;
+  // Refused with unauthenticated before login/resume.
+  bool needs_auth;
+  CommandOutcome (*run)(CommandContext& ctx, const Caller& caller, Args& args);
+};
+
+// nullptr for an unknown command. hello and ping are not in the table.
+const CommandSpec* FindCommand(std::string_view name);
+
+// True if running `request` may revoke the caller's own device session (logout, removeDevice of the
+// caller's device): the session then ignores its own revocation and lets the outcome decide.
+bool MayRevokeCaller(const Request& request, const Caller& caller);
+
+}  // namespace chat::detail

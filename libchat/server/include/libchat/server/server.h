@@ -1,0 +1,114 @@
+// chat::Server: libchat's real-time gateway. HTTP and WebSocket on one port (Boost.Beast): /ws speaks
+// protocol v1 (docs/protocol.md) on top of a ChatService; /healthz, /readyz and /metrics serve operators
+// (docs/operations.md).
+//
+// Threading: `io_threads` network threads, each running its own io_context; every connection lives on
+// one strand. Calls into the ChatService (which block on the store) run on a bounded pool of `workers`
+// threads, never on a network thread. Live events reach sessions through the service's Bus, so that a
+// multi-node Bus can deliver to sessions on other nodes without touching session code.
+//
+// No Boost, JSON or Asio type appears in this header: embedders link libchat::server and see only this.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "libchat/result.h"
+#include "libchat/server/log.h"
+#include "libchat/service.h"
+
+namespace chat {
+
+struct ServerOptions {
+  // Address to listen on, numeric IPv4 or IPv6. Default: "127.0.0.1" (loopback only).
+  std::string address = "127.0.0.1";
+  // TCP port; 0 asks the OS for a free one (Server::Start returns it). Default: 8080.
+  std::uint16_t port = 8080;
+  // Network threads, each with its own io_context; 0 means std::thread::hardware_concurrency().
+  // Default: 0.
+  unsigned io_threads = 0;
+  // Threads that run ChatService calls (store I/O). LevelDB group-commits concurrent appends, so more
+  // workers than cores help under load. Default: 8.
+  unsigned workers = 8;
+  // Commands waiting for a worker; beyond this a command fails with resource_exhausted and a
+  // retryAfterMs hint. Default: 4096.
+  std::size_t worker_queue = 4096;
+  // Largest WebSocket text frame (a whole message) accepted, in bytes. A larger one is answered with
+  // frame_too_large and discarded; one larger than 4x this closes the connection with 1009.
+  // Default: 256 KiB (a 64 KiB body needs up to 6x when JSON-escaped, rarely).
+  std::size_t max_frame_bytes = 256 * 1024;
+  // Bound of each connection's outbound queue, in frames and in bytes (frames not yet written,
+  // including the one being written). A connection that exceeds either is a slow consumer: it is
+  // closed with 1008 "slow consumer" and catches up by sync. Default: 512 frames, 4 MiB.
+  std::size_t send_queue_messages = 512;
+  std::size_t send_queue_bytes = 4 * 1024 * 1024;
+  // Largest response to sync/history, in bytes (estimated before encoding); a page that would be
+  // larger is cut short with hasMore=true. Must stay below send_queue_bytes. Default: 1 MiB.
+  std::size_t max_response_bytes = 1024 * 1024;
+  // Most open connections (HTTP and WebSocket); beyond this new connections are refused at accept.
+  // Default: 10000.
+  std::size_t max_connections = 10000;
+  // Time allowed for the HTTP request and the WebSocket upgrade, and for the close handshake.
+  // Default: 10 s.
+  std::chrono::milliseconds handshake_timeout{10'000};
+  // A WebSocket connection on which nothing arrives for this long is closed. The server pings at half
+  // of it, so a live client that answers pings stays connected. Default: 60 s.
+  std::chrono::milliseconds idle_timeout{60'000};
+  // A single frame write that does not complete in this time closes the connection (the peer stopped
+  // reading). Default: 30 s.
+  std::chrono::milliseconds write_timeout{30'000};
+  // Receipts of one chat are coalesced over this window into one `receipt` event. Default: 50 ms.
+  std::chrono::milliseconds receipt_interval{50};
+  // `ping` commands and other activity update the device's last seen at most this often. Default: 60 s.
+  std::chrono::milliseconds last_seen_interval{60'000};
+  // On Stop(), time given to connections to finish their close handshake before they are cut.
+  // Default: 3 s.
+  std::chrono::milliseconds shutdown_grace{3'000};
+  // Largest HTTP request body on the plain HTTP routes. Default: 16 KiB.
+  std::size_t http_body_limit = 16 * 1024;
+  // Lines below this level are not logged. Default: kInfo.
+  LogLevel log_level = LogLevel::kInfo;
+  // Where log lines go. Default: empty, meaning StderrLogSink().
+  LogSink log_sink;
+};
+
+// The address the server is bound to.
+struct Endpoint {
+  std::string address;
+  std::uint16_t port = 0;
+};
+
+class Server {
+ public:
+  // A server for `service`, which must outlive it (and must not be destroyed before Stop() returns).
+  // Does not bind yet. InvalidArgument for inconsistent options (e.g. max_response_bytes larger than
+  // send_queue_bytes).
+  static Result<std::unique_ptr<Server>> Create(ServerOptions options, ChatService& service);
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  // Stops the server if it is running (see Stop).
+  virtual ~Server() = default;
+
+  // Binds, listens and starts the network and worker threads. Returns the bound endpoint (with the
+  // port the OS chose when options.port was 0). Unavailable if the address cannot be bound;
+  // FailedPrecondition if already started. Not thread-safe with Stop.
+  virtual Result<Endpoint> Start() = 0;
+
+  // Stops accepting, closes every WebSocket with 1001 "going away", waits up to shutdown_grace for
+  // close handshakes, stops the network threads, then finishes the commands already queued for
+  // workers and joins them. Afterwards no thread of the server touches the service. Blocks.
+  // Idempotent; safe to call from any thread except the server's own.
+  virtual void Stop() = 0;
+
+  // The body of /metrics: Prometheus text exposition format. Thread-safe.
+  virtual std::string MetricsText() const = 0;
+
+ protected:
+  Server() = default;
+};
+
+}  // namespace chat

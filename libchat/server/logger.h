@@ -1,0 +1,41 @@
+// Logger: the server's level filter in front of a LogSink. Lines are built only when their level is
+// enabled. Never pass message bodies, passwords or tokens: log ids, sizes and codes.
+#pragma once
+
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "libchat/server/log.h"
+
+namespace chat::detail {
+
+class Logger {
+ public:
+  Logger(LogLevel min_level, LogSink sink)
+      : min_level_(min_level), sink_(sink ? std::move(sink) : StderrLogSink()) {}
+
+  bool Enabled(LogLevel level) const { return level >= min_level_; }
+
+  template <typename... Args>
+  void Log(LogLevel level, const Args&... args) const {
+    if (!Enabled(level)) return;
+    std::ostringstream os;
+    (os << ... << args);
+    sink_(level, os.str());
+  }
+  template <typename... Args>
+  void Debug(const Args&... args) const { Log(LogLevel::kDebug, args...); }
+  template <typename... Args>
+  void Info(const Args&... args) const { Log(LogLevel::kInfo, args...); }
+  template <typename... Args>
+  void Warn(const Args&... args) const { Log(LogLevel::kWarning, args...); }
+  template <typename... Args>
+  void Error(const Args&... args) const { Log(LogLevel::kError, args...); }
+
+ private:
+  LogLevel min_level_;
+  LogSink sink_;
+};
+
+}  // namespace chat::detail

@@ -1,0 +1,81 @@
+#include "metrics.h"
+
+#include <cstdio>
+
+namespace chat::detail {
+namespace {
+
+void AppendScalar(std::string* out, const char* name, const char* type, const char* help, double v) {
+  char line[256];
+  std::snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+  out->append(line);
+}
+
+}  // namespace
+
+void Histogram::ObserveMicros(std::int64_t us) {
+  if (us < 0) us = 0;  // Wall-clock steps backwards must not corrupt the sum.
+  const double s = static_cast<double>(us) / 1e6;
+  std::size_t i = 0;
+  while (i < kBoundsSeconds.size() && s > kBoundsSeconds[i]) ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  sum_us_.fetch_add(static_cast<std::uint64_t>(us), std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Histogram::Render(const char* name, const char* help, std::string* out) const {
+  char line[256];
+  std::snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+  out->append(line);
+  // Prometheus buckets are cumulative.
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < kBoundsSeconds.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    std::snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %llu\n", name, kBoundsSeconds[i],
+                  static_cast<unsigned long long>(cumulative));
+    out->append(line);
+  }
+  cumulative += buckets_.back().load(std::memory_order_relaxed);
+  std::snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+                static_cast<unsigned long long>(cumulative), name,
+                static_cast<double>(sum_us_.load(std::memory_order_relaxed)) / 1e6, name,
+                static_cast<unsigned long long>(count_.load(std::memory_order_relaxed)));
+  out->append(line);
+}
+
+std::string Metrics::Render() const {
+  std::string out;
+  out.reserve(4096);
+  auto d = [](auto v) { return static_cast<double>(v); };
+  AppendScalar(&out, "chat_connections", "gauge", "Open connections (HTTP and WebSocket).", d(connections.Get()));
+  AppendScalar(&out, "chat_connections_accepted_total", "counter", "Connections accepted since start.",
+               d(connections_accepted.Get()));
+  AppendScalar(&out, "chat_connections_refused_total", "counter",
+               "Connections refused because max_connections was reached.", d(connections_refused.Get()));
+  AppendScalar(&out, "chat_websockets", "gauge", "Open WebSocket sessions.", d(websockets.Get()));
+  AppendScalar(&out, "chat_devices_online", "gauge", "Authenticated WebSocket sessions (devices online).",
+               d(devices_online.Get()));
+  AppendScalar(&out, "chat_requests_total", "counter", "Protocol commands received.", d(requests.Get()));
+  AppendScalar(&out, "chat_request_errors_total", "counter", "Protocol commands answered with an error.",
+               d(request_errors.Get()));
+  AppendScalar(&out, "chat_messages_in_total", "counter", "Messages accepted by sendMessage (duplicates excluded).",
+               d(messages_in.Get()));
+  AppendScalar(&out, "chat_messages_out_total", "counter", "newMessage events written to devices.",
+               d(messages_out.Get()));
+  AppendScalar(&out, "chat_fanout_deliveries_total", "counter", "Event frames queued to live sessions.",
+               d(fanout_deliveries.Get()));
+  AppendScalar(&out, "chat_send_queue_drops_total", "counter",
+               "Sessions disconnected as slow consumers (send queue full).", d(send_queue_drops.Get()));
+  AppendScalar(&out, "chat_worker_rejected_total", "counter", "Commands refused because the worker queue was full.",
+               d(worker_rejected.Get()));
+  AppendScalar(&out, "chat_worker_queue_depth", "gauge", "Commands waiting for a worker thread.",
+               d(worker_queue_depth.Get()));
+  AppendScalar(&out, "chat_receipt_events_total", "counter", "Coalesced receipt events sent.",
+               d(receipt_events.Get()));
+  delivery_latency.Render("chat_delivery_latency_seconds",
+                          "From a message's acceptance to its newMessage frame being written to a device.", &out);
+  store_latency.Render("chat_store_latency_seconds", "Duration of the store/service work of one command.", &out);
+  return out;
+}
+
+}  // namespace chat::detail

@@ -1,0 +1,68 @@
+// Metrics: the server's counters, gauges and histograms, rendered in the Prometheus text exposition
+// format at /metrics. Every name starts with "chat_". Lock-free: updated from any thread with relaxed
+// atomics, since a scrape needs no consistency across metrics.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace chat::detail {
+
+class Counter {
+ public:
+  void Add(std::uint64_t n = 1) { v_.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};
+};
+
+class Gauge {
+ public:
+  void Add(std::int64_t n) { v_.fetch_add(n, std::memory_order_relaxed); }
+  void Set(std::int64_t n) { v_.store(n, std::memory_order_relaxed); }
+  std::int64_t Get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::int64_t> v_{0};
+};
+
+// Latency histogram with fixed buckets from 0.5 ms to 10 s; observations in microseconds.
+class Histogram {
+ public:
+  static constexpr std::array<double, 14> kBoundsSeconds = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  void ObserveMicros(std::int64_t us);
+  // Appends "# HELP", "# TYPE" and the _bucket/_sum/_count lines.
+  void Render(const char* name, const char* help, std::string* out) const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, kBoundsSeconds.size() + 1> buckets_{};  // last: +Inf
+  std::atomic<std::uint64_t> sum_us_{0};
+  std::atomic<std::uint64_t> count_{0};
+};
+
+struct Metrics {
+  Gauge connections;                // Open connections (HTTP and WebSocket).
+  Counter connections_accepted;     // Connections accepted since start.
+  Counter connections_refused;      // Refused at accept: max_connections reached.
+  Gauge websockets;                 // Open WebSocket sessions.
+  Gauge devices_online;             // Authenticated WebSocket sessions.
+  Counter requests;                 // Commands received.
+  Counter request_errors;           // Commands answered with an error.
+  Counter messages_in;              // sendMessage accepted (duplicates excluded).
+  Counter messages_out;             // newMessage frames written to sockets.
+  Counter fanout_deliveries;        // Event frames queued to sessions by the router.
+  Counter send_queue_drops;         // Sessions closed as slow consumers.
+  Counter worker_rejected;          // Commands refused because the worker queue was full.
+  Gauge worker_queue_depth;         // Commands waiting for a worker.
+  Counter receipt_events;           // Coalesced receipt events sent (one per chat per window).
+  Histogram delivery_latency;       // Message accepted (server timestamp) -> newMessage frame written.
+  Histogram store_latency;          // Duration of each command's ChatService calls on a worker.
+
+  std::string Render() const;
+};
+
+}  // namespace chat::detail

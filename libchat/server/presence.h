@@ -1,0 +1,66 @@
+// Presence: online/offline and last seen.
+//
+// A user is online while at least one of their devices has an authenticated session on this node
+// (the router knows). Coming online and going offline are announced to the user's chat partners as
+// `presence` events through the Bus, unless the user hides their last seen from everybody ("nobody").
+// Last seen is the device activity the store records (connect, disconnect, heartbeats), which the
+// ChatService filters per viewer (everyone / chat_partners / nobody).
+//
+// Thread-safe. Methods called from network strands only schedule worker jobs; Query blocks (call it
+// from a worker).
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "libchat/service.h"
+#include "libchat/types.h"
+#include "logger.h"
+#include "router.h"
+#include "worker_pool.h"
+
+namespace chat::detail {
+
+struct PresenceView {
+  UserId user = 0;
+  // False when the user's privacy setting hides their presence from the viewer; online and last_seen
+  // then say nothing.
+  bool visible = false;
+  bool online = false;
+  std::optional<TimeMs> last_seen;
+};
+
+class Presence {
+ public:
+  Presence(ChatService& service, WorkerPool& workers, Router& router, const Logger& log)
+      : service_(service), workers_(workers), router_(router), log_(log) {}
+
+  // A device session authenticated (came_online: the user's first session). Records the activity and
+  // announces the user if they came online. Non-blocking.
+  void DeviceConnected(UserId user, DeviceId device, bool came_online);
+  // A device session ended (went_offline: it was the user's last). Records last seen and announces
+  // the user if they went offline. Non-blocking.
+  void DeviceDisconnected(UserId user, DeviceId device, bool went_offline);
+  // A heartbeat: records the activity. Non-blocking; callers throttle.
+  void DeviceActive(DeviceId device);
+
+  // What `viewer` may know of `users`. PermissionDenied (naming the user) if the viewer shares no chat
+  // with one of them: presence is only for chat partners. Blocks on the store.
+  Result<std::vector<PresenceView>> Query(UserId viewer, const std::vector<UserId>& users);
+
+ private:
+  // Worker side of DeviceConnected/Disconnected.
+  void Touch(DeviceId device);
+  void Announce(UserId user);
+
+  ChatService& service_;
+  WorkerPool& workers_;
+  Router& router_;
+  const Logger& log_;
+  // Serialises "read online state + publish" so that the last event published for a user carries
+  // their latest state even when two announcements race on different workers.
+  std::mutex publish_mu_;
+};
+
+}  // namespace chat::detail

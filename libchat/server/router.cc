@@ -1,0 +1,172 @@
+#include "router.h"
+
+#include <algorithm>
+
+#include "protocol.h"
+
+namespace chat::detail {
+
+Router::Router(Metrics& metrics, const Logger& log, std::function<void()> schedule_receipt_flush)
+    : metrics_(metrics),
+      log_(log),
+      receipts_(std::move(schedule_receipt_flush), [this](const CoalescedReceipts& r) { EmitReceipts(r); }) {}
+
+Router::~Router() { Detach(); }
+
+void Router::Attach(Bus& bus) {
+  subscription_ = bus.Subscribe([this](const std::shared_ptr<const Event>& e) {
+    if (e) OnEvent(*e);
+  });
+}
+
+void Router::Detach() { subscription_.Reset(); }
+
+bool Router::Add(UserId user, DeviceId device, const std::shared_ptr<Peer>& peer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& list = sessions_[user];
+  const bool first = list.empty();
+  list.push_back(Entry{device, peer.get(), peer});
+  ++session_count_;
+  return first;
+}
+
+bool Router::Remove(UserId user, const Peer* peer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(user);
+  if (it == sessions_.end()) return false;
+  auto& list = it->second;
+  auto e = std::find_if(list.begin(), list.end(), [peer](const Entry& x) { return x.key == peer; });
+  if (e == list.end()) return false;
+  list.erase(e);
+  --session_count_;
+  if (!list.empty()) return false;
+  sessions_.erase(it);
+  return true;
+}
+
+bool Router::IsOnline(UserId user) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sessions_.count(user) != 0;
+}
+
+std::size_t Router::SessionCount() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return session_count_;
+}
+
+void Router::Deliver(std::vector<UserId> users, DeviceId exclude, DeviceId only, const OutFrame& frame) {
+  // A user listed twice must still get one copy.
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  std::vector<std::weak_ptr<Peer>> targets;
+  {
+    // Copy the weak_ptrs under the lock and queue after releasing it: a session's Deliver posts to its
+    // strand, which must never happen while other threads wait for this map.
+    std::lock_guard<std::mutex> lock(mu_);
+    for (UserId u : users) {
+      auto it = sessions_.find(u);
+      if (it == sessions_.end()) continue;
+      for (const Entry& e : it->second) {
+        if (exclude != 0 && e.device == exclude) continue;
+        if (only != 0 && e.device != only) continue;
+        targets.push_back(e.peer);
+      }
+    }
+  }
+  std::uint64_t delivered = 0;
+  for (auto& w : targets) {
+    if (auto p = w.lock()) {
+      p->Deliver(frame);
+      ++delivered;
+    }
+  }
+  metrics_.fanout_deliveries.Add(delivered);
+}
+
+void Router::Revoke(UserId user, DeviceId device) {
+  std::vector<std::weak_ptr<Peer>> targets;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(user);
+    if (it != sessions_.end()) {
+      for (const Entry& e : it->second) {
+        // Device 0: every session of the user (e.g. the account was disabled).
+        if (device == 0 || e.device == device) targets.push_back(e.peer);
+      }
+    }
+  }
+  for (auto& w : targets) {
+    if (auto p = w.lock()) p->Revoke();
+  }
+}
+
+void Router::EmitReceipts(const CoalescedReceipts& r) {
+  Json receipts = Json::array();
+  for (const auto& c : r.cursors) receipts.push_back(ToJson(c));
+  OutFrame frame;
+  frame.text = EncodeEvent("receipt", Json{{"chatId", r.chat}, {"receipts", std::move(receipts)}});
+  metrics_.receipt_events.Add();
+  log_.Debug("router: receipt event for chat ", r.chat, " with ", r.cursors.size(), " cursors");
+  Deliver(r.recipients, 0, 0, frame);
+}
+
+void Router::OnEvent(const Event& event) {
+  OutFrame frame;
+  switch (event.type) {
+    case EventType::kMessage:
+      if (!event.message) return;
+      frame.text = EncodeEvent("newMessage", Json{{"message", ToJson(*event.message)}});
+      frame.is_message = true;
+      frame.message_timestamp = event.message->timestamp;
+      break;
+    case EventType::kChatUpdate:
+      if (!event.message) return;
+      frame.text = EncodeEvent("chatUpdate", Json{{"chatId", event.chat}, {"entry", ToJson(*event.message)}});
+      break;
+    case EventType::kMessageDeleted:
+      if (!event.message) return;
+      frame.text = EncodeEvent("messageDeleted", Json{{"chatId", event.chat},
+                                                      {"seq", event.message->ref_seq},
+                                                      {"entry", ToJson(*event.message)}});
+      break;
+    case EventType::kReceipt:
+      receipts_.Add(event);
+      return;
+    case EventType::kPresence: {
+      // payload: {"online":bool,"last_seen":ms|null}
+      Json p = Json::parse(event.payload, nullptr, /*allow_exceptions=*/false);
+      if (!p.is_object()) {
+        log_.Warn("router: presence event of user ", event.user, " has a malformed payload; dropped");
+        return;
+      }
+      auto online = p.find("online");
+      Json data{{"userId", event.user},
+                {"online", online != p.end() && online->is_boolean() && online->get<bool>()},
+                {"lastSeen", nullptr}};
+      if (auto it = p.find("last_seen"); it != p.end() && it->is_number()) data["lastSeen"] = *it;
+      frame.text = EncodeEvent("presence", data);
+      break;
+    }
+    case EventType::kTyping: {
+      Json p = Json::parse(event.payload, nullptr, /*allow_exceptions=*/false);
+      bool typing = false;
+      if (p.is_object()) {
+        auto t = p.find("typing");
+        typing = t != p.end() && t->is_boolean() && t->get<bool>();
+      }
+      frame.text =
+          EncodeEvent("typing", Json{{"chatId", event.chat}, {"userId", event.user}, {"typing", typing}});
+      break;
+    }
+    case EventType::kSignal:
+      // Already in wire form (call signalling builds its own frame).
+      frame.text = std::make_shared<const std::string>(event.payload);
+      break;
+    case EventType::kSessionRevoked:
+      Revoke(event.user, event.only_device != 0 ? event.only_device : event.device);
+      return;
+  }
+  Deliver(event.recipients, event.exclude_device, event.only_device, frame);
+}
+
+}  // namespace chat::detail

@@ -1,0 +1,66 @@
+// SendQueue: one WebSocket session's outbound frames, bounded in frames and in bytes. Frames are shared
+// buffers: an event is serialised once by the router and the same bytes are queued to every recipient.
+// Not thread-safe: owned by a session and touched only on its strand.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "libchat/types.h"
+
+namespace chat::detail {
+
+struct OutFrame {
+  std::shared_ptr<const std::string> text;
+  // For newMessage frames: the message's server timestamp, to measure send-to-deliver latency when the
+  // frame has been written. 0 for every other frame.
+  TimeMs message_timestamp = 0;
+  bool is_message = false;
+};
+
+class SendQueue {
+ public:
+  SendQueue(std::size_t max_frames, std::size_t max_bytes) : max_frames_(max_frames), max_bytes_(max_bytes) {}
+
+  // Appends `frame` unless that would exceed a bound; false then (the caller treats the peer as a slow
+  // consumer). A single frame larger than max_bytes is accepted into an empty queue, so that one large
+  // response cannot wedge a connection that keeps up.
+  bool Push(OutFrame frame) {
+    const std::size_t n = frame.text->size();
+    if (frames_.size() >= max_frames_) return false;
+    if (!frames_.empty() && bytes_ + n > max_bytes_) return false;
+    bytes_ += n;
+    frames_.push_back(std::move(frame));
+    return true;
+  }
+  bool empty() const { return frames_.empty(); }
+  std::size_t size() const { return frames_.size(); }
+  std::size_t bytes() const { return bytes_; }
+  // True when more than half of either bound is used: the session stops reading requests until the
+  // peer has caught up (input backpressure), so that its own responses cannot make it a slow consumer.
+  bool HalfFull() const { return frames_.size() * 2 > max_frames_ || bytes_ * 2 > max_bytes_; }
+  // REQUIRES: !empty()
+  const OutFrame& front() const { return frames_.front(); }
+  void Pop() {
+    bytes_ -= frames_.front().text->size();
+    frames_.pop_front();
+  }
+  // Drops every frame except the first when `keep_front` (it is being written and its buffer must
+  // stay alive until the write completes).
+  void Clear(bool keep_front) {
+    while (frames_.size() > (keep_front ? 1u : 0u)) {
+      bytes_ -= frames_.back().text->size();
+      frames_.pop_back();
+    }
+  }
+
+ private:
+  const std::size_t max_frames_;
+  const std::size_t max_bytes_;
+  std::deque<OutFrame> frames_;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace chat::detail

@@ -1,0 +1,167 @@
+// Server: wires the listener, the per-thread io_contexts, the router, presence and the workers, and
+// runs the shutdown sequence.
+#include "libchat/server/server.h"
+
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "beast.h"
+#include "listener.h"
+#include "server_state.h"
+#include "ws_session.h"
+
+namespace chat {
+namespace {
+
+using namespace chat::detail;
+
+class ServerImpl final : public Server {
+ public:
+  ServerImpl(ServerOptions options, ChatService& service) : options_(std::move(options)), service_(service) {}
+  ~ServerImpl() override { Stop(); }
+
+  Result<Endpoint> Start() override;
+  void Stop() override;
+  std::string MetricsText() const override { return state_ ? state_->metrics.Render() : std::string(); }
+
+ private:
+  void ScheduleReceiptFlush();
+  void RunContext(net::io_context& ioc);
+
+  const ServerOptions options_;
+  ChatService& service_;
+  std::mutex mu_;  // Start/Stop against each other.
+  bool started_ = false;
+  bool stopped_ = false;
+  // Declared before the contexts: the contexts (and the handlers they still hold, which may own the
+  // last sessions) are destroyed first, while the state those sessions reference still exists.
+  std::shared_ptr<ServerState> state_;
+  std::vector<std::unique_ptr<net::io_context>> contexts_;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards_;
+  std::unique_ptr<net::strand<net::io_context::executor_type>> receipt_strand_;
+  std::unique_ptr<net::steady_timer> receipt_timer_;
+  std::shared_ptr<Listener> listener_;
+  std::vector<std::thread> threads_;
+};
+
+void ServerImpl::ScheduleReceiptFlush() {
+  // Called from any thread (the router, on a publisher's thread); the timer lives on its strand.
+  net::post(*receipt_strand_, [this, state = state_] {
+    receipt_timer_->expires_after(options_.receipt_interval);
+    receipt_timer_->async_wait([state](beast::error_code ec) {
+      if (!ec) state->router.FlushReceipts();
+    });
+  });
+}
+
+void ServerImpl::RunContext(net::io_context& ioc) {
+  // Handlers do not throw by design; if one does, log it and keep serving the other connections.
+  for (;;) {
+    try {
+      ioc.run();
+      return;
+    } catch (const std::exception& e) {
+      state_->log.Error("network thread: unexpected exception: ", e.what());
+    }
+  }
+}
+
+Result<Endpoint> ServerImpl::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_) return Status::FailedPrecondition("server already started");
+  beast::error_code ec;
+  const auto address = net::ip::make_address(options_.address, ec);
+  if (ec) return Status::InvalidArgument("listen address '" + options_.address + "': " + ec.message());
+
+  unsigned n = options_.io_threads != 0 ? options_.io_threads : std::thread::hardware_concurrency();
+  if (n == 0) n = 1;
+  std::vector<net::io_context*> raw;
+  for (unsigned i = 0; i < n; ++i) {
+    // Concurrency hint 1: each context is run by exactly one thread, so Asio can skip its locking.
+    contexts_.push_back(std::make_unique<net::io_context>(1));
+    guards_.push_back(net::make_work_guard(*contexts_.back()));
+    raw.push_back(contexts_.back().get());
+  }
+  receipt_strand_ = std::make_unique<net::strand<net::io_context::executor_type>>(contexts_[0]->get_executor());
+  receipt_timer_ = std::make_unique<net::steady_timer>(*receipt_strand_);
+  state_ = std::make_shared<ServerState>(options_, service_, [this] { ScheduleReceiptFlush(); });
+
+  listener_ = std::make_shared<Listener>(*contexts_[0], raw, state_);
+  Status s = listener_->Open(tcp::endpoint(address, options_.port));
+  if (!s.ok()) {
+    state_->log.Error("cannot listen: ", s.ToString());
+    listener_.reset();
+    state_.reset();
+    receipt_timer_.reset();
+    receipt_strand_.reset();
+    guards_.clear();
+    contexts_.clear();
+    return s;
+  }
+  const tcp::endpoint bound = listener_->local_endpoint();
+  state_->router.Attach(service_.bus());
+  listener_->Run();
+  threads_.reserve(n);
+  for (auto& ctx : contexts_) threads_.emplace_back([this, c = ctx.get()] { RunContext(*c); });
+  started_ = true;
+  state_->ready.store(true);
+  state_->log.Info("listening on ", bound, " with ", n, " network threads and ", options_.workers, " workers");
+  return Endpoint{bound.address().to_string(), bound.port()};
+}
+
+void ServerImpl::Stop() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  ServerState& st = *state_;
+  st.log.Info("shutting down: closing connections");
+  // 1. Stop accepting; new upgrades still in flight are closed as soon as they complete.
+  st.draining.store(true);
+  st.ready.store(false);
+  listener_->Stop();
+  // 2. Close every WebSocket with 1001 "going away".
+  std::vector<std::shared_ptr<WsSession>> sessions;
+  {
+    std::lock_guard<std::mutex> l(st.sessions_mu);
+    for (auto& [id, weak] : st.sessions) {
+      if (auto s = weak.lock()) sessions.push_back(std::move(s));
+    }
+  }
+  for (auto& s : sessions) s->Shutdown();
+  sessions.clear();
+  // 3. Give the close handshakes a moment; a client that does not answer is cut at the deadline.
+  {
+    std::unique_lock<std::mutex> l(st.sessions_mu);
+    st.sessions_cv.wait_for(l, options_.shutdown_grace, [&st] { return st.sessions.empty(); });
+    if (!st.sessions.empty()) st.log.Warn("shutdown: ", st.sessions.size(), " connections did not close in time");
+  }
+  // 4. Stop the network threads.
+  guards_.clear();
+  for (auto& ctx : contexts_) ctx->stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  // 5. Finish the commands already accepted (and the last-seen updates of closed sessions), then stop
+  //    listening to the bus: after this no server thread touches the service.
+  st.workers.Shutdown();
+  st.router.Detach();
+  st.log.Info("shut down");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, ChatService& service) {
+  if (options.max_frame_bytes < 1024) return Status::InvalidArgument("max_frame_bytes must be at least 1024");
+  if (options.send_queue_messages < 2) return Status::InvalidArgument("send_queue_messages must be at least 2");
+  if (options.max_response_bytes > options.send_queue_bytes) {
+    return Status::InvalidArgument("max_response_bytes (" + std::to_string(options.max_response_bytes) +
+                                   ") must not exceed send_queue_bytes (" +
+                                   std::to_string(options.send_queue_bytes) + ")");
+  }
+  if (options.workers == 0) return Status::InvalidArgument("workers must be at least 1");
+  if (options.receipt_interval.count() <= 0) return Status::InvalidArgument("receipt_interval must be positive");
+  return std::unique_ptr<Server>(new ServerImpl(std::move(options), service));
+}
+
+}  // namespace chat

@@ -1,0 +1,67 @@
+// ServerState: what every connection of one Server shares. Held by shared_ptr from each session, so
+// the router, metrics and workers outlive the last session. Members are declared so that destruction
+// joins the workers first, while everything their jobs use still exists.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "commands.h"
+#include "libchat/server/server.h"
+#include "libchat/service.h"
+#include "logger.h"
+#include "metrics.h"
+#include "presence.h"
+#include "router.h"
+#include "worker_pool.h"
+
+namespace chat::detail {
+
+class WsSession;
+
+struct ServerState {
+  // `schedule_receipt_flush` must call router.FlushReceipts() one receipt window from now.
+  ServerState(ServerOptions opts, ChatService& svc, std::function<void()> schedule_receipt_flush)
+      : options(std::move(opts)),
+        service(svc),
+        log(options.log_level, options.log_sink),
+        router(metrics, log, std::move(schedule_receipt_flush)),
+        presence(service, workers, router, log),
+        workers(options.workers, options.worker_queue,
+                [this](std::size_t depth) { metrics.worker_queue_depth.Set(static_cast<std::int64_t>(depth)); }) {}
+
+  CommandContext Context() { return CommandContext{service, presence, options, log, metrics}; }
+
+  // WebSocket sessions, so that Stop() can close them with "going away".
+  void AddSession(std::uint64_t id, std::weak_ptr<WsSession> s) {
+    std::lock_guard<std::mutex> lock(sessions_mu);
+    sessions.emplace(id, std::move(s));
+  }
+  void RemoveSession(std::uint64_t id) {
+    std::lock_guard<std::mutex> lock(sessions_mu);
+    sessions.erase(id);
+    if (sessions.empty()) sessions_cv.notify_all();
+  }
+
+  const ServerOptions options;
+  ChatService& service;
+  Logger log;
+  Metrics metrics;
+  Router router;
+  Presence presence;
+  std::atomic<bool> ready{false};     // /readyz: listening and not draining.
+  std::atomic<bool> draining{false};  // Stop() began: new WebSockets are closed at once.
+  std::atomic<std::uint64_t> next_session_id{1};
+  std::mutex sessions_mu;
+  std::condition_variable sessions_cv;
+  std::unordered_map<std::uint64_t, std::weak_ptr<WsSession>> sessions;  // GUARDED_BY(sessions_mu)
+  // Last: destroyed (joined) first.
+  WorkerPool workers;
+};
+
+}  // namespace chat::detail

@@ -1,0 +1,395 @@
+#include "ws_session.h"
+
+#include <exception>
+#include <utility>
+
+#include "libchat/version.h"
+
+namespace chat::detail {
+namespace {
+
+constexpr std::size_t kDiscardChunk = 64 * 1024;
+
+std::int64_t NowMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string Code(StatusCode code) { return std::string(StatusCodeName(code)); }
+
+// Errors that mean "the peer went away", not worth more than a debug line.
+bool IsDisconnect(const beast::error_code& ec) {
+  return ec == net::error::operation_aborted || ec == net::error::eof || ec == net::error::connection_reset ||
+         ec == net::error::broken_pipe || ec == websocket::error::closed || ec == beast::error::timeout;
+}
+
+}  // namespace
+
+WsSession::WsSession(tcp::socket&& socket, std::shared_ptr<ServerState> state, std::string remote)
+    : state_(std::move(state)),
+      ws_(std::move(socket)),
+      write_timer_(ws_.get_executor()),
+      queue_(state_->options.send_queue_messages, state_->options.send_queue_bytes),
+      remote_(std::move(remote)),
+      id_(state_->next_session_id.fetch_add(1)),
+      opened_at_(std::chrono::steady_clock::now()) {
+  state_->metrics.connections.Add(1);
+}
+
+WsSession::~WsSession() {
+  // Normally Finish() ran on the strand; this covers a session destroyed with its io_context.
+  if (registered_) state_->router.Remove(caller_.user, this);
+  if (open_ && !finished_) state_->metrics.websockets.Add(-1);
+  if (registered_) state_->metrics.devices_online.Add(-1);
+  if (!finished_) state_->RemoveSession(id_);
+  state_->metrics.connections.Add(-1);
+}
+
+void WsSession::Run(http::request<http::string_body> request) {
+  const ServerOptions& o = state_->options;
+  state_->AddSession(id_, weak_from_this());
+  // The websocket stream has its own timers (handshake, idle with pings at half of it); the tcp
+  // stream's expiry would fight them.
+  beast::get_lowest_layer(ws_).expires_never();
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = o.handshake_timeout;
+  timeouts.idle_timeout = o.idle_timeout;
+  timeouts.keep_alive_pings = true;
+  ws_.set_option(timeouts);
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "chatd/" LIBCHAT_VERSION_STRING); }));
+  // The hard cap: Beast closes with 1009 beyond it. Frames between max_frame_bytes and the cap are
+  // discarded as they arrive and answered with frame_too_large, keeping the connection usable.
+  ws_.read_message_max(4 * o.max_frame_bytes);
+  ws_.auto_fragment(false);
+  ws_.async_accept(request, beast::bind_front_handler(&WsSession::OnAccept, shared_from_this()));
+}
+
+void WsSession::OnAccept(beast::error_code ec) {
+  if (ec) return Fail(ec, "accept");
+  open_ = true;
+  state_->metrics.websockets.Add(1);
+  state_->log.Debug("ws ", id_, " from ", remote_, " open");
+  if (state_->draining.load()) return StartClose(static_cast<std::uint16_t>(websocket::close_code::going_away),
+                                                 "going away", false);
+  DoRead();
+}
+
+// ---- Input ----
+
+void WsSession::DoRead() {
+  // One request at a time, and no new input while the peer is behind on output.
+  if (reading_ || busy_ || closing_ || finished_ || queue_.HalfFull()) return;
+  reading_ = true;
+  const std::size_t max = state_->options.max_frame_bytes;
+  // Read at most one byte past the limit: enough to know the frame is too large.
+  const std::size_t limit = oversized_ ? kDiscardChunk : max + 1 - buffer_.size();
+  ws_.async_read_some(buffer_, limit, beast::bind_front_handler(&WsSession::OnRead, shared_from_this()));
+}
+
+void WsSession::OnRead(beast::error_code ec, std::size_t) {
+  reading_ = false;
+  if (ec == websocket::error::closed) return Finish("closed by peer");
+  if (ec == websocket::error::message_too_big) {
+    state_->log.Info("ws ", id_, " from ", remote_, ": frame above the hard limit; closed with 1009");
+    return Finish("frame too big");
+  }
+  if (ec) return Fail(ec, "read");
+  if (!ws_.got_text()) binary_ = true;
+  if (oversized_ || buffer_.size() > state_->options.max_frame_bytes) {
+    oversized_ = true;
+    buffer_.consume(buffer_.size());
+  }
+  if (!ws_.is_message_done()) return DoRead();
+
+  if (oversized_) {
+    oversized_ = binary_ = false;
+    SendError(nullptr, {std::string(kFrameTooLarge),
+                        "frame larger than maxFrameBytes (" + std::to_string(state_->options.max_frame_bytes) +
+                            " bytes); discarded",
+                        -1});
+  } else if (binary_) {
+    binary_ = false;
+    buffer_.consume(buffer_.size());
+    SendError(nullptr, {std::string(kBadRequest), "binary frames are not supported: send JSON text frames", -1});
+  } else {
+    std::string text = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    HandleFrame(text);
+  }
+  DoRead();
+}
+
+void WsSession::HandleFrame(const std::string& text) {
+  state_->metrics.requests.Add();
+  Request request;
+  WireError error;
+  Json error_id;
+  if (!ParseRequest(text, &request, &error, &error_id)) return SendError(error_id, std::move(error));
+  if (request.cmd == "hello") return HandleHello(request);
+  if (!hello_) {
+    return SendError(request.id, {Code(StatusCode::kFailedPrecondition), "the first command must be hello {\"version\":1}", -1});
+  }
+  if (request.cmd == "ping") return HandlePing(request);
+  const CommandSpec* spec = FindCommand(request.cmd);
+  if (spec == nullptr) {
+    return SendError(request.id, {std::string(kUnknownCommand), "unknown command '" + request.cmd + "'", -1});
+  }
+  if (spec->needs_auth && caller_.user == 0) {
+    return SendError(request.id, {Code(StatusCode::kUnauthenticated), "log in first (login or resume)", -1});
+  }
+  Submit(std::move(request), spec);
+}
+
+void WsSession::HandleHello(const Request& request) {
+  if (hello_) return SendError(request.id, {Code(StatusCode::kFailedPrecondition), "hello was already sent", -1});
+  Args args(request.args);
+  const std::uint64_t version = args.U64("version", true);
+  if (!args.ok()) return SendError(request.id, args.error());
+  if (version != static_cast<std::uint64_t>(kProtocolVersion)) {
+    SendError(request.id, {std::string(kUnsupportedVersion),
+                           "protocol version " + std::to_string(version) + " is not supported; this server speaks 1",
+                           -1});
+    // Versions cannot be mixed on one connection: the client reconnects speaking one we know.
+    return StartClose(static_cast<std::uint16_t>(websocket::close_code::protocol_error), "unsupported version",
+                      /*flush=*/true);
+  }
+  hello_ = true;
+  const ServerOptions& o = state_->options;
+  SendResult(request.id, Json{{"version", kProtocolVersion},
+                              {"server", "chatd/" LIBCHAT_VERSION_STRING},
+                              {"maxFrameBytes", o.max_frame_bytes},
+                              {"maxBodyBytes", state_->service.options().limits.max_body_bytes},
+                              {"maxPage", state_->service.options().limits.max_page},
+                              {"idleTimeoutMs", o.idle_timeout.count()}});
+}
+
+void WsSession::HandlePing(const Request& request) {
+  SendResult(request.id, Json{{"time", NowMs()}});
+  // A heartbeat is activity: refresh last seen, but not on every ping (it is a store write).
+  const auto now = std::chrono::steady_clock::now();
+  if (caller_.device != 0 && now - last_touch_ >= state_->options.last_seen_interval) {
+    last_touch_ = now;
+    state_->presence.DeviceActive(caller_.device);
+  }
+}
+
+void WsSession::Submit(Request request, const CommandSpec* spec) {
+  Json id = request.id;
+  // The service will publish this device's revocation when logout succeeds; the outcome, not the
+  // revocation, then decides what happens to this connection.
+  expect_self_revoke_ = MayRevokeCaller(request, caller_);
+  busy_ = true;
+  Caller caller = caller_;
+  caller.remote = remote_;
+  auto self = shared_from_this();
+  const bool queued =
+      state_->workers.TrySubmit([self, spec, caller = std::move(caller), request = std::move(request)]() mutable {
+        ServerState& st = *self->state_;
+        const auto start = std::chrono::steady_clock::now();
+        CommandOutcome outcome;
+        try {
+          Args args(request.args);
+          CommandContext ctx = st.Context();
+          outcome = spec->run(ctx, caller, args);
+        } catch (const std::exception& e) {
+          // Nothing in a handler should throw; if something does, answer rather than kill the worker.
+          st.log.Error("command ", request.cmd, " threw: ", e.what());
+          outcome = CommandOutcome{};
+          outcome.error = {Code(StatusCode::kInternal), "internal error", -1};
+        }
+        st.metrics.store_latency.ObserveMicros(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                   std::chrono::steady_clock::now() - start)
+                                                   .count());
+        // Encode here, on the worker: JSON work stays off the network threads.
+        auto frame = outcome.ok ? EncodeResult(request.id, outcome.result) : EncodeError(request.id, outcome.error);
+        net::post(self->ws_.get_executor(), [self, outcome = std::move(outcome), frame = std::move(frame)]() mutable {
+          self->OnCommandDone(std::move(outcome), std::move(frame));
+        });
+      });
+  if (!queued) {
+    busy_ = false;
+    expect_self_revoke_ = false;
+    state_->metrics.worker_rejected.Add();
+    SendError(id, {Code(StatusCode::kResourceExhausted), "server busy: too many commands queued", 100});
+  }
+}
+
+void WsSession::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std::string> frame) {
+  busy_ = false;
+  expect_self_revoke_ = false;
+  if (finished_) return;  // The connection ended while the command ran; its effect stays in the store.
+  if (!outcome.ok) state_->metrics.request_errors.Add();
+  switch (outcome.effect) {
+    case SessionEffect::kNone:
+      break;
+    case SessionEffect::kAuthenticated: {
+      caller_.user = outcome.user;
+      caller_.device = outcome.device;
+      // Register before the response goes out: the client syncs after it, so whatever commits from
+      // now on reaches it live or by that sync (it drops seq it has already seen).
+      registered_ = true;
+      const bool first = state_->router.Add(caller_.user, caller_.device, shared_from_this());
+      state_->metrics.devices_online.Add(1);
+      last_touch_ = std::chrono::steady_clock::now();
+      state_->presence.DeviceConnected(caller_.user, caller_.device, first);
+      break;
+    }
+    case SessionEffect::kLoggedOut:
+      Unregister();
+      caller_ = Caller{};
+      break;
+  }
+  Enqueue(OutFrame{std::move(frame), 0, false});
+  if (outcome.effect == SessionEffect::kLoggedOut) {
+    return StartClose(static_cast<std::uint16_t>(websocket::close_code::normal), "logged out", /*flush=*/true);
+  }
+  DoRead();
+}
+
+// ---- Output ----
+
+void WsSession::Deliver(OutFrame frame) {
+  // Post our work to the strand: the queue is touched only there.
+  net::post(ws_.get_executor(),
+            [self = shared_from_this(), frame = std::move(frame)]() mutable { self->Enqueue(std::move(frame)); });
+}
+
+void WsSession::Revoke() {
+  net::post(ws_.get_executor(), [self = shared_from_this()] {
+    if (self->expect_self_revoke_ || self->finished_) return;
+    self->state_->log.Info("ws ", self->id_, ": session of user ", self->caller_.user, " device ",
+                           self->caller_.device, " revoked");
+    self->Unregister();
+    self->StartClose(kCloseSessionRevoked, "session revoked", /*flush=*/false);
+  });
+}
+
+void WsSession::Shutdown() {
+  net::post(ws_.get_executor(), [self = shared_from_this()] {
+    self->StartClose(static_cast<std::uint16_t>(websocket::close_code::going_away), "going away", false);
+  });
+}
+
+void WsSession::SendResult(const Json& id, const Json& result) { Enqueue(OutFrame{EncodeResult(id, result), 0, false}); }
+
+void WsSession::SendError(const Json& id, WireError error) {
+  state_->metrics.request_errors.Add();
+  Enqueue(OutFrame{EncodeError(id, error), 0, false});
+}
+
+void WsSession::Enqueue(OutFrame frame) {
+  if (closing_ || finished_ || !open_) return;
+  if (!queue_.Push(std::move(frame))) {
+    state_->metrics.send_queue_drops.Add();
+    state_->log.Warn("ws ", id_, " user ", caller_.user, " device ", caller_.device, ": slow consumer (",
+                     queue_.size(), " frames, ", queue_.bytes(), " bytes queued); closing with 1008");
+    return StartClose(static_cast<std::uint16_t>(websocket::close_code::policy_error), "slow consumer", false);
+  }
+  if (!writing_) DoWrite();
+}
+
+void WsSession::DoWrite() {
+  writing_ = true;
+  const std::uint64_t seq = ++write_seq_;
+  // A peer that stops reading must not hold a write (and its buffer) forever.
+  write_timer_.expires_after(state_->options.write_timeout);
+  write_timer_.async_wait([self = shared_from_this(), seq](beast::error_code ec) {
+    if (!ec) self->OnWriteTimeout(seq);
+  });
+  ws_.text(true);
+  ws_.async_write(net::buffer(*queue_.front().text),
+                  beast::bind_front_handler(&WsSession::OnWrite, shared_from_this()));
+}
+
+void WsSession::OnWriteTimeout(std::uint64_t write_seq) {
+  if (!writing_ || write_seq != write_seq_) return;  // That write completed meanwhile.
+  state_->log.Warn("ws ", id_, " user ", caller_.user, ": write stalled for ",
+                   state_->options.write_timeout.count(), " ms; connection dropped");
+  // Closing the socket completes the pending write with an error, which finishes the session.
+  beast::get_lowest_layer(ws_).close();
+}
+
+void WsSession::OnWrite(beast::error_code ec, std::size_t) {
+  writing_ = false;
+  write_timer_.cancel();
+  if (ec) return Fail(ec, "write");
+  const OutFrame& sent = queue_.front();
+  if (sent.is_message) {
+    state_->metrics.messages_out.Add();
+    state_->metrics.delivery_latency.ObserveMicros((NowMs() - sent.message_timestamp) * 1000);
+  }
+  queue_.Pop();
+  if (!queue_.empty()) {
+    DoWrite();
+  } else if (closing_) {
+    return DoClose();
+  }
+  // The peer caught up: resume reading if backpressure paused it.
+  DoRead();
+}
+
+// ---- Closing ----
+
+void WsSession::StartClose(std::uint16_t code, std::string reason, bool flush) {
+  if (closing_ || finished_) return;
+  closing_ = true;
+  close_code_ = code;
+  close_why_ = std::move(reason);
+  if (!open_) {
+    // Still in the upgrade: there is no WebSocket to close politely.
+    beast::get_lowest_layer(ws_).close();
+    return;
+  }
+  if (!flush) queue_.Clear(/*keep_front=*/writing_);
+  // With a write in flight, OnWrite continues with the queue and then closes.
+  if (writing_) return;
+  if (queue_.empty()) return DoClose();
+  DoWrite();
+}
+
+void WsSession::DoClose() {
+  if (close_sent_) return;
+  close_sent_ = true;
+  // Sends the close frame and waits for the peer's (bounded by the handshake timeout); a read in
+  // flight completes with websocket::error::closed.
+  ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_why_),
+                  beast::bind_front_handler(&WsSession::OnClose, shared_from_this()));
+}
+
+void WsSession::OnClose(beast::error_code ec) {
+  if (ec && !IsDisconnect(ec)) state_->log.Debug("ws ", id_, ": close: ", ec.message());
+  Finish(close_why_.c_str());
+}
+
+void WsSession::Fail(beast::error_code ec, const char* what) {
+  if (!finished_ && !IsDisconnect(ec)) state_->log.Info("ws ", id_, " from ", remote_, ": ", what, ": ", ec.message());
+  // Make sure no operation is left waiting on a broken connection.
+  beast::get_lowest_layer(ws_).close();
+  Finish(IsDisconnect(ec) ? "disconnected" : what);
+}
+
+void WsSession::Finish(const char* why) {
+  if (finished_) return;
+  finished_ = true;
+  write_timer_.cancel();
+  const auto lived =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - opened_at_).count();
+  if (open_) {
+    state_->metrics.websockets.Add(-1);
+    state_->log.Info("ws ", id_, " from ", remote_, " user ", caller_.user, " device ", caller_.device,
+                     " closed after ", lived, " ms: ", why);
+  }
+  Unregister();
+  state_->RemoveSession(id_);
+}
+
+void WsSession::Unregister() {
+  if (!registered_) return;
+  registered_ = false;
+  const bool last = state_->router.Remove(caller_.user, this);
+  state_->metrics.devices_online.Add(-1);
+  state_->presence.DeviceDisconnected(caller_.user, caller_.device, last);
+}
+
+}  // namespace chat::detail

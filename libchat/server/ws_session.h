@@ -1,0 +1,99 @@
+// WsSession: one WebSocket connection speaking protocol v1 (docs/protocol.md).
+//
+// Everything happens on the connection's strand; other threads reach it only through Deliver(),
+// Revoke() and Shutdown(), which post. Requests are handled one at a time in arrival order: the next
+// frame is read only after the previous command's response is queued (so a device's sends keep their
+// order), and reading also pauses while the outbound queue is more than half full (input
+// backpressure). Commands run on the worker pool; their results come back to the strand.
+//
+// Outbound frames wait in a bounded SendQueue with one async_write in flight. A session whose queue
+// overflows is a slow consumer: its queue is dropped and it is closed with 1008 "slow consumer"; the
+// client catches up by sync, so memory stays bounded and nothing is lost.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "beast.h"
+#include "commands.h"
+#include "peer.h"
+#include "send_queue.h"
+#include "server_state.h"
+
+namespace chat::detail {
+
+class WsSession : public Peer, public std::enable_shared_from_this<WsSession> {
+ public:
+  // Takes ownership of the socket, whose executor must be a strand.
+  WsSession(tcp::socket&& socket, std::shared_ptr<ServerState> state, std::string remote);
+  ~WsSession() override;
+
+  // Completes the WebSocket upgrade of `request`, then serves the connection.
+  void Run(http::request<http::string_body> request);
+
+  // Peer: thread-safe, non-blocking.
+  void Deliver(OutFrame frame) override;
+  void Revoke() override;
+  // Closes with 1001 "going away" (server shutdown). Thread-safe, non-blocking.
+  void Shutdown();
+
+ private:
+  void OnAccept(beast::error_code ec);
+
+  void DoRead();
+  void OnRead(beast::error_code ec, std::size_t bytes);
+  void HandleFrame(const std::string& text);
+  void HandleHello(const Request& request);
+  void HandlePing(const Request& request);
+  void Submit(Request request, const CommandSpec* spec);
+  void OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std::string> frame);
+
+  void SendResult(const Json& id, const Json& result);
+  void SendError(const Json& id, WireError error);
+  void Enqueue(OutFrame frame);
+  void DoWrite();
+  void OnWrite(beast::error_code ec, std::size_t bytes);
+  void OnWriteTimeout(std::uint64_t write_seq);
+
+  // Begins the close handshake with `code`. `flush`: send what is queued first (e.g. the error that
+  // explains the close); otherwise queued frames are dropped (the client resyncs).
+  void StartClose(std::uint16_t code, std::string reason, bool flush);
+  void DoClose();
+  void OnClose(beast::error_code ec);
+  void Fail(beast::error_code ec, const char* what);
+  // Runs once when the connection is over: unregisters from the router and the server.
+  void Finish(const char* why);
+  void Unregister();
+
+  std::shared_ptr<ServerState> state_;
+  websocket::stream<beast::tcp_stream> ws_;
+  net::steady_timer write_timer_;
+  beast::flat_buffer buffer_;
+  SendQueue queue_;
+  const std::string remote_;
+  const std::uint64_t id_;
+  const std::chrono::steady_clock::time_point opened_at_;
+
+  // Strand state.
+  bool open_ = false;         // The upgrade completed.
+  bool reading_ = false;      // An async_read_some is in flight.
+  bool writing_ = false;      // An async_write is in flight (queue_.front() is being written).
+  bool busy_ = false;         // A command is with the workers.
+  bool closing_ = false;      // StartClose ran; nothing new is queued.
+  bool close_sent_ = false;   // async_close is in flight or done.
+  bool finished_ = false;
+  bool oversized_ = false;    // The frame being read exceeds max_frame_bytes; its bytes are discarded.
+  bool binary_ = false;       // The frame being read is binary.
+  bool hello_ = false;
+  bool registered_ = false;   // In the router as caller_.user/device.
+  bool expect_self_revoke_ = false;  // A logout/removeDevice of this device is running.
+  std::uint64_t write_seq_ = 0;
+  std::uint16_t close_code_ = 0;
+  std::string close_why_;
+  Caller caller_;
+  std::chrono::steady_clock::time_point last_touch_{};
+};
+
+}  // namespace chat::detail

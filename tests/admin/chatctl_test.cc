@@ -1,0 +1,284 @@
+// chatctl driven as a process against an AdminServer in this process: commands, --json output and
+// exit codes (0 ok, 1 failure, 2 usage), and backup/restore on real LevelDB.
+#include <sys/wait.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "admin_test_support.h"
+
+using namespace chat;
+using chat::test::AdminHarness;
+using chat::test::Json;
+using chat::test::kAdminToken;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  int code = -1;
+  std::string out;
+  std::string err;
+  Json json;  // The last line of standard output, parsed, if it is JSON.
+};
+
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs chatctl with `args` (already quoted where needed) and `env` assignments before it.
+class Ctl {
+ public:
+  explicit Ctl(const AdminHarness& h) : url_(h.url()) {}
+
+  Run operator()(const std::string& args, const std::string& env = "CHATCTL_ADMIN_TOKEN=" + std::string(kAdminToken),
+                 const std::string& stdin_text = "") const {
+    const fs::path in = dir_.path() / "stdin.txt";
+    const fs::path out = dir_.path() / "stdout.txt";
+    const fs::path err = dir_.path() / "stderr.txt";
+    std::ofstream(in) << stdin_text;
+    const std::string cmd = "env -u CHATCTL_ADMIN_TOKEN -u CHATCTL_ADMIN_TOKEN_FILE -u CHATCTL_ADMIN_URL " + env +
+                            " CHATCTL_ADMIN_URL=" + Quote(url_) + " " + Quote(CHATCTL_BIN) + " " + args + " <" +
+                            Quote(in.string()) + " >" + Quote(out.string()) + " 2>" + Quote(err.string());
+    Run r;
+    const int status = std::system(cmd.c_str());
+    REQUIRE(WIFEXITED(status));
+    r.code = WEXITSTATUS(status);
+    r.out = ReadFile(out);
+    r.err = ReadFile(err);
+    std::string last = r.out;
+    while (!last.empty() && last.back() == '\n') last.pop_back();
+    last = last.substr(last.rfind('\n') == std::string::npos ? 0 : last.rfind('\n') + 1);
+    r.json = Json::parse(last, nullptr, false);
+    if (r.json.is_discarded()) r.json = nullptr;
+    INFO(cmd << "\nexit " << r.code << "\nstdout: " << r.out << "\nstderr: " << r.err);
+    return r;
+  }
+
+  fs::path Path(const std::string& name) const { return dir_.path() / name; }
+
+ private:
+  std::string url_;
+  test::TempDir dir_;
+};
+
+}  // namespace
+
+TEST_CASE("chatctl: help, and usage errors exit 2", "[chatctl]") {
+  AdminHarness h;
+  Ctl ctl(h);
+  auto help = ctl("--help");
+  CHECK(help.code == 0);
+  CHECK(help.out.find("users revoke USER") != std::string::npos);
+  CHECK(help.out.find("restore") != std::string::npos);
+  CHECK(ctl("users --help").code == 0);
+  auto sub = ctl("messages tail --help");
+  CHECK(sub.code == 0);
+  CHECK(sub.out.find("--follow") != std::string::npos);
+  CHECK(sub.out.find("--admin-url") != std::string::npos);
+
+  CHECK(ctl("").code == 2);
+  CHECK(ctl("frobnicate").code == 2);
+  CHECK(ctl("users frobnicate").code == 2);
+  CHECK(ctl("users").code == 2);
+  CHECK(ctl("users show").code == 2);
+  CHECK(ctl("users show a b").code == 2);
+  CHECK(ctl("users list --limit lots").code == 2);
+  CHECK(ctl("users list --bogus").code == 2);
+  CHECK(ctl("users revoke alice").code == 2);
+  CHECK(ctl("messages tail").code == 2);  // --chat is required.
+  auto no_token = ctl("users list --json", "");
+  CHECK(no_token.code == 2);
+  CHECK(no_token.err.find("no admin token") != std::string::npos);
+  CHECK(no_token.json["error"]["code"] == "usage");
+}
+
+TEST_CASE("chatctl: users commands, with --json for scripts and tables for people", "[chatctl]") {
+  AdminHarness h;
+  Ctl ctl(h);
+  std::ofstream(ctl.Path("pw")) << "password-alice\n";
+  auto created = ctl("users create alice --password-file " + Quote(ctl.Path("pw").string()) + " --json");
+  REQUIRE(created.code == 0);
+  CHECK(created.json["username"] == "alice");
+  auto dup = ctl("users create alice --password-stdin --json", "CHATCTL_ADMIN_TOKEN=" + std::string(kAdminToken),
+                 "password-alice\n");
+  CHECK(dup.code == 1);
+  CHECK(dup.json["error"]["code"] == "already_exists");
+  CHECK(ctl("users create bob").code == 2);  // No password given.
+  REQUIRE_OK(h.service().Login("alice", "password-alice", {"phone", "p"}));
+  h.fixture().NewUser("bobby");
+
+  auto table = ctl("users list");
+  REQUIRE(table.code == 0);
+  CHECK(table.out.rfind("ID  USERNAME  DISPLAY NAME", 0) == 0);
+  CHECK(table.out.find(" 1  alice") != std::string::npos);
+  auto list = ctl("users list --json --limit 1 --all");
+  REQUIRE(list.code == 0);
+  CHECK(list.json["users"].size() == 2);
+
+  auto show = ctl("users show alice --json");
+  REQUIRE(show.code == 0);
+  CHECK(show.json["devices"] == 1);
+  const std::string id = std::to_string(show.json["id"].get<UserId>());
+  CHECK(ctl("users show " + id + " --json").json["username"] == "alice");
+  auto missing = ctl("users show nobody --json");
+  CHECK(missing.code == 1);
+  CHECK(missing.json["error"]["code"] == "not_found");
+  CHECK(missing.err.find("not_found") != std::string::npos);
+
+  auto devices = ctl("users devices alice");
+  REQUIRE(devices.code == 0);
+  CHECK(devices.out.find("phone") != std::string::npos);
+  CHECK(ctl("users disable alice").code == 0);
+  CHECK(h.service().GetUser(show.json["id"].get<UserId>())->disabled);
+  CHECK(ctl("users enable alice --json").json["disabled"] == false);
+  auto revoked = ctl("users revoke alice --all --json");
+  REQUIRE(revoked.code == 0);
+  CHECK(revoked.json["revoked"].size() == 1);
+
+  std::ofstream(ctl.Path("lgpw")) << "loadgen-password\n";
+  auto provisioned =
+      ctl("users provision --prefix lg --count 25 --password-file " + Quote(ctl.Path("lgpw").string()) + " --json");
+  REQUIRE(provisioned.code == 0);
+  CHECK(provisioned.json["users"].size() == 25);
+  REQUIRE_OK(h.service().Resume(provisioned.json["users"][24]["token"].get<std::string>()));
+}
+
+TEST_CASE("chatctl: refused and unreachable admin APIs are failures (exit 1)", "[chatctl]") {
+  AdminHarness h;
+  Ctl ctl(h);
+  auto wrong = ctl("users list --json", "CHATCTL_ADMIN_TOKEN=wrong-token-wrong-token");
+  CHECK(wrong.code == 1);
+  CHECK(wrong.json["error"]["code"] == "unauthenticated");
+  std::ofstream(ctl.Path("token")) << kAdminToken << "\n";
+  CHECK(ctl("users list --admin-token-file " + Quote(ctl.Path("token").string()), "").code == 0);
+  CHECK(ctl("users list", "CHATCTL_ADMIN_TOKEN_FILE=" + Quote(ctl.Path("token").string())).code == 0);
+  CHECK(ctl("users list --admin-token-file /nonexistent/token", "").code == 2);
+
+  auto down = ctl("users list --json --admin-url http://127.0.0.1:1 --timeout 2");
+  CHECK(down.code == 1);
+  CHECK(down.json["error"]["code"] == "unavailable");
+  CHECK(ctl("users list --admin-url ftp://x").code == 2);
+}
+
+TEST_CASE("chatctl: chats, messages, inbox and retention", "[chatctl]") {
+  AdminHarness h;
+  Ctl ctl(h);
+  auto alice = h.fixture().NewUser("alice");
+  auto bob = h.fixture().NewUser("bob");
+  auto g = h.service().CreateGroup(alice.user.id, "team", {bob.user.id});
+  REQUIRE_OK(g);
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE_OK(h.service().Send(test::TextMessage(alice, g->id, "c" + std::to_string(i), "hello " + std::to_string(i))));
+  }
+  const std::string chat = std::to_string(g->id);
+
+  auto chats = ctl("chats list --json");
+  REQUIRE(chats.code == 0);
+  CHECK(chats.json["chats"][0]["name"] == "team");
+  CHECK(ctl("chats show " + chat).out.find("2 of at most 100") != std::string::npos);
+  CHECK(ctl("chats members " + chat + " --json").json["members"].size() == 2);
+  CHECK(ctl("chats show 999 --json").json["error"]["code"] == "not_found");
+  CHECK(ctl("chats show abc").code == 2);
+
+  auto tail = ctl("messages tail --chat " + chat + " --limit 2");
+  REQUIRE(tail.code == 0);
+  CHECK(tail.out.find("hello") == std::string::npos);
+  CHECK(tail.out.find("SEQ") != std::string::npos);
+  auto bodies = ctl("messages tail --chat " + chat + " --bodies --json");
+  REQUIRE(bodies.code == 0);
+  CHECK(bodies.json["messages"].back()["body"] == "hello 2");
+  CHECK(bodies.err.find("audit log") != std::string::npos);
+
+  auto inbox = ctl("inbox stats --user bob --json");
+  REQUIRE(inbox.code == 0);
+  CHECK(inbox.json["totalPending"] == 4);
+  CHECK(ctl("inbox stats").out.find("total pending: 8") != std::string::npos);
+
+  auto dry = ctl("retention run --dry-run --json");
+  REQUIRE(dry.code == 0);
+  CHECK(dry.json["dryRun"] == true);
+  CHECK(dry.json["messages"] == 0);
+  CHECK(ctl("retention run").out.find("deleted 0 messages") != std::string::npos);
+}
+
+TEST_CASE("chatctl stats reads the key figures from a /metrics endpoint", "[chatctl]") {
+  AdminHarness h;
+  Ctl ctl(h);
+  httplib::Server metrics;
+  metrics.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("chat_connections 7\nchat_devices_online 5\nchat_messages_in_total 42\n", "text/plain");
+  });
+  const int port = metrics.bind_to_any_port("127.0.0.1");
+  std::thread serve([&] { metrics.listen_after_bind(); });
+  while (!metrics.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/metrics";
+
+  auto json = ctl("stats --json --metrics-url " + url, "");
+  CHECK(json.code == 0);
+  CHECK(json.json["connections"] == 7);
+  CHECK(json.json["rssBytes"].is_null());
+  auto text = ctl("stats --metrics-url " + url, "");
+  CHECK(text.out.find("devices online:") != std::string::npos);
+  CHECK(text.out.find("n/a") != std::string::npos);
+  CHECK(ctl("stats --metrics-url http://127.0.0.1:" + std::to_string(port) + "/nothing", "").code == 1);
+  metrics.stop();
+  serve.join();
+}
+
+TEST_CASE("chatctl backup while serving, then restore into a stopped store", "[chatctl][backup]") {
+  AdminHarness h("leveldb");
+  Ctl ctl(h);
+  auto alice = h.fixture().NewUser("alice");
+  auto g = h.service().CreateGroup(alice.user.id, "team", {});
+  REQUIRE_OK(g);
+  REQUIRE_OK(h.service().Send(test::TextMessage(alice, g->id, "c1", "before the backup")));
+
+  const fs::path backup = ctl.Path("backup");
+  auto b = ctl("backup --to " + Quote(backup.string()) + " --json");
+  REQUIRE(b.code == 0);
+  CHECK(b.json["dir"] == backup.string());
+  CHECK(ctl("backup --to " + Quote(backup.string()) + " --json").json["error"]["code"] == "already_exists");
+  REQUIRE_OK(h.service().Send(test::TextMessage(alice, g->id, "c2", "after the backup")));
+
+  // Into a new place: no token needed, nothing in the way.
+  const std::string fresh = "leveldb://" + ctl.Path("restored").string();
+  auto r = ctl("restore --from " + Quote(backup.string()) + " --store " + Quote(fresh) + " --json", "");
+  REQUIRE(r.code == 0);
+  CHECK(r.json["users"] == 1);
+  CHECK(r.json["messages"] == 2);  // The creation entry and the one message sent before.
+  CHECK(r.json["previous"].is_null());
+  {
+    auto store = test::OpenStore("leveldb", ctl.Path("restored").string());
+    CHECK(*store->Head(g->id) == 2);
+  }
+  // The restored store holds records now: replacing it needs --force, and keeps it aside.
+  auto refused = ctl("restore --from " + Quote(backup.string()) + " --store " + Quote(fresh) + " --json", "");
+  CHECK(refused.code == 1);
+  CHECK(refused.json["error"]["code"] == "failed_precondition");
+  auto forced = ctl("restore --from " + Quote(backup.string()) + " --store " + Quote(fresh) + " --force --json", "");
+  REQUIRE(forced.code == 0);
+  REQUIRE(forced.json["previous"].is_string());
+  CHECK(fs::exists(forced.json["previous"].get<std::string>()));
+
+  // The live store (this process holds its lock, as chatd would) is refused even with --force.
+  const std::string live = "leveldb://" + (h.fixture().dir->path() / "store").string();
+  auto busy = ctl("restore --from " + Quote(backup.string()) + " --store " + Quote(live) + " --force --json", "");
+  CHECK(busy.code == 1);
+  CHECK(busy.json["error"]["code"] == "failed_precondition");
+  CHECK(busy.json["error"]["message"].get<std::string>().find("in use") != std::string::npos);
+
+  CHECK(ctl("restore --from " + Quote(ctl.Path("nope").string()) + " --store " + Quote(fresh) + " --json", "").code == 1);
+  CHECK(ctl("restore --from " + Quote(backup.string()) + " --store mem:// --json", "").code == 1);
+  CHECK(ctl("restore --from " + Quote(backup.string()), "").code == 2);  // --store is required.
+}

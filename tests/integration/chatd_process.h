@@ -1,0 +1,111 @@
+// Test harness for integration tests: a real chatd process on 127.0.0.1 (port 0, read back from its
+// stdout), clients logged in to it, and raw sockets for what chat::Client will not do (never read,
+// speak HTTP). Everything is RAII: a process is always killed and reaped, even when a REQUIRE fails.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "libchat/client.h"
+#include "test_support.h"
+
+namespace chat::test {
+
+using namespace std::chrono_literals;
+
+// How long the tests wait for anything that should happen at once (a live event, a close).
+constexpr std::chrono::milliseconds kWait = 5s;
+
+class ChatdProcess {
+ public:
+  // Starts chatd with --listen 127.0.0.1:0 --password-cost minimum --data-dir `data_dir` plus `args`,
+  // and waits for its "chatd listening on" line. REQUIREs that it comes within 15 s.
+  ChatdProcess(const std::string& data_dir, std::vector<std::string> args = {});
+  // Kills (SIGKILL) and reaps the process if it is still running.
+  ~ChatdProcess();
+  ChatdProcess(const ChatdProcess&) = delete;
+  ChatdProcess& operator=(const ChatdProcess&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  // chatd's stderr (its log) so far.
+  std::string Log() const;
+
+  // SIGKILL and reap.
+  void Kill9();
+  // Sends `sig` and waits up to `timeout` for the exit. The exit code, or -1 if it did not exit in
+  // time (it is then killed) or died by a signal.
+  int SignalAndWait(int sig, std::chrono::milliseconds timeout = 15s);
+
+  // A connected client (hello done). REQUIREs success.
+  std::unique_ptr<Client> Connect(ClientOptions options = {}) const;
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::string log_path_;
+};
+
+// Registers `name` (password "password-" + name) and returns its id. REQUIREs success.
+UserId RegisterUser(const ChatdProcess& chatd, const std::string& name);
+std::string PasswordOf(const std::string& name);
+
+// A device of a user: a logged-in client and its session (token included).
+struct LiveDevice {
+  std::unique_ptr<Client> client;
+  Session session;
+  UserId user() const { return session.user.id; }
+  DeviceId id() const { return session.device.id; }
+};
+// Logs `name` in as a new device. REQUIREs success.
+LiveDevice LoginDevice(const ChatdProcess& chatd, const std::string& name, const std::string& device_name);
+// Resumes an existing device's session on a new connection. REQUIREs success.
+LiveDevice ResumeDevice(const ChatdProcess& chatd, const Session& session);
+
+// Waits for the newMessage event of `chat` with seq `seq` on `client`.
+std::optional<ClientEvent> WaitForMessage(Client& client, ChatId chat, Seq seq,
+                                          std::chrono::milliseconds timeout = kWait);
+// Every entry of `chat` after `after`, oldest first, paging sync until it has reached the head.
+std::vector<Message> SyncAll(Client& client, ChatId chat, Seq after = 0);
+
+// GET http://127.0.0.1:port/path. Returns "<status>\n<body>" (status 0 if the request failed).
+std::string HttpGet(std::uint16_t port, const std::string& path);
+// The value of a metric line "name value" in /metrics, or -1 if absent.
+double MetricValue(std::uint16_t port, const std::string& name);
+
+// A bare WebSocket client over a blocking socket, for what chat::Client does on purpose not do:
+// stop reading, or look at raw close frames.
+class RawWebSocket {
+ public:
+  // Connects and upgrades at /ws. `receive_buffer` > 0 sets SO_RCVBUF before connecting (a small
+  // window makes a non-reading peer fill the server's queue sooner). REQUIREs success.
+  RawWebSocket(std::uint16_t port, int receive_buffer = 0);
+  ~RawWebSocket();
+  RawWebSocket(const RawWebSocket&) = delete;
+  RawWebSocket& operator=(const RawWebSocket&) = delete;
+
+  // Sends one masked text frame.
+  void SendText(const std::string& text);
+  struct Frame {
+    int opcode = -1;  // 1 text, 2 binary, 8 close, 9 ping, 10 pong; -1: connection ended or timeout.
+    std::string payload;
+  };
+  // Reads the next frame, waiting up to `timeout`.
+  Frame Read(std::chrono::milliseconds timeout = kWait);
+  // Sends a text frame and returns the next text frame (skipping pings).
+  std::string Call(const std::string& text);
+
+ private:
+  bool ReadExact(char* out, std::size_t n, std::chrono::steady_clock::time_point deadline);
+  int fd_ = -1;
+  std::string pending_;  // Bytes read past the HTTP upgrade response.
+};
+
+}  // namespace chat::test

@@ -1,0 +1,91 @@
+// chat-loadgen's loss, duplicate and order detection, against a server that spoils deliveries on
+// purpose (fake_chat_server.h): the tool must fail the run and report exactly what the server did.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "fake_chat_server.h"
+#include "subprocess.h"
+#include "test_support.h"
+
+namespace chat::loadgen::test {
+namespace {
+
+using Json = nlohmann::json;
+
+std::vector<std::string> SmallRun(const FakeChatServer& server, const std::string& state) {
+  return {"--url", "ws://127.0.0.1:" + std::to_string(server.port()) + "/ws", "--clients", "20", "--group-size", "5",
+          "--rate", "200", "--duration", "2", "--timeout", "1", "--state", state};
+}
+
+Json ParseReport(const LoadgenRun& run) {
+  INFO("chat-loadgen output:\n" << run.output);
+  const Json j = Json::parse(run.last_line, nullptr, false);
+  REQUIRE(j.is_object());
+  return j;
+}
+
+TEST_CASE("loadgen counts exactly what a lossy server drops, duplicates and reorders", "[loadgen][integration]") {
+  chat::test::TempDir dir;
+  FakeChatServer server(FaultPlan{/*drop_every=*/97, /*duplicate_every=*/89, /*delay_every=*/83});
+  const LoadgenRun run = RunLoadgen(SmallRun(server, dir.str() + "/state.json"));
+  server.Stop();
+  const Json j = ParseReport(run);
+  INFO(run.last_line);
+  CHECK(run.exit_code == 1);
+  CHECK(j["ok"] == false);
+  // 400 messages to groups of 5: 1600 deliveries to other members, so every fault happened.
+  CHECK(server.messages() == 400);
+  REQUIRE(server.dropped() > 0);
+  REQUIRE(server.duplicated() > 0);
+  REQUIRE(server.reordered() > 0);
+  CHECK(j["acked"] == 400);
+  CHECK(j["expected"] == 1600);
+  CHECK(j["lost"] == server.dropped());
+  CHECK(j["duplicates"] == server.duplicated());
+  CHECK(j["reordered"] == server.reordered());
+  CHECK(j["delivered"] == 1600 - server.dropped());
+  // The fake serves no /metrics: the run still completes and says so.
+  CHECK(j["server"]["metrics"] == false);
+}
+
+TEST_CASE("loadgen passes a faithful server and reports zero faults", "[loadgen][integration]") {
+  chat::test::TempDir dir;
+  FakeChatServer server(FaultPlan{});
+  const LoadgenRun run = RunLoadgen(SmallRun(server, dir.str() + "/state.json"));
+  server.Stop();
+  const Json j = ParseReport(run);
+  INFO(run.last_line);
+  CHECK(run.exit_code == 0);
+  CHECK(j["ok"] == true);
+  CHECK(j["lost"] == 0);
+  CHECK(j["duplicates"] == 0);
+  CHECK(j["reordered"] == 0);
+  CHECK(j["delivered"] == 1600);
+  CHECK(j["latency_ms"]["count"] == 1600);
+  CHECK(j["sends_per_s"].get<double>() == Approx(200).epsilon(0.05));
+}
+
+TEST_CASE("loadgen: usage errors exit 2, --help exits 0", "[loadgen][integration]") {
+  CHECK(RunLoadgen({"--clients", "0"}).exit_code == 2);
+  CHECK(RunLoadgen({"--mode", "sideways"}).exit_code == 2);
+  CHECK(RunLoadgen({"--url", "http://127.0.0.1:1/ws"}).exit_code == 2);
+  CHECK(RunLoadgen({"--no-such-flag"}).exit_code == 2);
+  const LoadgenRun help = RunLoadgen({"--help"});
+  CHECK(help.exit_code == 0);
+  CHECK(help.output.find("--group-size") != std::string::npos);
+  CHECK(help.output.find("your own servers") != std::string::npos);
+}
+
+TEST_CASE("loadgen: an unreachable server fails the run with exit 1", "[loadgen][integration]") {
+  chat::test::TempDir dir;
+  // Port 1 on loopback: nothing listens there.
+  const LoadgenRun run = RunLoadgen({"--url", "ws://127.0.0.1:1/ws", "--clients", "2", "--group-size", "2", "--duration",
+                                     "1", "--state", dir.str() + "/state.json"},
+                                    std::chrono::seconds(120));
+  CHECK(run.exit_code == 1);
+  const Json j = ParseReport(run);
+  CHECK(j["ok"] == false);
+}
+
+}  // namespace
+}  // namespace chat::loadgen::test

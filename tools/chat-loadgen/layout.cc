@@ -1,0 +1,27 @@
+#include "layout.h"
+
+#include <cmath>
+
+namespace chat::loadgen {
+
+Layout MakeLayout(std::uint32_t clients, std::uint32_t group_size, std::uint32_t groups) {
+  Layout l;
+  l.members.resize(groups);
+  l.groups_of.resize(clients);
+  for (std::uint32_t g = 0; g < groups; ++g) {
+    l.members[g].reserve(group_size);
+    for (std::uint32_t j = 0; j < group_size; ++j) {
+      const auto c = static_cast<std::uint32_t>((std::uint64_t{g} * group_size + j) % clients);
+      l.members[g].push_back(c);
+      l.groups_of[c].push_back(g);
+    }
+  }
+  return l;
+}
+
+bool IsOffline(std::uint32_t index, double share) {
+  // Client i is offline when the running total floor((i+1)*share) steps up at i (Bresenham).
+  return std::floor((index + 1.0) * share) > std::floor(index * share);
+}
+
+}  // namespace chat::loadgen

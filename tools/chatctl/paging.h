@@ -1,0 +1,24 @@
+// Helpers shared by the commands: pages of list endpoints, user arguments, URL encoding.
+#pragma once
+
+#include <string>
+
+#include "cli.h"
+
+namespace chat::ctl {
+
+// --after, --limit and --all.
+void AddPageOptions(po::options_description& o);
+// GETs `path` with the page options; with --all, follows `next` until the end and returns one
+// response holding every item of `items_key` (and "next": null). Extra query parameters may already
+// be in `path`.
+Result<Json> FetchPages(Invocation& inv, const std::string& path, const std::string& items_key);
+// Tells people how to get the next page, if there is one.
+void PrintMoreHint(Invocation& inv, const Json& page);
+
+// True for a decimal number (an id rather than a name).
+bool IsId(const std::string& s);
+// Percent-encodes everything but unreserved characters (RFC 3986).
+std::string UrlEncode(const std::string& s);
+
+}  // namespace chat::ctl

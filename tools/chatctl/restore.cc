@@ -1,0 +1,187 @@
+#include "restore.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <random>
+
+namespace chat::ctl {
+namespace {
+
+namespace fs = std::filesystem;
+
+Status SyncPath(const fs::path& path, bool directory) {
+  int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return Status::Unavailable("open " + path.string() + ": " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return Status::Unavailable("fsync " + path.string() + ": " + std::strerror(err));
+  return Status::Ok();
+}
+
+// Every file and directory of the copy reaches the disk before the rename makes it the store: a power
+// cut after the rename must not expose a store with missing files.
+Status SyncTree(const fs::path& dir) {
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_regular_file(ec)) LIBCHAT_RETURN_IF_ERROR(SyncPath(it->path(), false));
+    if (it->is_directory(ec)) LIBCHAT_RETURN_IF_ERROR(SyncPath(it->path(), true));
+  }
+  if (ec) return Status::Unavailable("list " + dir.string() + ": " + ec.message());
+  return SyncPath(dir, true);
+}
+
+std::string RandomSuffix() {
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < 8; ++i) s.push_back(kHex[rd() % 16]);
+  return s;
+}
+
+std::string Timestamp() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+// Removes the staging copy unless it was renamed into place.
+struct Staging {
+  fs::path path;
+  bool keep = false;
+  ~Staging() {
+    if (!keep && !path.empty()) {
+      std::error_code ec;
+      fs::remove_all(path, ec);  // Best effort: a leftover ".NAME.restore-*" can be deleted by hand.
+    }
+  }
+};
+
+// What the existing target holds, learnt with its lock taken (kept in `*lock` until the swap).
+struct TargetState {
+  bool exists = false;     // A non-empty directory is there.
+  bool is_store = false;   // ... and it opens as a store.
+  bool has_records = false;
+};
+
+Result<TargetState> InspectTarget(const Registry& registry, const Uri& target, const fs::path& dir,
+                                  std::unique_ptr<KvEngine>* lock) {
+  TargetState state;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return state;
+  if (!fs::is_directory(dir, ec)) return Status::FailedPrecondition(dir.string() + " exists and is not a directory");
+  if (fs::is_empty(dir, ec)) return state;
+  state.exists = true;
+  Uri probe = target;
+  probe.query = {{"create", "0"}};  // Never create a database inside a directory that holds something else.
+  auto engine = registry.MakeKvEngine(probe);
+  if (!engine.ok()) {
+    const std::string& m = engine.error().message();
+    if (m.find("LOCK") != std::string::npos || m.find("lock") != std::string::npos) {
+      return Status::FailedPrecondition(target.ToString() + " is in use (is chatd running? stop it first): " + m);
+    }
+    return state;  // Not a store: only --force replaces it (and keeps it aside).
+  }
+  state.is_store = true;
+  // Records are anything but the metadata every store has (the schema version, the id counters).
+  auto it = (*engine)->NewIterator();
+  for (it->Seek(""); it->Valid(); it->Next()) {
+    if (it->key().substr(0, 5) != "meta/") {
+      state.has_records = true;
+      break;
+    }
+  }
+  LIBCHAT_RETURN_IF_ERROR(it->status());
+  it.reset();
+  *lock = std::move(*engine);
+  return state;
+}
+
+// Opens the copy as a store (the schema check) and reads every record (each must decode).
+Status Verify(const Registry& registry, const Uri& staged, RestoreReport* report) {
+  LIBCHAT_ASSIGN_OR_RETURN(auto store, registry.MakeStore(staged));
+  return store->Export([report](const StoreRecord& r) {
+    if (std::holds_alternative<User>(r.entity)) ++report->users;
+    if (std::holds_alternative<ChatRecord>(r.entity)) ++report->chats;
+    if (std::holds_alternative<Message>(r.entity)) ++report->messages;
+    return Status::Ok();
+  });
+}
+
+}  // namespace
+
+Result<RestoreReport> Restore(const Registry& registry, const std::string& backup_dir, const std::string& store_uri,
+                              bool force) {
+  LIBCHAT_ASSIGN_OR_RETURN(Uri target, Uri::Parse(store_uri));
+  if (target.scheme != "leveldb" || !target.host.empty() || target.path.empty()) {
+    return Status::InvalidArgument(store_uri +
+                                   ": restore writes a LevelDB store on this machine (leveldb:///DIR); for another "
+                                   "backend, use chat-migrate copy --from leveldb://BACKUP_DIR --to URI");
+  }
+  std::error_code ec;
+  fs::path final_path = fs::path(target.path).lexically_normal();
+  if (!final_path.has_filename()) final_path = final_path.parent_path();  // "/a/b/" -> "/a/b"
+  const fs::path from = fs::absolute(backup_dir, ec).lexically_normal();
+  if (ec || !fs::is_directory(from, ec) || fs::is_empty(from, ec)) {
+    return Status::NotFound("no backup at " + backup_dir);
+  }
+  if (from == final_path) return Status::InvalidArgument("the backup and the target are the same directory");
+
+  RestoreReport report;
+  report.store = target.ToString();
+  report.from = from.string();
+
+  // Taken first and held until the swap: a running chatd shows here, and none can start meanwhile.
+  std::unique_ptr<KvEngine> lock;
+  LIBCHAT_ASSIGN_OR_RETURN(TargetState state, InspectTarget(registry, target, final_path, &lock));
+  if (state.exists && !force && (state.has_records || !state.is_store)) {
+    return Status::FailedPrecondition(
+        final_path.string() + (state.is_store ? " holds a store with records" : " is not empty and holds no store") +
+        "; pass --force to replace it (it is kept as " + final_path.filename().string() + ".before-restore-TIME)");
+  }
+
+  const fs::path parent = final_path.parent_path();
+  fs::create_directories(parent, ec);
+  if (ec) return Status::Unavailable("mkdir " + parent.string() + ": " + ec.message());
+  // A sibling, so that the final rename stays within one file system and is atomic.
+  Staging staging{parent / ("." + final_path.filename().string() + ".restore-" + RandomSuffix())};
+  fs::copy(from, staging.path, fs::copy_options::recursive, ec);
+  if (ec) return Status::Unavailable("copy " + from.string() + " to " + staging.path.string() + ": " + ec.message());
+  Uri staged = target;
+  staged.path = staging.path.string();
+  staged.query.clear();
+  Status verified = Verify(registry, staged, &report);
+  if (!verified.ok()) return verified.WithContext("the backup in " + from.string() + " does not read back");
+  LIBCHAT_RETURN_IF_ERROR(SyncTree(staging.path));
+
+  // The swap. The target's lock is released only now; the old store moves aside, the copy moves in.
+  lock.reset();
+  if (state.exists) {
+    const fs::path aside = parent / (final_path.filename().string() + ".before-restore-" + Timestamp());
+    fs::rename(final_path, aside, ec);
+    if (ec) return Status::Unavailable("rename " + final_path.string() + " to " + aside.string() + ": " + ec.message());
+    report.previous = aside.string();
+  } else if (fs::exists(final_path, ec)) {
+    fs::remove(final_path, ec);  // An empty directory: rename(2) below replaces it anyway.
+  }
+  fs::rename(staging.path, final_path, ec);
+  if (ec) {
+    const std::string error = ec.message();
+    // Put the old store back where it was, so that a failed restore leaves the target as it found it.
+    if (!report.previous.empty()) fs::rename(report.previous, final_path, ec);
+    return Status::Unavailable("rename " + staging.path.string() + " to " + final_path.string() + ": " + error);
+  }
+  staging.keep = true;
+  LIBCHAT_RETURN_IF_ERROR(SyncPath(parent, true));  // Makes the renames themselves durable.
+  return report;
+}
+
+}  // namespace chat::ctl

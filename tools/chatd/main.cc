@@ -1,0 +1,302 @@
+// chatd: the chat daemon. A thin main(): flags and config file -> URIs -> Registry -> ChatService ->
+// Server, then wait for SIGTERM/SIGINT and shut down in order. Every option is documented by --help
+// and in docs/operations.md.
+#include <pthread.h>
+#include <signal.h>
+
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "libchat/libchat.h"
+#include "libchat/admin.h"
+#include "libchat/server/server.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr unsigned kHelpWidth = 100;
+
+struct Config {
+  std::string listen;
+  std::string data_dir;
+  std::string store;
+  std::string bus;
+  std::string password_cost;
+  std::string log_level;
+  unsigned max_devices = 0;
+  std::size_t max_body_bytes = 0;
+  unsigned retention_days = 0;
+  unsigned idle_timeout_ms = 0;
+  unsigned handshake_timeout_ms = 0;
+  unsigned write_timeout_ms = 0;
+  unsigned shutdown_grace_ms = 0;
+  unsigned receipt_interval_ms = 0;
+  std::string admin_listen;
+  std::string admin_token_file;
+};
+
+// "HOST:PORT" or "[V6]:PORT" -> address and port. False if malformed.
+bool ParseListen(const std::string& text, std::string* host, std::uint16_t* port) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return false;
+  std::string h = text.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  unsigned long p = 0;
+  try {
+    std::size_t used = 0;
+    p = std::stoul(text.substr(colon + 1), &used);
+    if (used != text.size() - colon - 1 || p > 65535) return false;
+  } catch (const std::exception&) {
+    return false;
+  }
+  *host = h;
+  *port = static_cast<std::uint16_t>(p);
+  return true;
+}
+
+int Usage(const std::string& error) {
+  std::cerr << "chatd: " << error << " (see chatd --help)\n";
+  return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  chat::ServerOptions server;
+  Config cfg;
+  std::string config_file;
+
+  po::options_description general("General", kHelpWidth, kHelpWidth / 2);
+  general.add_options()
+      ("help,h", "Print this help and exit.")
+      ("version", "Print the version and exit.")
+      ("config", po::value<std::string>(&config_file),
+       "Read options from FILE (INI style: one 'name = value' per line, names as the long flags without "
+       "'--'; '#' starts a comment). Flags on the command line win over the file.");
+
+  po::options_description storage("Storage and routing", kHelpWidth, kHelpWidth / 2);
+  storage.add_options()
+      ("data-dir", po::value<std::string>(&cfg.data_dir)->default_value("./data"),
+       "Folder for chatd's data; created if missing. The embedded LevelDB store lives in DIR/store.")
+      ("store", po::value<std::string>(&cfg.store)->default_value(""),
+       "Store URI, overriding the default leveldb://<absolute data-dir>/store. E.g. mem:// (nothing kept), "
+       "leveldb:///var/lib/chatd/store?sync=1&cache_mb=64.")
+      ("bus", po::value<std::string>(&cfg.bus)->default_value("inproc://"),
+       "Bus URI carrying live events to sessions. inproc:// for a single node.");
+
+  po::options_description network("Network", kHelpWidth, kHelpWidth / 2);
+  network.add_options()
+      ("listen", po::value<std::string>(&cfg.listen)->default_value("127.0.0.1:8080"),
+       "HOST:PORT to serve HTTP and WebSocket (/ws) on. Port 0 picks a free port. Use 0.0.0.0:PORT to serve "
+       "other machines (put TLS in front).")
+      ("io-threads", po::value<unsigned>(&server.io_threads)->default_value(0),
+       "Network threads; 0 means one per CPU core.")
+      ("workers", po::value<unsigned>(&server.workers)->default_value(server.workers),
+       "Threads running store work (LevelDB calls never run on network threads).")
+      ("worker-queue", po::value<std::size_t>(&server.worker_queue)->default_value(server.worker_queue),
+       "Commands that may wait for a worker; beyond it commands fail with resource_exhausted.")
+      ("max-connections", po::value<std::size_t>(&server.max_connections)->default_value(server.max_connections),
+       "Open connections beyond which new ones are refused.")
+      ("max-frame-bytes", po::value<std::size_t>(&server.max_frame_bytes)->default_value(server.max_frame_bytes),
+       "Largest request frame; larger ones get frame_too_large, above 4x the connection is closed (1009).")
+      ("send-queue-messages",
+       po::value<std::size_t>(&server.send_queue_messages)->default_value(server.send_queue_messages),
+       "Frames queued for one connection before it is closed as a slow consumer (1008).")
+      ("send-queue-bytes", po::value<std::size_t>(&server.send_queue_bytes)->default_value(server.send_queue_bytes),
+       "Bytes queued for one connection before it is closed as a slow consumer (1008).")
+      ("max-response-bytes",
+       po::value<std::size_t>(&server.max_response_bytes)->default_value(server.max_response_bytes),
+       "Size at which sync/history responses are cut short (hasMore); at most send-queue-bytes.")
+      ("idle-timeout-ms", po::value<unsigned>(&cfg.idle_timeout_ms)->default_value(60000),
+       "Close a WebSocket that sends nothing (not even a pong) for this long; pinged at half of it.")
+      ("handshake-timeout-ms", po::value<unsigned>(&cfg.handshake_timeout_ms)->default_value(10000),
+       "Time for an HTTP request, the WebSocket upgrade, and the close handshake.")
+      ("write-timeout-ms", po::value<unsigned>(&cfg.write_timeout_ms)->default_value(30000),
+       "Drop a connection whose single frame write takes longer (the peer stopped reading).")
+      ("receipt-interval-ms", po::value<unsigned>(&cfg.receipt_interval_ms)->default_value(50),
+       "Window over which receipts of one chat are coalesced into one receipt event.")
+      ("shutdown-grace-ms", po::value<unsigned>(&cfg.shutdown_grace_ms)->default_value(3000),
+       "On SIGTERM/SIGINT, time given to clients to answer the 'going away' close.");
+
+  po::options_description policy("Accounts and messages", kHelpWidth, kHelpWidth / 2);
+  policy.add_options()
+      ("password-cost", po::value<std::string>(&cfg.password_cost)->default_value("interactive"),
+       "Argon2id cost: interactive (recommended), moderate (slower, stronger), minimum (tests and load "
+       "generation only).")
+      ("max-devices", po::value<unsigned>(&cfg.max_devices)->default_value(5),
+       "Devices one user may have; a login beyond it is refused with failed_precondition.")
+      ("max-body-bytes", po::value<std::size_t>(&cfg.max_body_bytes)->default_value(64 * 1024),
+       "Largest message body in bytes (UTF-8).")
+      ("retention-days", po::value<unsigned>(&cfg.retention_days)->default_value(30),
+       "Retention of new chats: messages older than this are deleted.")
+      ("log-level", po::value<std::string>(&cfg.log_level)->default_value("info"),
+       "debug, info, warning or error. Logs go to stderr, one line per event; never message bodies or tokens.");
+
+  po::options_description admin("Admin API (docs/admin.md; chatctl talks to it)", kHelpWidth, kHelpWidth / 2);
+  admin.add_options()
+      ("admin-listen", po::value<std::string>(&cfg.admin_listen)->default_value("127.0.0.1:8081"),
+       "HOST:PORT of the admin HTTP API (keep it on loopback). Served only when --admin-token-file is given.")
+      ("admin-token-file", po::value<std::string>(&cfg.admin_token_file)->default_value(""),
+       "File holding the admin bearer token (at least 16 bytes; the first line is used). Empty: no admin API.");
+
+  po::options_description all("Options", kHelpWidth, kHelpWidth / 2);
+  all.add(general).add(storage).add(network).add(policy).add(admin);
+
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, all), vm);
+    if (vm.count("config")) {
+      const std::string file = vm["config"].as<std::string>();
+      std::ifstream in(file);
+      if (!in) return Usage("cannot read config file '" + file + "'");
+      // Stored after the command line: values already set there take precedence.
+      po::store(po::parse_config_file(in, all), vm);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return Usage(e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << "chatd " LIBCHAT_VERSION_STRING " - the libchat chat server\n\n"
+                 "Usage: chatd [options]\n\n"
+                 "Serves HTTP and WebSocket (protocol v1 at /ws; /healthz, /readyz, /metrics) on one port and\n"
+                 "prints 'chatd listening on HOST:PORT' on stdout once it serves. SIGTERM or SIGINT: stop\n"
+                 "accepting, close WebSockets with 'going away', finish queued work, close the store, exit 0.\n"
+                 "Exit codes: 0 ok, 1 runtime failure, 2 usage error. See docs/operations.md.\n\n"
+              << all << "\n";
+    return kExitOk;
+  }
+  if (vm.count("version")) {
+    std::cout << "chatd " << LIBCHAT_VERSION_STRING << "\n";
+    return kExitOk;
+  }
+
+  // ---- Options -> structs ----
+  if (!ParseListen(cfg.listen, &server.address, &server.port)) {
+    return Usage("--listen wants HOST:PORT, got '" + cfg.listen + "'");
+  }
+  if (!chat::ParseLogLevel(cfg.log_level, &server.log_level)) return Usage("unknown --log-level '" + cfg.log_level + "'");
+  chat::ServiceOptions service_options;
+  if (cfg.password_cost == "interactive") {
+    service_options.password_cost = chat::PasswordCost::kInteractive;
+  } else if (cfg.password_cost == "moderate") {
+    service_options.password_cost = chat::PasswordCost::kModerate;
+  } else if (cfg.password_cost == "minimum") {
+    service_options.password_cost = chat::PasswordCost::kMinimum;
+  } else {
+    return Usage("--password-cost must be interactive, moderate or minimum");
+  }
+  if (cfg.max_devices == 0) return Usage("--max-devices must be at least 1");
+  service_options.limits.max_devices_per_user = cfg.max_devices;
+  service_options.limits.max_body_bytes = cfg.max_body_bytes;
+  if (cfg.retention_days == 0) return Usage("--retention-days must be at least 1");
+  service_options.default_retention_ms = static_cast<chat::TimeMs>(cfg.retention_days) * chat::kMsPerDay;
+  if (service_options.default_retention_ms > service_options.max_retention_ms) {
+    service_options.max_retention_ms = service_options.default_retention_ms;
+  }
+  server.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
+  server.handshake_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
+  server.write_timeout = std::chrono::milliseconds(cfg.write_timeout_ms);
+  server.receipt_interval = std::chrono::milliseconds(cfg.receipt_interval_ms);
+  server.shutdown_grace = std::chrono::milliseconds(cfg.shutdown_grace_ms);
+
+  const chat::LogSink sink = chat::StderrLogSink();
+  server.log_sink = sink;
+  // main()'s own lines honour --log-level like the server's.
+  const chat::LogLevel min_level = server.log_level;
+  auto log = [&sink, min_level](chat::LogLevel level, const std::string& line) {
+    if (level >= min_level) sink(level, line);
+  };
+  auto fatal = [&log](const std::string& what) {
+    log(chat::LogLevel::kError, what);
+    return kExitFailure;
+  };
+
+  // ---- Store and bus ----
+  std::string store_uri = cfg.store;
+  if (store_uri.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.data_dir, ec);
+    if (ec) return fatal("data dir " + cfg.data_dir + ": " + ec.message());
+    const auto abs = std::filesystem::absolute(cfg.data_dir, ec);
+    if (ec) return fatal("data dir " + cfg.data_dir + ": " + ec.message());
+    store_uri = "leveldb://" + (abs.lexically_normal() / "store").string();
+  }
+  // Block the stop signals before any thread starts, so that every thread inherits the mask and the
+  // main thread alone receives them through sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A client that vanishes mid-write must not kill the process.
+  signal(SIGPIPE, SIG_IGN);
+
+  auto& registry = chat::Registry::Default();
+  auto store = registry.MakeStore(store_uri);
+  if (!store.ok()) return fatal("cannot open the store: " + store.error().ToString());
+  auto bus = registry.MakeBus(cfg.bus);
+  if (!bus.ok()) return fatal("cannot open the bus: " + bus.error().ToString());
+  std::shared_ptr<chat::Store> shared_store = std::move(*store);
+  std::shared_ptr<chat::Bus> shared_bus = std::move(*bus);
+  log(chat::LogLevel::kInfo, "store " + shared_store->Describe() + ", bus " + cfg.bus);
+
+  auto service = chat::ChatService::Create(service_options, shared_store, shared_bus);
+  if (!service.ok()) return fatal("service: " + service.error().ToString());
+
+  // ---- Serve ----
+  auto created = chat::Server::Create(server, **service);
+  if (!created.ok()) return Usage(created.error().message());
+  std::unique_ptr<chat::Server> srv = std::move(*created);
+  auto endpoint = srv->Start();
+  if (!endpoint.ok()) return fatal("listen " + cfg.listen + ": " + endpoint.error().ToString());
+  // Scripts and tests read the bound port from this line.
+  std::printf("chatd listening on %s:%u\n", endpoint->address.c_str(), static_cast<unsigned>(endpoint->port));
+  std::fflush(stdout);
+
+  // ---- The admin API, on its own loopback listener, when configured ----
+  std::unique_ptr<chat::AdminServer> admin_server;
+  if (!cfg.admin_token_file.empty()) {
+    chat::AdminOptions admin_options;
+    if (!ParseListen(cfg.admin_listen, &admin_options.address, &admin_options.port)) {
+      return Usage("--admin-listen wants HOST:PORT, got '" + cfg.admin_listen + "'");
+    }
+    std::ifstream token_in(cfg.admin_token_file);
+    if (!token_in || !std::getline(token_in, admin_options.token)) {
+      return fatal("cannot read the admin token from " + cfg.admin_token_file);
+    }
+    chat::Server* metrics_source = srv.get();
+    auto made = chat::AdminServer::Create(admin_options, **service, [metrics_source] { return metrics_source->MetricsText(); });
+    if (!made.ok()) return Usage("admin API: " + made.error().message());
+    admin_server = std::move(*made);
+    auto admin_endpoint = admin_server->Start();
+    if (!admin_endpoint.ok()) return fatal("admin listen " + cfg.admin_listen + ": " + admin_endpoint.error().ToString());
+    std::printf("chatd admin API on %s:%u\n", admin_endpoint->address.c_str(), static_cast<unsigned>(admin_endpoint->port));
+    std::fflush(stdout);
+  }
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log(chat::LogLevel::kInfo, std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + "; stopping");
+
+  // ---- Shut down in order: connections, network threads, workers; then the service and the store
+  // (LevelDB flushes and releases its lock when the last reference goes). ----
+  if (admin_server) admin_server->Stop();
+  admin_server.reset();
+  srv->Stop();
+  srv.reset();
+  service->reset();
+  shared_bus.reset();
+  shared_store.reset();
+  log(chat::LogLevel::kInfo, "stopped");
+  return kExitOk;
+}
