@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <variant>
 
@@ -252,19 +253,35 @@ class Core : public std::enable_shared_from_this<Core> {
       ++queue_streak_;
       Job job = std::move(queue_.front());
       queue_.pop_front();
-      Busy busy(this, lock);
-      if (auto* m = std::get_if<MessageJob>(&job)) FanOutMessage(*m);
-      else FanOutCall(std::get<CallJob>(job));
+      const TimeMs at = std::visit([](const auto& j) { return j.at; }, job);
+      auto fanning = fanouts_.insert(at);
+      {
+        Busy busy(this, lock);
+        if (auto* m = std::get_if<MessageJob>(&job)) FanOutMessage(*m);
+        else FanOutCall(std::get<CallJob>(job));
+      }
+      fanouts_.erase(fanning);
+      work_cv_.notify_all();  // A notification held back for this fan-out may go now.
       return true;
     }
     // Calls go out even when the in-flight limit is reached: they are few and cannot wait.
     queue_streak_ = 0;
-    auto entry = table_.TakeDue(clock_->NowMs(), in_flight_ < options_.max_in_flight);
+    const TimeMs now = clock_->NowMs();
+    auto entry = table_.TakeDue(now, /*messages=*/false);
+    if (!entry && in_flight_ < options_.max_in_flight) entry = table_.TakeDue(MessageHorizon(now));
     if (!entry) return !queue_.empty();  // Nothing due after a long streak: back to the queue.
     ++in_flight_;
     Busy busy(this, lock);
     Dispatch(std::move(*entry));
     return true;
+  }
+
+  // Message notifications due by the returned time may go out. Another thread may be fanning out a
+  // message that was queued before a notification became due (RunDue() beside the workers, or a
+  // second worker): that notification waits for it, so that it counts every message queued before
+  // it was due, rather than going out one short and leaving the straggler a notification of its own.
+  TimeMs MessageHorizon(TimeMs now) const {
+    return fanouts_.empty() ? now : std::min(now, *fanouts_.begin() - 1);
   }
 
   // Marks a step in progress (RunDue waits for none) and releases the lock for its duration.
@@ -505,6 +522,7 @@ class Core : public std::enable_shared_from_this<Core> {
   std::map<std::string, TimeMs> canceled_calls_;  // call id -> forget after.
   std::mt19937_64 rng_;
   std::uint64_t next_call_key_ = 1;
+  std::multiset<TimeMs> fanouts_;  // When each job being fanned out by some thread now was queued.
   int queue_streak_ = 0;
   std::size_t busy_ = 0;
   std::size_t in_flight_ = 0;

@@ -1,6 +1,9 @@
 // PushDispatcher against the built-in log:// sender (RecordingPushSender) on the mem:// store, with a
 // ManualClock: coalescing, live and acknowledged devices, routing, previews, the bounded queue,
 // retries and calls. No sockets; what needs a real HTTP gateway is in push_gateway_test.cc.
+#include <chrono>
+#include <future>
+
 #include "faulty_push_sender.h"
 #include "push_world.h"
 
@@ -48,6 +51,32 @@ TEST_CASE("dispatcher: an offline device gets one notification per window, after
   w.PassWindow();
   REQUIRE(log->Sent().size() == 2);
   CHECK(log->Sent()[1].count == 1);
+}
+
+// Regression: RunDue() on the caller's thread took a due notification while a worker was still
+// merging an earlier-queued message into it, so the notification went out one message short and
+// the straggler got a notification of its own (CI saw "count 49" for a burst of 50).
+TEST_CASE("dispatcher: a notification waits for messages a worker is still fanning out", "[push][unit]") {
+  PushWorld w;
+  auto log = std::make_shared<RecordingPushSender>();
+  PushOptions o = w.Options();
+  o.worker_threads = 1;
+  w.Start(o, {{"*", log}});
+  w.Send("first");
+  w.dispatcher->RunDue();  // The worker has scheduled the notification for "first".
+  w.live.HoldNextQuery();
+  Message second = w.Send("second");  // Queued in the same window; its fan-out parks in the live check.
+  w.live.WaitHeld();
+  w.fx.clock.Advance(2000);  // The notification is due, "second" not merged yet.
+  auto run = std::async(std::launch::async, [&] { w.dispatcher->RunDue(); });
+  // Give a wrong RunDue() time to send too early; a right one waits for the fan-out either way.
+  CHECK(run.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
+  w.live.Release();
+  run.get();
+  auto sent = log->Sent();
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].count == 2);
+  CHECK(sent[0].last_seq == second.seq);
 }
 
 TEST_CASE("dispatcher: a live device is not pushed, at fan-out or when due", "[push][unit]") {

@@ -2,6 +2,7 @@
 // token; a live-session set stands in for chatd's router (the dispatcher only asks it yes or no).
 #pragma once
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -22,12 +23,37 @@ class LiveSet {
     else live_.erase({u, d});
   }
   bool operator()(UserId u, DeviceId d) const {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    if (hold_next_) {
+      // Parks the asking thread (a dispatcher worker mid fan-out) until Release().
+      hold_next_ = false;
+      held_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return !held_; });
+    }
     return live_.count({u, d}) > 0;
+  }
+
+  // The next query blocks until Release(); WaitHeld() returns once a thread is blocked in it.
+  void HoldNextQuery() {
+    std::lock_guard lock(mu_);
+    hold_next_ = true;
+  }
+  void WaitHeld() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return held_; });
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    held_ = false;
+    cv_.notify_all();
   }
 
  private:
   mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  mutable bool hold_next_ = false;
+  mutable bool held_ = false;
   std::set<std::pair<UserId, DeviceId>> live_;
 };
 
