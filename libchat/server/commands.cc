@@ -299,7 +299,7 @@ CommandOutcome GetChat(CommandContext& ctx, const Caller& caller, Args& args) {
 
 // ---- Messages ----
 
-CommandOutcome SendMessage(CommandContext& ctx, const Caller& caller, Args& args) {
+void SendMessage(CommandContext& ctx, const Caller& caller, Args& args, CommandDone done) {
   SendRequest r;
   r.sender = caller.user;
   r.device = caller.device;
@@ -309,19 +309,23 @@ CommandOutcome SendMessage(CommandContext& ctx, const Caller& caller, Args& args
   r.body = args.Str("body", true);
   r.attachments = args.StrArray("attachments", false);
   r.reply_to = args.U64("replyTo", false);
-  if (!args.ok()) return BadArgs(args);
-  if (!Parse(kind, &r.kind)) return Err(Status::InvalidArgument("unknown message kind '" + kind + "'"));
+  if (!args.ok()) return done(BadArgs(args));
+  if (!Parse(kind, &r.kind)) return done(Err(Status::InvalidArgument("unknown message kind '" + kind + "'")));
   // Membership, deletion and call entries are written by the server, never sent by clients.
   if (r.kind == MessageKind::kMembership || r.kind == MessageKind::kDeletion || r.kind == MessageKind::kCall) {
-    return Err(Status::InvalidArgument("message kind '" + kind + "' is written by the server"));
+    return done(Err(Status::InvalidArgument("message kind '" + kind + "' is written by the server")));
   }
-  auto sent = ctx.service.Send(r);
-  if (!sent.ok()) return Err(sent.error());
-  if (!sent->duplicate) ctx.metrics.messages_in.Add();
-  return Ok(Json{{"messageId", sent->message.id},
+  Metrics& metrics = ctx.metrics;
+  // `done` runs on the store's committer thread once the message is durable: build the small result
+  // object only; the session encodes it on its strand.
+  ctx.service.SendAsync(r, [&metrics, done = std::move(done)](Result<AppendResult> sent) {
+    if (!sent.ok()) return done(Err(sent.error()));
+    if (!sent->duplicate) metrics.messages_in.Add();
+    done(Ok(Json{{"messageId", sent->message.id},
                  {"seq", sent->message.seq},
                  {"timestamp", sent->message.timestamp},
-                 {"duplicate", sent->duplicate}});
+                 {"duplicate", sent->duplicate}}));
+  });
 }
 
 CommandOutcome Sync(CommandContext& ctx, const Caller& caller, Args& args) {
@@ -466,7 +470,7 @@ constexpr std::array kCommands = {
     CommandSpec{"updateChat", true, &UpdateChat},
     CommandSpec{"listChats", true, &ListChats},
     CommandSpec{"getChat", true, &GetChat},
-    CommandSpec{"sendMessage", true, &SendMessage},
+    CommandSpec{"sendMessage", true, nullptr, &SendMessage},
     CommandSpec{"sync", true, &Sync},
     CommandSpec{"history", true, &History},
     CommandSpec{"ack", true, &Ack},

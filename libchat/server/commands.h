@@ -5,6 +5,7 @@
 // are answered by the session itself.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -47,11 +48,19 @@ struct CommandOutcome {
   DeviceId device = 0;
 };
 
+// How an asynchronous command reports: exactly once, on any thread (e.g. the store's committer).
+// Must be quick; the session encodes the outcome on its own strand.
+using CommandDone = std::function<void(CommandOutcome)>;
+
 struct CommandSpec {
   std::string_view name;
   // Refused with unauthenticated before login/resume.
   bool needs_auth;
+  // Exactly one of run and run_async is set. run blocks its worker until the outcome is known;
+  // run_async returns once the work is queued (sendMessage: once the append is with the store's
+  // group commit), so a worker is not held for an fsync and a few workers keep many sends in flight.
   CommandOutcome (*run)(CommandContext& ctx, const Caller& caller, Args& args);
+  void (*run_async)(CommandContext& ctx, const Caller& caller, Args& args, CommandDone done) = nullptr;
 };
 
 // nullptr for an unknown command. hello and ping are not in the table.

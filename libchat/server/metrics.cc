@@ -64,6 +64,9 @@ std::string Metrics::Render() const {
                d(messages_out.Get()));
   AppendScalar(&out, "chat_fanout_deliveries_total", "counter", "Event frames queued to live sessions.",
                d(fanout_deliveries.Get()));
+  AppendScalar(&out, "chat_ws_write_batches_total", "counter",
+               "Gathered socket writes of WebSocket frames; frames written / batches = frames per syscall.",
+               d(write_batches.Get()));
   AppendScalar(&out, "chat_send_queue_drops_total", "counter",
                "Sessions disconnected as slow consumers (send queue full).", d(send_queue_drops.Get()));
   AppendScalar(&out, "chat_worker_rejected_total", "counter", "Commands refused because the worker queue was full.",

@@ -55,6 +55,7 @@ struct Metrics {
   Counter messages_in;              // sendMessage accepted (duplicates excluded).
   Counter messages_out;             // newMessage frames written to sockets.
   Counter fanout_deliveries;        // Event frames queued to sessions by the router.
+  Counter write_batches;            // Gathered socket writes of WebSocket frames (frames/batch = efficiency).
   Counter send_queue_drops;         // Sessions closed as slow consumers.
   Counter worker_rejected;          // Commands refused because the worker queue was full.
   Gauge worker_queue_depth;         // Commands waiting for a worker.

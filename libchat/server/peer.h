@@ -2,9 +2,25 @@
 // router (and the bus behind it) never sees Beast and can be tested with fakes.
 #pragma once
 
+#include <memory>
+#include <vector>
+
 #include "send_queue.h"
 
 namespace chat::detail {
+
+class Peer;
+
+// The event loop a group of peers lives on (chatd: one per network thread). The router hands it an
+// event's frame with every recipient on that loop at once: one wake-up of the loop per event instead
+// of one per recipient, and, since the loop drains everything that arrived before it woke, a session
+// receiving several events writes them in one go.
+class DeliveryLane {
+ public:
+  virtual ~DeliveryLane() = default;
+  // Thread-safe, non-blocking. The frame is queued to each peer (QueueHere) on the lane's thread.
+  virtual void Deliver(const OutFrame& frame, std::vector<std::shared_ptr<Peer>> peers) = 0;
+};
 
 class Peer {
  public:
@@ -15,6 +31,14 @@ class Peer {
   // The peer's device session was revoked (device removed, account disabled): it must close.
   // Thread-safe and non-blocking.
   virtual void Revoke() = 0;
+
+  // The lane the peer lives on, or null (the router then uses Deliver).
+  virtual DeliveryLane* lane() const { return nullptr; }
+  // For the lane, on its thread: queue without writing yet. True if the peer now needs a Flush()
+  // (the first frame since the last one).
+  virtual bool QueueHere(const OutFrame&) { return false; }
+  // For the lane, on its thread, after a drain: start writing what QueueHere queued.
+  virtual void FlushHere() {}
 };
 
 }  // namespace chat::detail

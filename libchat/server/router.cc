@@ -73,13 +73,23 @@ void Router::Deliver(std::vector<UserId> users, DeviceId exclude, DeviceId only,
       }
     }
   }
+  // One hand-over per lane (network thread) rather than one post per recipient.
+  std::vector<std::pair<DeliveryLane*, std::vector<std::shared_ptr<Peer>>>> lanes;
   std::uint64_t delivered = 0;
   for (auto& w : targets) {
-    if (auto p = w.lock()) {
+    auto p = w.lock();
+    if (!p) continue;
+    ++delivered;
+    DeliveryLane* lane = p->lane();
+    if (lane == nullptr) {
       p->Deliver(frame);
-      ++delivered;
+      continue;
     }
+    auto it = std::find_if(lanes.begin(), lanes.end(), [lane](const auto& l) { return l.first == lane; });
+    if (it == lanes.end()) it = lanes.insert(lanes.end(), {lane, {}});
+    it->second.push_back(std::move(p));
   }
+  for (auto& [lane, peers] : lanes) lane->Deliver(frame, std::move(peers));
   metrics_.fanout_deliveries.Add(delivered);
 }
 

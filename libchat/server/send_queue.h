@@ -41,16 +41,18 @@ class SendQueue {
   // True when more than half of either bound is used: the session stops reading requests until the
   // peer has caught up (input backpressure), so that its own responses cannot make it a slow consumer.
   bool HalfFull() const { return frames_.size() * 2 > max_frames_ || bytes_ * 2 > max_bytes_; }
+  // REQUIRES: i < size()
+  const OutFrame& operator[](std::size_t i) const { return frames_[i]; }
   // REQUIRES: !empty()
   const OutFrame& front() const { return frames_.front(); }
   void Pop() {
     bytes_ -= frames_.front().text->size();
     frames_.pop_front();
   }
-  // Drops every frame except the first when `keep_front` (it is being written and its buffer must
-  // stay alive until the write completes).
-  void Clear(bool keep_front) {
-    while (frames_.size() > (keep_front ? 1u : 0u)) {
+  // Drops every frame but the first `keep` (they are being written and their buffers must stay
+  // alive until the write completes).
+  void Clear(std::size_t keep) {
+    while (frames_.size() > keep) {
       bytes_ -= frames_.back().text->size();
       frames_.pop_back();
     }

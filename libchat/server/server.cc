@@ -87,6 +87,7 @@ Result<Endpoint> ServerImpl::Start() {
   receipt_strand_ = std::make_unique<net::strand<net::io_context::executor_type>>(contexts_[0]->get_executor());
   receipt_timer_ = std::make_unique<net::steady_timer>(*receipt_strand_);
   state_ = std::make_shared<ServerState>(options_, service_, [this] { ScheduleReceiptFlush(); });
+  for (auto& ctx : contexts_) state_->lanes.push_back(std::make_unique<IoLane>(*ctx));
 
   listener_ = std::make_shared<Listener>(*contexts_[0], raw, state_);
   Status s = listener_->Open(tcp::endpoint(address, options_.port));
@@ -145,7 +146,12 @@ void ServerImpl::Stop() {
   // 5. Finish the commands already accepted (and the last-seen updates of closed sessions), then stop
   //    listening to the bus: after this no server thread touches the service.
   st.workers.Shutdown();
+  // Sends the workers started complete when their group commit does: wait for those answers, whose
+  // handlers post to the (stopped) network contexts, before the caller may destroy the service.
+  st.async_commands.WaitIdle();
   st.router.Detach();
+  // No more events can arrive: drop the deliveries the stopped network threads never drained.
+  for (auto& lane : st.lanes) lane->Discard();
   st.log.Info("shut down");
 }
 

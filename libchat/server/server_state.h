@@ -10,8 +10,11 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
+#include "beast.h"
 #include "commands.h"
+#include "io_lane.h"
 #include "libchat/server/server.h"
 #include "libchat/service.h"
 #include "logger.h"
@@ -23,6 +26,29 @@
 namespace chat::detail {
 
 class WsSession;
+
+// Counts asynchronous commands whose outcome has not reached their session yet (they complete on a
+// store thread, after the worker that started them returned). Stop() waits for none to be left.
+class InFlight {
+ public:
+  void Begin() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++count_;
+  }
+  void End() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--count_ == 0) cv_.notify_all();
+  }
+  void WaitIdle() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return count_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t count_ = 0;
+};
 
 struct ServerState {
   // `schedule_receipt_flush` must call router.FlushReceipts() one receipt window from now.
@@ -48,8 +74,20 @@ struct ServerState {
     if (sessions.empty()) sessions_cv.notify_all();
   }
 
+  // The lane of the io_context `ex` runs on (null for an executor of no network thread).
+  DeliveryLane* LaneFor(const net::any_io_executor& ex) const {
+    const net::execution_context* ctx = &net::query(ex, net::execution::context);
+    for (const auto& lane : lanes) {
+      if (&lane->context() == ctx) return lane.get();
+    }
+    return nullptr;
+  }
+
   const ServerOptions options;
   ChatService& service;
+  // One per network thread; filled by Server::Start before the first connection. Sessions hold
+  // raw pointers: the lanes live as long as this state, which every session keeps alive.
+  std::vector<std::unique_ptr<IoLane>> lanes;
   Logger log;
   Metrics metrics;
   Router router;
@@ -57,6 +95,7 @@ struct ServerState {
   std::atomic<bool> ready{false};     // /readyz: listening and not draining.
   std::atomic<bool> draining{false};  // Stop() began: new WebSockets are closed at once.
   std::atomic<std::uint64_t> next_session_id{1};
+  InFlight async_commands;
   std::mutex sessions_mu;
   std::condition_variable sessions_cv;
   std::unordered_map<std::uint64_t, std::weak_ptr<WsSession>> sessions;  // GUARDED_BY(sessions_mu)

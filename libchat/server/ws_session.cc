@@ -1,5 +1,7 @@
 #include "ws_session.h"
 
+#include <atomic>
+#include <algorithm>
 #include <exception>
 #include <utility>
 
@@ -32,6 +34,7 @@ WsSession::WsSession(tcp::socket&& socket, std::shared_ptr<ServerState> state, s
       queue_(state_->options.send_queue_messages, state_->options.send_queue_bytes),
       remote_(std::move(remote)),
       id_(state_->next_session_id.fetch_add(1)),
+      lane_(state_->LaneFor(ws_.get_executor())),
       opened_at_(std::chrono::steady_clock::now()) {
   state_->metrics.connections.Add(1);
 }
@@ -61,7 +64,6 @@ void WsSession::Run(http::request<http::string_body> request) {
   // The hard cap: Beast closes with 1009 beyond it. Frames between max_frame_bytes and the cap are
   // discarded as they arrive and answered with frame_too_large, keeping the connection usable.
   ws_.read_message_max(4 * o.max_frame_bytes);
-  ws_.auto_fragment(false);
   ws_.async_accept(request, beast::bind_front_handler(&WsSession::OnAccept, shared_from_this()));
 }
 
@@ -187,6 +189,39 @@ void WsSession::Submit(Request request, const CommandSpec* spec) {
       state_->workers.TrySubmit([self, spec, caller = std::move(caller), request = std::move(request)]() mutable {
         ServerState& st = *self->state_;
         const auto start = std::chrono::steady_clock::now();
+        auto observe_latency = [&st, start] {
+          st.metrics.store_latency.ObserveMicros(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                     std::chrono::steady_clock::now() - start)
+                                                     .count());
+        };
+        if (spec->run_async != nullptr) {
+          // The outcome arrives later, on whichever thread completes the work (the store's committer):
+          // count the command as in flight until it has been handed to the strand, so that Stop()
+          // waits for it, and encode there rather than on the committer, which every send shares.
+          st.async_commands.Begin();
+          auto answered = std::make_shared<std::atomic<bool>>(false);
+          auto done = [self, id = request.id, observe_latency, answered](CommandOutcome outcome) mutable {
+            if (answered->exchange(true)) return;
+            observe_latency();
+            ServerState& state = *self->state_;
+            net::post(self->ws_.get_executor(), [self, id = std::move(id), outcome = std::move(outcome)]() mutable {
+              auto frame = outcome.ok ? EncodeResult(id, outcome.result) : EncodeError(id, outcome.error);
+              self->OnCommandDone(std::move(outcome), std::move(frame));
+            });
+            state.async_commands.End();
+          };
+          try {
+            Args args(request.args);
+            CommandContext ctx = st.Context();
+            spec->run_async(ctx, caller, args, done);
+          } catch (const std::exception& e) {
+            st.log.Error("command ", request.cmd, " threw: ", e.what());
+            CommandOutcome failed;
+            failed.error = {Code(StatusCode::kInternal), "internal error", -1};
+            done(std::move(failed));  // Ignored if the command had answered before throwing.
+          }
+          return;
+        }
         CommandOutcome outcome;
         try {
           Args args(request.args);
@@ -198,9 +233,7 @@ void WsSession::Submit(Request request, const CommandSpec* spec) {
           outcome = CommandOutcome{};
           outcome.error = {Code(StatusCode::kInternal), "internal error", -1};
         }
-        st.metrics.store_latency.ObserveMicros(std::chrono::duration_cast<std::chrono::microseconds>(
-                                                   std::chrono::steady_clock::now() - start)
-                                                   .count());
+        observe_latency();
         // Encode here, on the worker: JSON work stays off the network threads.
         auto frame = outcome.ok ? EncodeResult(request.id, outcome.result) : EncodeError(request.id, outcome.error);
         net::post(self->ws_.get_executor(), [self, outcome = std::move(outcome), frame = std::move(frame)]() mutable {
@@ -255,6 +288,22 @@ void WsSession::Deliver(OutFrame frame) {
             [self = shared_from_this(), frame = std::move(frame)]() mutable { self->Enqueue(std::move(frame)); });
 }
 
+bool WsSession::QueueHere(const OutFrame& frame) {
+  if (closing_ || finished_ || !open_) return false;
+  if (!queue_.Push(frame)) {
+    OnSlowConsumer();
+    return false;
+  }
+  if (writing_ || flush_wanted_) return false;
+  flush_wanted_ = true;
+  return true;
+}
+
+void WsSession::FlushHere() {
+  flush_wanted_ = false;
+  if (!writing_ && !queue_.empty() && !closing_ && !finished_) DoWrite();
+}
+
 void WsSession::Revoke() {
   net::post(ws_.get_executor(), [self = shared_from_this()] {
     if (self->expect_self_revoke_ || self->finished_) return;
@@ -280,26 +329,45 @@ void WsSession::SendError(const Json& id, WireError error) {
 
 void WsSession::Enqueue(OutFrame frame) {
   if (closing_ || finished_ || !open_) return;
-  if (!queue_.Push(std::move(frame))) {
-    state_->metrics.send_queue_drops.Add();
-    state_->log.Warn("ws ", id_, " user ", caller_.user, " device ", caller_.device, ": slow consumer (",
-                     queue_.size(), " frames, ", queue_.bytes(), " bytes queued); closing with 1008");
-    return StartClose(static_cast<std::uint16_t>(websocket::close_code::policy_error), "slow consumer", false);
-  }
+  if (!queue_.Push(std::move(frame))) return OnSlowConsumer();
   if (!writing_) DoWrite();
+}
+
+void WsSession::OnSlowConsumer() {
+  state_->metrics.send_queue_drops.Add();
+  state_->log.Warn("ws ", id_, " user ", caller_.user, " device ", caller_.device, ": slow consumer (",
+                   queue_.size(), " frames, ", queue_.bytes(), " bytes queued); closing with 1008");
+  StartClose(static_cast<std::uint16_t>(websocket::close_code::policy_error), "slow consumer", false);
 }
 
 void WsSession::DoWrite() {
   writing_ = true;
   const std::uint64_t seq = ++write_seq_;
-  // A peer that stops reading must not hold a write (and its buffer) forever.
+  // A peer that stops reading must not hold a write (and its buffers) forever.
   write_timer_.expires_after(state_->options.write_timeout);
   write_timer_.async_wait([self = shared_from_this(), seq](beast::error_code ec) {
     if (!ec) self->OnWriteTimeout(seq);
   });
-  ws_.text(true);
-  ws_.async_write(net::buffer(*queue_.front().text),
-                  beast::bind_front_handler(&WsSession::OnWrite, shared_from_this()));
+  // Everything pending, up to a batch: one writev of at most 2 x kMaxBatchFrames buffers (below
+  // IOV_MAX) and about kMaxBatchBytes, so that one write does not hog the thread.
+  constexpr std::size_t kMaxBatchFrames = 256;
+  constexpr std::size_t kMaxBatchBytes = 512 * 1024;
+  const std::size_t n = std::min(queue_.size(), kMaxBatchFrames);
+  write_headers_.clear();
+  write_buffers_.clear();
+  std::size_t bytes = 0;
+  std::size_t frames = 0;
+  for (; frames < n && (frames == 0 || bytes < kMaxBatchBytes); ++frames) {
+    bytes += queue_[frames].text->size();
+    write_headers_.push_back(TextFrameHeader(queue_[frames].text->size()));
+  }
+  for (std::size_t i = 0; i < frames; ++i) {
+    write_buffers_.push_back(net::buffer(write_headers_[i].bytes.data(), write_headers_[i].size));
+    write_buffers_.push_back(net::buffer(*queue_[i].text));
+  }
+  writing_frames_ = frames;
+  state_->metrics.write_batches.Add();
+  ws_.next_layer().WriteFrames(write_buffers_, beast::bind_front_handler(&WsSession::OnWrite, shared_from_this()));
 }
 
 void WsSession::OnWriteTimeout(std::uint64_t write_seq) {
@@ -314,12 +382,18 @@ void WsSession::OnWrite(beast::error_code ec, std::size_t) {
   writing_ = false;
   write_timer_.cancel();
   if (ec) return Fail(ec, "write");
-  const OutFrame& sent = queue_.front();
-  if (sent.is_message) {
-    state_->metrics.messages_out.Add();
-    state_->metrics.delivery_latency.ObserveMicros((NowMs() - sent.message_timestamp) * 1000);
+  std::uint64_t messages = 0;
+  const std::int64_t now = NowMs();
+  for (std::size_t i = 0; i < writing_frames_; ++i) {
+    const OutFrame& sent = queue_.front();
+    if (sent.is_message) {
+      ++messages;
+      state_->metrics.delivery_latency.ObserveMicros((now - sent.message_timestamp) * 1000);
+    }
+    queue_.Pop();
   }
-  queue_.Pop();
+  writing_frames_ = 0;
+  if (messages != 0) state_->metrics.messages_out.Add(messages);
   if (!queue_.empty()) {
     DoWrite();
   } else if (closing_) {
@@ -341,7 +415,7 @@ void WsSession::StartClose(std::uint16_t code, std::string reason, bool flush) {
     beast::get_lowest_layer(ws_).close();
     return;
   }
-  if (!flush) queue_.Clear(/*keep_front=*/writing_);
+  if (!flush) queue_.Clear(/*keep=*/writing_ ? writing_frames_ : 0);
   // With a write in flight, OnWrite continues with the queue and then closes.
   if (writing_) return;
   if (queue_.empty()) return DoClose();

@@ -6,21 +6,27 @@
 // order), and reading also pauses while the outbound queue is more than half full (input
 // backpressure). Commands run on the worker pool; their results come back to the strand.
 //
-// Outbound frames wait in a bounded SendQueue with one async_write in flight. A session whose queue
-// overflows is a slow consumer: its queue is dropped and it is closed with 1008 "slow consumer"; the
-// client catches up by sync, so memory stays bounded and nothing is lost.
+// Outbound frames wait in a bounded SendQueue. The session frames them itself and writes every
+// frame pending (up to a batch limit) in one gathered write through its WriteGate, one write in
+// flight at a time: under load a session's frames go out many per syscall, and the payload bytes of
+// an event are the router's shared buffer, never copied. A session whose queue overflows is a slow
+// consumer: its queue is dropped and it is closed with 1008 "slow consumer"; the client catches up
+// by sync, so memory stays bounded and nothing is lost.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "beast.h"
 #include "commands.h"
 #include "peer.h"
 #include "send_queue.h"
 #include "server_state.h"
+#include "write_gate.h"
+#include "ws_frame.h"
 
 namespace chat::detail {
 
@@ -36,6 +42,9 @@ class WsSession : public Peer, public std::enable_shared_from_this<WsSession> {
   // Peer: thread-safe, non-blocking.
   void Deliver(OutFrame frame) override;
   void Revoke() override;
+  DeliveryLane* lane() const override { return lane_; }
+  bool QueueHere(const OutFrame& frame) override;
+  void FlushHere() override;
   // Closes with 1001 "going away" (server shutdown). Thread-safe, non-blocking.
   void Shutdown();
 
@@ -53,6 +62,7 @@ class WsSession : public Peer, public std::enable_shared_from_this<WsSession> {
   void SendResult(const Json& id, const Json& result);
   void SendError(const Json& id, WireError error);
   void Enqueue(OutFrame frame);
+  void OnSlowConsumer();
   void DoWrite();
   void OnWrite(beast::error_code ec, std::size_t bytes);
   void OnWriteTimeout(std::uint64_t write_seq);
@@ -68,18 +78,25 @@ class WsSession : public Peer, public std::enable_shared_from_this<WsSession> {
   void Unregister();
 
   std::shared_ptr<ServerState> state_;
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<WriteGate> ws_;
   net::steady_timer write_timer_;
   beast::flat_buffer buffer_;
   SendQueue queue_;
+  // The write in flight: how many frames of queue_'s front it carries, their headers and the
+  // buffer sequence (header, payload, header, ...), kept alive until OnWrite.
+  std::size_t writing_frames_ = 0;
+  std::vector<FrameHeader> write_headers_;
+  std::vector<net::const_buffer> write_buffers_;
   const std::string remote_;
   const std::uint64_t id_;
+  DeliveryLane* const lane_;  // The lane of the io_context this connection's strand runs on.
   const std::chrono::steady_clock::time_point opened_at_;
 
   // Strand state.
   bool open_ = false;         // The upgrade completed.
   bool reading_ = false;      // An async_read_some is in flight.
-  bool writing_ = false;      // An async_write is in flight (queue_.front() is being written).
+  bool flush_wanted_ = false; // QueueHere queued frames that FlushHere has not started writing yet.
+  bool writing_ = false;      // A write is in flight (the first writing_frames_ of queue_).
   bool busy_ = false;         // A command is with the workers.
   bool closing_ = false;      // StartClose ran; nothing new is queued.
   bool close_sent_ = false;   // async_close is in flight or done.
