@@ -624,7 +624,17 @@ class KvStore final : public Store {
     return commits_.Commit(ticket);
   }
 
+  // Waits until every write queued so far (cursors and device updates are written behind) is in the
+  // engine: scans of the engine then see them. The queue is FIFO, so an empty ticket is a barrier.
+  Status WaitForQueuedWrites() {
+    auto barrier = std::make_shared<CommitQueue::Ticket>();
+    barrier->sync = false;
+    return commits_.Commit(barrier);
+  }
+
   Result<RetentionReport> SweepExpired(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes) override {
+    // Acknowledged cursors still queued would escape the scan (and be written after it).
+    LIBCHAT_RETURN_IF_ERROR(WaitForQueuedWrites());
     RetentionReport report;
     KvBatch b;
     // Messages: the expiry index is ordered by time, so the sweep reads only what it deletes.
@@ -689,6 +699,7 @@ class KvStore final : public Store {
   // SweepExpired's two scans, step for step, counting instead of batching deletes: the admin API's
   // retention dry run. Keep the two in step (tests/admin checks that the counts match a real run).
   Result<RetentionReport> CountExpired(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes) override {
+    LIBCHAT_RETURN_IF_ERROR(WaitForQueuedWrites());
     RetentionReport report;
     {
       const std::string prefix = keys::ExpiryPrefix();
@@ -755,11 +766,8 @@ class KvStore final : public Store {
   // Export walks the primary records with iterators and hands each to the sink as it is decoded, so
   // memory stays flat however large the store. Derived indexes are skipped: Import rebuilds them.
   Status Export(const RecordSink& sink) override {
-    // Cursors are written behind: wait until everything queued so far is in the engine, so that the
-    // scans below find every cursor that exists (the queue is FIFO, so an empty ticket is a barrier).
-    auto barrier = std::make_shared<CommitQueue::Ticket>();
-    barrier->sync = false;
-    LIBCHAT_RETURN_IF_ERROR(commits_.Commit(barrier));
+    // Cursors are written behind: the scans below must find every cursor that exists.
+    LIBCHAT_RETURN_IF_ERROR(WaitForQueuedWrites());
     IdCounters counters;
     {
       std::lock_guard lock(id_mu_);

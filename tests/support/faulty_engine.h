@@ -4,6 +4,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 
 #include "libchat/kv.h"
 
@@ -17,8 +19,29 @@ class FaultyEngine final : public KvEngine {
   void FailWritesFrom(int n) { fail_from_ = n; }
   int writes() const { return writes_; }
 
+  // While held, writes block (the store's committer stops in the middle of a group), so that a test
+  // can look at the store with writes queued behind.
+  void HoldWrites() {
+    std::lock_guard lock(hold_mu_);
+    held_ = true;
+  }
+  void ReleaseWrites() {
+    std::lock_guard lock(hold_mu_);
+    held_ = false;
+    hold_cv_.notify_all();
+  }
+  // Writes that have begun blocking on the hold.
+  int blocked() const { return blocked_; }
+
   Result<std::string> Get(std::string_view key) override { return base_->Get(key); }
   Status Write(const KvBatch& batch, bool sync) override {
+    {
+      std::unique_lock lock(hold_mu_);
+      if (held_) {
+        ++blocked_;
+        hold_cv_.wait(lock, [this] { return !held_; });
+      }
+    }
     int n = ++writes_;
     if (fail_from_ > 0 && n >= fail_from_) return Status::Unavailable("injected write failure");
     return base_->Write(batch, sync);
@@ -31,6 +54,10 @@ class FaultyEngine final : public KvEngine {
   std::unique_ptr<KvEngine> base_;
   std::atomic<int> fail_from_{0};
   std::atomic<int> writes_{0};
+  std::mutex hold_mu_;
+  std::condition_variable hold_cv_;
+  bool held_ = false;
+  std::atomic<int> blocked_{0};
 };
 
 }  // namespace chat::test
