@@ -1,5 +1,9 @@
 #include "metrics.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <cstdio>
 
 namespace chat::detail {
@@ -75,6 +79,13 @@ std::string Metrics::Render() const {
                d(worker_queue_depth.Get()));
   AppendScalar(&out, "chat_receipt_events_total", "counter", "Coalesced receipt events sent.",
                d(receipt_events.Get()));
+#if defined(__GLIBC__)
+  // What the allocator has handed out and not had back: unlike the RSS, it does not count pages that
+  // freed memory still holds, so it tells growth (per connection, per chat) from fragmentation.
+  const struct mallinfo2 heap = mallinfo2();
+  AppendScalar(&out, "chat_heap_in_use_bytes", "gauge", "Bytes allocated with malloc and not freed (glibc).",
+               d(heap.uordblks + heap.hblkhd));
+#endif
   delivery_latency.Render("chat_delivery_latency_seconds",
                           "From a message's acceptance to its newMessage frame being written to a device.", &out);
   store_latency.Render("chat_store_latency_seconds", "Duration of the store/service work of one command.", &out);

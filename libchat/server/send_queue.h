@@ -4,9 +4,9 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "libchat/types.h"
 
@@ -29,39 +29,56 @@ class SendQueue {
   // response cannot wedge a connection that keeps up.
   bool Push(OutFrame frame) {
     const std::size_t n = frame.text->size();
-    if (frames_.size() >= max_frames_) return false;
-    if (!frames_.empty() && bytes_ + n > max_bytes_) return false;
+    if (size() >= max_frames_) return false;
+    if (!empty() && bytes_ + n > max_bytes_) return false;
     bytes_ += n;
     frames_.push_back(std::move(frame));
     return true;
   }
-  bool empty() const { return frames_.empty(); }
-  std::size_t size() const { return frames_.size(); }
+  bool empty() const { return head_ == frames_.size(); }
+  std::size_t size() const { return frames_.size() - head_; }
   std::size_t bytes() const { return bytes_; }
   // True when more than half of either bound is used: the session stops reading requests until the
   // peer has caught up (input backpressure), so that its own responses cannot make it a slow consumer.
-  bool HalfFull() const { return frames_.size() * 2 > max_frames_ || bytes_ * 2 > max_bytes_; }
+  bool HalfFull() const { return size() * 2 > max_frames_ || bytes_ * 2 > max_bytes_; }
   // REQUIRES: i < size()
-  const OutFrame& operator[](std::size_t i) const { return frames_[i]; }
+  const OutFrame& operator[](std::size_t i) const { return frames_[head_ + i]; }
   // REQUIRES: !empty()
-  const OutFrame& front() const { return frames_.front(); }
+  const OutFrame& front() const { return frames_[head_]; }
   void Pop() {
-    bytes_ -= frames_.front().text->size();
-    frames_.pop_front();
+    bytes_ -= frames_[head_].text->size();
+    frames_[head_].text.reset();
+    if (++head_ == frames_.size()) {
+      Release();
+    } else if (head_ >= 64 && head_ * 2 >= frames_.size()) {
+      // A queue that never drains (a steady stream) must not grow: drop the written half. Moving
+      // the frames moves pointers only; the bytes a write in flight points at stay where they are.
+      frames_.erase(frames_.begin(), frames_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
   }
   // Drops every frame but the first `keep` (they are being written and their buffers must stay
   // alive until the write completes).
   void Clear(std::size_t keep) {
-    while (frames_.size() > keep) {
+    while (size() > keep) {
       bytes_ -= frames_.back().text->size();
       frames_.pop_back();
     }
+    if (empty()) Release();
   }
 
  private:
+  // A vector read from head_, rather than a std::deque: an empty deque still holds a 512-byte block,
+  // and most connections are idle with nothing queued. Memory goes back once the queue drains.
+  void Release() {
+    frames_ = {};
+    head_ = 0;
+  }
+
   const std::size_t max_frames_;
   const std::size_t max_bytes_;
-  std::deque<OutFrame> frames_;
+  std::vector<OutFrame> frames_;
+  std::size_t head_ = 0;  // frames_[0, head_) are written.
   std::size_t bytes_ = 0;
 };
 

@@ -17,7 +17,6 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -28,7 +27,9 @@ namespace chat::detail {
 
 class WriteGate {
  public:
-  using next_layer_type = beast::tcp_stream;
+  // A plain socket, not beast::tcp_stream: the WebSocket stream keeps its own timers, and
+  // tcp_stream's two timers would cost every idle connection half a kilobyte for nothing.
+  using next_layer_type = tcp::socket;
   using executor_type = next_layer_type::executor_type;
 
   explicit WriteGate(tcp::socket&& socket) : next_(std::move(socket)) {}
@@ -91,7 +92,7 @@ class WriteGate {
                        // then goes behind the writes that were already waiting.
                        if (!waiting_.empty()) {
                          auto next = std::move(waiting_.front());
-                         waiting_.pop_front();
+                         waiting_.erase(waiting_.begin());
                          next->Start(*this);
                        }
                        std::move(h)(ec, n);
@@ -100,7 +101,9 @@ class WriteGate {
 
   next_layer_type next_;
   bool busy_ = false;
-  std::deque<std::unique_ptr<Pending>> waiting_;
+  // Rarely more than one (a pong behind a batch): a vector, since an empty std::deque already
+  // allocates half a kilobyte, which every idle connection would pay.
+  std::vector<std::unique_ptr<Pending>> waiting_;
 };
 
 // Beast's websocket::stream shuts a connection down through teardown() of its next layer, found by

@@ -51,9 +51,6 @@ WsSession::~WsSession() {
 void WsSession::Run(http::request<http::string_body> request) {
   const ServerOptions& o = state_->options;
   state_->AddSession(id_, weak_from_this());
-  // The websocket stream has its own timers (handshake, idle with pings at half of it); the tcp
-  // stream's expiry would fight them.
-  beast::get_lowest_layer(ws_).expires_never();
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = o.handshake_timeout;
   timeouts.idle_timeout = o.idle_timeout;
@@ -79,13 +76,24 @@ void WsSession::OnAccept(beast::error_code ec) {
 
 // ---- Input ----
 
+void WsSession::CloseSocket() {
+  beast::error_code ec;
+  beast::get_lowest_layer(ws_).close(ec);  // Fails only if already closed.
+}
+
 void WsSession::DoRead() {
   // One request at a time, and no new input while the peer is behind on output.
   if (reading_ || busy_ || closing_ || finished_ || queue_.HalfFull()) return;
   reading_ = true;
   const std::size_t max = state_->options.max_frame_bytes;
-  // Read at most one byte past the limit: enough to know the frame is too large.
-  const std::size_t limit = oversized_ ? kDiscardChunk : max + 1 - buffer_.size();
+  // Read at most one byte past the limit: enough to know the frame is too large. A new message is
+  // read in small steps at first: Beast reads the socket into its own buffer and copies into ours,
+  // so this costs no syscalls, and an idle connection (a read always pending) holds 512 bytes
+  // rather than Beast's default 1.5 KiB; larger requests grow the buffer as they arrive.
+  constexpr std::size_t kFirstStep = 512;
+  const std::size_t limit = oversized_ ? kDiscardChunk
+                            : buffer_.size() == 0 ? std::min(kFirstStep, max + 1)
+                                                  : max + 1 - buffer_.size();
   ws_.async_read_some(buffer_, limit, beast::bind_front_handler(&WsSession::OnRead, shared_from_this()));
 }
 
@@ -119,6 +127,8 @@ void WsSession::OnRead(beast::error_code ec, std::size_t) {
     buffer_.consume(buffer_.size());
     HandleFrame(text);
   }
+  // Give the buffer back between requests (see DoRead): most connections are idle most of the time.
+  buffer_.shrink_to_fit();
   DoRead();
 }
 
@@ -375,7 +385,7 @@ void WsSession::OnWriteTimeout(std::uint64_t write_seq) {
   state_->log.Warn("ws ", id_, " user ", caller_.user, ": write stalled for ",
                    state_->options.write_timeout.count(), " ms; connection dropped");
   // Closing the socket completes the pending write with an error, which finishes the session.
-  beast::get_lowest_layer(ws_).close();
+  CloseSocket();
 }
 
 void WsSession::OnWrite(beast::error_code ec, std::size_t) {
@@ -396,8 +406,11 @@ void WsSession::OnWrite(beast::error_code ec, std::size_t) {
   if (messages != 0) state_->metrics.messages_out.Add(messages);
   if (!queue_.empty()) {
     DoWrite();
-  } else if (closing_) {
-    return DoClose();
+  } else {
+    // Idle again: do not keep the batch's bookkeeping for a connection that may now sleep for hours.
+    write_headers_ = {};
+    write_buffers_ = {};
+    if (closing_) return DoClose();
   }
   // The peer caught up: resume reading if backpressure paused it.
   DoRead();
@@ -412,7 +425,7 @@ void WsSession::StartClose(std::uint16_t code, std::string reason, bool flush) {
   close_why_ = std::move(reason);
   if (!open_) {
     // Still in the upgrade: there is no WebSocket to close politely.
-    beast::get_lowest_layer(ws_).close();
+    CloseSocket();
     return;
   }
   if (!flush) queue_.Clear(/*keep=*/writing_ ? writing_frames_ : 0);
@@ -439,7 +452,7 @@ void WsSession::OnClose(beast::error_code ec) {
 void WsSession::Fail(beast::error_code ec, const char* what) {
   if (!finished_ && !IsDisconnect(ec)) state_->log.Info("ws ", id_, " from ", remote_, ": ", what, ": ", ec.message());
   // Make sure no operation is left waiting on a broken connection.
-  beast::get_lowest_layer(ws_).close();
+  CloseSocket();
   Finish(IsDisconnect(ec) ? "disconnected" : what);
 }
 

@@ -73,6 +73,7 @@ class WsSession : public Peer, public std::enable_shared_from_this<WsSession> {
   void DoClose();
   void OnClose(beast::error_code ec);
   void Fail(beast::error_code ec, const char* what);
+  void CloseSocket();
   // Runs once when the connection is over: unregisters from the router and the server.
   void Finish(const char* why);
   void Unregister();

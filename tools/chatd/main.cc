@@ -3,6 +3,7 @@
 // and in docs/operations.md.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <boost/program_options.hpp>
 #include <chrono>
@@ -69,6 +70,19 @@ int Usage(const std::string& error) {
 }
 
 }  // namespace
+
+// Raises the soft limit on open files to the hard one: each connection is a descriptor, and the
+// usual soft limit (1024) would cap chatd far below --max-connections. Returns the limit now in force.
+rlim_t RaiseFileLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return RLIM_INFINITY;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return raised.rlim_cur;
+  }
+  return lim.rlim_cur;
+}
 
 int main(int argc, char** argv) {
   chat::ServerOptions server;
@@ -220,6 +234,16 @@ int main(int argc, char** argv) {
     log(chat::LogLevel::kError, what);
     return kExitFailure;
   };
+
+  // Descriptors beyond the connections: the store's files, the admin API, logs (a generous margin).
+  constexpr std::size_t kSpareFiles = 200;
+  const rlim_t files = RaiseFileLimit();
+  if (files != RLIM_INFINITY && server.max_connections + kSpareFiles > files) {
+    log(chat::LogLevel::kWarning, "--max-connections " + std::to_string(server.max_connections) +
+                                      " is above what the open-file limit allows (" + std::to_string(files) +
+                                      " descriptors); connections beyond it will fail at accept. Raise "
+                                      "'ulimit -n' (LimitNOFILE= under systemd).");
+  }
 
   // ---- Store and bus ----
   std::string store_uri = cfg.store;
