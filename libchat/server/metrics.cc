@@ -72,6 +72,10 @@ std::string Metrics::Render() const {
                d(worker_queue_depth.Get()));
   AppendScalar(&out, "chat_receipt_events_total", "counter", "Coalesced receipt events sent.",
                d(receipt_events.Get()));
+  AppendScalar(&out, "chat_attachment_uploads_total", "counter", "Attachment uploads completed.",
+               d(attachment_uploads.Get()));
+  AppendScalar(&out, "chat_attachment_downloads_total", "counter", "Attachment downloads sent in full.",
+               d(attachment_downloads.Get()));
   delivery_latency.Render("chat_delivery_latency_seconds",
                           "From a message's acceptance to its newMessage frame being written to a device.", &out);
   store_latency.Render("chat_store_latency_seconds", "Duration of the store/service work of one command.", &out);
