@@ -1,5 +1,6 @@
 #include "http_session.h"
 
+#include <limits>
 #include <sstream>
 
 #include "attachment_http.h"
@@ -36,6 +37,9 @@ void HttpSession::Run() {
 void HttpSession::DoRead() {
   header_parser_.emplace();
   header_parser_->header_limit(16 * 1024);
+  // Beast checks Content-Length against the body limit as the header is parsed: no limit yet, each
+  // route sets its own (attachments: the declared size; the rest: http_body_limit, see OnHeader).
+  header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   // A client that connects and says nothing does not keep the connection forever.
   stream_.expires_after(state_->options.handshake_timeout);
   http::async_read_header(stream_, buffer_, *header_parser_,
@@ -54,7 +58,12 @@ void HttpSession::OnHeader(beast::error_code ec, std::size_t bytes) {
         ->Run();
     return;
   }
+  if (header_parser_->content_length().value_or(0) > state_->options.http_body_limit) {
+    state_->log.Debug("http from ", remote_, ": body over ", state_->options.http_body_limit, " bytes");
+    return DoClose();
+  }
   parser_.emplace(std::move(*header_parser_));
+  // Checked as a chunked body arrives.
   parser_->body_limit(state_->options.http_body_limit);
   if (parser_->is_done()) return OnRead({}, 0);
   http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
