@@ -1,5 +1,7 @@
 #include "commands.h"
 
+#include "attachment_commands.h"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -479,6 +481,7 @@ constexpr std::array kCommands = {
     CommandSpec{"deleteMessage", true, &DeleteMessage},
     CommandSpec{"typing", true, &Typing},
     CommandSpec{"getPresence", true, &GetPresence},
+    CommandSpec{"createAttachment", true, &CreateAttachmentCommand},
 };
 
 }  // namespace

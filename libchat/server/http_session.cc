@@ -1,7 +1,9 @@
 #include "http_session.h"
 
+#include <limits>
 #include <sstream>
 
+#include "attachment_http.h"
 #include "libchat/version.h"
 #include "ws_session.h"
 
@@ -33,12 +35,43 @@ void HttpSession::Run() {
 }
 
 void HttpSession::DoRead() {
-  parser_.emplace();
-  parser_->body_limit(state_->options.http_body_limit);
-  parser_->header_limit(16 * 1024);
+  header_parser_.emplace();
+  header_parser_->header_limit(16 * 1024);
+  // Beast checks Content-Length against the body limit as the header is parsed: no limit yet, each
+  // route sets its own (attachments: the declared size; the rest: http_body_limit, see OnHeader).
+  header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   // A client that connects and says nothing does not keep the connection forever.
   stream_.expires_after(state_->options.handshake_timeout);
+  http::async_read_header(stream_, buffer_, *header_parser_,
+                          beast::bind_front_handler(&HttpSession::OnHeader, shared_from_this()));
+}
+
+void HttpSession::OnHeader(beast::error_code ec, std::size_t bytes) {
+  if (ec) return OnRead(ec, bytes);
+  const auto& req = header_parser_->get();
+  const std::string_view target(req.target().data(), req.target().size());
+  if (target.substr(0, kAttachmentPathPrefix.size()) == kAttachmentPathPrefix) {
+    // The exchange borrows the stream and buffer; `self` keeps them alive until it is done.
+    auto self = shared_from_this();
+    std::make_shared<AttachmentExchange>(stream_, buffer_, state_, *header_parser_, self,
+                                         [self](bool keep_alive) { self->OnExchangeDone(keep_alive); })
+        ->Run();
+    return;
+  }
+  if (header_parser_->content_length().value_or(0) > state_->options.http_body_limit) {
+    state_->log.Debug("http from ", remote_, ": body over ", state_->options.http_body_limit, " bytes");
+    return DoClose();
+  }
+  parser_.emplace(std::move(*header_parser_));
+  // Checked as a chunked body arrives.
+  parser_->body_limit(state_->options.http_body_limit);
+  if (parser_->is_done()) return OnRead({}, 0);
   http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
+}
+
+void HttpSession::OnExchangeDone(bool keep_alive) {
+  if (keep_alive) return DoRead();
+  DoClose();
 }
 
 void HttpSession::OnRead(beast::error_code ec, std::size_t) {

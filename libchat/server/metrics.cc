@@ -79,6 +79,10 @@ std::string Metrics::Render() const {
                d(worker_queue_depth.Get()));
   AppendScalar(&out, "chat_receipt_events_total", "counter", "Coalesced receipt events sent.",
                d(receipt_events.Get()));
+  AppendScalar(&out, "chat_attachment_uploads_total", "counter", "Attachment uploads completed.",
+               d(attachment_uploads.Get()));
+  AppendScalar(&out, "chat_attachment_downloads_total", "counter", "Attachment downloads sent in full.",
+               d(attachment_downloads.Get()));
 #if defined(__GLIBC__)
   // What the allocator has handed out and not had back: unlike the RSS, it does not count pages that
   // freed memory still holds, so it tells growth (per connection, per chat) from fragmentation.

@@ -60,6 +60,8 @@ struct Metrics {
   Counter worker_rejected;          // Commands refused because the worker queue was full.
   Gauge worker_queue_depth;         // Commands waiting for a worker.
   Counter receipt_events;           // Coalesced receipt events sent (one per chat per window).
+  Counter attachment_uploads;       // Attachment uploads completed (PUT /v1/attachments/{id}).
+  Counter attachment_downloads;     // Attachment responses sent in full (GET, 200 or 206).
   Histogram delivery_latency;       // Message accepted (server timestamp) -> newMessage frame written.
   Histogram store_latency;          // Duration of each command's ChatService calls on a worker.
 

@@ -151,6 +151,17 @@ Json ToJson(const ReceiptCursor& r) {
   return Json{{"userId", r.user}, {"delivered", r.delivered}, {"read", r.read}};
 }
 
+Json ToJson(const Attachment& a) {
+  return Json{{"id", a.id},
+              {"uploaderId", a.uploader},
+              {"kind", ToString(a.kind)},
+              {"mimeType", a.mime},
+              {"size", a.size},
+              {"sha256", a.sha256},
+              {"state", ToString(a.state)},
+              {"createdAt", a.created_at}};
+}
+
 Json ToJson(const User& u, bool self) {
   // Never the password hash.
   Json j{{"id", u.id},

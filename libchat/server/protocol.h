@@ -62,6 +62,7 @@ Json ToJson(const Device& d);
 Json ToJson(const Participant& p);
 Json ToJson(const ChatSummary& s);
 Json ToJson(const ReceiptCursor& r);
+Json ToJson(const Attachment& a);
 // `self`: the user's own record (adds email and privacy setting).
 Json ToJson(const User& u, bool self);
 // Bytes a message is expected to take on the wire, to keep responses under a byte budget.

@@ -11,6 +11,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "attachments.h"
 #include "crypto.h"
 #include "libchat/service.h"
 #include "validate.h"
@@ -42,8 +43,10 @@ Status BadCredentials() { return Status::Unauthenticated("wrong username or pass
 
 class ChatServiceImpl final : public ChatService {
  public:
-  ChatServiceImpl(ServiceOptions options, std::shared_ptr<Store> store, std::shared_ptr<Bus> bus)
-      : ChatService(std::move(options), std::move(store), std::move(bus)) {
+  ChatServiceImpl(ServiceOptions options, std::shared_ptr<Store> store, std::shared_ptr<Bus> bus,
+                  std::shared_ptr<BlobStore> blobs)
+      : ChatService(std::move(options), std::move(store), std::move(bus)),
+        attachments_(options_, *store_, std::move(blobs)) {
     // Membership changes anywhere invalidate the routing cache.
     subscription_ = bus_->Subscribe([this](const std::shared_ptr<const Event>& e) {
       if (e->type == EventType::kChatUpdate) Invalidate(e->chat);
@@ -463,6 +466,7 @@ class ChatServiceImpl final : public ChatService {
     if (!draft.ok()) return done(draft.error());
     auto members = RequireMember(r.chat, r.sender);
     if (!members.ok()) return done(members.error());
+    if (Status s = attachments_.CheckSend(r.sender, r.attachments); !s.ok()) return done(s);
     CommitObserver observer = [this, members = *members](const Message& m) {
       auto e = std::make_shared<Event>();
       e->type = EventType::kMessage;
@@ -574,7 +578,24 @@ class ChatServiceImpl final : public ChatService {
   }
 
   Result<RetentionReport> RunRetention(std::size_t max_deletes) override {
-    return store_->SweepExpired(Now(), options_.device_cursor_ttl_ms, max_deletes);
+    const TimeMs now = Now();
+    LIBCHAT_ASSIGN_OR_RETURN(RetentionReport report, store_->SweepExpired(now, options_.device_cursor_ttl_ms, max_deletes));
+    // After the messages: attachments they were the last reference of start their grace period now.
+    LIBCHAT_ASSIGN_OR_RETURN(report.attachments_deleted, attachments_.Collect(now, max_deletes));
+    return report;
+  }
+
+  // ------------------------------------------------------------------ attachments
+  Result<UploadTicket> CreateAttachment(UserId user, const NewAttachment& request) override {
+    return attachments_.Create(user, request);
+  }
+
+  Result<std::unique_ptr<AttachmentUpload>> BeginUpload(UserId user, const std::string& id) override {
+    return attachments_.BeginUpload(user, id);
+  }
+
+  Result<AttachmentDownload> OpenAttachment(UserId user, const std::string& id) override {
+    return attachments_.Open(user, id);
   }
 
   Result<RetentionReport> PreviewRetention(std::size_t max_deletes) override {
@@ -779,6 +800,7 @@ class ChatServiceImpl final : public ChatService {
     };
   }
 
+  detail::Attachments attachments_;
   std::mutex cache_mu_;
   std::unordered_map<ChatId, MemberList> members_;
   std::uint64_t generation_ = 0;
@@ -788,12 +810,12 @@ class ChatServiceImpl final : public ChatService {
 }  // namespace
 
 Result<std::unique_ptr<ChatService>> ChatService::Create(ServiceOptions options, std::shared_ptr<Store> store,
-                                                         std::shared_ptr<Bus> bus) {
+                                                         std::shared_ptr<Bus> bus, std::shared_ptr<BlobStore> blobs) {
   if (!store) return Status::InvalidArgument("ChatService::Create: null store");
   if (!bus) return Status::InvalidArgument("ChatService::Create: null bus");
   if (options.clock == nullptr) options.clock = SystemClock();
   return std::unique_ptr<ChatService>(
-      std::make_unique<ChatServiceImpl>(std::move(options), std::move(store), std::move(bus)));
+      std::make_unique<ChatServiceImpl>(std::move(options), std::move(store), std::move(bus), std::move(blobs)));
 }
 
 }  // namespace chat

@@ -244,4 +244,36 @@ Result<ReceiptCursor> DecodeReceipt(std::string_view in) {
   return c;
 }
 
+std::string EncodeAttachment(const Attachment& a) {
+  Writer w;
+  w.Byte(kFormatV1);
+  w.Str(a.id);
+  w.U64(a.uploader);
+  w.Byte(static_cast<std::uint8_t>(a.kind));
+  w.Str(a.mime);
+  w.U64(a.size);
+  w.Str(a.sha256);
+  w.Byte(static_cast<std::uint8_t>(a.state));
+  w.I64(a.created_at);
+  w.I64(a.completed_at);
+  return w.Take();
+}
+
+Result<Attachment> DecodeAttachment(std::string_view in) {
+  Reader r(in);
+  Attachment a;
+  if (!StartV1(r)) return Corrupt("attachment");
+  a.id = r.Str();
+  a.uploader = r.U64();
+  a.kind = static_cast<AttachmentKind>(r.Byte());
+  a.mime = r.Str();
+  a.size = r.U64();
+  a.sha256 = r.Str();
+  a.state = static_cast<AttachmentState>(r.Byte());
+  a.created_at = r.I64();
+  a.completed_at = r.I64();
+  if (r.failed()) return Corrupt("attachment");
+  return a;
+}
+
 }  // namespace chat::detail

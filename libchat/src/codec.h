@@ -52,5 +52,7 @@ std::string EncodeMessage(const Message& m);
 Result<Message> DecodeMessage(std::string_view in);
 std::string EncodeReceipt(const ReceiptCursor& r);
 Result<ReceiptCursor> DecodeReceipt(std::string_view in);
+std::string EncodeAttachment(const Attachment& a);
+Result<Attachment> DecodeAttachment(std::string_view in);
 
 }  // namespace chat::detail

@@ -30,6 +30,7 @@ struct Counter {
   void operator()(const Message&) const { ++c->messages; }
   void operator()(const DeviceCursorRecord&) const { ++c->device_cursors; }
   void operator()(const ReceiptCursor&) const { ++c->receipts; }
+  void operator()(const Attachment&) const { ++c->attachments; }
 };
 
 void Count(DumpCounts* counts, const StoreRecord& record) {

@@ -74,5 +74,20 @@ std::string DeviceCursorPrefix(DeviceId d) { return Tag1("dc/", d); }
 std::string DeviceCursorsPrefix() { return Tag("dc/"); }
 std::string Receipt(ChatId c, UserId u) { return Tag2("rc/", c, u); }
 std::string ReceiptPrefix(ChatId c) { return Tag1("rc/", c); }
+std::string Attachment(std::string_view id) { return "a/" + std::string(id); }
+std::string AttachmentPrefix() { return Tag("a/"); }
+std::string AttachmentRef(std::string_view id, ChatId c, Seq s) {
+  std::string k = AttachmentRefPrefix(id);
+  AppendBE(&k, c);
+  AppendBE(&k, s);
+  return k;
+}
+std::string AttachmentRefPrefix(std::string_view id) { return "ar/" + std::string(id) + "/"; }
+std::string AttachmentOrphan(std::string_view id) { return "ao/" + std::string(id); }
+std::string AttachmentOrphanPrefix() { return Tag("ao/"); }
+std::string AttachmentGarbage(std::string_view id) { return "ag/" + std::string(id); }
+std::string AttachmentGarbagePrefix() { return Tag("ag/"); }
+std::string AttachmentQuota(TimeMs day, UserId u) { return Tag2("aq/", static_cast<std::uint64_t>(day), u); }
+std::string AttachmentQuotaPrefix() { return Tag("aq/"); }
 
 }  // namespace chat::detail::keys

@@ -49,5 +49,16 @@ std::string DeviceCursorPrefix(DeviceId d);
 std::string DeviceCursorsPrefix();                 // dc/  (every device's cursors)
 std::string Receipt(ChatId c, UserId u);            // rc/<cid><uid> -> ReceiptCursor
 std::string ReceiptPrefix(ChatId c);
+// Attachment ids are [A-Za-z0-9_-] (blob ids), so the '/' after one ends it unambiguously.
+std::string Attachment(std::string_view id);         // a/<id> -> Attachment
+std::string AttachmentPrefix();                      // a/
+std::string AttachmentRef(std::string_view id, ChatId c, Seq s);  // ar/<id>/<cid><seq> -> ""
+std::string AttachmentRefPrefix(std::string_view id);             // ar/<id>/
+std::string AttachmentOrphan(std::string_view id);   // ao/<id> -> varint ms since unreferenced
+std::string AttachmentOrphanPrefix();                // ao/
+std::string AttachmentGarbage(std::string_view id);  // ag/<id> -> ""  (metadata gone, bytes not yet)
+std::string AttachmentGarbagePrefix();               // ag/
+std::string AttachmentQuota(TimeMs day, UserId u);   // aq/<day start ms><uid> -> varint bytes announced
+std::string AttachmentQuotaPrefix();                 // aq/
 
 }  // namespace chat::detail::keys

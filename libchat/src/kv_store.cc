@@ -19,6 +19,9 @@
 #include <unordered_map>
 #include <variant>
 
+#include <set>
+
+#include "blob_id.h"
 #include "codec.h"
 #include "commit_queue.h"
 #include "crypto.h"
@@ -492,6 +495,8 @@ class KvStore final : public Store {
       }
       if (target.deleted) return Status::NotFound("message " + std::to_string(seq) + " is already deleted");
       // The tombstone keeps the position (seq, id, sender, time) so that sync never shows a gap.
+      std::set<std::string> dropped_refs;
+      LIBCHAT_RETURN_IF_ERROR(DropAttachmentRefs(target, now, &ticket->batch, &dropped_refs));
       target.body.clear();
       target.attachments.clear();
       target.deleted = true;
@@ -637,6 +642,7 @@ class KvStore final : public Store {
     LIBCHAT_RETURN_IF_ERROR(WaitForQueuedWrites());
     RetentionReport report;
     KvBatch b;
+    std::set<std::string> dropped_refs;
     // Messages: the expiry index is ordered by time, so the sweep reads only what it deletes.
     {
       const std::string prefix = keys::ExpiryPrefix();
@@ -655,6 +661,7 @@ class KvStore final : public Store {
         auto m = GetMessage(chat, seq);
         if (m.ok()) {
           if (!m->client_id.empty() && m->sender_device != 0) b.Delete(keys::Dedup(m->sender_device, m->client_id));
+          LIBCHAT_RETURN_IF_ERROR(DropAttachmentRefs(*m, now, &b, &dropped_refs));
           b.Delete(keys::Message(chat, seq));
           ++report.messages_deleted;
         } else if (!m.error().IsNotFound()) {
@@ -746,6 +753,114 @@ class KvStore final : public Store {
     return report;
   }
 
+  // ---------------------------------------------------------------- attachments
+  Status CreateAttachment(const Attachment& a, std::uint64_t bytes_per_day) override {
+    if (!detail::IsValidBlobId(a.id)) return Status::InvalidArgument("invalid attachment id '" + a.id + "'");
+    // The quota is a read-modify-write of the uploader's counter: serialise per user.
+    std::lock_guard lock(StripeFor(a.uploader));
+    LIBCHAT_ASSIGN_OR_RETURN(bool exists, Exists(keys::Attachment(a.id)));
+    if (exists) return Status::AlreadyExists("attachment " + a.id);
+    const std::string quota_key = keys::AttachmentQuota(DayOf(a.created_at), a.uploader);
+    std::uint64_t used = 0;
+    if (auto v = engine_->Get(quota_key); v.ok()) {
+      used = DecodeU64(*v);
+    } else if (!v.error().IsNotFound()) {
+      return v.error();
+    }
+    if (a.size > bytes_per_day || used > bytes_per_day - a.size) {
+      return Status::ResourceExhausted("daily upload quota: user " + std::to_string(a.uploader) + " has announced " +
+                                       std::to_string(used) + " of " + std::to_string(bytes_per_day) +
+                                       " bytes today; " + std::to_string(a.size) + " more do not fit");
+    }
+    auto ticket = std::make_shared<CommitQueue::Ticket>();
+    ticket->batch.Put(keys::Attachment(a.id), detail::EncodeAttachment(a));
+    ticket->batch.Put(keys::AttachmentOrphan(a.id), EncodeU64(static_cast<std::uint64_t>(a.created_at)));
+    ticket->batch.Put(quota_key, EncodeU64(used + a.size));
+    return commits_.Commit(ticket);
+  }
+
+  Result<Attachment> GetAttachment(std::string_view id) override {
+    auto v = engine_->Get(keys::Attachment(id));
+    if (!v.ok()) return NotFoundOr(v.error(), "attachment " + std::string(id));
+    return detail::DecodeAttachment(*v);
+  }
+
+  Status CompleteAttachment(std::string_view id, TimeMs at) override {
+    std::lock_guard lock(StripeFor(std::hash<std::string_view>()(id)));
+    LIBCHAT_ASSIGN_OR_RETURN(Attachment a, GetAttachment(id));
+    if (a.state == AttachmentState::kComplete) {
+      return Status::FailedPrecondition("attachment " + a.id + " is already uploaded");
+    }
+    a.state = AttachmentState::kComplete;
+    a.completed_at = at;
+    auto ticket = std::make_shared<CommitQueue::Ticket>();
+    ticket->batch.Put(keys::Attachment(a.id), detail::EncodeAttachment(a));
+    return commits_.Commit(ticket);
+  }
+
+  Result<std::vector<AttachmentRef>> ListAttachmentRefs(std::string_view id) override {
+    std::vector<AttachmentRef> out;
+    const std::string prefix = keys::AttachmentRefPrefix(id);
+    LIBCHAT_RETURN_IF_ERROR(ScanPrefix(*engine_, prefix, [&](std::string_view k, std::string_view) {
+      out.push_back({keys::ReadBE(k, prefix.size()), keys::ReadBE(k, prefix.size() + 8)});
+      return true;
+    }));
+    return out;
+  }
+
+  Result<std::vector<std::string>> CollectAttachments(TimeMs now, TimeMs grace_ms, std::size_t max_deletes) override {
+    KvBatch b;
+    std::size_t collected = 0;
+    // The orphan index holds only unreferenced attachments (uploads in flight, or never or no longer
+    // sent), so a full scan costs what is pending, not what is stored.
+    const std::string prefix = keys::AttachmentOrphanPrefix();
+    auto it = engine_->NewIterator();
+    for (it->Seek(prefix); it->Valid() && collected < max_deletes; it->Next()) {
+      std::string_view k = it->key();
+      if (k.substr(0, prefix.size()) != prefix) break;
+      const std::string id(k.substr(prefix.size()));
+      const TimeMs since = static_cast<TimeMs>(DecodeU64(it->value()));
+      if (since + grace_ms > now) continue;
+      bool referenced = false;
+      LIBCHAT_RETURN_IF_ERROR(ScanPrefix(*engine_, keys::AttachmentRefPrefix(id), [&](std::string_view, std::string_view) {
+        referenced = true;
+        return false;
+      }));
+      b.Delete(std::string(k));
+      if (referenced) continue;  // A message references it again: a stale index entry.
+      b.Delete(keys::Attachment(id));
+      b.Put(keys::AttachmentGarbage(id), "");
+      ++collected;
+    }
+    LIBCHAT_RETURN_IF_ERROR(it->status());
+    // Quota counters of days before yesterday no longer limit anything.
+    const std::string quota = keys::AttachmentQuotaPrefix();
+    LIBCHAT_RETURN_IF_ERROR(ScanPrefix(*engine_, quota, [&](std::string_view k, std::string_view) {
+      if (static_cast<TimeMs>(keys::ReadBE(k, quota.size())) >= DayOf(now) - kMsPerDay) return false;
+      b.Delete(std::string(k));
+      return true;
+    }));
+    if (!b.empty()) {
+      auto ticket = std::make_shared<CommitQueue::Ticket>();
+      ticket->batch = std::move(b);
+      LIBCHAT_RETURN_IF_ERROR(commits_.Commit(ticket));
+    }
+    std::vector<std::string> out;
+    const std::string garbage = keys::AttachmentGarbagePrefix();
+    LIBCHAT_RETURN_IF_ERROR(ScanPrefix(*engine_, garbage, [&](std::string_view k, std::string_view) {
+      out.emplace_back(k.substr(garbage.size()));
+      return out.size() < std::max<std::size_t>(max_deletes, 1);
+    }));
+    return out;
+  }
+
+  Status ReleaseAttachments(const std::vector<std::string>& ids) override {
+    if (ids.empty()) return Status::Ok();
+    auto ticket = std::make_shared<CommitQueue::Ticket>();
+    for (const auto& id : ids) ticket->batch.Delete(keys::AttachmentGarbage(id));
+    return commits_.Commit(ticket);
+  }
+
   StoreStats Stats() override {
     StoreStats s;
     {
@@ -776,6 +891,10 @@ class KvStore final : public Store {
     LIBCHAT_RETURN_IF_ERROR(sink(StoreRecord{counters}));
     LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::UserPrefix(), [&](std::string_view, std::string_view v) {
       return ExportUser(v, sink);
+    }));
+    // Before the chats, so that an import sees each attachment before the messages that reference it.
+    LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::AttachmentPrefix(), [&](std::string_view, std::string_view v) {
+      return SinkDecoded(detail::DecodeAttachment(v), sink);
     }));
     LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::ChatPrefix(), [&](std::string_view, std::string_view v) {
       return ExportChat(v, sink);
@@ -913,12 +1032,35 @@ class KvStore final : public Store {
     head.I64(entry.timestamp);
     b.Put(keys::ChatHead(entry.chat), head.Take());
     b.Put(keys::Expiry(entry.timestamp + state.retention_ms, entry.chat, entry.seq), "");
+    // The message now references its attachments: they are no longer candidates for collection.
+    for (const auto& id : entry.attachments) {
+      b.Put(keys::AttachmentRef(id, entry.chat, entry.seq), "");
+      b.Delete(keys::AttachmentOrphan(id));
+    }
     ticket->entry = std::make_shared<const Message>(std::move(entry));
     // Readers see the new head once it is durable. Only the committer thread writes it, in queue
     // order, so heads only rise. Chat states live as long as the store once loaded.
     auto* s = &state;
     Seq seq = ticket->entry->seq;
     ticket->on_durable = [s, seq] { s->durable_head.store(seq, std::memory_order_release); };
+  }
+
+  // Forgets, in `b`, that `m` (expiring or being deleted) references its attachments; one left with
+  // no reference becomes unreferenced from `now`, so that CollectAttachments removes it after its
+  // grace period. `dropped` holds the reference keys already deleted in `b`, which the engine still has.
+  Status DropAttachmentRefs(const Message& m, TimeMs now, KvBatch* b, std::set<std::string>* dropped) {
+    for (const auto& id : m.attachments) {
+      std::string ref = keys::AttachmentRef(id, m.chat, m.seq);
+      b->Delete(ref);
+      dropped->insert(std::move(ref));
+      bool referenced = false;
+      LIBCHAT_RETURN_IF_ERROR(ScanPrefix(*engine_, keys::AttachmentRefPrefix(id), [&](std::string_view k, std::string_view) {
+        referenced = dropped->count(std::string(k)) == 0;
+        return !referenced;
+      }));
+      if (!referenced) b->Put(keys::AttachmentOrphan(id), EncodeU64(static_cast<std::uint64_t>(std::max<TimeMs>(now, 0))));
+    }
+    return Status::Ok();
   }
 
   static Result<AppendResult> Duplicate(const Message& original, ChatId requested_chat) {
@@ -1208,6 +1350,10 @@ class KvStore final : public Store {
     LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::Message(m.chat, m.seq), what));
     KvBatch b;
     b.Put(keys::Message(m.chat, m.seq), detail::EncodeMessage(m));
+    for (const auto& id : m.attachments) {
+      b.Put(keys::AttachmentRef(id, m.chat, m.seq), "");
+      b.Delete(keys::AttachmentOrphan(id));
+    }
     // Expiry under the chat's current retention (the original entry used the retention of its day).
     b.Put(keys::Expiry(m.timestamp + chat->retention_ms, m.chat, m.seq), "");
     if (!m.client_id.empty() && m.sender_device != 0) {
@@ -1219,6 +1365,29 @@ class KvStore final : public Store {
       w.U64(m.seq);
       b.Put(dedup_key, w.Take());
     }
+    return engine_->Write(b, false);
+  }
+
+  Status ImportEntity(const Attachment& a) {
+    const std::string what = "attachment " + a.id;
+    if (!detail::IsValidBlobId(a.id) || a.uploader == 0) {
+      return Status::InvalidArgument("an attachment record needs a valid id and an uploader");
+    }
+    LIBCHAT_RETURN_IF_ERROR(RequireImported(keys::User(a.uploader), "user " + std::to_string(a.uploader), what));
+    LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::Attachment(a.id), what));
+    KvBatch b;
+    b.Put(keys::Attachment(a.id), detail::EncodeAttachment(a));
+    // Unreferenced until an imported message references it (messages come after attachments).
+    b.Put(keys::AttachmentOrphan(a.id), EncodeU64(static_cast<std::uint64_t>(std::max<TimeMs>(a.created_at, 0))));
+    // The day's quota counter is derived: the sum of what the uploader announced that day.
+    const std::string quota_key = keys::AttachmentQuota(DayOf(a.created_at), a.uploader);
+    std::uint64_t used = 0;
+    if (auto v = engine_->Get(quota_key); v.ok()) {
+      used = DecodeU64(*v);
+    } else if (!v.error().IsNotFound()) {
+      return v.error();
+    }
+    b.Put(quota_key, EncodeU64(used + a.size));
     return engine_->Write(b, false);
   }
 

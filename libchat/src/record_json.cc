@@ -173,6 +173,19 @@ struct Encoder {
     o.U64("chat", r.chat).U64("user", r.user).U64("delivered", r.delivered).U64("read", r.read);
     return o;
   }
+  Out operator()(const Attachment& a) const {
+    Out o("attachment");
+    o.Text("id", a.id)
+        .U64("uploader", a.uploader)
+        .Enum("kind", a.kind)
+        .Text("mime", a.mime)
+        .U64("size", a.size)
+        .Text("sha256", a.sha256)
+        .Enum("state", a.state)
+        .I64("created_at", a.created_at)
+        .I64("completed_at", a.completed_at);
+    return o;
+  }
 };
 
 // ---------------------------------------------------------------- decoding
@@ -417,6 +430,19 @@ Result<StoreRecord> DecodeRecord(const json& j) {
     r.delivered = in.U64("delivered");
     r.read = in.U64("read");
     return Finished(in, r);
+  }
+  if (type == "attachment") {
+    Attachment a;
+    a.id = in.Text("id");
+    a.uploader = in.U64("uploader");
+    a.kind = in.Enum<AttachmentKind>("kind");
+    a.mime = in.Text("mime");
+    a.size = in.U64("size");
+    a.sha256 = in.Text("sha256");
+    a.state = in.Enum<AttachmentState>("state");
+    a.created_at = in.I64("created_at");
+    a.completed_at = in.I64("completed_at");
+    return Finished(in, std::move(a));
   }
   return Status::InvalidArgument("unknown record type \"" + type + "\"");
 }

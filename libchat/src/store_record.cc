@@ -14,6 +14,7 @@ struct TypeName {
   std::string_view operator()(const Message&) const { return "message"; }
   std::string_view operator()(const DeviceCursorRecord&) const { return "device_cursor"; }
   std::string_view operator()(const ReceiptCursor&) const { return "receipt"; }
+  std::string_view operator()(const Attachment&) const { return "attachment"; }
 };
 
 }  // namespace
@@ -30,6 +31,31 @@ Status Store::Import(const StoreRecord& /*record*/) {
 
 Result<RetentionReport> Store::CountExpired(TimeMs /*now*/, TimeMs /*cursor_ttl_ms*/, std::size_t /*max_deletes*/) {
   return Status::NotSupported(Describe() + ": this store cannot count what retention would delete");
+}
+
+Status Store::CreateAttachment(const Attachment& /*attachment*/, std::uint64_t /*bytes_per_day*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep attachments");
+}
+
+Result<Attachment> Store::GetAttachment(std::string_view /*id*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep attachments");
+}
+
+Status Store::CompleteAttachment(std::string_view /*id*/, TimeMs /*at*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep attachments");
+}
+
+Result<std::vector<AttachmentRef>> Store::ListAttachmentRefs(std::string_view /*id*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep attachments");
+}
+
+Result<std::vector<std::string>> Store::CollectAttachments(TimeMs /*now*/, TimeMs /*grace_ms*/,
+                                                           std::size_t /*max_deletes*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep attachments");
+}
+
+Status Store::ReleaseAttachments(const std::vector<std::string>& /*ids*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep attachments");
 }
 
 }  // namespace chat

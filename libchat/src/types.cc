@@ -43,12 +43,24 @@ constexpr std::array<std::pair<LastSeenVisibility, std::string_view>, 3> kVisibi
     {LastSeenVisibility::kChatPartners, "chat_partners"},
     {LastSeenVisibility::kNobody, "nobody"}}};
 
+constexpr std::array<std::pair<AttachmentKind, std::string_view>, 4> kAttachmentKinds{{
+    {AttachmentKind::kAudio, "audio"},
+    {AttachmentKind::kImage, "image"},
+    {AttachmentKind::kVideo, "video"},
+    {AttachmentKind::kDocument, "document"}}};
+constexpr std::array<std::pair<AttachmentState, std::string_view>, 2> kAttachmentStates{{
+    {AttachmentState::kPending, "pending"}, {AttachmentState::kComplete, "complete"}}};
+
 }  // namespace
 
 std::string_view ToString(ChatKind kind) { return NameOf(kChatKinds, kind); }
 std::string_view ToString(Role role) { return NameOf(kRoles, role); }
 std::string_view ToString(MessageKind kind) { return NameOf(kMessageKinds, kind); }
 std::string_view ToString(LastSeenVisibility v) { return NameOf(kVisibilities, v); }
+std::string_view ToString(AttachmentKind kind) { return NameOf(kAttachmentKinds, kind); }
+std::string_view ToString(AttachmentState state) { return NameOf(kAttachmentStates, state); }
+bool Parse(std::string_view s, AttachmentKind* out) { return ValueOf(kAttachmentKinds, s, out); }
+bool Parse(std::string_view s, AttachmentState* out) { return ValueOf(kAttachmentStates, s, out); }
 bool Parse(std::string_view s, ChatKind* out) { return ValueOf(kChatKinds, s, out); }
 bool Parse(std::string_view s, Role* out) { return ValueOf(kRoles, s, out); }
 bool Parse(std::string_view s, MessageKind* out) { return ValueOf(kMessageKinds, s, out); }

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "crypto.h"
+
 namespace chat::test {
 namespace {
 
@@ -55,6 +57,19 @@ Message Send(Fixture& f, const Session& s, ChatId chat, const std::string& clien
   return sent->message;
 }
 
+// Announces and uploads a small PNG-signed file as `s`; its attachment id.
+std::string UploadPng(Fixture& f, const Session& s, const std::string& filler) {
+  const std::string data = std::string("\x89PNG\r\n\x1a\n", 8) + filler;
+  auto ticket = f.service->CreateAttachment(
+      s.user.id, NewAttachment{AttachmentKind::kImage, "image/png", data.size(), detail::Sha256Hex(data)});
+  REQUIRE_OK(ticket);
+  auto up = f.service->BeginUpload(s.user.id, ticket->attachment.id);
+  REQUIRE_OK(up);
+  REQUIRE_OK((*up)->Write(data));
+  REQUIRE_OK((*up)->Finish());
+  return ticket->attachment.id;
+}
+
 }  // namespace
 
 std::unique_ptr<KvIterator> EngineRef::NewIterator() {
@@ -81,7 +96,12 @@ World Populate(Fixture& f) {
 
   w.bob_first = Send(f, w.bob, w.group, "b1", "hello team");
   Message a1 = Send(f, w.alice, w.group, "a1", "hi bob", w.bob_first.seq);
-  Send(f, w.carol, w.group, "c1", "a photo", 0, MessageKind::kImage, {"att-1", "att-2"});
+  // Two uploaded attachments and one announced but never uploaded: the dump carries all three.
+  const std::vector<std::string> photos = {UploadPng(f, w.carol, "first"), UploadPng(f, w.carol, "second")};
+  UploadPng(f, w.alice, "unsent");
+  REQUIRE_OK(svc.CreateAttachment(w.alice.user.id, NewAttachment{AttachmentKind::kDocument, "text/plain", 5,
+                                                                  detail::Sha256Hex("hello")}));
+  Send(f, w.carol, w.group, "c1", "a photo", 0, MessageKind::kImage, photos);
   Send(f, w.alice, w.direct, "a2", "psst");
   Send(f, w.bob, w.direct, "b2", "ünïcödé ✓ \"quoted\" \\ back\nslash");
   auto deleted = svc.DeleteMessage(w.alice.user.id, w.alice.device.id, w.group, a1.seq);

@@ -37,6 +37,13 @@ std::unique_ptr<Store> OpenStore(const std::string& backend, const std::string& 
 
 Fixture::Fixture(const std::string& b, KvStoreOptions o) : backend(b), store_options(o) {
   if (backend != "mem") dir = std::make_unique<TempDir>();
+  if (dir) {
+    auto b = NewFileBlobStore((dir->path() / "blobs").string());
+    REQUIRE_OK(b);
+    blobs = std::move(*b);
+  } else {
+    blobs = NewMemBlobStore();
+  }
   Reopen();
 }
 
@@ -53,7 +60,7 @@ void Fixture::Reopen() {
   ServiceOptions opts;
   opts.clock = &clock;
   opts.password_cost = PasswordCost::kMinimum;
-  auto s = ChatService::Create(opts, store, bus);
+  auto s = ChatService::Create(opts, store, bus, blobs);
   REQUIRE_OK(s);
   service = std::move(*s);
 }

@@ -69,6 +69,9 @@ struct Fixture {
   ManualClock clock;
   std::shared_ptr<Bus> bus;
   std::shared_ptr<Store> store;
+  // Attachment bytes: mem:// for "mem", file:// in the fixture's directory for "leveldb". Kept across
+  // Reopen.
+  std::shared_ptr<BlobStore> blobs;
   std::unique_ptr<ChatService> service;
 };
 

@@ -57,14 +57,15 @@ ordered_json CountsJson(const DumpCounts& c) {
           {"participants", c.participants},
           {"messages", c.messages},
           {"device_cursors", c.device_cursors},
-          {"receipts", c.receipts}};
+          {"receipts", c.receipts},
+          {"attachments", c.attachments}};
 }
 
 std::string CountsText(const DumpCounts& c) {
   return std::to_string(c.records) + " records (" + std::to_string(c.users) + " users, " + std::to_string(c.devices) +
          " devices, " + std::to_string(c.chats) + " chats, " + std::to_string(c.participants) + " participants, " +
          std::to_string(c.messages) + " messages, " + std::to_string(c.device_cursors) + " device cursors, " +
-         std::to_string(c.receipts) + " receipts)";
+         std::to_string(c.receipts) + " receipts, " + std::to_string(c.attachments) + " attachments)";
 }
 
 // Writes to OUT.partial and renames it on success, so that OUT is never a truncated dump.

@@ -31,6 +31,14 @@ struct Config {
   std::string data_dir;
   std::string store;
   std::string bus;
+  std::string blob_store;
+  std::uint64_t max_audio_bytes = 0;
+  std::uint64_t max_image_bytes = 0;
+  std::uint64_t max_video_bytes = 0;
+  std::uint64_t max_document_bytes = 0;
+  std::uint64_t attachment_bytes_per_day = 0;
+  std::size_t max_attachments = 0;
+  unsigned attachment_orphan_minutes = 0;
   std::string password_cost;
   std::string log_level;
   unsigned max_devices = 0;
@@ -105,7 +113,10 @@ int main(int argc, char** argv) {
        "Store URI, overriding the default leveldb://<absolute data-dir>/store. E.g. mem:// (nothing kept), "
        "leveldb:///var/lib/chatd/store?sync=1&cache_mb=64.")
       ("bus", po::value<std::string>(&cfg.bus)->default_value("inproc://"),
-       "Bus URI carrying live events to sessions. inproc:// for a single node.");
+       "Bus URI carrying live events to sessions. inproc:// for a single node.")
+      ("blob-store", po::value<std::string>(&cfg.blob_store)->default_value(""),
+       "Blob store URI for attachment bytes, overriding the default file://<absolute data-dir>/blobs. "
+       "mem:// keeps them in memory (tests only).");
 
   po::options_description network("Network", kHelpWidth, kHelpWidth / 2);
   network.add_options()
@@ -152,6 +163,21 @@ int main(int argc, char** argv) {
        "Largest message body in bytes (UTF-8).")
       ("retention-days", po::value<unsigned>(&cfg.retention_days)->default_value(30),
        "Retention of new chats: messages older than this are deleted.")
+      ("max-audio-bytes", po::value<std::uint64_t>(&cfg.max_audio_bytes)->default_value(16ULL << 20),
+       "Largest audio attachment, in bytes.")
+      ("max-image-bytes", po::value<std::uint64_t>(&cfg.max_image_bytes)->default_value(16ULL << 20),
+       "Largest image attachment, in bytes.")
+      ("max-video-bytes", po::value<std::uint64_t>(&cfg.max_video_bytes)->default_value(100ULL << 20),
+       "Largest video attachment, in bytes.")
+      ("max-document-bytes", po::value<std::uint64_t>(&cfg.max_document_bytes)->default_value(100ULL << 20),
+       "Largest document attachment, in bytes.")
+      ("attachment-bytes-per-day", po::value<std::uint64_t>(&cfg.attachment_bytes_per_day)->default_value(1ULL << 30),
+       "Bytes of attachments one user may announce per UTC day.")
+      ("max-attachments-per-message", po::value<std::size_t>(&cfg.max_attachments)->default_value(10),
+       "Attachments one message may reference.")
+      ("attachment-orphan-minutes", po::value<unsigned>(&cfg.attachment_orphan_minutes)->default_value(24 * 60),
+       "An attachment no message references (upload abandoned, never sent, or its messages expired) is "
+       "deleted by the retention sweep after this long; also the lifetime of an upload ticket.")
       ("log-level", po::value<std::string>(&cfg.log_level)->default_value("info"),
        "debug, info, warning or error. Logs go to stderr, one line per event; never message bodies or tokens.");
 
@@ -217,6 +243,14 @@ int main(int argc, char** argv) {
   if (service_options.default_retention_ms > service_options.max_retention_ms) {
     service_options.max_retention_ms = service_options.default_retention_ms;
   }
+  service_options.limits.max_audio_bytes = cfg.max_audio_bytes;
+  service_options.limits.max_image_bytes = cfg.max_image_bytes;
+  service_options.limits.max_video_bytes = cfg.max_video_bytes;
+  service_options.limits.max_document_bytes = cfg.max_document_bytes;
+  service_options.limits.attachment_bytes_per_day = cfg.attachment_bytes_per_day;
+  service_options.limits.max_attachments_per_message = cfg.max_attachments;
+  if (cfg.attachment_orphan_minutes == 0) return Usage("--attachment-orphan-minutes must be at least 1");
+  service_options.attachment_orphan_ttl_ms = static_cast<chat::TimeMs>(cfg.attachment_orphan_minutes) * 60 * 1000;
   server.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   server.handshake_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
   server.write_timeout = std::chrono::milliseconds(cfg.write_timeout_ms);
@@ -247,13 +281,15 @@ int main(int argc, char** argv) {
 
   // ---- Store and bus ----
   std::string store_uri = cfg.store;
-  if (store_uri.empty()) {
+  std::string blob_uri = cfg.blob_store;
+  if (store_uri.empty() || blob_uri.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(cfg.data_dir, ec);
     if (ec) return fatal("data dir " + cfg.data_dir + ": " + ec.message());
     const auto abs = std::filesystem::absolute(cfg.data_dir, ec);
     if (ec) return fatal("data dir " + cfg.data_dir + ": " + ec.message());
-    store_uri = "leveldb://" + (abs.lexically_normal() / "store").string();
+    if (store_uri.empty()) store_uri = "leveldb://" + (abs.lexically_normal() / "store").string();
+    if (blob_uri.empty()) blob_uri = "file://" + (abs.lexically_normal() / "blobs").string();
   }
   // Block the stop signals before any thread starts, so that every thread inherits the mask and the
   // main thread alone receives them through sigwait.
@@ -272,9 +308,12 @@ int main(int argc, char** argv) {
   if (!bus.ok()) return fatal("cannot open the bus: " + bus.error().ToString());
   std::shared_ptr<chat::Store> shared_store = std::move(*store);
   std::shared_ptr<chat::Bus> shared_bus = std::move(*bus);
-  log(chat::LogLevel::kInfo, "store " + shared_store->Describe() + ", bus " + cfg.bus);
+  auto blobs = registry.MakeBlob(blob_uri);
+  if (!blobs.ok()) return fatal("cannot open the blob store: " + blobs.error().ToString());
+  std::shared_ptr<chat::BlobStore> shared_blobs = std::move(*blobs);
+  log(chat::LogLevel::kInfo, "store " + shared_store->Describe() + ", bus " + cfg.bus + ", blobs " + blob_uri);
 
-  auto service = chat::ChatService::Create(service_options, shared_store, shared_bus);
+  auto service = chat::ChatService::Create(service_options, shared_store, shared_bus, shared_blobs);
   if (!service.ok()) return fatal("service: " + service.error().ToString());
 
   // ---- Serve ----
@@ -320,6 +359,7 @@ int main(int argc, char** argv) {
   srv.reset();
   service->reset();
   shared_bus.reset();
+  shared_blobs.reset();
   shared_store.reset();
   log(chat::LogLevel::kInfo, "stopped");
   return kExitOk;

@@ -35,6 +35,15 @@ struct Limits {
   std::size_t max_password_bytes = 1024;
   // Largest page of messages one sync or history call returns. Default: 500.
   std::size_t max_page = 500;
+  // Largest attachment of each kind, in bytes. Default: audio 16 MiB, image 16 MiB, video 100 MiB,
+  // document 100 MiB.
+  std::uint64_t max_audio_bytes = 16ULL << 20;
+  std::uint64_t max_image_bytes = 16ULL << 20;
+  std::uint64_t max_video_bytes = 100ULL << 20;
+  std::uint64_t max_document_bytes = 100ULL << 20;
+  // Bytes one user may announce with createAttachment per UTC day (declared sizes, counted when the
+  // upload is announced, whether or not it completes). Default: 1 GiB.
+  std::uint64_t attachment_bytes_per_day = 1ULL << 30;
 };
 
 // How expensive password hashing is. kInteractive is libsodium's recommended interactive Argon2id
@@ -51,6 +60,10 @@ struct ServiceOptions {
   TimeMs device_cursor_ttl_ms = 30 * kMsPerDay;
   // Lifetime of a session token since its device last resumed. Default: 90 days.
   TimeMs session_ttl_ms = 90 * kMsPerDay;
+  // An attachment that no message references (an upload never finished, or finished but never sent,
+  // or whose messages retention deleted) is deleted, bytes included, once it has been unreferenced for
+  // this long. Also the lifetime of an upload ticket. Default: 24 hours.
+  TimeMs attachment_orphan_ttl_ms = kMsPerDay;
   PasswordCost password_cost = PasswordCost::kInteractive;
   // Not owned; must outlive the service. Default: the system clock.
   Clock* clock = SystemClock();

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "libchat/blob.h"
 #include "libchat/bus.h"
 #include "libchat/options.h"
 #include "libchat/result.h"
@@ -52,6 +53,45 @@ struct SendRequest {
   Seq reply_to = 0;
 };
 
+// What a client announces before uploading an attachment (createAttachment).
+struct NewAttachment {
+  AttachmentKind kind = AttachmentKind::kDocument;
+  std::string mime;        // Lower-case type/subtype; see CheckAttachmentType in docs/protocol.md.
+  std::uint64_t size = 0;  // Exact size in bytes, at least 1.
+  std::string sha256;      // 64 hex digits (either case; stored lower-case).
+};
+
+// Permission to upload the bytes of a new, pending attachment.
+struct UploadTicket {
+  Attachment attachment;
+  std::string upload_path;  // "/v1/attachments/<id>": PUT the bytes there on the server's HTTP port.
+  TimeMs expires_at = 0;    // An upload not complete by then may be collected (attachment_orphan_ttl_ms).
+};
+
+// One upload of an attachment's bytes in progress (ChatService::BeginUpload). Bytes go straight to the
+// BlobStore: memory use does not grow with the size. Not thread-safe: one caller at a time (calls may
+// come from different threads in turn). Calls block on the BlobStore. Destroying it before Finish
+// discards what was written; the attachment stays pending.
+class AttachmentUpload {
+ public:
+  virtual ~AttachmentUpload() = default;
+  // The attachment being uploaded, as announced (pending).
+  virtual const Attachment& attachment() const = 0;
+  // Appends bytes. InvalidArgument (and the upload is discarded) when they go past the declared size
+  // or, once the first bytes are in, when they do not match the declared MIME type's signature.
+  virtual Status Write(std::string_view bytes) = 0;
+  // Checks size and SHA-256 against the declaration, makes the bytes durable and visible, and marks
+  // the attachment complete. InvalidArgument on a mismatch (nothing is kept; the attachment stays
+  // pending and may be uploaded again); FailedPrecondition if another upload completed it first.
+  virtual Result<Attachment> Finish() = 0;
+};
+
+// An attachment opened for reading. The reader streams the bytes (BlobReader::ReadAt).
+struct AttachmentDownload {
+  Attachment attachment;
+  std::unique_ptr<BlobReader> reader;
+};
+
 struct SyncPage {
   ChatId chat = 0;
   std::vector<Message> messages;  // Ascending seq.
@@ -83,8 +123,10 @@ struct ParticipantChange {
 class ChatService {
  public:
   // `store` and `bus` are shared with whoever else uses them (e.g. a server's sessions).
+  // `blobs` keeps attachment bytes; without one (nullptr) the attachment calls return NotSupported.
   static Result<std::unique_ptr<ChatService>> Create(ServiceOptions options, std::shared_ptr<Store> store,
-                                                     std::shared_ptr<Bus> bus);
+                                                     std::shared_ptr<Bus> bus,
+                                                     std::shared_ptr<BlobStore> blobs = nullptr);
   virtual ~ChatService() = default;
 
   const ServiceOptions& options() const;
@@ -159,6 +201,8 @@ class ChatService {
 
   // ---- Messages ----
   // Appends the message; returns once it is durable. Resending a client_id returns the original.
+  // Every attachment must be complete and either the sender's or one the sender may open (forwarding);
+  // NotFound, FailedPrecondition or PermissionDenied otherwise.
   virtual Result<AppendResult> Send(const SendRequest& request) = 0;
   // Send without blocking on the commit: validation runs on the calling thread, and `done` is called
   // once the message is durable (or refused), possibly on a store thread; it must be quick. A server
@@ -183,8 +227,24 @@ class ChatService {
   // Tells the chat's other members that the user is (not) typing. Not stored.
   virtual Status Typing(UserId user, DeviceId device, ChatId chat, bool typing) = 0;
 
+  // ---- Attachments ----
+  // Announces an upload: checks kind, MIME type, size (Limits::max_<kind>_bytes) and the uploader's
+  // daily quota (Limits::attachment_bytes_per_day), and stores a pending attachment owned by `user`.
+  // InvalidArgument for a bad field or a size over the kind's limit; ResourceExhausted when the quota
+  // of the day is spent; NotSupported without a BlobStore.
+  virtual Result<UploadTicket> CreateAttachment(UserId user, const NewAttachment& request) = 0;
+  // Starts uploading the bytes of a pending attachment. NotFound for an unknown id; PermissionDenied
+  // unless `user` announced it; FailedPrecondition if it is complete already.
+  virtual Result<std::unique_ptr<AttachmentUpload>> BeginUpload(UserId user, const std::string& id) = 0;
+  // Opens a complete attachment for reading. Allowed to its uploader and to members of a chat with a
+  // message (seen by the member: after they joined, within retention) that references it. NotFound
+  // for an unknown id, and for a pending one to anybody but its uploader (FailedPrecondition for
+  // them); PermissionDenied for anybody else.
+  virtual Result<AttachmentDownload> OpenAttachment(UserId user, const std::string& id) = 0;
+
   // ---- Retention ----
-  // Deletes what retention no longer keeps, at most max_deletes items per call.
+  // Deletes what retention no longer keeps, at most max_deletes items per call: expired messages,
+  // idle cursors, and attachments unreferenced for longer than attachment_orphan_ttl_ms (bytes too).
   virtual Result<RetentionReport> RunRetention(std::size_t max_deletes = 10000) = 0;
   // What RunRetention(max_deletes) would delete now, counted without deleting (a dry run). NotSupported
   // if the store cannot count (Store::CountExpired).

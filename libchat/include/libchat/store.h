@@ -49,6 +49,7 @@ using MembershipPlanner =
 struct RetentionReport {
   std::size_t messages_deleted = 0;
   std::size_t cursors_deleted = 0;
+  std::size_t attachments_deleted = 0;  // ChatService::RunRetention only (bytes included).
   bool more = false;  // The sweep stopped at its batch limit; run again.
 };
 
@@ -166,6 +167,31 @@ class Store {
   // expiry and activity indexes up to `now`, like the sweep. The default returns NotSupported.
   virtual Result<RetentionReport> CountExpired(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes);
 
+  // ---- Attachments (metadata only: the bytes live in a BlobStore under the same id) ----
+  // An attachment is "unreferenced" while no stored message names it: from its creation until the
+  // first Append that references it, and again once every referencing message has expired or been
+  // deleted. CollectAttachments deletes those unreferenced for longer than a grace period.
+  //
+  // Stores a new attachment (normally pending) and counts its declared size against the uploader's
+  // bytes of the UTC day of created_at. ResourceExhausted if that total would exceed bytes_per_day;
+  // AlreadyExists if the id is taken. Durable on return. The default returns NotSupported.
+  virtual Status CreateAttachment(const Attachment& attachment, std::uint64_t bytes_per_day);
+  // NotFound if absent (never created, or collected). The default returns NotSupported.
+  virtual Result<Attachment> GetAttachment(std::string_view id);
+  // Marks a pending attachment complete at `at`. NotFound if absent; FailedPrecondition if it is
+  // complete already. Durable on return. The default returns NotSupported.
+  virtual Status CompleteAttachment(std::string_view id, TimeMs at);
+  // The stored messages that reference the attachment (Append records them; expiry and deletion
+  // forget them), in (chat, seq) order. The default returns NotSupported.
+  virtual Result<std::vector<AttachmentRef>> ListAttachmentRefs(std::string_view id);
+  // Deletes the metadata of up to max_deletes attachments unreferenced since before now - grace_ms
+  // and returns the ids whose bytes are still to be removed: those and any collected by earlier calls
+  // and not yet released. The caller removes the bytes, then calls ReleaseAttachments; a crash in
+  // between only means the ids come back on the next call. The default returns NotSupported.
+  virtual Result<std::vector<std::string>> CollectAttachments(TimeMs now, TimeMs grace_ms, std::size_t max_deletes);
+  // Forgets collected ids whose bytes are gone. The default returns NotSupported.
+  virtual Status ReleaseAttachments(const std::vector<std::string>& ids);
+
   virtual StoreStats Stats() = 0;
   virtual std::string Describe() const = 0;
   // A consistent copy of the whole store into `dir` while it serves. NotSupported without a disk form.
@@ -173,7 +199,7 @@ class Store {
 
   // ---- Export and import (chat-migrate; format in docs/storage.md) ----
   // Streams the whole content to `sink`, one record at a time and in this order: the id counters;
-  // each user followed by its devices; each chat (with its head) followed by its participants, its
+  // each user followed by its devices; every attachment; each chat (with its head) followed by its participants, its
   // messages in seq order (tombstones included) and its receipt cursors; then every device cursor.
   // Memory use does not grow with the store. Cursor moves made before the call are included even
   // if they were still being written behind. Stops at the first non-OK Status from the sink or the

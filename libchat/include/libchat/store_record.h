@@ -39,12 +39,13 @@ struct DeviceCursorRecord {
 
 struct StoreRecord {
   using Entity =
-      std::variant<IdCounters, User, Device, ChatRecord, Participant, Message, DeviceCursorRecord, ReceiptCursor>;
+      std::variant<IdCounters, User, Device, ChatRecord, Participant, Message, DeviceCursorRecord, ReceiptCursor,
+                   Attachment>;
   Entity entity;
 };
 
 // The record's type as written in an export: "counters", "user", "device", "chat", "participant",
-// "message", "device_cursor", "receipt".
+// "message", "device_cursor", "receipt", "attachment".
 std::string_view RecordTypeName(const StoreRecord& record);
 
 // Receives exported records one at a time. A non-OK return stops the export with that Status.

@@ -116,14 +116,44 @@ struct PendingChat {
   Seq head = 0;
 };
 
+// What an attachment holds; decides its size limit and the magic bytes checked on upload.
+enum class AttachmentKind : std::uint8_t { kAudio = 0, kImage = 1, kVideo = 2, kDocument = 3 };
+
+// pending: announced by createAttachment, bytes not (completely) uploaded. complete: bytes stored and
+// verified; only then may a message reference it.
+enum class AttachmentState : std::uint8_t { kPending = 0, kComplete = 1 };
+
+// A file attached to messages. The bytes live in a BlobStore under the same id; this is the metadata.
+struct Attachment {
+  std::string id;          // 32 hex digits, random; also the blob id.
+  UserId uploader = 0;
+  AttachmentKind kind = AttachmentKind::kDocument;
+  std::string mime;        // Declared MIME type, lower-case "type/subtype".
+  std::uint64_t size = 0;  // Declared size in bytes; the upload must match it exactly.
+  std::string sha256;      // Declared SHA-256, 64 lower-case hex digits; the upload must match it.
+  AttachmentState state = AttachmentState::kPending;
+  TimeMs created_at = 0;
+  TimeMs completed_at = 0;  // 0 while pending.
+};
+
+// A message that references an attachment.
+struct AttachmentRef {
+  ChatId chat = 0;
+  Seq seq = 0;
+};
+
 std::string_view ToString(ChatKind kind);
 std::string_view ToString(Role role);
 std::string_view ToString(MessageKind kind);
 std::string_view ToString(LastSeenVisibility v);
+std::string_view ToString(AttachmentKind kind);
+std::string_view ToString(AttachmentState state);
 // Parse the names above; false if unknown.
 bool Parse(std::string_view s, ChatKind* out);
 bool Parse(std::string_view s, Role* out);
 bool Parse(std::string_view s, MessageKind* out);
 bool Parse(std::string_view s, LastSeenVisibility* out);
+bool Parse(std::string_view s, AttachmentKind* out);
+bool Parse(std::string_view s, AttachmentState* out);
 
 }  // namespace chat
