@@ -1,5 +1,7 @@
 #include "commands.h"
 
+#include "call_commands.h"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -475,6 +477,11 @@ constexpr std::array kCommands = {
     CommandSpec{"deleteMessage", true, &DeleteMessage},
     CommandSpec{"typing", true, &Typing},
     CommandSpec{"getPresence", true, &GetPresence},
+    CommandSpec{"callInvite", true, &CallInvite},
+    CommandSpec{"callAccept", true, &CallAccept},
+    CommandSpec{"callReject", true, &CallReject},
+    CommandSpec{"callIce", true, &CallIce},
+    CommandSpec{"callHangup", true, &CallHangup},
 };
 
 }  // namespace

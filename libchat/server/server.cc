@@ -87,12 +87,22 @@ Result<Endpoint> ServerImpl::Start() {
   receipt_strand_ = std::make_unique<net::strand<net::io_context::executor_type>>(contexts_[0]->get_executor());
   receipt_timer_ = std::make_unique<net::steady_timer>(*receipt_strand_);
   state_ = std::make_shared<ServerState>(options_, service_, [this] { ScheduleReceiptFlush(); });
+  // Fail at start, not on the first call: bad call or push options refuse to serve.
+  if (Status calls = state_->StartCalls(); !calls.ok()) {
+    state_.reset();
+    receipt_timer_.reset();
+    receipt_strand_.reset();
+    guards_.clear();
+    contexts_.clear();
+    return calls;
+  }
 
   listener_ = std::make_shared<Listener>(*contexts_[0], raw, state_);
   Status s = listener_->Open(tcp::endpoint(address, options_.port));
   if (!s.ok()) {
     state_->log.Error("cannot listen: ", s.ToString());
     listener_.reset();
+    state_->StopCalls();
     state_.reset();
     receipt_timer_.reset();
     receipt_strand_.reset();
@@ -145,6 +155,7 @@ void ServerImpl::Stop() {
   // 5. Finish the commands already accepted (and the last-seen updates of closed sessions), then stop
   //    listening to the bus: after this no server thread touches the service.
   st.workers.Shutdown();
+  st.StopCalls();
   st.router.Detach();
   st.log.Info("shut down");
 }
