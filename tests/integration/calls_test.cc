@@ -1,6 +1,9 @@
 // Call signalling through a real chatd: invite -> ring -> accept -> ICE -> hang-up across three
 // devices, the ring timeout, reject and busy, refusals (non-member, oversized SDP, unknown call), and
 // the call entry every call leaves in the chat.
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -237,6 +240,23 @@ TEST_CASE("chatd refuses call signalling from a non-member, an oversized SDP and
   REQUIRE(Cmd(*b.client, "callAccept", {{"callId", call_id}, {"sdp", kAnswer}}).ok);
   REQUIRE(WaitForCallEvent(*a.client, "callAccepted", call_id));
   CHECK(MetricValue(s.port(), "chat_calls_refused_total") == 7);
+}
+
+// chatd's exit code with these flags (on loopback, in-memory store); for starts that must fail.
+int ChatdExitCode(const std::string& flags) {
+  const std::string cmd = std::string(CHATD_PATH) +
+                          " --listen 127.0.0.1:0 --store mem:// --password-cost minimum " + flags + " >/dev/null 2>&1";
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST_CASE("chatd refuses inconsistent call and push flags at start", "[integration][calls]") {
+  CHECK(ChatdExitCode("--call-ring-timeout 0") == 2);
+  CHECK(ChatdExitCode("--turn-url turn:t.example.org:3478") == 2);
+  CHECK(ChatdExitCode("--turn-secret-file /nonexistent/secret") == 2);
+  CHECK(ChatdExitCode("--turn-url turn:t.example.org:3478 --turn-secret-file /nonexistent/secret") == 1);
+  CHECK(ChatdExitCode("--push nosuch://x") == 1);
+  CHECK(ChatdExitCode("--push 'webhook+http://127.0.0.1:9/x?nope=1'") == 1);
 }
 
 }  // namespace
