@@ -4,6 +4,7 @@
 #include "libchat/calls.h"
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
