@@ -1,6 +1,7 @@
 #include "commands.h"
 
 #include "attachment_commands.h"
+#include "call_commands.h"
 
 #include <algorithm>
 #include <array>
@@ -482,6 +483,11 @@ constexpr std::array kCommands = {
     CommandSpec{"typing", true, &Typing},
     CommandSpec{"getPresence", true, &GetPresence},
     CommandSpec{"createAttachment", true, &CreateAttachmentCommand},
+    CommandSpec{"callInvite", true, &CallInvite},
+    CommandSpec{"callAccept", true, &CallAccept},
+    CommandSpec{"callReject", true, &CallReject},
+    CommandSpec{"callIce", true, &CallIce},
+    CommandSpec{"callHangup", true, &CallHangup},
 };
 
 }  // namespace

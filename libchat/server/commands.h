@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "libchat/calls.h"
 #include "libchat/server/server.h"
 #include "libchat/service.h"
 #include "logger.h"
@@ -24,6 +25,7 @@ struct CommandContext {
   const ServerOptions& options;
   const Logger& log;
   Metrics& metrics;
+  CallManager& calls;
 };
 
 // Who sends the command: user and device are 0 before login/resume.

@@ -7,15 +7,12 @@
 #include <cstdio>
 
 namespace chat::detail {
-namespace {
 
 void AppendScalar(std::string* out, const char* name, const char* type, const char* help, double v) {
   char line[256];
   std::snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
   out->append(line);
 }
-
-}  // namespace
 
 void Histogram::ObserveMicros(std::int64_t us) {
   if (us < 0) us = 0;  // Wall-clock steps backwards must not corrupt the sum.
@@ -93,6 +90,7 @@ std::string Metrics::Render() const {
   delivery_latency.Render("chat_delivery_latency_seconds",
                           "From a message's acceptance to its newMessage frame being written to a device.", &out);
   store_latency.Render("chat_store_latency_seconds", "Duration of the store/service work of one command.", &out);
+  if (render_more) render_more(&out);
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace chat::detail {
@@ -65,7 +66,14 @@ struct Metrics {
   Histogram delivery_latency;       // Message accepted (server timestamp) -> newMessage frame written.
   Histogram store_latency;          // Duration of each command's ChatService calls on a worker.
 
+  // Appends the metrics of components that keep their own counters (push dispatcher, calls). Set
+  // once before serving. Default: none.
+  std::function<void(std::string*)> render_more;
+
   std::string Render() const;
 };
+
+// Appends one scalar metric ("# HELP", "# TYPE" and the value line). type: "counter" or "gauge".
+void AppendScalar(std::string* out, const char* name, const char* type, const char* help, double v);
 
 }  // namespace chat::detail

@@ -49,6 +49,13 @@ bool Router::IsOnline(UserId user) const {
   return sessions_.count(user) != 0;
 }
 
+bool Router::IsDeviceLive(UserId user, DeviceId device) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(user);
+  if (it == sessions_.end()) return false;
+  return std::any_of(it->second.begin(), it->second.end(), [device](const Entry& e) { return e.device == device; });
+}
+
 std::size_t Router::SessionCount() const {
   std::lock_guard<std::mutex> lock(mu_);
   return session_count_;

@@ -47,6 +47,8 @@ class Router {
   // Unregisters `peer`. True if it was the user's last session on this node (the user went offline).
   bool Remove(UserId user, const Peer* peer);
   bool IsOnline(UserId user) const;
+  // True if `device` of `user` has a live session on this node (the push dispatcher's LiveCheck).
+  bool IsDeviceLive(UserId user, DeviceId device) const;
   std::size_t SessionCount() const;
 
   // The bus handler: converts the event to its wire frame and delivers it.

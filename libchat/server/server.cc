@@ -88,12 +88,22 @@ Result<Endpoint> ServerImpl::Start() {
   receipt_timer_ = std::make_unique<net::steady_timer>(*receipt_strand_);
   state_ = std::make_shared<ServerState>(options_, service_, [this] { ScheduleReceiptFlush(); });
   for (auto& ctx : contexts_) state_->lanes.push_back(std::make_unique<IoLane>(*ctx));
+  // Fail at start, not on the first call: bad call or push options refuse to serve.
+  if (Status calls = state_->StartCalls(); !calls.ok()) {
+    state_.reset();
+    receipt_timer_.reset();
+    receipt_strand_.reset();
+    guards_.clear();
+    contexts_.clear();
+    return calls;
+  }
 
   listener_ = std::make_shared<Listener>(*contexts_[0], raw, state_);
   Status s = listener_->Open(tcp::endpoint(address, options_.port));
   if (!s.ok()) {
     state_->log.Error("cannot listen: ", s.ToString());
     listener_.reset();
+    state_->StopCalls();
     state_.reset();
     receipt_timer_.reset();
     receipt_strand_.reset();
@@ -149,6 +159,7 @@ void ServerImpl::Stop() {
   // Sends the workers started complete when their group commit does: wait for those answers, whose
   // handlers post to the (stopped) network contexts, before the caller may destroy the service.
   st.async_commands.WaitIdle();
+  st.StopCalls();
   st.router.Detach();
   // No more events can arrive: drop the deliveries the stopped network threads never drained.
   for (auto& lane : st.lanes) lane->Discard();

@@ -61,7 +61,16 @@ struct ServerState {
         workers(options.workers, options.worker_queue,
                 [this](std::size_t depth) { metrics.worker_queue_depth.Set(static_cast<std::int64_t>(depth)); }) {}
 
-  CommandContext Context() { return CommandContext{service, presence, options, log, metrics}; }
+  // REQUIRES: StartCalls() succeeded (true from Start until Stop has joined the workers).
+  CommandContext Context() { return CommandContext{service, presence, options, log, metrics, *calls}; }
+
+  // Creates the push dispatcher (when options.push_senders is set; its LiveCheck asks the router)
+  // and the call manager, and hooks their metrics into /metrics. Called once by Start before serving.
+  // InvalidArgument for bad options. Defined in call_wiring.cc.
+  Status StartCalls();
+  // Destroys both (joining their threads). Called by Stop once no command runs and before the
+  // router detaches, since their events still go through it.
+  void StopCalls();
 
   // WebSocket sessions, so that Stop() can close them with "going away".
   void AddSession(std::uint64_t id, std::weak_ptr<WsSession> s) {
@@ -92,6 +101,13 @@ struct ServerState {
   Metrics metrics;
   Router router;
   Presence presence;
+  // Set by StartCalls, reset by StopCalls; declared after the router, which the dispatcher's
+  // LiveCheck uses, and destroyed before it. Commands use `calls` without the lock: it exists
+  // whenever a command can run. /metrics reads both under the lock (Server::MetricsText may race
+  // with Stop).
+  std::mutex calls_mu;
+  std::unique_ptr<PushDispatcher> push;  // GUARDED_BY(calls_mu) for readers other than commands.
+  std::unique_ptr<CallManager> calls;    // GUARDED_BY(calls_mu) for readers other than commands.
   std::atomic<bool> ready{false};     // /readyz: listening and not draining.
   std::atomic<bool> draining{false};  // Stop() began: new WebSockets are closed at once.
   std::atomic<std::uint64_t> next_session_id{1};

@@ -563,6 +563,29 @@ class ChatServiceImpl final : public ChatService {
     return store_->DeleteMessage(chat, seq, actor, device, Now(), authorize, observer);
   }
 
+  Result<Message> RecordCall(ChatId chat, UserId caller, DeviceId device, const std::string& call_id,
+                             const std::string& body) override {
+    LIBCHAT_ASSIGN_OR_RETURN(auto members, CachedMembers(chat));
+    Message draft;
+    draft.chat = chat;
+    draft.sender = caller;
+    draft.sender_device = device;
+    draft.client_id = "call:" + call_id;
+    draft.kind = MessageKind::kCall;
+    draft.body = body;
+    draft.timestamp = Now();
+    CommitObserver observer = [this, members](const Message& m) {
+      auto e = std::make_shared<Event>();
+      e->type = EventType::kMessage;
+      e->chat = m.chat;
+      e->recipients = *members;
+      e->message = std::make_shared<const Message>(m);
+      bus_->Publish(std::move(e));
+    };
+    LIBCHAT_ASSIGN_OR_RETURN(auto appended, store_->Append(std::move(draft), observer));
+    return appended.message;
+  }
+
   Status Typing(UserId user, DeviceId device, ChatId chat, bool typing) override {
     LIBCHAT_ASSIGN_OR_RETURN(auto members, RequireMember(chat, user));
     auto e = std::make_shared<Event>();

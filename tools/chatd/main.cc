@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "libchat/libchat.h"
 #include "libchat/admin.h"
@@ -51,6 +52,13 @@ struct Config {
   unsigned receipt_interval_ms = 0;
   std::string admin_listen;
   std::string admin_token_file;
+  std::vector<std::string> push;
+  bool push_previews = false;
+  double call_ring_timeout_s = 0;
+  std::vector<std::string> stun_urls;
+  std::vector<std::string> turn_urls;
+  std::string turn_secret_file;
+  unsigned turn_ttl_s = 0;
 };
 
 // "HOST:PORT" or "[V6]:PORT" -> address and port. False if malformed.
@@ -188,8 +196,31 @@ int main(int argc, char** argv) {
       ("admin-token-file", po::value<std::string>(&cfg.admin_token_file)->default_value(""),
        "File holding the admin bearer token (at least 16 bytes; the first line is used). Empty: no admin API.");
 
+  po::options_description push("Push notifications (docs/push.md)", kHelpWidth, kHelpWidth / 2);
+  push.add_options()
+      ("push", po::value<std::vector<std::string>>(&cfg.push)->composing(),
+       "Push sender, [PROVIDER=]URI, repeatable: e.g. 'webhook+https://gw.internal/push?secret=S', "
+       "'fcm=fcm://PROJECT?credentials=FILE', 'apns=apns://?key_file=F&key_id=K&team_id=T&topic=B'. A URI "
+       "without PROVIDER serves every provider. None: no pushes.")
+      ("push-previews", po::bool_switch(&cfg.push_previews),
+       "Put message text in notifications (it then passes through the push provider). Off by default.");
+
+  po::options_description calls("Calls (docs/protocol.md, Calls)", kHelpWidth, kHelpWidth / 2);
+  calls.add_options()
+      ("call-ring-timeout", po::value<double>(&cfg.call_ring_timeout_s)->default_value(45),
+       "Seconds an unanswered call rings before it ends as missed (fractions allowed).")
+      ("stun-url", po::value<std::vector<std::string>>(&cfg.stun_urls)->composing(),
+       "STUN server URL handed to calling clients, repeatable (e.g. stun:stun.example.org:3478).")
+      ("turn-url", po::value<std::vector<std::string>>(&cfg.turn_urls)->composing(),
+       "TURN server URL handed to calling clients with time-limited credentials, repeatable (e.g. "
+       "turn:turn.example.org:3478?transport=udp). Needs --turn-secret-file.")
+      ("turn-secret-file", po::value<std::string>(&cfg.turn_secret_file)->default_value(""),
+       "File holding the secret shared with the TURN server (coturn: static-auth-secret); first line used.")
+      ("turn-ttl", po::value<unsigned>(&cfg.turn_ttl_s)->default_value(86400),
+       "Seconds TURN credentials stay valid from the start of a call.");
+
   po::options_description all("Options", kHelpWidth, kHelpWidth / 2);
-  all.add(general).add(storage).add(network).add(policy).add(admin);
+  all.add(general).add(storage).add(network).add(policy).add(push).add(calls).add(admin);
 
   po::variables_map vm;
   try {
@@ -256,6 +287,18 @@ int main(int argc, char** argv) {
   server.write_timeout = std::chrono::milliseconds(cfg.write_timeout_ms);
   server.receipt_interval = std::chrono::milliseconds(cfg.receipt_interval_ms);
   server.shutdown_grace = std::chrono::milliseconds(cfg.shutdown_grace_ms);
+  if (!(cfg.call_ring_timeout_s > 0) || cfg.call_ring_timeout_s > 3600) {
+    return Usage("--call-ring-timeout must be more than 0 and at most 3600 seconds");
+  }
+  server.calls.ring_timeout_ms = static_cast<chat::TimeMs>(cfg.call_ring_timeout_s * 1000);
+  if (server.calls.ring_timeout_ms == 0) server.calls.ring_timeout_ms = 1;
+  server.calls.ice.stun_urls = cfg.stun_urls;
+  server.calls.ice.turn_urls = cfg.turn_urls;
+  if (cfg.turn_ttl_s == 0) return Usage("--turn-ttl must be at least 1 second");
+  server.calls.ice.turn_ttl_ms = static_cast<chat::TimeMs>(cfg.turn_ttl_s) * 1000;
+  if (!cfg.turn_urls.empty() && cfg.turn_secret_file.empty()) return Usage("--turn-url needs --turn-secret-file");
+  if (cfg.turn_urls.empty() && !cfg.turn_secret_file.empty()) return Usage("--turn-secret-file needs --turn-url");
+  server.push.previews = cfg.push_previews;
 
   const chat::LogSink sink = chat::StderrLogSink();
   server.log_sink = sink;
@@ -315,6 +358,21 @@ int main(int argc, char** argv) {
 
   auto service = chat::ChatService::Create(service_options, shared_store, shared_bus, shared_blobs);
   if (!service.ok()) return fatal("service: " + service.error().ToString());
+
+  // ---- Calls and pushes: secrets and keys are read now, so a bad file fails the start ----
+  if (!cfg.turn_secret_file.empty()) {
+    std::ifstream secret_in(cfg.turn_secret_file);
+    if (!secret_in || !std::getline(secret_in, server.calls.ice.turn_secret) || server.calls.ice.turn_secret.empty()) {
+      return fatal("cannot read the TURN secret from " + cfg.turn_secret_file);
+    }
+  }
+  if (!cfg.push.empty()) {
+    auto senders = chat::MakePushSenders(registry, cfg.push);
+    if (!senders.ok()) return fatal("push: " + senders.error().ToString());
+    server.push_senders = std::move(*senders);
+    log(chat::LogLevel::kInfo, "push: " + std::to_string(server.push_senders.size()) + " sender(s)" +
+                                   (cfg.push_previews ? ", previews on" : ""));
+  }
 
   // ---- Serve ----
   auto created = chat::Server::Create(server, **service);

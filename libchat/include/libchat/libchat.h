@@ -3,8 +3,10 @@
 
 #include "libchat/blob.h"
 #include "libchat/bus.h"
+#include "libchat/calls.h"
 #include "libchat/clock.h"
 #include "libchat/dump.h"
+#include "libchat/ice.h"
 #include "libchat/kv.h"
 #include "libchat/migrate.h"
 #include "libchat/options.h"

@@ -224,6 +224,12 @@ class ChatService {
   virtual Result<std::vector<ReceiptCursor>> Receipts(UserId viewer, ChatId chat) = 0;
   // Deletes a message: its sender or a chat admin/owner may. Returns the kDeletion entry.
   virtual Result<Message> DeleteMessage(UserId actor, DeviceId device, ChatId chat, Seq seq) = 0;
+  // Appends the server-written kCall entry of a call that ended: `body` is the call record (JSON),
+  // the sender is the caller's device, so that the caller's own devices are not alerted by it.
+  // Idempotent per call_id (the entry's clientId is "call:<call_id>"). No membership check: the
+  // caller may have left while the call lasted. NotFound if the chat no longer exists.
+  virtual Result<Message> RecordCall(ChatId chat, UserId caller, DeviceId device, const std::string& call_id,
+                                     const std::string& body) = 0;
   // Tells the chat's other members that the user is (not) typing. Not stored.
   virtual Status Typing(UserId user, DeviceId device, ChatId chat, bool typing) = 0;
 

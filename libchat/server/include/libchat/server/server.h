@@ -16,6 +16,8 @@
 #include <memory>
 #include <string>
 
+#include "libchat/calls.h"
+#include "libchat/push_dispatcher.h"
 #include "libchat/result.h"
 #include "libchat/server/log.h"
 #include "libchat/service.h"
@@ -73,6 +75,16 @@ struct ServerOptions {
   LogLevel log_level = LogLevel::kInfo;
   // Where log lines go. Default: empty, meaning StderrLogSink().
   LogSink log_sink;
+
+  // Call signalling (callInvite, ...; docs/protocol.md): ring timeout, payload limits, ICE servers.
+  // `calls.clock` and `calls.timer_thread` are honoured as given. Default: CallOptions' defaults.
+  CallOptions calls;
+  // Push senders by provider name (MakePushSenders). Not empty: the server runs a PushDispatcher that
+  // notifies devices without a live session of new messages and rings them for calls. Default: none
+  // (no pushes).
+  PushSenders push_senders;
+  // The dispatcher's options (ignored without push_senders). Default: PushOptions' defaults.
+  PushOptions push;
 };
 
 // The address the server is bound to.
