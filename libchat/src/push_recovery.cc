@@ -1,6 +1,7 @@
 #include "push_recovery.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 namespace chat::detail {
 
@@ -12,8 +13,15 @@ bool IsNotifiable(const Message& m) {
     case MessageKind::kAudio:
     case MessageKind::kVideo:
     case MessageKind::kDocument:
-    case MessageKind::kCall:
       return true;
+    case MessageKind::kCall: {
+      // The call's own push rang the devices while it rang; afterwards only a missed call is worth
+      // an alert ("missed call from ..."), not a call that was answered, rejected or busy.
+      const auto record = nlohmann::json::parse(m.body, nullptr, /*allow_exceptions=*/false);
+      if (!record.is_object()) return false;
+      const auto outcome = record.find("outcome");
+      return outcome != record.end() && *outcome == "missed";
+    }
     case MessageKind::kMembership:
     case MessageKind::kDeletion:
       return false;

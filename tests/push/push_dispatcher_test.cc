@@ -79,6 +79,24 @@ TEST_CASE("dispatcher: a notification waits for messages a worker is still fanni
   CHECK(sent[0].last_seq == second.seq);
 }
 
+TEST_CASE("dispatcher: a missed call's log entry is pushed; an answered, rejected or busy one is not",
+          "[push][unit]") {
+  PushWorld w;
+  auto log = std::make_shared<RecordingPushSender>();
+  w.Start(w.Options(), {{"*", log}});
+  int n = 0;
+  for (const char* outcome : {"completed", "rejected", "busy", "missed"}) {
+    const std::string id = "call-" + std::to_string(++n);
+    REQUIRE_OK(w.fx.service->RecordCall(w.chat, w.alice.user.id, w.alice.device.id, id,
+                                        std::string(R"({"callId":")") + id + R"(","outcome":")" + outcome + R"("})"));
+  }
+  w.PassWindow();
+  auto sent = log->Sent();
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].count == 1);  // The missed call only.
+  CHECK(w.dispatcher->Stats().events == 1);
+}
+
 TEST_CASE("dispatcher: a live device is not pushed, at fan-out or when due", "[push][unit]") {
   PushWorld w;
   auto log = std::make_shared<RecordingPushSender>();

@@ -45,6 +45,7 @@ struct Config {
   unsigned max_devices = 0;
   std::size_t max_body_bytes = 0;
   unsigned retention_days = 0;
+  unsigned retention_interval_s = 0;
   unsigned idle_timeout_ms = 0;
   unsigned handshake_timeout_ms = 0;
   unsigned write_timeout_ms = 0;
@@ -171,6 +172,9 @@ int main(int argc, char** argv) {
        "Largest message body in bytes (UTF-8).")
       ("retention-days", po::value<unsigned>(&cfg.retention_days)->default_value(30),
        "Retention of new chats: messages older than this are deleted.")
+      ("retention-interval-s", po::value<unsigned>(&cfg.retention_interval_s)->default_value(600),
+       "Seconds between retention sweeps (expired messages, idle cursors, orphaned attachments, in "
+       "batches of 10000). 0: no sweeps (run them through the admin API).")
       ("max-audio-bytes", po::value<std::uint64_t>(&cfg.max_audio_bytes)->default_value(16ULL << 20),
        "Largest audio attachment, in bytes.")
       ("max-image-bytes", po::value<std::uint64_t>(&cfg.max_image_bytes)->default_value(16ULL << 20),
@@ -405,12 +409,32 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
+  // ---- Retention: what retention no longer keeps is deleted without anyone asking ----
+  std::unique_ptr<chat::RetentionScheduler> retention;
+  if (cfg.retention_interval_s != 0) {
+    chat::RetentionSchedule schedule;
+    schedule.interval = std::chrono::seconds(cfg.retention_interval_s);
+    schedule.on_round = [&log](const chat::Result<chat::RetentionReport>& round) {
+      if (!round.ok()) {
+        log(chat::LogLevel::kWarning, "retention sweep failed (retried next round): " + round.error().ToString());
+        return;
+      }
+      log(chat::LogLevel::kInfo, "retention: deleted " + std::to_string(round->messages_deleted) + " messages, " +
+                                     std::to_string(round->cursors_deleted) + " idle cursors, " +
+                                     std::to_string(round->attachments_deleted) + " attachments");
+    };
+    auto started = chat::RetentionScheduler::Start(**service, schedule);
+    if (!started.ok()) return Usage("retention: " + started.error().message());
+    retention = std::move(*started);
+  }
+
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log(chat::LogLevel::kInfo, std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + "; stopping");
 
   // ---- Shut down in order: connections, network threads, workers; then the service and the store
   // (LevelDB flushes and releases its lock when the last reference goes). ----
+  retention.reset();
   if (admin_server) admin_server->Stop();
   admin_server.reset();
   srv->Stop();

@@ -14,6 +14,7 @@
 #include "libchat/push_dispatcher.h"
 #include "libchat/registry.h"
 #include "libchat/result.h"
+#include "libchat/retention.h"
 #include "libchat/service.h"
 #include "libchat/status.h"
 #include "libchat/store.h"
