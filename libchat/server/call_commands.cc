@@ -5,25 +5,6 @@
 namespace chat::detail {
 namespace {
 
-CommandOutcome Ok(Json result) {
-  CommandOutcome o;
-  o.ok = true;
-  o.result = std::move(result);
-  return o;
-}
-
-CommandOutcome Err(const Status& s) {
-  CommandOutcome o;
-  o.error = ToWireError(s);
-  return o;
-}
-
-CommandOutcome BadArgs(const Args& args) {
-  CommandOutcome o;
-  o.error = args.error();
-  return o;
-}
-
 CallDevice Device(const Caller& caller) { return CallDevice{caller.user, caller.device}; }
 
 Json IceJson(const std::vector<IceServer>& servers) {

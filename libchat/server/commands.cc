@@ -12,30 +12,6 @@
 namespace chat::detail {
 namespace {
 
-// ---- Outcome helpers ----
-
-CommandOutcome Ok(Json result) {
-  CommandOutcome o;
-  o.ok = true;
-  o.result = std::move(result);
-  return o;
-}
-
-CommandOutcome Err(const Status& s) {
-  CommandOutcome o;
-  o.error = ToWireError(s);
-  return o;
-}
-
-CommandOutcome Err(WireError e) {
-  CommandOutcome o;
-  o.error = std::move(e);
-  return o;
-}
-
-// The error of a failed Args read (bad_request naming the field).
-CommandOutcome BadArgs(const Args& args) { return Err(args.error()); }
-
 Json SessionJson(const Session& s) {
   Json j{{"user", ToJson(s.user, /*self=*/true)}, {"device", ToJson(s.device)}};
   if (!s.token.empty()) j["token"] = s.token;

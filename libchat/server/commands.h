@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "libchat/calls.h"
 #include "libchat/server/server.h"
@@ -64,6 +65,22 @@ struct CommandSpec {
   CommandOutcome (*run)(CommandContext& ctx, const Caller& caller, Args& args);
   void (*run_async)(CommandContext& ctx, const Caller& caller, Args& args, CommandDone done) = nullptr;
 };
+
+// Outcomes, for handlers.
+inline CommandOutcome Ok(Json result) {
+  CommandOutcome o;
+  o.ok = true;
+  o.result = std::move(result);
+  return o;
+}
+inline CommandOutcome Err(WireError e) {
+  CommandOutcome o;
+  o.error = std::move(e);
+  return o;
+}
+inline CommandOutcome Err(const Status& s) { return Err(ToWireError(s)); }
+// The error of a failed Args read (bad_request naming the field).
+inline CommandOutcome BadArgs(const Args& args) { return Err(args.error()); }
 
 // nullptr for an unknown command. hello and ping are not in the table.
 const CommandSpec* FindCommand(std::string_view name);
