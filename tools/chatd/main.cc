@@ -41,6 +41,8 @@ struct Config {
   std::size_t max_attachments = 0;
   unsigned attachment_orphan_minutes = 0;
   std::string password_cost;
+  std::string rate_limits;
+  std::string login_throttle;
   std::string log_level;
   unsigned max_devices = 0;
   std::size_t max_body_bytes = 0;
@@ -162,6 +164,11 @@ int main(int argc, char** argv) {
 
   po::options_description policy("Accounts and messages", kHelpWidth, kHelpWidth / 2);
   policy.add_options()
+      ("rate-limits", po::value<std::string>(&cfg.rate_limits)->default_value("on"),
+       "on|off: per-device and per-user token buckets on sends, chat creation, participant additions "
+       "and uploads (docs/security.md). off is for load generators.")
+      ("login-throttle", po::value<std::string>(&cfg.login_throttle)->default_value("on"),
+       "on|off: exponential backoff of logins after 5 failures, per account and per source address.")
       ("password-cost", po::value<std::string>(&cfg.password_cost)->default_value("interactive"),
        "Argon2id cost: interactive (recommended), moderate (slower, stronger), minimum (tests and load "
        "generation only).")
@@ -266,6 +273,10 @@ int main(int argc, char** argv) {
   } else {
     return Usage("--password-cost must be interactive, moderate or minimum");
   }
+  if (cfg.rate_limits != "on" && cfg.rate_limits != "off") return Usage("--rate-limits must be on or off");
+  service_options.enforce_rate_limits = cfg.rate_limits == "on";
+  if (cfg.login_throttle != "on" && cfg.login_throttle != "off") return Usage("--login-throttle must be on or off");
+  service_options.login_throttle.enabled = cfg.login_throttle == "on";
   if (cfg.max_devices == 0) return Usage("--max-devices must be at least 1");
   service_options.limits.max_devices_per_user = cfg.max_devices;
   service_options.limits.max_body_bytes = cfg.max_body_bytes;
