@@ -133,6 +133,11 @@ int main(int argc, char** argv) {
       ("listen", po::value<std::string>(&cfg.listen)->default_value("127.0.0.1:8080"),
        "HOST:PORT to serve HTTP and WebSocket (/ws) on. Port 0 picks a free port. Use 0.0.0.0:PORT to serve "
        "other machines (put TLS in front).")
+      ("tls-cert", po::value<std::string>(&server.tls.cert_file)->default_value(""),
+       "PEM certificate chain: serve https:// and wss:// (TLS only) on the --listen port. Needs --tls-key. "
+       "Default: plain HTTP and ws:// (loopback and development; docs/security.md).")
+      ("tls-key", po::value<std::string>(&server.tls.key_file)->default_value(""),
+       "PEM private key of --tls-cert.")
       ("io-threads", po::value<unsigned>(&server.io_threads)->default_value(0),
        "Network threads; 0 means one per CPU core.")
       ("workers", po::value<unsigned>(&server.workers)->default_value(server.workers),
@@ -272,6 +277,9 @@ int main(int argc, char** argv) {
     service_options.password_cost = chat::PasswordCost::kMinimum;
   } else {
     return Usage("--password-cost must be interactive, moderate or minimum");
+  }
+  if (server.tls.cert_file.empty() != server.tls.key_file.empty()) {
+    return Usage("--tls-cert and --tls-key go together");
   }
   if (cfg.rate_limits != "on" && cfg.rate_limits != "off") return Usage("--rate-limits must be on or off");
   service_options.enforce_rate_limits = cfg.rate_limits == "on";
