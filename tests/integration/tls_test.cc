@@ -1,7 +1,7 @@
 // chatd over TLS: a real chatd process with --tls-cert/--tls-key (a self-signed certificate made here
 // with the OpenSSL API) serves wss:// and https://; a plain client on the TLS port fails cleanly and
 // chatd keeps serving; a bad certificate stops chatd at start with exit code 1. Also the wire form
-// of a rate-limit refusal (resource_exhausted with retryAfterMs).
+// of a rate-limit refusal and of the login throttle (resource_exhausted with retryAfterMs).
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -254,6 +254,28 @@ TEST_CASE("a rate-limited send is refused on the wire with resource_exhausted an
   CHECK(refused.code() == StatusCode::kResourceExhausted);
   CHECK(refused.retry_after_ms() > 0);
   CHECK(refused.retry_after_ms() <= 1000);
+}
+
+TEST_CASE("failed logins from one address are throttled over the wire, the same for any username") {
+  TempDir dir;
+  ChatdProcess chatd(dir.str());
+  RegisterUser(chatd, "ada");
+  auto c = chatd.Connect();
+  // Five wrong guesses, each at a different name (a spray) from this client's address, 127.0.0.1.
+  for (int i = 0; i < 5; ++i) {
+    auto s = c->Login("guess" + std::to_string(i), "wrong-password", "phone");
+    CHECK(s.error().code() == StatusCode::kUnauthenticated);
+  }
+  // The address is held back now: a real user with the right password and an unknown name get the
+  // same answer, with a retry hint.
+  auto real = c->Login("ada", PasswordOf("ada"), "phone");
+  auto unknown = c->Login("nobody-here", PasswordOf("ada"), "phone");
+  REQUIRE_FALSE(real.ok());
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(real.error().code() == StatusCode::kResourceExhausted);
+  CHECK(real.error().message() == unknown.error().message());
+  CHECK(real.error().retry_after_ms() > 0);
+  CHECK(real.error().retry_after_ms() <= 1000);
 }
 
 }  // namespace chat::test
