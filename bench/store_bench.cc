@@ -54,6 +54,8 @@ Result<Outcome> Run(const Config& c, const std::string& dir, double seconds) {
   std::shared_ptr<Store> store = std::move(store_u);
   ServiceOptions opts;
   opts.password_cost = PasswordCost::kMinimum;
+  // Sends as fast as the store takes them: no rate limits.
+  opts.enforce_rate_limits = false;
   LIBCHAT_ASSIGN_OR_RETURN(auto service, ChatService::Create(opts, store, NewInProcBus()));
   LIBCHAT_ASSIGN_OR_RETURN(User u, service->Register({"bench", "bench-password", "", "", ""}));
   LIBCHAT_ASSIGN_OR_RETURN(Session s, service->Login("bench", "bench-password", {"bench", "b"}));

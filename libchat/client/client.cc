@@ -4,7 +4,14 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <openssl/ssl.h>
+#include <optional>
+#include <type_traits>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -19,6 +26,7 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+namespace ssl = net::ssl;
 using Json = nlohmann::json;
 
 constexpr std::size_t kMaxUnmatched = 1000;
@@ -138,7 +146,10 @@ Status Reply::status() const {
   }
   if (code == "unknown_command" || code == "unsupported_version") return Status::NotSupported(code + ": " + message);
   for (int c = static_cast<int>(StatusCode::kNotFound); c <= static_cast<int>(StatusCode::kNotSupported); ++c) {
-    if (StatusCodeName(static_cast<StatusCode>(c)) == code) return Status(static_cast<StatusCode>(c), message);
+    // The server's retry hint (rate limits, login backoff) travels with the status.
+    if (StatusCodeName(static_cast<StatusCode>(c)) == code) {
+      return Status(static_cast<StatusCode>(c), message).WithRetryAfter(retry_after_ms);
+    }
   }
   return Status::Internal(code + ": " + message);
 }
@@ -146,10 +157,30 @@ Status Reply::status() const {
 // ---- Impl ----
 
 struct Client::Impl {
+  using PlainWs = websocket::stream<beast::tcp_stream>;
+  using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+
   explicit Impl(ClientOptions o) : options(std::move(o)) {}
+
+  // Sets up TLS when options.tls: the context (trusting options.tls_ca_file, or the system's CAs)
+  // and the stream. InvalidArgument if the CA file cannot be loaded.
+  Status InitTls();
+  // Runs f(ws) on the stream in use (plain or TLS). f's code is compiled for both.
+  template <class F>
+  void WithWs(F&& f) {
+    if (tls_ws) {
+      f(*tls_ws);
+    } else {
+      f(plain_ws);
+    }
+  }
 
   // I/O thread side. Handlers capture `this`: the Impl outlives the thread and the io_context.
   void DoConnect(std::string host, std::uint16_t port);
+  template <class Ws>
+  void DoConnectOn(Ws& ws, std::string host, std::uint16_t port);
+  template <class Ws>
+  void DoUpgrade(Ws& ws, const std::string& host, std::uint16_t port);
   void DoRead();
   void HandleFrame(const std::string& text);
   void HandleEvent(const std::string& name, const Json& data);
@@ -167,7 +198,9 @@ struct Client::Impl {
   const ClientOptions options;
   net::io_context ioc{1};
   net::executor_work_guard<net::io_context::executor_type> guard{ioc.get_executor()};
-  websocket::stream<beast::tcp_stream> ws{ioc};
+  std::unique_ptr<ssl::context> tls_ctx;  // Set by InitTls.
+  PlainWs plain_ws{ioc};
+  std::optional<TlsWs> tls_ws;            // Set by InitTls: the stream used instead of plain_ws.
   tcp::resolver resolver{ioc};
   beast::flat_buffer buffer;
   std::deque<std::shared_ptr<const std::string>> outbox;  // I/O thread only.
@@ -196,46 +229,91 @@ struct Client::Impl {
   DeviceId device = 0;                                               // GUARDED_BY(mu)
 };
 
+Status Client::Impl::InitTls() {
+  if (!options.tls) return Status::Ok();
+  tls_ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+  beast::error_code ec;
+  tls_ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                           ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
+                       ec);
+  if (options.tls_ca_file.empty()) {
+    tls_ctx->set_default_verify_paths(ec);
+  } else {
+    tls_ctx->load_verify_file(options.tls_ca_file, ec);
+  }
+  if (ec) {
+    return Status::InvalidArgument("TLS CA file '" + options.tls_ca_file + "': " + ec.message());
+  }
+  tls_ctx->set_verify_mode(options.tls_verify ? ssl::verify_peer : ssl::verify_none);
+  tls_ws.emplace(ioc, *tls_ctx);
+  return Status::Ok();
+}
+
 void Client::Impl::DoConnect(std::string host, std::uint16_t port) {
-  resolver.async_resolve(host, std::to_string(port), [this, host, port](beast::error_code ec,
-                                                                         tcp::resolver::results_type results) {
+  WithWs([&](auto& ws) { DoConnectOn(ws, std::move(host), port); });
+}
+
+template <class Ws>
+void Client::Impl::DoConnectOn(Ws& ws, std::string host, std::uint16_t port) {
+  resolver.async_resolve(host, std::to_string(port), [this, &ws, host, port](beast::error_code ec,
+                                                                              tcp::resolver::results_type results) {
     if (ec) return MarkClosed({0, "resolve " + host + ": " + ec.message()});
+    // Bounds the TCP connect and, with TLS, the TLS handshake.
     beast::get_lowest_layer(ws).expires_after(options.connect_timeout);
-    beast::get_lowest_layer(ws).async_connect(results, [this, host, port](beast::error_code ec,
-                                                                          const tcp::endpoint&) {
+    beast::get_lowest_layer(ws).async_connect(results, [this, &ws, host, port](beast::error_code ec,
+                                                                               const tcp::endpoint&) {
       if (ec) return MarkClosed({0, "connect: " + ec.message()});
       // Small frames, latency matters: no Nagle delay.
       beast::error_code ignored;
       beast::get_lowest_layer(ws).socket().set_option(tcp::no_delay(true), ignored);
-      // The websocket stream's own timeouts take over from the tcp stream's.
-      beast::get_lowest_layer(ws).expires_never();
-      ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-      ws.read_message_max(options.max_frame_bytes);
-      ws.async_handshake(host + ":" + std::to_string(port), options.path, [this](beast::error_code ec) {
-        if (ec) return MarkClosed({0, "websocket handshake: " + ec.message()});
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          open = true;
-        }
-        cv.notify_all();
-        DoRead();
-      });
+      if constexpr (std::is_same_v<Ws, TlsWs>) {
+        // SNI, so that a server with several certificates picks this host's, and the certificate
+        // must name the host (DNS name or IP address) unless verification is off.
+        const std::string& name = options.tls_server_name.empty() ? host : options.tls_server_name;
+        SSL_set_tlsext_host_name(ws.next_layer().native_handle(), name.c_str());
+        if (options.tls_verify) ws.next_layer().set_verify_callback(ssl::host_name_verification(name));
+        ws.next_layer().async_handshake(ssl::stream_base::client, [this, &ws, host, port](beast::error_code ec) {
+          if (ec) return MarkClosed({0, "TLS handshake: " + ec.message()});
+          DoUpgrade(ws, host, port);
+        });
+      } else {
+        DoUpgrade(ws, host, port);
+      }
     });
   });
 }
 
-void Client::Impl::DoRead() {
-  ws.async_read(buffer, [this](beast::error_code ec, std::size_t) {
-    if (ec) {
-      if (ec == websocket::error::closed) {
-        return MarkClosed({static_cast<int>(ws.reason().code), std::string(ws.reason().reason.c_str())});
-      }
-      return MarkClosed({0, ec.message()});
+template <class Ws>
+void Client::Impl::DoUpgrade(Ws& ws, const std::string& host, std::uint16_t port) {
+  // The websocket stream's own timeouts take over from the tcp stream's.
+  beast::get_lowest_layer(ws).expires_never();
+  ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+  ws.read_message_max(options.max_frame_bytes);
+  ws.async_handshake(host + ":" + std::to_string(port), options.path, [this](beast::error_code ec) {
+    if (ec) return MarkClosed({0, "websocket handshake: " + ec.message()});
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      open = true;
     }
-    std::string text = beast::buffers_to_string(buffer.data());
-    buffer.consume(buffer.size());
-    HandleFrame(text);
+    cv.notify_all();
     DoRead();
+  });
+}
+
+void Client::Impl::DoRead() {
+  WithWs([this](auto& ws) {
+    ws.async_read(buffer, [this, &ws](beast::error_code ec, std::size_t) {
+      if (ec) {
+        if (ec == websocket::error::closed) {
+          return MarkClosed({static_cast<int>(ws.reason().code), std::string(ws.reason().reason.c_str())});
+        }
+        return MarkClosed({0, ec.message()});
+      }
+      std::string text = beast::buffers_to_string(buffer.data());
+      buffer.consume(buffer.size());
+      HandleFrame(text);
+      DoRead();
+    });
   });
 }
 
@@ -359,24 +437,29 @@ void Client::Impl::Write(std::shared_ptr<const std::string> frame) {
 
 void Client::Impl::DoWrite() {
   writing = true;
-  ws.text(true);
-  ws.async_write(net::buffer(*outbox.front()), [this](beast::error_code ec, std::size_t) {
-    writing = false;
-    if (ec) {
-      outbox.clear();
-      return MarkClosed({0, "write: " + ec.message()});
-    }
-    outbox.pop_front();
-    if (!outbox.empty()) return DoWrite();
-    if (close_requested) DoClose();
+  WithWs([this](auto& ws) {
+    ws.text(true);
+    ws.async_write(net::buffer(*outbox.front()), [this](beast::error_code ec, std::size_t) {
+      writing = false;
+      if (ec) {
+        outbox.clear();
+        return MarkClosed({0, "write: " + ec.message()});
+      }
+      outbox.pop_front();
+      if (!outbox.empty()) return DoWrite();
+      if (close_requested) DoClose();
+    });
   });
 }
 
 void Client::Impl::DoClose() {
-  ws.async_close(websocket::close_code::normal, [this](beast::error_code) {
-    // The pending read completes with websocket::error::closed and records the server's answer; this
-    // covers a close that failed before that.
-    MarkClosed({1000, ""});
+  // Over TLS, Beast's teardown sends close_notify before closing the TCP connection.
+  WithWs([this](auto& ws) {
+    ws.async_close(websocket::close_code::normal, [this](beast::error_code) {
+      // The pending read completes with websocket::error::closed and records the server's answer;
+      // this covers a close that failed before that.
+      MarkClosed({1000, ""});
+    });
   });
 }
 
@@ -451,6 +534,7 @@ Client::~Client() {
 
 Result<std::unique_ptr<Client>> Client::Connect(const std::string& host, std::uint16_t port, ClientOptions options) {
   auto impl = std::make_shared<Impl>(std::move(options));
+  LIBCHAT_RETURN_IF_ERROR(impl->InitTls());
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->ioc.run(); });
   std::unique_ptr<Client> client(new Client(impl));
@@ -461,7 +545,7 @@ Result<std::unique_ptr<Client>> Client::Connect(const std::string& host, std::ui
     if (!impl->open) {
       std::string why = impl->closed ? impl->close_info.reason : "timed out";
       lock.unlock();
-      return Status::Unavailable("ws://" + host + ":" + std::to_string(port) + impl->options.path + ": " + why);
+      return Status::Unavailable(std::string(impl->options.tls ? "wss://" : "ws://") + host + ":" + std::to_string(port) + impl->options.path + ": " + why);
     }
   }
   if (impl->options.hello) {

@@ -14,6 +14,11 @@ CommandOutcome CreateAttachmentCommand(CommandContext& ctx, const Caller& caller
     o.error = args.error();
     return o;
   }
+  // The device's bucket here, the user's in the service (docs/security.md).
+  if (Status s = ctx.service.ChargeDevice(caller.device, RateAction::kUpload); !s.ok()) {
+    o.error = ToWireError(s);
+    return o;
+  }
   auto ticket = ctx.service.CreateAttachment(caller.user, request);
   if (!ticket.ok()) {
     o.error = ToWireError(ticket.error());

@@ -91,7 +91,8 @@ std::string ErrorJson(const Status& s) {
 
 }  // namespace
 
-AttachmentExchange::AttachmentExchange(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+template <class Stream>
+AttachmentExchange<Stream>::AttachmentExchange(Stream& stream, beast::flat_buffer& buffer,
                                        std::shared_ptr<ServerState> state,
                                        http::request_parser<http::empty_body>& header, std::shared_ptr<void> owner,
                                        Done done)
@@ -102,7 +103,8 @@ AttachmentExchange::AttachmentExchange(beast::tcp_stream& stream, beast::flat_bu
       owner_(std::move(owner)),
       done_(std::move(done)) {}
 
-void AttachmentExchange::Run() {
+template <class Stream>
+void AttachmentExchange<Stream>::Run() {
   const auto& req = header_.get();
   keep_alive_ = req.keep_alive();
   version_ = req.version();
@@ -129,7 +131,7 @@ void AttachmentExchange::Run() {
   if (token_.empty()) {
     return ReplyError(Status::Unauthenticated("missing 'Authorization: Bearer <session token>'"), has_body_);
   }
-  auto self = shared_from_this();
+  auto self = this->shared_from_this();
   if (method_ == http::verb::put) {
     Submit([self] {
       ChatService& service = self->state_->service;
@@ -154,7 +156,8 @@ void AttachmentExchange::Run() {
 
 // ------------------------------------------------------------------ upload
 
-void AttachmentExchange::OnUploadReady(Result<std::unique_ptr<AttachmentUpload>> upload) {
+template <class Stream>
+void AttachmentExchange<Stream>::OnUploadReady(Result<std::unique_ptr<AttachmentUpload>> upload) {
   if (!upload.ok()) return ReplyError(upload.error(), has_body_);
   upload_ = std::move(*upload);
   const std::uint64_t size = upload_->attachment().size;
@@ -171,8 +174,8 @@ void AttachmentExchange::OnUploadReady(Result<std::unique_ptr<AttachmentUpload>>
   if (expect_continue_) {
     // The client waits for this before sending the body (curl does for large uploads).
     empty_res_.emplace(http::status::continue_, version_);
-    stream_.expires_after(state_->options.write_timeout);
-    http::async_write(stream_, *empty_res_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
+    http::async_write(stream_, *empty_res_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->Finish(false);
       self->DoReadChunk();
     });
@@ -181,19 +184,21 @@ void AttachmentExchange::OnUploadReady(Result<std::unique_ptr<AttachmentUpload>>
   DoReadChunk();
 }
 
-void AttachmentExchange::DoReadChunk() {
+template <class Stream>
+void AttachmentExchange<Stream>::DoReadChunk() {
   auto& body = body_->get().body();
   body.data = chunk_.get();
   body.size = kChunkBytes;
   // An empty body is complete already; Finish reports what is missing.
   if (body_->is_done()) return OnReadChunk({}, 0);
   // Each chunk must arrive within the idle timeout: a stalled uploader does not hold a worker.
-  stream_.expires_after(state_->options.idle_timeout);
+  beast::get_lowest_layer(stream_).expires_after(state_->options.idle_timeout);
   http::async_read(stream_, buffer_, *body_,
-                   beast::bind_front_handler(&AttachmentExchange::OnReadChunk, shared_from_this()));
+                   beast::bind_front_handler(&AttachmentExchange::OnReadChunk, this->shared_from_this()));
 }
 
-void AttachmentExchange::OnReadChunk(beast::error_code ec, std::size_t) {
+template <class Stream>
+void AttachmentExchange<Stream>::OnReadChunk(beast::error_code ec, std::size_t) {
   // need_buffer: our chunk is full, which is what we asked for.
   if (ec == http::error::need_buffer) ec = {};
   if (ec == http::error::body_limit) {
@@ -208,7 +213,7 @@ void AttachmentExchange::OnReadChunk(beast::error_code ec, std::size_t) {
   }
   const std::size_t n = kChunkBytes - body_->get().body().size;
   const bool last = body_->is_done();
-  auto self = shared_from_this();
+  auto self = this->shared_from_this();
   Submit([self, n, last] {
     Status written = self->upload_->Write(std::string_view(self->chunk_.get(), n));
     std::optional<Result<Attachment>> finished;
@@ -219,7 +224,8 @@ void AttachmentExchange::OnReadChunk(beast::error_code ec, std::size_t) {
   });
 }
 
-void AttachmentExchange::OnChunkStored(Status written, std::optional<Result<Attachment>> finished) {
+template <class Stream>
+void AttachmentExchange<Stream>::OnChunkStored(Status written, std::optional<Result<Attachment>> finished) {
   const bool body_left = !body_->is_done();
   if (!written.ok()) return ReplyError(written, body_left);
   if (!finished) return DoReadChunk();
@@ -230,7 +236,8 @@ void AttachmentExchange::OnChunkStored(Status written, std::optional<Result<Atta
 
 // ------------------------------------------------------------------ download
 
-void AttachmentExchange::OnDownloadReady(Result<AttachmentDownload> download) {
+template <class Stream>
+void AttachmentExchange<Stream>::OnDownloadReady(Result<AttachmentDownload> download) {
   if (!download.ok()) return ReplyError(download.error(), has_body_);
   const Attachment& a = download->attachment;
   reader_ = std::move(download->reader);
@@ -247,9 +254,9 @@ void AttachmentExchange::OnDownloadReady(Result<AttachmentDownload> download) {
   if (!if_none_match_.empty() && MatchesAny(if_none_match_, etag)) {
     empty_res_.emplace(http::status::not_modified, version_);
     headers(*empty_res_);
-    stream_.expires_after(state_->options.write_timeout);
+    beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
     http::async_write(stream_, *empty_res_,
-                      beast::bind_front_handler(&AttachmentExchange::OnReplied, shared_from_this(), has_body_));
+                      beast::bind_front_handler(&AttachmentExchange::OnReplied, this->shared_from_this(), has_body_));
     return;
   }
   std::uint64_t first = 0;
@@ -263,9 +270,9 @@ void AttachmentExchange::OnDownloadReady(Result<AttachmentDownload> download) {
     res_->body() = ErrorJson(Status::InvalidArgument("range '" + range_ + "' is outside the " +
                                                      std::to_string(size) + " bytes of attachment " + id_));
     res_->prepare_payload();
-    stream_.expires_after(state_->options.write_timeout);
+    beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
     http::async_write(stream_, *res_,
-                      beast::bind_front_handler(&AttachmentExchange::OnReplied, shared_from_this(), has_body_));
+                      beast::bind_front_handler(&AttachmentExchange::OnReplied, this->shared_from_this(), has_body_));
     return;
   }
   next_ = first;
@@ -281,9 +288,9 @@ void AttachmentExchange::OnDownloadReady(Result<AttachmentDownload> download) {
     }
     // Set by hand: a HEAD response states the length of what GET would send, with no body.
     empty_res_->content_length(end_ - next_);
-    stream_.expires_after(state_->options.write_timeout);
+    beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
     http::async_write(stream_, *empty_res_,
-                      beast::bind_front_handler(&AttachmentExchange::OnReplied, shared_from_this(), has_body_));
+                      beast::bind_front_handler(&AttachmentExchange::OnReplied, this->shared_from_this(), has_body_));
     return;
   }
   stream_res_.emplace(status, version_);
@@ -297,19 +304,21 @@ void AttachmentExchange::OnDownloadReady(Result<AttachmentDownload> download) {
   stream_res_->body().data = nullptr;
   stream_res_->body().more = true;
   serializer_.emplace(*stream_res_);
-  stream_.expires_after(state_->options.write_timeout);
+  beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
   http::async_write_header(stream_, *serializer_,
-                           beast::bind_front_handler(&AttachmentExchange::OnHeaderSent, shared_from_this()));
+                           beast::bind_front_handler(&AttachmentExchange::OnHeaderSent, this->shared_from_this()));
 }
 
-void AttachmentExchange::OnHeaderSent(beast::error_code ec, std::size_t) {
+template <class Stream>
+void AttachmentExchange<Stream>::OnHeaderSent(beast::error_code ec, std::size_t) {
   if (ec) return Finish(false);
   DoSendChunk();
 }
 
-void AttachmentExchange::DoSendChunk() {
+template <class Stream>
+void AttachmentExchange<Stream>::DoSendChunk() {
   // The read is disk I/O: on a worker, like every other blocking call.
-  auto self = shared_from_this();
+  auto self = this->shared_from_this();
   Submit([self] {
     const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes, self->end_ - self->next_));
     auto chunk = self->reader_->ReadAt(self->next_, n);
@@ -318,7 +327,8 @@ void AttachmentExchange::DoSendChunk() {
   });
 }
 
-void AttachmentExchange::OnChunkRead(Result<std::string> chunk) {
+template <class Stream>
+void AttachmentExchange<Stream>::OnChunkRead(Result<std::string> chunk) {
   // The header is out: an error now can only cut the response short.
   if (!chunk.ok() || chunk->empty()) {
     state_->log.Warn("attachment ", id_, ": read: ", chunk.ok() ? "blob shorter than its size" : chunk.error().ToString());
@@ -330,12 +340,13 @@ void AttachmentExchange::OnChunkRead(Result<std::string> chunk) {
   body.data = out_chunk_.data();
   body.size = out_chunk_.size();
   body.more = next_ < end_;
-  stream_.expires_after(state_->options.write_timeout);
+  beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
   http::async_write(stream_, *serializer_,
-                    beast::bind_front_handler(&AttachmentExchange::OnChunkSent, shared_from_this()));
+                    beast::bind_front_handler(&AttachmentExchange::OnChunkSent, this->shared_from_this()));
 }
 
-void AttachmentExchange::OnChunkSent(beast::error_code ec, std::size_t) {
+template <class Stream>
+void AttachmentExchange<Stream>::OnChunkSent(beast::error_code ec, std::size_t) {
   // need_buffer: the serializer consumed our chunk and wants the next.
   if (ec == http::error::need_buffer) ec = {};
   if (ec) return Finish(false);
@@ -348,18 +359,21 @@ void AttachmentExchange::OnChunkSent(beast::error_code ec, std::size_t) {
 
 // ------------------------------------------------------------------ both
 
-bool AttachmentExchange::Submit(std::function<void()> job) {
+template <class Stream>
+bool AttachmentExchange<Stream>::Submit(std::function<void()> job) {
   if (state_->workers.TrySubmit(std::move(job))) return true;
   // Nothing of the body was read yet, or a chunk is unread: in either case the connection closes.
   ReplyError(Status::Unavailable("server busy; retry shortly"), true);
   return false;
 }
 
-void AttachmentExchange::ReplyError(const Status& s, bool close, std::optional<http::status> status) {
+template <class Stream>
+void AttachmentExchange<Stream>::ReplyError(const Status& s, bool close, std::optional<http::status> status) {
   Reply(status.value_or(HttpStatusOf(s.code())), ErrorJson(s), close);
 }
 
-void AttachmentExchange::Reply(http::status status, std::string json, bool close) {
+template <class Stream>
+void AttachmentExchange<Stream>::Reply(http::status status, std::string json, bool close) {
   res_.emplace(status, version_);
   res_->set(http::field::server, "chatd/" LIBCHAT_VERSION_STRING);
   res_->set(http::field::content_type, "application/json");
@@ -368,15 +382,17 @@ void AttachmentExchange::Reply(http::status status, std::string json, bool close
   res_->keep_alive(keep_alive_ && !close);
   res_->body() = std::move(json);
   res_->prepare_payload();
-  stream_.expires_after(state_->options.write_timeout);
-  http::async_write(stream_, *res_, beast::bind_front_handler(&AttachmentExchange::OnReplied, shared_from_this(), close));
+  beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
+  http::async_write(stream_, *res_, beast::bind_front_handler(&AttachmentExchange::OnReplied, this->shared_from_this(), close));
 }
 
-void AttachmentExchange::OnReplied(bool close, beast::error_code ec, std::size_t) {
+template <class Stream>
+void AttachmentExchange<Stream>::OnReplied(bool close, beast::error_code ec, std::size_t) {
   Finish(!ec && !close && keep_alive_);
 }
 
-void AttachmentExchange::Finish(bool keep_alive) {
+template <class Stream>
+void AttachmentExchange<Stream>::Finish(bool keep_alive) {
   // An unfinished upload is discarded here (its temporary file removed); the attachment stays pending.
   upload_.reset();
   reader_.reset();
@@ -385,5 +401,9 @@ void AttachmentExchange::Finish(bool keep_alive) {
   auto owner = std::move(owner_);
   if (done) done(keep_alive);
 }
+
+// Plain HTTP and HTTPS.
+template class AttachmentExchange<beast::tcp_stream>;
+template class AttachmentExchange<TlsStream>;
 
 }  // namespace chat::detail

@@ -15,12 +15,15 @@
 
 #include "beast.h"
 #include "server_state.h"
+#include "write_gate.h"
 
 namespace chat::detail {
 
 inline constexpr std::string_view kAttachmentPathPrefix = "/v1/attachments/";
 
-class AttachmentExchange : public std::enable_shared_from_this<AttachmentExchange> {
+// Stream: beast::tcp_stream (http://) or TlsStream (https://); both instantiated in attachment_http.cc.
+template <class Stream>
+class AttachmentExchange : public std::enable_shared_from_this<AttachmentExchange<Stream>> {
  public:
   // Called on the strand when the exchange is over: keep_alive says whether the connection may read
   // the next request (false: the caller closes it).
@@ -28,7 +31,7 @@ class AttachmentExchange : public std::enable_shared_from_this<AttachmentExchang
 
   // `stream`, `buffer` and `header` (a parser that has read the request header) belong to the
   // connection, which `owner` keeps alive until `done` runs.
-  AttachmentExchange(beast::tcp_stream& stream, beast::flat_buffer& buffer, std::shared_ptr<ServerState> state,
+  AttachmentExchange(Stream& stream, beast::flat_buffer& buffer, std::shared_ptr<ServerState> state,
                      http::request_parser<http::empty_body>& header, std::shared_ptr<void> owner, Done done);
 
   void Run();
@@ -54,7 +57,7 @@ class AttachmentExchange : public std::enable_shared_from_this<AttachmentExchang
   void OnReplied(bool close, beast::error_code ec, std::size_t bytes);
   void Finish(bool keep_alive);
 
-  beast::tcp_stream& stream_;
+  Stream& stream_;
   beast::flat_buffer& buffer_;
   std::shared_ptr<ServerState> state_;
   http::request_parser<http::empty_body>& header_;

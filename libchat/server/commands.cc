@@ -64,6 +64,15 @@ CommandOutcome Register(CommandContext& ctx, const Caller& caller, Args& args) {
   return Ok(Json{{"user", ToJson(*user, /*self=*/true)}});
 }
 
+// The IP address of "ip:port" or "[v6]:port" (Caller::remote): the login throttle's per-address key,
+// which must not change with the client's ephemeral port.
+std::string SourceAddress(const std::string& remote) {
+  const auto colon = remote.rfind(':');
+  std::string host = colon == std::string::npos ? remote : remote.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return host == "?" ? std::string() : host;
+}
+
 CommandOutcome Login(CommandContext& ctx, const Caller& caller, Args& args) {
   if (caller.user != 0) return Err(Status::FailedPrecondition("already logged in on this connection"));
   std::string username = args.Str("username", true);
@@ -76,7 +85,7 @@ CommandOutcome Login(CommandContext& ctx, const Caller& caller, Args& args) {
     if (!d.ok()) args.Fail("device: " + d.error().message);
   }
   if (!args.ok()) return BadArgs(args);
-  auto session = ctx.service.Login(username, password, info);
+  auto session = ctx.service.Login(username, password, info, SourceAddress(caller.remote));
   if (!session.ok()) {
     // The username is not secret; the password never appears in logs.
     ctx.log.Info("login of '", username, "' from ", caller.remote, " refused: ",
@@ -199,6 +208,8 @@ CommandOutcome CreateChat(CommandContext& ctx, const Caller& caller, Args& args)
   if (!args.ok()) return BadArgs(args);
   if (member_limit > UINT32_MAX) return Err(Status::InvalidArgument("memberLimit is too large"));
   if (retention_ms > static_cast<std::uint64_t>(INT64_MAX)) return Err(Status::InvalidArgument("retentionMs is too large"));
+  // The device's bucket here, the user's in the service (docs/security.md).
+  if (Status s = ctx.service.ChargeDevice(caller.device, RateAction::kCreateChat); !s.ok()) return Err(s);
   auto chat = ctx.service.CreateGroup(caller.user, name, members, metadata,
                                       static_cast<std::uint32_t>(member_limit), static_cast<TimeMs>(retention_ms));
   if (!chat.ok()) return Err(chat.error());
@@ -232,6 +243,10 @@ CommandOutcome ModifyParticipants(CommandContext& ctx, const Caller& caller, Arg
     }
   }
   if (!args.ok()) return BadArgs(args);
+  if (!change.add.empty()) {
+    Status s = ctx.service.ChargeDevice(caller.device, RateAction::kAddParticipants, change.add.size());
+    if (!s.ok()) return Err(s);
+  }
   auto entry = ctx.service.ModifyParticipants(caller.user, chat, change);
   if (!entry.ok()) return Err(entry.error());
   return Ok(Json{{"entry", ToJson(*entry)}});

@@ -21,39 +21,75 @@ std::string RemoteOf(const tcp::socket& s) {
 
 }  // namespace
 
-HttpSession::HttpSession(tcp::socket&& socket, std::shared_ptr<ServerState> state)
-    : state_(std::move(state)), stream_(std::move(socket)) {
-  remote_ = RemoteOf(stream_.socket());
+// The connection's stream: TLS streams also need the server's context.
+template <class Stream>
+Stream OpenStream(tcp::socket&& socket, ServerState& state) {
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    return Stream(std::move(socket), *state.tls);
+  } else {
+    return Stream(std::move(socket));
+  }
+}
+
+template <class Stream>
+HttpSession<Stream>::HttpSession(tcp::socket&& socket, std::shared_ptr<ServerState> state)
+    : state_(std::move(state)), stream_(OpenStream<Stream>(std::move(socket), *state_)) {
+  remote_ = RemoteOf(beast::get_lowest_layer(stream_).socket());
   state_->metrics.connections.Add(1);
 }
 
-HttpSession::~HttpSession() { state_->metrics.connections.Add(-1); }
+template <class Stream>
+HttpSession<Stream>::~HttpSession() { state_->metrics.connections.Add(-1); }
 
-void HttpSession::Run() {
+template <class Stream>
+void HttpSession<Stream>::Run() {
   // The socket's executor is this connection's strand; start there.
-  net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::DoRead, shared_from_this()));
+  if constexpr (kTls) {
+    // The TLS handshake first, in the time a request is given: a client that connects and says
+    // nothing (or speaks plain HTTP to this port) is cut off.
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      beast::get_lowest_layer(self->stream_).expires_after(self->state_->options.handshake_timeout);
+      self->stream_.async_handshake(ssl::stream_base::server,
+                                    beast::bind_front_handler(&HttpSession::OnHandshake, self));
+    });
+  } else {
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::DoRead, this->shared_from_this()));
+  }
 }
 
-void HttpSession::DoRead() {
+template <class Stream>
+void HttpSession<Stream>::OnHandshake(beast::error_code ec) {
+  if (ec) {
+    // A plain-HTTP or ws:// client on the TLS port ends here: one debug line, the socket closes.
+    state_->metrics.tls_handshake_failures.Add();
+    state_->log.Debug("https from ", remote_, ": TLS handshake: ", ec.message());
+    return;
+  }
+  DoRead();
+}
+
+template <class Stream>
+void HttpSession<Stream>::DoRead() {
   header_parser_.emplace();
   header_parser_->header_limit(16 * 1024);
   // Beast checks Content-Length against the body limit as the header is parsed: no limit yet, each
   // route sets its own (attachments: the declared size; the rest: http_body_limit, see OnHeader).
   header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   // A client that connects and says nothing does not keep the connection forever.
-  stream_.expires_after(state_->options.handshake_timeout);
+  beast::get_lowest_layer(stream_).expires_after(state_->options.handshake_timeout);
   http::async_read_header(stream_, buffer_, *header_parser_,
-                          beast::bind_front_handler(&HttpSession::OnHeader, shared_from_this()));
+                          beast::bind_front_handler(&HttpSession::OnHeader, this->shared_from_this()));
 }
 
-void HttpSession::OnHeader(beast::error_code ec, std::size_t bytes) {
+template <class Stream>
+void HttpSession<Stream>::OnHeader(beast::error_code ec, std::size_t bytes) {
   if (ec) return OnRead(ec, bytes);
   const auto& req = header_parser_->get();
   const std::string_view target(req.target().data(), req.target().size());
   if (target.substr(0, kAttachmentPathPrefix.size()) == kAttachmentPathPrefix) {
     // The exchange borrows the stream and buffer; `self` keeps them alive until it is done.
-    auto self = shared_from_this();
-    std::make_shared<AttachmentExchange>(stream_, buffer_, state_, *header_parser_, self,
+    auto self = this->shared_from_this();
+    std::make_shared<AttachmentExchange<Stream>>(stream_, buffer_, state_, *header_parser_, self,
                                          [self](bool keep_alive) { self->OnExchangeDone(keep_alive); })
         ->Run();
     return;
@@ -66,15 +102,17 @@ void HttpSession::OnHeader(beast::error_code ec, std::size_t bytes) {
   // Checked as a chunked body arrives.
   parser_->body_limit(state_->options.http_body_limit);
   if (parser_->is_done()) return OnRead({}, 0);
-  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::OnRead, this->shared_from_this()));
 }
 
-void HttpSession::OnExchangeDone(bool keep_alive) {
+template <class Stream>
+void HttpSession<Stream>::OnExchangeDone(bool keep_alive) {
   if (keep_alive) return DoRead();
   DoClose();
 }
 
-void HttpSession::OnRead(beast::error_code ec, std::size_t) {
+template <class Stream>
+void HttpSession<Stream>::OnRead(beast::error_code ec, std::size_t) {
   if (ec == http::error::end_of_stream) return DoClose();
   if (ec) {
     if (ec != beast::error::timeout && ec != net::error::operation_aborted) {
@@ -86,17 +124,25 @@ void HttpSession::OnRead(beast::error_code ec, std::size_t) {
   const std::string_view target(req.target().data(), req.target().size());
   const std::string_view path = target.substr(0, target.find('?'));
   if (websocket::is_upgrade(req) && path == "/ws") {
-    // Hand the socket over: the WebSocket session owns it from here; this object goes away.
-    std::make_shared<WsSession>(stream_.release_socket(), state_, remote_)->Run(parser_->release());
+    // Hand the connection over: the WebSocket session owns it from here; this object goes away.
+    if constexpr (kTls) {
+      // The WebSocket stream keeps its own timers; the tcp_stream's must not cut it off.
+      beast::get_lowest_layer(stream_).expires_never();
+      std::make_shared<BasicWsSession<TlsWriteGate>>(std::move(stream_), state_, remote_)->Run(parser_->release());
+    } else {
+      std::make_shared<BasicWsSession<WriteGate>>(stream_.release_socket(), state_, remote_)
+          ->Run(parser_->release());
+    }
     return;
   }
   response_.emplace(Respond(req));
   const bool close = response_->need_eof();
   http::async_write(stream_, *response_,
-                    beast::bind_front_handler(&HttpSession::OnWrite, shared_from_this(), close));
+                    beast::bind_front_handler(&HttpSession::OnWrite, this->shared_from_this(), close));
 }
 
-http::response<http::string_body> HttpSession::Respond(const http::request<http::string_body>& req) const {
+template <class Stream>
+http::response<http::string_body> HttpSession<Stream>::Respond(const http::request<http::string_body>& req) const {
   const std::string_view target(req.target().data(), req.target().size());
   const std::string_view path = target.substr(0, target.find('?'));
   auto reply = [&req](http::status status, std::string body, const char* type = "text/plain; charset=utf-8") {
@@ -124,16 +170,33 @@ http::response<http::string_body> HttpSession::Respond(const http::request<http:
   return reply(http::status::not_found, "not found\n");
 }
 
-void HttpSession::OnWrite(bool close, beast::error_code ec, std::size_t) {
+template <class Stream>
+void HttpSession<Stream>::OnWrite(bool close, beast::error_code ec, std::size_t) {
   response_.reset();
   if (ec) return;
   if (close) return DoClose();
   DoRead();
 }
 
-void HttpSession::DoClose() {
-  beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+template <class Stream>
+void HttpSession<Stream>::DoClose() {
+  if constexpr (kTls) {
+    // TLS close_notify first, so that the client can tell the end from a truncation; bounded in time.
+    beast::get_lowest_layer(stream_).expires_after(state_->options.handshake_timeout);
+    stream_.async_shutdown(beast::bind_front_handler(&HttpSession::OnShutdown, this->shared_from_this()));
+  } else {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
 }
+
+template <class Stream>
+void HttpSession<Stream>::OnShutdown(beast::error_code) {
+  // Whatever the peer did, the connection is over; the socket closes with this object.
+  beast::get_lowest_layer(stream_).close();
+}
+
+template class HttpSession<beast::tcp_stream>;
+template class HttpSession<TlsStream>;
 
 }  // namespace chat::detail

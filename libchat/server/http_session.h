@@ -1,4 +1,4 @@
-// HttpSession: one plain HTTP connection. Serves /healthz, /readyz and /metrics, hands
+// HttpSession: one HTTP connection (plain or TLS). Serves /healthz, /readyz and /metrics, hands
 // /v1/attachments/{id} to an AttachmentExchange for the request, and a WebSocket upgrade at /ws over
 // to a WsSession. Requests are read one at a time, each bounded in size
 // (http_body_limit) and time (handshake_timeout). Lives on its connection's strand.
@@ -7,20 +7,29 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "beast.h"
 #include "server_state.h"
+#include "tls.h"
 
 namespace chat::detail {
 
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+// Stream: beast::tcp_stream (plain HTTP, ws://) or TlsStream (https://, wss://: the TLS handshake
+// comes first, bounded by handshake_timeout). Both are instantiated in http_session.cc.
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
+  // TLS sessions use state->tls, which must be set.
   HttpSession(tcp::socket&& socket, std::shared_ptr<ServerState> state);
   ~HttpSession();
 
   void Run();
 
  private:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  void OnHandshake(beast::error_code ec);
   void DoRead();
   // The header is in: attachments take the request over (their bodies stream); everything else
   // reads its small body into a string.
@@ -31,9 +40,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   http::response<http::string_body> Respond(const http::request<http::string_body>& req) const;
   void OnWrite(bool close, beast::error_code ec, std::size_t bytes);
   void DoClose();
+  void OnShutdown(beast::error_code ec);
 
   std::shared_ptr<ServerState> state_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::string remote_;
   // New parsers per request: Beast parsers are single-use. The header parser becomes the body parser

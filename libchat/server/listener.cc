@@ -75,7 +75,11 @@ void Listener::OnAccept(beast::error_code ec, tcp::socket socket) {
     // Chat frames are small and latency matters: do not let Nagle hold them back waiting for ACKs.
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    std::make_shared<HttpSession>(std::move(socket), state_)->Run();
+    if (state_->tls) {
+      std::make_shared<HttpSession<TlsStream>>(std::move(socket), state_)->Run();
+    } else {
+      std::make_shared<HttpSession<beast::tcp_stream>>(std::move(socket), state_)->Run();
+    }
   }
   DoAccept();
 }

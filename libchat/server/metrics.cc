@@ -53,6 +53,9 @@ std::string Metrics::Render() const {
                d(connections_accepted.Get()));
   AppendScalar(&out, "chat_connections_refused_total", "counter",
                "Connections refused because max_connections was reached.", d(connections_refused.Get()));
+  AppendScalar(&out, "chat_tls_handshake_failures_total", "counter",
+               "TLS handshakes that failed or timed out (e.g. a plain-HTTP client on the TLS port).",
+               d(tls_handshake_failures.Get()));
   AppendScalar(&out, "chat_websockets", "gauge", "Open WebSocket sessions.", d(websockets.Get()));
   AppendScalar(&out, "chat_devices_online", "gauge", "Authenticated WebSocket sessions (devices online).",
                d(devices_online.Get()));

@@ -16,8 +16,13 @@ WireError ToWireError(const Status& status) {
   WireError e;
   e.code = std::string(StatusCodeName(status.code()));
   e.message = status.message();
-  // A hint for clients that retry: long enough for a queue to drain, short enough to feel live.
-  if (status.IsRetryable()) e.retry_after_ms = 200;
+  // The failing component's own hint (a rate limit knows when its bucket refills); otherwise, for
+  // retryable codes, one long enough for a queue to drain and short enough to feel live.
+  if (status.retry_after_ms() >= 0) {
+    e.retry_after_ms = status.retry_after_ms();
+  } else if (status.IsRetryable()) {
+    e.retry_after_ms = 200;
+  }
   return e;
 }
 

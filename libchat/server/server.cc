@@ -10,6 +10,7 @@
 #include "beast.h"
 #include "listener.h"
 #include "server_state.h"
+#include "tls.h"
 #include "ws_session.h"
 
 namespace chat {
@@ -74,6 +75,9 @@ Result<Endpoint> ServerImpl::Start() {
   beast::error_code ec;
   const auto address = net::ip::make_address(options_.address, ec);
   if (ec) return Status::InvalidArgument("listen address '" + options_.address + "': " + ec.message());
+  // Load the certificate before anything starts: a bad one refuses to serve, it does not fail later.
+  auto tls = MakeServerTlsContext(options_.tls);
+  if (!tls.ok()) return tls.error();
 
   unsigned n = options_.io_threads != 0 ? options_.io_threads : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
@@ -87,6 +91,7 @@ Result<Endpoint> ServerImpl::Start() {
   receipt_strand_ = std::make_unique<net::strand<net::io_context::executor_type>>(contexts_[0]->get_executor());
   receipt_timer_ = std::make_unique<net::steady_timer>(*receipt_strand_);
   state_ = std::make_shared<ServerState>(options_, service_, [this] { ScheduleReceiptFlush(); });
+  state_->tls = std::move(*tls);
   for (auto& ctx : contexts_) state_->lanes.push_back(std::make_unique<IoLane>(*ctx));
   // Fail at start, not on the first call: bad call or push options refuse to serve.
   if (Status calls = state_->StartCalls(); !calls.ok()) {

@@ -23,6 +23,10 @@
 #include "router.h"
 #include "worker_pool.h"
 
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+
 namespace chat::detail {
 
 class WsSession;
@@ -108,6 +112,8 @@ struct ServerState {
   std::mutex calls_mu;
   std::unique_ptr<PushDispatcher> push;  // GUARDED_BY(calls_mu) for readers other than commands.
   std::unique_ptr<CallManager> calls;    // GUARDED_BY(calls_mu) for readers other than commands.
+  // The TLS context (ServerOptions::tls), set by Start before the first connection; null: plain.
+  std::shared_ptr<boost::asio::ssl::context> tls;
   std::atomic<bool> ready{false};     // /readyz: listening and not draining.
   std::atomic<bool> draining{false};  // Stop() began: new WebSockets are closed at once.
   std::atomic<std::uint64_t> next_session_id{1};

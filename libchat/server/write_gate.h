@@ -13,6 +13,12 @@
 // wire, whichever side writes first. Beast's write state is untouched: the session never starts a
 // message through Beast, so there is no fragmented message in progress for a raw frame to break into.
 //
+// TLS: the same gate wraps an ssl_stream (TlsWriteGate). Every write through the gate is still a
+// complete net::async_write of plaintext into the ssl_stream, one at a time, so the TLS records of
+// two frames never interleave either; one read and one write in flight at once is what asio::ssl
+// allows. Teardown forwards to the next layer's, which for ssl_stream is Beast's async_teardown: the
+// TLS close_notify, then the TCP shutdown.
+//
 // Not thread-safe: used only on the session's strand (Beast's own operations run there too).
 #pragma once
 
@@ -22,17 +28,17 @@
 #include <vector>
 
 #include "beast.h"
+#include "tls.h"
 
 namespace chat::detail {
 
-class WriteGate {
+template <class NextLayer>
+class BasicWriteGate {
  public:
-  // A plain socket, not beast::tcp_stream: the WebSocket stream keeps its own timers, and
-  // tcp_stream's two timers would cost every idle connection half a kilobyte for nothing.
-  using next_layer_type = tcp::socket;
-  using executor_type = next_layer_type::executor_type;
+  using next_layer_type = NextLayer;
+  using executor_type = typename next_layer_type::executor_type;
 
-  explicit WriteGate(tcp::socket&& socket) : next_(std::move(socket)) {}
+  explicit BasicWriteGate(NextLayer&& next) : next_(std::move(next)) {}
 
   executor_type get_executor() noexcept { return next_.get_executor(); }
   next_layer_type& next_layer() noexcept { return next_; }
@@ -61,13 +67,13 @@ class WriteGate {
  private:
   struct Pending {
     virtual ~Pending() = default;
-    virtual void Start(WriteGate& gate) = 0;
+    virtual void Start(BasicWriteGate& gate) = 0;
   };
 
   template <class Buffers, class Handler>
   struct PendingWrite final : Pending {
     PendingWrite(const Buffers& b, Handler&& h) : buffers(b), handler(std::move(h)) {}
-    void Start(WriteGate& gate) override { gate.StartWrite(buffers, std::move(handler)); }
+    void Start(BasicWriteGate& gate) override { gate.StartWrite(buffers, std::move(handler)); }
     Buffers buffers;
     Handler handler;
   };
@@ -106,15 +112,23 @@ class WriteGate {
   std::vector<std::unique_ptr<Pending>> waiting_;
 };
 
+// The plain gate: a plain socket, not beast::tcp_stream: the WebSocket stream keeps its own timers,
+// and tcp_stream's two timers would cost every idle connection half a kilobyte for nothing.
+using WriteGate = BasicWriteGate<tcp::socket>;
+// The TLS gate. The ssl_stream's own next layer is the tcp_stream the HTTP session handshook on (an
+// ssl_stream cannot change its next layer's type); next to TLS state its timers cost little.
+using TlsWriteGate = BasicWriteGate<TlsStream>;
+
 // Beast's websocket::stream shuts a connection down through teardown() of its next layer, found by
-// argument-dependent lookup: the gate's is the TCP stream's.
-inline void teardown(beast::role_type role, WriteGate& gate, beast::error_code& ec) {
+// argument-dependent lookup: the gate's is its next layer's (TCP, or TLS then TCP).
+template <class NextLayer>
+void teardown(beast::role_type role, BasicWriteGate<NextLayer>& gate, beast::error_code& ec) {
   using boost::beast::websocket::teardown;
   teardown(role, gate.next_layer(), ec);
 }
 
-template <class TeardownHandler>
-void async_teardown(beast::role_type role, WriteGate& gate, TeardownHandler&& handler) {
+template <class NextLayer, class TeardownHandler>
+void async_teardown(beast::role_type role, BasicWriteGate<NextLayer>& gate, TeardownHandler&& handler) {
   using boost::beast::websocket::async_teardown;
   async_teardown(role, gate.next_layer(), std::forward<TeardownHandler>(handler));
 }

@@ -25,9 +25,17 @@ bool IsDisconnect(const beast::error_code& ec) {
          ec == net::error::broken_pipe || ec == websocket::error::closed || ec == beast::error::timeout;
 }
 
+// Closes the TCP connection under either gate. Fails only if already closed.
+void CloseLowest(tcp::socket& socket) {
+  beast::error_code ec;
+  socket.close(ec);
+}
+void CloseLowest(beast::tcp_stream& stream) { stream.close(); }
+
 }  // namespace
 
-WsSession::WsSession(tcp::socket&& socket, std::shared_ptr<ServerState> state, std::string remote)
+template <class Gate>
+BasicWsSession<Gate>::BasicWsSession(typename Gate::next_layer_type&& socket, std::shared_ptr<ServerState> state, std::string remote)
     : state_(std::move(state)),
       ws_(std::move(socket)),
       write_timer_(ws_.get_executor()),
@@ -39,7 +47,8 @@ WsSession::WsSession(tcp::socket&& socket, std::shared_ptr<ServerState> state, s
   state_->metrics.connections.Add(1);
 }
 
-WsSession::~WsSession() {
+template <class Gate>
+BasicWsSession<Gate>::~BasicWsSession() {
   // Normally Finish() ran on the strand; this covers a session destroyed with its io_context.
   if (registered_) state_->router.Remove(caller_.user, this);
   if (open_ && !finished_) state_->metrics.websockets.Add(-1);
@@ -48,9 +57,10 @@ WsSession::~WsSession() {
   state_->metrics.connections.Add(-1);
 }
 
-void WsSession::Run(http::request<http::string_body> request) {
+template <class Gate>
+void BasicWsSession<Gate>::Run(http::request<http::string_body> request) {
   const ServerOptions& o = state_->options;
-  state_->AddSession(id_, weak_from_this());
+  state_->AddSession(id_, this->weak_from_this());
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = o.handshake_timeout;
   timeouts.idle_timeout = o.idle_timeout;
@@ -61,10 +71,11 @@ void WsSession::Run(http::request<http::string_body> request) {
   // The hard cap: Beast closes with 1009 beyond it. Frames between max_frame_bytes and the cap are
   // discarded as they arrive and answered with frame_too_large, keeping the connection usable.
   ws_.read_message_max(4 * o.max_frame_bytes);
-  ws_.async_accept(request, beast::bind_front_handler(&WsSession::OnAccept, shared_from_this()));
+  ws_.async_accept(request, beast::bind_front_handler(&BasicWsSession::OnAccept, this->shared_from_this()));
 }
 
-void WsSession::OnAccept(beast::error_code ec) {
+template <class Gate>
+void BasicWsSession<Gate>::OnAccept(beast::error_code ec) {
   if (ec) return Fail(ec, "accept");
   open_ = true;
   state_->metrics.websockets.Add(1);
@@ -76,12 +87,13 @@ void WsSession::OnAccept(beast::error_code ec) {
 
 // ---- Input ----
 
-void WsSession::CloseSocket() {
-  beast::error_code ec;
-  beast::get_lowest_layer(ws_).close(ec);  // Fails only if already closed.
+template <class Gate>
+void BasicWsSession<Gate>::CloseSocket() {
+  CloseLowest(beast::get_lowest_layer(ws_));
 }
 
-void WsSession::DoRead() {
+template <class Gate>
+void BasicWsSession<Gate>::DoRead() {
   // One request at a time, and no new input while the peer is behind on output.
   if (reading_ || busy_ || closing_ || finished_ || queue_.HalfFull()) return;
   reading_ = true;
@@ -94,10 +106,11 @@ void WsSession::DoRead() {
   const std::size_t limit = oversized_ ? kDiscardChunk
                             : buffer_.size() == 0 ? std::min(kFirstStep, max + 1)
                                                   : max + 1 - buffer_.size();
-  ws_.async_read_some(buffer_, limit, beast::bind_front_handler(&WsSession::OnRead, shared_from_this()));
+  ws_.async_read_some(buffer_, limit, beast::bind_front_handler(&BasicWsSession::OnRead, this->shared_from_this()));
 }
 
-void WsSession::OnRead(beast::error_code ec, std::size_t) {
+template <class Gate>
+void BasicWsSession<Gate>::OnRead(beast::error_code ec, std::size_t) {
   reading_ = false;
   if (ec == websocket::error::closed) return Finish("closed by peer");
   if (ec == websocket::error::message_too_big) {
@@ -132,7 +145,8 @@ void WsSession::OnRead(beast::error_code ec, std::size_t) {
   DoRead();
 }
 
-void WsSession::HandleFrame(const std::string& text) {
+template <class Gate>
+void BasicWsSession<Gate>::HandleFrame(const std::string& text) {
   state_->metrics.requests.Add();
   Request request;
   WireError error;
@@ -153,7 +167,8 @@ void WsSession::HandleFrame(const std::string& text) {
   Submit(std::move(request), spec);
 }
 
-void WsSession::HandleHello(const Request& request) {
+template <class Gate>
+void BasicWsSession<Gate>::HandleHello(const Request& request) {
   if (hello_) return SendError(request.id, {Code(StatusCode::kFailedPrecondition), "hello was already sent", -1});
   Args args(request.args);
   const std::uint64_t version = args.U64("version", true);
@@ -176,7 +191,8 @@ void WsSession::HandleHello(const Request& request) {
                               {"idleTimeoutMs", o.idle_timeout.count()}});
 }
 
-void WsSession::HandlePing(const Request& request) {
+template <class Gate>
+void BasicWsSession<Gate>::HandlePing(const Request& request) {
   SendResult(request.id, Json{{"time", NowMs()}});
   // A heartbeat is activity: refresh last seen, but not on every ping (it is a store write).
   const auto now = std::chrono::steady_clock::now();
@@ -186,7 +202,8 @@ void WsSession::HandlePing(const Request& request) {
   }
 }
 
-void WsSession::Submit(Request request, const CommandSpec* spec) {
+template <class Gate>
+void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
   Json id = request.id;
   // The service will publish this device's revocation when logout succeeds; the outcome, not the
   // revocation, then decides what happens to this connection.
@@ -194,7 +211,7 @@ void WsSession::Submit(Request request, const CommandSpec* spec) {
   busy_ = true;
   Caller caller = caller_;
   caller.remote = remote_;
-  auto self = shared_from_this();
+  auto self = this->shared_from_this();
   const bool queued =
       state_->workers.TrySubmit([self, spec, caller = std::move(caller), request = std::move(request)]() mutable {
         ServerState& st = *self->state_;
@@ -258,7 +275,8 @@ void WsSession::Submit(Request request, const CommandSpec* spec) {
   }
 }
 
-void WsSession::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std::string> frame) {
+template <class Gate>
+void BasicWsSession<Gate>::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std::string> frame) {
   busy_ = false;
   expect_self_revoke_ = false;
   if (finished_) return;  // The connection ended while the command ran; its effect stays in the store.
@@ -272,7 +290,7 @@ void WsSession::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std:
       // Register before the response goes out: the client syncs after it, so whatever commits from
       // now on reaches it live or by that sync (it drops seq it has already seen).
       registered_ = true;
-      const bool first = state_->router.Add(caller_.user, caller_.device, shared_from_this());
+      const bool first = state_->router.Add(caller_.user, caller_.device, this->shared_from_this());
       state_->metrics.devices_online.Add(1);
       last_touch_ = std::chrono::steady_clock::now();
       state_->presence.DeviceConnected(caller_.user, caller_.device, first);
@@ -292,13 +310,15 @@ void WsSession::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std:
 
 // ---- Output ----
 
-void WsSession::Deliver(OutFrame frame) {
+template <class Gate>
+void BasicWsSession<Gate>::Deliver(OutFrame frame) {
   // Post our work to the strand: the queue is touched only there.
   net::post(ws_.get_executor(),
-            [self = shared_from_this(), frame = std::move(frame)]() mutable { self->Enqueue(std::move(frame)); });
+            [self = this->shared_from_this(), frame = std::move(frame)]() mutable { self->Enqueue(std::move(frame)); });
 }
 
-bool WsSession::QueueHere(const OutFrame& frame) {
+template <class Gate>
+bool BasicWsSession<Gate>::QueueHere(const OutFrame& frame) {
   if (closing_ || finished_ || !open_) return false;
   if (!queue_.Push(frame)) {
     OnSlowConsumer();
@@ -309,13 +329,15 @@ bool WsSession::QueueHere(const OutFrame& frame) {
   return true;
 }
 
-void WsSession::FlushHere() {
+template <class Gate>
+void BasicWsSession<Gate>::FlushHere() {
   flush_wanted_ = false;
   if (!writing_ && !queue_.empty() && !closing_ && !finished_) DoWrite();
 }
 
-void WsSession::Revoke() {
-  net::post(ws_.get_executor(), [self = shared_from_this()] {
+template <class Gate>
+void BasicWsSession<Gate>::Revoke() {
+  net::post(ws_.get_executor(), [self = this->shared_from_this()] {
     if (self->expect_self_revoke_ || self->finished_) return;
     self->state_->log.Info("ws ", self->id_, ": session of user ", self->caller_.user, " device ",
                            self->caller_.device, " revoked");
@@ -324,38 +346,44 @@ void WsSession::Revoke() {
   });
 }
 
-void WsSession::Shutdown() {
-  net::post(ws_.get_executor(), [self = shared_from_this()] {
+template <class Gate>
+void BasicWsSession<Gate>::Shutdown() {
+  net::post(ws_.get_executor(), [self = this->shared_from_this()] {
     self->StartClose(static_cast<std::uint16_t>(websocket::close_code::going_away), "going away", false);
   });
 }
 
-void WsSession::SendResult(const Json& id, const Json& result) { Enqueue(OutFrame{EncodeResult(id, result), 0, false}); }
+template <class Gate>
+void BasicWsSession<Gate>::SendResult(const Json& id, const Json& result) { Enqueue(OutFrame{EncodeResult(id, result), 0, false}); }
 
-void WsSession::SendError(const Json& id, WireError error) {
+template <class Gate>
+void BasicWsSession<Gate>::SendError(const Json& id, WireError error) {
   state_->metrics.request_errors.Add();
   Enqueue(OutFrame{EncodeError(id, error), 0, false});
 }
 
-void WsSession::Enqueue(OutFrame frame) {
+template <class Gate>
+void BasicWsSession<Gate>::Enqueue(OutFrame frame) {
   if (closing_ || finished_ || !open_) return;
   if (!queue_.Push(std::move(frame))) return OnSlowConsumer();
   if (!writing_) DoWrite();
 }
 
-void WsSession::OnSlowConsumer() {
+template <class Gate>
+void BasicWsSession<Gate>::OnSlowConsumer() {
   state_->metrics.send_queue_drops.Add();
   state_->log.Warn("ws ", id_, " user ", caller_.user, " device ", caller_.device, ": slow consumer (",
                    queue_.size(), " frames, ", queue_.bytes(), " bytes queued); closing with 1008");
   StartClose(static_cast<std::uint16_t>(websocket::close_code::policy_error), "slow consumer", false);
 }
 
-void WsSession::DoWrite() {
+template <class Gate>
+void BasicWsSession<Gate>::DoWrite() {
   writing_ = true;
   const std::uint64_t seq = ++write_seq_;
   // A peer that stops reading must not hold a write (and its buffers) forever.
   write_timer_.expires_after(state_->options.write_timeout);
-  write_timer_.async_wait([self = shared_from_this(), seq](beast::error_code ec) {
+  write_timer_.async_wait([self = this->shared_from_this(), seq](beast::error_code ec) {
     if (!ec) self->OnWriteTimeout(seq);
   });
   // Everything pending, up to a batch: one writev of at most 2 x kMaxBatchFrames buffers (below
@@ -377,10 +405,11 @@ void WsSession::DoWrite() {
   }
   writing_frames_ = frames;
   state_->metrics.write_batches.Add();
-  ws_.next_layer().WriteFrames(write_buffers_, beast::bind_front_handler(&WsSession::OnWrite, shared_from_this()));
+  ws_.next_layer().WriteFrames(write_buffers_, beast::bind_front_handler(&BasicWsSession::OnWrite, this->shared_from_this()));
 }
 
-void WsSession::OnWriteTimeout(std::uint64_t write_seq) {
+template <class Gate>
+void BasicWsSession<Gate>::OnWriteTimeout(std::uint64_t write_seq) {
   if (!writing_ || write_seq != write_seq_) return;  // That write completed meanwhile.
   state_->log.Warn("ws ", id_, " user ", caller_.user, ": write stalled for ",
                    state_->options.write_timeout.count(), " ms; connection dropped");
@@ -388,7 +417,8 @@ void WsSession::OnWriteTimeout(std::uint64_t write_seq) {
   CloseSocket();
 }
 
-void WsSession::OnWrite(beast::error_code ec, std::size_t) {
+template <class Gate>
+void BasicWsSession<Gate>::OnWrite(beast::error_code ec, std::size_t) {
   writing_ = false;
   write_timer_.cancel();
   if (ec) return Fail(ec, "write");
@@ -418,7 +448,8 @@ void WsSession::OnWrite(beast::error_code ec, std::size_t) {
 
 // ---- Closing ----
 
-void WsSession::StartClose(std::uint16_t code, std::string reason, bool flush) {
+template <class Gate>
+void BasicWsSession<Gate>::StartClose(std::uint16_t code, std::string reason, bool flush) {
   if (closing_ || finished_) return;
   closing_ = true;
   close_code_ = code;
@@ -435,28 +466,32 @@ void WsSession::StartClose(std::uint16_t code, std::string reason, bool flush) {
   DoWrite();
 }
 
-void WsSession::DoClose() {
+template <class Gate>
+void BasicWsSession<Gate>::DoClose() {
   if (close_sent_) return;
   close_sent_ = true;
   // Sends the close frame and waits for the peer's (bounded by the handshake timeout); a read in
   // flight completes with websocket::error::closed.
   ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_why_),
-                  beast::bind_front_handler(&WsSession::OnClose, shared_from_this()));
+                  beast::bind_front_handler(&BasicWsSession::OnClose, this->shared_from_this()));
 }
 
-void WsSession::OnClose(beast::error_code ec) {
+template <class Gate>
+void BasicWsSession<Gate>::OnClose(beast::error_code ec) {
   if (ec && !IsDisconnect(ec)) state_->log.Debug("ws ", id_, ": close: ", ec.message());
   Finish(close_why_.c_str());
 }
 
-void WsSession::Fail(beast::error_code ec, const char* what) {
+template <class Gate>
+void BasicWsSession<Gate>::Fail(beast::error_code ec, const char* what) {
   if (!finished_ && !IsDisconnect(ec)) state_->log.Info("ws ", id_, " from ", remote_, ": ", what, ": ", ec.message());
   // Make sure no operation is left waiting on a broken connection.
   CloseSocket();
   Finish(IsDisconnect(ec) ? "disconnected" : what);
 }
 
-void WsSession::Finish(const char* why) {
+template <class Gate>
+void BasicWsSession<Gate>::Finish(const char* why) {
   if (finished_) return;
   finished_ = true;
   write_timer_.cancel();
@@ -471,12 +506,17 @@ void WsSession::Finish(const char* why) {
   state_->RemoveSession(id_);
 }
 
-void WsSession::Unregister() {
+template <class Gate>
+void BasicWsSession<Gate>::Unregister() {
   if (!registered_) return;
   registered_ = false;
   const bool last = state_->router.Remove(caller_.user, this);
   state_->metrics.devices_online.Add(-1);
   state_->presence.DeviceDisconnected(caller_.user, caller_.device, last);
 }
+
+// The two sessions there are: plain ws:// and wss:// (TLS).
+template class BasicWsSession<WriteGate>;
+template class BasicWsSession<TlsWriteGate>;
 
 }  // namespace chat::detail

@@ -30,11 +30,22 @@
 
 namespace chat::detail {
 
-class WsSession : public Peer, public std::enable_shared_from_this<WsSession> {
+// What the server knows of a session whatever its transport (plain or TLS).
+class WsSession : public Peer {
  public:
-  // Takes ownership of the socket, whose executor must be a strand.
-  WsSession(tcp::socket&& socket, std::shared_ptr<ServerState> state, std::string remote);
-  ~WsSession() override;
+  // Closes with 1001 "going away" (server shutdown). Thread-safe, non-blocking.
+  virtual void Shutdown() = 0;
+};
+
+// Gate: WriteGate (ws://, over a plain socket) or TlsWriteGate (wss://); both are instantiated in
+// ws_session.cc, so the session's code is compiled once per transport and the plain one is unchanged.
+template <class Gate>
+class BasicWsSession final : public WsSession, public std::enable_shared_from_this<BasicWsSession<Gate>> {
+ public:
+  // Takes ownership of the connection (a socket, or a TLS stream that has completed its handshake),
+  // whose executor must be a strand.
+  BasicWsSession(typename Gate::next_layer_type&& socket, std::shared_ptr<ServerState> state, std::string remote);
+  ~BasicWsSession() override;
 
   // Completes the WebSocket upgrade of `request`, then serves the connection.
   void Run(http::request<http::string_body> request);
@@ -45,8 +56,7 @@ class WsSession : public Peer, public std::enable_shared_from_this<WsSession> {
   DeliveryLane* lane() const override { return lane_; }
   bool QueueHere(const OutFrame& frame) override;
   void FlushHere() override;
-  // Closes with 1001 "going away" (server shutdown). Thread-safe, non-blocking.
-  void Shutdown();
+  void Shutdown() override;
 
  private:
   void OnAccept(beast::error_code ec);
@@ -79,7 +89,7 @@ class WsSession : public Peer, public std::enable_shared_from_this<WsSession> {
   void Unregister();
 
   std::shared_ptr<ServerState> state_;
-  websocket::stream<WriteGate> ws_;
+  websocket::stream<Gate> ws_;
   net::steady_timer write_timer_;
   beast::flat_buffer buffer_;
   SendQueue queue_;

@@ -14,6 +14,8 @@
 #include "attachments.h"
 #include "crypto.h"
 #include "libchat/service.h"
+#include "login_throttle.h"
+#include "token_buckets.h"
 #include "validate.h"
 
 namespace chat {
@@ -40,6 +42,29 @@ Status NotMember(ChatId chat) {
 
 // The generic answer to a failed login: it must not reveal whether the username exists.
 Status BadCredentials() { return Status::Unauthenticated("wrong username or password"); }
+
+// Which RateLimit fields of Limits an action is charged to, and their bucket ids in TokenBuckets.
+struct RatePolicy {
+  RateLimit Limits::*per_device;
+  RateLimit Limits::*per_user;
+  const char* what;
+};
+
+RatePolicy PolicyOf(RateAction action) {
+  switch (action) {
+    case RateAction::kSend: return {&Limits::send_per_device, &Limits::send_per_user, "messages"};
+    case RateAction::kCreateChat:
+      return {&Limits::create_chat_per_device, &Limits::create_chat_per_user, "chats created"};
+    case RateAction::kAddParticipants:
+      return {&Limits::add_participants_per_device, &Limits::add_participants_per_user, "participants added"};
+    case RateAction::kUpload: return {&Limits::upload_per_device, &Limits::upload_per_user, "uploads"};
+  }
+  return {&Limits::send_per_device, &Limits::send_per_user, "actions"};
+}
+
+// Device and user buckets of one action must not share an id: two per action.
+std::uint32_t DeviceBucket(RateAction a) { return static_cast<std::uint32_t>(a) * 2; }
+std::uint32_t UserBucket(RateAction a) { return static_cast<std::uint32_t>(a) * 2 + 1; }
 
 class ChatServiceImpl final : public ChatService {
  public:
@@ -92,24 +117,40 @@ class ChatServiceImpl final : public ChatService {
   }
 
   Result<User> VerifyPassword(const std::string& username, const std::string& password) override {
+    return CheckCredentials(username, password, {});
+  }
+
+  // VerifyPassword behind the login throttle: a refused check is counted against the name (as typed,
+  // normalised when it is a valid name, so existing and unknown names are treated alike) and the
+  // source address, and a throttled one never reaches the password hash.
+  Result<User> CheckCredentials(const std::string& username, const std::string& password,
+                                std::string_view source) {
     std::string name;
-    auto user = detail::NormalizeUsername(username, &name).ok() ? store_->FindUserByName(name)
-                                                                 : Result<User>(Status::NotFound("user"));
+    const bool valid_name = detail::NormalizeUsername(username, &name).ok();
+    const std::string key = valid_name ? name : username.substr(0, 256);
+    LIBCHAT_RETURN_IF_ERROR(throttle_.Check(key, source));
+    auto user = valid_name ? store_->FindUserByName(name) : Result<User>(Status::NotFound("user"));
     if (!user.ok()) {
       if (!user.error().IsNotFound()) return user.error();
       // Spend the time a real check costs, so that timing does not reveal unknown usernames.
       static const std::string dummy = *detail::HashPassword("not-a-real-password", options_.password_cost);
       (void)detail::VerifyPassword(dummy, password);
+      throttle_.Failed(key, source);
       return BadCredentials();
     }
-    if (!detail::VerifyPassword(user->password_hash, password)) return BadCredentials();
+    if (!detail::VerifyPassword(user->password_hash, password)) {
+      throttle_.Failed(key, source);
+      return BadCredentials();
+    }
+    throttle_.Succeeded(key);
     if (user->disabled) return Status::PermissionDenied("account '" + user->username + "' is disabled");
     return user;
   }
 
-  Result<Session> Login(const std::string& username, const std::string& password, const DeviceInfo& info) override {
+  Result<Session> Login(const std::string& username, const std::string& password, const DeviceInfo& info,
+                        std::string_view source_address) override {
     LIBCHAT_RETURN_IF_ERROR(CheckDeviceInfo(info));
-    LIBCHAT_ASSIGN_OR_RETURN(User user, VerifyPassword(username, password));
+    LIBCHAT_ASSIGN_OR_RETURN(User user, CheckCredentials(username, password, source_address));
     const std::string name = user.username;
     auto s = AddSessionDevice(std::move(user), info);
     if (!s.ok() && s.error().code() == StatusCode::kFailedPrecondition) {
@@ -229,6 +270,23 @@ class ChatServiceImpl final : public ChatService {
     return Status::Ok();
   }
 
+  // ------------------------------------------------------------------ rate limits
+  Status ChargeDevice(DeviceId device, RateAction action, std::size_t units) override {
+    return Charge(action, 0, device, units);
+  }
+
+  // Charges `units` of `action` to the user's bucket and, if `device` is not 0, the device's: both
+  // or neither.
+  Status Charge(RateAction action, UserId user, DeviceId device, std::size_t units) {
+    if (!options_.enforce_rate_limits) return Status::Ok();
+    const RatePolicy p = PolicyOf(action);
+    const Limits& l = options_.limits;
+    const RateLimit* user_limit = user != 0 ? &(l.*p.per_user) : nullptr;
+    const RateLimit* device_limit = device != 0 ? &(l.*p.per_device) : nullptr;
+    return buckets_.Take({{{UserBucket(action), user}, user_limit}, {{DeviceBucket(action), device}, device_limit}},
+                         static_cast<double>(units), p.what);
+  }
+
   // ------------------------------------------------------------------ chats
   Result<Chat> CreateGroup(UserId creator, const std::string& name, const std::vector<UserId>& members,
                            const std::string& metadata, std::uint32_t member_limit, TimeMs retention_ms) override {
@@ -264,6 +322,7 @@ class ChatServiceImpl final : public ChatService {
       return Status::FailedPrecondition("a group of " + std::to_string(parts.size()) + " exceeds the member limit of " +
                                         std::to_string(chat.member_limit));
     }
+    LIBCHAT_RETURN_IF_ERROR(Charge(RateAction::kCreateChat, creator, 0, 1));
     json ann = {{"action", "created"}, {"kind", "group"}, {"name", name}, {"members", json::array()}};
     for (const auto& p : parts) ann["members"].push_back(p.user);
     std::vector<UserId> recipients(seen.begin(), seen.end());
@@ -278,6 +337,8 @@ class ChatServiceImpl final : public ChatService {
       auto existing = store_->FindDirectChat(creator, other);
       if (existing.ok()) return store_->GetChat(*existing);
       if (!existing.error().IsNotFound()) return existing.error();
+      // Only a new chat is charged: asking again for an existing one costs nothing.
+      if (attempt == 0) LIBCHAT_RETURN_IF_ERROR(Charge(RateAction::kCreateChat, creator, 0, 1));
       Chat chat;
       chat.kind = ChatKind::kDirect;
       chat.member_limit = 2;
@@ -298,6 +359,9 @@ class ChatServiceImpl final : public ChatService {
       return Status::InvalidArgument("nothing to change: give add, remove or roles");
     }
     for (UserId u : change.add) LIBCHAT_RETURN_IF_ERROR(UserExists(u));
+    if (!change.add.empty()) {
+      LIBCHAT_RETURN_IF_ERROR(Charge(RateAction::kAddParticipants, actor, 0, change.add.size()));
+    }
     std::set<UserId> recipients;
     auto planner = [&](const Chat& c, const std::vector<Participant>& current) -> Result<MembershipPlan> {
       if (c.kind == ChatKind::kDirect) return Status::FailedPrecondition("the members of a direct chat cannot change");
@@ -467,6 +531,7 @@ class ChatServiceImpl final : public ChatService {
     auto members = RequireMember(r.chat, r.sender);
     if (!members.ok()) return done(members.error());
     if (Status s = attachments_.CheckSend(r.sender, r.attachments); !s.ok()) return done(s);
+    if (Status s = Charge(RateAction::kSend, r.sender, r.device, 1); !s.ok()) return done(s);
     CommitObserver observer = [this, members = *members](const Message& m) {
       auto e = std::make_shared<Event>();
       e->type = EventType::kMessage;
@@ -610,6 +675,7 @@ class ChatServiceImpl final : public ChatService {
 
   // ------------------------------------------------------------------ attachments
   Result<UploadTicket> CreateAttachment(UserId user, const NewAttachment& request) override {
+    LIBCHAT_RETURN_IF_ERROR(Charge(RateAction::kUpload, user, 0, 1));
     return attachments_.Create(user, request);
   }
 
@@ -824,6 +890,8 @@ class ChatServiceImpl final : public ChatService {
   }
 
   detail::Attachments attachments_;
+  detail::TokenBuckets buckets_{options_.clock};
+  detail::LoginThrottle throttle_{options_.login_throttle, options_.clock};
   std::mutex cache_mu_;
   std::unordered_map<ChatId, MemberList> members_;
   std::uint64_t generation_ = 0;

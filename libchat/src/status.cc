@@ -32,7 +32,7 @@ std::string Status::ToString() const {
 
 Status Status::WithContext(std::string_view context) const {
   if (ok()) return *this;
-  return Status(code_, std::string(context) + ": " + message_);
+  return Status(code_, std::string(context) + ": " + message_).WithRetryAfter(retry_after_ms_);
 }
 
 }  // namespace chat

@@ -60,6 +60,8 @@ void Fixture::Reopen() {
   ServiceOptions opts;
   opts.clock = &clock;
   opts.password_cost = PasswordCost::kMinimum;
+  // Tests of other features send faster than people do; the limits have their own tests.
+  opts.enforce_rate_limits = false;
   auto s = ChatService::Create(opts, store, bus, blobs);
   REQUIRE_OK(s);
   service = std::move(*s);

@@ -41,6 +41,8 @@ struct Config {
   std::size_t max_attachments = 0;
   unsigned attachment_orphan_minutes = 0;
   std::string password_cost;
+  std::string rate_limits;
+  std::string login_throttle;
   std::string log_level;
   unsigned max_devices = 0;
   std::size_t max_body_bytes = 0;
@@ -132,6 +134,11 @@ int main(int argc, char** argv) {
       ("listen", po::value<std::string>(&cfg.listen)->default_value("127.0.0.1:8080"),
        "HOST:PORT to serve HTTP and WebSocket (/ws) on. Port 0 picks a free port. Use 0.0.0.0:PORT to serve "
        "other machines (put TLS in front).")
+      ("tls-cert", po::value<std::string>(&server.tls.cert_file)->default_value(""),
+       "PEM certificate chain: serve https:// and wss:// (TLS only) on the --listen port. Needs --tls-key. "
+       "Default: plain HTTP and ws:// (loopback and development; docs/security.md).")
+      ("tls-key", po::value<std::string>(&server.tls.key_file)->default_value(""),
+       "PEM private key of --tls-cert.")
       ("io-threads", po::value<unsigned>(&server.io_threads)->default_value(0),
        "Network threads; 0 means one per CPU core.")
       ("workers", po::value<unsigned>(&server.workers)->default_value(server.workers),
@@ -163,6 +170,11 @@ int main(int argc, char** argv) {
 
   po::options_description policy("Accounts and messages", kHelpWidth, kHelpWidth / 2);
   policy.add_options()
+      ("rate-limits", po::value<std::string>(&cfg.rate_limits)->default_value("on"),
+       "on|off: per-device and per-user token buckets on sends, chat creation, participant additions "
+       "and uploads (docs/security.md). off is for load generators.")
+      ("login-throttle", po::value<std::string>(&cfg.login_throttle)->default_value("on"),
+       "on|off: exponential backoff of logins after 5 failures, per account and per source address.")
       ("password-cost", po::value<std::string>(&cfg.password_cost)->default_value("interactive"),
        "Argon2id cost: interactive (recommended), moderate (slower, stronger), minimum (tests and load "
        "generation only).")
@@ -270,6 +282,13 @@ int main(int argc, char** argv) {
   } else {
     return Usage("--password-cost must be interactive, moderate or minimum");
   }
+  if (server.tls.cert_file.empty() != server.tls.key_file.empty()) {
+    return Usage("--tls-cert and --tls-key go together");
+  }
+  if (cfg.rate_limits != "on" && cfg.rate_limits != "off") return Usage("--rate-limits must be on or off");
+  service_options.enforce_rate_limits = cfg.rate_limits == "on";
+  if (cfg.login_throttle != "on" && cfg.login_throttle != "off") return Usage("--login-throttle must be on or off");
+  service_options.login_throttle.enabled = cfg.login_throttle == "on";
   if (cfg.max_devices == 0) return Usage("--max-devices must be at least 1");
   service_options.limits.max_devices_per_user = cfg.max_devices;
   service_options.limits.max_body_bytes = cfg.max_body_bytes;

@@ -9,6 +9,14 @@
 
 namespace chat {
 
+// A token bucket: holds up to `burst` tokens and gains `per_minute` tokens a minute; each action
+// takes one (a participant addition takes one per user added). An action finding too few tokens
+// fails with ResourceExhausted and a retry-after. `burst` 0 disables the limit.
+struct RateLimit {
+  double burst = 0;
+  double per_minute = 0;
+};
+
 struct Limits {
   // Largest message body in bytes (UTF-8). Default: 64 KiB.
   std::size_t max_body_bytes = 64 * 1024;
@@ -44,6 +52,45 @@ struct Limits {
   // Bytes one user may announce with createAttachment per UTC day (declared sizes, counted when the
   // upload is announced, whether or not it completes). Default: 1 GiB.
   std::uint64_t attachment_bytes_per_day = 1ULL << 30;
+
+  // Rate limits (docs/security.md). Each action is charged to the user's bucket and, where the caller
+  // names a device, to the device's: a runaway device cannot spend its user's whole allowance.
+  // Messages sent (send). Default: per device 30 at once then 120/min; per user 60 then 240/min.
+  RateLimit send_per_device{30, 120};
+  RateLimit send_per_user{60, 240};
+  // Chats created (groups and new direct chats). Default: per device 10 then 10/min; per user 20
+  // then 20/min.
+  RateLimit create_chat_per_device{10, 10};
+  RateLimit create_chat_per_user{20, 20};
+  // Users added to chats (ModifyParticipants' add). Default: per device 100 then 100/min; per user
+  // 200 then 200/min.
+  RateLimit add_participants_per_device{100, 100};
+  RateLimit add_participants_per_user{200, 200};
+  // Uploads announced (createAttachment). Default: per device 20 then 20/min; per user 40 then 40/min.
+  RateLimit upload_per_device{20, 20};
+  RateLimit upload_per_user{40, 40};
+};
+
+// Exponential backoff of password checks (Login, VerifyPassword) after failures, kept apart per
+// account name (whether or not it exists) and per source address. After `free_failures` failures
+// in a row, the next check is refused until `base_delay_ms` after the last failure; each further
+// failure doubles the delay, up to `max_delay_ms`. A success clears the account's record (not the
+// address's); a record with no failure for `forget_after_ms` is forgotten.
+struct LoginThrottleOptions {
+  // Default: 5.
+  std::uint32_t free_failures = 5;
+  // Default: 1 s.
+  TimeMs base_delay_ms = 1000;
+  // Default: 15 minutes.
+  TimeMs max_delay_ms = 15 * 60 * 1000;
+  // Default: 1 hour.
+  TimeMs forget_after_ms = 60 * 60 * 1000;
+  // Records kept at most (accounts and addresses together); beyond, the stalest is dropped, so an
+  // attacker spraying names costs bounded memory. Default: 100000.
+  std::size_t max_records = 100000;
+  // False turns the throttle off (load generators that log in thousands of users from one address).
+  // Default: true.
+  bool enabled = true;
 };
 
 // How expensive password hashing is. kInteractive is libsodium's recommended interactive Argon2id
@@ -65,6 +112,11 @@ struct ServiceOptions {
   // this long. Also the lifetime of an upload ticket. Default: 24 hours.
   TimeMs attachment_orphan_ttl_ms = kMsPerDay;
   PasswordCost password_cost = PasswordCost::kInteractive;
+  // Default: LoginThrottleOptions' defaults.
+  LoginThrottleOptions login_throttle;
+  // False turns off every RateLimit of `limits` (not the login throttle): for load generators and
+  // for tests of other features that send faster than people do. Default: true.
+  bool enforce_rate_limits = true;
   // Not owned; must outlive the service. Default: the system clock.
   Clock* clock = SystemClock();
 };

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "libchat/blob.h"
@@ -120,6 +121,9 @@ struct ParticipantChange {
   std::vector<std::pair<UserId, Role>> set_role;
 };
 
+// The actions with rate limits (ChargeDevice).
+enum class RateAction { kSend, kCreateChat, kAddParticipants, kUpload };
+
 class ChatService {
  public:
   // `store` and `bus` are shared with whoever else uses them (e.g. a server's sessions).
@@ -139,11 +143,15 @@ class ChatService {
   // Checks the password and opens a session on a new device. Unauthenticated (without saying whether
   // the user exists) on a wrong password; FailedPrecondition when the user already has the maximum
   // number of devices (the message says how to remove one); PermissionDenied if the user is disabled.
+  // ResourceExhausted with Status::retry_after_ms() while the login throttle holds the account name
+  // or `source_address` (the client's IP address, without port; empty if unknown) back after repeated
+  // failures (ServiceOptions::login_throttle): the same answer whether or not the user exists.
   virtual Result<Session> Login(const std::string& username, const std::string& password,
-                                const DeviceInfo& device) = 0;
+                                const DeviceInfo& device, std::string_view source_address = {}) = 0;
   // The session of a token from Login. Unauthenticated if unknown, revoked or expired.
   virtual Result<Session> Resume(const std::string& token) = 0;
-  // Checks a password without opening a session (e.g. to remove a device when at the limit).
+  // Checks a password without opening a session (e.g. to remove a device when at the limit). Errors
+  // as Login's; throttled with Login's failures by account name (not by address).
   virtual Result<User> VerifyPassword(const std::string& username, const std::string& password) = 0;
   // Ends the device's session and removes the device with its cursors.
   virtual Status Logout(UserId user, DeviceId device) = 0;
@@ -179,6 +187,16 @@ class ChatService {
   // unknown user; PermissionDenied if the account is disabled; FailedPrecondition when the user
   // already has the maximum number of devices.
   virtual Result<Session> IssueSession(UserId user, const DeviceInfo& device) = 0;
+
+  // ---- Rate limits (Limits::*_per_device, *_per_user; docs/security.md) ----
+  // Send/SendAsync, CreateGroup/CreateDirect (a new chat only), ModifyParticipants (per user added)
+  // and CreateAttachment charge the acting user's bucket themselves, and Send also the device's
+  // (the request names it). A front end that knows the device of the other actions charges it with
+  // ChargeDevice first. Exceeding a limit fails with ResourceExhausted and Status::retry_after_ms().
+  //
+  // Takes `units` tokens of `action` from `device`'s bucket. OK if it held enough (or limits are off);
+  // ResourceExhausted with retry_after_ms() otherwise, taking nothing. Thread-safe; does not block.
+  virtual Status ChargeDevice(DeviceId device, RateAction action, std::size_t units = 1) = 0;
 
   // ---- Chats ----
   // A group with the creator as owner and `members` as members.

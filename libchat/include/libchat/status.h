@@ -2,6 +2,7 @@
 // RocksDB's IOStatus): callers branch on the code, people read the message, which names the failing input.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,6 +54,16 @@ class [[nodiscard]] Status {
     return code_ == StatusCode::kUnavailable || code_ == StatusCode::kResourceExhausted;
   }
 
+  // How long the caller should wait before retrying, in milliseconds, when the failing component knows
+  // (a rate limit or login backoff); -1 when it does not. Only meaningful for a non-OK status.
+  std::int64_t retry_after_ms() const { return retry_after_ms_; }
+  // Returns a copy that carries a retry-after hint of `ms` milliseconds.
+  Status WithRetryAfter(std::int64_t ms) const {
+    Status s = *this;
+    s.retry_after_ms_ = ms;
+    return s;
+  }
+
   // "not_found: user 42" — for logs and errors shown to people.
   std::string ToString() const;
 
@@ -65,6 +76,7 @@ class [[nodiscard]] Status {
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  std::int64_t retry_after_ms_ = -1;
 };
 
 }  // namespace chat

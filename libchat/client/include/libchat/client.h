@@ -49,6 +49,17 @@ struct ClientOptions {
   std::size_t max_frame_bytes = 64 * 1024 * 1024;
   // Path of the WebSocket endpoint. Default: "/ws".
   std::string path = "/ws";
+  // Connect over TLS (wss://). Default: false (ws://).
+  bool tls = false;
+  // PEM file of the CA certificates (or the self-signed server certificate) to trust; empty: the
+  // system's default CAs. Default: "".
+  std::string tls_ca_file;
+  // Check the server's certificate chain and that it names the host (DNS name or IP address).
+  // Default: true (false only for tests of failure paths).
+  bool tls_verify = true;
+  // The name to check the certificate against and send as SNI; empty: the host given to Connect.
+  // Default: "".
+  std::string tls_server_name;
 };
 
 // The answer to one request.
@@ -63,7 +74,8 @@ struct Reply {
 
   // OK, or the error as a Status: service codes map to their StatusCode; protocol codes map to
   // InvalidArgument (bad_request, frame_too_large) or NotSupported (unknown_command,
-  // unsupported_version), with the wire code leading the message.
+  // unsupported_version), with the wire code leading the message. A service error carries
+  // retry_after_ms as Status::retry_after_ms().
   Status status() const;
 };
 
@@ -98,8 +110,10 @@ struct PresenceInfo {
 
 class Client {
  public:
-  // Connects to ws://host:port/ws and (unless options.hello is false) performs hello. Blocks up to
-  // connect_timeout. Unavailable if the server cannot be reached; the server's error if hello fails.
+  // Connects to ws://host:port/ws (wss:// with options.tls) and (unless options.hello is false)
+  // performs hello. Blocks up to connect_timeout. Unavailable if the server cannot be reached or the
+  // TLS handshake fails (e.g. an untrusted certificate); InvalidArgument if options.tls_ca_file
+  // cannot be loaded; the server's error if hello fails.
   static Result<std::unique_ptr<Client>> Connect(const std::string& host, std::uint16_t port,
                                                  ClientOptions options = {});
   Client(const Client&) = delete;

@@ -24,6 +24,22 @@
 
 namespace chat {
 
+// TLS (https:// and wss://) on the server's port. Give the certificate chain and the private key, each
+// either as a PEM file path or as PEM text; with neither, the server speaks plain HTTP and ws://
+// (for loopback and development). docs/security.md.
+struct TlsOptions {
+  // PEM file with the server certificate first, then any intermediates. Default: "" (none).
+  std::string cert_file;
+  // PEM file with the private key of the certificate (unencrypted). Default: "" (none).
+  std::string key_file;
+  // The same as PEM text, used instead of the file when not empty. Default: "" (none).
+  std::string cert_pem;
+  std::string key_pem;
+
+  // True when a certificate is configured (file or PEM): the server then speaks TLS only.
+  bool enabled() const { return !cert_file.empty() || !cert_pem.empty(); }
+};
+
 struct ServerOptions {
   // Address to listen on, numeric IPv4 or IPv6. Default: "127.0.0.1" (loopback only).
   std::string address = "127.0.0.1";
@@ -71,6 +87,8 @@ struct ServerOptions {
   std::chrono::milliseconds shutdown_grace{3'000};
   // Largest HTTP request body on the plain HTTP routes. Default: 16 KiB.
   std::size_t http_body_limit = 16 * 1024;
+  // TLS on the port: certificate and key. Default: none (plain HTTP and ws://).
+  TlsOptions tls;
   // Lines below this level are not logged. Default: kInfo.
   LogLevel log_level = LogLevel::kInfo;
   // Where log lines go. Default: empty, meaning StderrLogSink().
@@ -107,7 +125,8 @@ class Server {
 
   // Binds, listens and starts the network and worker threads. Returns the bound endpoint (with the
   // port the OS chose when options.port was 0). Unavailable if the address cannot be bound;
-  // FailedPrecondition if already started. Not thread-safe with Stop.
+  // InvalidArgument if options.tls names a certificate or key that cannot be loaded (or a key that
+  // does not match the certificate); FailedPrecondition if already started. Not thread-safe with Stop.
   virtual Result<Endpoint> Start() = 0;
 
   // Stops accepting, closes every WebSocket with 1001 "going away", waits up to shutdown_grace for

@@ -1,0 +1,64 @@
+#include "tls.h"
+
+#include <openssl/ssl.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace chat::detail {
+namespace {
+
+Status Bad(const std::string& what, const std::string& source, const beast::error_code& ec) {
+  return Status::InvalidArgument("TLS " + what + " " + source + ": " + ec.message());
+}
+
+// OpenSSL reports a missing file as a bare "asio.ssl error": say why first.
+Status CheckReadable(const std::string& what, const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) {
+    return Status::InvalidArgument("TLS cannot read " + what + " '" + path + "': " + std::strerror(errno));
+  }
+  std::fclose(f);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<ssl::context>> MakeServerTlsContext(const TlsOptions& tls) {
+  if (!tls.enabled()) return std::shared_ptr<ssl::context>();
+  if (tls.key_file.empty() && tls.key_pem.empty()) {
+    return Status::InvalidArgument("TLS: a certificate without a private key");
+  }
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  beast::error_code ec;
+  // TLS 1.2 and later only: what every current client speaks; older versions have known weaknesses.
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                       ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
+                   ec);
+  if (ec) return Bad("options", "", ec);
+  const std::string cert_source = tls.cert_pem.empty() ? "certificate '" + tls.cert_file + "'" : "certificate (PEM)";
+  if (tls.cert_pem.empty()) {
+    LIBCHAT_RETURN_IF_ERROR(CheckReadable("certificate", tls.cert_file));
+    ctx->use_certificate_chain_file(tls.cert_file, ec);
+  } else {
+    ctx->use_certificate_chain(net::buffer(tls.cert_pem), ec);
+  }
+  if (ec) return Bad("cannot load", cert_source, ec);
+  const std::string key_source = tls.key_pem.empty() ? "key '" + tls.key_file + "'" : "key (PEM)";
+  if (tls.key_pem.empty()) {
+    LIBCHAT_RETURN_IF_ERROR(CheckReadable("key", tls.key_file));
+    ctx->use_private_key_file(tls.key_file, ssl::context::pem, ec);
+  } else {
+    ctx->use_private_key(net::buffer(tls.key_pem), ssl::context::pem, ec);
+  }
+  if (ec) return Bad("cannot load", key_source, ec);
+  // A key that belongs to another certificate would fail every handshake: refuse to start instead.
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return Status::InvalidArgument("TLS " + key_source + " does not match the " + cert_source);
+  }
+  return ctx;
+}
+
+}  // namespace chat::detail
