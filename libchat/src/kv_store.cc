@@ -640,8 +640,28 @@ class KvStore final : public Store {
   Result<RetentionReport> SweepExpired(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes) override {
     // Acknowledged cursors still queued would escape the scan (and be written after it).
     LIBCHAT_RETURN_IF_ERROR(WaitForQueuedWrites());
-    RetentionReport report;
     KvBatch b;
+    LIBCHAT_ASSIGN_OR_RETURN(RetentionReport report, ScanExpired(now, cursor_ttl_ms, max_deletes, &b));
+    if (!b.empty()) {
+      auto ticket = std::make_shared<CommitQueue::Ticket>();
+      ticket->batch = std::move(b);
+      LIBCHAT_RETURN_IF_ERROR(commits_.Commit(ticket));
+    }
+    return report;
+  }
+
+  // The admin API's retention dry run: the same scan as SweepExpired, deleting nothing, so the counts
+  // are what a real run would delete now.
+  Result<RetentionReport> CountExpired(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes) override {
+    LIBCHAT_RETURN_IF_ERROR(WaitForQueuedWrites());
+    return ScanExpired(now, cursor_ttl_ms, max_deletes, nullptr);
+  }
+
+  // Finds what retention deletes now, at most max_deletes items: messages past their expiry and the
+  // cursors of devices not seen for cursor_ttl_ms. With `deletes`, adds every deletion to it (the
+  // messages with their dedup records, index entries and attachment references); without, counts.
+  Result<RetentionReport> ScanExpired(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes, KvBatch* deletes) {
+    RetentionReport report;
     std::set<std::string> dropped_refs;
     // Messages: the expiry index is ordered by time, so the sweep reads only what it deletes.
     {
@@ -658,16 +678,21 @@ class KvStore final : public Store {
         }
         ChatId chat = keys::ReadBE(k, prefix.size() + 8);
         Seq seq = keys::ReadBE(k, prefix.size() + 16);
+        // An index entry whose message is already gone is dropped but deletes nothing.
         auto m = GetMessage(chat, seq);
         if (m.ok()) {
-          if (!m->client_id.empty() && m->sender_device != 0) b.Delete(keys::Dedup(m->sender_device, m->client_id));
-          LIBCHAT_RETURN_IF_ERROR(DropAttachmentRefs(*m, now, &b, &dropped_refs));
-          b.Delete(keys::Message(chat, seq));
+          if (deletes != nullptr) {
+            if (!m->client_id.empty() && m->sender_device != 0) {
+              deletes->Delete(keys::Dedup(m->sender_device, m->client_id));
+            }
+            LIBCHAT_RETURN_IF_ERROR(DropAttachmentRefs(*m, now, deletes, &dropped_refs));
+            deletes->Delete(keys::Message(chat, seq));
+          }
           ++report.messages_deleted;
         } else if (!m.error().IsNotFound()) {
           return m.error();
         }
-        b.Delete(std::string(k));
+        if (deletes != nullptr) deletes->Delete(std::string(k));
       }
       LIBCHAT_RETURN_IF_ERROR(it->status());
     }
@@ -687,66 +712,11 @@ class KvStore final : public Store {
         }
         DeviceId device = keys::ReadBE(k, prefix.size() + 8);
         LIBCHAT_RETURN_IF_ERROR(ScanPrefix(*engine_, keys::DeviceCursorPrefix(device), [&](std::string_view ck, std::string_view) {
-          b.Delete(std::string(ck));
+          if (deletes != nullptr) deletes->Delete(std::string(ck));
           ++report.cursors_deleted;
           return true;
         }));
-        b.Delete(std::string(k));
-      }
-      LIBCHAT_RETURN_IF_ERROR(it->status());
-    }
-    if (!b.empty()) {
-      auto ticket = std::make_shared<CommitQueue::Ticket>();
-      ticket->batch = std::move(b);
-      LIBCHAT_RETURN_IF_ERROR(commits_.Commit(ticket));
-    }
-    return report;
-  }
-
-  // SweepExpired's two scans, step for step, counting instead of batching deletes: the admin API's
-  // retention dry run. Keep the two in step (tests/admin checks that the counts match a real run).
-  Result<RetentionReport> CountExpired(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes) override {
-    LIBCHAT_RETURN_IF_ERROR(WaitForQueuedWrites());
-    RetentionReport report;
-    {
-      const std::string prefix = keys::ExpiryPrefix();
-      auto it = engine_->NewIterator();
-      for (it->Seek(prefix); it->Valid(); it->Next()) {
-        std::string_view k = it->key();
-        if (k.substr(0, prefix.size()) != prefix) break;
-        TimeMs expiry = static_cast<TimeMs>(keys::ReadBE(k, prefix.size()));
-        if (expiry > now) break;
-        if (report.messages_deleted >= max_deletes) {
-          report.more = true;
-          break;
-        }
-        // An index entry whose message is already gone is dropped by the sweep but deletes nothing.
-        auto m = GetMessage(keys::ReadBE(k, prefix.size() + 8), keys::ReadBE(k, prefix.size() + 16));
-        if (m.ok()) {
-          ++report.messages_deleted;
-        } else if (!m.error().IsNotFound()) {
-          return m.error();
-        }
-      }
-      LIBCHAT_RETURN_IF_ERROR(it->status());
-    }
-    {
-      const std::string prefix = keys::DeviceSeenPrefix();
-      auto it = engine_->NewIterator();
-      for (it->Seek(prefix); it->Valid(); it->Next()) {
-        std::string_view k = it->key();
-        if (k.substr(0, prefix.size()) != prefix) break;
-        TimeMs day = static_cast<TimeMs>(keys::ReadBE(k, prefix.size()));
-        if (day + kMsPerDay + cursor_ttl_ms > now) break;
-        if (report.messages_deleted + report.cursors_deleted >= max_deletes) {
-          report.more = true;
-          break;
-        }
-        DeviceId device = keys::ReadBE(k, prefix.size() + 8);
-        LIBCHAT_RETURN_IF_ERROR(ScanPrefix(*engine_, keys::DeviceCursorPrefix(device), [&](std::string_view, std::string_view) {
-          ++report.cursors_deleted;
-          return true;
-        }));
+        if (deletes != nullptr) deletes->Delete(std::string(k));
       }
       LIBCHAT_RETURN_IF_ERROR(it->status());
     }
