@@ -1,47 +1,14 @@
 #include "fresh_target.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <random>
+#include "durable_fs.h"
 
 namespace chat::migrate {
 namespace {
 
 namespace fs = std::filesystem;
-
-Status SyncPath(const fs::path& path, bool directory) {
-  int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return Status::Unavailable("open " + path.string() + ": " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return Status::Unavailable("fsync " + path.string() + ": " + std::strerror(err));
-  return Status::Ok();
-}
-
-// The import wrote without syncing (a bulk load). Before the store becomes visible under its real
-// name, every file and the directory itself must be on stable storage, or a power cut after the
-// rename could expose a store with missing records.
-Status SyncTree(const fs::path& dir) {
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file(ec)) LIBCHAT_RETURN_IF_ERROR(SyncPath(it->path(), false));
-    if (it->is_directory(ec)) LIBCHAT_RETURN_IF_ERROR(SyncPath(it->path(), true));
-  }
-  if (ec) return Status::Unavailable("list " + dir.string() + ": " + ec.message());
-  return SyncPath(dir, true);
-}
-
-std::string RandomSuffix() {
-  std::random_device rd;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  for (int i = 0; i < 8; ++i) s.push_back(kHex[rd() % 16]);
-  return s;
-}
+using tools::RandomSuffix;
+using tools::SyncPath;
+using tools::SyncTree;
 
 // Fails on the first record other than the id counters (which even a fresh store has).
 Status RequireEmpty(Store& store) {
