@@ -8,6 +8,9 @@ packages=(
   libleveldb-dev libsnappy-dev
   libsodium-dev libssl-dev libcurl4-openssl-dev
   nlohmann-json3-dev libcpp-httplib-dev catch2
+  # The sanitizer and fuzz build of the test suite: clang, its sanitizer and libFuzzer runtimes,
+  # llvm-symbolizer for readable reports.
+  clang libclang-rt-14-dev llvm
 )
 missing=()
 for p in "${packages[@]}"; do
