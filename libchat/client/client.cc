@@ -713,6 +713,12 @@ Status Client::Logout() {
   return s;
 }
 
+Result<std::string> Client::ChangePassword(const std::string& old_password, const std::string& new_password) {
+  return ParseReply<std::string>(
+      impl_->Call("changePassword", Json{{"oldPassword", old_password}, {"newPassword", new_password}}),
+      [](const Json& j) { return j.at("token").get<std::string>(); });
+}
+
 Result<std::vector<Device>> Client::ListDevices() {
   return ParseReply<std::vector<Device>>(impl_->Call("listDevices", Json::object()), [](const Json& j) {
     std::vector<Device> out;

@@ -128,6 +128,18 @@ CommandOutcome Logout(CommandContext& ctx, const Caller& caller, Args&) {
   return o;
 }
 
+// Every other session of the user ends; the caller's device gets a new token (the old one is void).
+CommandOutcome ChangePassword(CommandContext& ctx, const Caller& caller, Args& args) {
+  std::string old_password = args.Str("oldPassword", true);
+  std::string new_password = args.Str("newPassword", true);
+  if (!args.ok()) return Err(args.error());
+  auto session = ctx.service.ChangePassword(caller.user, caller.device, old_password, new_password);
+  if (!session.ok()) return Err(session.error());
+  ctx.log.Info("user ", caller.user, " changed the password from device ", caller.device,
+               "; every other session ended");
+  return Ok(Json{{"token", session->token}});
+}
+
 CommandOutcome ListDevices(CommandContext& ctx, const Caller& caller, Args&) {
   auto devices = ctx.service.ListDevices(caller.user);
   if (!devices.ok()) return Err(devices.error());
@@ -453,6 +465,7 @@ constexpr std::array kCommands = {
     CommandSpec{"login", false, &Login},
     CommandSpec{"resume", false, &Resume},
     CommandSpec{"logout", true, &Logout},
+    CommandSpec{"changePassword", true, &ChangePassword},
     CommandSpec{"listDevices", true, &ListDevices},
     CommandSpec{"removeDevice", false, &RemoveDevice},  // Checks credentials itself when not signed in.
     CommandSpec{"setPushToken", true, &SetPushToken},

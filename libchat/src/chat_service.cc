@@ -184,6 +184,36 @@ class ChatServiceImpl final : public ChatService {
     return Session{std::move(user), std::move(*d), {}};
   }
 
+  Result<Session> ChangePassword(UserId user, DeviceId device, const std::string& old_password,
+                                 const std::string& new_password) override {
+    LIBCHAT_RETURN_IF_ERROR(CheckPassword(new_password));
+    LIBCHAT_ASSIGN_OR_RETURN(auto own, store_->GetDevice(device));
+    if (own.user != user) return Status::NotFound("device " + std::to_string(device) + " is not yours");
+    LIBCHAT_ASSIGN_OR_RETURN(User u, store_->GetUser(user));
+    LIBCHAT_ASSIGN_OR_RETURN(u, CheckCredentials(u.username, old_password, {}));
+    LIBCHAT_ASSIGN_OR_RETURN(u.password_hash, detail::HashPassword(new_password, options_.password_cost));
+    LIBCHAT_RETURN_IF_ERROR(store_->UpdateUser(u));
+    // Whoever knew the old password may hold a session: end them all. The asking device goes on
+    // with a fresh token; the others are removed (as by RemoveDevice, so that they do not hold
+    // device slots) and must log in with the new password.
+    Session s;
+    LIBCHAT_ASSIGN_OR_RETURN(auto devices, store_->ListDevices(user));
+    for (auto& d : devices) {
+      if (d.id == device) {
+        s.token = detail::NewToken();
+        d.token_hash = detail::HashToken(s.token);
+        d.token_expires_at = Now() + options_.session_ttl_ms;
+        LIBCHAT_RETURN_IF_ERROR(store_->UpdateDevice(d));
+        s.device = d;
+        continue;
+      }
+      LIBCHAT_RETURN_IF_ERROR(store_->RemoveDevice(d.id));
+      PublishRevoked(user, d.id);
+    }
+    s.user = std::move(u);
+    return s;
+  }
+
   Status Logout(UserId user, DeviceId device) override { return RemoveDevice(user, device); }
 
   Result<std::vector<Device>> ListDevices(UserId user) override { return store_->ListDevices(user); }

@@ -145,5 +145,42 @@ TEST_CASE("presence follows connections and honours the last-seen privacy settin
   CHECK((*self)[0].online);
 }
 
+TEST_CASE("a password change ends every other session and keeps the changing device signed in",
+          "[integration][access]") {
+  TestServer s;
+  RegisterUser(s.chatd(), "alice");
+  LiveDevice phone = LoginDevice(s.chatd(), "alice", "phone");
+  LiveDevice laptop = LoginDevice(s.chatd(), "alice", "laptop");
+  const std::string old_password = PasswordOf("alice");
+  const std::string new_password = "a brand new password";
+
+  // A wrong old password or a too-short new one changes nothing.
+  CHECK_CODE(phone.client->ChangePassword("not the password", new_password), StatusCode::kUnauthenticated);
+  CHECK_CODE(phone.client->ChangePassword(old_password, "short"), StatusCode::kInvalidArgument);
+  CHECK(laptop.client->connected());
+  REQUIRE_OK(laptop.client->ListDevices());
+
+  auto token = phone.client->ChangePassword(old_password, new_password);
+  REQUIRE_OK(token);
+  CHECK(*token != phone.session.token);
+
+  // The other device's live connection is closed as revoked, and its token is dead.
+  auto closed = laptop.client->WaitForClose(kWait);
+  REQUIRE(closed);
+  CHECK(closed->code == 4001);
+  CHECK_CODE(s.chatd().Connect()->Resume(laptop.session.token), StatusCode::kUnauthenticated);
+  // The changing device goes on on its connection; its old token is void, its new one resumes.
+  REQUIRE_OK(phone.client->ListDevices());
+  CHECK_CODE(s.chatd().Connect()->Resume(phone.session.token), StatusCode::kUnauthenticated);
+  REQUIRE_OK(s.chatd().Connect()->Resume(*token));
+  // Only the new password logs in.
+  CHECK_CODE(s.chatd().Connect()->Login("alice", old_password, "phone", "again"), StatusCode::kUnauthenticated);
+  REQUIRE_OK(s.chatd().Connect()->Login("alice", new_password, "phone", "again"));
+  // The signed-out device no longer holds a device slot.
+  auto devices = phone.client->ListDevices();
+  REQUIRE_OK(devices);
+  CHECK(devices->size() == 2);
+}
+
 }  // namespace
 }  // namespace chat::test

@@ -153,6 +153,14 @@ class ChatService {
   // Checks a password without opening a session (e.g. to remove a device when at the limit). Errors
   // as Login's; throttled with Login's failures by account name (not by address).
   virtual Result<User> VerifyPassword(const std::string& username, const std::string& password) = 0;
+  // Changes the user's password: `old_password` must be right (checked like Login's, behind the login
+  // throttle by account name). Every session of the user ends: the other devices are removed (as by
+  // RemoveDevice) and their live connections told to close (kSessionRevoked); `device`, the one asking,
+  // keeps its cursors and gets a new token, returned in the Session. InvalidArgument for a new
+  // password of the wrong length; Unauthenticated for a wrong old one; NotFound if `device` is not
+  // the user's.
+  virtual Result<Session> ChangePassword(UserId user, DeviceId device, const std::string& old_password,
+                                         const std::string& new_password) = 0;
   // Ends the device's session and removes the device with its cursors.
   virtual Status Logout(UserId user, DeviceId device) = 0;
   virtual Result<std::vector<Device>> ListDevices(UserId user) = 0;

@@ -170,6 +170,8 @@ class Client {
                         const std::string& device_name = "");
   Result<Session> Resume(const std::string& token);
   Status Logout();
+  // Every other session of the account ends; returns this device's new token (the old one is void).
+  Result<std::string> ChangePassword(const std::string& old_password, const std::string& new_password);
   Result<std::vector<Device>> ListDevices();
   // Signed in: removes one of your devices.
   Status RemoveDevice(DeviceId device);
