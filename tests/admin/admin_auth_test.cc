@@ -117,6 +117,17 @@ TEST_CASE("deeply nested JSON is refused without harm", "[admin][input]") {
   AdminHarness h;
   auto r = h.Post("/v1/users", std::string(30000, '[') + std::string(30000, ']'));
   CHECK(r.status == 400);
+  // An object is what a body must be; one that nests 33 deep is refused before it is parsed, with the
+  // same typed error as any malformed body, and creates nothing.
+  const std::string deep = std::string(32, '[') + std::string(32, ']');
+  auto nested = h.Post("/v1/users", R"({"username":"nested","password":"password-123","x":)" + deep + "}");
+  CHECK(nested.status == 400);
+  CHECK(nested.ErrorCode() == "malformed_request");
+  CHECK(nested.json.at("error").at("message").get<std::string>().find("deeper than 32") != std::string::npos);
+  CHECK(h.service().FindUser("nested").status().IsNotFound());
+  // 32 levels are fine (the unknown field is then refused on its own terms, not for its depth).
+  auto fits = h.Post("/v1/users", R"({"username":"nested","password":"password-123","x":)" + deep.substr(1, 62) + "}");
+  CHECK(fits.json.dump().find("deeper") == std::string::npos);
   CHECK(h.Get("/v1/users").status == 200);
 }
 
