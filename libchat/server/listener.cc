@@ -77,16 +77,17 @@ void Listener::OnAccept(beast::error_code ec, tcp::socket socket) {
     });
     return;
   }
+  const std::string address = SourceAddressOf(socket);
   AddressSlot slot;
   if (state_->metrics.connections.Get() >= static_cast<std::int64_t>(state_->options.max_connections)) {
     state_->metrics.connections_refused.Add();
     beast::error_code ignored;
     socket.close(ignored);
-  } else if (slot = state_->address_slots->TryAcquire(SourceAddressOf(socket)); slot == nullptr) {
+  } else if ((slot = state_->address_slots->TryAcquire(address)) == nullptr) {
     // One host holds its share already: refuse it alone, without a word (it is not a client we
     // owe an answer, and an HTTP reply would cost what the limit is there to save).
     state_->metrics.connections_refused_per_address.Add();
-    state_->log.Debug("accept: ", SourceAddressOf(socket), " has ", state_->options.max_connections_per_address,
+    state_->log.Debug("accept: ", address, " has ", state_->options.max_connections_per_address,
                       " connections open; refused");
     beast::error_code ignored;
     socket.close(ignored);
