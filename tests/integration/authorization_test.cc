@@ -437,6 +437,12 @@ TEST_CASE("a chat that does not exist, or a direct chat of others, looks the sam
       CHECK(r.message == "not a member of chat " + std::to_string(chat));
     }
   }
+  for (const ChatId chat : {group->id, direct->id, direct->id + 1000}) {
+    INFO("sync of chat " << chat);
+    Reply r = c.client->Call("sync", Json{{"chats", {{std::to_string(chat), 0}}}}.dump());
+    CHECK(r.code == "permission_denied");
+    CHECK(r.message == "not a member of chat " + std::to_string(chat));
+  }
   auto view = a.client->GetChat(group->id);
   REQUIRE_OK(view);
   CHECK(view->participants.size() == 2);
