@@ -2,6 +2,7 @@
 
 #include "attachment_commands.h"
 #include "call_commands.h"
+#include "command_names.h"
 
 #include <algorithm>
 #include <array>
@@ -501,6 +502,12 @@ const CommandSpec* FindCommand(std::string_view name) {
     if (c.name == name) return &c;
   }
   return nullptr;
+}
+
+std::vector<std::string> CommandNames() {
+  std::vector<std::string> names;
+  for (const CommandSpec& c : kCommands) names.emplace_back(c.name);
+  return names;
 }
 
 bool MayRevokeCaller(const Request& request, const Caller& caller) {

@@ -32,8 +32,8 @@ Stream OpenStream(tcp::socket&& socket, ServerState& state) {
 }
 
 template <class Stream>
-HttpSession<Stream>::HttpSession(tcp::socket&& socket, std::shared_ptr<ServerState> state)
-    : state_(std::move(state)), stream_(OpenStream<Stream>(std::move(socket), *state_)) {
+HttpSession<Stream>::HttpSession(tcp::socket&& socket, std::shared_ptr<ServerState> state, AddressSlot slot)
+    : state_(std::move(state)), stream_(OpenStream<Stream>(std::move(socket), *state_)), slot_(std::move(slot)) {
   remote_ = RemoteOf(beast::get_lowest_layer(stream_).socket());
   state_->metrics.connections.Add(1);
 }
@@ -128,9 +128,9 @@ void HttpSession<Stream>::OnRead(beast::error_code ec, std::size_t) {
     if constexpr (kTls) {
       // The WebSocket stream keeps its own timers; the tcp_stream's must not cut it off.
       beast::get_lowest_layer(stream_).expires_never();
-      std::make_shared<BasicWsSession<TlsWriteGate>>(std::move(stream_), state_, remote_)->Run(parser_->release());
+      std::make_shared<BasicWsSession<TlsWriteGate>>(std::move(stream_), state_, remote_, slot_)->Run(parser_->release());
     } else {
-      std::make_shared<BasicWsSession<WriteGate>>(stream_.release_socket(), state_, remote_)
+      std::make_shared<BasicWsSession<WriteGate>>(stream_.release_socket(), state_, remote_, slot_)
           ->Run(parser_->release());
     }
     return;

@@ -9,6 +9,7 @@
 #include <string>
 #include <type_traits>
 
+#include "address_slots.h"
 #include "beast.h"
 #include "server_state.h"
 #include "tls.h"
@@ -21,7 +22,8 @@ template <class Stream>
 class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
   // TLS sessions use state->tls, which must be set.
-  HttpSession(tcp::socket&& socket, std::shared_ptr<ServerState> state);
+  // `slot`: the connection's place in its source address's count, held as long as the connection.
+  HttpSession(tcp::socket&& socket, std::shared_ptr<ServerState> state, AddressSlot slot);
   ~HttpSession();
 
   void Run();
@@ -46,6 +48,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   Stream stream_;
   beast::flat_buffer buffer_;
   std::string remote_;
+  AddressSlot slot_;
   // New parsers per request: Beast parsers are single-use. The header parser becomes the body parser
   // of the route's body type (Beast's "change body type").
   std::optional<http::request_parser<http::empty_body>> header_parser_;

@@ -5,6 +5,17 @@
 #include "http_session.h"
 
 namespace chat::detail {
+namespace {
+
+// The peer's IP address without the port: the key of the per-address connection count.
+std::string SourceAddressOf(const tcp::socket& socket) {
+  beast::error_code ec;
+  const tcp::endpoint peer = socket.remote_endpoint(ec);
+  if (ec) return "?";
+  return peer.address().to_string();
+}
+
+}  // namespace
 
 Listener::Listener(net::io_context& accept_context, std::vector<net::io_context*> contexts,
                    std::shared_ptr<ServerState> state)
@@ -66,8 +77,18 @@ void Listener::OnAccept(beast::error_code ec, tcp::socket socket) {
     });
     return;
   }
+  const std::string address = SourceAddressOf(socket);
+  AddressSlot slot;
   if (state_->metrics.connections.Get() >= static_cast<std::int64_t>(state_->options.max_connections)) {
     state_->metrics.connections_refused.Add();
+    beast::error_code ignored;
+    socket.close(ignored);
+  } else if ((slot = state_->address_slots->TryAcquire(address)) == nullptr) {
+    // One host holds its share already: refuse it alone, without a word (it is not a client we
+    // owe an answer, and an HTTP reply would cost what the limit is there to save).
+    state_->metrics.connections_refused_per_address.Add();
+    state_->log.Debug("accept: ", address, " has ", state_->options.max_connections_per_address,
+                      " connections open; refused");
     beast::error_code ignored;
     socket.close(ignored);
   } else {
@@ -76,9 +97,9 @@ void Listener::OnAccept(beast::error_code ec, tcp::socket socket) {
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     if (state_->tls) {
-      std::make_shared<HttpSession<TlsStream>>(std::move(socket), state_)->Run();
+      std::make_shared<HttpSession<TlsStream>>(std::move(socket), state_, std::move(slot))->Run();
     } else {
-      std::make_shared<HttpSession<beast::tcp_stream>>(std::move(socket), state_)->Run();
+      std::make_shared<HttpSession<beast::tcp_stream>>(std::move(socket), state_, std::move(slot))->Run();
     }
   }
   DoAccept();

@@ -1,5 +1,6 @@
 // Listener: accepts TCP connections and hands each to an HttpSession on a strand of the next network
-// io_context (round-robin). Connections beyond max_connections are closed at once.
+// io_context (round-robin). Connections beyond max_connections, or beyond max_connections_per_address
+// from one IP address, are closed at once; an accepted one holds its address's slot for its lifetime.
 #pragma once
 
 #include <cstddef>

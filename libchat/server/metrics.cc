@@ -53,6 +53,9 @@ std::string Metrics::Render() const {
                d(connections_accepted.Get()));
   AppendScalar(&out, "chat_connections_refused_total", "counter",
                "Connections refused because max_connections was reached.", d(connections_refused.Get()));
+  AppendScalar(&out, "chat_connections_refused_per_address_total", "counter",
+               "Connections refused because their source address had max_connections_per_address open.",
+               d(connections_refused_per_address.Get()));
   AppendScalar(&out, "chat_tls_handshake_failures_total", "counter",
                "TLS handshakes that failed or timed out (e.g. a plain-HTTP client on the TLS port).",
                d(tls_handshake_failures.Get()));

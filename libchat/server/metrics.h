@@ -49,6 +49,7 @@ struct Metrics {
   Gauge connections;                // Open connections (HTTP and WebSocket).
   Counter connections_accepted;     // Connections accepted since start.
   Counter connections_refused;      // Refused at accept: max_connections reached.
+  Counter connections_refused_per_address;  // Refused at accept: max_connections_per_address reached.
   Counter tls_handshake_failures;   // TLS handshakes that failed or timed out (e.g. plain HTTP on the TLS port).
   Gauge websockets;                 // Open WebSocket sessions.
   Gauge devices_online;             // Authenticated WebSocket sessions.

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "json_depth.h"
+
 namespace chat::detail {
 namespace {
 
@@ -40,6 +42,10 @@ bool GetU64(const Json& j, std::uint64_t* out) {
 
 bool ParseRequest(std::string_view text, Request* out, WireError* error, Json* error_id) {
   *error_id = nullptr;
+  if (!JsonDepthWithin(text)) {
+    *error = {std::string(kBadRequest), "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels", -1};
+    return false;
+  }
   // allow_exceptions=false: a parse error yields a "discarded" value instead of throwing.
   Json doc = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {

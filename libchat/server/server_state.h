@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "address_slots.h"
 #include "beast.h"
 #include "commands.h"
 #include "io_lane.h"
@@ -98,6 +99,9 @@ struct ServerState {
 
   const ServerOptions options;
   ChatService& service;
+  // Open connections per source address (options.max_connections_per_address).
+  const std::shared_ptr<AddressSlots> address_slots =
+      std::make_shared<AddressSlots>(options.max_connections_per_address);
   // One per network thread; filled by Server::Start before the first connection. Sessions hold
   // raw pointers: the lanes live as long as this state, which every session keeps alive.
   std::vector<std::unique_ptr<IoLane>> lanes;

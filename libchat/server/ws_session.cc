@@ -35,12 +35,14 @@ void CloseLowest(beast::tcp_stream& stream) { stream.close(); }
 }  // namespace
 
 template <class Gate>
-BasicWsSession<Gate>::BasicWsSession(typename Gate::next_layer_type&& socket, std::shared_ptr<ServerState> state, std::string remote)
+BasicWsSession<Gate>::BasicWsSession(typename Gate::next_layer_type&& socket, std::shared_ptr<ServerState> state, std::string remote,
+                                     AddressSlot slot)
     : state_(std::move(state)),
       ws_(std::move(socket)),
       write_timer_(ws_.get_executor()),
       queue_(state_->options.send_queue_messages, state_->options.send_queue_bytes),
       remote_(std::move(remote)),
+      slot_(std::move(slot)),
       id_(state_->next_session_id.fetch_add(1)),
       lane_(state_->LaneFor(ws_.get_executor())),
       opened_at_(std::chrono::steady_clock::now()) {

@@ -44,7 +44,8 @@ class BasicWsSession final : public WsSession, public std::enable_shared_from_th
  public:
   // Takes ownership of the connection (a socket, or a TLS stream that has completed its handshake),
   // whose executor must be a strand.
-  BasicWsSession(typename Gate::next_layer_type&& socket, std::shared_ptr<ServerState> state, std::string remote);
+  BasicWsSession(typename Gate::next_layer_type&& socket, std::shared_ptr<ServerState> state, std::string remote,
+                 AddressSlot slot);
   ~BasicWsSession() override;
 
   // Completes the WebSocket upgrade of `request`, then serves the connection.
@@ -99,6 +100,7 @@ class BasicWsSession final : public WsSession, public std::enable_shared_from_th
   std::vector<FrameHeader> write_headers_;
   std::vector<net::const_buffer> write_buffers_;
   const std::string remote_;
+  const AddressSlot slot_;  // The source address's connection count, held until this session is gone.
   const std::uint64_t id_;
   DeliveryLane* const lane_;  // The lane of the io_context this connection's strand runs on.
   const std::chrono::steady_clock::time_point opened_at_;

@@ -394,9 +394,10 @@ class ChatServiceImpl final : public ChatService {
     }
     std::set<UserId> recipients;
     auto planner = [&](const Chat& c, const std::vector<Participant>& current) -> Result<MembershipPlan> {
-      if (c.kind == ChatKind::kDirect) return Status::FailedPrecondition("the members of a direct chat cannot change");
+      // Membership first: a non-member learns nothing of the chat, not even its kind.
       const Participant* me = Find(current, actor);
       if (me == nullptr) return NotMember(c.id);
+      if (c.kind == ChatKind::kDirect) return Status::FailedPrecondition("the members of a direct chat cannot change");
       if (me->role == Role::kMember) {
         return Status::PermissionDenied("only admins and owners may modify participants of chat " + std::to_string(c.id));
       }
@@ -448,15 +449,15 @@ class ChatServiceImpl final : public ChatService {
           json{{"action", "modified"}, {"by", actor}, {"added", added}, {"removed", removed}, {"roles", roles}}.dump();
       return plan;
     };
-    return store_->UpdateMembership(chat, actor, planner, RecipientsObserver(&recipients));
+    return UpdateMembershipAsMember(chat, actor, planner, RecipientsObserver(&recipients));
   }
 
   Result<Message> Leave(UserId user, ChatId chat) override {
     std::set<UserId> recipients;
     auto planner = [&](const Chat& c, const std::vector<Participant>& current) -> Result<MembershipPlan> {
-      if (c.kind == ChatKind::kDirect) return Status::FailedPrecondition("a direct chat cannot be left");
       const Participant* me = Find(current, user);
       if (me == nullptr) return NotMember(c.id);
+      if (c.kind == ChatKind::kDirect) return Status::FailedPrecondition("a direct chat cannot be left");
       MembershipPlan plan;
       plan.at = Now();
       plan.removals.push_back(user);
@@ -482,7 +483,7 @@ class ChatServiceImpl final : public ChatService {
       plan.announcement = ann.dump();
       return plan;
     };
-    return store_->UpdateMembership(chat, user, planner, RecipientsObserver(&recipients));
+    return UpdateMembershipAsMember(chat, user, planner, RecipientsObserver(&recipients));
   }
 
   Result<Message> UpdateChat(UserId actor, ChatId chat, const std::optional<std::string>& name,
@@ -508,7 +509,7 @@ class ChatServiceImpl final : public ChatService {
       for (const auto& p : current) recipients.insert(p.user);
       return plan;
     };
-    return store_->UpdateMembership(chat, actor, planner, RecipientsObserver(&recipients));
+    return UpdateMembershipAsMember(chat, actor, planner, RecipientsObserver(&recipients));
   }
 
   Result<ChatView> GetChat(UserId viewer, ChatId chat) override {
@@ -722,6 +723,23 @@ class ChatServiceImpl final : public ChatService {
   }
 
  private:
+  // Store::UpdateMembership for a change `actor` makes as a member of `chat`. The store answers
+  // NotFound for a chat that does not exist, before the planner runs; the caller gets NotMember
+  // instead, as from any chat they are not in, so that chat ids cannot be probed (docs/security.md).
+  Result<Message> UpdateMembershipAsMember(ChatId chat, UserId actor, const MembershipPlanner& planner,
+                                           const CommitObserver& observer) {
+    bool planned = false;
+    auto result = store_->UpdateMembership(
+        chat, actor,
+        [&planned, &planner](const Chat& c, const std::vector<Participant>& current) {
+          planned = true;
+          return planner(c, current);
+        },
+        observer);
+    if (!result.ok() && !planned && result.error().IsNotFound()) return NotMember(chat);
+    return result;
+  }
+
   Status CheckPassword(const std::string& password) const {
     const Limits& l = options_.limits;
     if (password.size() < l.min_password_bytes || password.size() > l.max_password_bytes) {

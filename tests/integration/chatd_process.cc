@@ -55,6 +55,17 @@ void SendAll(int fd, const std::string& data) {
   }
 }
 
+// Drops input until the peer closes (true) or `deadline` passes (false).
+bool DrainUntilEnd(int fd, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, Milliseconds(deadline)) <= 0) return false;
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return true;  // EOF or reset: the server ended it.
+  }
+}
+
 }  // namespace
 
 // ---- ChatdProcess ----
@@ -237,6 +248,34 @@ double MetricValue(std::uint16_t port, const std::string& name) {
   return -1;
 }
 
+// ---- RawTcp ----
+
+RawTcp::RawTcp(std::uint16_t port) : fd_(ConnectLoopback(port)) {}
+
+RawTcp::~RawTcp() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void RawTcp::Send(const std::string& bytes) { SendAll(fd_, bytes); }
+
+bool RawTcp::WaitForEnd(std::chrono::milliseconds timeout) {
+  return DrainUntilEnd(fd_, std::chrono::steady_clock::now() + timeout);
+}
+
+std::string RawTcp::ReadAll(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string out;
+  for (;;) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, Milliseconds(deadline)) <= 0) break;
+    char buf[4096];
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
 // ---- RawWebSocket ----
 
 RawWebSocket::RawWebSocket(std::uint16_t port, int receive_buffer) {
@@ -318,6 +357,11 @@ RawWebSocket::Frame RawWebSocket::Read(std::chrono::milliseconds timeout) {
   f.opcode = h[0] & 0x0f;
   f.payload = std::move(payload);
   return f;
+}
+
+bool RawWebSocket::WaitForEnd(std::chrono::milliseconds timeout) {
+  pending_.clear();
+  return DrainUntilEnd(fd_, std::chrono::steady_clock::now() + timeout);
 }
 
 std::string RawWebSocket::Call(const std::string& text) {

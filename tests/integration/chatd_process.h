@@ -80,6 +80,26 @@ std::string HttpGet(std::uint16_t port, const std::string& path);
 // The value of a metric line "name value" in /metrics, or -1 if absent.
 double MetricValue(std::uint16_t port, const std::string& name);
 
+// A bare TCP connection to chatd that sends only what the test says: for clients that connect and
+// say nothing, or stop halfway through a request.
+class RawTcp {
+ public:
+  explicit RawTcp(std::uint16_t port);  // REQUIREs that connect() succeeds.
+  ~RawTcp();
+  RawTcp(const RawTcp&) = delete;
+  RawTcp& operator=(const RawTcp&) = delete;
+
+  void Send(const std::string& bytes);
+  // Reads and drops whatever arrives until the server ends the connection: true if it did within
+  // `timeout`.
+  bool WaitForEnd(std::chrono::milliseconds timeout = kWait);
+  // Everything the server sends until it closes the connection (or `timeout` passes).
+  std::string ReadAll(std::chrono::milliseconds timeout = kWait);
+
+ private:
+  int fd_ = -1;
+};
+
 // A bare WebSocket client over a blocking socket, for what chat::Client does on purpose not do:
 // stop reading, or look at raw close frames.
 class RawWebSocket {
@@ -101,6 +121,9 @@ class RawWebSocket {
   Frame Read(std::chrono::milliseconds timeout = kWait);
   // Sends a text frame and returns the next text frame (skipping pings).
   std::string Call(const std::string& text);
+  // Reads and drops whatever arrives (pings, a close frame) until the server ends the connection:
+  // true if it did within `timeout`.
+  bool WaitForEnd(std::chrono::milliseconds timeout = kWait);
 
  private:
   bool ReadExact(char* out, std::size_t n, std::chrono::steady_clock::time_point deadline);

@@ -147,6 +147,10 @@ int main(int argc, char** argv) {
        "Commands that may wait for a worker; beyond it commands fail with resource_exhausted.")
       ("max-connections", po::value<std::size_t>(&server.max_connections)->default_value(server.max_connections),
        "Open connections beyond which new ones are refused.")
+      ("max-connections-per-address",
+       po::value<std::size_t>(&server.max_connections_per_address)->default_value(server.max_connections_per_address),
+       "Open connections from one source IP address beyond which its new ones are refused. 0: no limit "
+       "(behind a reverse proxy, where every connection comes from the proxy, and for load generators).")
       ("max-frame-bytes", po::value<std::size_t>(&server.max_frame_bytes)->default_value(server.max_frame_bytes),
        "Largest request frame; larger ones get frame_too_large, above 4x the connection is closed (1009).")
       ("send-queue-messages",

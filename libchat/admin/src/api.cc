@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "json_depth.h"
+
 namespace chat::admin {
 namespace {
 
@@ -110,6 +112,9 @@ Body::Body(const httplib::Request& req) {
   if (req.body.empty()) {
     json_ = Json::object();
     return;
+  }
+  if (!detail::JsonDepthWithin(req.body)) {
+    throw Malformed("the body nests deeper than " + std::to_string(detail::kMaxJsonDepth) + " levels");
   }
   // Without exceptions: a parse error yields a discarded value.
   json_ = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
