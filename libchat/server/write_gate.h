@@ -54,7 +54,7 @@ class BasicWriteGate {
   template <class ConstBufferSequence, class WriteHandler>
   auto async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler) {
     return net::async_initiate<WriteHandler, void(beast::error_code, std::size_t)>(
-        [this](auto h, const ConstBufferSequence& b) { Enqueue(b, std::move(h)); }, handler, buffers);
+        [this](auto h, const ConstBufferSequence& b) { this->Enqueue(b, std::move(h)); }, handler, buffers);
   }
 
   // The session's writes: `buffers` (e.g. a vector of const_buffer: header, payload, header, ...)
