@@ -95,6 +95,35 @@ TEST_CASE("blockUser over the wire: a blocked send is permission_denied and appe
   REQUIRE_OK(a2.client->SendMessage(dm->id, "m4", "back"));
 }
 
+TEST_CASE("presence events about a user do not reach those they block, and do reach the others",
+          "[integration][block]") {
+  TestServer server;
+  const UserId alice = RegisterUser(server.chatd(), "alice");
+  const UserId bob = RegisterUser(server.chatd(), "bob");
+  RegisterUser(server.chatd(), "carol");
+  auto a = LoginDevice(server.chatd(), "alice", "phone");
+  auto c = LoginDevice(server.chatd(), "carol", "phone");
+  {
+    auto b = LoginDevice(server.chatd(), "bob", "phone");
+    REQUIRE_OK(a.client->CreateDirect(bob));
+    REQUIRE_OK(c.client->CreateDirect(bob));
+    REQUIRE(b.client->Call("blockUser", Json{{"userId", alice}}.dump()).ok);
+    b.client->Close();
+  }
+  auto about_bob = [bob](const ClientEvent& e) { return e.name == "presence" && e.user == bob; };
+  // Bob going offline was told to carol only.
+  REQUIRE(c.client->WaitForEvent(about_bob, kWait).has_value());
+  a.client->TakeEvents();
+  c.client->TakeEvents();
+
+  auto b = LoginDevice(server.chatd(), "bob", "laptop");  // Online again: announced.
+  auto online = c.client->WaitForEvent(about_bob, kWait);
+  REQUIRE(online.has_value());
+  CHECK(Json::parse(online->data)["online"] == true);
+  // The same publication reached alice's session by now if it was routed there at all.
+  CHECK_FALSE(a.client->WaitForEvent(about_bob, std::chrono::milliseconds(300)).has_value());
+}
+
 TEST_CASE("an admin ban closes the user's live WebSocket at once and refuses login and resume; unban lets them back",
           "[integration][ban]") {
   ModeratedServer s;
