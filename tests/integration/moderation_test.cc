@@ -1,6 +1,6 @@
 // Blocking and bans against a real chatd (127.0.0.1, port 0, LevelDB on disk) with its admin API on
 // port 0: blockUser over the wire and the typed refusal of a blocked send; a ban through the admin API
-// closes the banned user's live WebSocket at once and refuses login and resume; unban lets them back.
+// closes the banned user's live WebSocket at once and refuses login and resume, and unban lets them back.
 #include <httplib.h>
 
 #include <fstream>
@@ -124,7 +124,7 @@ TEST_CASE("presence events about a user do not reach those they block, and do re
   CHECK_FALSE(a.client->WaitForEvent(about_bob, std::chrono::milliseconds(300)).has_value());
 }
 
-TEST_CASE("an admin ban closes the user's live WebSocket at once and refuses login and resume; unban lets them back",
+TEST_CASE("an admin ban closes the user's live WebSocket at once and refuses login and resume, and unban lets them back",
           "[integration][ban]") {
   ModeratedServer s;
   const UserId alice = RegisterUser(s.chatd(), "alice");

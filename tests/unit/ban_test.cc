@@ -29,7 +29,7 @@ class Revocations {
   Subscription sub_;
 };
 
-TEST_CASE("a ban closes every session, refuses login, resume and sends; unban lets the user log in again", "[ban]") {
+TEST_CASE("a ban closes every session, refuses login, resume and sends, and unban lets the user log in again", "[ban]") {
   Fixture f("mem");
   Revocations revoked(*f.bus);
   auto alice = f.NewUser("alice");
@@ -87,7 +87,7 @@ TEST_CASE("a ban closes every session, refuses login, resume and sends; unban le
   REQUIRE_OK(f.service->Send(r));
 }
 
-TEST_CASE("ban input errors are typed and change nothing; unban of a user not banned changes nothing", "[ban]") {
+TEST_CASE("ban input errors are typed and change nothing, and unban of a user not banned changes nothing", "[ban]") {
   Fixture f("mem");
   auto alice = f.NewUser("alice");
   CHECK_CODE(f.service->BanUser(alice.user.id, ""), StatusCode::kInvalidArgument);
