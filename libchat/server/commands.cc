@@ -1,6 +1,7 @@
 #include "commands.h"
 
 #include "attachment_commands.h"
+#include "block_commands.h"
 #include "call_commands.h"
 #include "command_names.h"
 
@@ -488,6 +489,9 @@ constexpr std::array kCommands = {
     CommandSpec{"typing", true, &Typing},
     CommandSpec{"getPresence", true, &GetPresence},
     CommandSpec{"createAttachment", true, &CreateAttachmentCommand},
+    CommandSpec{"blockUser", true, &BlockUserCommand},
+    CommandSpec{"unblockUser", true, &UnblockUserCommand},
+    CommandSpec{"listBlocked", true, &ListBlockedCommand},
     CommandSpec{"callInvite", true, &CallInvite},
     CommandSpec{"callAccept", true, &CallAccept},
     CommandSpec{"callReject", true, &CallReject},

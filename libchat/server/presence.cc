@@ -1,6 +1,7 @@
 #include "presence.h"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 #include <string>
 
@@ -58,6 +59,11 @@ void Presence::Announce(UserId user) {
     partners.insert(members->begin(), members->end());
   }
   partners.erase(user);
+  // Those the user blocks do not learn when the user comes and goes (as LastSeen hides it from them).
+  for (auto it = partners.begin(); it != partners.end();) {
+    auto blocked = service_.Blocks(user, *it);
+    it = blocked.ok() && *blocked ? partners.erase(it) : std::next(it);
+  }
   if (partners.empty()) return;
 
   std::lock_guard<std::mutex> lock(publish_mu_);

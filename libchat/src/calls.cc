@@ -103,10 +103,26 @@ class CallManagerImpl final : public CallManager {
     auto members = service_.Members(chat, caller.user);
     if (!members.ok()) return Refuse(members.error());
     std::vector<UserId> callees;
+    bool blocked_out = false;  // Some member blocks the caller: not rung.
     for (UserId u : *members) {
-      if (u != caller.user) callees.push_back(u);
+      if (u == caller.user) continue;
+      auto blocks = service_.Blocks(u, caller.user);
+      if (!blocks.ok()) return Refuse(blocks.error());
+      if (*blocks) {
+        blocked_out = true;
+        continue;
+      }
+      callees.push_back(u);
     }
     std::sort(callees.begin(), callees.end());
+    if (blocked_out) {
+      // In a direct chat the block refuses the call; in a group the others are still rung.
+      auto c = service_.store().GetChat(chat);
+      if (!c.ok()) return Refuse(c.error());
+      if (c->kind == ChatKind::kDirect || callees.empty()) {
+        return Refuse(Status::PermissionDenied("the user you are calling has blocked you"));
+      }
+    }
     if (callees.empty()) return Refuse(Status::FailedPrecondition("chat " + std::to_string(chat) + " has no one else to call"));
 
     std::lock_guard lock(mu_);

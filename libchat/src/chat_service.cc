@@ -15,6 +15,7 @@
 #include "crypto.h"
 #include "libchat/service.h"
 #include "login_throttle.h"
+#include "moderation.h"
 #include "token_buckets.h"
 #include "validate.h"
 
@@ -112,7 +113,7 @@ class ChatServiceImpl final : public ChatService {
       return user.error().IsNotFound() ? Status::NotFound("user " + std::to_string(user_id) + " does not exist")
                                        : user.error();
     }
-    if (user->disabled) return Status::PermissionDenied("account '" + user->username + "' is disabled");
+    if (user->disabled) return AccountClosed(*user);
     return AddSessionDevice(std::move(*user), info);
   }
 
@@ -143,7 +144,7 @@ class ChatServiceImpl final : public ChatService {
       return BadCredentials();
     }
     throttle_.Succeeded(key);
-    if (user->disabled) return Status::PermissionDenied("account '" + user->username + "' is disabled");
+    if (user->disabled) return AccountClosed(*user);
     return user;
   }
 
@@ -175,7 +176,7 @@ class ChatServiceImpl final : public ChatService {
       return Status::Unauthenticated("invalid or expired session token");
     }
     LIBCHAT_ASSIGN_OR_RETURN(User user, store_->GetUser(d->user));
-    if (user.disabled) return Status::PermissionDenied("account '" + user.username + "' is disabled");
+    if (user.disabled) return AccountClosed(user);
     // Sliding expiry: an active device stays signed in. Written at most once a day per device.
     if (d->token_expires_at - now < options_.session_ttl_ms - kMsPerDay) {
       d->token_expires_at = now + options_.session_ttl_ms;
@@ -260,6 +261,9 @@ class ChatServiceImpl final : public ChatService {
     LIBCHAT_ASSIGN_OR_RETURN(User u, store_->GetUser(user));
     if (viewer != user) {
       if (u.last_seen_visibility == LastSeenVisibility::kNobody) return std::optional<TimeMs>();
+      // A user who blocks the viewer is hidden from them whatever the setting.
+      LIBCHAT_ASSIGN_OR_RETURN(bool blocked, moderation_.Blocks(user, viewer));
+      if (blocked) return std::optional<TimeMs>();
       if (u.last_seen_visibility == LastSeenVisibility::kChatPartners) {
         LIBCHAT_ASSIGN_OR_RETURN(bool shares, SharesChat(viewer, user));
         if (!shares) return std::optional<TimeMs>();
@@ -286,18 +290,74 @@ class ChatServiceImpl final : public ChatService {
 
   Status SetDisabled(UserId user, bool disabled) override {
     LIBCHAT_ASSIGN_OR_RETURN(User u, store_->GetUser(user));
-    u.disabled = disabled;
-    LIBCHAT_RETURN_IF_ERROR(store_->UpdateUser(u));
-    if (disabled) {
-      // Revoke every session: tokens stop resolving and live connections are told to close.
-      LIBCHAT_ASSIGN_OR_RETURN(auto devices, store_->ListDevices(user));
-      for (auto& d : devices) {
-        d.token_hash.clear();
-        LIBCHAT_RETURN_IF_ERROR(store_->UpdateDevice(d));
-        PublishRevoked(user, d.id);
+    if (!disabled) {
+      LIBCHAT_ASSIGN_OR_RETURN(bool banned, moderation_.IsBanned(user));
+      if (banned) {
+        return Status::FailedPrecondition("account '" + u.username + "' is banned; unban it to let it log in again");
       }
     }
+    u.disabled = disabled;
+    LIBCHAT_RETURN_IF_ERROR(store_->UpdateUser(u));
+    if (disabled) return RevokeAllSessions(user, /*forget_tokens=*/true);
     return Status::Ok();
+  }
+
+  // ------------------------------------------------------------------ blocks and bans
+  Status BlockUser(UserId user, UserId blocked) override {
+    LIBCHAT_RETURN_IF_ERROR(CheckBlockTarget(user, blocked));
+    Status s = store_->Block({user, blocked, Now()}, options_.limits.max_blocked_users);
+    moderation_.InvalidateBlocks(user);
+    return s;
+  }
+
+  Status UnblockUser(UserId user, UserId blocked) override {
+    LIBCHAT_RETURN_IF_ERROR(CheckBlockTarget(user, blocked));
+    Status s = store_->Unblock(user, blocked);
+    moderation_.InvalidateBlocks(user);
+    return s;
+  }
+
+  Result<std::vector<UserBlock>> ListBlocked(UserId user) override { return store_->ListBlocked(user); }
+
+  Result<bool> Blocks(UserId user, UserId other) override { return moderation_.Blocks(user, other); }
+
+  Result<UserBan> BanUser(UserId user, const std::string& reason) override {
+    LIBCHAT_RETURN_IF_ERROR(detail::CheckText("reason", reason, options_.limits.max_ban_reason_bytes, /*required=*/true));
+    LIBCHAT_RETURN_IF_ERROR(UserExists(user));
+    UserBan ban{user, Now(), reason};
+    LIBCHAT_RETURN_IF_ERROR(store_->Ban(ban));
+    // Before the sessions go: a send racing the revocation is refused from here on.
+    moderation_.SetBanned(user, true);
+    // The tokens stay (until UnbanUser) so that a client resuming hears "banned", not "expired".
+    LIBCHAT_RETURN_IF_ERROR(RevokeAllSessions(user, /*forget_tokens=*/false));
+    return ban;
+  }
+
+  Status UnbanUser(UserId user) override {
+    LIBCHAT_RETURN_IF_ERROR(UserExists(user));
+    Status s = store_->Unban(user);
+    if (s.IsNotFound()) return Status::Ok();  // Not banned: nothing to lift.
+    LIBCHAT_RETURN_IF_ERROR(s);
+    moderation_.SetBanned(user, false);
+    // The sessions the ban ended stay ended: the user logs in afresh.
+    LIBCHAT_ASSIGN_OR_RETURN(auto devices, store_->ListDevices(user));
+    for (auto& d : devices) {
+      if (d.token_hash.empty()) continue;
+      d.token_hash.clear();
+      LIBCHAT_RETURN_IF_ERROR(store_->UpdateDevice(d));
+    }
+    return Status::Ok();
+  }
+
+  Result<std::optional<UserBan>> GetBan(UserId user) override {
+    auto ban = store_->GetBan(user);
+    if (ban.ok()) return std::optional<UserBan>(std::move(*ban));
+    if (ban.error().IsNotFound()) return std::optional<UserBan>();
+    return ban.error();
+  }
+
+  Result<std::vector<UserBan>> ListBans(UserId after, std::size_t limit) override {
+    return store_->ListBans(after, limit);
   }
 
   // ------------------------------------------------------------------ rate limits
@@ -345,6 +405,7 @@ class ChatServiceImpl final : public ChatService {
     for (UserId m : members) {
       if (!seen.insert(m).second) continue;
       LIBCHAT_RETURN_IF_ERROR(UserExists(m));
+      LIBCHAT_RETURN_IF_ERROR(RefuseIfBlocked(m, creator, "add them to a group"));
       parts.push_back({0, m, Role::kMember, 0, 0});
     }
     LIBCHAT_RETURN_IF_ERROR(UserExists(creator));
@@ -367,6 +428,8 @@ class ChatServiceImpl final : public ChatService {
       auto existing = store_->FindDirectChat(creator, other);
       if (existing.ok()) return store_->GetChat(*existing);
       if (!existing.error().IsNotFound()) return existing.error();
+      // An existing chat is still returned: the block stops what is sent there, not reading it.
+      if (attempt == 0) LIBCHAT_RETURN_IF_ERROR(RefuseIfBlocked(other, creator, "start a direct chat with them"));
       // Only a new chat is charged: asking again for an existing one costs nothing.
       if (attempt == 0) LIBCHAT_RETURN_IF_ERROR(Charge(RateAction::kCreateChat, creator, 0, 1));
       Chat chat;
@@ -388,7 +451,10 @@ class ChatServiceImpl final : public ChatService {
     if (change.add.empty() && change.remove.empty() && change.set_role.empty()) {
       return Status::InvalidArgument("nothing to change: give add, remove or roles");
     }
-    for (UserId u : change.add) LIBCHAT_RETURN_IF_ERROR(UserExists(u));
+    for (UserId u : change.add) {
+      LIBCHAT_RETURN_IF_ERROR(UserExists(u));
+      LIBCHAT_RETURN_IF_ERROR(RefuseIfBlocked(u, actor, "add them to a group"));
+    }
     if (!change.add.empty()) {
       LIBCHAT_RETURN_IF_ERROR(Charge(RateAction::kAddParticipants, actor, 0, change.add.size()));
     }
@@ -561,6 +627,7 @@ class ChatServiceImpl final : public ChatService {
     if (!draft.ok()) return done(draft.error());
     auto members = RequireMember(r.chat, r.sender);
     if (!members.ok()) return done(members.error());
+    if (Status s = CheckMaySend(r.sender, r.chat, **members); !s.ok()) return done(s);
     if (Status s = attachments_.CheckSend(r.sender, r.attachments); !s.ok()) return done(s);
     if (Status s = Charge(RateAction::kSend, r.sender, r.device, 1); !s.ok()) return done(s);
     CommitObserver observer = [this, members = *members](const Message& m) {
@@ -904,6 +971,56 @@ class ChatServiceImpl final : public ChatService {
     return after;
   }
 
+  // Why a disabled account may not sign in: banned or disabled (the ban's reason is for admins only).
+  Status AccountClosed(const User& u) {
+    auto banned = moderation_.IsBanned(u.id);
+    if (!banned.ok()) return banned.error();
+    if (*banned) return Status::PermissionDenied("account '" + u.username + "' is banned");
+    return Status::PermissionDenied("account '" + u.username + "' is disabled");
+  }
+
+  // Tells every live connection of the user to close (kSessionRevoked) and, with forget_tokens, makes
+  // the tokens stop resolving. Without it the account must already refuse them (disabled).
+  Status RevokeAllSessions(UserId user, bool forget_tokens) {
+    LIBCHAT_ASSIGN_OR_RETURN(auto devices, store_->ListDevices(user));
+    for (auto& d : devices) {
+      if (forget_tokens) {
+        d.token_hash.clear();
+        LIBCHAT_RETURN_IF_ERROR(store_->UpdateDevice(d));
+      }
+      PublishRevoked(user, d.id);
+    }
+    return Status::Ok();
+  }
+
+  Status CheckBlockTarget(UserId user, UserId other) {
+    if (user == other) return Status::InvalidArgument("you cannot block or unblock yourself");
+    return UserExists(other);
+  }
+
+  // PermissionDenied if `target` blocks `actor`, naming what the block stops.
+  Status RefuseIfBlocked(UserId target, UserId actor, const char* what) {
+    LIBCHAT_ASSIGN_OR_RETURN(bool blocked, moderation_.Blocks(target, actor));
+    if (!blocked) return Status::Ok();
+    return Status::PermissionDenied("user " + std::to_string(target) + " has blocked you: you cannot " + what);
+  }
+
+  // The send path's moderation checks, from memory in the common case: a banned sender is refused
+  // (closing their connections takes a moment), and so is a sender blocked by the other member of a
+  // direct chat. Only a two-member chat whose other member blocks the sender costs a store read (is
+  // it direct?); group messages are not filtered.
+  Status CheckMaySend(UserId sender, ChatId chat, const std::vector<UserId>& members) {
+    LIBCHAT_ASSIGN_OR_RETURN(bool banned, moderation_.IsBanned(sender));
+    if (banned) return Status::PermissionDenied("account banned: nothing it sends is accepted");
+    if (members.size() != 2) return Status::Ok();
+    const UserId other = members[0] == sender ? members[1] : members[0];
+    LIBCHAT_ASSIGN_OR_RETURN(bool blocked, moderation_.Blocks(other, sender));
+    if (!blocked) return Status::Ok();
+    LIBCHAT_ASSIGN_OR_RETURN(Chat c, store_->GetChat(chat));
+    if (c.kind != ChatKind::kDirect) return Status::Ok();
+    return Status::PermissionDenied("user " + std::to_string(other) + " has blocked you: you cannot message them");
+  }
+
   void PublishRevoked(UserId user, DeviceId device) {
     auto e = std::make_shared<Event>();
     e->type = EventType::kSessionRevoked;
@@ -940,6 +1057,7 @@ class ChatServiceImpl final : public ChatService {
   detail::Attachments attachments_;
   detail::TokenBuckets buckets_{options_.clock};
   detail::LoginThrottle throttle_{options_.login_throttle, options_.clock};
+  detail::ModerationCache moderation_{*store_};
   std::mutex cache_mu_;
   std::unordered_map<ChatId, MemberList> members_;
   std::uint64_t generation_ = 0;

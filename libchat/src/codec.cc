@@ -91,6 +91,26 @@ Result<User> DecodeUser(std::string_view in) {
   return u;
 }
 
+std::string EncodeBan(const UserBan& b) {
+  Writer w;
+  w.Byte(kFormatV1);
+  w.U64(b.user);
+  w.I64(b.at);
+  w.Str(b.reason);
+  return w.Take();
+}
+
+Result<UserBan> DecodeBan(std::string_view in) {
+  Reader r(in);
+  UserBan b;
+  if (!StartV1(r)) return Corrupt("ban");
+  b.user = r.U64();
+  b.at = r.I64();
+  b.reason = r.Str();
+  if (r.failed()) return Corrupt("ban");
+  return b;
+}
+
 std::string EncodeDevice(const Device& d) {
   Writer w;
   w.Byte(kFormatV1);

@@ -31,6 +31,8 @@ struct Counter {
   void operator()(const DeviceCursorRecord&) const { ++c->device_cursors; }
   void operator()(const ReceiptCursor&) const { ++c->receipts; }
   void operator()(const Attachment&) const { ++c->attachments; }
+  void operator()(const UserBan&) const { ++c->bans; }
+  void operator()(const UserBlock&) const { ++c->blocks; }
 };
 
 void Count(DumpCounts* counts, const StoreRecord& record) {

@@ -87,6 +87,11 @@ std::string AttachmentOrphan(std::string_view id) { return "ao/" + std::string(i
 std::string AttachmentOrphanPrefix() { return Tag("ao/"); }
 std::string AttachmentGarbage(std::string_view id) { return "ag/" + std::string(id); }
 std::string AttachmentGarbagePrefix() { return Tag("ag/"); }
+std::string Block(UserId u, UserId blocked) { return Tag2("bk/", u, blocked); }
+std::string BlockPrefix(UserId u) { return Tag1("bk/", u); }
+std::string BlocksPrefix() { return Tag("bk/"); }
+std::string Ban(UserId u) { return Tag1("bn/", u); }
+std::string BanPrefix() { return Tag("bn/"); }
 std::string AttachmentQuota(TimeMs day, UserId u) { return Tag2("aq/", static_cast<std::uint64_t>(day), u); }
 std::string AttachmentQuotaPrefix() { return Tag("aq/"); }
 

@@ -25,6 +25,11 @@ inline constexpr std::string_view kNextDevice = "meta/next/device";
 std::string User(UserId id);                        // u/<uid> -> User
 std::string UserPrefix();                           // u/
 std::string UserName(std::string_view username);    // un/<username> -> uid
+std::string Block(UserId u, UserId blocked);          // bk/<uid><blocked uid> -> varint since ms
+std::string BlockPrefix(UserId u);                    // bk/<uid>
+std::string BlocksPrefix();                           // bk/
+std::string Ban(UserId u);                            // bn/<uid> -> UserBan
+std::string BanPrefix();                              // bn/
 std::string Device(DeviceId id);                    // d/<did> -> Device
 std::string UserDevice(UserId u, DeviceId d);       // ud/<uid><did> -> ""
 std::string UserDevicePrefix(UserId u);

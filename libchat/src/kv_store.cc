@@ -831,6 +831,85 @@ class KvStore final : public Store {
     return commits_.Commit(ticket);
   }
 
+  // ---------------------------------------------------------------- blocks and bans
+  Status Block(const UserBlock& block, std::size_t max_blocked) override {
+    std::lock_guard lock(moderation_mu_);
+    LIBCHAT_ASSIGN_OR_RETURN(bool found, Exists(keys::Block(block.user, block.blocked)));
+    if (found) return Status::Ok();  // Blocking again keeps the first record.
+    std::size_t count = 0;
+    LIBCHAT_RETURN_IF_ERROR(ScanPrefix(*engine_, keys::BlockPrefix(block.user), [&](std::string_view, std::string_view) {
+      return ++count < max_blocked;
+    }));
+    if (count >= max_blocked) {
+      return Status::FailedPrecondition("you already block " + std::to_string(count) + " users, the most allowed; " +
+                                        "unblock one first");
+    }
+    auto ticket = std::make_shared<CommitQueue::Ticket>();
+    ticket->batch.Put(keys::Block(block.user, block.blocked), EncodeU64(static_cast<std::uint64_t>(block.since)));
+    return commits_.Commit(ticket);
+  }
+
+  Status Unblock(UserId user, UserId blocked) override {
+    std::lock_guard lock(moderation_mu_);
+    LIBCHAT_ASSIGN_OR_RETURN(bool found, Exists(keys::Block(user, blocked)));
+    if (!found) return Status::Ok();
+    auto ticket = std::make_shared<CommitQueue::Ticket>();
+    ticket->batch.Delete(keys::Block(user, blocked));
+    return commits_.Commit(ticket);
+  }
+
+  Result<std::vector<UserBlock>> ListBlocked(UserId user) override {
+    std::vector<UserBlock> out;
+    const std::string prefix = keys::BlockPrefix(user);
+    LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, prefix, [&](std::string_view k, std::string_view v) -> Status {
+      if (k.size() != prefix.size() + 8) return Status::Corruption(Describe() + ": malformed block key");
+      out.push_back({user, keys::ReadBE(k, prefix.size()), static_cast<TimeMs>(DecodeU64(v))});
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  Status Ban(const UserBan& ban) override {
+    std::lock_guard lock(moderation_mu_);
+    LIBCHAT_ASSIGN_OR_RETURN(User user, GetUser(ban.user));
+    user.disabled = true;
+    auto ticket = std::make_shared<CommitQueue::Ticket>();
+    ticket->batch.Put(keys::User(user.id), detail::EncodeUser(user));
+    ticket->batch.Put(keys::Ban(user.id), detail::EncodeBan(ban));
+    return commits_.Commit(ticket);
+  }
+
+  Status Unban(UserId user_id) override {
+    std::lock_guard lock(moderation_mu_);
+    LIBCHAT_ASSIGN_OR_RETURN(bool banned, Exists(keys::Ban(user_id)));
+    if (!banned) return Status::NotFound("user " + std::to_string(user_id) + " is not banned");
+    LIBCHAT_ASSIGN_OR_RETURN(User user, GetUser(user_id));
+    user.disabled = false;
+    auto ticket = std::make_shared<CommitQueue::Ticket>();
+    ticket->batch.Put(keys::User(user.id), detail::EncodeUser(user));
+    ticket->batch.Delete(keys::Ban(user.id));
+    return commits_.Commit(ticket);
+  }
+
+  Result<UserBan> GetBan(UserId user) override {
+    auto v = engine_->Get(keys::Ban(user));
+    if (!v.ok()) return NotFoundOr(v.error(), "ban of user " + std::to_string(user));
+    return detail::DecodeBan(*v);
+  }
+
+  Result<std::vector<UserBan>> ListBans(UserId after, std::size_t limit) override {
+    std::vector<UserBan> out;
+    const std::string prefix = keys::BanPrefix();
+    auto it = engine_->NewIterator();
+    for (it->Seek(keys::Ban(after + 1)); it->Valid() && out.size() < limit; it->Next()) {
+      if (it->key().substr(0, prefix.size()) != prefix) break;
+      LIBCHAT_ASSIGN_OR_RETURN(UserBan b, detail::DecodeBan(it->value()));
+      out.push_back(std::move(b));
+    }
+    LIBCHAT_RETURN_IF_ERROR(it->status());
+    return out;
+  }
+
   StoreStats Stats() override {
     StoreStats s;
     {
@@ -861,6 +940,16 @@ class KvStore final : public Store {
     LIBCHAT_RETURN_IF_ERROR(sink(StoreRecord{counters}));
     LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::UserPrefix(), [&](std::string_view, std::string_view v) {
       return ExportUser(v, sink);
+    }));
+    // After every user: a block may name a user with a higher id.
+    LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::BanPrefix(), [&](std::string_view, std::string_view v) {
+      return SinkDecoded(detail::DecodeBan(v), sink);
+    }));
+    const std::string blocks = keys::BlocksPrefix();
+    LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, blocks, [&](std::string_view k, std::string_view v) -> Status {
+      if (k.size() != blocks.size() + 16) return Status::Corruption(Describe() + ": malformed block key");
+      return sink(StoreRecord{UserBlock{keys::ReadBE(k, blocks.size()), keys::ReadBE(k, blocks.size() + 8),
+                                        static_cast<TimeMs>(DecodeU64(v))}});
     }));
     // Before the chats, so that an import sees each attachment before the messages that reference it.
     LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, keys::AttachmentPrefix(), [&](std::string_view, std::string_view v) {
@@ -1361,6 +1450,30 @@ class KvStore final : public Store {
     return engine_->Write(b, false);
   }
 
+  Status ImportEntity(const UserBan& ban) {
+    const std::string what = "the ban of user " + std::to_string(ban.user);
+    if (ban.user == 0) return Status::InvalidArgument("a ban record needs a user");
+    LIBCHAT_RETURN_IF_ERROR(RequireImported(keys::User(ban.user), "user " + std::to_string(ban.user), what));
+    LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::Ban(ban.user), what));
+    KvBatch b;
+    b.Put(keys::Ban(ban.user), detail::EncodeBan(ban));
+    return engine_->Write(b, false);
+  }
+
+  Status ImportEntity(const UserBlock& block) {
+    const std::string what = "the block of user " + std::to_string(block.blocked) + " by user " +
+                             std::to_string(block.user);
+    if (block.user == 0 || block.blocked == 0 || block.user == block.blocked) {
+      return Status::InvalidArgument("a block record needs two different users");
+    }
+    LIBCHAT_RETURN_IF_ERROR(RequireImported(keys::User(block.user), "user " + std::to_string(block.user), what));
+    LIBCHAT_RETURN_IF_ERROR(RequireImported(keys::User(block.blocked), "user " + std::to_string(block.blocked), what));
+    LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::Block(block.user, block.blocked), what));
+    KvBatch b;
+    b.Put(keys::Block(block.user, block.blocked), EncodeU64(static_cast<std::uint64_t>(block.since)));
+    return engine_->Write(b, false);
+  }
+
   Status ImportEntity(const DeviceCursorRecord& c) {
     const std::string what = "the cursor of device " + std::to_string(c.device) + " in chat " + std::to_string(c.chat);
     if (c.device == 0 || c.chat == 0) {
@@ -1390,6 +1503,7 @@ class KvStore final : public Store {
   CommitQueue commits_;
 
   std::mutex id_mu_;
+  std::mutex moderation_mu_;  // Block and Ban: their read-check-write steps.
   std::uint64_t next_user_ = 1;
   std::uint64_t next_chat_ = 1;
   std::uint64_t next_device_ = 1;

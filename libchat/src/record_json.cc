@@ -109,6 +109,16 @@ struct Encoder {
         .Enum("last_seen_visibility", u.last_seen_visibility);
     return o;
   }
+  Out operator()(const UserBan& b) const {
+    Out o("ban");
+    o.U64("user", b.user).I64("at", b.at).Text("reason", b.reason);
+    return o;
+  }
+  Out operator()(const UserBlock& b) const {
+    Out o("block");
+    o.U64("user", b.user).U64("blocked", b.blocked).I64("since", b.since);
+    return o;
+  }
   Out operator()(const Device& d) const {
     Out o("device");
     o.U64("id", d.id)
@@ -361,6 +371,20 @@ Result<StoreRecord> DecodeRecord(const json& j) {
     u.disabled = in.Bool("disabled");
     u.last_seen_visibility = in.Enum<LastSeenVisibility>("last_seen_visibility");
     return Finished(in, std::move(u));
+  }
+  if (type == "ban") {
+    UserBan b;
+    b.user = in.U64("user");
+    b.at = in.I64("at");
+    b.reason = in.Text("reason");
+    return Finished(in, std::move(b));
+  }
+  if (type == "block") {
+    UserBlock b;
+    b.user = in.U64("user");
+    b.blocked = in.U64("blocked");
+    b.since = in.I64("since");
+    return Finished(in, b);
   }
   if (type == "device") {
     Device d;

@@ -15,6 +15,8 @@ struct TypeName {
   std::string_view operator()(const DeviceCursorRecord&) const { return "device_cursor"; }
   std::string_view operator()(const ReceiptCursor&) const { return "receipt"; }
   std::string_view operator()(const Attachment&) const { return "attachment"; }
+  std::string_view operator()(const UserBan&) const { return "ban"; }
+  std::string_view operator()(const UserBlock&) const { return "block"; }
 };
 
 }  // namespace
@@ -56,6 +58,34 @@ Result<std::vector<std::string>> Store::CollectAttachments(TimeMs /*now*/, TimeM
 
 Status Store::ReleaseAttachments(const std::vector<std::string>& /*ids*/) {
   return Status::NotSupported(Describe() + ": this store cannot keep attachments");
+}
+
+}  // namespace chat
+
+namespace chat {
+
+Status Store::Block(const UserBlock& /*block*/, std::size_t /*max_blocked*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep blocks");
+}
+
+Status Store::Unblock(UserId /*user*/, UserId /*blocked*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep blocks");
+}
+
+Result<std::vector<UserBlock>> Store::ListBlocked(UserId /*user*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep blocks");
+}
+
+Status Store::Ban(const UserBan& /*ban*/) { return Status::NotSupported(Describe() + ": this store cannot keep bans"); }
+
+Status Store::Unban(UserId /*user*/) { return Status::NotSupported(Describe() + ": this store cannot keep bans"); }
+
+Result<UserBan> Store::GetBan(UserId /*user*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep bans");
+}
+
+Result<std::vector<UserBan>> Store::ListBans(UserId /*after*/, std::size_t /*limit*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep bans");
 }
 
 }  // namespace chat

@@ -282,3 +282,34 @@ TEST_CASE("chatctl backup while serving, then restore into a stopped store", "[c
   CHECK(ctl("restore --from " + Quote(backup.string()) + " --store mem:// --json", "").code == 1);
   CHECK(ctl("restore --from " + Quote(backup.string()), "").code == 2);  // --store is required.
 }
+
+TEST_CASE("chatctl: users ban and unban, and the list of bans", "[chatctl][ban]") {
+  AdminHarness h;
+  Ctl ctl(h);
+  auto alice = h.fixture().NewUser("alice");
+  CHECK(ctl("users ban alice").code == 2);  // --reason is required.
+  CHECK_FALSE(h.service().GetUser(alice.user.id)->disabled);
+
+  auto banned = ctl("users ban alice --reason 'spam links' --json");
+  REQUIRE(banned.code == 0);
+  CHECK(banned.json["banned"] == true);
+  CHECK(banned.json["banReason"] == "spam links");
+  CHECK_CODE(h.service().Resume(alice.token), StatusCode::kPermissionDenied);
+  auto shown = ctl("users show alice");
+  REQUIRE(shown.code == 0);
+  CHECK(shown.out.find("spam links") != std::string::npos);
+  auto bans = ctl("users bans");
+  REQUIRE(bans.code == 0);
+  CHECK(bans.out.find("alice") != std::string::npos);
+  CHECK(ctl("users bans --json").json["bans"].size() == 1);
+  auto missing = ctl("users ban nobody --reason x --json");
+  CHECK(missing.code == 1);
+  CHECK(missing.json["error"]["code"] == "not_found");
+
+  auto unbanned = ctl("users unban alice");
+  REQUIRE(unbanned.code == 0);
+  CHECK(unbanned.out.find("unbanned alice") != std::string::npos);
+  CHECK_FALSE(h.service().GetUser(alice.user.id)->disabled);
+  REQUIRE_OK(h.service().Login("alice", "password-alice", {"phone", "p"}));
+  CHECK(ctl("users bans --json").json["bans"].empty());
+}

@@ -158,6 +158,16 @@ std::vector<Row> Table() {
        [](World&, Role) { return Json{{"provider", "webhook"}, {"token", "t"}}; }, {unauth, kOk, kOk, kOk}, true},
       {"setPrivacy sets the caller's own", "setPrivacy", [](World&, Role) { return Json{{"lastSeen", "everyone"}}; },
        {unauth, kOk, kOk, kOk}},
+      // Blocking is about the caller's own list: anyone signed in, nobody else.
+      {"blockUser blocks for the caller only", "blockUser", [](World& w, Role) { return Json{{"userId", w.newcomer}}; },
+       {unauth, kOk, kOk, kOk}, false,
+       [](World& w, Role, Client& c, const Json&) {
+         REQUIRE(c.Call("unblockUser", Json{{"userId", w.newcomer}}.dump()).ok);
+       }},
+      {"unblockUser unblocks for the caller only", "unblockUser",
+       [](World& w, Role) { return Json{{"userId", w.newcomer}}; }, {unauth, kOk, kOk, kOk}},
+      {"listBlocked lists the caller's own", "listBlocked", [](World&, Role) { return Json::object(); },
+       {unauth, kOk, kOk, kOk}},
       {"lookupUser needs a session", "lookupUser", [](World&, Role) { return Json{{"username", "victim"}}; },
        {unauth, kOk, kOk, kOk}},
       {"ping needs only hello", "ping", [](World&, Role) { return Json::object(); }, {kOk, kOk, kOk, kOk}},

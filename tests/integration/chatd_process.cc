@@ -120,6 +120,28 @@ ChatdProcess::ChatdProcess(const std::string& data_dir, std::vector<std::string>
   const auto colon = line.rfind(':', line.find('\n'));
   port_ = static_cast<std::uint16_t>(std::stoul(line.substr(colon + 1)));
   REQUIRE(port_ != 0);
+  stdout_rest_ = line.substr(line.find('\n') + 1);
+}
+
+std::uint16_t ChatdProcess::AdminPort() {
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  const std::string prefix = "chatd admin API on ";
+  while (stdout_rest_.find(prefix) == std::string::npos ||
+         stdout_rest_.find('\n', stdout_rest_.find(prefix)) == std::string::npos) {
+    pollfd p{stdout_fd_, POLLIN, 0};
+    if (::poll(&p, 1, Milliseconds(deadline)) <= 0) break;
+    char buf[256];
+    ssize_t n = ::read(stdout_fd_, buf, sizeof buf);
+    if (n <= 0) break;
+    stdout_rest_.append(buf, static_cast<std::size_t>(n));
+  }
+  INFO("chatd stdout after the listening line: " << stdout_rest_);
+  const auto at = stdout_rest_.find(prefix);
+  REQUIRE(at != std::string::npos);
+  const auto end = stdout_rest_.find('\n', at);
+  REQUIRE(end != std::string::npos);
+  const auto colon = stdout_rest_.rfind(':', end);
+  return static_cast<std::uint16_t>(std::stoul(stdout_rest_.substr(colon + 1, end - colon - 1)));
 }
 
 ChatdProcess::~ChatdProcess() {

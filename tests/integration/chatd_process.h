@@ -43,6 +43,9 @@ class ChatdProcess {
   // time (it is then killed) or died by a signal.
   int SignalAndWait(int sig, std::chrono::milliseconds timeout = 15s);
 
+  // The admin API's port, from the "chatd admin API on HOST:PORT" line (started with
+  // --admin-token-file and --admin-listen 127.0.0.1:0). REQUIREs it within 15 s.
+  std::uint16_t AdminPort();
   // A connected client (hello done). REQUIREs success.
   std::unique_ptr<Client> Connect(ClientOptions options = {}) const;
 
@@ -51,6 +54,7 @@ class ChatdProcess {
   int stdout_fd_ = -1;
   std::uint16_t port_ = 0;
   std::string log_path_;
+  std::string stdout_rest_;  // What was read from stdout after the listening line.
 };
 
 // Registers `name` (password "password-" + name) and returns its id. REQUIREs success.

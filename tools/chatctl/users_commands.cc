@@ -1,4 +1,4 @@
-// users list|show|create|disable|enable|devices|revoke|provision
+// users list|show|create|disable|enable|ban|unban|bans|devices|revoke|provision
 #include <fstream>
 #include <iostream>
 
@@ -43,6 +43,9 @@ void PrintUser(Invocation& inv, const Json& u) {
       {"disabled", u["disabled"].get<bool>() ? "yes" : "no"},
       {"last seen shown to", u["lastSeenVisibility"]},
   };
+  if (u.value("banned", false)) {
+    fields.emplace_back("banned", FormatTime(u["bannedAt"]) + ": " + u["banReason"].get<std::string>());
+  }
   if (u.contains("devices")) fields.emplace_back("devices", std::to_string(u["devices"].get<std::uint64_t>()));
   if (u.contains("chats")) fields.emplace_back("chats", std::to_string(u["chats"].get<std::uint64_t>()));
   PrintFields(inv.out(), fields);
@@ -91,6 +94,40 @@ Status SetDisabled(Invocation& inv, bool disable) {
   if (inv.json()) return inv.PrintJson(u);
   inv.out() << (disable ? "disabled " : "enabled ") << u["username"].get<std::string>() << " (" << id << ")"
             << (disable ? "; all of its sessions were revoked\n" : "; it can log in again\n");
+  return Status::Ok();
+}
+
+Status Ban(Invocation& inv) {
+  const auto reason = inv.Get<std::string>("reason");
+  LIBCHAT_ASSIGN_OR_RETURN(Json found, FetchUser(inv, inv.args()[0]));
+  const std::string id = std::to_string(found["id"].get<std::uint64_t>());
+  LIBCHAT_ASSIGN_OR_RETURN(Json u, inv.admin().Post("/v1/users/" + id + "/ban", Json{{"reason", reason}}));
+  if (inv.json()) return inv.PrintJson(u);
+  inv.out() << "banned " << u["username"].get<std::string>() << " (" << id
+            << "); its live connections were closed and it cannot log in until unbanned\n";
+  return Status::Ok();
+}
+
+Status Unban(Invocation& inv) {
+  LIBCHAT_ASSIGN_OR_RETURN(Json found, FetchUser(inv, inv.args()[0]));
+  const std::string id = std::to_string(found["id"].get<std::uint64_t>());
+  LIBCHAT_ASSIGN_OR_RETURN(Json u, inv.admin().Post("/v1/users/" + id + "/unban", Json::object()));
+  if (inv.json()) return inv.PrintJson(u);
+  inv.out() << (found.value("banned", false) ? "unbanned " : "was not banned: ") << u["username"].get<std::string>()
+            << " (" << id << ")" << (found.value("banned", false) ? "; it can log in again\n" : "\n");
+  return Status::Ok();
+}
+
+Status ListBans(Invocation& inv) {
+  LIBCHAT_ASSIGN_OR_RETURN(Json page, FetchPages(inv, "/v1/bans", "bans"));
+  if (inv.json()) return inv.PrintJson(page);
+  Table t({"ID", "USERNAME", "BANNED", "REASON"});
+  for (const auto& b : page["bans"]) {
+    t.Row({std::to_string(b["userId"].get<std::uint64_t>()), b["username"].is_string() ? b["username"].get<std::string>() : "-",
+           FormatTime(b["bannedAt"]), b["banReason"]});
+  }
+  t.Print(inv.out());
+  PrintMoreHint(inv, page);
   return Status::Ok();
 }
 
@@ -161,6 +198,16 @@ void AddUserCommands(std::vector<Command>* commands) {
                        by_name, [](Invocation& inv) { return SetDisabled(inv, true); }});
   commands->push_back({"users", "enable", "USER", 1, "enable a disabled user (it logs in again)", user_arg, by_name,
                        [](Invocation& inv) { return SetDisabled(inv, false); }});
+  commands->push_back({"users", "ban", "USER", 1, "ban a user: close its connections at once and refuse its logins",
+                       user_arg + "\nThe reason is recorded with the ban and in the admin audit log.",
+                       [by_name](po::options_description& o) {
+                         by_name(o);
+                         o.add_options()("reason", po::value<std::string>()->value_name("TEXT")->required(),
+                                         "why the user is banned (shown to admins only)");
+                       },
+                       Ban});
+  commands->push_back({"users", "unban", "USER", 1, "lift a user's ban (it logs in again)", user_arg, by_name, Unban});
+  commands->push_back({"users", "bans", "", 0, "list banned users, a page at a time", "", AddPageOptions, ListBans});
   commands->push_back({"users", "devices", "USER", 1, "list a user's devices and their sessions", user_arg, by_name,
                        ListDevices});
   commands->push_back({"users", "revoke", "USER", 1, "revoke one session (--device) or all of a user's (--all)",

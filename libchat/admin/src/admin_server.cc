@@ -108,6 +108,7 @@ class AdminServerImpl final : public AdminServer {
 
     admin::Routes routes;
     admin::AddUserRoutes(ctx_, &routes);
+    admin::AddModerationRoutes(ctx_, &routes);
     admin::AddChatRoutes(ctx_, &routes);
     admin::AddInboxRoutes(ctx_, &routes);
     admin::AddOperationRoutes(ctx_, &routes);

@@ -126,6 +126,14 @@ using Routes = std::vector<Route>;
 // Each adds the routes of one area (users_api.cc, chats_api.cc, inbox_api.cc, operations_api.cc,
 // provision_api.cc).
 void AddUserRoutes(Context& ctx, Routes* routes);
+// Bans: ban, unban, list (moderation_api.cc).
+void AddModerationRoutes(Context& ctx, Routes* routes);
+
+// A user as every user answer shows it: the record (views.h UserJson) with banned, bannedAt and
+// banReason (users_api.cc).
+Json UserView(ChatService& service, const User& u);
+// The user, or a 404 naming the id.
+User GetUserOr404(ChatService& service, UserId id);
 void AddChatRoutes(Context& ctx, Routes* routes);
 void AddInboxRoutes(Context& ctx, Routes* routes);
 void AddOperationRoutes(Context& ctx, Routes* routes);

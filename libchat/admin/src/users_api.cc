@@ -1,9 +1,18 @@
-// Accounts: list, show, create, disable, enable, devices, revoke.
+// Accounts: list, show, create, disable, enable, devices, revoke; bans (moderation_api.cc).
 #include "api.h"
 #include "views.h"
 
 namespace chat::admin {
-namespace {
+
+// The user with their ban, if any: what every user answer of the admin API shows.
+Json UserView(ChatService& service, const User& u) {
+  Json j = UserJson(u);
+  auto ban = Must(service.GetBan(u.id));
+  j["banned"] = ban.has_value();
+  j["bannedAt"] = ban ? Json(ban->at) : Json(nullptr);
+  j["banReason"] = ban ? Json(ban->reason) : Json(nullptr);
+  return j;
+}
 
 User GetUserOr404(ChatService& service, UserId id) {
   auto u = service.GetUser(id);
@@ -11,9 +20,11 @@ User GetUserOr404(ChatService& service, UserId id) {
   return Must(std::move(u));
 }
 
+namespace {
+
 // The user with a count of devices and chats: what `users show` prints.
 Json UserDetail(ChatService& service, const User& u) {
-  Json j = UserJson(u);
+  Json j = UserView(service, u);
   j["devices"] = Must(service.ListDevices(u.id)).size();
   j["chats"] = Must(service.store().ListUserChats(u.id)).size();
   return j;
@@ -34,7 +45,7 @@ void AddUserRoutes(Context& ctx, Routes* routes) {
     if (more) users.resize(limit);
     Reply r;
     r.body["users"] = Json::array();
-    for (const auto& u : users) r.body["users"].push_back(UserJson(u));
+    for (const auto& u : users) r.body["users"].push_back(UserView(service, u));
     r.body["next"] = NextCursor(more, users.empty() ? 0 : users.back().id);
     return r;
   }});
@@ -50,7 +61,7 @@ void AddUserRoutes(Context& ctx, Routes* routes) {
     b.Finish();
     Reply r;
     r.status = 201;
-    r.body = UserJson(Must(service.Register(a)));
+    r.body = UserView(service, Must(service.Register(a)));
     return r;
   }});
 
@@ -82,7 +93,7 @@ void AddUserRoutes(Context& ctx, Routes* routes) {
       // Disabling also revokes every session of the user (their live connections are closed).
       Must(service.SetDisabled(id, disable));
       Reply r;
-      r.body = UserJson(GetUserOr404(service, id));
+      r.body = UserView(service, GetUserOr404(service, id));
       return r;
     }});
   }

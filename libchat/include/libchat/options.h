@@ -22,6 +22,10 @@ struct Limits {
   std::size_t max_body_bytes = 64 * 1024;
   // Devices one user may have at once. Default: 5.
   std::size_t max_devices_per_user = 5;
+  // Users one user may block (blockUser); beyond it FailedPrecondition. Default: 10000.
+  std::size_t max_blocked_users = 10000;
+  // Length of an administrator's ban reason (BanUser). Default: 1000.
+  std::size_t max_ban_reason_bytes = 1000;
   // Member limit of a new chat when the creator does not ask for one. Default: 100.
   std::uint32_t default_member_limit = 100;
   // Highest member limit a chat may be given. Default: 1000.

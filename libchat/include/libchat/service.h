@@ -177,9 +177,27 @@ class ChatService {
   virtual Result<std::optional<TimeMs>> LastSeen(UserId viewer, UserId user) = 0;
   // True if viewer may see user's presence: they share a chat (or are the same user).
   virtual Result<bool> SharesChat(UserId viewer, UserId user) = 0;
-  // Disables or enables an account; disabling revokes every session.
+  // Disables or enables an account; disabling revokes every session. FailedPrecondition when enabling
+  // a banned account (UnbanUser lifts the ban and the disable with it).
   virtual Status SetDisabled(UserId user, bool disabled) = 0;
 
+  // ---- Blocking (docs/security.md "Blocking and bans") ----
+  // `user` blocks `blocked`: from then on `blocked` cannot send to their direct chat or open a new
+  // one with `user`, add `user` to a group (CreateGroup, ModifyParticipants), see `user`'s presence
+  // and last seen, or call `user` (PermissionDenied, nothing changes). Messages in groups they share
+  // are not filtered. Idempotent (blocking again keeps the first time). InvalidArgument for blocking
+  // oneself; NotFound for an unknown user; FailedPrecondition when `user` already blocks
+  // Limits::max_blocked_users others.
+  virtual Status BlockUser(UserId user, UserId blocked) = 0;
+  // Lifts the block; idempotent. InvalidArgument for oneself; NotFound for an unknown user.
+  virtual Status UnblockUser(UserId user, UserId blocked) = 0;
+  // The users `user` blocks, by id, with the time each block began.
+  virtual Result<std::vector<UserBlock>> ListBlocked(UserId user) = 0;
+  // True if `user` blocks `other`. Answered from memory after the first call per user (the send path
+  // asks it); changes made through this service are seen at once.
+  virtual Result<bool> Blocks(UserId user, UserId other) = 0;
+
+  // ---- Administration (the admin API, libchat/admin; not reachable through the chat protocol) ----
   // ---- Administration (the admin API, libchat/admin; not reachable through the chat protocol) ----
   // Checks a password against Limits and hashes it with Argon2id at the configured cost, as Register
   // would. InvalidArgument for a password of the wrong length. Blocks for one hash (milliseconds to a
@@ -195,6 +213,20 @@ class ChatService {
   // unknown user; PermissionDenied if the account is disabled; FailedPrecondition when the user
   // already has the maximum number of devices.
   virtual Result<Session> IssueSession(UserId user, const DeviceInfo& device) = 0;
+
+  // Bans an account: it is disabled with the ban recorded (time and reason) in one write, every
+  // session is revoked and its live connections are closed (kSessionRevoked). From then on Login,
+  // Resume and IssueSession answer PermissionDenied ("account ... is banned") and Send refuses the
+  // user. Banning a banned account replaces the reason and time. InvalidArgument for an empty reason
+  // or one over Limits::max_ban_reason_bytes; NotFound for an unknown user.
+  virtual Result<UserBan> BanUser(UserId user, const std::string& reason) = 0;
+  // Lifts a ban: the account is enabled and may log in again. OK, changing nothing, if the user is not
+  // banned (a disabled account stays disabled). NotFound for an unknown user.
+  virtual Status UnbanUser(UserId user) = 0;
+  // The user's ban, or nullopt if not banned.
+  virtual Result<std::optional<UserBan>> GetBan(UserId user) = 0;
+  // Bans of users with id > after, ascending, at most limit.
+  virtual Result<std::vector<UserBan>> ListBans(UserId after, std::size_t limit) = 0;
 
   // ---- Rate limits (Limits::*_per_device, *_per_user; docs/security.md) ----
   // Send/SendAsync, CreateGroup/CreateDirect (a new chat only), ModifyParticipants (per user added)

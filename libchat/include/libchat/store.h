@@ -192,6 +192,26 @@ class Store {
   // Forgets collected ids whose bytes are gone. The default returns NotSupported.
   virtual Status ReleaseAttachments(const std::vector<std::string>& ids);
 
+  // ---- Blocks and bans (docs/security.md "Blocking and bans") ----
+  // Records that `block.user` blocks `block.blocked` since `block.since`. Idempotent: blocking again
+  // keeps the first record and returns OK. FailedPrecondition (nothing written) if the user already
+  // blocks max_blocked others. Durable on return. The default returns NotSupported.
+  virtual Status Block(const UserBlock& block, std::size_t max_blocked);
+  // Removes the block; OK if there was none. Durable on return. The default returns NotSupported.
+  virtual Status Unblock(UserId user, UserId blocked);
+  // The users `user` blocks, by blocked id. The default returns NotSupported.
+  virtual Result<std::vector<UserBlock>> ListBlocked(UserId user);
+  // Stores the ban (replacing an earlier one) and marks the user disabled, in one atomic write.
+  // NotFound for an unknown user. Durable on return. The default returns NotSupported.
+  virtual Status Ban(const UserBan& ban);
+  // Removes the user's ban and clears User::disabled with it, atomically. NotFound if the user is
+  // not banned (nothing changes: a disabled account stays disabled). The default returns NotSupported.
+  virtual Status Unban(UserId user);
+  // NotFound unless the user is banned. The default returns NotSupported.
+  virtual Result<UserBan> GetBan(UserId user);
+  // Bans of users with id > after, ascending, at most limit. The default returns NotSupported.
+  virtual Result<std::vector<UserBan>> ListBans(UserId after, std::size_t limit);
+
   virtual StoreStats Stats() = 0;
   virtual std::string Describe() const = 0;
   // A consistent copy of the whole store into `dir` while it serves. NotSupported without a disk form.
@@ -199,7 +219,7 @@ class Store {
 
   // ---- Export and import (chat-migrate; format in docs/storage.md) ----
   // Streams the whole content to `sink`, one record at a time and in this order: the id counters;
-  // each user followed by its devices; every attachment; each chat (with its head) followed by its participants, its
+  // each user followed by its devices; every ban, then every block; every attachment; each chat (with its head) followed by its participants, its
   // messages in seq order (tombstones included) and its receipt cursors; then every device cursor.
   // Memory use does not grow with the store. Cursor moves made before the call are included even
   // if they were still being written behind. Stops at the first non-OK Status from the sink or the

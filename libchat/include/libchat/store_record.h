@@ -40,12 +40,12 @@ struct DeviceCursorRecord {
 struct StoreRecord {
   using Entity =
       std::variant<IdCounters, User, Device, ChatRecord, Participant, Message, DeviceCursorRecord, ReceiptCursor,
-                   Attachment>;
+                   Attachment, UserBan, UserBlock>;
   Entity entity;
 };
 
 // The record's type as written in an export: "counters", "user", "device", "chat", "participant",
-// "message", "device_cursor", "receipt", "attachment".
+// "message", "device_cursor", "receipt", "attachment", "ban", "block".
 std::string_view RecordTypeName(const StoreRecord& record);
 
 // Receives exported records one at a time. A non-OK return stops the export with that Status.

@@ -116,6 +116,22 @@ struct PendingChat {
   Seq head = 0;
 };
 
+// One user blocking another (ChatService::BlockUser): `blocked` may no longer message, add, call
+// or see the presence of `user`.
+struct UserBlock {
+  UserId user = 0;
+  UserId blocked = 0;
+  TimeMs since = 0;
+};
+
+// An administrator's ban of an account (ChatService::BanUser). While it stands the account is also
+// disabled (User::disabled): every refusal a disabled account gets, a banned one gets too.
+struct UserBan {
+  UserId user = 0;
+  TimeMs at = 0;
+  std::string reason;
+};
+
 // What an attachment holds; decides its size limit and the magic bytes checked on upload.
 enum class AttachmentKind : std::uint8_t { kAudio = 0, kImage = 1, kVideo = 2, kDocument = 3 };
 
