@@ -31,6 +31,8 @@ struct Counter {
   void operator()(const DeviceCursorRecord&) const { ++c->device_cursors; }
   void operator()(const ReceiptCursor&) const { ++c->receipts; }
   void operator()(const Attachment&) const { ++c->attachments; }
+  void operator()(const SpamFlag&) const { ++c->spam_flags; }
+  void operator()(const SpamReport&) const { ++c->spam_reports; }
 };
 
 void Count(DumpCounts* counts, const StoreRecord& record) {

@@ -30,6 +30,8 @@ struct DumpCounts {
   std::uint64_t device_cursors = 0;
   std::uint64_t receipts = 0;
   std::uint64_t attachments = 0;
+  std::uint64_t spam_flags = 0;
+  std::uint64_t spam_reports = 0;
 };
 
 // Writes `store` to `out` as a dump. The store's error, Corruption for a record that cannot be
