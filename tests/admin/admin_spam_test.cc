@@ -12,7 +12,7 @@ TEST_CASE("admin sees flagged accounts and reports, and unflag restores sending"
   std::vector<Session> reporters;
   std::vector<UserId> ids;
   for (int i = 0; i < 5; ++i) {
-    reporters.push_back(h.fixture().NewUser("r" + std::to_string(i)));
+    reporters.push_back(h.fixture().NewUser("reporter" + std::to_string(i)));
     ids.push_back(reporters.back().user.id);
   }
   auto chat = svc.CreateGroup(spammer.user.id, "g", ids);

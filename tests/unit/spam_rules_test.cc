@@ -1,5 +1,6 @@
 // The built-in spam rules one by one (each fires on its pattern and stays quiet on ordinary use), and
 // SpamGuard's thresholds and decay, with a ManualClock.
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -243,6 +244,38 @@ TEST_CASE("spam guard switched off scores and refuses nothing", "[spam][guard]")
     CHECK_FALSE(guard.Score(b.get()).has_value());
     REQUIRE_OK(guard.Admit(1));
   }
+  CHECK(guard.Standing(1).score == 0);
+}
+
+}  // namespace
+}  // namespace chat::test
+
+namespace chat::test {
+namespace {
+
+// Not run by default ([.]): `spam_unit_test "[.bench]"` prints what the guard costs a send.
+TEST_CASE("spam guard cost per ordinary send", "[.bench][spam]") {
+  ManualClock clock;
+  SpamGuard guard(SpamOptions{}, &clock);
+  const std::string body = "lg1 123456789 42 7 " + std::string(100, 'x');
+  std::vector<UserId> members = {1, 2, 3, 4, 5, 6, 7, 8};
+  constexpr int kSends = 200000;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kSends; ++i) {
+    const UserId sender = static_cast<UserId>(i % 1000 + 1);
+    REQUIRE(guard.Admit(sender).ok());
+    SpamSend s;
+    s.sender = sender;
+    s.account_age_ms = 30 * kMsPerDay;
+    s.chat = static_cast<ChatId>(i % 2 + 1);  // Each user writes to two chats: below the rules.
+    s.members = &members;
+    s.text = body;
+    s.now = clock.NowMs();
+    (void)guard.Score(s);
+    clock.Advance(1);
+  }
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+  WARN("spam guard: " << ns / kSends << " ns per send (Admit + Score, 120-byte body)");
   CHECK(guard.Standing(1).score == 0);
 }
 
