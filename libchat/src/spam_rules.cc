@@ -1,7 +1,6 @@
 #include "spam_rules.h"
 
 #include <algorithm>
-#include <cctype>
 
 namespace chat::detail {
 namespace {
@@ -12,14 +11,30 @@ std::string Minutes(TimeMs ms) {
   return std::to_string(std::max<TimeMs>(ms / 60000, 1)) + " min";
 }
 
-bool IsNameByte(unsigned char c) { return std::isalnum(c) || c == '_' || c == '.' || c == '-'; }
+// ASCII only, without the C library's locale lookups: these run over every message body.
+constexpr unsigned char AsciiLower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c | 0x20 : c; }
+constexpr bool IsAsciiLetter(unsigned char c) { return AsciiLower(c) >= 'a' && AsciiLower(c) <= 'z'; }
+constexpr bool IsAsciiDigit(unsigned char c) { return c >= '0' && c <= '9'; }
+constexpr bool IsAsciiSpace(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+bool IsNameByte(unsigned char c) { return IsAsciiLetter(c) || IsAsciiDigit(c) || c == '_' || c == '.' || c == '-'; }
 
 bool StartsWithNoCase(std::string_view text, std::size_t pos, std::string_view prefix) {
   if (text.size() - pos < prefix.size()) return false;
   for (std::size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(text[pos + i])) != prefix[i]) return false;
+    if (AsciiLower(static_cast<unsigned char>(text[pos + i])) != static_cast<unsigned char>(prefix[i])) return false;
   }
   return true;
+}
+
+constexpr std::uint64_t kFnvOffset = 1469598103934665603ULL;
+constexpr std::uint64_t kFnvPrime = 1099511628211ULL;
+
+// Byte `c` of a text as NormalizeForSpam keeps it, or -1 if dropped.
+int NormalizedByte(unsigned char c) {
+  if (c >= 0x80) return c;  // Part of a non-ASCII character: kept as is.
+  if (IsAsciiLetter(c)) return AsciiLower(c);
+  return -1;
 }
 
 template <typename T>
@@ -33,28 +48,35 @@ std::string NormalizeForSpam(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (unsigned char c : text) {
-    if (c >= 0x80) {
-      out.push_back(static_cast<char>(c));  // Part of a non-ASCII character: kept as is.
-    } else if (std::isalpha(c)) {
-      out.push_back(static_cast<char>(std::tolower(c)));
-    }
+    if (int n = NormalizedByte(c); n >= 0) out.push_back(static_cast<char>(n));
   }
   return out;
 }
 
 std::uint64_t Fingerprint(std::string_view normalized) {
-  std::uint64_t h = 1469598103934665603ULL;
+  std::uint64_t h = kFnvOffset;
   for (unsigned char c : normalized) {
     h ^= c;
-    h *= 1099511628211ULL;
+    h *= kFnvPrime;
   }
   return h;
+}
+
+NormalizedText FingerprintText(std::string_view text) {
+  NormalizedText out{kFnvOffset, 0};
+  for (unsigned char c : text) {
+    const int n = NormalizedByte(c);
+    if (n < 0) continue;
+    out.fingerprint = (out.fingerprint ^ static_cast<std::uint64_t>(n)) * kFnvPrime;
+    ++out.bytes;
+  }
+  return out;
 }
 
 std::size_t CountLinks(std::string_view text) {
   std::size_t n = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(text[i])));
+    const unsigned char c = AsciiLower(static_cast<unsigned char>(text[i]));
     if (c != 'h' && c != 'w') continue;
     std::size_t len = 0;
     if (StartsWithNoCase(text, i, "https://")) len = 8;
@@ -64,7 +86,7 @@ std::size_t CountLinks(std::string_view text) {
     ++n;
     // Skip the rest of the URL so that "https://www.x" counts once.
     i += len;
-    while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    while (i < text.size() && !IsAsciiSpace(static_cast<unsigned char>(text[i]))) ++i;
   }
   return n;
 }
@@ -81,9 +103,10 @@ std::size_t CountMentions(std::string_view text) {
 
 // ---------------------------------------------------------------- duplicate content
 SpamVerdict DuplicateContentRule::Evaluate(const SpamSend& send) {
-  const std::string normalized = NormalizeForSpam(send.text);
-  if (normalized.size() < options_.min_normalized_bytes) return {};
-  const std::uint64_t fp = Fingerprint(normalized);
+  // One pass, no copy: the same fingerprint as Fingerprint(NormalizeForSpam(text)).
+  const NormalizedText normalized = FingerprintText(send.text);
+  if (normalized.bytes < options_.min_normalized_bytes) return {};
+  const std::uint64_t fp = normalized.fingerprint;
   std::lock_guard lock(mu_);
   auto& window = senders_.At(send.sender, send.now, options_.window_ms);
   DropOlderThan(&window, send.now - options_.window_ms);

@@ -22,6 +22,12 @@ namespace chat::detail {
 std::string NormalizeForSpam(std::string_view text);
 // FNV-1a, 64 bits.
 std::uint64_t Fingerprint(std::string_view normalized);
+// Fingerprint(NormalizeForSpam(text)) and the normalised length, in one pass without a copy.
+struct NormalizedText {
+  std::uint64_t fingerprint;
+  std::size_t bytes;
+};
+NormalizedText FingerprintText(std::string_view text);
 // URLs ("http://", "https://", "www.", any case) in `text`.
 std::size_t CountLinks(std::string_view text);
 // Mentions: '@' at the start or after a non-name byte, followed by a name byte ([A-Za-z0-9_.-]).

@@ -47,6 +47,9 @@ TEST_CASE("spam text normalisation ignores case, digits, punctuation and whitesp
   CHECK(detail::NormalizeForSpam("Buy NOW!!! 50% off") == "buynowoff");
   CHECK(detail::NormalizeForSpam("buy now, 70% OFF") == "buynowoff");
   CHECK(detail::NormalizeForSpam("Grüße") == "gr\xc3\xbc\xc3\x9f" "e");
+  const auto one_pass = detail::FingerprintText("Buy NOW!!! 50% off");
+  CHECK(one_pass.fingerprint == detail::Fingerprint("buynowoff"));
+  CHECK(one_pass.bytes == 9);
   CHECK(detail::CountLinks("see https://a.example/x and www.b.example, http://c") == 3);
   CHECK(detail::CountLinks("https://www.example.com") == 1);
   CHECK(detail::CountLinks("no links here, just www") == 0);

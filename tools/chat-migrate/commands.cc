@@ -58,14 +58,17 @@ ordered_json CountsJson(const DumpCounts& c) {
           {"messages", c.messages},
           {"device_cursors", c.device_cursors},
           {"receipts", c.receipts},
-          {"attachments", c.attachments}};
+          {"attachments", c.attachments},
+          {"spam_flags", c.spam_flags},
+          {"spam_reports", c.spam_reports}};
 }
 
 std::string CountsText(const DumpCounts& c) {
   return std::to_string(c.records) + " records (" + std::to_string(c.users) + " users, " + std::to_string(c.devices) +
          " devices, " + std::to_string(c.chats) + " chats, " + std::to_string(c.participants) + " participants, " +
          std::to_string(c.messages) + " messages, " + std::to_string(c.device_cursors) + " device cursors, " +
-         std::to_string(c.receipts) + " receipts, " + std::to_string(c.attachments) + " attachments)";
+         std::to_string(c.receipts) + " receipts, " + std::to_string(c.attachments) + " attachments, " +
+         std::to_string(c.spam_flags) + " spam flags, " + std::to_string(c.spam_reports) + " spam reports)";
 }
 
 // Writes to OUT.partial and renames it on success, so that OUT is never a truncated dump.
