@@ -436,6 +436,17 @@ CommandOutcome DeleteMessage(CommandContext& ctx, const Caller& caller, Args& ar
   return Ok(Json{{"entry", ToJson(*entry)}});
 }
 
+// reportMessage {chatId, seq, reason?}: the message goes to admins' reports and its sender's spam score.
+CommandOutcome ReportMessage(CommandContext& ctx, const Caller& caller, Args& args) {
+  const ChatId chat = args.U64("chatId", true);
+  const Seq seq = args.U64("seq", true);
+  const std::string reason = args.Str("reason", false);
+  if (!args.ok()) return BadArgs(args);
+  auto added = ctx.service.ReportMessage(caller.user, chat, seq, reason);
+  if (!added.ok()) return Err(added.error());
+  return Ok(Json{{"reportId", added->report.id}, {"duplicate", added->duplicate}});
+}
+
 CommandOutcome Typing(CommandContext& ctx, const Caller& caller, Args& args) {
   const ChatId chat = args.U64("chatId", true);
   const bool typing = args.Bool("typing", true);
@@ -486,6 +497,7 @@ constexpr std::array kCommands = {
     CommandSpec{"markRead", true, &MarkRead},
     CommandSpec{"getReceipts", true, &GetReceipts},
     CommandSpec{"deleteMessage", true, &DeleteMessage},
+    CommandSpec{"reportMessage", true, &ReportMessage},
     CommandSpec{"typing", true, &Typing},
     CommandSpec{"getPresence", true, &GetPresence},
     CommandSpec{"createAttachment", true, &CreateAttachmentCommand},

@@ -97,7 +97,20 @@ std::string Metrics::Render() const {
                           "From a message's acceptance to its newMessage frame being written to a device.", &out);
   store_latency.Render("chat_store_latency_seconds", "Duration of the store/service work of one command.", &out);
   if (render_more) render_more(&out);
+  if (render_spam) render_spam(&out);
   return out;
+}
+
+void RenderSpam(const SpamCounters& c, std::string* out) {
+  auto d = [](std::uint64_t v) { return static_cast<double>(v); };
+  AppendScalar(out, "chat_spam_throttled_total", "counter", "Sends refused because the sender is throttled for spam.",
+               d(c.throttled));
+  AppendScalar(out, "chat_spam_refused_total", "counter", "Sends refused because sending is suspended for spam.",
+               d(c.refused));
+  AppendScalar(out, "chat_spam_flagged_total", "counter", "Accounts flagged for admins by their spam score.",
+               d(c.flagged));
+  AppendScalar(out, "chat_spam_reports_total", "counter", "Messages reported as spam (repeats excluded).",
+               d(c.reports));
 }
 
 }  // namespace chat::detail

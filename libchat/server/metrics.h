@@ -9,6 +9,8 @@
 #include <functional>
 #include <string>
 
+#include "libchat/spam.h"
+
 namespace chat::detail {
 
 class Counter {
@@ -71,11 +73,16 @@ struct Metrics {
   // Appends the metrics of components that keep their own counters (push dispatcher, calls). Set
   // once before serving. Default: none.
   std::function<void(std::string*)> render_more;
+  // Appends the spam counters (the service keeps them). Set once before serving. Default: none.
+  std::function<void(std::string*)> render_spam;
 
   std::string Render() const;
 };
 
 // Appends one scalar metric ("# HELP", "# TYPE" and the value line). type: "counter" or "gauge".
 void AppendScalar(std::string* out, const char* name, const char* type, const char* help, double v);
+
+// Appends the spam counters: chat_spam_{throttled,refused,flagged,reports}_total.
+void RenderSpam(const SpamCounters& c, std::string* out);
 
 }  // namespace chat::detail

@@ -91,6 +91,7 @@ Result<Endpoint> ServerImpl::Start() {
   receipt_strand_ = std::make_unique<net::strand<net::io_context::executor_type>>(contexts_[0]->get_executor());
   receipt_timer_ = std::make_unique<net::steady_timer>(*receipt_strand_);
   state_ = std::make_shared<ServerState>(options_, service_, [this] { ScheduleReceiptFlush(); });
+  state_->metrics.render_spam = [&service = service_](std::string* out) { RenderSpam(service.SpamCountersSinceStart(), out); };
   state_->tls = std::move(*tls);
   for (auto& ctx : contexts_) state_->lanes.push_back(std::make_unique<IoLane>(*ctx));
   // Fail at start, not on the first call: bad call or push options refuse to serve.

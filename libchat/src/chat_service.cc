@@ -16,6 +16,7 @@
 #include "libchat/service.h"
 #include "login_throttle.h"
 #include "moderation.h"
+#include "spam_service.h"
 #include "token_buckets.h"
 #include "validate.h"
 
@@ -629,7 +630,10 @@ class ChatServiceImpl final : public ChatService {
     if (!members.ok()) return done(members.error());
     if (Status s = CheckMaySend(r.sender, r.chat, **members); !s.ok()) return done(s);
     if (Status s = attachments_.CheckSend(r.sender, r.attachments); !s.ok()) return done(s);
+    // Spam first: a suspended or throttled sender is refused before any rate-limit token is spent.
+    if (Status s = spam_.Admit(r.sender); !s.ok()) return done(s);
     if (Status s = Charge(RateAction::kSend, r.sender, r.device, 1); !s.ok()) return done(s);
+    spam_.Score(r, **members);
     CommitObserver observer = [this, members = *members](const Message& m) {
       auto e = std::make_shared<Event>();
       e->type = EventType::kMessage;
@@ -649,6 +653,15 @@ class ChatServiceImpl final : public ChatService {
                           done(std::move(result));
                         });
   }
+
+  // ------------------------------------------------------------------ spam (spam_service.cc)
+  Result<SpamReportAdded> ReportMessage(UserId reporter, ChatId chat, Seq seq, const std::string& reason) override {
+    return spam_.Report(reporter, chat, seq, reason);
+  }
+  SpamStanding SpamStatus(UserId user) override { return spam_.Standing(user); }
+  Status ClearSpam(UserId user) override { return spam_.Clear(user); }
+  SpamCounters SpamCountersSinceStart() override { return spam_.counters(); }
+  Status RestoreSpam() { return spam_.Restore(); }
 
   Result<SyncPage> Sync(UserId user, DeviceId device, ChatId chat, std::optional<Seq> after, std::size_t limit) override {
     auto p = store_->GetParticipant(chat, user);
@@ -1058,6 +1071,7 @@ class ChatServiceImpl final : public ChatService {
   detail::TokenBuckets buckets_{options_.clock};
   detail::LoginThrottle throttle_{options_.login_throttle, options_.clock};
   detail::ModerationCache moderation_{*store_};
+  detail::SpamService spam_{options_, store_.get()};
   std::mutex cache_mu_;
   std::unordered_map<ChatId, MemberList> members_;
   std::uint64_t generation_ = 0;
@@ -1071,8 +1085,10 @@ Result<std::unique_ptr<ChatService>> ChatService::Create(ServiceOptions options,
   if (!store) return Status::InvalidArgument("ChatService::Create: null store");
   if (!bus) return Status::InvalidArgument("ChatService::Create: null bus");
   if (options.clock == nullptr) options.clock = SystemClock();
-  return std::unique_ptr<ChatService>(
-      std::make_unique<ChatServiceImpl>(std::move(options), std::move(store), std::move(bus), std::move(blobs)));
+  auto service = std::make_unique<ChatServiceImpl>(std::move(options), std::move(store), std::move(bus), std::move(blobs));
+  // Flags raised before a restart keep their scores (and suspensions).
+  LIBCHAT_RETURN_IF_ERROR(service->RestoreSpam());
+  return std::unique_ptr<ChatService>(std::move(service));
 }
 
 }  // namespace chat

@@ -33,6 +33,8 @@ struct Counter {
   void operator()(const Attachment&) const { ++c->attachments; }
   void operator()(const UserBan&) const { ++c->bans; }
   void operator()(const UserBlock&) const { ++c->blocks; }
+  void operator()(const SpamFlag&) const { ++c->spam_flags; }
+  void operator()(const SpamReport&) const { ++c->spam_reports; }
 };
 
 void Count(DumpCounts* counts, const StoreRecord& record) {

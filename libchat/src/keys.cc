@@ -94,5 +94,17 @@ std::string Ban(UserId u) { return Tag1("bn/", u); }
 std::string BanPrefix() { return Tag("bn/"); }
 std::string AttachmentQuota(TimeMs day, UserId u) { return Tag2("aq/", static_cast<std::uint64_t>(day), u); }
 std::string AttachmentQuotaPrefix() { return Tag("aq/"); }
+std::string SpamFlag(UserId u) { return Tag1("sf/", u); }
+std::string SpamFlagPrefix() { return Tag("sf/"); }
+std::string SpamReport(std::uint64_t id) { return Tag1("sr/", id); }
+std::string SpamReportPrefix() { return Tag("sr/"); }
+std::string SpamReportBySender(UserId sender, std::uint64_t id) { return Tag2("srs/", sender, id); }
+std::string SpamReportBySenderPrefix(UserId sender) { return Tag1("srs/", sender); }
+std::string SpamReportOfMessage(UserId reporter, ChatId c, Seq s) {
+  std::string k = Tag2("srm/", reporter, c);
+  AppendBE(&k, s);
+  return k;
+}
+std::string SpamReporterCount(UserId sender, UserId reporter) { return Tag2("srp/", sender, reporter); }
 
 }  // namespace chat::detail::keys

@@ -65,5 +65,15 @@ std::string AttachmentGarbage(std::string_view id);  // ag/<id> -> ""  (metadata
 std::string AttachmentGarbagePrefix();               // ag/
 std::string AttachmentQuota(TimeMs day, UserId u);   // aq/<day start ms><uid> -> varint bytes announced
 std::string AttachmentQuotaPrefix();                 // aq/
+// Spam scoring (docs/security.md): flags for admins and users' reports.
+inline constexpr std::string_view kNextSpamReport = "meta/next/spam_report";
+std::string SpamFlag(UserId u);                      // sf/<uid> -> SpamFlag
+std::string SpamFlagPrefix();                        // sf/
+std::string SpamReport(std::uint64_t id);            // sr/<report id> -> SpamReport
+std::string SpamReportPrefix();                      // sr/
+std::string SpamReportBySender(UserId sender, std::uint64_t id);  // srs/<sender uid><report id> -> ""
+std::string SpamReportBySenderPrefix(UserId sender);              // srs/<sender uid>
+std::string SpamReportOfMessage(UserId reporter, ChatId c, Seq s);  // srm/<reporter uid><cid><seq> -> report id
+std::string SpamReporterCount(UserId sender, UserId reporter);      // srp/<sender uid><reporter uid> -> count
 
 }  // namespace chat::detail::keys

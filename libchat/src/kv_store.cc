@@ -27,6 +27,7 @@
 #include "crypto.h"
 #include "keys.h"
 #include "libchat/store.h"
+#include "spam_tables.h"
 
 namespace chat {
 namespace {
@@ -910,6 +911,18 @@ class KvStore final : public Store {
     return out;
   }
 
+  // ---------------------------------------------------------------- spam flags and reports
+  Status PutSpamFlag(const SpamFlag& flag) override { return spam_.PutFlag(flag); }
+  Result<SpamFlag> GetSpamFlag(UserId user) override { return spam_.GetFlag(user); }
+  Status DeleteSpamFlag(UserId user) override { return spam_.DeleteFlag(user); }
+  Result<std::vector<SpamFlag>> ListSpamFlags(UserId after, std::size_t limit) override {
+    return spam_.ListFlags(after, limit);
+  }
+  Result<SpamReportAdded> AddSpamReport(SpamReport report) override { return spam_.AddReport(std::move(report)); }
+  Result<std::vector<SpamReport>> ListSpamReports(UserId sender, std::uint64_t after, std::size_t limit) override {
+    return spam_.ListReports(sender, after, limit);
+  }
+
   StoreStats Stats() override {
     StoreStats s;
     {
@@ -959,14 +972,15 @@ class KvStore final : public Store {
       return ExportChat(v, sink);
     }));
     const std::string prefix = keys::DeviceCursorsPrefix();
-    return ForEachPrefix(*engine_, prefix, [&](std::string_view k, std::string_view) -> Status {
+    LIBCHAT_RETURN_IF_ERROR(ForEachPrefix(*engine_, prefix, [&](std::string_view k, std::string_view) -> Status {
       if (k.size() != prefix.size() + 16) return Status::Corruption(Describe() + ": malformed device cursor key");
       // Through ReadCursor: a value raised since the barrier may still be queued.
       LIBCHAT_ASSIGN_OR_RETURN(std::string v, ReadCursor(std::string(k)));
       if (v.empty()) return Status::Ok();  // Removed with its device since the scan began.
       return sink(StoreRecord{DeviceCursorRecord{keys::ReadBE(k, prefix.size()), keys::ReadBE(k, prefix.size() + 8),
                                                  DecodeU64(v)}});
-    });
+    }));
+    return spam_.Export(sink);
   }
 
   Status Import(const StoreRecord& record) override {
@@ -1427,6 +1441,14 @@ class KvStore final : public Store {
     return engine_->Write(b, false);
   }
 
+  Status ImportEntity(const SpamFlag& f) {
+    return spam_.Import(f, [this](UserId u) { return Exists(keys::User(u)); });
+  }
+
+  Status ImportEntity(const SpamReport& r) {
+    return spam_.Import(r, [this](UserId u) { return Exists(keys::User(u)); });
+  }
+
   Status ImportEntity(const Attachment& a) {
     const std::string what = "attachment " + a.id;
     if (!detail::IsValidBlobId(a.id) || a.uploader == 0) {
@@ -1501,6 +1523,8 @@ class KvStore final : public Store {
   std::unique_ptr<KvEngine> engine_;
   KvStoreOptions options_;
   CommitQueue commits_;
+  // Spam flags and reports (spam_tables.cc); writes through commits_.
+  detail::SpamTables spam_{engine_.get(), &commits_};
 
   std::mutex id_mu_;
   std::mutex moderation_mu_;  // Block and Ban: their read-check-write steps.

@@ -52,6 +52,10 @@ class Out {
     j_[name] = v;
     return *this;
   }
+  Out& Double(const char* name, double v) {
+    j_[name] = v;
+    return *this;
+  }
   Out& Text(const char* name, const std::string& v) {
     if (IsValidUtf8(v)) {
       j_[name] = v;
@@ -183,6 +187,27 @@ struct Encoder {
     o.U64("chat", r.chat).U64("user", r.user).U64("delivered", r.delivered).U64("read", r.read);
     return o;
   }
+  Out operator()(const SpamFlag& f) const {
+    Out o("spam_flag");
+    o.U64("user", f.user)
+        .Double("score", f.score)
+        .I64("flagged_at", f.flagged_at)
+        .I64("updated_at", f.updated_at)
+        .Bool("suspended", f.suspended)
+        .TextList("reasons", f.reasons);
+    return o;
+  }
+  Out operator()(const SpamReport& r) const {
+    Out o("spam_report");
+    o.U64("id", r.id)
+        .U64("reporter", r.reporter)
+        .U64("sender", r.sender)
+        .U64("chat", r.chat)
+        .U64("seq", r.seq)
+        .Text("reason", r.reason)
+        .I64("reported_at", r.reported_at);
+    return o;
+  }
   Out operator()(const Attachment& a) const {
     Out o("attachment");
     o.Text("id", a.id)
@@ -232,6 +257,15 @@ class In {
       return 0;
     }
     return v->get<std::int64_t>();
+  }
+  double Double(const char* name) {
+    const json* v = Field(name);
+    if (v == nullptr) return 0;
+    if (!v->is_number()) {
+      Fail(name, "a number", *v);
+      return 0;
+    }
+    return v->get<double>();
   }
   bool Bool(const char* name) {
     const json* v = Field(name);
@@ -467,6 +501,27 @@ Result<StoreRecord> DecodeRecord(const json& j) {
     a.created_at = in.I64("created_at");
     a.completed_at = in.I64("completed_at");
     return Finished(in, std::move(a));
+  }
+  if (type == "spam_flag") {
+    SpamFlag f;
+    f.user = in.U64("user");
+    f.score = in.Double("score");
+    f.flagged_at = in.I64("flagged_at");
+    f.updated_at = in.I64("updated_at");
+    f.suspended = in.Bool("suspended");
+    f.reasons = in.TextList("reasons");
+    return Finished(in, std::move(f));
+  }
+  if (type == "spam_report") {
+    SpamReport r;
+    r.id = in.U64("id");
+    r.reporter = in.U64("reporter");
+    r.sender = in.U64("sender");
+    r.chat = in.U64("chat");
+    r.seq = in.U64("seq");
+    r.reason = in.Text("reason");
+    r.reported_at = in.I64("reported_at");
+    return Finished(in, std::move(r));
   }
   return Status::InvalidArgument("unknown record type \"" + type + "\"");
 }

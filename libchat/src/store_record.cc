@@ -17,6 +17,8 @@ struct TypeName {
   std::string_view operator()(const Attachment&) const { return "attachment"; }
   std::string_view operator()(const UserBan&) const { return "ban"; }
   std::string_view operator()(const UserBlock&) const { return "block"; }
+  std::string_view operator()(const SpamFlag&) const { return "spam_flag"; }
+  std::string_view operator()(const SpamReport&) const { return "spam_report"; }
 };
 
 }  // namespace
@@ -58,6 +60,31 @@ Result<std::vector<std::string>> Store::CollectAttachments(TimeMs /*now*/, TimeM
 
 Status Store::ReleaseAttachments(const std::vector<std::string>& /*ids*/) {
   return Status::NotSupported(Describe() + ": this store cannot keep attachments");
+}
+
+Status Store::PutSpamFlag(const SpamFlag& /*flag*/) {
+  return Status::NotSupported(Describe() + ": this store keeps no spam flags");
+}
+
+Result<SpamFlag> Store::GetSpamFlag(UserId /*user*/) {
+  return Status::NotSupported(Describe() + ": this store keeps no spam flags");
+}
+
+Status Store::DeleteSpamFlag(UserId /*user*/) {
+  return Status::NotSupported(Describe() + ": this store keeps no spam flags");
+}
+
+Result<std::vector<SpamFlag>> Store::ListSpamFlags(UserId /*after*/, std::size_t /*limit*/) {
+  return Status::NotSupported(Describe() + ": this store keeps no spam flags");
+}
+
+Result<SpamReportAdded> Store::AddSpamReport(SpamReport /*report*/) {
+  return Status::NotSupported(Describe() + ": this store keeps no spam reports");
+}
+
+Result<std::vector<SpamReport>> Store::ListSpamReports(UserId /*sender*/, std::uint64_t /*after*/,
+                                                       std::size_t /*limit*/) {
+  return Status::NotSupported(Describe() + ": this store keeps no spam reports");
 }
 
 }  // namespace chat

@@ -313,3 +313,45 @@ TEST_CASE("chatctl: users ban and unban, and the list of bans", "[chatctl][ban]"
   REQUIRE_OK(h.service().Login("alice", "password-alice", {"phone", "p"}));
   CHECK(ctl("users bans --json").json["bans"].empty());
 }
+
+TEST_CASE("chatctl spam: flagged accounts, reports and unflag", "[chatctl][spam]") {
+  AdminHarness h;
+  Ctl ctl(h);
+  ChatService& svc = h.service();
+  Session spammer = h.fixture().NewUser("spammer");
+  std::vector<Session> reporters;
+  std::vector<UserId> ids;
+  for (int i = 0; i < 5; ++i) {
+    reporters.push_back(h.fixture().NewUser("reporter" + std::to_string(i)));
+    ids.push_back(reporters.back().user.id);
+  }
+  auto chat = svc.CreateGroup(spammer.user.id, "g", ids);
+  REQUIRE_OK(chat);
+  auto sent = svc.Send(test::TextMessage(spammer, chat->id, "m1", "buy my watches"));
+  REQUIRE_OK(sent);
+  for (const auto& r : reporters) REQUIRE_OK(svc.ReportMessage(r.user.id, chat->id, sent->message.seq, "ads"));
+
+  auto flagged = ctl("spam flagged");
+  CHECK(flagged.code == 0);
+  CHECK(flagged.out.find("SUSPENDED") != std::string::npos);
+  CHECK(flagged.out.find("report: reported by user") != std::string::npos);
+  auto flagged_json = ctl("spam flagged --json");
+  REQUIRE(flagged_json.json["flagged"].size() == 1);
+  CHECK(flagged_json.json["flagged"][0]["userId"] == spammer.user.id);
+
+  auto reports = ctl("spam reports --user spammer --json");
+  CHECK(reports.code == 0);
+  CHECK(reports.json["reports"].size() == 5);
+  auto none = ctl("spam reports --user reporter0 --json");
+  CHECK(none.json["reports"].empty());
+  auto table = ctl("spam reports --limit 2");
+  CHECK(table.code == 0);
+  CHECK(table.out.find("(more: --after 2, or --all)") != std::string::npos);
+
+  auto unflag = ctl("spam unflag spammer");
+  CHECK(unflag.code == 0);
+  CHECK(ctl("spam flagged --json").json["flagged"].empty());
+  REQUIRE_OK(svc.Send(test::TextMessage(spammer, chat->id, "m2", "sorry")));
+  CHECK(ctl("spam unflag nobody").code == 1);
+  CHECK(ctl("spam unflag").code == 2);
+}

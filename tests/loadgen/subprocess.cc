@@ -109,7 +109,7 @@ int Subprocess::Wait(std::chrono::milliseconds timeout) {
 
 Chatd::Chatd(const std::string& data_dir)
     : process_({CHATD_PATH, "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--password-cost", "minimum",
-                "--log-level", "warning", "--rate-limits", "off"},
+                "--log-level", "warning", "--rate-limits", "off", "--spam", "off"},
                data_dir + "/chatd.log") {
   const std::string line = process_.WaitForLine("chatd listening on", 15s);
   INFO("chatd stdout: " << process_.output());

@@ -60,7 +60,9 @@ ordered_json CountsJson(const DumpCounts& c) {
           {"receipts", c.receipts},
           {"attachments", c.attachments},
           {"bans", c.bans},
-          {"blocks", c.blocks}};
+          {"blocks", c.blocks},
+          {"spam_flags", c.spam_flags},
+          {"spam_reports", c.spam_reports}};
 }
 
 std::string CountsText(const DumpCounts& c) {
@@ -68,7 +70,8 @@ std::string CountsText(const DumpCounts& c) {
          " devices, " + std::to_string(c.chats) + " chats, " + std::to_string(c.participants) + " participants, " +
          std::to_string(c.messages) + " messages, " + std::to_string(c.device_cursors) + " device cursors, " +
          std::to_string(c.receipts) + " receipts, " + std::to_string(c.attachments) + " attachments, " +
-         std::to_string(c.bans) + " bans, " + std::to_string(c.blocks) + " blocks)";
+         std::to_string(c.bans) + " bans, " + std::to_string(c.blocks) + " blocks, " + std::to_string(c.spam_flags) +
+         " spam flags, " + std::to_string(c.spam_reports) + " spam reports)";
 }
 
 // Writes to OUT.partial and renames it on success, so that OUT is never a truncated dump.

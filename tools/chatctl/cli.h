@@ -78,5 +78,6 @@ struct Command {
 void AddUserCommands(std::vector<Command>* commands);
 void AddChatCommands(std::vector<Command>* commands);
 void AddOperationCommands(std::vector<Command>* commands);
+void AddSpamCommands(std::vector<Command>* commands);
 
 }  // namespace chat::ctl

@@ -27,6 +27,7 @@ const std::vector<Command>& Commands() {
     chat::ctl::AddUserCommands(&c);
     chat::ctl::AddChatCommands(&c);
     chat::ctl::AddOperationCommands(&c);
+    chat::ctl::AddSpamCommands(&c);
     return c;
   }();
   return commands;

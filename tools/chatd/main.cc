@@ -43,6 +43,7 @@ struct Config {
   std::string password_cost;
   std::string rate_limits;
   std::string login_throttle;
+  std::string spam;
   std::string log_level;
   unsigned max_devices = 0;
   std::size_t max_body_bytes = 0;
@@ -177,6 +178,9 @@ int main(int argc, char** argv) {
       ("rate-limits", po::value<std::string>(&cfg.rate_limits)->default_value("on"),
        "on|off: per-device and per-user token buckets on sends, chat creation, participant additions "
        "and uploads (docs/security.md). off is for load generators.")
+      ("spam", po::value<std::string>(&cfg.spam)->default_value("on"),
+       "on|off: spam scoring of sends (throttle, flag, suspend; docs/security.md). off is for load "
+       "generators, whose traffic looks like spam (the same text to many chats).")
       ("login-throttle", po::value<std::string>(&cfg.login_throttle)->default_value("on"),
        "on|off: exponential backoff of logins after 5 failures, per account and per source address.")
       ("password-cost", po::value<std::string>(&cfg.password_cost)->default_value("interactive"),
@@ -291,6 +295,8 @@ int main(int argc, char** argv) {
   }
   if (cfg.rate_limits != "on" && cfg.rate_limits != "off") return Usage("--rate-limits must be on or off");
   service_options.enforce_rate_limits = cfg.rate_limits == "on";
+  if (cfg.spam != "on" && cfg.spam != "off") return Usage("--spam must be on or off");
+  service_options.spam.enabled = cfg.spam == "on";
   if (cfg.login_throttle != "on" && cfg.login_throttle != "off") return Usage("--login-throttle must be on or off");
   service_options.login_throttle.enabled = cfg.login_throttle == "on";
   if (cfg.max_devices == 0) return Usage("--max-devices must be at least 1");

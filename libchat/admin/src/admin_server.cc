@@ -113,6 +113,7 @@ class AdminServerImpl final : public AdminServer {
     admin::AddInboxRoutes(ctx_, &routes);
     admin::AddOperationRoutes(ctx_, &routes);
     admin::AddProvisionRoutes(ctx_, &routes);
+    admin::AddAbuseRoutes(ctx_, &routes);
     for (auto& route : routes) {
       auto handler = [this, h = std::move(route.handler)](const httplib::Request& req, httplib::Response& res) {
         Dispatch(h, req, res);

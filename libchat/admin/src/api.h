@@ -138,5 +138,6 @@ void AddChatRoutes(Context& ctx, Routes* routes);
 void AddInboxRoutes(Context& ctx, Routes* routes);
 void AddOperationRoutes(Context& ctx, Routes* routes);
 void AddProvisionRoutes(Context& ctx, Routes* routes);
+void AddAbuseRoutes(Context& ctx, Routes* routes);  // abuse_api.cc
 
 }  // namespace chat::admin

@@ -32,6 +32,8 @@ struct DumpCounts {
   std::uint64_t attachments = 0;
   std::uint64_t bans = 0;
   std::uint64_t blocks = 0;
+  std::uint64_t spam_flags = 0;
+  std::uint64_t spam_reports = 0;
 };
 
 // Writes `store` to `out` as a dump. The store's error, Corruption for a record that cannot be

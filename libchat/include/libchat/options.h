@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "libchat/clock.h"
+#include "libchat/spam.h"
 #include "libchat/types.h"
 
 namespace chat {
@@ -121,6 +122,9 @@ struct ServiceOptions {
   // False turns off every RateLimit of `limits` (not the login throttle): for load generators and
   // for tests of other features that send faster than people do. Default: true.
   bool enforce_rate_limits = true;
+  // Spam scoring of sends and reports (docs/security.md, "Spam scoring"). Default: SpamOptions'
+  // defaults (on).
+  SpamOptions spam;
   // Not owned; must outlive the service. Default: the system clock.
   Clock* clock = SystemClock();
 };

@@ -17,6 +17,7 @@
 #include "libchat/bus.h"
 #include "libchat/options.h"
 #include "libchat/result.h"
+#include "libchat/spam.h"
 #include "libchat/store.h"
 #include "libchat/types.h"
 
@@ -237,6 +238,27 @@ class ChatService {
   // Takes `units` tokens of `action` from `device`'s bucket. OK if it held enough (or limits are off);
   // ResourceExhausted with retry_after_ms() otherwise, taking nothing. Thread-safe; does not block.
   virtual Status ChargeDevice(DeviceId device, RateAction action, std::size_t units = 1) = 0;
+
+  // ---- Spam (ServiceOptions::spam; docs/security.md, "Spam scoring") ----
+  // Send/SendAsync refuse a sender whose spam score is over the suspend threshold with
+  // PermissionDenied ("sending suspended for spam", retry_after_ms() until it decays), and a throttled
+  // one over its cut rate with ResourceExhausted and retry_after_ms(); a refused send changes nothing.
+  //
+  // Reports message `seq` of `chat` as spam: stored for admins and added to the sender's score
+  // (a reporter's first report about a sender counts the most). The reporter must see the message:
+  // a member since before it, within retention, not deleted. PermissionDenied if not a member;
+  // NotFound for a message they cannot see; InvalidArgument for their own message, an entry the
+  // server wrote, or a reason over 256 bytes. Idempotent: reporting a message again returns the
+  // stored report with `duplicate` set and adds nothing.
+  virtual Result<SpamReportAdded> ReportMessage(UserId reporter, ChatId chat, Seq seq,
+                                                const std::string& reason = {}) = 0;
+  // The user's spam score, decayed to now, and what it does. Does not block.
+  virtual SpamStanding SpamStatus(UserId user) = 0;
+  // (Admin) Clears the user's flag, score and suspension, and what the rules remember of them.
+  // OK if there was nothing to clear; NotFound for an unknown user.
+  virtual Status ClearSpam(UserId user) = 0;
+  // Counters since start (for metrics). Does not block.
+  virtual SpamCounters SpamCountersSinceStart() = 0;
 
   // ---- Chats ----
   // A group with the creator as owner and `members` as members.

@@ -18,6 +18,7 @@
 
 #include "libchat/kv.h"
 #include "libchat/result.h"
+#include "libchat/spam.h"
 #include "libchat/store_record.h"
 #include "libchat/types.h"
 
@@ -211,6 +212,21 @@ class Store {
   virtual Result<UserBan> GetBan(UserId user);
   // Bans of users with id > after, ascending, at most limit. The default returns NotSupported.
   virtual Result<std::vector<UserBan>> ListBans(UserId after, std::size_t limit);
+  // ---- Spam flags and reports (docs/security.md, "Spam scoring"). Durable on return. ----
+  // Stores the flag of flag.user, replacing any. The defaults return NotSupported.
+  virtual Status PutSpamFlag(const SpamFlag& flag);
+  // NotFound if the user is not flagged.
+  virtual Result<SpamFlag> GetSpamFlag(UserId user);
+  // Removes the user's flag. NotFound if there was none.
+  virtual Status DeleteSpamFlag(UserId user);
+  // Flags of users with id > after, ascending by user, at most limit.
+  virtual Result<std::vector<SpamFlag>> ListSpamFlags(UserId after, std::size_t limit);
+  // Stores `report` with the next report id and reported_at as given, unless its reporter has
+  // reported (chat, seq) before: then stores nothing and returns the earlier report as a duplicate.
+  // Atomic per (reporter, chat, seq).
+  virtual Result<SpamReportAdded> AddSpamReport(SpamReport report);
+  // Reports with id > after, ascending, at most limit; only those about `sender` unless it is 0.
+  virtual Result<std::vector<SpamReport>> ListSpamReports(UserId sender, std::uint64_t after, std::size_t limit);
 
   virtual StoreStats Stats() = 0;
   virtual std::string Describe() const = 0;
@@ -220,7 +236,8 @@ class Store {
   // ---- Export and import (chat-migrate; format in docs/storage.md) ----
   // Streams the whole content to `sink`, one record at a time and in this order: the id counters;
   // each user followed by its devices; every ban, then every block; every attachment; each chat (with its head) followed by its participants, its
-  // messages in seq order (tombstones included) and its receipt cursors; then every device cursor.
+  // messages in seq order (tombstones included) and its receipt cursors; then every device cursor;
+  // then every spam flag and every spam report.
   // Memory use does not grow with the store. Cursor moves made before the call are included even
   // if they were still being written behind. Stops at the first non-OK Status from the sink or the
   // engine and returns it. Blocks on the engine. Not a snapshot: run it on a store nothing else

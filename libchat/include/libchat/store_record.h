@@ -9,6 +9,7 @@
 #include <string_view>
 #include <variant>
 
+#include "libchat/spam.h"
 #include "libchat/status.h"
 #include "libchat/types.h"
 
@@ -40,12 +41,12 @@ struct DeviceCursorRecord {
 struct StoreRecord {
   using Entity =
       std::variant<IdCounters, User, Device, ChatRecord, Participant, Message, DeviceCursorRecord, ReceiptCursor,
-                   Attachment, UserBan, UserBlock>;
+                   Attachment, UserBan, UserBlock, SpamFlag, SpamReport>;
   Entity entity;
 };
 
 // The record's type as written in an export: "counters", "user", "device", "chat", "participant",
-// "message", "device_cursor", "receipt", "attachment", "ban", "block".
+// "message", "device_cursor", "receipt", "attachment", "ban", "block", "spam_flag", "spam_report".
 std::string_view RecordTypeName(const StoreRecord& record);
 
 // Receives exported records one at a time. A non-OK return stops the export with that Status.
