@@ -48,6 +48,8 @@ TEST_CASE("every admin endpoint refuses a request without the token, or with a w
       {"GET", "/v1/chats/1"},        {"GET", "/v1/chats/1/members"}, {"GET", "/v1/chats/1/messages"},
       {"GET", "/v1/inbox"},          {"POST", "/v1/retention/run"}, {"POST", "/v1/backup"},
       {"GET", "/v1/stats"},          {"GET", "/v1/metrics"},        {"POST", "/v1/provision"},
+      {"POST", u + "/ban"},          {"POST", u + "/unban"},        {"GET", "/v1/bans"},
+      {"GET", "/v1/spam/flagged"},   {"GET", "/v1/spam/reports"},   {"POST", u + "/unflag"},
   };
   for (const auto& [method, path] : routes) {
     for (const std::string& token : {std::string(), std::string("wrong-token-but-long-enough")}) {

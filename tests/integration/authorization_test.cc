@@ -213,6 +213,11 @@ std::vector<Row> Table() {
       {"getReceipts: members only", "getReceipts", ChatArgs, {unauth, denied, kOk, kOk}},
       {"typing: members only", "typing", [](World& w, Role) { return Json{{"chatId", w.chat}, {"typing", true}}; },
        {unauth, denied, kOk, kOk}},
+      // Before the victim's message is deleted below (a deleted message cannot be reported). Two
+      // reports score the victim under the spam flag threshold; the victim sends nothing after.
+      {"reportMessage: members, about a message they can see", "reportMessage",
+       [](World& w, Role) { return Json{{"chatId", w.chat}, {"seq", w.victim_msg}, {"reason", "spam"}}; },
+       {unauth, denied, kOk, kOk}},
       {"deleteMessage of one's own message: its sender", "deleteMessage",
        [](World& w, Role r) { return Json{{"chatId", w.chat}, {"seq", r == kMember ? w.member_msg : w.owner_msg}}; },
        {unauth, denied, kOk, kOk}},
