@@ -198,6 +198,19 @@ Reply SendWithAttachment(Client& client, ChatId chat, const std::string& client_
 
 }  // namespace
 
+// Resident memory means little under AddressSanitizer (gcc says so with __SANITIZE_ADDRESS__, clang
+// with __has_feature).
+#if defined(__SANITIZE_ADDRESS__)
+#define LIBCHAT_TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LIBCHAT_TEST_UNDER_ASAN 1
+#endif
+#endif
+#ifndef LIBCHAT_TEST_UNDER_ASAN
+#define LIBCHAT_TEST_UNDER_ASAN 0
+#endif
+
 TEST_CASE("a 64 MiB video goes up and down through chatd in bounded memory, with Range, ETag and HEAD",
           "[integration][attachments]") {
   TestServer server;
@@ -239,7 +252,13 @@ TEST_CASE("a 64 MiB video goes up and down through chatd in bounded memory, with
   CHECK(down.Header("etag") == "\"" + sha + "\"");
   // 64 MiB went each way; chatd's resident memory grew by far less (one chunk per exchange).
   INFO("baseline " << baseline << " peak " << peak);
+#if LIBCHAT_TEST_UNDER_ASAN
+  // AddressSanitizer keeps freed memory in quarantine (256 MiB by default) to catch use after free:
+  // resident memory says nothing about the allocator's behaviour here. The plain build checks it.
+  (void)baseline;
+#else
   CHECK(peak - baseline < 24 * kMiB);
+#endif
 
   // Range: a middle slice, the tail, and one past the end.
   HttpResponse part = Get(server.port(), id, bob.session.token, "Range: bytes=1000000-1000999\r\n");
