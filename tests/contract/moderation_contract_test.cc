@@ -16,7 +16,7 @@ std::string Backend() { return GENERATE(as<std::string>{}, "mem", "leveldb"); }
 // store (what reads the blocks and bans back), LevelDB reopens from disk.
 void Reopen(Fixture& f) {
   if (f.backend == "leveldb") {
-    Reopen(f);
+    f.Reopen();
     return;
   }
   auto s = ChatService::Create(f.service->options(), f.store, f.bus);
