@@ -65,7 +65,10 @@ TEST_CASE("closing a store with cursor writes still queued is safe", "[unit][sto
     auto store = MakeKvStore(NewMemKvEngine());
     REQUIRE_OK(store);
     Chat c;
-    auto chat = (*store)->CreateChat(c, {{0, 1, Role::kOwner, 0, 0}}, 1, "{}", CommitObserver());
+    c.member_limit = 200;
+    std::vector<Participant> members;
+    for (UserId u = 1; u <= 200; ++u) members.push_back({0, u, u == 1 ? Role::kOwner : Role::kMember, 0, 0});
+    auto chat = (*store)->CreateChat(c, members, 1, "{}", CommitObserver());
     REQUIRE_OK(chat);
     for (UserId u = 1; u <= 200; ++u) REQUIRE_OK((*store)->MarkRead(u, chat->id, 1));
     store->reset();  // Destroyed with up to 200 queued cursor writes.
