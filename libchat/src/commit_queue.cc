@@ -30,7 +30,7 @@ void CommitQueue::Enqueue(std::shared_ptr<Ticket> ticket) {
 
 Status CommitQueue::Wait(const std::shared_ptr<Ticket>& ticket) {
   MutexLock lock(&mu_);
-  while (!ticket->done) done_cv_.Wait();
+  while (!ticket->done) done_cv_.Wait(&mu_);
   return ticket->result;
 }
 
@@ -96,7 +96,7 @@ void CommitQueue::Run() {
     Status failed;
     {
       MutexLock lock(&mu_);
-      while (!stop_ && queue_.empty()) work_cv_.Wait();
+      while (!stop_ && queue_.empty()) work_cv_.Wait(&mu_);
       if (queue_.empty()) return;  // stop_ and drained.
       // Take every waiting ticket (up to the bound): they share the write and its fsync.
       std::size_t n = group_ ? std::min(queue_.size(), max_group_) : 1;

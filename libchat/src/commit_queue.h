@@ -84,8 +84,8 @@ class CommitQueue {
 
   // Lock order: the queue's lock is the last one taken; nothing is called while holding it.
   mutable Mutex mu_;
-  CondVar work_cv_{&mu_};
-  CondVar done_cv_{&mu_};
+  CondVar work_cv_;
+  CondVar done_cv_;
   std::deque<std::shared_ptr<Ticket>> queue_ GUARDED_BY(mu_);
   bool stop_ GUARDED_BY(mu_) = false;
   Status failed_ GUARDED_BY(mu_);

@@ -8,7 +8,6 @@
 namespace chat {
 namespace detail {
 
-namespace keys = detail::keys;
 
 std::string EncodeU64(std::uint64_t v) {
   Writer w;

@@ -328,7 +328,7 @@ class KvStore final : public Store {
 
   // The eraser: key ranges whose overwritten content must leave the engine's files, by due time.
   Mutex erase_mu_;
-  CondVar erase_cv_{&erase_mu_};
+  CondVar erase_cv_;
   struct EraseRange {
     ChatId chat = 0;
     Seq from = 0;

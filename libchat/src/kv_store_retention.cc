@@ -177,15 +177,11 @@ void KvStore::RunEraser() {
         if (erase_stop_) return;
         const std::int64_t now = SteadyMs();
         if (!erase_due_.empty() && (erase_now_ || erase_due_.begin()->first <= now)) break;
-        // CondVar has no timed wait: poll at most once a second while something is pending (the
-        // delay is a bound, not a deadline to the millisecond), else wait for a signal.
+        // Until the earliest range is due, or a signal (a new range, TEST_EraseNow, stop).
         if (erase_due_.empty()) {
-          erase_cv_.Wait();
+          erase_cv_.Wait(&erase_mu_);
         } else {
-          erase_mu_.Unlock();
-          std::this_thread::sleep_for(std::chrono::milliseconds(
-              std::clamp<std::int64_t>(erase_due_.begin()->first - now, 1, 1000)));
-          erase_mu_.Lock();
+          erase_cv_.WaitFor(&erase_mu_, erase_due_.begin()->first - now);
         }
       }
       const std::int64_t now = SteadyMs();
@@ -239,7 +235,7 @@ Status KvStore::TEST_EraseNow() {
   const std::uint64_t target = erase_requested_;
   erase_now_ = true;
   erase_cv_.SignalAll();
-  while (erase_done_ < target && !erase_stop_) erase_cv_.Wait();
+  while (erase_done_ < target && !erase_stop_) erase_cv_.Wait(&erase_mu_);
   return erase_error_;
 }
 

@@ -7,7 +7,9 @@
 // that must be taken after another says so with ACQUIRED_AFTER where clang can check it.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <shared_mutex>
 
@@ -111,29 +113,30 @@ class SCOPED_CAPABILITY ReaderLock {
   SharedMutex* const mu_;
 };
 
-// A condition variable bound to one Mutex, which the caller holds around Wait.
+// A condition variable used with a Mutex the caller holds around Wait (absl::CondVar's shape: the
+// mutex is named at each wait, so the analysis can check it is held).
 class CondVar {
  public:
-  explicit CondVar(Mutex* mu) : mu_(mu) {}
+  CondVar() = default;
   CondVar(const CondVar&) = delete;
   CondVar& operator=(const CondVar&) = delete;
 
-  // Releases the mutex, waits for a signal (or a spurious wake-up), and takes it again.
-  void Wait() REQUIRES(mu_) {
-    std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
+  // Releases `mu`, waits for a signal (or a spurious wake-up), and takes it again.
+  void Wait(Mutex* mu) REQUIRES(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
     cv_.wait(lock);
     lock.release();
   }
-  // Waits until pred() holds; pred runs with the mutex held.
-  template <typename Pred>
-  void Wait(Pred pred) REQUIRES(mu_) {
-    while (!pred()) Wait();
+  // As Wait, for at most `ms` milliseconds.
+  void WaitFor(Mutex* mu, std::int64_t ms) REQUIRES(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    cv_.wait_for(lock, std::chrono::milliseconds(ms));
+    lock.release();
   }
   void Signal() { cv_.notify_one(); }
   void SignalAll() { cv_.notify_all(); }
 
  private:
-  Mutex* const mu_;
   std::condition_variable cv_;
 };
 
