@@ -152,6 +152,8 @@ class KvStore final : public Store {
   Status TEST_EraseNow();
   // How many chat states are in memory.
   std::size_t TEST_CachedChats();
+  // Whether the engine holds `key`, once every write queued so far is in it.
+  Result<bool> TEST_HasKey(std::string_view key);
 
  private:
   using Ticket = CommitQueue::Ticket;

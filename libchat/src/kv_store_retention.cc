@@ -230,6 +230,14 @@ void KvStore::RunEraser() {
   }
 }
 
+Result<bool> KvStore::TEST_HasKey(std::string_view key) {
+  LIBCHAT_RETURN_IF_ERROR(WaitForQueuedWrites());
+  auto v = engine_->Get(key);
+  if (v.ok()) return true;
+  if (v.error().IsNotFound()) return false;
+  return v.error();
+}
+
 Status KvStore::TEST_EraseNow() {
   MutexLock lock(&erase_mu_);
   const std::uint64_t target = erase_requested_;

@@ -635,7 +635,7 @@ TEST_CASE("erasure: a deleted message's text leaves LevelDB's files (log and tab
   }
 }
 
-TEST_CASE("erasure: an erasure a crash interrupted runs after the next open", "[concurrency][erase]") {
+TEST_CASE("erasure: an erasure a restart interrupted runs after the next open", "[concurrency][erase]") {
   KvStoreOptions so;
   so.erase_delay_ms = 24 * 3600 * 1000;  // Never on its own in this test.
   const std::string secret = "secret-" + RandomText(48);
@@ -647,14 +647,19 @@ TEST_CASE("erasure: an erasure a crash interrupted runs after the next open", "[
   auto sent = f.service->Send(r);
   REQUIRE_OK(sent);
   REQUIRE_OK(f.service->DeleteMessage(alice.user.id, alice.device.id, chat->id, sent->message.seq));
-  REQUIRE_FALSE(FilesContaining(f.dir->path(), secret).empty());
-  // Closed before the eraser ran: the marker written with the deletion brings it back.
+  // The deletion left its marker: the erasure is owed even if the process stops now.
+  const std::string marker = detail::keys::EraseMarker(chat->id, sent->message.seq, sent->message.seq + 1);
+  auto* before = dynamic_cast<detail::KvStore*>(f.store.get());
+  REQUIRE(before != nullptr);
+  CHECK(*before->TEST_HasKey(marker));
   f.store_options.erase_delay_ms = 0;
   f.Reopen();
   auto* kv = dynamic_cast<detail::KvStore*>(f.store.get());
   REQUIRE(kv != nullptr);
   REQUIRE_OK(kv->TEST_EraseNow());
   CHECK(FilesContaining(f.dir->path(), secret).empty());
+  // Done, and known to be done: the marker went with the erasure.
+  CHECK_FALSE(*kv->TEST_HasKey(marker));
 }
 
 TEST_CASE("erasure: an expired message's text leaves LevelDB's files after the sweep", "[concurrency][erase]") {
