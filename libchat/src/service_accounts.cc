@@ -189,6 +189,9 @@ Result<Session> ChatServiceImpl::ChangePassword(UserId user, DeviceId device, co
   LIBCHAT_RETURN_IF_ERROR(CheckPassword(new_password));
   auto own = store_->GetDevice(device);
   if (!own.ok() || own->user != user) return Status::NotFound("device " + std::to_string(device) + " is not yours");
+  // Only a live session may do this: a device whose token was forgotten (its account was disabled,
+  // or unbanned) would otherwise get a fresh token here, and act again.
+  LIBCHAT_RETURN_IF_ERROR(access_.CheckDevice(user, device));
   LIBCHAT_ASSIGN_OR_RETURN(User u, store_->GetUser(user));
   LIBCHAT_ASSIGN_OR_RETURN(u, CheckCredentials(u.username, old_password, {}));
   // Whoever knew the old password may hold a session: end them all, in one write with the new hash.

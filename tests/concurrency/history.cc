@@ -121,6 +121,7 @@ struct SessionModel {
   std::vector<std::string> old_tokens;  // Replaced by its own password changes.
   std::uint64_t next_client_id = 0;
   std::vector<std::pair<ChatId, std::string>> sent;  // (chat, client id) of its sends, for resends.
+  std::set<ChatId> acked;  // Chats it acknowledged in: where it may hold a cursor.
 };
 
 struct SentMessage {
@@ -538,7 +539,10 @@ class Actor {
     const std::uint64_t start = Tick();
     auto r = world_.service().Ack(s->user_id, s->device, *chat, 1 + static_cast<Seq>(Uniform(static_cast<int>(*head))));
     Count(r.ok());
-    if (r.ok()) DeviceActed(si, start, "ack");
+    if (!r.ok()) return;
+    DeviceActed(si, start, "ack");
+    std::lock_guard lock(h_.mu);
+    h_.sessions[si].acked.insert(*chat);
   }
 
   void RemoveDevice() {
@@ -593,7 +597,8 @@ std::vector<UserId> Keys(const std::map<UserId, Role>& m) {
 
 bool ParseRole(const std::string& s, Role* r) { return Parse(s, r); }
 
-void CheckChat(Store& store, ChatId chat, std::uint32_t limit, History& h, MembershipReplay* replay) {
+void CheckChat(Store& store, ChatId chat, std::uint32_t limit, History& h, const std::vector<const SentMessage*>& sent,
+               MembershipReplay* replay) {
   const std::string where = "chat " + std::to_string(chat);
   auto c = store.GetChat(chat);
   if (!c.ok()) return h.Violation(where + ": unreadable: " + c.error().ToString());
@@ -670,8 +675,8 @@ void CheckChat(Store& store, ChatId chat, std::uint32_t limit, History& h, Membe
     if (stored != replay->members) h.Violation(where + ": stored members differ from the log's");
   }
   // Acknowledged messages: each exactly where its ack said, content intact unless deleted.
-  for (const auto& [key, sent] : h.sent) {
-    if (sent.chat != chat) continue;
+  for (const SentMessage* one : sent) {
+    const SentMessage& sent = *one;
     if (sent.seq == 0 || sent.seq > log.size()) {
       h.Violation(where + ": acknowledged message " + std::to_string(sent.seq) + " is missing");
       continue;
@@ -752,8 +757,9 @@ void CheckCursors(World& world, History& h, const std::map<ChatId, MembershipRep
     // A removed device's cursor written by an ack in flight at its removal is erased by the sweep an
     // hour later (kv_store_retention.cc); only devices still there are checked here.
     if (!world.store().GetDevice(s.device).ok()) continue;
-    for (const auto& [chat, replay] : replays) {
-      if (replay.members.count(s.user_id)) continue;
+    for (ChatId chat : s.acked) {
+      auto replay = replays.find(chat);
+      if (replay == replays.end() || replay->second.members.count(s.user_id)) continue;
       auto c = world.store().DeviceCursor(s.device, chat);
       if (c.ok() && *c != 0) {
         h.Violation("device " + std::to_string(s.device) + " keeps a cursor of chat " + std::to_string(chat) +
@@ -764,8 +770,10 @@ void CheckCursors(World& world, History& h, const std::map<ChatId, MembershipRep
 }
 
 void CheckAll(World& world, const HistoryOptions& o, History& h) {
+  std::map<ChatId, std::vector<const SentMessage*>> sent_by_chat;
+  for (const auto& [key, sent] : h.sent) sent_by_chat[sent.chat].push_back(&sent);
   std::map<ChatId, MembershipReplay> replays;
-  for (ChatId chat : h.chats) CheckChat(world.store(), chat, o.member_limit, h, &replays[chat]);
+  for (ChatId chat : h.chats) CheckChat(world.store(), chat, o.member_limit, h, sent_by_chat[chat], &replays[chat]);
   CheckEvents(replays, h);
   CheckSessions(world, h);
   CheckCursors(world, h, replays);

@@ -338,6 +338,20 @@ TEST_CASE("sessions: a disabled (not banned) user's existing session cannot send
   CHECK(Log(*rig.store, chat->id).size() == 2);
 }
 
+// Found by the history checker's long run: a device whose token a disable forgot got a new token
+// from its own password change once the account was enabled again, and acted again.
+TEST_CASE("sessions: a device whose session ended cannot bring it back with a password change", "[concurrency][sessions]") {
+  Rig rig;
+  auto alice = rig.User("alice");
+  REQUIRE_OK(rig.service->SetDisabled(alice.user.id, true));
+  REQUIRE_OK(rig.service->SetDisabled(alice.user.id, false));
+  CHECK_CODE(rig.service->ChangePassword(alice.user.id, alice.device.id, "password-alice", "another-password"),
+             StatusCode::kUnauthenticated);
+  CHECK_CODE(rig.Send(alice, 0, "x"), StatusCode::kUnauthenticated);
+  // The password did not change: a fresh login with it works.
+  CHECK(rig.service->Login("alice", "password-alice", {"laptop", "l"}).ok());
+}
+
 TEST_CASE("sessions: a password change racing a logout of another device is all or nothing", "[concurrency][sessions]") {
   Rig rig;
   for (int round = 0; round < 10; ++round) {
