@@ -100,6 +100,7 @@ CommandOutcome Login(CommandContext& ctx, const Caller& caller, Args& args) {
   o.effect = SessionEffect::kAuthenticated;
   o.user = session->user.id;
   o.device = session->device.id;
+  o.token_hash = session->token_hash;
   return o;
 }
 
@@ -118,6 +119,7 @@ CommandOutcome Resume(CommandContext& ctx, const Caller& caller, Args& args) {
   o.effect = SessionEffect::kAuthenticated;
   o.user = session->user.id;
   o.device = session->device.id;
+  o.token_hash = session->token_hash;
   return o;
 }
 
@@ -139,7 +141,10 @@ CommandOutcome ChangePassword(CommandContext& ctx, const Caller& caller, Args& a
   if (!session.ok()) return Err(session.error());
   ctx.log.Info("user ", caller.user, " changed the password from device ", caller.device,
                "; every other session ended");
-  return Ok(Json{{"token", session->token}});
+  CommandOutcome o = Ok(Json{{"token", session->token}});
+  o.effect = SessionEffect::kTokenRotated;
+  o.token_hash = session->token_hash;
+  return o;
 }
 
 CommandOutcome ListDevices(CommandContext& ctx, const Caller& caller, Args&) {
@@ -526,9 +531,9 @@ std::vector<std::string> CommandNames() {
   return names;
 }
 
-bool MayRevokeCaller(const Request& request, const Caller& caller) {
+bool ChangesOwnCredentials(const Request& request, const Caller& caller) {
   if (caller.user == 0) return false;
-  if (request.cmd == "logout") return true;
+  if (request.cmd == "logout" || request.cmd == "changePassword") return true;
   if (request.cmd != "removeDevice") return false;
   auto it = request.args.find("deviceId");
   std::uint64_t device = 0;

@@ -40,6 +40,7 @@ enum class SessionEffect {
   kNone,
   kAuthenticated,  // login/resume succeeded: the session now belongs to outcome.user/device.
   kLoggedOut,      // The caller's own device is gone (logout, removeDevice of itself).
+  kTokenRotated,   // changePassword: the connection goes on with outcome.token_hash.
 };
 
 struct CommandOutcome {
@@ -49,6 +50,7 @@ struct CommandOutcome {
   SessionEffect effect = SessionEffect::kNone;
   UserId user = 0;
   DeviceId device = 0;
+  std::string token_hash;  // kAuthenticated, kTokenRotated: the session's token (hashed).
 };
 
 // How an asynchronous command reports: exactly once, on any thread (e.g. the store's committer).
@@ -85,8 +87,8 @@ inline CommandOutcome BadArgs(const Args& args) { return Err(args.error()); }
 // nullptr for an unknown command. hello and ping are not in the table.
 const CommandSpec* FindCommand(std::string_view name);
 
-// True if running `request` may revoke the caller's own device session (logout, removeDevice of the
-// caller's device): the session then ignores its own revocation and lets the outcome decide.
-bool MayRevokeCaller(const Request& request, const Caller& caller);
+// True if running `request` changes the caller's own session (logout, removeDevice of the caller's
+// device, changePassword): a revocation arriving meanwhile waits for the outcome (SessionAuth).
+bool ChangesOwnCredentials(const Request& request, const Caller& caller);
 
 }  // namespace chat::detail

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "send_queue.h"
@@ -28,9 +29,10 @@ class Peer {
   // Queues a frame for the peer. Thread-safe and non-blocking: implementations post to their strand.
   // A peer whose queue overflows closes itself as a slow consumer.
   virtual void Deliver(OutFrame frame) = 0;
-  // The peer's device session was revoked (device removed, account disabled): it must close.
-  // Thread-safe and non-blocking.
-  virtual void Revoke() = 0;
+  // The peer's device session was revoked (device removed, password changed, account disabled): it
+  // must close unless it authenticated with `keep_token_hash` (if not empty: the device's new token).
+  // Thread-safe and non-blocking; commands the peer starts after this returns are refused.
+  virtual void Revoke(const std::string& keep_token_hash) = 0;
 
   // The lane the peer lives on, or null (the router then uses Deliver).
   virtual DeliveryLane* lane() const { return nullptr; }

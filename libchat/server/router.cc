@@ -100,7 +100,7 @@ void Router::Deliver(std::vector<UserId> users, DeviceId exclude, DeviceId only,
   metrics_.fanout_deliveries.Add(delivered);
 }
 
-void Router::Revoke(UserId user, DeviceId device) {
+void Router::Revoke(UserId user, DeviceId device, const std::string& keep_token_hash) {
   std::vector<std::weak_ptr<Peer>> targets;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -113,7 +113,7 @@ void Router::Revoke(UserId user, DeviceId device) {
     }
   }
   for (auto& w : targets) {
-    if (auto p = w.lock()) p->Revoke();
+    if (auto p = w.lock()) p->Revoke(keep_token_hash);
   }
 }
 
@@ -180,7 +180,7 @@ void Router::OnEvent(const Event& event) {
       frame.text = std::make_shared<const std::string>(event.payload);
       break;
     case EventType::kSessionRevoked:
-      Revoke(event.user, event.only_device != 0 ? event.only_device : event.device);
+      Revoke(event.user, event.only_device != 0 ? event.only_device : event.device, event.keep_token_hash);
       return;
   }
   Deliver(event.recipients, event.exclude_device, event.only_device, frame);

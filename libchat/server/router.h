@@ -64,7 +64,7 @@ class Router {
   };
   // Queues `frame` to every live session of `users`, except `exclude` and, if set, only to `only`.
   void Deliver(std::vector<UserId> users, DeviceId exclude, DeviceId only, const OutFrame& frame);
-  void Revoke(UserId user, DeviceId device);
+  void Revoke(UserId user, DeviceId device, const std::string& keep_token_hash);
   void EmitReceipts(const CoalescedReceipts& r);
 
   Metrics& metrics_;

@@ -166,6 +166,11 @@ void BasicWsSession<Gate>::HandleFrame(const std::string& text) {
   if (spec->needs_auth && caller_.user == 0) {
     return SendError(request.id, {Code(StatusCode::kUnauthenticated), "log in first (login or resume)", -1});
   }
+  // A revoked session acts no more, even before the close the revocation posted reaches this strand.
+  if (caller_.user != 0 && auth_.revoked()) {
+    SendError(request.id, {Code(StatusCode::kUnauthenticated), "session revoked", -1});
+    return CloseRevoked();
+  }
   Submit(std::move(request), spec);
 }
 
@@ -207,9 +212,10 @@ void BasicWsSession<Gate>::HandlePing(const Request& request) {
 template <class Gate>
 void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
   Json id = request.id;
-  // The service will publish this device's revocation when logout succeeds; the outcome, not the
-  // revocation, then decides what happens to this connection.
-  expect_self_revoke_ = MayRevokeCaller(request, caller_);
+  // The service will publish this device's revocation when the command succeeds; the outcome, not
+  // the revocation, then decides what happens to this connection (SessionAuth).
+  own_change_ = ChangesOwnCredentials(request, caller_);
+  if (own_change_) auth_.BeginOwnChange();
   busy_ = true;
   Caller caller = caller_;
   caller.remote = remote_;
@@ -271,7 +277,8 @@ void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
       });
   if (!queued) {
     busy_ = false;
-    expect_self_revoke_ = false;
+    if (own_change_ && auth_.EndOwnChange(std::nullopt)) CloseRevoked();
+    own_change_ = false;
     state_->metrics.worker_rejected.Add();
     SendError(id, {Code(StatusCode::kResourceExhausted), "server busy: too many commands queued", 100});
   }
@@ -280,15 +287,26 @@ void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
 template <class Gate>
 void BasicWsSession<Gate>::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std::string> frame) {
   busy_ = false;
-  expect_self_revoke_ = false;
+  bool revoked_meanwhile = false;
+  if (own_change_) {
+    own_change_ = false;
+    std::optional<std::string> rotated;
+    if (outcome.ok && outcome.effect == SessionEffect::kTokenRotated) rotated = outcome.token_hash;
+    revoked_meanwhile = auth_.EndOwnChange(rotated);
+    if (rotated) token_hash_ = *rotated;
+  }
   if (finished_) return;  // The connection ended while the command ran; its effect stays in the store.
   if (!outcome.ok) state_->metrics.request_errors.Add();
+  bool verify = false;
   switch (outcome.effect) {
     case SessionEffect::kNone:
+    case SessionEffect::kTokenRotated:
       break;
     case SessionEffect::kAuthenticated: {
       caller_.user = outcome.user;
       caller_.device = outcome.device;
+      token_hash_ = outcome.token_hash;
+      auth_.SetToken(outcome.token_hash);
       // Register before the response goes out: the client syncs after it, so whatever commits from
       // now on reaches it live or by that sync (it drops seq it has already seen).
       registered_ = true;
@@ -296,6 +314,7 @@ void BasicWsSession<Gate>::OnCommandDone(CommandOutcome outcome, std::shared_ptr
       state_->metrics.devices_online.Add(1);
       last_touch_ = std::chrono::steady_clock::now();
       state_->presence.DeviceConnected(caller_.user, caller_.device, first);
+      verify = true;
       break;
     }
     case SessionEffect::kLoggedOut:
@@ -307,7 +326,42 @@ void BasicWsSession<Gate>::OnCommandDone(CommandOutcome outcome, std::shared_ptr
   if (outcome.effect == SessionEffect::kLoggedOut) {
     return StartClose(static_cast<std::uint16_t>(websocket::close_code::normal), "logged out", /*flush=*/true);
   }
+  if (revoked_meanwhile) return CloseRevoked();
+  if (verify) return VerifyRegistration();
   DoRead();
+}
+
+template <class Gate>
+void BasicWsSession<Gate>::VerifyRegistration() {
+  busy_ = true;  // No command until the check is done: a revoked session must not act.
+  auto self = this->shared_from_this();
+  const bool queued = state_->workers.TrySubmit(
+      [self, user = caller_.user, device = caller_.device, hash = token_hash_] {
+        Status s = self->state_->service.CheckSession(user, device, hash);
+        net::post(self->ws_.get_executor(), [self, s = std::move(s)]() mutable { self->OnVerified(std::move(s)); });
+      });
+  // A full worker queue: the check is not made, and the session does not go on unchecked.
+  if (!queued) OnVerified(Status::Unavailable("server busy"));
+}
+
+template <class Gate>
+void BasicWsSession<Gate>::OnVerified(Status status) {
+  busy_ = false;
+  if (finished_ || closing_) return;
+  if (!status.ok()) {
+    state_->log.Info("ws ", id_, ": session of user ", caller_.user, " device ", caller_.device,
+                     " ended while it was being registered: ", StatusCodeName(status.code()));
+    auth_.Revoke({});
+    return CloseRevoked();
+  }
+  DoRead();
+}
+
+template <class Gate>
+void BasicWsSession<Gate>::CloseRevoked() {
+  if (closing_ || finished_) return;
+  Unregister();
+  StartClose(kCloseSessionRevoked, "session revoked", /*flush=*/false);
 }
 
 // ---- Output ----
@@ -338,13 +392,14 @@ void BasicWsSession<Gate>::FlushHere() {
 }
 
 template <class Gate>
-void BasicWsSession<Gate>::Revoke() {
+void BasicWsSession<Gate>::Revoke(const std::string& keep_token_hash) {
+  // Decided here, on the revoking thread: commands that start from now on are refused.
+  if (!auth_.Revoke(keep_token_hash)) return;
   net::post(ws_.get_executor(), [self = this->shared_from_this()] {
-    if (self->expect_self_revoke_ || self->finished_) return;
+    if (self->finished_) return;
     self->state_->log.Info("ws ", self->id_, ": session of user ", self->caller_.user, " device ",
                            self->caller_.device, " revoked");
-    self->Unregister();
-    self->StartClose(kCloseSessionRevoked, "session revoked", /*flush=*/false);
+    self->CloseRevoked();
   });
 }
 

@@ -25,6 +25,7 @@
 #include "peer.h"
 #include "send_queue.h"
 #include "server_state.h"
+#include "session_auth.h"
 #include "write_gate.h"
 #include "ws_frame.h"
 
@@ -53,7 +54,7 @@ class BasicWsSession final : public WsSession, public std::enable_shared_from_th
 
   // Peer: thread-safe, non-blocking.
   void Deliver(OutFrame frame) override;
-  void Revoke() override;
+  void Revoke(const std::string& keep_token_hash) override;
   DeliveryLane* lane() const override { return lane_; }
   bool QueueHere(const OutFrame& frame) override;
   void FlushHere() override;
@@ -69,6 +70,13 @@ class BasicWsSession final : public WsSession, public std::enable_shared_from_th
   void HandlePing(const Request& request);
   void Submit(Request request, const CommandSpec* spec);
   void OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std::string> frame);
+  // Right after a login/resume registered the session for live events: checks the session against
+  // the store once more (a revocation published before the registration would otherwise be missed),
+  // reading no frames until it is done.
+  void VerifyRegistration();
+  void OnVerified(Status status);
+  // Closes with 4001 "session revoked".
+  void CloseRevoked();
 
   void SendResult(const Json& id, const Json& result);
   void SendError(const Json& id, WireError error);
@@ -118,12 +126,15 @@ class BasicWsSession final : public WsSession, public std::enable_shared_from_th
   bool binary_ = false;       // The frame being read is binary.
   bool hello_ = false;
   bool registered_ = false;   // In the router as caller_.user/device.
-  bool expect_self_revoke_ = false;  // A logout/removeDevice of this device is running.
+  bool own_change_ = false;   // A command changing this connection's credentials is running.
   std::uint64_t write_seq_ = 0;
   std::uint16_t close_code_ = 0;
   std::string close_why_;
   Caller caller_;
+  std::string token_hash_;  // The token this session authenticated with (hashed); strand state.
   std::chrono::steady_clock::time_point last_touch_{};
+  // Any thread: revocations (router) and the strand (before each command).
+  SessionAuth auth_;
 };
 
 }  // namespace chat::detail

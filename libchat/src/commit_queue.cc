@@ -1,5 +1,7 @@
 #include "commit_queue.h"
 
+#include "codec.h"
+
 namespace chat::detail {
 
 CommitQueue::CommitQueue(KvEngine* engine, bool sync, bool group, std::size_t max_group)
@@ -11,24 +13,24 @@ CommitQueue::~CommitQueue() { Stop(); }
 
 void CommitQueue::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  work_cv_.notify_all();
+  work_cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void CommitQueue::Enqueue(std::shared_ptr<Ticket> ticket) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     queue_.push_back(std::move(ticket));
   }
-  work_cv_.notify_one();
+  work_cv_.Signal();
 }
 
 Status CommitQueue::Wait(const std::shared_ptr<Ticket>& ticket) {
-  std::unique_lock lock(mu_);
-  done_cv_.wait(lock, [&] { return ticket->done; });
+  MutexLock lock(&mu_);
+  while (!ticket->done) done_cv_.Wait(&mu_);
   return ticket->result;
 }
 
@@ -40,7 +42,7 @@ Status CommitQueue::Commit(std::shared_ptr<Ticket> ticket) {
 void CommitQueue::OnComplete(const std::shared_ptr<Ticket>& ticket, Completion c) {
   Status result;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (!ticket->done) {
       ticket->completions.push_back(std::move(c));
       return;
@@ -51,18 +53,40 @@ void CommitQueue::OnComplete(const std::shared_ptr<Ticket>& ticket, Completion c
 }
 
 Status CommitQueue::health() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return failed_;
 }
 
 std::uint64_t CommitQueue::groups() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return groups_;
 }
 
 std::uint64_t CommitQueue::entries() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return entries_;
+}
+
+void CommitQueue::MergeCounters(const std::vector<std::shared_ptr<Ticket>>& group, KvBatch* merged) {
+  std::map<std::string_view, std::uint64_t> highest;
+  for (const auto& t : group) {
+    for (const auto& [key, value] : t->counters) {
+      auto& h = highest[key];
+      h = std::max(h, value);
+    }
+  }
+  for (const auto& [key, value] : highest) {
+    auto it = counters_written_.find(key);
+    if (it != counters_written_.end() && it->second >= value) continue;
+    Writer w;
+    w.U64(value);
+    merged->Put(std::string(key), w.Take());
+    if (it == counters_written_.end()) {
+      counters_written_.emplace(std::string(key), value);
+    } else {
+      it->second = value;
+    }
+  }
 }
 
 void CommitQueue::Run() {
@@ -71,8 +95,8 @@ void CommitQueue::Run() {
   for (;;) {
     Status failed;
     {
-      std::unique_lock lock(mu_);
-      work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      MutexLock lock(&mu_);
+      while (!stop_ && queue_.empty()) work_cv_.Wait(&mu_);
       if (queue_.empty()) return;  // stop_ and drained.
       // Take every waiting ticket (up to the bound): they share the write and its fsync.
       std::size_t n = group_ ? std::min(queue_.size(), max_group_) : 1;
@@ -93,6 +117,8 @@ void CommitQueue::Run() {
         sync |= t->sync;
         any_entry |= t->entry != nullptr;
       }
+      // After the batches: a counter value is never lower than one written earlier.
+      MergeCounters(group, &merged);
       s = engine_->Write(merged, sync && sync_);
       if (!s.ok()) s = s.WithContext(engine_->Describe() + ": write");
     }
@@ -101,12 +127,15 @@ void CommitQueue::Run() {
     if (s.ok()) {
       for (const auto& t : group) {
         if (t->on_durable) t->on_durable();
-        if (t->observer && t->entry) t->observer(*t->entry);
+        if (t->observer && t->entry) {
+          const MemberList& previous = t->previous_members ? t->previous_members : t->members;
+          t->observer(CommittedEntry{*t->entry, t->members, previous});
+        }
       }
     }
     std::vector<Completion> completions;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       if (!s.ok() && failed_.ok()) failed_ = s;
       if (s.ok() && any_entry) ++groups_;
       for (const auto& t : group) {
@@ -117,7 +146,7 @@ void CommitQueue::Run() {
         t->completions.clear();
       }
     }
-    done_cv_.notify_all();
+    done_cv_.SignalAll();
     for (auto& c : completions) c(s);
     group.clear();
   }

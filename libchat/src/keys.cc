@@ -47,6 +47,9 @@ std::string User(UserId id) { return Tag1("u/", id); }
 std::string UserPrefix() { return Tag("u/"); }
 std::string UserName(std::string_view username) { return "un/" + std::string(username); }
 std::string Device(DeviceId id) { return Tag1("d/", id); }
+std::string DevicePrefix() { return Tag("d/"); }
+std::string DeviceGone(TimeMs at, DeviceId d) { return Tag2("dg/", static_cast<std::uint64_t>(at < 0 ? 0 : at), d); }
+std::string DeviceGonePrefix() { return Tag("dg/"); }
 std::string UserDevice(UserId u, DeviceId d) { return Tag2("ud/", u, d); }
 std::string UserDevicePrefix(UserId u) { return Tag1("ud/", u); }
 std::string DeviceToken(std::string_view hash) { return "dt/" + std::string(hash); }
@@ -69,6 +72,12 @@ std::string Expiry(TimeMs at, ChatId c, Seq s) {
   return k;
 }
 std::string ExpiryPrefix() { return Tag("t/"); }
+std::string EraseMarker(ChatId c, Seq from, Seq to) {
+  std::string k = Tag2("ez/", c, from);
+  AppendBE(&k, to);
+  return k;
+}
+std::string EraseMarkerPrefix() { return Tag("ez/"); }
 std::string DeviceCursor(DeviceId d, ChatId c) { return Tag2("dc/", d, c); }
 std::string DeviceCursorPrefix(DeviceId d) { return Tag1("dc/", d); }
 std::string DeviceCursorsPrefix() { return Tag("dc/"); }

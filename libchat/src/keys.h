@@ -31,6 +31,10 @@ std::string BlocksPrefix();                           // bk/
 std::string Ban(UserId u);                            // bn/<uid> -> UserBan
 std::string BanPrefix();                              // bn/
 std::string Device(DeviceId id);                    // d/<did> -> Device
+std::string DevicePrefix();                         // d/
+// A removed device, by removal time: the retention sweep erases cursors written for it afterwards.
+std::string DeviceGone(TimeMs at, DeviceId d);      // dg/<removed at ms><did> -> ""
+std::string DeviceGonePrefix();                     // dg/
 std::string UserDevice(UserId u, DeviceId d);       // ud/<uid><did> -> ""
 std::string UserDevicePrefix(UserId u);
 std::string DeviceToken(std::string_view hash);     // dt/<token hash> -> did
@@ -49,6 +53,10 @@ std::string MessagePrefix(ChatId c);
 std::string Dedup(DeviceId d, std::string_view client_id);  // x/<did><client id> -> varint cid, seq
 std::string Expiry(TimeMs at, ChatId c, Seq s);     // t/<expiry ms><cid><seq> -> ""
 std::string ExpiryPrefix();
+// Messages [from, to) of chat c were erased (deleted or expired) and their old content must still be
+// compacted out of the engine's files; written with the erasing batch, deleted once compacted.
+std::string EraseMarker(ChatId c, Seq from, Seq to);  // ez/<cid><from seq><to seq> -> ""
+std::string EraseMarkerPrefix();                    // ez/
 std::string DeviceCursor(DeviceId d, ChatId c);     // dc/<did><cid> -> varint seq
 std::string DeviceCursorPrefix(DeviceId d);
 std::string DeviceCursorsPrefix();                 // dc/  (every device's cursors)

@@ -96,3 +96,7 @@ class MemKvEngine final : public KvEngine {
 std::unique_ptr<KvEngine> NewMemKvEngine() { return std::make_unique<MemKvEngine>(); }
 
 }  // namespace chat
+
+namespace chat {
+Status KvEngine::CompactRange(std::string_view /*begin*/, std::string_view /*end*/) { return Status::Ok(); }
+}  // namespace chat

@@ -489,21 +489,21 @@ class Core : public std::enable_shared_from_this<Core> {
   // Clears the device's token if it still is the one the provider refused (the app may have
   // registered a new one meanwhile). True if cleared.
   bool RemoveToken(DeviceId id, const std::string& token) {
-    auto d = store_->GetDevice(id);
-    if (!d.ok()) {
-      if (!d.error().IsNotFound()) Count(&PushStats::store_errors);
-      return false;
-    }
-    if (d->push_token != token) return false;
-    d->push_token.clear();
-    d->push_provider.clear();
-    Status s = store_->UpdateDevice(*d);
+    // On the current record, under the store's lock: the check and the clear are one step.
+    bool cleared = false;
+    Status s = store_->UpdateDevice(id, [&](Device* d) {
+      if (d->push_token != token) return Status::Ok();
+      d->push_token.clear();
+      d->push_provider.clear();
+      cleared = true;
+      return Status::Ok();
+    });
     if (!s.ok()) {
       // The token stays; the next push to it fails the same way and tries again.
-      Count(&PushStats::store_errors);
+      if (!s.IsNotFound()) Count(&PushStats::store_errors);
       return false;
     }
-    return true;
+    return cleared;
   }
 
   const PushOptions options_;

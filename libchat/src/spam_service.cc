@@ -8,11 +8,6 @@
 namespace chat::detail {
 namespace {
 
-bool IsUserContent(MessageKind k) {
-  return k == MessageKind::kText || k == MessageKind::kImage || k == MessageKind::kAudio ||
-         k == MessageKind::kVideo || k == MessageKind::kDocument;
-}
-
 Status NoSuchMessage(ChatId chat, Seq seq) {
   return Status::NotFound("message " + std::to_string(seq) + " of chat " + std::to_string(chat));
 }

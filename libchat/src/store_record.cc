@@ -103,10 +103,6 @@ Result<std::vector<UserBlock>> Store::ListBlocked(UserId /*user*/) {
   return Status::NotSupported(Describe() + ": this store cannot keep blocks");
 }
 
-Status Store::Ban(const UserBan& /*ban*/) { return Status::NotSupported(Describe() + ": this store cannot keep bans"); }
-
-Status Store::Unban(UserId /*user*/) { return Status::NotSupported(Describe() + ": this store cannot keep bans"); }
-
 Result<UserBan> Store::GetBan(UserId /*user*/) {
   return Status::NotSupported(Describe() + ": this store cannot keep bans");
 }

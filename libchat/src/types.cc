@@ -66,4 +66,9 @@ bool Parse(std::string_view s, Role* out) { return ValueOf(kRoles, s, out); }
 bool Parse(std::string_view s, MessageKind* out) { return ValueOf(kMessageKinds, s, out); }
 bool Parse(std::string_view s, LastSeenVisibility* out) { return ValueOf(kVisibilities, s, out); }
 
+bool IsUserContent(MessageKind k) {
+  return k == MessageKind::kText || k == MessageKind::kImage || k == MessageKind::kAudio ||
+         k == MessageKind::kVideo || k == MessageKind::kDocument;
+}
+
 }  // namespace chat

@@ -70,6 +70,28 @@ class LevelDbEngine final : public KvEngine {
     return FromLevelDb(db_->Write(wo, &wb), Describe() + ": write");
   }
 
+  // LevelDB's CompactRange first flushes the memtable (the write-ahead log holding the old values is
+  // replaced and deleted), then compacts each level that has files in the range into the next, which
+  // drops overwritten and deleted versions (no snapshots are held between calls). One pass is not
+  // always enough: a memtable flush writes every version of a key it holds into one file, and may
+  // place that file at level 1 or 2 where nothing deeper overlaps it, so no compaction reads it. A
+  // deletion marker written inside the range and flushed by a second pass lands above that file, and
+  // the second pass's compaction merges it down into it, rewriting it without the old versions.
+  Status CompactRange(std::string_view begin, std::string_view end) override {
+    const leveldb::Slice b = ToSlice(begin);
+    const leveldb::Slice e = ToSlice(end);
+    db_->CompactRange(&b, &e);
+    std::string marker(begin);
+    marker.push_back('\0');
+    if (!end.empty() && std::string_view(marker) >= end) return Status::Ok();
+    leveldb::WriteBatch wb;
+    wb.Delete(marker);
+    leveldb::Status s = db_->Write(leveldb::WriteOptions(), &wb);
+    if (!s.ok()) return FromLevelDb(s, Describe() + ": compact");
+    db_->CompactRange(&b, &e);
+    return Status::Ok();
+  }
+
   std::unique_ptr<KvIterator> NewIterator() override {
     leveldb::ReadOptions ro;
     ro.fill_cache = true;

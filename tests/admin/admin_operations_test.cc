@@ -40,10 +40,10 @@ TEST_CASE("a retention dry run counts exactly what a real run then deletes, and 
   REQUIRE(dry.status == 200);
   CHECK(dry.json["messages"] == 8);
   CHECK(dry.json["cursors"] == 2);
-  // The dry runs deleted nothing.
-  auto page = h.service().Sync(bob.user.id, bob.device.id, g->id, Seq{0}, 100);
+  // The dry runs deleted nothing (read from the store: sync no longer serves expired entries).
+  auto page = h.fixture().store->ReadMessages(g->id, 0, 100);
   REQUIRE_OK(page);
-  CHECK(page->messages.size() == 8);
+  CHECK(page->size() == 8);
 
   auto partial = h.Post("/v1/retention/run", Json{{"maxDeletes", 3}});
   CHECK(partial.json["messages"] == dry_partial.json["messages"]);

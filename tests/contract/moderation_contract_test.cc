@@ -54,13 +54,34 @@ TEST_CASE("blocks are kept per user, idempotent, capped, and survive a reopen", 
   CHECK_FALSE(*f.service->Blocks(a.user.id, b.user.id));
 }
 
+namespace {
+
+CredentialChange BanOf(UserId user, TimeMs at, std::string reason) {
+  CredentialChange c;
+  c.user = user;
+  c.ban = UserBan{user, at, std::move(reason)};
+  c.disabled = true;
+  return c;
+}
+
+CredentialChange UnbanOf(UserId user) {
+  CredentialChange c;
+  c.user = user;
+  c.lift_ban = true;
+  c.disabled = false;
+  return c;
+}
+
+}  // namespace
+
 TEST_CASE("a ban and the user's disabled flag change together and survive a reopen", "[contract][moderation]") {
   Fixture f(Backend());
   auto a = f.NewUser("alice"), b = f.NewUser("bob");
-  CHECK_CODE(f.store->Ban({4242, 1, "x"}), StatusCode::kNotFound);
-  CHECK_CODE(f.store->Unban(a.user.id), StatusCode::kNotFound);
-  REQUIRE_OK(f.store->Ban({b.user.id, 1000, "spam"}));
-  REQUIRE_OK(f.store->Ban({a.user.id, 2000, "abuse"}));
+  CHECK_CODE(f.store->ChangeCredentials(BanOf(4242, 1, "x")), StatusCode::kNotFound);
+  CHECK_CODE(f.store->ChangeCredentials(UnbanOf(a.user.id)), StatusCode::kNotFound);
+  CHECK_FALSE(f.store->GetUser(a.user.id)->disabled);  // The refused unban changed nothing.
+  REQUIRE_OK(f.store->ChangeCredentials(BanOf(b.user.id, 1000, "spam")));
+  REQUIRE_OK(f.store->ChangeCredentials(BanOf(a.user.id, 2000, "abuse")));
 
   Reopen(f);
   CHECK(f.store->GetUser(a.user.id)->disabled);
@@ -75,7 +96,7 @@ TEST_CASE("a ban and the user's disabled flag change together and survive a reop
   CHECK(f.store->ListBans(a.user.id, 10)->size() == 1);
   CHECK_CODE(f.service->Login("alice", "password-alice", {"phone", "p"}), StatusCode::kPermissionDenied);
 
-  REQUIRE_OK(f.store->Unban(a.user.id));
+  REQUIRE_OK(f.store->ChangeCredentials(UnbanOf(a.user.id)));
   Reopen(f);
   CHECK_FALSE(f.store->GetUser(a.user.id)->disabled);
   CHECK(f.store->GetBan(a.user.id).status().IsNotFound());

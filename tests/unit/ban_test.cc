@@ -9,23 +9,27 @@
 namespace chat::test {
 namespace {
 
-// The kSessionRevoked events published on a bus, as (user, device).
+// The kSessionRevoked events published on a bus, as (user, device); device 0 revokes every session of
+// the user.
 class Revocations {
  public:
   explicit Revocations(Bus& bus)
       : sub_(bus.Subscribe([this](const std::shared_ptr<const Event>& e) {
           if (e->type != EventType::kSessionRevoked) return;
           std::lock_guard lock(mu_);
-          devices_.push_back(e->device);
+          revoked_.emplace_back(e->user, e->device);
         })) {}
-  std::vector<DeviceId> devices() const {
+  // True if the sessions of `device` (of `user`) were told to close, by name or with all of the user's.
+  bool Covers(UserId user, DeviceId device) const {
     std::lock_guard lock(mu_);
-    return devices_;
+    return std::any_of(revoked_.begin(), revoked_.end(), [&](const auto& r) {
+      return r.first == user && (r.second == device || r.second == 0);
+    });
   }
 
  private:
   mutable std::mutex mu_;
-  std::vector<DeviceId> devices_;
+  std::vector<std::pair<UserId, DeviceId>> revoked_;
   Subscription sub_;
 };
 
@@ -49,9 +53,9 @@ TEST_CASE("a ban closes every session, refuses login, resume and sends, and unba
   REQUIRE(stored->has_value());
   CHECK((*stored)->reason == "spam links");
   CHECK(f.service->GetUser(alice.user.id)->disabled);
-  auto devices = revoked.devices();
-  CHECK(std::count(devices.begin(), devices.end(), alice.device.id) == 1);
-  CHECK(std::count(devices.begin(), devices.end(), laptop->device.id) == 1);
+  CHECK(revoked.Covers(alice.user.id, alice.device.id));
+  CHECK(revoked.Covers(alice.user.id, laptop->device.id));
+  CHECK_FALSE(revoked.Covers(bob.user.id, bob.device.id));
 
   auto login = f.service->Login("alice", "password-alice", {"phone", "p"});
   CHECK_CODE(login, StatusCode::kPermissionDenied);

@@ -4,7 +4,9 @@
 #include <future>
 #include <thread>
 
+#include "commit_queue.h"
 #include "faulty_engine.h"
+#include "kv_store_impl.h"
 #include "test_support.h"
 
 using namespace chat;
@@ -65,7 +67,10 @@ TEST_CASE("closing a store with cursor writes still queued is safe", "[unit][sto
     auto store = MakeKvStore(NewMemKvEngine());
     REQUIRE_OK(store);
     Chat c;
-    auto chat = (*store)->CreateChat(c, {{0, 1, Role::kOwner, 0, 0}}, 1, "{}", CommitObserver());
+    c.member_limit = 200;
+    std::vector<Participant> members;
+    for (UserId u = 1; u <= 200; ++u) members.push_back({0, u, u == 1 ? Role::kOwner : Role::kMember, 0, 0});
+    auto chat = (*store)->CreateChat(c, members, 1, "{}", CommitObserver());
     REQUIRE_OK(chat);
     for (UserId u = 1; u <= 200; ++u) REQUIRE_OK((*store)->MarkRead(u, chat->id, 1));
     store->reset();  // Destroyed with up to 200 queued cursor writes.
@@ -113,4 +118,33 @@ TEST_CASE("retention counts and deletes cursors whose writes are still queued", 
   auto cursor = store->DeviceCursor(device->id, chat->id);
   REQUIRE_OK(cursor);
   CHECK(*cursor == (dry_run ? 1u : 0u));
+}
+
+// Regression (core races #1): an id counter was written from each batch's own allocation, and batches
+// reach the queue in no particular order with respect to their allocations, so the one written last
+// could be lower and a restart handed ids out again. The committer now writes each counter at the
+// highest value it has seen.
+TEST_CASE("commit queue: an id counter written by a later ticket never goes below an earlier one", "[unit][store][regress]") {
+  auto engine = NewMemKvEngine();
+  detail::CommitQueue queue(engine.get(), /*sync=*/true, /*group=*/true, /*max_group=*/16);
+  auto later_allocation = std::make_shared<detail::CommitQueue::Ticket>();
+  later_allocation->counters.emplace_back("meta/next/user", 7);
+  auto earlier_allocation = std::make_shared<detail::CommitQueue::Ticket>();
+  earlier_allocation->counters.emplace_back("meta/next/user", 5);
+  // Queued in the other order than allocated, and in separate groups.
+  REQUIRE_OK(queue.Commit(later_allocation));
+  REQUIRE_OK(queue.Commit(earlier_allocation));
+  auto stored = engine->Get("meta/next/user");
+  REQUIRE_OK(stored);
+  CHECK(detail::DecodeU64(*stored) == 7);
+  // And within one group, the highest wins whatever the order.
+  auto a = std::make_shared<detail::CommitQueue::Ticket>();
+  a->counters.emplace_back("meta/next/chat", 9);
+  auto b = std::make_shared<detail::CommitQueue::Ticket>();
+  b->counters.emplace_back("meta/next/chat", 8);
+  queue.Enqueue(a);
+  REQUIRE_OK(queue.Commit(b));
+  REQUIRE_OK(queue.Wait(a));
+  CHECK(detail::DecodeU64(*engine->Get("meta/next/chat")) == 9);
+  queue.Stop();
 }

@@ -20,7 +20,8 @@ enum class EventType : std::uint8_t {
   kPresence = 4,        // user, payload: {"online":bool,"last_seen":ms|null}.
   kTyping = 5,          // user, device, payload: {"typing":bool}.
   kSignal = 6,          // payload: a call-signalling event, already in wire form.
-  kSessionRevoked = 7,  // user, device: that device's live sessions must close.
+  kSessionRevoked = 7,  // user, device (0: all of the user's): those live sessions must close, except
+                        // any authenticated with keep_token_hash (the device's new token).
 };
 
 struct Event {
@@ -38,6 +39,8 @@ struct Event {
   Seq delivered = 0;
   Seq read = 0;
   std::string payload;
+  // kSessionRevoked: sessions of the device authenticated with this token hash stay open.
+  std::string keep_token_hash;
 };
 
 // Cancels a subscription when destroyed. Movable.

@@ -70,6 +70,11 @@ class KvEngine {
   // Writes a consistent copy of the whole engine into the empty or missing directory `dir`, while
   // writers continue. NotSupported for engines without a disk form.
   virtual Status Backup(const std::string& dir) = 0;
+  // Rewrites the engine's files holding keys in [begin, end) so that values overwritten or deleted
+  // there (and the write-ahead log that still holds them) are physically gone when it returns. Blocks
+  // for the I/O; concurrent reads and writes go on. The default does nothing (OK): an engine without
+  // files has nothing to erase.
+  virtual Status CompactRange(std::string_view begin, std::string_view end);
   // A human-readable name, e.g. "leveldb:///var/lib/chatd/store".
   virtual std::string Describe() const = 0;
 };

@@ -18,6 +18,7 @@
 #include "libchat/service.h"
 #include "libchat/status.h"
 #include "libchat/store.h"
+#include "libchat/store_wrapper.h"
 #include "libchat/store_record.h"
 #include "libchat/types.h"
 #include "libchat/uri.h"

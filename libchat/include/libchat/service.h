@@ -42,6 +42,9 @@ struct Session {
   User user;
   Device device;
   std::string token;
+  // The hash of the token this session authenticated with (Login, Resume, ChangePassword): what
+  // CheckSession and the revocation of a device's other connections compare.
+  std::string token_hash;
 };
 
 struct SendRequest {
@@ -162,6 +165,13 @@ class ChatService {
   // the user's.
   virtual Result<Session> ChangePassword(UserId user, DeviceId device, const std::string& old_password,
                                          const std::string& new_password) = 0;
+  // OK while a session of `device` that authenticated with the token hashed as `token_hash` (empty:
+  // with any current token of the device) may act: the device is the user's, that token is its
+  // current one and unexpired, and the account is open. Unauthenticated ("session ended") otherwise;
+  // PermissionDenied for a disabled or banned account. Reads the store, not a cache: a server calls it
+  // right after registering a session for live events, so that a revocation published just before
+  // the registration is not missed.
+  virtual Status CheckSession(UserId user, DeviceId device, std::string_view token_hash) = 0;
   // Ends the device's session and removes the device with its cursors.
   virtual Status Logout(UserId user, DeviceId device) = 0;
   virtual Result<std::vector<Device>> ListDevices(UserId user) = 0;

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "libchat/clock.h"
 #include "libchat/kv.h"
 #include "libchat/result.h"
 #include "libchat/spam.h"
@@ -24,10 +25,36 @@
 
 namespace chat {
 
+// The chat's members, user ids ascending, at one point of its log. The store hands out one shared list
+// until the membership changes, so holding one costs nothing.
+using MemberList = std::shared_ptr<const std::vector<UserId>>;
+
+// An entry that has become durable, as its commit observer sees it.
+struct CommittedEntry {
+  const Message& entry;
+  // The chat's members once the entry is in the log: who may see it. For a membership change, the
+  // members after it.
+  const MemberList& members;
+  // The members just before the entry: the same list unless the entry changed the membership (then
+  // the users it removed are here and not in `members`).
+  const MemberList& previous_members;
+};
+
 // Called once an entry is durable, in sequence order per chat, before Append (or the call that
 // wrote the entry) returns. Runs on a store thread while the store holds internal state: it must be
 // quick and must not call back into the store (post the work elsewhere instead).
-using CommitObserver = std::function<void(const Message&)>;
+using CommitObserver = std::function<void(const CommittedEntry&)>;
+
+// The chat as an append finds it, at the point of the log where the new entry would go.
+struct AppendContext {
+  const Chat& chat;
+  const MemberList& members;
+};
+// Decides whether an append may go ahead, after the store found it new (not a resend) and the sender
+// a member. Runs under the chat's lock, so that what it checks holds at the entry's place in the log:
+// it must be quick, must not write to the store and must not call into it (reading from memory only).
+// A non-OK Status refuses the append; nothing is written.
+using AppendAdmission = std::function<Status(const AppendContext&)>;
 
 struct AppendResult {
   Message message;
@@ -42,10 +69,45 @@ struct MembershipPlan {
   TimeMs at = 0;                     // Timestamp of that entry.
   std::optional<Chat> chat_update;   // New name/metadata for the chat, written in the same batch.
 };
-// Given the chat and its current participants, decides the change or refuses it. Runs under the
-// chat's lock, so the decision and its application are atomic.
+// Given the chat and its participants at the end of its log (changes still being written included),
+// decides the change or refuses it. Runs under the chat's lock, so the decision and its application
+// are atomic and no two changes are planned against the same list.
 using MembershipPlanner =
     std::function<Result<MembershipPlan>(const Chat&, const std::vector<Participant>&)>;
+
+// One atomic change of an account's credentials and sessions: a password change, a ban, disabling.
+// Everything it says happens in one durable write, under the lock that AddDevice takes, so a login
+// whose password check raced it either finished before (and its device is among those revoked) or
+// is refused.
+struct CredentialChange {
+  UserId user = 0;
+  // Refuse (Unauthenticated, nothing changes) unless the stored password hash is still this one: the
+  // one the caller verified. Empty: no condition.
+  std::string expected_password_hash;
+  std::optional<std::string> new_password_hash;
+  std::optional<bool> disabled;
+  // Refuse enabling (disabled = false) with FailedPrecondition while the account is banned.
+  bool refuse_if_banned = false;
+  std::optional<UserBan> ban;  // Stored, replacing any earlier ban.
+  bool lift_ban = false;       // Deletes the ban; NotFound (nothing changes) if there is none.
+  // The one device that keeps its session, with this new token (hash and expiry); 0 for none.
+  DeviceId keep_device = 0;
+  std::string keep_token_hash;
+  TimeMs keep_token_expires_at = 0;
+  // What happens to every other device of the user.
+  enum class Others {
+    kKeep,          // Left as they are (a disabled account's tokens are refused anyway).
+    kForgetTokens,  // Their tokens stop resolving; the devices and cursors stay.
+    kRemove,        // Removed with their cursors, as RemoveDevice does.
+  };
+  Others others = Others::kKeep;
+};
+
+struct CredentialChangeResult {
+  User user;                     // As stored after the change.
+  std::optional<Device> kept;    // The kept device with its new token.
+  std::vector<DeviceId> others;  // The devices whose sessions ended (removed or tokens forgotten).
+};
 
 struct RetentionReport {
   std::size_t messages_deleted = 0;
@@ -74,21 +136,36 @@ class Store {
   virtual Result<User> GetUser(UserId id) = 0;
   // NotFound if no user has this (lower-case) username.
   virtual Result<User> FindUserByName(std::string_view username) = 0;
-  // Replaces the stored user with the same id; the username cannot change.
-  virtual Status UpdateUser(const User& user) = 0;
+  // Read-modify-write of the stored user under the user's lock: `edit` changes the current record
+  // (never a stale copy) or returns non-OK to change nothing. It must not change the id, the
+  // username, the password hash or `disabled` (ChangeCredentials does those): InvalidArgument if it
+  // does. NotFound for an unknown user.
+  virtual Status UpdateUser(UserId id, const std::function<Status(User*)>& edit) = 0;
   // Users with id > after, ascending, at most limit.
   virtual Result<std::vector<User>> ListUsers(UserId after, std::size_t limit) = 0;
+  // Applies `change` atomically (see CredentialChange). NotFound for an unknown user or device to
+  // keep; Unauthenticated if the password hash is not the expected one; FailedPrecondition for
+  // enabling a banned account. Durable on return.
+  virtual Result<CredentialChangeResult> ChangeCredentials(const CredentialChange& change) = 0;
 
   // ---- Devices ----
-  // Assigns the id. FailedPrecondition if the user already has max_devices devices.
-  virtual Result<Device> AddDevice(Device device, std::size_t max_devices) = 0;
+  // Assigns the id, unless the user is disabled (PermissionDenied) or their password hash is no
+  // longer `verified_password_hash` (Unauthenticated: it changed after the caller checked it; empty
+  // skips this check), or they already have max_devices devices (FailedPrecondition). Checked and
+  // written under the user's lock, atomically with ChangeCredentials.
+  virtual Result<Device> AddDevice(Device device, std::size_t max_devices,
+                                   std::string_view verified_password_hash = {}) = 0;
   virtual Result<Device> GetDevice(DeviceId id) = 0;
   virtual Result<std::vector<Device>> ListDevices(UserId user) = 0;
-  // Replaces the stored device (same id and user), keeping the token index in step.
-  virtual Status UpdateDevice(const Device& device) = 0;
+  // Read-modify-write of the stored device under its user's lock: `edit` changes the current record
+  // or returns non-OK to change nothing. It may change the push fields, the token's expiry and
+  // last_seen, never the id, user or token hash (InvalidArgument): a stale copy can never bring back
+  // a token that was replaced or forgotten. NotFound if absent.
+  virtual Status UpdateDevice(DeviceId id, const std::function<Status(Device*)>& edit) = 0;
   // NotFound unless a device carries this token hash.
   virtual Result<Device> FindDeviceByTokenHash(std::string_view token_hash) = 0;
-  // Removes the device and its cursors. NotFound if absent.
+  // Removes the device and its cursors (a cursor write still in flight for it is erased by the next
+  // retention sweep). NotFound if absent.
   virtual Status RemoveDevice(DeviceId id) = 0;
 
   // ---- Chats and membership ----
@@ -104,47 +181,67 @@ class Store {
   virtual Result<ChatId> FindDirectChat(UserId a, UserId b) = 0;
   // Chats with id > after, ascending, at most limit.
   virtual Result<std::vector<Chat>> ListChats(ChatId after, std::size_t limit) = 0;
+  // The durable participants.
   virtual Result<std::vector<Participant>> ListParticipants(ChatId chat) = 0;
-  // NotFound if the user is not a member.
+  // NotFound if the user is not a (durable) member.
   virtual Result<Participant> GetParticipant(ChatId chat, UserId user) = 0;
   // The memberships of one user: one indexed lookup, not a scan.
   virtual Result<std::vector<Participant>> ListUserChats(UserId user) = 0;
+  // The chat's members at the end of its log: a change counts from the moment its entry has a
+  // sequence number, which is the order every membership check of this store follows. NotFound if
+  // the chat does not exist. Cheap: answered from memory for chats in use.
+  virtual Result<MemberList> Members(ChatId chat) = 0;
   // Applies what `planner` decides atomically with a kMembership entry from `actor`; returns it.
+  // Removed members' receipt and device cursors of the chat go in the same write.
   virtual Result<Message> UpdateMembership(ChatId chat, UserId actor, const MembershipPlanner& planner,
                                            const CommitObserver& observer) = 0;
 
   // ---- Messages ----
   // Appends `draft` (chat, sender, sender_device, client_id, kind, body, attachments, reply_to,
-  // timestamp) as the chat's next entry; assigns seq and id. A timestamp earlier than the chat's last
-  // one is raised to it, so time never goes backwards within a chat. If the device appended this
-  // client_id before, returns that message with duplicate=true (InvalidArgument if it was another chat).
-  // NotFound if the chat does not exist.
+  // timestamp) as the chat's next entry; assigns seq and id. In this order:
+  //  1. If the device appended this client_id before, returns that message with duplicate=true
+  //     (InvalidArgument if it was another chat), whatever changed since: a resend gets its answer.
+  //  2. NotFound if the chat does not exist.
+  //  3. Under the chat's lock: a user-content entry (text, image, audio, video, document) needs its
+  //     sender to be a member there (PermissionDenied) and reply_to, if set, an earlier entry
+  //     (InvalidArgument); then `admit` (may be empty) decides.
+  // A timestamp earlier than the chat's last one is raised to it, so time never goes backwards within
+  // a chat; the entry expires by the time it was accepted (draft.timestamp). A user-content entry
+  // raises its sender's read cursor to itself (they have read what they wrote), in the same write.
   // Blocks until durable. Equivalent to AppendAsync and waiting for `done`.
-  virtual Result<AppendResult> Append(Message draft, const CommitObserver& observer) = 0;
+  virtual Result<AppendResult> Append(Message draft, const CommitObserver& observer,
+                                      const AppendAdmission& admit = {}) = 0;
   using AppendDone = std::function<void(Result<AppendResult>)>;
   // Append without blocking the caller on the commit: `done` is called exactly once, when the entry
   // is durable (or failed), on a store thread or on the calling thread; it must be quick (post work
   // elsewhere). This is what lets a few threads keep many sends in flight, all sharing fsyncs.
-  virtual void AppendAsync(Message draft, CommitObserver observer, AppendDone done) = 0;
+  virtual void AppendAsync(Message draft, CommitObserver observer, AppendDone done, AppendAdmission admit = {}) = 0;
   // Erases the content of message `seq` (a tombstone stays) and appends a kDeletion entry from
-  // `actor`, atomically, once `authorize(target)` returns OK under the chat's lock.
+  // `actor`, atomically, once `authorize(target, actor's participant)` returns OK under the chat's
+  // lock. PermissionDenied if `actor` is not a member there; NotFound for a message that does not
+  // exist, has expired or is already deleted (or being deleted). The erased content is physically
+  // gone from the store's files within the time the store documents (docs/storage.md).
   virtual Result<Message> DeleteMessage(ChatId chat, Seq seq, UserId actor, DeviceId actor_device,
                                         TimeMs now,
-                                        const std::function<Status(const Message&)>& authorize,
+                                        const std::function<Status(const Message&, const Participant&)>& authorize,
                                         const CommitObserver& observer) = 0;
   // Entries with seq > after, ascending, at most limit.
   virtual Result<std::vector<Message>> ReadMessages(ChatId chat, Seq after, std::size_t limit) = 0;
   // Entries with seq < before, descending, at most limit.
   virtual Result<std::vector<Message>> ReadMessagesBefore(ChatId chat, Seq before, std::size_t limit) = 0;
   virtual Result<Message> GetMessage(ChatId chat, Seq seq) = 0;
-  // The chat's last assigned sequence number (0 for none). NotFound if the chat does not exist.
+  // The chat's last durable sequence number (0 for none). NotFound if the chat does not exist.
   virtual Result<Seq> Head(ChatId chat) = 0;
+  // The message `device` appended with `client_id`, if it is durable; NotFound otherwise.
+  virtual Result<Message> FindSent(DeviceId device, std::string_view client_id) = 0;
 
   // ---- Cursors ----
   // Cursors are written behind: the call returns once the new value is visible to every reader of
   // this store, and the write reaches the disk with the next commit group, without an fsync of its
   // own. A crash may lose the newest cursor moves; that only causes messages to be delivered again,
-  // which clients drop by seq.
+  // which clients drop by seq. Both raising calls check, under the chat's lock, that `user` is a
+  // member (PermissionDenied) and that seq is not past the durable head (InvalidArgument), so a
+  // cursor is never written for a chat the user has left.
   // Raises the device's acknowledged cursor in `chat` to `seq` (never lowers it) and the user's
   // delivered cursor with it. Returns the user's receipt cursor after the change.
   virtual Result<ReceiptCursor> Acknowledge(UserId user, DeviceId device, ChatId chat, Seq seq) = 0;
@@ -202,12 +299,7 @@ class Store {
   virtual Status Unblock(UserId user, UserId blocked);
   // The users `user` blocks, by blocked id. The default returns NotSupported.
   virtual Result<std::vector<UserBlock>> ListBlocked(UserId user);
-  // Stores the ban (replacing an earlier one) and marks the user disabled, in one atomic write.
-  // NotFound for an unknown user. Durable on return. The default returns NotSupported.
-  virtual Status Ban(const UserBan& ban);
-  // Removes the user's ban and clears User::disabled with it, atomically. NotFound if the user is
-  // not banned (nothing changes: a disabled account stays disabled). The default returns NotSupported.
-  virtual Status Unban(UserId user);
+  // Bans are written by ChangeCredentials (ban, lift_ban), together with User::disabled.
   // NotFound unless the user is banned. The default returns NotSupported.
   virtual Result<UserBan> GetBan(UserId user);
   // Bans of users with id > after, ascending, at most limit. The default returns NotSupported.
@@ -261,6 +353,19 @@ struct KvStoreOptions {
   bool group_commit = true;
   // Upper bound on the entries one group carries. Default: 1024.
   std::size_t max_group = 1024;
+  // Chats whose state (head, members) is kept in memory; beyond, the least recently used idle ones
+  // are dropped and read again from the engine when next used. Default: 65536.
+  std::size_t max_cached_chats = 65536;
+  // Erased content (deleted messages, expired entries) is physically removed from the engine's files
+  // (KvEngine::CompactRange) at most this long after the erasing write. 0 erases at once, after every
+  // such write. Default: 60 s.
+  TimeMs erase_delay_ms = 60 * 1000;
+  // Time of removals (a removed device's cursors are erased by the first retention sweep an hour
+  // after). Not owned; must outlive the store. Default: the system clock.
+  Clock* clock = SystemClock();
+  // Where the store reports what an operator should know (a repaired id counter); one line each,
+  // without a newline. Default (empty): standard error.
+  std::function<void(std::string_view)> info_log;
 };
 
 // The built-in Store: the chat domain laid out in an ordered key-value engine (key layout in

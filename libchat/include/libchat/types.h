@@ -84,6 +84,9 @@ enum class MessageKind : std::uint8_t {
   kCall = 12,        // body: JSON call record.
 };
 
+// True for what users write (text, image, audio, video, document); false for entries the server writes.
+bool IsUserContent(MessageKind kind);
+
 struct Message {
   ChatId chat = 0;
   Seq seq = 0;
