@@ -18,6 +18,7 @@
 #include "moderation.h"
 #include "spam_service.h"
 #include "token_buckets.h"
+#include "typing_gate.h"
 #include "validate.h"
 
 namespace chat {
@@ -118,8 +119,9 @@ class ChatServiceImpl final : public ChatService {
     return AddSessionDevice(std::move(*user), info);
   }
 
-  Result<User> VerifyPassword(const std::string& username, const std::string& password) override {
-    return CheckCredentials(username, password, {});
+  Result<User> VerifyPassword(const std::string& username, const std::string& password,
+                              std::string_view source_address) override {
+    return CheckCredentials(username, password, source_address);
   }
 
   // VerifyPassword behind the login throttle: a refused check is counted against the name (as typed,
@@ -144,7 +146,7 @@ class ChatServiceImpl final : public ChatService {
       throttle_.Failed(key, source);
       return BadCredentials();
     }
-    throttle_.Succeeded(key);
+    throttle_.Succeeded(key, source);
     if (user->disabled) return AccountClosed(*user);
     return user;
   }
@@ -192,7 +194,8 @@ class ChatServiceImpl final : public ChatService {
     LIBCHAT_ASSIGN_OR_RETURN(auto own, store_->GetDevice(device));
     if (own.user != user) return Status::NotFound("device " + std::to_string(device) + " is not yours");
     LIBCHAT_ASSIGN_OR_RETURN(User u, store_->GetUser(user));
-    LIBCHAT_ASSIGN_OR_RETURN(u, CheckCredentials(u.username, old_password, {}));
+    // Throttled as the asking device: others' failures against the name do not hold the owner back.
+    LIBCHAT_ASSIGN_OR_RETURN(u, CheckCredentials(u.username, old_password, "device:" + std::to_string(device)));
     LIBCHAT_ASSIGN_OR_RETURN(u.password_hash, detail::HashPassword(new_password, options_.password_cost));
     LIBCHAT_RETURN_IF_ERROR(store_->UpdateUser(u));
     // Whoever knew the old password may hold a session: end them all. The asking device goes on
@@ -764,6 +767,9 @@ class ChatServiceImpl final : public ChatService {
 
   Status Typing(UserId user, DeviceId device, ChatId chat, bool typing) override {
     LIBCHAT_ASSIGN_OR_RETURN(auto members, RequireMember(chat, user));
+    // Coalesced and rate-limited per user (typing_gate.h): a repeat is accepted and not fanned out.
+    LIBCHAT_ASSIGN_OR_RETURN(bool publish, typing_gate_.Admit(user, chat, typing));
+    if (!publish) return Status::Ok();
     auto e = std::make_shared<Event>();
     e->type = EventType::kTyping;
     e->chat = chat;
@@ -1070,6 +1076,8 @@ class ChatServiceImpl final : public ChatService {
   detail::Attachments attachments_;
   detail::TokenBuckets buckets_{options_.clock};
   detail::LoginThrottle throttle_{options_.login_throttle, options_.clock};
+  detail::TypingGate typing_gate_{options_.limits.typing_per_user, options_.limits.typing_coalesce_ms,
+                                  options_.enforce_rate_limits, options_.clock};
   detail::ModerationCache moderation_{*store_};
   detail::SpamService spam_{options_, store_.get()};
   std::mutex cache_mu_;
