@@ -54,6 +54,14 @@ struct ServerOptions {
   // Commands waiting for a worker; beyond this a command fails with resource_exhausted and a
   // retryAfterMs hint. Default: 4096.
   std::size_t worker_queue = 4096;
+  // Threads that run the commands that hash a password (register, login, changePassword, removeDevice
+  // with username and password), apart from `workers`: at most this many Argon2id hashes (64 MiB each
+  // at the interactive cost) run at once, and they never hold a worker that serves anything else.
+  // Default: 2.
+  unsigned hash_workers = 2;
+  // Password commands waiting for a hash worker; beyond this they fail with resource_exhausted and a
+  // retryAfterMs hint (the others are not affected). Default: 64.
+  std::size_t hash_queue = 64;
   // Largest WebSocket text frame (a whole message) accepted, in bytes. A larger one is answered with
   // frame_too_large and discarded; one larger than 4x this closes the connection with 1009.
   // Default: 256 KiB (a 64 KiB body needs up to 6x when JSON-escaped, rarely).
