@@ -249,3 +249,31 @@ TEST_CASE("connections beyond --max-connections-per-address are closed at accept
 
 }  // namespace
 }  // namespace chat::test
+
+namespace chat::test {
+namespace {
+
+TEST_CASE("a Transfer-Encoding that does not end in chunked is answered 400 and the connection closed",
+          "[integration][hardening]") {
+  TestServer s;
+  // Read as "no body", the body would be taken for a second request: a smuggled GET /metrics here.
+  const std::string smuggled = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  for (const std::string coding : {"gzip", "chunked, gzip", "identity"}) {
+    RawTcp c(s.port());
+    c.Send("POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: " + coding + "\r\n\r\n" + smuggled);
+    const std::string answer = c.ReadAll();
+    INFO(coding << ":\n" << answer);
+    CHECK(answer.rfind("HTTP/1.1 400", 0) == 0);
+    CHECK(answer.find("chat_requests_total") == std::string::npos);  // The smuggled request was not served.
+    CHECK(c.WaitForEnd());
+  }
+  // The same on the attachment routes, which read their own bodies.
+  RawTcp put(s.port());
+  put.Send("PUT /v1/attachments/abc HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n" + smuggled);
+  CHECK(put.ReadAll().rfind("HTTP/1.1 400", 0) == 0);
+  // A chunked body is still fine, and chatd keeps serving.
+  CHECK(HttpGet(s.port(), "/healthz") == "200\nok\n");
+}
+
+}  // namespace
+}  // namespace chat::test
