@@ -325,6 +325,7 @@ TEST_CASE("chatctl spam: flagged accounts, reports and unflag", "[chatctl][spam]
     reporters.push_back(h.fixture().NewUser("reporter" + std::to_string(i)));
     ids.push_back(reporters.back().user.id);
   }
+  h.fixture().clock.Advance(8 * kMsPerDay);  // Established reporters: their reports count in full.
   auto chat = svc.CreateGroup(spammer.user.id, "g", ids);
   REQUIRE_OK(chat);
   auto sent = svc.Send(test::TextMessage(spammer, chat->id, "m1", "buy my watches"));

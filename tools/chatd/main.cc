@@ -46,6 +46,7 @@ struct Config {
   std::string rate_limits;
   std::string login_throttle;
   std::string spam;
+  unsigned spam_new_reporter_days = 0;
   std::string log_level;
   std::string data_permissions;
   unsigned max_devices = 0;
@@ -196,6 +197,10 @@ int main(int argc, char** argv) {
       ("spam", po::value<std::string>(&cfg.spam)->default_value("on"),
        "on|off: spam scoring of sends (throttle, flag, suspend; docs/security.md). off is for load "
        "generators, whose traffic looks like spam (the same text to many chats).")
+      ("spam-new-reporter-days", po::value<unsigned>(&cfg.spam_new_reporter_days)->default_value(7),
+       "Spam reports by accounts younger than this many days weigh a quarter, and at most 4 points together "
+       "about one sender, so that accounts made for the purpose cannot silence anyone. 0: every report counts "
+       "in full (e.g. on a brand-new server where every account is new).")
       ("login-throttle", po::value<std::string>(&cfg.login_throttle)->default_value("on"),
        "on|off: exponential backoff of logins after 5 failures, per account and per source address.")
       ("password-cost", po::value<std::string>(&cfg.password_cost)->default_value("interactive"),
@@ -312,6 +317,7 @@ int main(int argc, char** argv) {
   service_options.enforce_rate_limits = cfg.rate_limits == "on";
   if (cfg.spam != "on" && cfg.spam != "off") return Usage("--spam must be on or off");
   service_options.spam.enabled = cfg.spam == "on";
+  service_options.spam.reports.new_reporter_ms = static_cast<chat::TimeMs>(cfg.spam_new_reporter_days) * chat::kMsPerDay;
   if (cfg.login_throttle != "on" && cfg.login_throttle != "off") return Usage("--login-throttle must be on or off");
   service_options.login_throttle.enabled = cfg.login_throttle == "on";
   if (cfg.data_permissions != "strict" && cfg.data_permissions != "warn") {
@@ -378,6 +384,9 @@ int main(int argc, char** argv) {
   }
   if (!service_options.spam.enabled) {
     log(chat::LogLevel::kWarning, "--spam off: sends are not scored; spam is neither throttled nor flagged");
+  } else if (cfg.spam_new_reporter_days == 0) {
+    log(chat::LogLevel::kWarning, "--spam-new-reporter-days 0: reports by accounts made today count in full; a "
+                                  "few new accounts can suspend anyone");
   }
 
   // What chatd creates is its user's alone, whatever umask it was started with: the store and blob

@@ -18,7 +18,7 @@ void AddModerationRoutes(Context& ctx, Routes* routes) {
     const User user = GetUserOr404(ctx.service, id);
     Must(ctx.service.BanUser(id, reason).status());
     ctx.audit("admin: " + req.remote_addr + " banned user " + std::to_string(id) + " (" +
-              detail::LogEscape(user.username) + "): \"" + detail::LogEscape(reason, 256) + "\"");
+              detail::LogEscape(user.username) + "): " + detail::LogEscape(reason, 256));
     Reply r;
     r.body = UserView(ctx.service, GetUserOr404(ctx.service, id));
     return r;

@@ -71,8 +71,9 @@ struct ServerOptions {
   // closed with 1008 "slow consumer" and catches up by sync. Default: 512 frames, 4 MiB.
   std::size_t send_queue_messages = 512;
   std::size_t send_queue_bytes = 4 * 1024 * 1024;
-  // Largest response to sync/history, in bytes (estimated before encoding); a page that would be
-  // larger is cut short with hasMore=true. Must stay below send_queue_bytes. Default: 1 MiB.
+  // Largest response to sync/history, in bytes of encoded JSON (measured, escapes included, plus a
+  // bound on each chat's own fields); a page that would be larger is cut short with hasMore=true, but
+  // always holds at least one message. Must stay below send_queue_bytes. Default: 1 MiB.
   std::size_t max_response_bytes = 1024 * 1024;
   // Most open connections (HTTP and WebSocket); beyond this new connections are refused at accept.
   // Default: 10000.
