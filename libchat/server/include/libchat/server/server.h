@@ -78,7 +78,8 @@ struct ServerOptions {
   // Most open connections (HTTP and WebSocket); beyond this new connections are refused at accept.
   // Default: 10000.
   std::size_t max_connections = 10000;
-  // Most open connections from one source IP address; beyond this that address's new connections are
+  // Most open connections from one source IP address (an IPv6 client counts as its /64, which one host
+  // has to pick addresses from); beyond this that address's new connections are
   // closed at accept (counted in chat_connections_refused_per_address_total), others are served as
   // before. 0: no per-address limit. Behind a reverse proxy every connection comes from the proxy's
   // address: set 0 there and limit at the proxy. Load generators on one host need 0 too.
