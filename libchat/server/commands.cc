@@ -136,7 +136,7 @@ CommandOutcome Resume(CommandContext& ctx, const Caller& caller, Args& args) {
     return Err(session.error());
   }
   // Every connect announces the user to all their chat partners: reconnecting in a loop must not
-  // turn that into a flood. Nothing was changed yet that a refusal would have to undo.
+  // turn that into a flood. The only write Resume may have made (the sliding expiry) needs no undoing.
   if (ctx.service.options().enforce_rate_limits) {
     const RateLimit& limit = ctx.service.options().limits.resume_per_user;
     if (Status s = ctx.resumes.Take({{{0, session->user.id}, &limit}}, 1, "resumes"); !s.ok()) {
