@@ -85,6 +85,12 @@ bool MatchesAny(std::string_view header, std::string_view etag) {
   return false;
 }
 
+// Images, audio and video (of the checked types: no SVG, no HTML) are what a client shows in place;
+// everything else is served as a download.
+bool ServedInline(AttachmentKind kind) {
+  return kind == AttachmentKind::kImage || kind == AttachmentKind::kAudio || kind == AttachmentKind::kVideo;
+}
+
 std::string ErrorJson(const Status& s) {
   return Dump(Json{{"code", StatusCodeName(s.code())}, {"message", s.message()}});
 }
@@ -249,6 +255,12 @@ void AttachmentExchange<Stream>::OnDownloadReady(Result<AttachmentDownload> down
     res.set(http::field::accept_ranges, "bytes");
     // Only the uploader and chat members may read it: no shared caches.
     res.set(http::field::cache_control, "private, max-age=31536000, immutable");
+    // The bytes are a user's: a browser must never run them as a page of this origin (a web client
+    // on the same origin would then be an XSS away). No sniffing past the checked type, a download
+    // for anything but the media a client shows inline, and a sandbox should it be opened anyway.
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("Content-Security-Policy", "sandbox; default-src 'none'");
+    res.set(http::field::content_disposition, ServedInline(a.kind) ? "inline" : "attachment");
     res.keep_alive(keep_alive_ && !has_body_);
   };
   if (!if_none_match_.empty() && MatchesAny(if_none_match_, etag)) {
@@ -377,6 +389,7 @@ void AttachmentExchange<Stream>::Reply(http::status status, std::string json, bo
   res_.emplace(status, version_);
   res_->set(http::field::server, "chatd/" LIBCHAT_VERSION_STRING);
   res_->set(http::field::content_type, "application/json");
+  res_->set("X-Content-Type-Options", "nosniff");
   if (status == http::status::unauthorized) res_->set(http::field::www_authenticate, "Bearer");
   if (status == http::status::service_unavailable) res_->set(http::field::retry_after, "1");
   res_->keep_alive(keep_alive_ && !close);

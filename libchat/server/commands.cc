@@ -11,7 +11,18 @@
 #include <map>
 #include <utility>
 
+#include "address_key.h"
+#include "log_escape.h"
+
 namespace chat::detail {
+
+std::string SourceAddress(const std::string& remote) {
+  const auto colon = remote.rfind(':');
+  std::string host = colon == std::string::npos ? remote : remote.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return host == "?" ? std::string() : AddressKey(host);
+}
+
 namespace {
 
 Json SessionJson(const Session& s) {
@@ -28,31 +39,45 @@ std::size_t PageLimit(const CommandContext& ctx, Args& args) {
   return static_cast<std::size_t>(std::min<std::uint64_t>(limit, ctx.service.options().limits.max_page));
 }
 
-// Keeps the leading messages that fit in `limit_bytes` given the `*used` bytes already spent, adding
-// theirs to *used; keeps at least one when nothing was spent yet, so that a single large message still
-// makes progress. True if some were cut.
-bool FitBudget(std::vector<Message>* messages, std::size_t limit_bytes, std::size_t* used) {
-  std::size_t keep = 0;
-  for (const Message& m : *messages) {
-    const std::size_t n = EstimateWireBytes(m);
-    if (*used + n > limit_bytes && *used > 0) break;
+// The leading messages that fit in `limit_bytes` given the `*used` bytes already spent, as the JSON
+// array of the response, adding their encoded size to *used; at least one if `first` (no message is in
+// the response yet), so that a single large message still makes progress. *cut is set if some were
+// left out. Sizes are measured on the encoded JSON, not estimated: a control character escapes to six
+// bytes, so a page of them is six times its stored size.
+Json FitBudget(const std::vector<Message>& messages, std::size_t limit_bytes, bool first, std::size_t* used,
+               bool* cut) {
+  Json out = Json::array();
+  *cut = false;
+  for (const Message& m : messages) {
+    Json j = ToJson(m);
+    const std::size_t n = Dump(j).size() + 1;  // The comma that separates it.
+    if (*used + n > limit_bytes && !(first && out.empty())) {
+      *cut = true;
+      break;
+    }
     *used += n;
-    ++keep;
+    out.push_back(std::move(j));
   }
-  if (keep == messages->size()) return false;
-  messages->resize(keep);
-  return true;
+  return out;
 }
 
-Json MessagesJson(const std::vector<Message>& messages) {
-  Json a = Json::array();
-  for (const Message& m : messages) a.push_back(ToJson(m));
-  return a;
+// Logs a refusal of a request from the caller's address, at most a few lines a minute per address
+// (LogLimiter): a client refused in a loop must not fill the disk.
+template <typename... A>
+void LogRefusal(CommandContext& ctx, const Caller& caller, const A&... args) {
+  const LogLimiter::Verdict v = ctx.refusal_log.Admit(SourceAddress(caller.remote));
+  if (!v.log) {
+    ctx.metrics.log_lines_suppressed.Add();
+    return;
+  }
+  if (v.suppressed == 0) return ctx.log.Info(args...);
+  ctx.log.Info(args..., " (", v.suppressed, " more such lines from this address were not logged)");
 }
 
 // ---- Accounts and devices ----
 
 CommandOutcome Register(CommandContext& ctx, const Caller& caller, Args& args) {
+  if (caller.user != 0) return Err(Status::FailedPrecondition("already logged in on this connection"));
   NewAccount a;
   a.username = args.Str("username", true);
   a.password = args.Str("password", true);
@@ -60,19 +85,16 @@ CommandOutcome Register(CommandContext& ctx, const Caller& caller, Args& args) {
   a.email = args.Str("email", false);
   a.avatar_url = args.Str("avatarUrl", false);
   if (!args.ok()) return BadArgs(args);
+  // Before the Argon2id hash: a flood of registrations is refused for the price of a map lookup.
+  if (Status s = ctx.registration.Admit(SourceAddress(caller.remote)); !s.ok()) {
+    ctx.metrics.registrations_refused.Add();
+    LogRefusal(ctx, caller, "register from ", caller.remote, " refused: ", StatusCodeName(s.code()));
+    return Err(s);
+  }
   auto user = ctx.service.Register(a);
   if (!user.ok()) return Err(user.error());
-  ctx.log.Info("registered user ", user->id, " (", user->username, ") from ", caller.remote);
+  ctx.log.Info("registered user ", user->id, " (", LogEscape(user->username), ") from ", caller.remote);
   return Ok(Json{{"user", ToJson(*user, /*self=*/true)}});
-}
-
-// The IP address of "ip:port" or "[v6]:port" (Caller::remote): the login throttle's per-address key,
-// which must not change with the client's ephemeral port.
-std::string SourceAddress(const std::string& remote) {
-  const auto colon = remote.rfind(':');
-  std::string host = colon == std::string::npos ? remote : remote.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return host == "?" ? std::string() : host;
 }
 
 CommandOutcome Login(CommandContext& ctx, const Caller& caller, Args& args) {
@@ -89,13 +111,14 @@ CommandOutcome Login(CommandContext& ctx, const Caller& caller, Args& args) {
   if (!args.ok()) return BadArgs(args);
   auto session = ctx.service.Login(username, password, info, SourceAddress(caller.remote));
   if (!session.ok()) {
-    // The username is not secret; the password never appears in logs.
-    ctx.log.Info("login of '", username, "' from ", caller.remote, " refused: ",
-                 StatusCodeName(session.error().code()));
+    // Only a valid username is logged (people type passwords into that field), and never the
+    // password.
+    LogRefusal(ctx, caller, "login of ", LogUsername(username), " from ", caller.remote, " refused: ",
+               StatusCodeName(session.error().code()));
     return Err(session.error());
   }
-  ctx.log.Info("user ", session->user.id, " logged in as device ", session->device.id, " (", info.kind,
-               ") from ", caller.remote);
+  ctx.log.Info("user ", session->user.id, " logged in as device ", session->device.id, " (",
+               LogEscape(info.kind), ") from ", caller.remote);
   CommandOutcome o = Ok(SessionJson(*session));
   o.effect = SessionEffect::kAuthenticated;
   o.user = session->user.id;
@@ -110,8 +133,18 @@ CommandOutcome Resume(CommandContext& ctx, const Caller& caller, Args& args) {
   if (!args.ok()) return BadArgs(args);
   auto session = ctx.service.Resume(token);
   if (!session.ok()) {
-    ctx.log.Info("resume from ", caller.remote, " refused: ", StatusCodeName(session.error().code()));
+    LogRefusal(ctx, caller, "resume from ", caller.remote, " refused: ", StatusCodeName(session.error().code()));
     return Err(session.error());
+  }
+  // Every connect announces the user to all their chat partners: reconnecting in a loop must not
+  // turn that into a flood. The only write Resume may have made (the sliding expiry) needs no undoing.
+  if (ctx.service.options().enforce_rate_limits) {
+    const RateLimit& limit = ctx.service.options().limits.resume_per_user;
+    if (Status s = ctx.resumes.Take({{{0, session->user.id}, &limit}}, 1, "resumes"); !s.ok()) {
+      LogRefusal(ctx, caller, "resume of user ", session->user.id, " from ", caller.remote, " refused: ",
+                 StatusCodeName(s.code()));
+      return Err(s);
+    }
   }
   ctx.log.Info("user ", session->user.id, " resumed device ", session->device.id, " from ", caller.remote);
   session->token.clear();  // Never echo a token back.
@@ -156,7 +189,9 @@ CommandOutcome ListDevices(CommandContext& ctx, const Caller& caller, Args&) {
 }
 
 // Signed in: removes one of the caller's devices. Not signed in: {username, password, deviceId} — how a
-// user at the device limit frees a slot without a session.
+// user at the device limit frees a slot without a session. Then it is a password check like login's:
+// the same throttle (by name and source address), and one answer for a wrong password and for a
+// right password with a device that is not the user's, so it cannot tell which passwords are right.
 CommandOutcome RemoveDevice(CommandContext& ctx, const Caller& caller, Args& args) {
   const DeviceId device = args.U64("deviceId", true);
   UserId user = caller.user;
@@ -164,9 +199,18 @@ CommandOutcome RemoveDevice(CommandContext& ctx, const Caller& caller, Args& arg
     std::string username = args.Str("username", true);
     std::string password = args.Str("password", true);
     if (!args.ok()) return BadArgs(args);
-    auto u = ctx.service.VerifyPassword(username, password);
-    if (!u.ok()) return Err(u.error());
-    user = u->id;
+    const Status wrong = Status::Unauthenticated("wrong username, password or device id");
+    auto u = ctx.service.VerifyPassword(username, password, SourceAddress(caller.remote));
+    if (!u.ok()) {
+      LogRefusal(ctx, caller, "removeDevice of ", LogUsername(username), " from ", caller.remote, " refused: ",
+                 StatusCodeName(u.error().code()));
+      return Err(u.error().code() == StatusCode::kUnauthenticated ? wrong : u.error());
+    }
+    Status s = ctx.service.RemoveDevice(u->id, device);
+    if (s.IsNotFound()) return Err(wrong);
+    if (!s.ok()) return Err(s);
+    ctx.log.Info("user ", u->id, " removed device ", device, " with the password, from ", caller.remote);
+    return Ok(Json::object());
   }
   if (!args.ok()) return BadArgs(args);
   Status s = ctx.service.RemoveDevice(user, device);
@@ -351,7 +395,9 @@ CommandOutcome Sync(CommandContext& ctx, const Caller& caller, Args& args) {
     for (const auto& [key, value] : chats->items()) {
       ChatId chat = 0;
       auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), chat);
-      if (ec != std::errc() || end != key.data() + key.size() || chat == 0) {
+      // Canonical decimal only: "1", "01" and "001" would otherwise be three keys for one chat, each
+      // read and answered again.
+      if (ec != std::errc() || end != key.data() + key.size() || chat == 0 || key[0] == '0') {
         return Err(WireError{std::string(kBadRequest), "chats: key '" + key + "' is not a chat id", -1});
       }
       Seq after = 0;
@@ -368,6 +414,7 @@ CommandOutcome Sync(CommandContext& ctx, const Caller& caller, Args& args) {
 
   // Keep the response under max_response_bytes: it must fit the session's send queue.
   std::size_t used = 0;
+  std::size_t included = 0;  // Messages in the response so far.
   bool more = false;
   Json out = Json::array();
   for (const auto& [chat, after] : wanted) {
@@ -377,10 +424,16 @@ CommandOutcome Sync(CommandContext& ctx, const Caller& caller, Args& args) {
     }
     auto page = ctx.service.Sync(caller.user, caller.device, chat, after, limit);
     if (!page.ok()) return Err(page.error());
-    if (FitBudget(&page->messages, ctx.options.max_response_bytes, &used)) page->has_more = true;
+    // The chat's own fields: two ids of at most 20 digits, names and punctuation, under this bound.
+    constexpr std::size_t kChatEnvelopeBytes = 128;
+    used += kChatEnvelopeBytes;
+    bool cut = false;
+    Json messages = FitBudget(page->messages, ctx.options.max_response_bytes, included == 0, &used, &cut);
+    included += messages.size();
+    if (cut) page->has_more = true;
     more = more || page->has_more;
     out.push_back(Json{{"chatId", chat},
-                       {"messages", MessagesJson(page->messages)},
+                       {"messages", std::move(messages)},
                        {"head", page->head},
                        {"hasMore", page->has_more}});
   }
@@ -395,9 +448,10 @@ CommandOutcome History(CommandContext& ctx, const Caller& caller, Args& args) {
   auto messages = ctx.service.History(caller.user, chat, before, limit);
   if (!messages.ok()) return Err(messages.error());
   std::size_t used = 0;
-  const bool cut = FitBudget(&*messages, ctx.options.max_response_bytes, &used);
+  bool cut = false;
+  Json page = FitBudget(*messages, ctx.options.max_response_bytes, /*first=*/true, &used, &cut);
   const bool has_more = cut || messages->size() == limit;
-  return Ok(Json{{"chatId", chat}, {"messages", MessagesJson(*messages)}, {"hasMore", has_more}});
+  return Ok(Json{{"chatId", chat}, {"messages", std::move(page)}, {"hasMore", has_more}});
 }
 
 Json CursorJson(const ReceiptCursor& c) {
@@ -529,6 +583,11 @@ std::vector<std::string> CommandNames() {
   std::vector<std::string> names;
   for (const CommandSpec& c : kCommands) names.emplace_back(c.name);
   return names;
+}
+
+bool HashesPassword(const Request& request, const Caller& caller) {
+  if (request.cmd == "register" || request.cmd == "login" || request.cmd == "changePassword") return true;
+  return request.cmd == "removeDevice" && caller.user == 0;
 }
 
 bool ChangesOwnCredentials(const Request& request, const Caller& caller) {

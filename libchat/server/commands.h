@@ -13,10 +13,13 @@
 #include "libchat/calls.h"
 #include "libchat/server/server.h"
 #include "libchat/service.h"
+#include "log_limiter.h"
 #include "logger.h"
 #include "metrics.h"
 #include "presence.h"
 #include "protocol.h"
+#include "registration_guard.h"
+#include "token_buckets.h"
 
 namespace chat::detail {
 
@@ -27,6 +30,9 @@ struct CommandContext {
   const Logger& log;
   Metrics& metrics;
   CallManager& calls;
+  RegistrationGuard& registration;  // register: per address and overall.
+  TokenBuckets& resumes;            // resume: per user (Limits::resume_per_user).
+  LogLimiter& refusal_log;          // Repeated refusal lines, per source address.
 };
 
 // Who sends the command: user and device are 0 before login/resume.
@@ -90,5 +96,13 @@ const CommandSpec* FindCommand(std::string_view name);
 // True if running `request` changes the caller's own session (logout, removeDevice of the caller's
 // device, changePassword): a revocation arriving meanwhile waits for the outcome (SessionAuth).
 bool ChangesOwnCredentials(const Request& request, const Caller& caller);
+
+// True if `request` checks or hashes a password (register, login, changePassword, removeDevice
+// without a session): it then runs on the hash workers, never on the general ones.
+bool HashesPassword(const Request& request, const Caller& caller);
+
+// The per-address key of Caller::remote ("ip:port" or "[v6]:port"): AddressKey of the IP address
+// (an IPv6 client counts as its /64); empty if the peer is unknown.
+std::string SourceAddress(const std::string& remote);
 
 }  // namespace chat::detail

@@ -85,6 +85,12 @@ template <class Stream>
 void HttpSession<Stream>::OnHeader(beast::error_code ec, std::size_t bytes) {
   if (ec) return OnRead(ec, bytes);
   const auto& req = header_parser_->get();
+  // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has a body of unknown
+  // length. Read as having none (Beast's view), its body would be taken for the next request (request
+  // smuggling past a proxy that reads it otherwise): answer 400 and close, before any route.
+  if (req.count(http::field::transfer_encoding) != 0 && !header_parser_->chunked()) {
+    return RejectAndClose(http::status::bad_request, "Transfer-Encoding must end in chunked\n");
+  }
   const std::string_view target(req.target().data(), req.target().size());
   if (target.substr(0, kAttachmentPathPrefix.size()) == kAttachmentPathPrefix) {
     // The exchange borrows the stream and buffer; `self` keeps them alive until it is done.
@@ -103,6 +109,20 @@ void HttpSession<Stream>::OnHeader(beast::error_code ec, std::size_t bytes) {
   parser_->body_limit(state_->options.http_body_limit);
   if (parser_->is_done()) return OnRead({}, 0);
   http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::OnRead, this->shared_from_this()));
+}
+
+template <class Stream>
+void HttpSession<Stream>::RejectAndClose(http::status status, std::string text) {
+  state_->log.Debug("http from ", remote_, ": refused with ", static_cast<unsigned>(status), "; closing");
+  response_.emplace(status, header_parser_->get().version());
+  response_->set(http::field::server, "chatd/" LIBCHAT_VERSION_STRING);
+  response_->set(http::field::content_type, "text/plain; charset=utf-8");
+  response_->keep_alive(false);
+  response_->body() = std::move(text);
+  response_->prepare_payload();
+  beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
+  http::async_write(stream_, *response_,
+                    beast::bind_front_handler(&HttpSession::OnWrite, this->shared_from_this(), true));
 }
 
 template <class Stream>

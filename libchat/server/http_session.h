@@ -38,6 +38,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   void OnHeader(beast::error_code ec, std::size_t bytes);
   void OnRead(beast::error_code ec, std::size_t bytes);
   void OnExchangeDone(bool keep_alive);
+  // Answers `status` with `text` and closes the connection: the request cannot be read safely.
+  void RejectAndClose(http::status status, std::string text);
   // Builds the response to a plain (non-upgrade) request.
   http::response<http::string_body> Respond(const http::request<http::string_body>& req) const;
   void OnWrite(bool close, beast::error_code ec, std::size_t bytes);

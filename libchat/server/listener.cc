@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "address_key.h"
 #include "http_session.h"
 
 namespace chat::detail {
@@ -77,7 +78,8 @@ void Listener::OnAccept(beast::error_code ec, tcp::socket socket) {
     });
     return;
   }
-  const std::string address = SourceAddressOf(socket);
+  // Counted per AddressKey: an IPv6 host picks any address of its /64, and counts as one.
+  const std::string address = AddressKey(SourceAddressOf(socket));
   AddressSlot slot;
   if (state_->metrics.connections.Get() >= static_cast<std::int64_t>(state_->options.max_connections)) {
     state_->metrics.connections_refused.Add();

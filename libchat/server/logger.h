@@ -1,5 +1,7 @@
 // Logger: the server's level filter in front of a LogSink. Lines are built only when their level is
-// enabled. Never pass message bodies, passwords or tokens: log ids, sizes and codes.
+// enabled. Never pass message bodies, passwords or tokens: log ids, sizes and codes. Pass every
+// client string through LogEscape/LogUsername (log_escape.h); as a backstop, each finished line has
+// its control characters escaped and is cut at kMaxLogLineBytes, so nothing can forge a line.
 #pragma once
 
 #include <sstream>
@@ -7,6 +9,7 @@
 #include <utility>
 
 #include "libchat/server/log.h"
+#include "log_escape.h"
 
 namespace chat::detail {
 
@@ -22,7 +25,7 @@ class Logger {
     if (!Enabled(level)) return;
     std::ostringstream os;
     (os << ... << args);
-    sink_(level, os.str());
+    sink_(level, SanitizeLogLine(os.str()));
   }
   template <typename... Args>
   void Debug(const Args&... args) const { Log(LogLevel::kDebug, args...); }

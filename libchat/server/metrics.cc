@@ -80,6 +80,15 @@ std::string Metrics::Render() const {
                d(worker_rejected.Get()));
   AppendScalar(&out, "chat_worker_queue_depth", "gauge", "Commands waiting for a worker thread.",
                d(worker_queue_depth.Get()));
+  AppendScalar(&out, "chat_hash_rejected_total", "counter",
+               "Password commands refused because the hash queue was full.", d(hash_rejected.Get()));
+  AppendScalar(&out, "chat_hash_queue_depth", "gauge", "Password commands waiting for a hash worker.",
+               d(hash_queue_depth.Get()));
+  AppendScalar(&out, "chat_registrations_refused_total", "counter",
+               "register refused by the per-address or global registration limit.",
+               d(registrations_refused.Get()));
+  AppendScalar(&out, "chat_log_lines_suppressed_total", "counter",
+               "Repeated refusal log lines not written.", d(log_lines_suppressed.Get()));
   AppendScalar(&out, "chat_receipt_events_total", "counter", "Coalesced receipt events sent.",
                d(receipt_events.Get()));
   AppendScalar(&out, "chat_attachment_uploads_total", "counter", "Attachment uploads completed.",

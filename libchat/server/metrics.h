@@ -64,6 +64,10 @@ struct Metrics {
   Counter send_queue_drops;         // Sessions closed as slow consumers.
   Counter worker_rejected;          // Commands refused because the worker queue was full.
   Gauge worker_queue_depth;         // Commands waiting for a worker.
+  Counter hash_rejected;            // Password commands refused because the hash queue was full.
+  Gauge hash_queue_depth;           // Password commands waiting for a hash worker.
+  Counter registrations_refused;    // register refused by the per-address or global limit.
+  Counter log_lines_suppressed;     // Repeated refusal lines not written (LogLimiter).
   Counter receipt_events;           // Coalesced receipt events sent (one per chat per window).
   Counter attachment_uploads;       // Attachment uploads completed (PUT /v1/attachments/{id}).
   Counter attachment_downloads;     // Attachment responses sent in full (GET, 200 or 206).

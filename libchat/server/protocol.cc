@@ -116,13 +116,6 @@ Json ToJson(const Message& m) {
               {"deleted", m.deleted}};
 }
 
-std::size_t EstimateWireBytes(const Message& m) {
-  // Field names and numbers take about 200 bytes; text may grow when JSON-escaped, rarely by much.
-  std::size_t n = 200 + m.id.size() + m.client_id.size() + m.body.size() + m.body.size() / 8;
-  for (const auto& a : m.attachments) n += a.size() + 3;
-  return n;
-}
-
 Json ToJson(const Chat& c) {
   return Json{{"id", c.id},
               {"kind", ToString(c.kind)},

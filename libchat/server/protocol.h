@@ -65,8 +65,6 @@ Json ToJson(const ReceiptCursor& r);
 Json ToJson(const Attachment& a);
 // `self`: the user's own record (adds email and privacy setting).
 Json ToJson(const User& u, bool self);
-// Bytes a message is expected to take on the wire, to keep responses under a byte budget.
-std::size_t EstimateWireBytes(const Message& m);
 
 // Reads the fields of a request without exceptions. Each getter returns the value, or `fallback` when
 // the field is absent or null; a missing required field or a wrong type records the first error

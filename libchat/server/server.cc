@@ -161,6 +161,7 @@ void ServerImpl::Stop() {
   threads_.clear();
   // 5. Finish the commands already accepted (and the last-seen updates of closed sessions), then stop
   //    listening to the bus: after this no server thread touches the service.
+  st.hash_workers.Shutdown();
   st.workers.Shutdown();
   // Sends the workers started complete when their group commit does: wait for those answers, whose
   // handlers post to the (stopped) network contexts, before the caller may destroy the service.
@@ -183,6 +184,7 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, ChatServic
                                    std::to_string(options.send_queue_bytes) + ")");
   }
   if (options.workers == 0) return Status::InvalidArgument("workers must be at least 1");
+  if (options.hash_workers == 0) return Status::InvalidArgument("hash_workers must be at least 1");
   if (options.receipt_interval.count() <= 0) return Status::InvalidArgument("receipt_interval must be positive");
   return std::unique_ptr<Server>(new ServerImpl(std::move(options), service));
 }

@@ -18,10 +18,13 @@
 #include "io_lane.h"
 #include "libchat/server/server.h"
 #include "libchat/service.h"
+#include "log_limiter.h"
 #include "logger.h"
 #include "metrics.h"
 #include "presence.h"
+#include "registration_guard.h"
 #include "router.h"
+#include "token_buckets.h"
 #include "worker_pool.h"
 
 namespace boost::asio::ssl {
@@ -63,11 +66,19 @@ struct ServerState {
         log(options.log_level, options.log_sink),
         router(metrics, log, std::move(schedule_receipt_flush)),
         presence(service, workers, router, log),
+        registration(service.options().limits.register_per_address, service.options().limits.register_global,
+                     service.options().enforce_rate_limits, service.options().clock),
+        resumes(service.options().clock),
+        refusal_log(LogLimiterOptions{}, service.options().clock),
+        hash_workers(options.hash_workers, options.hash_queue,
+                     [this](std::size_t depth) { metrics.hash_queue_depth.Set(static_cast<std::int64_t>(depth)); }),
         workers(options.workers, options.worker_queue,
                 [this](std::size_t depth) { metrics.worker_queue_depth.Set(static_cast<std::int64_t>(depth)); }) {}
 
   // REQUIRES: StartCalls() succeeded (true from Start until Stop has joined the workers).
-  CommandContext Context() { return CommandContext{service, presence, options, log, metrics, *calls}; }
+  CommandContext Context() {
+    return CommandContext{service, presence, options, log, metrics, *calls, registration, resumes, refusal_log};
+  }
 
   // Creates the push dispatcher (when options.push_senders is set; its LiveCheck asks the router)
   // and the call manager, and hooks their metrics into /metrics. Called once by Start before serving.
@@ -125,6 +136,15 @@ struct ServerState {
   std::mutex sessions_mu;
   std::condition_variable sessions_cv;
   std::unordered_map<std::uint64_t, std::weak_ptr<WsSession>> sessions;  // GUARDED_BY(sessions_mu)
+  // Registrations per source address and overall (Limits::register_*), charged before the hash.
+  RegistrationGuard registration;
+  // Resumes per user (Limits::resume_per_user): each connect announces presence to every partner.
+  TokenBuckets resumes;
+  // Repeated refusal lines, per source address (docs/security.md, "Logs").
+  LogLimiter refusal_log;
+  // Commands that hash a password (HashesPassword in commands.h) run here, never on `workers`: at
+  // most options.hash_workers Argon2id hashes at once, and everything else is served meanwhile.
+  WorkerPool hash_workers;
   // Last: destroyed (joined) first.
   WorkerPool workers;
 };

@@ -38,6 +38,17 @@ Result<std::shared_ptr<ssl::context>> MakeServerTlsContext(const TlsOptions& tls
                        ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
                    ec);
   if (ec) return Bad("options", "", ec);
+  // TLS 1.2 suites: ECDHE key exchange (forward secrecy) with AEAD ciphers only. OpenSSL's default
+  // list also offers static-RSA key exchange and CBC with SHA-1 to an RSA certificate. TLS 1.3's
+  // suites are all AEAD with forward secrecy and are left as they are.
+  static constexpr const char* kTls12Ciphers =
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+      "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+  if (SSL_CTX_set_cipher_list(ctx->native_handle(), kTls12Ciphers) != 1) {
+    return Status::InvalidArgument("TLS: OpenSSL accepts none of the AEAD cipher suites");
+  }
+  // The server's order wins: the client cannot steer towards the weakest suite both support.
+  SSL_CTX_set_options(ctx->native_handle(), SSL_OP_CIPHER_SERVER_PREFERENCE);
   const std::string cert_source = tls.cert_pem.empty() ? "certificate '" + tls.cert_file + "'" : "certificate (PEM)";
   if (tls.cert_pem.empty()) {
     LIBCHAT_RETURN_IF_ERROR(CheckReadable("certificate", tls.cert_file));

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "libchat/version.h"
+#include "log_escape.h"
 
 namespace chat::detail {
 namespace {
@@ -217,11 +218,15 @@ void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
   own_change_ = ChangesOwnCredentials(request, caller_);
   if (own_change_) auth_.BeginOwnChange();
   busy_ = true;
+  // Password commands wait for one of the few hash workers; a flood of them (register, wrong
+  // passwords) then delays only its own kind, never the commands of signed-in users.
+  const bool hashes = HashesPassword(request, caller_);
+  WorkerPool& pool = hashes ? state_->hash_workers : state_->workers;
   Caller caller = caller_;
   caller.remote = remote_;
   auto self = this->shared_from_this();
   const bool queued =
-      state_->workers.TrySubmit([self, spec, caller = std::move(caller), request = std::move(request)]() mutable {
+      pool.TrySubmit([self, spec, caller = std::move(caller), request = std::move(request)]() mutable {
         ServerState& st = *self->state_;
         const auto start = std::chrono::steady_clock::now();
         auto observe_latency = [&st, start] {
@@ -250,7 +255,7 @@ void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
             CommandContext ctx = st.Context();
             spec->run_async(ctx, caller, args, done);
           } catch (const std::exception& e) {
-            st.log.Error("command ", request.cmd, " threw: ", e.what());
+            st.log.Error("command ", request.cmd, " threw: ", LogEscape(e.what(), 256));
             CommandOutcome failed;
             failed.error = {Code(StatusCode::kInternal), "internal error", -1};
             done(std::move(failed));  // Ignored if the command had answered before throwing.
@@ -264,7 +269,7 @@ void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
           outcome = spec->run(ctx, caller, args);
         } catch (const std::exception& e) {
           // Nothing in a handler should throw; if something does, answer rather than kill the worker.
-          st.log.Error("command ", request.cmd, " threw: ", e.what());
+          st.log.Error("command ", request.cmd, " threw: ", LogEscape(e.what(), 256));
           outcome = CommandOutcome{};
           outcome.error = {Code(StatusCode::kInternal), "internal error", -1};
         }
@@ -279,8 +284,13 @@ void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
     busy_ = false;
     if (own_change_ && auth_.EndOwnChange(std::nullopt)) CloseRevoked();
     own_change_ = false;
-    state_->metrics.worker_rejected.Add();
-    SendError(id, {Code(StatusCode::kResourceExhausted), "server busy: too many commands queued", 100});
+    if (hashes) {
+      state_->metrics.hash_rejected.Add();
+      SendError(id, {Code(StatusCode::kResourceExhausted), "server busy: too many password checks queued", 1000});
+    } else {
+      state_->metrics.worker_rejected.Add();
+      SendError(id, {Code(StatusCode::kResourceExhausted), "server busy: too many commands queued", 100});
+    }
   }
 }
 

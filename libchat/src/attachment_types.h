@@ -14,14 +14,14 @@ namespace chat::detail {
 inline constexpr std::size_t kMagicBytes = 12;
 
 // Checks a declared kind and MIME type. MIME types are lower-case "type/subtype" (no parameters).
-// image, audio and video accept only the MIME types of the table, whose content can be checked;
-// document accepts any well-formed MIME type outside image/, audio/ and video/. InvalidArgument
-// naming the problem otherwise.
+// Every kind accepts only the MIME types of its part of the table (an allow-list: documents too, so
+// that nothing a browser would run, such as text/html or image/svg+xml, is taken). InvalidArgument
+// naming the problem, and the types accepted, otherwise.
 Status CheckAttachmentType(AttachmentKind kind, std::string_view mime);
 
 // Checks the first bytes of an upload (`head`: min(size, kMagicBytes) bytes) against the signature of
-// `mime`. OK for a MIME type without a known signature (e.g. text/plain). InvalidArgument when the
-// bytes say the file is something else.
+// `mime`. OK for a type of the table without a signature (text/plain, text/csv, text/markdown,
+// application/octet-stream). InvalidArgument when the bytes say the file is something else.
 Status CheckMagic(std::string_view mime, std::string_view head);
 
 }  // namespace chat::detail

@@ -30,6 +30,12 @@ Status SyncDir(const fs::path& dir) {
   return rc == 0 ? Status::Ok() : Errno("fsync " + dir.string());
 }
 
+// Creates `dir` (its parent must exist) as 0700 whatever the umask; OK if it exists.
+Status MakePrivateDir(const fs::path& dir) {
+  if (::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) return Status::Ok();
+  return Errno("mkdir " + dir.string());
+}
+
 class FileWriter final : public BlobWriter {
  public:
   FileWriter(int fd, fs::path tmp, fs::path final_path) : fd_(fd), tmp_(std::move(tmp)), final_(std::move(final_path)) {}
@@ -64,8 +70,7 @@ class FileWriter final : public BlobWriter {
     ::close(fd_);
     fd_ = -1;
     std::error_code ec;
-    fs::create_directories(final_.parent_path(), ec);
-    if (ec) return Status::Unavailable("mkdir " + final_.parent_path().string() + ": " + ec.message());
+    if (Status s = MakePrivateDir(final_.parent_path()); !s.ok()) return s;
     if (fs::exists(final_)) {
       fs::remove(tmp_, ec);
       return Status::AlreadyExists("blob " + final_.filename().string());
@@ -128,7 +133,8 @@ class FileBlobStore final : public BlobStore {
     fs::path final_path = PathOf(id);
     if (fs::exists(final_path)) return Status::AlreadyExists("blob " + id);
     fs::path tmp = dir_ / "tmp" / (id + "." + detail::RandomHex(8));
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    // Private to chatd's user whatever the umask: attachments are the users' files.
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return Errno("create " + tmp.string());
     return std::unique_ptr<BlobWriter>(std::make_unique<FileWriter>(fd, tmp, final_path));
   }
@@ -170,8 +176,13 @@ class FileBlobStore final : public BlobStore {
 Result<std::unique_ptr<BlobStore>> NewFileBlobStore(const std::string& dir) {
   std::error_code ec;
   fs::path root(dir);
-  fs::create_directories(root / "tmp", ec);
-  if (ec) return Status::Unavailable("file://" + dir + ": mkdir: " + ec.message());
+  // Folders made here are 0700 (existing ones are left as they are; chatd checks them at start).
+  if (!fs::exists(root, ec)) {
+    fs::create_directories(root.parent_path(), ec);
+    if (ec) return Status::Unavailable("file://" + dir + ": mkdir: " + ec.message());
+    if (Status s = MakePrivateDir(root); !s.ok()) return s;
+  }
+  if (Status s = MakePrivateDir(root / "tmp"); !s.ok()) return s;
   // Temp files left by a crash were never visible; remove them.
   for (const auto& entry : fs::directory_iterator(root / "tmp", ec)) fs::remove(entry.path(), ec);
   return std::unique_ptr<BlobStore>(std::make_unique<FileBlobStore>(root));

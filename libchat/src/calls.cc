@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "crypto.h"
+#include "token_buckets.h"
 
 namespace chat {
 
@@ -133,6 +134,20 @@ class CallManagerImpl final : public CallManager {
       return Refuse(Status::FailedPrecondition("device " + std::to_string(caller.device) + " is already in call " +
                                                busy->second));
     }
+    // One user must not hold the server's whole max_calls, from many devices.
+    if (auto mine = calls_by_caller_.find(caller.user);
+        mine != calls_by_caller_.end() && mine->second >= options_.max_calls_per_user) {
+      return Refuse(Status::ResourceExhausted("you have " + std::to_string(mine->second) +
+                                              " calls in progress, the most allowed"));
+    }
+    // Last, so that only an invite that goes out spends a token: each rings every member's devices
+    // and pushes to their phones, with an SDP of up to max_sdp_bytes.
+    if (service_.options().enforce_rate_limits) {
+      if (Status s = invites_.Take({{{0, caller.user}, &options_.invite_per_user}}, 1, "call invitations");
+          !s.ok()) {
+        return Refuse(s);
+      }
+    }
     const TimeMs now = Now();
     Call call;
     call.id = detail::RandomHex(16);
@@ -168,6 +183,7 @@ class CallManagerImpl final : public CallManager {
     }
     CallStart start{call.id, callees, MakeIceServers(options_.ice, caller.user, now), call.ring_until};
     busy_devices_[caller.device] = call.id;
+    ++calls_by_caller_[caller.user];
     calls_.emplace(call.id, std::move(call));
     ++stats_.invited;
     // The timer may be sleeping towards a later deadline (or none).
@@ -416,6 +432,9 @@ class CallManagerImpl final : public CallManager {
     }
     busy_devices_.erase(call.caller.device);
     if (active) busy_devices_.erase(call.answered.device);
+    if (auto mine = calls_by_caller_.find(call.caller.user); mine != calls_by_caller_.end() && --mine->second == 0) {
+      calls_by_caller_.erase(mine);
+    }
     calls_.erase(it);
     return e;
   }
@@ -482,6 +501,8 @@ class CallManagerImpl final : public CallManager {
   std::condition_variable cv_;
   CallMap calls_;                                              // GUARDED_BY(mu_)
   std::unordered_map<DeviceId, std::string> busy_devices_;     // GUARDED_BY(mu_): device -> its call.
+  std::unordered_map<UserId, std::size_t> calls_by_caller_;    // GUARDED_BY(mu_): calls each user started.
+  detail::TokenBuckets invites_{options_.clock};               // CallOptions::invite_per_user.
   CallStats stats_;                                            // GUARDED_BY(mu_)
   bool stop_ = false;                                          // GUARDED_BY(mu_)
   // Refusals and write errors happen outside mu_ too; counted under a lock of their own.
@@ -500,6 +521,7 @@ Result<std::unique_ptr<CallManager>> CallManager::Create(CallOptions options, Ch
   if (options.max_sdp_bytes == 0) return Status::InvalidArgument("max_sdp_bytes must be positive");
   if (options.max_candidate_bytes == 0) return Status::InvalidArgument("max_candidate_bytes must be positive");
   if (options.max_calls == 0) return Status::InvalidArgument("max_calls must be positive");
+  if (options.max_calls_per_user == 0) return Status::InvalidArgument("max_calls_per_user must be positive");
   if (options.ice.turn_ttl_ms <= 0) return Status::InvalidArgument("ice.turn_ttl_ms must be positive");
   if (options.clock == nullptr) options.clock = SystemClock();
   return std::unique_ptr<CallManager>(std::make_unique<CallManagerImpl>(std::move(options), service, push));

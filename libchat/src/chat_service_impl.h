@@ -28,6 +28,7 @@
 #include "moderation.h"
 #include "spam_service.h"
 #include "token_buckets.h"
+#include "typing_gate.h"
 
 namespace chat::detail {
 
@@ -44,7 +45,8 @@ class ChatServiceImpl final : public ChatService {
   Result<std::string> HashPassword(const std::string& password) override;
   Result<User> RegisterWithHash(const NewAccount& account, const std::string& password_hash) override;
   Result<Session> IssueSession(UserId user, const DeviceInfo& device) override;
-  Result<User> VerifyPassword(const std::string& username, const std::string& password) override;
+  Result<User> VerifyPassword(const std::string& username, const std::string& password,
+                              std::string_view source_address) override;
   Result<Session> Login(const std::string& username, const std::string& password, const DeviceInfo& device,
                         std::string_view source_address) override;
   Result<Session> Resume(const std::string& token) override;
@@ -163,6 +165,8 @@ class ChatServiceImpl final : public ChatService {
   Attachments attachments_;
   TokenBuckets buckets_{options_.clock};
   LoginThrottle throttle_{options_.login_throttle, options_.clock};
+  TypingGate typing_gate_{options_.limits.typing_per_user, options_.limits.typing_coalesce_ms,
+                          options_.enforce_rate_limits, options_.clock};
   ModerationCache moderation_{*store_};
   SpamService spam_{options_, store_.get()};
   Subscription subscription_;

@@ -5,10 +5,22 @@
 namespace chat::detail {
 namespace {
 
+std::string PairKey(std::string_view account, std::string_view address) {
+  // '\n' appears in neither a normalised name nor an address key, so pairs cannot collide.
+  std::string k = "p:";
+  k.append(account).push_back('\n');
+  k.append(address);
+  return k;
+}
 std::string AccountKey(std::string_view account) { return "u:" + std::string(account); }
 std::string AddressKey(std::string_view address) { return "a:" + std::string(address); }
 
 }  // namespace
+
+LoginThrottle::LoginThrottle(LoginThrottleOptions options, Clock* clock)
+    : options_(options), clock_(clock), global_tokens_(options.global_failures.burst) {
+  global_updated_ms_ = clock_->NowMs();
+}
 
 TimeMs LoginThrottle::AllowedAt(const Record& r) const {
   if (r.failures < options_.free_failures) return 0;
@@ -28,14 +40,39 @@ LoginThrottle::Record* LoginThrottle::Find(const std::string& key, TimeMs now) {
   return &it->second;
 }
 
+void LoginThrottle::RefillGlobal(TimeMs now) {
+  const RateLimit& g = options_.global_failures;
+  if (now > global_updated_ms_) {
+    global_tokens_ = std::min(g.burst, global_tokens_ + static_cast<double>(now - global_updated_ms_) *
+                                                            g.per_minute / 60000.0);
+  }
+  global_updated_ms_ = std::max(global_updated_ms_, now);
+}
+
 Status LoginThrottle::Check(std::string_view account, std::string_view address) {
   if (!options_.enabled) return Status::Ok();
   const TimeMs now = clock_->NowMs();
   std::lock_guard lock(mu_);
   TimeMs allowed = 0;
-  if (const Record* r = Find(AccountKey(account), now)) allowed = std::max(allowed, AllowedAt(*r));
-  if (!address.empty()) {
-    if (const Record* r = Find(AddressKey(address), now)) allowed = std::max(allowed, AllowedAt(*r));
+  const Record* pair = Find(PairKey(account, address), now);
+  if (pair != nullptr) allowed = std::max(allowed, AllowedAt(*pair));
+  const Record* from = address.empty() ? nullptr : Find(AddressKey(address), now);
+  if (from != nullptr) allowed = std::max(allowed, AllowedAt(*from));
+  // Other addresses' failures against the name hold back only an address that failed against it
+  // too (or an unknown one): the owner at a clean address always gets through.
+  const Record* name = Find(AccountKey(account), now);
+  if (name != nullptr && (address.empty() || (pair != nullptr && pair->failures > 0))) {
+    allowed = std::max(allowed, AllowedAt(*name));
+  }
+  // The global budget, for addresses with failures of their own.
+  const bool dirty = address.empty() ? pair != nullptr : from != nullptr;
+  if (dirty && options_.global_failures.burst > 0) {
+    RefillGlobal(now);
+    if (global_tokens_ < 1) {
+      const double per_ms = options_.global_failures.per_minute / 60000.0;
+      const TimeMs wait = per_ms > 0 ? static_cast<TimeMs>((1 - global_tokens_) / per_ms) + 1 : options_.max_delay_ms;
+      allowed = std::max(allowed, now + wait);
+    }
   }
   if (allowed <= now) return Status::Ok();
   // Identical for every account, existing or not: only the delay differs, and it depends on the
@@ -63,14 +100,27 @@ void LoginThrottle::Failed(std::string_view account, std::string_view address) {
   if (!options_.enabled) return;
   const TimeMs now = clock_->NowMs();
   std::lock_guard lock(mu_);
+  Fail(PairKey(account, address), now);
   Fail(AccountKey(account), now);
   if (!address.empty()) Fail(AddressKey(address), now);
+  if (options_.global_failures.burst > 0) {
+    RefillGlobal(now);
+    global_tokens_ = std::max(0.0, global_tokens_ - 1);
+  }
 }
 
-void LoginThrottle::Succeeded(std::string_view account) {
+void LoginThrottle::Succeeded(std::string_view account, std::string_view address) {
   if (!options_.enabled) return;
+  const TimeMs now = clock_->NowMs();
   std::lock_guard lock(mu_);
-  records_.erase(AccountKey(account));
+  auto pair = records_.find(PairKey(account, address));
+  if (pair == records_.end()) return;
+  // The owner proved who they are from here: their own earlier typos no longer count against the
+  // name; everybody else's still do.
+  if (Record* name = Find(AccountKey(account), now)) {
+    name->failures -= std::min(name->failures, pair->second.failures);
+  }
+  records_.erase(pair);
 }
 
 std::size_t LoginThrottle::TEST_Records() {

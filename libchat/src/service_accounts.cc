@@ -61,8 +61,9 @@ Result<User> ChatServiceImpl::NewUserRecord(const NewAccount& a, bool check_pass
 
 // ------------------------------------------------------------------ sessions
 
-Result<User> ChatServiceImpl::VerifyPassword(const std::string& username, const std::string& password) {
-  return CheckCredentials(username, password, {});
+Result<User> ChatServiceImpl::VerifyPassword(const std::string& username, const std::string& password,
+                                             std::string_view source_address) {
+  return CheckCredentials(username, password, source_address);
 }
 
 // VerifyPassword behind the login throttle: a refused check is counted against the name (as typed,
@@ -89,7 +90,7 @@ Result<User> ChatServiceImpl::CheckCredentials(const std::string& username, cons
     throttle_.Failed(key, source);
     return BadCredentials();
   }
-  throttle_.Succeeded(key);
+  throttle_.Succeeded(key, source);
   if (user->disabled) return AccountClosed(*user);
   return user;
 }
@@ -193,7 +194,8 @@ Result<Session> ChatServiceImpl::ChangePassword(UserId user, DeviceId device, co
   // or unbanned) would otherwise get a fresh token here, and act again.
   LIBCHAT_RETURN_IF_ERROR(access_.CheckDevice(user, device));
   LIBCHAT_ASSIGN_OR_RETURN(User u, store_->GetUser(user));
-  LIBCHAT_ASSIGN_OR_RETURN(u, CheckCredentials(u.username, old_password, {}));
+  // Throttled as the asking device: others' failures against the name do not hold the owner back.
+  LIBCHAT_ASSIGN_OR_RETURN(u, CheckCredentials(u.username, old_password, "device:" + std::to_string(device)));
   // Whoever knew the old password may hold a session: end them all, in one write with the new hash.
   // The asking device goes on with a fresh token; the others are removed (so that they do not hold
   // device slots) and must log in with the new password. The write is refused if the hash we checked

@@ -245,6 +245,9 @@ Result<Message> ChatServiceImpl::RecordCall(ChatId chat, UserId caller, DeviceId
 Status ChatServiceImpl::Typing(UserId user, DeviceId device, ChatId chat, bool typing) {
   LIBCHAT_RETURN_IF_ERROR(access_.CheckDevice(user, device));
   LIBCHAT_ASSIGN_OR_RETURN(auto members, RequireMember(chat, user));
+  // Coalesced and rate-limited per user (typing_gate.h): a repeat is accepted and not fanned out.
+  LIBCHAT_ASSIGN_OR_RETURN(bool publish, typing_gate_.Admit(user, chat, typing));
+  if (!publish) return Status::Ok();
   auto e = std::make_shared<Event>();
   e->type = EventType::kTyping;
   e->chat = chat;

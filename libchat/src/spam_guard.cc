@@ -76,6 +76,25 @@ std::optional<SpamFlag> SpamGuard::AddPoints(UserId user, double points, const s
   return AddLocked(shard, user, points, reason, clock_->NowMs());
 }
 
+std::optional<SpamFlag> SpamGuard::AddCappedPoints(UserId user, double points, double cap, const std::string& reason) {
+  if (!options_.enabled || points <= 0) return std::nullopt;
+  const TimeMs now = clock_->NowMs();
+  Shard& shard = ShardOf(user);
+  // The cap's check and the points it lets through are under one lock: concurrent reports by many
+  // new accounts cannot each see room left.
+  std::lock_guard lock(shard.mu);
+  State& s = shard.states[user];
+  double so_far = s.capped;
+  if (so_far > 0 && now > s.capped_at && options_.half_life_ms > 0) {
+    so_far *= std::exp2(-static_cast<double>(now - s.capped_at) / static_cast<double>(options_.half_life_ms));
+  }
+  const double allowed = std::min(points, std::max(0.0, cap - so_far));
+  s.capped = so_far + allowed;
+  s.capped_at = std::max(s.capped_at, now);
+  if (allowed <= 0) return std::nullopt;
+  return AddLocked(shard, user, allowed, reason, now);
+}
+
 std::optional<SpamFlag> SpamGuard::AddLocked(Shard& shard, UserId user, double points, const std::string& reason,
                                              TimeMs now) {
   // Drop senders whose points have decayed to nothing, so the map holds only the recently suspect.

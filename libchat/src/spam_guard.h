@@ -43,6 +43,9 @@ class SpamGuard {
 
   // Adds points from outside the rules (a report). Same return as Score.
   std::optional<SpamFlag> AddPoints(UserId user, double points, const std::string& reason);
+  // AddPoints for a report by a new account: the points are cut so that what new accounts have added
+  // about `user`, decayed like the score, stays at most `cap`. Same return as Score.
+  std::optional<SpamFlag> AddCappedPoints(UserId user, double points, double cap, const std::string& reason);
 
   // Forgets the user's score, flag and rule windows (an admin cleared the account).
   void Clear(UserId user);
@@ -66,6 +69,8 @@ class SpamGuard {
     bool flagged = false;
     TimeMs flagged_at = 0;
     bool suspended_recorded = false;  // The stored flag says suspended.
+    double capped = 0;                // Points from AddCappedPoints, at `capped_at`, decaying.
+    TimeMs capped_at = 0;
     std::deque<std::string> reasons;
   };
   struct Shard {

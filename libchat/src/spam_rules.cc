@@ -30,11 +30,44 @@ bool StartsWithNoCase(std::string_view text, std::size_t pos, std::string_view p
 constexpr std::uint64_t kFnvOffset = 1469598103934665603ULL;
 constexpr std::uint64_t kFnvPrime = 1099511628211ULL;
 
-// Byte `c` of a text as NormalizeForSpam keeps it, or -1 if dropped.
-int NormalizedByte(unsigned char c) {
-  if (c >= 0x80) return c;  // Part of a non-ASCII character: kept as is.
-  if (IsAsciiLetter(c)) return AsciiLower(c);
-  return -1;
+// Characters that change nothing a reader sees: zero-width and other format characters (Unicode
+// category Cf: soft hyphen, ZWSP/ZWNJ/ZWJ, direction marks and overrides, word joiner, BOM, tags),
+// variation selectors, fillers, and the non-ASCII spaces. Dropped like ASCII spaces and punctuation, so
+// that "b\u200buy now" is the same text as "buy now".
+bool IsInvisible(char32_t cp) {
+  return cp == 0x00A0 || cp == 0x00AD || cp == 0x034F || cp == 0x061C || cp == 0x115F || cp == 0x1160 ||
+         cp == 0x1680 || cp == 0x17B4 || cp == 0x17B5 || (cp >= 0x180B && cp <= 0x180F) ||
+         (cp >= 0x2000 && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202F) || (cp >= 0x205F && cp <= 0x206F) ||
+         cp == 0x3000 || cp == 0x3164 || (cp >= 0xFE00 && cp <= 0xFE0F) || cp == 0xFEFF || cp == 0xFFA0 ||
+         (cp >= 0xFFF0 && cp <= 0xFFFB) || (cp >= 0x1D173 && cp <= 0x1D17A) || (cp >= 0xE0000 && cp <= 0xE0FFF);
+}
+
+// Calls emit(byte) for each byte NormalizeForSpam keeps: ASCII letters lower-cased, the bytes of
+// non-ASCII characters that are not invisible. One pass, no copy.
+template <typename Emit>
+void ForEachNormalized(std::string_view text, Emit emit) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (IsAsciiLetter(c)) emit(AsciiLower(c));
+      ++i;
+      continue;
+    }
+    // A UTF-8 sequence: its length from the lead byte; bodies are valid UTF-8, but a stray byte is
+    // kept on its own rather than read past.
+    const std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (len == 1 || i + len > text.size()) {
+      emit(c);
+      ++i;
+      continue;
+    }
+    char32_t cp = len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    if (!IsInvisible(cp)) {
+      for (std::size_t k = 0; k < len; ++k) emit(static_cast<unsigned char>(text[i + k]));
+    }
+    i += len;
+  }
 }
 
 template <typename T>
@@ -47,9 +80,7 @@ void DropOlderThan(std::deque<T>* window, TimeMs cutoff) {
 std::string NormalizeForSpam(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for (unsigned char c : text) {
-    if (int n = NormalizedByte(c); n >= 0) out.push_back(static_cast<char>(n));
-  }
+  ForEachNormalized(text, [&out](unsigned char c) { out.push_back(static_cast<char>(c)); });
   return out;
 }
 
@@ -64,12 +95,10 @@ std::uint64_t Fingerprint(std::string_view normalized) {
 
 NormalizedText FingerprintText(std::string_view text) {
   NormalizedText out{kFnvOffset, 0};
-  for (unsigned char c : text) {
-    const int n = NormalizedByte(c);
-    if (n < 0) continue;
-    out.fingerprint = (out.fingerprint ^ static_cast<std::uint64_t>(n)) * kFnvPrime;
+  ForEachNormalized(text, [&out](unsigned char c) {
+    out.fingerprint = (out.fingerprint ^ static_cast<std::uint64_t>(c)) * kFnvPrime;
     ++out.bytes;
-  }
+  });
   return out;
 }
 
@@ -173,7 +202,9 @@ void FloodRule::Forget(UserId user) {
 // ---------------------------------------------------------------- new accounts messaging strangers
 SpamVerdict NewAccountRule::Evaluate(const SpamSend& send) {
   if (send.account_age_ms >= options_.new_account_ms) return {};
-  if (send.chat_kind != ChatKind::kDirect || send.members == nullptr) return {};
+  if (send.members == nullptr) return {};
+  // A group of two is a direct chat by another name: counted the same.
+  if (send.chat_kind != ChatKind::kDirect && send.members->size() != 2) return {};
   UserId other = 0;
   for (UserId m : *send.members) {
     if (m != send.sender) other = m;

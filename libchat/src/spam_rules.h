@@ -18,7 +18,9 @@
 namespace chat::detail {
 
 // `text` with letters only: ASCII letters lower-cased, bytes of other UTF-8 characters kept as they
-// are, ASCII digits, punctuation, whitespace and controls dropped. "Buy NOW!!! 50% off" -> "buynowoff".
+// are, ASCII digits, punctuation, whitespace and controls dropped, and so are invisible characters
+// (zero-width and other format characters, variation selectors, non-ASCII spaces).
+// "Buy NOW!!! 50% off" -> "buynowoff"; "b\u200buy now" -> "buynow".
 std::string NormalizeForSpam(std::string_view text);
 // FNV-1a, 64 bits.
 std::uint64_t Fingerprint(std::string_view normalized);

@@ -112,7 +112,21 @@ Result<SpamReportAdded> SpamService::Report(UserId reporter, ChatId chat, Seq se
   guard_.CountReport();
   std::string why = "report: reported by user " + std::to_string(reporter);
   if (!reason.empty()) why += " (" + reason + ")";
-  Persist(guard_.AddPoints(added.report.sender, ReportPoints(added.earlier_by_reporter), why));
+  // The report is stored for admins either way; what it adds to the score depends on who reports.
+  const ReportOptions& o = options_.spam.reports;
+  const SpamStanding standing = guard_.Standing(reporter);
+  if (standing.flagged || standing.throttled) return added;  // A suspect reporter adds nothing.
+  const TimeMs created = guard_.CreatedAt(reporter, [&] {
+    auto u = store_->GetUser(reporter);
+    return u.ok() ? u->created_at : now;  // Unreadable: treated as new.
+  });
+  const double points = ReportPoints(added.earlier_by_reporter);
+  if (now - created < o.new_reporter_ms) {
+    Persist(guard_.AddCappedPoints(added.report.sender, points * o.new_reporter_weight,
+                                   o.max_points_from_new_reporters, why + ", a new account"));
+  } else {
+    Persist(guard_.AddPoints(added.report.sender, points, why));
+  }
   return added;
 }
 

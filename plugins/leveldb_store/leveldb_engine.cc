@@ -2,9 +2,13 @@
 // ordered iteration over an implicit snapshot, and an exclusive lock on the directory.
 #include <leveldb/cache.h>
 #include <leveldb/db.h>
+#include <leveldb/env.h>
 #include <leveldb/filter_policy.h>
 #include <leveldb/write_batch.h>
+#include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "libchat/plugins/leveldb_store.h"
@@ -19,6 +23,55 @@ Status FromLevelDb(const leveldb::Status& s, const std::string& context) {
   if (s.IsInvalidArgument()) return Status::InvalidArgument(context + ": " + s.ToString());
   if (s.IsNotSupportedError()) return Status::NotSupported(context + ": " + s.ToString());
   return Status::Unavailable(context + ": " + s.ToString());  // IO errors: retryable in principle.
+}
+
+// LevelDB's own Env creates every file 0644 (less the umask): readable by anyone on the host. This
+// one makes each file it creates private (0600) before a byte of data is in it. Files are only
+// created through these methods (tables, logs, MANIFEST, CURRENT's temp file, LOCK, the info LOG).
+class PrivateFilesEnv final : public leveldb::EnvWrapper {
+ public:
+  PrivateFilesEnv() : leveldb::EnvWrapper(leveldb::Env::Default()) {}
+
+  leveldb::Status NewWritableFile(const std::string& f, leveldb::WritableFile** r) override {
+    return Private(f, target()->NewWritableFile(f, r));
+  }
+  leveldb::Status NewAppendableFile(const std::string& f, leveldb::WritableFile** r) override {
+    return Private(f, target()->NewAppendableFile(f, r));
+  }
+  leveldb::Status LockFile(const std::string& f, leveldb::FileLock** l) override {
+    return Private(f, target()->LockFile(f, l));
+  }
+  leveldb::Status NewLogger(const std::string& f, leveldb::Logger** r) override {
+    return Private(f, target()->NewLogger(f, r));
+  }
+  leveldb::Status CreateDir(const std::string& d) override {
+    leveldb::Status s = target()->CreateDir(d);
+    if (s.ok()) ::chmod(d.c_str(), 0700);
+    return s;
+  }
+
+ private:
+  static leveldb::Status Private(const std::string& f, leveldb::Status s) {
+    if (s.ok() && ::chmod(f.c_str(), 0600) != 0) return leveldb::Status::IOError(f, "chmod 0600 failed");
+    return s;
+  }
+};
+
+// Shared by every database, like Env::Default(); never destroyed, so it outlives them all.
+leveldb::Env* PrivateEnv() {
+  static auto* env = new PrivateFilesEnv();
+  return env;
+}
+
+// Creates `dir` and its missing parents, the ones made here 0700 (not 0755 less the umask).
+Status MakePrivateDirs(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec)) return Status::Ok();
+  if (dir.has_parent_path() && dir.parent_path() != dir) LIBCHAT_RETURN_IF_ERROR(MakePrivateDirs(dir.parent_path()));
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::Unavailable("leveldb://" + dir.string() + ": mkdir: " + std::strerror(errno));
+  }
+  return Status::Ok();
 }
 
 leveldb::Slice ToSlice(std::string_view s) { return leveldb::Slice(s.data(), s.size()); }
@@ -107,6 +160,7 @@ class LevelDbEngine final : public KvEngine {
     leveldb::Options o;
     o.create_if_missing = true;
     o.error_if_exists = true;
+    o.env = PrivateEnv();
     leveldb::DB* raw = nullptr;
     LIBCHAT_RETURN_IF_ERROR(FromLevelDb(leveldb::DB::Open(o, dir, &raw), "open backup " + dir));
     std::unique_ptr<leveldb::DB> out(raw);
@@ -172,11 +226,9 @@ Result<std::unique_ptr<KvEngine>> OpenLevelDbEngine(const std::string& dir, cons
   o.filter_policy = filter.get();
   o.write_buffer_size = static_cast<std::size_t>(options.write_buffer_mb) << 20;
   o.max_file_size = 8 << 20;
-  if (options.create_if_missing) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return Status::Unavailable("leveldb://" + dir + ": mkdir: " + ec.message());
-  }
+  // Files 0600 and a new folder 0700: a store holds every message (docs/security.md).
+  o.env = PrivateEnv();
+  if (options.create_if_missing) LIBCHAT_RETURN_IF_ERROR(MakePrivateDirs(dir));
   leveldb::DB* raw = nullptr;
   leveldb::Status s = leveldb::DB::Open(o, dir, &raw);
   if (!s.ok()) return FromLevelDb(s, "leveldb://" + dir + ": open");

@@ -146,6 +146,19 @@ TEST_CASE("an oversized body is refused with 413 before it is read", "[admin][in
   CHECK(h.Get("/v1/users").status == 200);
 }
 
+TEST_CASE("an oversized body without the token is a 401, not a 413: strangers learn nothing first", "[admin][auth]") {
+  AdminOptions options;
+  options.max_body_bytes = 4096;
+  AdminHarness h("mem", {}, options);
+  const std::string big = R"({"username":"bob","password":"password-123","displayName":")" + std::string(8000, 'x') +
+                          "\"}";
+  auto stranger = h.PostWithToken("/v1/users", big, "");
+  CHECK(stranger.status == 401);
+  auto wrong = h.PostWithToken("/v1/users", big, "wrong-token-0123456789abcdef");
+  CHECK(wrong.status == 401);
+  CHECK(h.Post("/v1/users", big).status == 413);
+}
+
 TEST_CASE("deeply nested JSON is refused without harm", "[admin][input]") {
   AdminHarness h;
   auto r = h.Post("/v1/users", std::string(30000, '[') + std::string(30000, ']'));
@@ -169,6 +182,14 @@ TEST_CASE("AdminServer refuses weak tokens and double starts, reports a taken po
   AdminOptions weak;
   weak.token = "short";
   CHECK_CODE(AdminServer::Create(weak, *f.service), StatusCode::kInvalidArgument);
+  // Long enough, but not a secret: a repeated character or pattern.
+  for (const char* guessable : {"aaaaaaaaaaaaaaaa", "abababababababab", "0000000000000000000000000000000000000000",
+                                "abcabcabcabcabcabcab"}) {
+    AdminOptions o;
+    o.token = guessable;
+    INFO(guessable);
+    CHECK_CODE(AdminServer::Create(o, *f.service), StatusCode::kInvalidArgument);
+  }
   AdminOptions none;
   CHECK_CODE(AdminServer::Create(none, *f.service), StatusCode::kInvalidArgument);
 

@@ -15,6 +15,7 @@ TEST_CASE("admin sees flagged accounts and reports, and unflag restores sending"
     reporters.push_back(h.fixture().NewUser("reporter" + std::to_string(i)));
     ids.push_back(reporters.back().user.id);
   }
+  h.fixture().clock.Advance(8 * kMsPerDay);  // Established reporters: their reports count in full.
   auto chat = svc.CreateGroup(spammer.user.id, "g", ids);
   REQUIRE_OK(chat);
   auto sent = svc.Send(TextMessage(spammer, chat->id, "m1", "buy my watches"));

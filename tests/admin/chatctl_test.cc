@@ -325,6 +325,7 @@ TEST_CASE("chatctl spam: flagged accounts, reports and unflag", "[chatctl][spam]
     reporters.push_back(h.fixture().NewUser("reporter" + std::to_string(i)));
     ids.push_back(reporters.back().user.id);
   }
+  h.fixture().clock.Advance(8 * kMsPerDay);  // Established reporters: their reports count in full.
   auto chat = svc.CreateGroup(spammer.user.id, "g", ids);
   REQUIRE_OK(chat);
   auto sent = svc.Send(test::TextMessage(spammer, chat->id, "m1", "buy my watches"));
@@ -354,4 +355,33 @@ TEST_CASE("chatctl spam: flagged accounts, reports and unflag", "[chatctl][spam]
   REQUIRE_OK(svc.Send(test::TextMessage(spammer, chat->id, "m2", "sorry")));
   CHECK(ctl("spam unflag nobody").code == 1);
   CHECK(ctl("spam unflag").code == 2);
+}
+
+TEST_CASE("chatctl prints display names and ban reasons with their escape sequences defused", "[chatctl][security]") {
+  AdminHarness h;
+  Ctl ctl(h);
+  // A user chooses a display name that clears the operator's screen and retitles the terminal; the
+  // reason an admin pasted holds a right-to-left override.
+  NewAccount a;
+  a.username = "mallory";
+  a.password = "password-mallory";
+  a.display_name = "\x1b[2J\x1b]0;owned\x07M\xc2\x9b" "31m";
+  auto user = h.service().Register(a);
+  REQUIRE_OK(user);
+  REQUIRE_OK(h.service().BanUser(user->id, "spam \xe2\x80\xae" "gnp.exe"));
+  for (const std::string& args : {std::string("users list"), std::string("users show mallory"),
+                                  std::string("users bans")}) {
+    auto r = ctl(args);
+    INFO(args << "\n" << r.out);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find('\x1b') == std::string::npos);
+    CHECK(r.out.find('\x07') == std::string::npos);
+    CHECK(r.out.find("\xc2\x9b") == std::string::npos);
+    CHECK(r.out.find("\xe2\x80\xae") == std::string::npos);
+  }
+  CHECK(ctl("users show mallory").out.find("\\x1b[2J") != std::string::npos);
+  // --json output is JSON: its strings are escaped by the encoder, and stay exact.
+  auto json = ctl("users show mallory --json");
+  REQUIRE(json.code == 0);
+  CHECK(json.json["displayName"] == a.display_name);
 }

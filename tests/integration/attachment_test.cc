@@ -391,3 +391,50 @@ TEST_CASE("chatd killed during an upload leaves no visible blob and the attachme
   HttpResponse down = Get(server.port(), id, token);
   CHECK(down.body_sha256 == video.Sha256());
 }
+
+TEST_CASE("an attachment is never served as active content: allow-listed types, nosniff, downloads, a sandbox",
+          "[integration][attachments][security]") {
+  TestServer server;
+  RegisterUser(server.chatd(), "alice");
+  LiveDevice alice = LoginDevice(server.chatd(), "alice", "phone");
+  const std::string token = alice.session.token;
+  const std::string page = "<html><script>fetch('/v1/attachments/x',{credentials:'include'})</script></html>";
+  const std::string sha = detail::Sha256Hex(page);
+
+  // Types a browser runs are not documents chatd takes, whatever the bytes.
+  for (const char* mime : {"text/html", "application/xhtml+xml", "image/svg+xml", "text/javascript",
+                           "application/x-shockwave-flash", "text/xml"}) {
+    Reply r = alice.client->Call(
+        "createAttachment", Json{{"kind", "document"}, {"mimeType", mime}, {"size", page.size()}, {"sha256", sha}}.dump());
+    INFO(mime << ": " << r.raw);
+    CHECK(r.code == "invalid_argument");
+  }
+  // A listed type with a signature must carry it: HTML declared as a PDF is refused at upload.
+  const Content html_as_pdf{page, page.size()};
+  Json pdf = CreateAttachment(*alice.client, "document", "application/pdf", page.size(), sha);
+  CHECK(Put(server.port(), pdf["attachment"]["id"], token, html_as_pdf).status == 400);
+
+  // Plain text is taken, and served so that no browser renders it as a page.
+  Json text = CreateAttachment(*alice.client, "document", "text/plain", page.size(), sha);
+  const std::string text_id = text["attachment"]["id"];
+  REQUIRE(Put(server.port(), text_id, token, html_as_pdf).status == 200);
+  for (const std::string method : {"GET", "HEAD"}) {
+    HttpResponse down = Get(server.port(), text_id, token, "", method);
+    INFO(method);
+    REQUIRE(down.status == 200);
+    CHECK(down.Header("content-type") == "text/plain");
+    CHECK(down.Header("x-content-type-options") == "nosniff");
+    CHECK(down.Header("content-disposition") == "attachment");
+    CHECK(down.Header("content-security-policy").find("sandbox") != std::string::npos);
+  }
+
+  // An image a client shows in place is inline, still with nosniff and the sandbox.
+  const Content png{kPngMagic, 1000};
+  Json image = CreateAttachment(*alice.client, "image", "image/png", png.size, png.Sha256());
+  REQUIRE(Put(server.port(), image["attachment"]["id"], token, png).status == 200);
+  HttpResponse shown = Get(server.port(), image["attachment"]["id"], token);
+  REQUIRE(shown.status == 200);
+  CHECK(shown.Header("content-disposition") == "inline");
+  CHECK(shown.Header("x-content-type-options") == "nosniff");
+  CHECK(shown.Header("content-security-policy").find("sandbox") != std::string::npos);
+}

@@ -125,9 +125,9 @@ std::vector<Row> Table() {
   const std::string unauth = "unauthenticated", denied = "permission_denied";
   std::vector<Row> rows = {
       // ---- Accounts: open before login, or about the caller's own account only.
-      {"anyone may register", "register",
+      {"register: a connection without a session only", "register",
        [](World& w, Role) { return Json{{"username", w.Unique("new")}, {"password", "password-new"}}; },
-       {kOk, kOk, kOk, kOk}},
+       {kOk, "failed_precondition", "failed_precondition", "failed_precondition"}},
       {"login: a connection without a session only", "login",
        [](World&, Role) {
          return Json{{"username", "owner"}, {"password", PasswordOf("owner")}, {"device", {{"kind", "web"}}}};
@@ -149,11 +149,13 @@ std::vector<Row> Table() {
        [](World& w, Role) { return Json{{"deviceId", w.victim_dev.id()}}; },
        // Without a session it needs the owner's username and password (bad_request names them).
        {"bad_request", "not_found", "not_found", "not_found"}},
+      // Without a session, a right password with a device not the user's gets the answer of a wrong
+      // password: the command is no oracle for passwords.
       {"removeDevice with someone else's password is refused", "removeDevice",
        [](World& w, Role) {
          return Json{{"deviceId", w.victim_dev.id()}, {"username", "owner"}, {"password", PasswordOf("owner")}};
        },
-       {"not_found", "not_found", "not_found", "not_found"}},
+       {"unauthenticated", "not_found", "not_found", "not_found"}},
       {"setPushToken sets the caller's own device", "setPushToken",
        [](World&, Role) { return Json{{"provider", "webhook"}, {"token", "t"}}; }, {unauth, kOk, kOk, kOk}, true},
       {"setPrivacy sets the caller's own", "setPrivacy", [](World&, Role) { return Json{{"lastSeen", "everyone"}}; },

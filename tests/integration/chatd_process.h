@@ -24,8 +24,9 @@ constexpr std::chrono::milliseconds kWait = 5s;
 
 class ChatdProcess {
  public:
-  // Starts chatd with --listen 127.0.0.1:0 --password-cost minimum --data-dir `data_dir` plus `args`,
-  // and waits for its "chatd listening on" line. REQUIREs that it comes within 15 s.
+  // Starts chatd with --listen 127.0.0.1:0 --data-dir `data_dir` plus `args` (and --password-cost
+  // minimum and --rate-limits off unless `args` set them), and waits for its "chatd listening on"
+  // line. REQUIREs that it comes within 15 s.
   ChatdProcess(const std::string& data_dir, std::vector<std::string> args = {});
   // Kills (SIGKILL) and reaps the process if it is still running.
   ~ChatdProcess();

@@ -148,9 +148,12 @@ TEST_CASE("text that is too long or not UTF-8 is refused in every stored field a
        R"({"id":"x","cmd":"sendMessage","chatId":)" + chat_id + R"(,"clientId":"c1","body":)" + surrogate + "}",
        "bad_request"},
   };
+  // register is for connections that are not signed in.
+  auto anon = RawAfterHello(s.port());
   for (const Case& c : cases) {
     INFO(c.what);
-    const Json r = Json::parse(ws->Call(c.frame));
+    const bool registers = c.frame.find(R"("cmd":"register")") != std::string::npos;
+    const Json r = Json::parse((registers ? anon : ws)->Call(c.frame));
     CHECK(r.at("ok") == false);
     CHECK(r.at("error").at("code") == c.code);
   }
@@ -245,6 +248,34 @@ TEST_CASE("connections beyond --max-connections-per-address are closed at accept
   CHECK(metric("chat_connections_refused_per_address_total") >= 1);
   CHECK(metric("chat_connections_refused_total") == 0);
   CHECK(metric("chat_connections_accepted_total") >= 4);
+}
+
+}  // namespace
+}  // namespace chat::test
+
+namespace chat::test {
+namespace {
+
+TEST_CASE("a Transfer-Encoding that does not end in chunked is answered 400 and the connection closed",
+          "[integration][hardening]") {
+  TestServer s;
+  // Read as "no body", the body would be taken for a second request: a smuggled GET /metrics here.
+  const std::string smuggled = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  for (const std::string coding : {"gzip", "chunked, gzip", "identity"}) {
+    RawTcp c(s.port());
+    c.Send("POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: " + coding + "\r\n\r\n" + smuggled);
+    const std::string answer = c.ReadAll();
+    INFO(coding << ":\n" << answer);
+    CHECK(answer.rfind("HTTP/1.1 400", 0) == 0);
+    CHECK(answer.find("chat_requests_total") == std::string::npos);  // The smuggled request was not served.
+    CHECK(c.WaitForEnd());
+  }
+  // The same on the attachment routes, which read their own bodies.
+  RawTcp put(s.port());
+  put.Send("PUT /v1/attachments/abc HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n" + smuggled);
+  CHECK(put.ReadAll().rfind("HTTP/1.1 400", 0) == 0);
+  // A chunked body is still fine, and chatd keeps serving.
+  CHECK(HttpGet(s.port(), "/healthz") == "200\nok\n");
 }
 
 }  // namespace

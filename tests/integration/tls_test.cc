@@ -40,10 +40,11 @@ struct TestCert {
   std::string key_file;
 };
 
-// A self-signed certificate for 127.0.0.1 (EC P-256, subjectAltName IP:127.0.0.1, valid for an hour)
-// and its key, written as PEM into `dir`. Clients trust it by loading cert_file as their CA.
-TestCert MakeSelfSignedCert(const std::string& dir) {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
+// A self-signed certificate for 127.0.0.1 (EC P-256, or RSA 2048 with `rsa`; subjectAltName
+// IP:127.0.0.1, valid for an hour) and its key, written as PEM into `dir`. Clients trust it by loading
+// cert_file as their CA.
+TestCert MakeSelfSignedCert(const std::string& dir, bool rsa = false) {
+  EVP_PKEY* key = rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
   REQUIRE(key != nullptr);
   X509* x = X509_new();
   X509_set_version(x, 2);
@@ -114,6 +115,29 @@ std::string HttpsGet(std::uint16_t port, const std::string& target, const TestCe
   if (ec) return "0\nread: " + ec.message();
   stream.shutdown(ec);  // close_notify; the server may close first, which is fine.
   return std::to_string(res.result_int()) + "\n" + res.body();
+}
+
+// A TLS 1.2 handshake with chatd offering only `ciphers` (OpenSSL names). The suite agreed on, or
+// "" if the handshake failed.
+std::string Tls12Handshake(std::uint16_t port, const TestCert& cert, const char* ciphers) {
+  net::io_context ioc;
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.load_verify_file(cert.cert_file);
+  ctx.set_verify_mode(ssl::verify_peer);
+  SSL_CTX_set_max_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+  // Security level 0: let the test client offer suites OpenSSL would no longer offer by default.
+  SSL_CTX_set_security_level(ctx.native_handle(), 0);
+  if (SSL_CTX_set_cipher_list(ctx.native_handle(), ciphers) != 1) return "";
+  beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
+  beast::error_code ec;
+  beast::get_lowest_layer(stream).expires_after(kWait);
+  beast::get_lowest_layer(stream).socket().connect({net::ip::make_address("127.0.0.1"), port}, ec);
+  if (ec) return "";
+  stream.handshake(ssl::stream_base::client, ec);
+  if (ec) return "";
+  const std::string suite = SSL_get_cipher_name(stream.native_handle());
+  stream.shutdown(ec);
+  return suite;
 }
 
 // Runs chatd with `args` to its exit (it is expected to fail at start). Returns the exit code (-1 if
@@ -276,6 +300,22 @@ TEST_CASE("failed logins from one address are throttled over the wire, the same 
   CHECK(real.error().message() == unknown.error().message());
   CHECK(real.error().retry_after_ms() > 0);
   CHECK(real.error().retry_after_ms() <= 1000);
+}
+
+TEST_CASE("TLS 1.2 with an RSA certificate offers only AEAD suites with forward secrecy", "[integration][tls]") {
+  TempDir dir;
+  const TestCert cert = MakeSelfSignedCert(dir.str(), /*rsa=*/true);
+  ChatdProcess chatd(dir.str(), TlsArgs(cert));
+  // Static RSA key exchange (no forward secrecy) and CBC with SHA-1, which OpenSSL's defaults allow.
+  CHECK(Tls12Handshake(chatd.port(), cert, "AES128-SHA:AES256-SHA:AES128-GCM-SHA256:AES256-SHA256") == "");
+  CHECK(Tls12Handshake(chatd.port(), cert, "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA384") == "");
+  CHECK(Tls12Handshake(chatd.port(), cert, "DHE-RSA-AES128-SHA") == "");
+  // What a current client offers still works, and gets an ECDHE AEAD suite.
+  const std::string suite = Tls12Handshake(chatd.port(), cert, "DEFAULT");
+  INFO(suite);
+  CHECK(suite.rfind("ECDHE-RSA-", 0) == 0);
+  CHECK((suite.find("GCM") != std::string::npos || suite.find("CHACHA20") != std::string::npos));
+  CHECK(HttpsGet(chatd.port(), "/healthz", cert) == "200\nok\n");
 }
 
 }  // namespace chat::test

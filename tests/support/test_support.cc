@@ -14,6 +14,9 @@ TempDir::TempDir() {
     std::error_code ec;
     if (std::filesystem::create_directory(path_, ec)) break;
   }
+  // Private, as chatd wants its data folder (it refuses one that others can read).
+  std::error_code ec;
+  std::filesystem::permissions(path_, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace, ec);
 }
 
 TempDir::~TempDir() {

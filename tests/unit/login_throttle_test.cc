@@ -1,4 +1,5 @@
-// LoginThrottle (libchat/src/login_throttle.h): exponential backoff per account and per address.
+// LoginThrottle (libchat/src/login_throttle.h): exponential backoff per (account, address) pair, per
+// address and per account, and the global failure budget.
 #include "login_throttle.h"
 
 #include "test_support.h"
@@ -66,31 +67,80 @@ TEST_CASE("failures from one address throttle every account tried from it, not o
   REQUIRE_OK(t.Check("fresh-name", "192.0.2.2"));
 }
 
-TEST_CASE("failures against one account throttle it from every address") {
+TEST_CASE("failures against one account from many addresses hold back those addresses, not a clean one") {
   ManualClock clock;
   LoginThrottle t(Defaults(), &clock);
-  for (int i = 0; i < 5; ++i) {
+  // A distributed guess: each address tries the name once.
+  for (int i = 0; i < 20; ++i) {
     const std::string address = "192.0.2." + std::to_string(i);
     REQUIRE_OK(t.Check("ada", address));
     t.Failed("ada", address);
   }
-  CHECK(t.Check("ada", "198.51.100.7").code() == StatusCode::kResourceExhausted);
+  // Each guessing address is now held back by the account's count...
+  CHECK(t.Check("ada", "192.0.2.3").code() == StatusCode::kResourceExhausted);
+  // ... but the owner, from an address that has not failed, is not (issue 11, item 5).
+  REQUIRE_OK(t.Check("ada", "198.51.100.7"));
+  // Nor is a signed-in device changing its password (its source is the device).
+  REQUIRE_OK(t.Check("ada", "device:7"));
+  // With no address at all, the account's count applies: an embedder that passes none is not a
+  // way around it.
+  CHECK(t.Check("ada", "").code() == StatusCode::kResourceExhausted);
 }
 
-TEST_CASE("a success clears the account's failures") {
+TEST_CASE("one address guessing one name is held back by its own failures") {
+  ManualClock clock;
+  LoginThrottle t(Defaults(), &clock);
+  FailTimes(t, 5, "ada", "192.0.2.1");
+  CHECK(t.Check("ada", "192.0.2.1").retry_after_ms() == 1000);
+}
+
+TEST_CASE("a success clears the pair's failures and takes them back from the account's") {
   ManualClock clock;
   LoginThrottle t(Defaults(), &clock);
   FailTimes(t, 4, "ada", "");
-  t.Succeeded("ada");
+  t.Succeeded("ada", "");
   FailTimes(t, 5, "ada", "");  // Five free failures again.
   CHECK_FALSE(t.Check("ada", "").ok());
+}
+
+TEST_CASE("a success does not forgive other addresses' failures against the account") {
+  ManualClock clock;
+  LoginThrottle t(Defaults(), &clock);
+  for (int i = 0; i < 10; ++i) {
+    const std::string address = "192.0.2." + std::to_string(i);
+    REQUIRE_OK(t.Check("ada", address));
+    t.Failed("ada", address);
+  }
+  REQUIRE_OK(t.Check("ada", "198.51.100.7"));
+  t.Succeeded("ada", "198.51.100.7");
+  CHECK(t.Check("ada", "192.0.2.0").code() == StatusCode::kResourceExhausted);
+}
+
+TEST_CASE("the global failure budget holds back addresses with failures, never clean ones") {
+  ManualClock clock;
+  LoginThrottleOptions o;
+  o.global_failures = {10, 60};  // 10 at once, then one a second.
+  LoginThrottle t(o, &clock);
+  // Unknown names from many addresses: each costs a hash, and spends the budget.
+  for (int i = 0; i < 10; ++i) {
+    const std::string address = "203.0.113." + std::to_string(i);
+    REQUIRE_OK(t.Check("nobody" + std::to_string(i), address));
+    t.Failed("nobody" + std::to_string(i), address);
+  }
+  Status held = t.Check("another-name", "203.0.113.4");
+  CHECK(held.code() == StatusCode::kResourceExhausted);
+  CHECK(held.retry_after_ms() > 0);
+  CHECK(held.retry_after_ms() <= 1001);
+  REQUIRE_OK(t.Check("ada", "198.51.100.7"));
+  clock.Advance(1001);
+  REQUIRE_OK(t.Check("another-name", "203.0.113.4"));
 }
 
 TEST_CASE("failures are forgotten after forget_after_ms without one") {
   ManualClock clock;
   LoginThrottle t(Defaults(), &clock);
   FailTimes(t, 5, "ada", "192.0.2.1");
-  CHECK(t.TEST_Records() == 2);
+  CHECK(t.TEST_Records() == 3);  // The pair, the account and the address.
   clock.Advance(Defaults().forget_after_ms);
   REQUIRE_OK(t.Check("ada", "192.0.2.1"));
   CHECK(t.TEST_Records() == 0);

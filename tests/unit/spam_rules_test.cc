@@ -47,6 +47,18 @@ TEST_CASE("spam text normalisation ignores case, digits, punctuation and whitesp
   CHECK(detail::NormalizeForSpam("Buy NOW!!! 50% off") == "buynowoff");
   CHECK(detail::NormalizeForSpam("buy now, 70% OFF") == "buynowoff");
   CHECK(detail::NormalizeForSpam("Grüße") == "gr\xc3\xbc\xc3\x9f" "e");
+  // Invisible characters change nothing a reader sees, so they change nothing here either: zero-width
+  // space, non-joiner, joiner, word joiner, BOM, soft hyphen, a direction mark, a variation selector,
+  // a non-breaking space, a tag character.
+  for (const char* hidden : {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u200e", "\ufe0f",
+                             "\u00a0", "\U000E0041"}) {
+    INFO(hidden);
+    const std::string text = std::string("Buy") + hidden + "N" + hidden + "OW off";
+    CHECK(detail::NormalizeForSpam(text) == "buynowoff");
+    CHECK(detail::FingerprintText(text).fingerprint == detail::Fingerprint("buynowoff"));
+  }
+  // A stray byte of broken UTF-8 is kept, not read past.
+  CHECK(detail::NormalizeForSpam("ab\xe2") == "ab\xe2");
   const auto one_pass = detail::FingerprintText("Buy NOW!!! 50% off");
   CHECK(one_pass.fingerprint == detail::Fingerprint("buynowoff"));
   CHECK(one_pass.bytes == 9);
@@ -134,12 +146,23 @@ TEST_CASE("new-account rule scores a new account messaging many strangers, not k
   SECTION("an account older than a day scores nothing") {
     for (UserId u : known) CHECK(send_to(3, u, 2 * kMsPerDay, false) == 0);
   }
-  SECTION("group chats are not this rule's business") {
+  SECTION("groups of three or more are not this rule's business") {
     for (UserId u : known) {
-      SendBuilder b(4, 2000 + u, "hello there", t, ChatKind::kGroup, {u});
+      SendBuilder b(4, 2000 + u, "hello there", t, ChatKind::kGroup, {u, 999});
       b.send.account_age_ms = kHour;
+      b.send.shares_other_chat = [](UserId) { return false; };
       CHECK(rule.Evaluate(b.get()).score == 0);
     }
+  }
+  SECTION("a group of two is a direct chat by another name: counted the same") {
+    std::vector<double> scores;
+    for (UserId u : known) {
+      SendBuilder b(5, 3000 + u, "hello there", t, ChatKind::kGroup, {u});
+      b.send.account_age_ms = kHour;
+      b.send.shares_other_chat = [](UserId) { return false; };
+      scores.push_back(rule.Evaluate(b.get()).score);
+    }
+    CHECK(scores == std::vector<double>{0, 0, 0, 0, 0, 5, 5, 5});
   }
 }
 

@@ -151,6 +151,7 @@ TEST_CASE("reportMessage checks what the reporter may see and is idempotent", "[
   Session ann = w.OldUser("ann");
   Session bob = w.OldUser("bob");
   Session eve = w.OldUser("eve");
+  w.fx.clock.Advance(8 * kMsPerDay);  // bob is an established reporter: his report counts in full.
   ChatId chat = w.Group(ann, {bob.user.id});
   auto sent = w.Send(ann, chat, "buy my stuff");
   REQUIRE_OK(sent);
@@ -203,6 +204,7 @@ TEST_CASE("spam reports: distinct reporters escalate, one reporter repeating doe
   Session spammer = w.OldUser("spammer");
   std::vector<Session> reporters;
   for (int i = 0; i < 5; ++i) reporters.push_back(w.OldUser("reporter" + std::to_string(i)));
+  w.fx.clock.Advance(8 * kMsPerDay);  // Established reporters: older than a week.
   std::vector<UserId> ids;
   for (const auto& r : reporters) ids.push_back(r.user.id);
   ChatId chat = w.Group(spammer, ids);
@@ -232,6 +234,41 @@ TEST_CASE("spam reports: distinct reporters escalate, one reporter repeating doe
     CHECK(flag->reasons.back().find("report: reported by user") != std::string::npos);
     CHECK_CODE(w.Send(spammer, chat, "hello"), StatusCode::kPermissionDenied);
   }
+}
+
+TEST_CASE("reports by new accounts weigh a quarter and at most 4 points together; suspects add nothing",
+          "[spam][service][reports]") {
+  SpamWorld w;
+  Session victim = w.OldUser("victim");
+  Session established = w.OldUser("established");
+  w.fx.clock.Advance(8 * kMsPerDay);
+  std::vector<Session> sybils;
+  for (int i = 0; i < 20; ++i) sybils.push_back(w.OldUser("sybil" + std::to_string(i)));  // New: made today.
+  std::vector<UserId> ids = {established.user.id};
+  for (const auto& s : sybils) ids.push_back(s.user.id);
+  ChatId chat = w.Group(victim, ids);
+  auto hi = w.Send(victim, chat, "hi");
+  REQUIRE_OK(hi);
+  // One new reporter: a quarter of the 8 points of a first report.
+  REQUIRE_OK(w.service->ReportMessage(sybils[0].user.id, chat, hi->message.seq));
+  CHECK(w.service->SpamStatus(victim.user.id).score == Approx(2));
+  // Twenty of them: 4 points in all, far from the throttle.
+  for (const auto& s : sybils) REQUIRE_OK(w.service->ReportMessage(s.user.id, chat, hi->message.seq));
+  CHECK(w.service->SpamStatus(victim.user.id).score == Approx(4));
+  REQUIRE_OK(w.Send(victim, chat, "still here"));
+  // All twenty reports are kept for admins.
+  auto reports = w.fx.store->ListSpamReports(victim.user.id, 0, 100);
+  REQUIRE_OK(reports);
+  CHECK(reports->size() == 20);
+  // An established reporter counts in full: with the new ones' 4, not yet throttled (13 would be).
+  REQUIRE_OK(w.service->ReportMessage(established.user.id, chat, hi->message.seq));
+  CHECK(w.service->SpamStatus(victim.user.id).score == Approx(12));
+  CHECK(w.service->SpamStatus(victim.user.id).throttled);
+  // The victim, now throttled, reporting someone adds nothing: a suspect cannot retaliate.
+  auto theirs = w.Send(established, chat, "a message of the established user");
+  REQUIRE_OK(theirs);
+  REQUIRE_OK(w.service->ReportMessage(victim.user.id, chat, theirs->message.seq));
+  CHECK(w.service->SpamStatus(established.user.id).score == 0);
 }
 
 TEST_CASE("a new account messaging many strangers in direct chats is throttled", "[spam][service]") {
@@ -268,6 +305,7 @@ TEST_CASE("spam flags survive a restart, with the suspension they carried", "[sp
   Session spammer = w.OldUser("spammer");
   std::vector<Session> reporters;
   for (int i = 0; i < 5; ++i) reporters.push_back(w.OldUser("reporter" + std::to_string(i)));
+  w.fx.clock.Advance(8 * kMsPerDay);  // Established reporters: older than a week.
   std::vector<UserId> ids;
   for (const auto& r : reporters) ids.push_back(r.user.id);
   ChatId chat = w.Group(spammer, ids);

@@ -64,7 +64,7 @@ void PrintMessageLine(Invocation& inv, const Json& m, bool bodies) {
                 FormatTime(m["timestamp"]).c_str(), Id(m["sender"]).c_str(), m["kind"].get<std::string>().c_str(),
                 m["deleted"].get<bool>() ? "deleted" : Id(m["bytes"]).c_str());
   inv.out() << line;
-  if (bodies) inv.out() << "  " << m["body"].get<std::string>();
+  if (bodies) inv.out() << "  " << TerminalSafe(m["body"].get<std::string>());
   inv.out() << '\n';
 }
 

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "libchat/version.h"
+#include "output.h"
 
 namespace {
 
@@ -203,7 +204,7 @@ int main(int argc, char** argv) {
   }
   std::cout.flush();
   if (!s.ok()) {
-    std::cerr << "chatctl: " << title << ": " << s.ToString() << std::endl;
+    std::cerr << "chatctl: " << title << ": " << chat::ctl::TerminalSafe(s.ToString()) << std::endl;
     if (json) {
       std::cout << Json{{"error", {{"code", std::string(chat::StatusCodeName(s.code()))}, {"message", s.message()}}}}
                        .dump()

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <boost/program_options.hpp>
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "data_dir.h"
 #include "libchat/libchat.h"
 #include "libchat/admin.h"
 #include "libchat/server/server.h"
@@ -44,7 +46,9 @@ struct Config {
   std::string rate_limits;
   std::string login_throttle;
   std::string spam;
+  unsigned spam_new_reporter_days = 0;
   std::string log_level;
+  std::string data_permissions;
   unsigned max_devices = 0;
   std::size_t max_body_bytes = 0;
   unsigned retention_days = 0;
@@ -64,6 +68,11 @@ struct Config {
   std::string turn_secret_file;
   unsigned turn_ttl_s = 0;
 };
+
+// True if `host` (numeric, as --listen takes it) is a loopback address.
+bool IsLoopback(const std::string& host) {
+  return host == "::1" || host.rfind("127.", 0) == 0 || host == "localhost";
+}
 
 // "HOST:PORT" or "[V6]:PORT" -> address and port. False if malformed.
 bool ParseListen(const std::string& text, std::string* host, std::uint16_t* port) {
@@ -128,7 +137,11 @@ int main(int argc, char** argv) {
        "Bus URI carrying live events to sessions. inproc:// for a single node.")
       ("blob-store", po::value<std::string>(&cfg.blob_store)->default_value(""),
        "Blob store URI for attachment bytes, overriding the default file://<absolute data-dir>/blobs. "
-       "mem:// keeps them in memory (tests only).");
+       "mem:// keeps them in memory (tests only).")
+      ("data-permissions", po::value<std::string>(&cfg.data_permissions)->default_value("strict"),
+       "strict|warn: at start, the data dir, its store/ (folders and files) and the folders of its blobs/ "
+       "must grant nothing to group or others. strict refuses to start otherwise (fix: chmod -R go-rwx "
+       "DIR); warn only logs a warning per path. What chatd creates is 0700/0600 either way.");
 
   po::options_description network("Network", kHelpWidth, kHelpWidth / 2);
   network.add_options()
@@ -144,6 +157,9 @@ int main(int argc, char** argv) {
        "Network threads; 0 means one per CPU core.")
       ("workers", po::value<unsigned>(&server.workers)->default_value(server.workers),
        "Threads running store work (LevelDB calls never run on network threads).")
+      ("hash-workers", po::value<unsigned>(&server.hash_workers)->default_value(server.hash_workers),
+       "Threads running the commands that hash a password (register, login, changePassword, removeDevice "
+       "with a password): at most this many Argon2id hashes (64 MiB each) at once, apart from --workers.")
       ("worker-queue", po::value<std::size_t>(&server.worker_queue)->default_value(server.worker_queue),
        "Commands that may wait for a worker; beyond it commands fail with resource_exhausted.")
       ("max-connections", po::value<std::size_t>(&server.max_connections)->default_value(server.max_connections),
@@ -181,6 +197,10 @@ int main(int argc, char** argv) {
       ("spam", po::value<std::string>(&cfg.spam)->default_value("on"),
        "on|off: spam scoring of sends (throttle, flag, suspend; docs/security.md). off is for load "
        "generators, whose traffic looks like spam (the same text to many chats).")
+      ("spam-new-reporter-days", po::value<unsigned>(&cfg.spam_new_reporter_days)->default_value(7),
+       "Spam reports by accounts younger than this many days weigh a quarter, and at most 4 points together "
+       "about one sender, so that accounts made for the purpose cannot silence anyone. 0: every report counts "
+       "in full (e.g. on a brand-new server where every account is new).")
       ("login-throttle", po::value<std::string>(&cfg.login_throttle)->default_value("on"),
        "on|off: exponential backoff of logins after 5 failures, per account and per source address.")
       ("password-cost", po::value<std::string>(&cfg.password_cost)->default_value("interactive"),
@@ -297,8 +317,12 @@ int main(int argc, char** argv) {
   service_options.enforce_rate_limits = cfg.rate_limits == "on";
   if (cfg.spam != "on" && cfg.spam != "off") return Usage("--spam must be on or off");
   service_options.spam.enabled = cfg.spam == "on";
+  service_options.spam.reports.new_reporter_ms = static_cast<chat::TimeMs>(cfg.spam_new_reporter_days) * chat::kMsPerDay;
   if (cfg.login_throttle != "on" && cfg.login_throttle != "off") return Usage("--login-throttle must be on or off");
   service_options.login_throttle.enabled = cfg.login_throttle == "on";
+  if (cfg.data_permissions != "strict" && cfg.data_permissions != "warn") {
+    return Usage("--data-permissions must be strict or warn");
+  }
   if (cfg.max_devices == 0) return Usage("--max-devices must be at least 1");
   service_options.limits.max_devices_per_user = cfg.max_devices;
   service_options.limits.max_body_bytes = cfg.max_body_bytes;
@@ -345,6 +369,29 @@ int main(int argc, char** argv) {
     return kExitFailure;
   };
 
+  // Protections turned off start loudly, one line each: a test setting left in production otherwise
+  // goes unnoticed.
+  if (service_options.password_cost == chat::PasswordCost::kMinimum) {
+    log(chat::LogLevel::kWarning, "--password-cost minimum: passwords are hashed at the lowest cost; for tests "
+                                  "and load generation only, never with real accounts");
+  }
+  if (!service_options.login_throttle.enabled) {
+    log(chat::LogLevel::kWarning, "--login-throttle off: password guessing is not slowed down");
+  }
+  if (!service_options.enforce_rate_limits) {
+    log(chat::LogLevel::kWarning, "--rate-limits off: no rate limit on sends, chats, uploads, registrations, "
+                                  "typing, calls or resumes");
+  }
+  if (!service_options.spam.enabled) {
+    log(chat::LogLevel::kWarning, "--spam off: sends are not scored; spam is neither throttled nor flagged");
+  } else if (cfg.spam_new_reporter_days == 0) {
+    log(chat::LogLevel::kWarning, "--spam-new-reporter-days 0: reports by accounts made today count in full; a "
+                                  "few new accounts can suspend anyone");
+  }
+
+  // What chatd creates is its user's alone, whatever umask it was started with: the store and blob
+  // store make theirs private anyway, and so do backups and anything else written later.
+  ::umask(077);
   // Descriptors beyond the connections: the store's files, the admin API, logs (a generous margin).
   constexpr std::size_t kSpareFiles = 200;
   const rlim_t files = RaiseFileLimit();
@@ -360,10 +407,29 @@ int main(int argc, char** argv) {
   std::string blob_uri = cfg.blob_store;
   if (store_uri.empty() || blob_uri.empty()) {
     std::error_code ec;
-    std::filesystem::create_directories(cfg.data_dir, ec);
-    if (ec) return fatal("data dir " + cfg.data_dir + ": " + ec.message());
+    if (chat::Status made = chat::tools::MakePrivateDataDir(cfg.data_dir); !made.ok()) return fatal(made.message());
     const auto abs = std::filesystem::absolute(cfg.data_dir, ec);
     if (ec) return fatal("data dir " + cfg.data_dir + ": " + ec.message());
+    // Before anything is opened: a folder others can read exposes every message and attachment.
+    const std::vector<std::string> loose = chat::tools::LooseDataPermissions(abs);
+    if (!loose.empty()) {
+      const bool strict = cfg.data_permissions == "strict";
+      constexpr std::size_t kShown = 10;
+      for (std::size_t i = 0; i < loose.size() && i < kShown; ++i) {
+        log(strict ? chat::LogLevel::kError : chat::LogLevel::kWarning,
+            "data dir: " + loose[i] + ": group or others may access it");
+      }
+      if (loose.size() > kShown) {
+        log(chat::LogLevel::kWarning, "data dir: " + std::to_string(loose.size() - kShown) + " more such paths");
+      }
+      const std::string fix = "chmod -R go-rwx " + abs.string();
+      if (strict) {
+        return fatal("data dir " + abs.string() + " is open to other users; fix it with '" + fix +
+                     "', or start with --data-permissions warn");
+      }
+      log(chat::LogLevel::kWarning, "data dir " + abs.string() + " is open to other users (--data-permissions warn); "
+                                    "fix it with '" + fix + "'");
+    }
     if (store_uri.empty()) store_uri = "leveldb://" + (abs.lexically_normal() / "store").string();
     if (blob_uri.empty()) blob_uri = "file://" + (abs.lexically_normal() / "blobs").string();
   }
@@ -423,6 +489,11 @@ int main(int argc, char** argv) {
     chat::AdminOptions admin_options;
     if (!ParseListen(cfg.admin_listen, &admin_options.address, &admin_options.port)) {
       return Usage("--admin-listen wants HOST:PORT, got '" + cfg.admin_listen + "'");
+    }
+    if (!IsLoopback(admin_options.address)) {
+      log(chat::LogLevel::kWarning, "--admin-listen " + cfg.admin_listen + " is not a loopback address: the admin "
+                                    "API speaks plain HTTP, so its token and answers (session tokens included) "
+                                    "cross the network in clear; keep it on 127.0.0.1 and tunnel to it");
     }
     std::ifstream token_in(cfg.admin_token_file);
     if (!token_in || !std::getline(token_in, admin_options.token)) {

@@ -3,12 +3,14 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <cmath>
 #include <iostream>
 #include <mutex>
 #include <thread>
 
 #include "api.h"
 #include "auth.h"
+#include "log_limiter.h"
 
 namespace chat {
 namespace {
@@ -18,6 +20,19 @@ using admin::Json;
 using admin::Reply;
 
 constexpr std::size_t kMinTokenBytes = 16;
+
+// A crude floor on a token's strength: its length times log2 of the distinct bytes in it, at least 64
+// bits. It refuses "aaaaaaaaaaaaaaaa" and "abababababababab" (which pass a length check), not a weak
+// token that looks random; the documentation asks for `openssl rand -hex 32`.
+bool LooksRandom(std::string_view token) {
+  bool seen[256] = {};
+  std::size_t distinct = 0;
+  for (unsigned char c : token) {
+    if (!seen[c]) ++distinct;
+    seen[c] = true;
+  }
+  return static_cast<double>(token.size()) * std::log2(static_cast<double>(distinct)) >= 64;
+}
 
 // When the request being served started, for the audit line's duration (one request per thread at a
 // time: httplib serves a connection's requests on one pool thread).
@@ -68,13 +83,17 @@ class AdminServerImpl final : public AdminServer {
   }
 
  private:
+  // Every audit line passes SanitizeLogLine on its way to the sink: whatever a route puts in it, it
+  // stays one line.
   static std::function<void(const std::string&)> MakeAudit(std::function<void(const std::string&)> sink) {
-    if (sink) return sink;
-    return [](const std::string& line) {
-      static std::mutex mu;  // Whole lines, even from several threads.
-      std::lock_guard lock(mu);
-      std::cerr << line << std::endl;
-    };
+    if (!sink) {
+      sink = [](const std::string& line) {
+        static std::mutex mu;  // Whole lines, even from several threads.
+        std::lock_guard lock(mu);
+        std::cerr << line << std::endl;
+      };
+    }
+    return [sink = std::move(sink)](const std::string& line) { sink(detail::SanitizeLogLine(line)); };
   }
 
   void Configure() {
@@ -162,8 +181,12 @@ class AdminServerImpl final : public AdminServer {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // One of ours.
     std::optional<ApiError> e;
     if (res.status == 413) {
-      e = ApiError(413, "payload_too_large",
-                   "the request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes");
+      // The headers were read: a stranger learns nothing, not even the body limit, before the token.
+      e = Authenticate(req);
+      if (!e) {
+        e = ApiError(413, "payload_too_large",
+                     "the request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes");
+      }
     } else if (res.status == 404 || res.status == 405) {
       // Strangers learn nothing, not even which paths exist.
       e = Authenticate(req);
@@ -198,8 +221,19 @@ class AdminServerImpl final : public AdminServer {
   }
 
   void Audit(const httplib::Request& req, const httplib::Response& res) {
-    std::string line = "admin: " + req.remote_addr + " " + req.method + " " + req.path + " " +
-                       std::to_string(res.status);
+    std::string suppressed;
+    if (res.status == 401) {
+      // Refusals of strangers, a line per request otherwise: a few a minute per address.
+      const detail::LogLimiter::Verdict v = refusal_log_.Admit(req.remote_addr);
+      if (!v.log) return;
+      if (v.suppressed > 0) suppressed = " (" + std::to_string(v.suppressed) + " more refusals not logged)";
+    }
+    // The path is percent-decoded by httplib: it may hold a newline, spaces that shift the fields
+    // after it, or a quarter megabyte.
+    std::string path = detail::LogEscape(req.path, 256);
+    for (std::size_t at = 0; (at = path.find(' ', at)) != std::string::npos;) path.replace(at, 1, "%20");
+    std::string line = "admin: " + req.remote_addr + " " + detail::LogEscape(req.method, 16) + " " + path + " " +
+                       std::to_string(res.status) + suppressed;
     if (request_start != std::chrono::steady_clock::time_point()) {
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
                                                                             request_start);
@@ -210,6 +244,7 @@ class AdminServerImpl final : public AdminServer {
   }
 
   AdminOptions options_;
+  detail::LogLimiter refusal_log_{detail::LogLimiterOptions{}, SystemClock()};
   admin::TokenCheck token_;
   admin::Context ctx_;
   httplib::Server http_;
@@ -223,9 +258,10 @@ class AdminServerImpl final : public AdminServer {
 
 Result<std::unique_ptr<AdminServer>> AdminServer::Create(AdminOptions options, ChatService& service,
                                                          std::function<std::string()> metrics_text) {
-  if (options.token.size() < kMinTokenBytes) {
+  if (options.token.size() < kMinTokenBytes || !LooksRandom(options.token)) {
     return Status::InvalidArgument("the admin token must be at least " + std::to_string(kMinTokenBytes) +
-                                   " bytes (e.g. `openssl rand -hex 32`)");
+                                   " bytes and look random, not repeat a few characters (e.g. "
+                                   "`openssl rand -hex 32`)");
   }
   if (options.address.empty()) return Status::InvalidArgument("the admin API needs an address to listen on");
   if (options.threads == 0) return Status::InvalidArgument("the admin API needs at least one thread");

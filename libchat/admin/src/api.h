@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "libchat/admin.h"
+#include "log_escape.h"
 
 namespace chat::admin {
 

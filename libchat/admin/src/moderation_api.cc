@@ -17,8 +17,8 @@ void AddModerationRoutes(Context& ctx, Routes* routes) {
     const UserId id = PathId(req, 1, "user");
     const User user = GetUserOr404(ctx.service, id);
     Must(ctx.service.BanUser(id, reason).status());
-    ctx.audit("admin: " + req.remote_addr + " banned user " + std::to_string(id) + " (" + user.username +
-              "): " + reason);
+    ctx.audit("admin: " + req.remote_addr + " banned user " + std::to_string(id) + " (" +
+              detail::LogEscape(user.username) + "): " + detail::LogEscape(reason, 256));
     Reply r;
     r.body = UserView(ctx.service, GetUserOr404(ctx.service, id));
     return r;
@@ -33,7 +33,8 @@ void AddModerationRoutes(Context& ctx, Routes* routes) {
     const bool was_banned = Must(ctx.service.GetBan(id)).has_value();
     Must(ctx.service.UnbanUser(id));
     if (was_banned) {
-      ctx.audit("admin: " + req.remote_addr + " unbanned user " + std::to_string(id) + " (" + user.username + ")");
+      ctx.audit("admin: " + req.remote_addr + " unbanned user " + std::to_string(id) + " (" +
+                detail::LogEscape(user.username) + ")");
     }
     Reply r;
     r.body = UserView(ctx.service, GetUserOr404(ctx.service, id));

@@ -70,7 +70,7 @@ void AddOperationRoutes(Context& ctx, Routes* routes) {
     const auto start = std::chrono::steady_clock::now();
     Must(service.store().Backup(dir));
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-    ctx.audit("admin: backup of " + service.store().Describe() + " written to " + dir);
+    ctx.audit("admin: backup of " + service.store().Describe() + " written to " + detail::LogEscape(dir, 512));
     Reply r;
     r.body = {{"dir", dir}, {"store", service.store().Describe()}, {"ms", ms.count()}};
     return r;

@@ -155,9 +155,10 @@ void AddProvisionRoutes(Context& ctx, Routes* routes) {
     r.body["count"] = count;
     r.body["created"] = created;
     r.body["reused"] = count - created;
-    ctx.audit("admin: provisioned " + prefix + "-0.." + prefix + "-" + std::to_string(count - 1) + " (" +
-              std::to_string(created) + " created, " + std::to_string(count - created) +
-              " reused), sessions of kind '" + device.kind + "' issued");
+    ctx.audit("admin: provisioned " + detail::LogEscape(prefix) + "-0.." + detail::LogEscape(prefix) + "-" +
+              std::to_string(count - 1) + " (" + std::to_string(created) + " created, " +
+              std::to_string(count - created) + " reused), sessions of kind '" + detail::LogEscape(device.kind) +
+              "' issued");
     return r;
   }});
 }

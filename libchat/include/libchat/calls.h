@@ -63,6 +63,13 @@ struct CallOptions {
   // Calls ringing or connected at once; beyond it callInvite fails with ResourceExhausted.
   // Default: 10000.
   std::size_t max_calls = 10'000;
+  // Calls one user may have started and not ended (from all their devices); beyond it callInvite
+  // fails with ResourceExhausted. Default: 3.
+  std::size_t max_calls_per_user = 3;
+  // Invitations per user: each rings every device of every other member and pushes to their phones.
+  // Beyond it callInvite fails with ResourceExhausted and a retry-after. Not enforced when the
+  // service's enforce_rate_limits is off. Default: 5 at once, then 10 a minute.
+  RateLimit invite_per_user{5, 10};
   // STUN/TURN servers handed to both ends when a call starts.
   IceOptions ice;
   // Run a thread of its own that ends calls when their timeouts pass. false: the owner calls
@@ -123,7 +130,8 @@ class CallManager {
   // member (each user with ICE servers of their own), a call push for their offline devices.
   // PermissionDenied if the caller is not a member; InvalidArgument for an empty or oversized SDP;
   // FailedPrecondition if the chat has no other member or the caller's device is already in a call;
-  // ResourceExhausted at max_calls.
+  // ResourceExhausted at max_calls or max_calls_per_user, or (with retry_after_ms()) beyond
+  // invite_per_user.
   virtual Result<CallStart> Invite(const CallDevice& caller, ChatId chat, CallMedia media,
                                    const std::string& sdp_offer) = 0;
 

@@ -74,13 +74,30 @@ struct Limits {
   // Uploads announced (createAttachment). Default: per device 20 then 20/min; per user 40 then 40/min.
   RateLimit upload_per_device{20, 20};
   RateLimit upload_per_user{40, 40};
+  // Accounts registered (register), charged by chat::Server before the password is hashed: per source
+  // address (an IPv6 client counts as its /64) and for the whole server. Default: per address 5 at
+  // once then 10 an hour; overall 30 at once then 30 a minute.
+  RateLimit register_per_address{5, 10.0 / 60};
+  RateLimit register_global{30, 30};
+  // typing events published, per user, after coalescing (a repeat of the same state in the same chat
+  // within typing_coalesce_ms is accepted and not sent again). Default: 20 at once, then 60 a minute.
+  RateLimit typing_per_user{20, 60};
+  // A repeat of the user's last typing state in a chat within this window is not published again.
+  // Default: 3 s.
+  TimeMs typing_coalesce_ms = 3000;
+  // Sessions resumed (resume), per user: every connect announces presence to all chat partners.
+  // Charged by chat::Server. Default: 20 at once, then 20 a minute.
+  RateLimit resume_per_user{20, 20};
 };
 
-// Exponential backoff of password checks (Login, VerifyPassword) after failures, kept apart per
-// account name (whether or not it exists) and per source address. After `free_failures` failures
-// in a row, the next check is refused until `base_delay_ms` after the last failure; each further
-// failure doubles the delay, up to `max_delay_ms`. A success clears the account's record (not the
-// address's); a record with no failure for `forget_after_ms` is forgotten.
+// Exponential backoff of password checks (Login, VerifyPassword, ChangePassword) after failures.
+// Failures are counted per (account name, source) pair, per source address and per account name
+// (whether or not it exists). After `free_failures` failures in a row, the next check is refused until
+// `base_delay_ms` after the last failure; each further failure doubles the delay, up to
+// `max_delay_ms`. A pair's and an address's own failures hold it back; the account's count, made of
+// every address's failures, holds back only sources that have failed against that account themselves,
+// so nobody can lock the owner out from elsewhere. A success clears the pair's record (and takes its
+// failures back from the account's); a record with no failure for `forget_after_ms` is forgotten.
 struct LoginThrottleOptions {
   // Default: 5.
   std::uint32_t free_failures = 5;
@@ -93,6 +110,11 @@ struct LoginThrottleOptions {
   // Records kept at most (accounts and addresses together); beyond, the stalest is dropped, so an
   // attacker spraying names costs bounded memory. Default: 100000.
   std::size_t max_records = 100000;
+  // Failed checks over every account and address: each failure takes a token. While the bucket is
+  // empty, sources with failures of their own are refused (clean ones still pass), which bounds the
+  // Argon2id work that wrong passwords and unknown names cost the server. burst 0: no global budget.
+  // Default: 100 at once, then 120 a minute.
+  RateLimit global_failures{100, 120};
   // False turns the throttle off (load generators that log in thousands of users from one address).
   // Default: true.
   bool enabled = true;

@@ -142,7 +142,9 @@ class ChatService {
   Bus& bus();
 
   // ---- Accounts and devices ----
-  // InvalidArgument for a bad username/password/field; AlreadyExists if the username is taken.
+  // InvalidArgument for a bad username/password/field; AlreadyExists if the username is taken. Blocks
+  // for one Argon2id hash. Not limited here: a front end limits registrations per source (chat::Server
+  // does, Limits::register_per_address and register_global) and runs them apart from other work.
   virtual Result<User> Register(const NewAccount& account) = 0;
   // Checks the password and opens a session on a new device. Unauthenticated (without saying whether
   // the user exists) on a wrong password; FailedPrecondition when the user already has the maximum
@@ -155,10 +157,12 @@ class ChatService {
   // The session of a token from Login. Unauthenticated if unknown, revoked or expired.
   virtual Result<Session> Resume(const std::string& token) = 0;
   // Checks a password without opening a session (e.g. to remove a device when at the limit). Errors
-  // as Login's; throttled with Login's failures by account name (not by address).
-  virtual Result<User> VerifyPassword(const std::string& username, const std::string& password) = 0;
+  // and throttling as Login's, with the same `source_address`.
+  virtual Result<User> VerifyPassword(const std::string& username, const std::string& password,
+                                      std::string_view source_address = {}) = 0;
   // Changes the user's password: `old_password` must be right (checked like Login's, behind the login
-  // throttle by account name). Every session of the user ends: the other devices are removed (as by
+  // throttle with the device as the source: failures made elsewhere against the name do not hold it
+  // back). Every session of the user ends: the other devices are removed (as by
   // RemoveDevice) and their live connections told to close (kSessionRevoked); `device`, the one asking,
   // keeps its cursors and gets a new token, returned in the Session. InvalidArgument for a new
   // password of the wrong length; Unauthenticated for a wrong old one; NotFound if `device` is not
@@ -320,7 +324,9 @@ class ChatService {
   // caller may have left while the call lasted. NotFound if the chat no longer exists.
   virtual Result<Message> RecordCall(ChatId chat, UserId caller, DeviceId device, const std::string& call_id,
                                      const std::string& body) = 0;
-  // Tells the chat's other members that the user is (not) typing. Not stored.
+  // Tells the chat's other members that the user is (not) typing. Not stored. The same state again in
+  // the same chat within Limits::typing_coalesce_ms is accepted and not sent on; beyond
+  // Limits::typing_per_user (what is sent on), ResourceExhausted with retry_after_ms().
   virtual Status Typing(UserId user, DeviceId device, ChatId chat, bool typing) = 0;
 
   // ---- Attachments ----

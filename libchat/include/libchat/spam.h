@@ -89,7 +89,8 @@ struct FloodOptions {
   double points_per_mention = 1;
 };
 
-// Rule 3: a new account messaging many strangers: direct chats with users it shares no other chat with.
+// Rule 3: a new account messaging many strangers: direct chats (and groups of two, which are the same
+// thing) with users it shares no other chat with.
 struct NewAccountOptions {
   // Accounts younger than this are new. Default: 24 hours.
   TimeMs new_account_ms = kMsPerDay;
@@ -109,6 +110,14 @@ struct ReportOptions {
   double repeat_report_points = 0.5;
   // Most points one reporter can add about one sender, over all their reports. Default: 9.
   double max_points_per_reporter = 9;
+  // Reporters whose account is younger than this are new: their reports weigh
+  // `new_reporter_weight` of the points above, and all new reporters together add at most
+  // `max_points_from_new_reporters` about one sender (decaying with the score), so that accounts made
+  // for the purpose cannot silence anyone. Default: 7 days, 0.25, 4 points.
+  TimeMs new_reporter_ms = 7 * kMsPerDay;
+  double new_reporter_weight = 0.25;
+  double max_points_from_new_reporters = 4;
+  // A reporter in poor standing (their own score at or above throttle_score, or flagged) adds nothing.
 };
 
 struct SpamOptions {

@@ -54,6 +54,14 @@ struct ServerOptions {
   // Commands waiting for a worker; beyond this a command fails with resource_exhausted and a
   // retryAfterMs hint. Default: 4096.
   std::size_t worker_queue = 4096;
+  // Threads that run the commands that hash a password (register, login, changePassword, removeDevice
+  // with username and password), apart from `workers`: at most this many Argon2id hashes (64 MiB each
+  // at the interactive cost) run at once, and they never hold a worker that serves anything else.
+  // Default: 2.
+  unsigned hash_workers = 2;
+  // Password commands waiting for a hash worker; beyond this they fail with resource_exhausted and a
+  // retryAfterMs hint (the others are not affected). Default: 64.
+  std::size_t hash_queue = 64;
   // Largest WebSocket text frame (a whole message) accepted, in bytes. A larger one is answered with
   // frame_too_large and discarded; one larger than 4x this closes the connection with 1009.
   // Default: 256 KiB (a 64 KiB body needs up to 6x when JSON-escaped, rarely).
@@ -63,13 +71,15 @@ struct ServerOptions {
   // closed with 1008 "slow consumer" and catches up by sync. Default: 512 frames, 4 MiB.
   std::size_t send_queue_messages = 512;
   std::size_t send_queue_bytes = 4 * 1024 * 1024;
-  // Largest response to sync/history, in bytes (estimated before encoding); a page that would be
-  // larger is cut short with hasMore=true. Must stay below send_queue_bytes. Default: 1 MiB.
+  // Largest response to sync/history, in bytes of encoded JSON (measured, escapes included, plus a
+  // bound on each chat's own fields); a page that would be larger is cut short with hasMore=true, but
+  // always holds at least one message. Must stay below send_queue_bytes. Default: 1 MiB.
   std::size_t max_response_bytes = 1024 * 1024;
   // Most open connections (HTTP and WebSocket); beyond this new connections are refused at accept.
   // Default: 10000.
   std::size_t max_connections = 10000;
-  // Most open connections from one source IP address; beyond this that address's new connections are
+  // Most open connections from one source IP address (an IPv6 client counts as its /64, which one host
+  // has to pick addresses from); beyond this that address's new connections are
   // closed at accept (counted in chat_connections_refused_per_address_total), others are served as
   // before. 0: no per-address limit. Behind a reverse proxy every connection comes from the proxy's
   // address: set 0 there and limit at the proxy. Load generators on one host need 0 too.
