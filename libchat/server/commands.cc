@@ -193,7 +193,22 @@ CommandOutcome SetPrivacy(CommandContext& ctx, const Caller& caller, Args& args)
   return Ok(Json{{"lastSeen", ToString(v)}});
 }
 
-CommandOutcome LookupUser(CommandContext& ctx, const Caller&, Args& args) {
+// By username (anyone's: how a chat partner is found), or by userId (only yourself and people you
+// share a chat with, so that ids cannot be walked to list every account: any other id is "not found").
+CommandOutcome LookupUser(CommandContext& ctx, const Caller& caller, Args& args) {
+  if (args.Has("userId")) {
+    const UserId id = args.U64("userId", true);
+    if (!args.ok()) return BadArgs(args);
+    const Status hidden = Status::NotFound("user " + std::to_string(id) + " not found");
+    if (id != caller.user) {
+      auto shares = ctx.service.SharesChat(caller.user, id);
+      if (!shares.ok()) return Err(shares.error());
+      if (!*shares) return Err(hidden);
+    }
+    auto user = ctx.service.GetUser(id);
+    if (!user.ok()) return Err(user.error().code() == StatusCode::kNotFound ? hidden : user.error());
+    return Ok(Json{{"user", ToJson(*user, /*self=*/false)}});
+  }
   std::string username = args.Str("username", true);
   if (!args.ok()) return BadArgs(args);
   auto user = ctx.service.FindUser(username);
