@@ -580,7 +580,8 @@ export class ChatEngine extends EventTarget {
   // `live`: an entry that arrived as an event (listChats's unread count already includes synced ones).
   noteEntry(c, m, live = false) {
     c.head = Math.max(c.head || 0, m.seq);
-    if (!c.lastMessage || m.seq >= c.lastMessage.seq) c.lastMessage = m;
+    // The list previews what people wrote or the server announced, not the deletion entry itself.
+    if (m.kind !== 'deletion' && (!c.lastMessage || m.seq >= c.lastMessage.seq)) c.lastMessage = m;
     const mine = this.me && m.sender === this.me.id;
     if (live && !mine && USER_KINDS.has(m.kind) && m.seq > (c.read || 0) && !m.deleted) c.unread = (c.unread || 0) + 1;
     if (m.sender) {
@@ -616,7 +617,7 @@ export class ChatEngine extends EventTarget {
   onMembership(c, m) {
     const body = parseBody(m);
     const me = this.me ? this.me.id : 0;
-    const removed = (body.removed || []).includes(me) || (body.action === 'left' && body.by === me);
+    const removed = (body.removed || []).includes(me) || (body.action === 'left' && body.userId === me);
     if (removed) {
       this.forgetChat(c.chatId);
       return;

@@ -58,11 +58,11 @@ export class ConversationView {
       h('button', { class: 'back', 'aria-label': 'Back to the chat list', onclick: () => this.onBack() }, '←'),
       h('div', { class: 'grow' }, this.title, this.subtitle),
       h('button', { onclick: () => this.calls.start(c.chatId, 'audio'), 'data-testid': 'call-audio',
-                    'aria-label': 'Audio call' }, '📞 Call'),
+                    'aria-label': 'Audio call' }, 'Call'),
       h('button', { onclick: () => this.calls.start(c.chatId, 'video'), 'data-testid': 'call-video',
-                    'aria-label': 'Video call' }, '🎥 Video'),
+                    'aria-label': 'Video call' }, 'Video'),
       h('button', { onclick: () => this.onInfo(c.chatId), 'data-testid': 'chat-info-button',
-                    'aria-label': kindGroup ? 'Group info and members' : 'Chat info' }, 'ⓘ Info'));
+                    'aria-label': kindGroup ? 'Group info and members' : 'Chat info' }, 'Info'));
     this.older = h('button', { class: 'link older', 'data-testid': 'load-older', onclick: () => this.loadOlder() },
       'Load older messages');
     this.list = h('ol', { class: 'messages', 'aria-label': 'Messages', tabindex: '0', 'data-testid': 'messages' });
@@ -88,7 +88,7 @@ export class ConversationView {
                      ev.preventDefault();
                      this.fileInput.click();
                    }
-                 } }, '📎'),
+                 } }, 'Attach'),
     this.fileInput, this.text,
     h('button', { type: 'submit', class: 'primary', 'data-testid': 'send' }, 'Send'));
     clear(this.root, head, this.scroller, h('footer', {}, this.replyBox, this.uploadBox, form));
@@ -138,7 +138,10 @@ export class ConversationView {
     const keep = new Set(wanted);
     for (const [k, v] of this.nodes) if (!keep.has(v.el)) this.nodes.delete(k);
 
-    this.older.hidden = !(c.hasOlder || (entries.length && entries[0].seq > 1 && c.hasOlder !== false));
+    // Older entries exist if the lowest one held is not the chat's first and the server has not said
+    // there is nothing before it.
+    const lowest = entries.length ? entries[0].seq : c.last + 1;
+    this.older.hidden = !(lowest > 1 && c.hasOlder !== false);
     if (atBottom) {
       this.scroller.scrollTop = this.scroller.scrollHeight;
       this.stickToBottom = false;
@@ -260,7 +263,7 @@ export class ConversationView {
         button.disabled = false;
         progress.hidden = true;
       }
-    } }, `⬇ ${name}`);
+    } }, `Download ${name}`);
     return h('span', { class: 'file' }, button, progress);
   }
 
@@ -287,7 +290,7 @@ export class ConversationView {
           h('button', { class: 'small', onclick: () => e.dropFromOutbox(o.clientId) }, 'Discard')));
     } else {
       li.append(h('div', { class: 'foot' }, h('span', { class: 'ticks waiting', 'data-testid': 'ticks', 'data-state': 'waiting',
-                                                        'aria-label': 'Waiting to be sent' }, '🕓')));
+                                                        'aria-label': 'Waiting to be sent' }, 'waiting')));
     }
     return li;
   }

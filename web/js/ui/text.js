@@ -1,6 +1,6 @@
 // Words for what the server writes: previews, initials, membership/deletion/call entries.
 
-export const USER_PREVIEW = { image: '🖼 Photo', audio: '🎵 Audio', video: '🎬 Video', document: '📄 File' };
+export const USER_PREVIEW = { image: 'Photo:', audio: 'Audio:', video: 'Video:', document: 'File:' };
 
 export function initials(name) {
   const parts = String(name).trim().split(/\s+/).filter(Boolean);
@@ -26,7 +26,8 @@ export function systemText(engine, m) {
     return `${media} ${body.outcome || 'ended'}`;
   }
   if (m.kind === 'membership') {
-    const by = body.by ? name(body.by) : 'someone';
+    const actor = body.by || body.userId || m.sender;
+    const by = actor ? name(actor) : 'someone';
     switch (body.action) {
       case 'created': return `${by} created the chat`;
       case 'left': return `${by} left`;
