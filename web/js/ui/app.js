@@ -151,7 +151,7 @@ export class App {
   renderMain(full) {
     const e = this.engine;
     const me = e.me;
-    const waiting = e.outbox.length;
+    const waiting = e.outbox.filter((o) => !o.error).length;
     const connText = {
       online: '',
       connecting: 'Connecting…',
