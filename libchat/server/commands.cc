@@ -338,6 +338,15 @@ void SendMessage(CommandContext& ctx, const Caller& caller, Args& args, CommandD
   if (r.kind == MessageKind::kMembership || r.kind == MessageKind::kDeletion || r.kind == MessageKind::kCall) {
     return done(Err(Status::InvalidArgument("message kind '" + kind + "' is written by the server")));
   }
+  // The kind says what the message is: text has no attachments, the others at least one (of that
+  // kind, which the service checks against the stored attachments).
+  if (r.kind == MessageKind::kText && !r.attachments.empty()) {
+    return done(Err(Status::InvalidArgument(
+        "a text message carries no attachments: send it as kind image, audio, video or document")));
+  }
+  if (r.kind != MessageKind::kText && r.attachments.empty()) {
+    return done(Err(Status::InvalidArgument("a message of kind '" + kind + "' needs at least one attachment")));
+  }
   Metrics& metrics = ctx.metrics;
   // `done` runs on the store's committer thread once the message is durable: build the small result
   // object only; the session encodes it on its strand.

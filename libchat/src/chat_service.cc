@@ -629,7 +629,7 @@ class ChatServiceImpl final : public ChatService {
     auto members = RequireMember(r.chat, r.sender);
     if (!members.ok()) return done(members.error());
     if (Status s = CheckMaySend(r.sender, r.chat, **members); !s.ok()) return done(s);
-    if (Status s = attachments_.CheckSend(r.sender, r.attachments); !s.ok()) return done(s);
+    if (Status s = attachments_.CheckSend(r.sender, r.kind, r.attachments); !s.ok()) return done(s);
     // Spam first: a suspended or throttled sender is refused before any rate-limit token is spent.
     if (Status s = spam_.Admit(r.sender); !s.ok()) return done(s);
     if (Status s = Charge(RateAction::kSend, r.sender, r.device, 1); !s.ok()) return done(s);
