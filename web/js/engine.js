@@ -206,6 +206,11 @@ export class ChatEngine extends EventTarget {
     await this.store.put('chats', c);
   }
 
+  // For state objects that may have been forgotten meanwhile (left, removed): saved only if still held.
+  async saveIfHeld(c) {
+    if (this.chats.get(c.chatId) === c) await this.saveChat(c);
+  }
+
   async syncAll() {
     const list = await this.request('listChats');
     const seen = new Set();
@@ -250,7 +255,7 @@ export class ChatEngine extends EventTarget {
         if (reached > c.last) {
           c.last = reached;
           c.head = Math.max(c.head || 0, page.head);
-          await this.saveChat(c);
+          await this.saveIfHeld(c);
         }
         this.scheduleAck(page.chatId);
         if (page.hasMore && end > (wanted[page.chatId] || 0)) next[page.chatId] = end;
@@ -285,7 +290,7 @@ export class ChatEngine extends EventTarget {
     c.oldest = msgs.length ? msgs[0].seq : c.last + 1;
     c.hasOlder = r.hasMore && c.oldest > 1;
     for (const m of msgs) this.noteEntry(c, m);
-    await this.saveChat(c);
+    await this.saveIfHeld(c);
     this.scheduleAck(chatId);
     this.emit('messages', chatId);
   }
@@ -306,7 +311,7 @@ export class ChatEngine extends EventTarget {
     const before = Math.min(lowest, c.oldest || lowest);
     if (before <= 1) {
       c.hasOlder = false;
-      await this.saveChat(c);
+      await this.saveIfHeld(c);
       return false;
     }
     const r = await this.request('history', { chatId, before, limit: HISTORY_PAGE });
@@ -314,7 +319,7 @@ export class ChatEngine extends EventTarget {
     await this.storeEntries(chatId, msgs);
     if (msgs.length) c.oldest = Math.min(c.oldest || msgs[0].seq, msgs[0].seq);
     c.hasOlder = r.hasMore && msgs.length > 0 && msgs[0].seq > 1;
-    await this.saveChat(c);
+    await this.saveIfHeld(c);
     this.emit('messages', chatId);
     return msgs.length > 0;
   }
@@ -408,7 +413,7 @@ export class ChatEngine extends EventTarget {
       if (mine && c && mine.read > (c.read || 0)) {
         c.read = mine.read;  // Read on another device of mine.
         c.unread = this.countUnread(c);
-        this.saveChat(c).catch(() => {});
+        this.saveIfHeld(c).catch(() => {});
         this.emit('chats');
       }
       this.emit('receipts', chatId);
@@ -558,7 +563,8 @@ export class ChatEngine extends EventTarget {
     map.set(m.seq, m);
     await this.store.put('messages', m);
     if (m.kind === 'deletion') this.tombstone(m.chatId, m.refSeq);
-    if (m.kind === 'membership') this.onMembership(c, m);
+    // Removed from the chat (or left it): nothing more of it is kept.
+    if (m.kind === 'membership' && this.onMembership(c, m)) return;
     if (m.seq === c.last + 1) {
       c.last = m.seq;
       // Entries that arrived ahead of a gap now continue the run.
@@ -570,7 +576,7 @@ export class ChatEngine extends EventTarget {
     if (this.me && m.sender === this.me.id && this.session && m.senderDevice === this.session.device.id) {
       this.dropFromOutbox(m.clientId);
     }
-    await this.saveChat(c);
+    await this.saveIfHeld(c);
     this.scheduleAck(m.chatId);
     this.emit('messages', m.chatId);
     this.emit('chats');
@@ -619,10 +625,11 @@ export class ChatEngine extends EventTarget {
     const me = this.me ? this.me.id : 0;
     const removed = (body.removed || []).includes(me) || (body.action === 'left' && body.userId === me);
     if (removed) {
-      this.forgetChat(c.chatId);
-      return;
+      this.forgetChat(c.chatId).catch(() => {});
+      return true;
     }
     this.refreshChat(c.chatId).then(() => this.refreshPresence()).catch(() => {});
+    return false;
   }
 
   scheduleResync() {
@@ -643,7 +650,7 @@ export class ChatEngine extends EventTarget {
       try {
         await this.request('ack', { chatId, seq });
         c.acked = Math.max(c.acked || 0, seq);
-        await this.saveChat(c);
+        await this.saveIfHeld(c);
       } catch {
         // Acked again after the next sync.
       }
@@ -659,7 +666,7 @@ export class ChatEngine extends EventTarget {
     if (seq === 0 || (c.read || 0) >= seq) return;
     c.read = seq;
     c.unread = 0;
-    this.saveChat(c).catch(() => {});
+    this.saveIfHeld(c).catch(() => {});
     this.emit('chats');
     this.request('markRead', { chatId, seq }).catch(() => {});
   }
