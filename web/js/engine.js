@@ -6,13 +6,13 @@
 //  * entries at or below `last` are dropped as duplicates; one beyond last+1 is a gap: it is kept and
 //    the chat is synced from `last` (rules 4 and 5);
 //  * what is stored is acknowledged with `ack` (rule 6), batched;
-//  * every message goes through the outbox: written to IndexedDB with its clientId first, then sent,
-//    one at a time in the order written; a failure or a lost connection leaves it there to be resent
-//    with the same clientId (rule 7), so the server never appends it twice.
+//  * every message goes through the outbox (outbox.js): written to IndexedDB with its clientId first,
+//    then sent one at a time in the order written, resent with the same clientId after a failure (rule 7).
 //
 // The UI reads the public fields and listens for "change" events ({detail: {what, chatId}}).
 
 import { Connection, ProtocolError } from './protocol.js';
+import { Outbox } from './outbox.js';
 
 const HISTORY_PAGE = 50;
 const SYNC_PAGE = 200;
@@ -23,11 +23,6 @@ const ACK_DELAY_MS = 300;
 
 export const USER_KINDS = new Set(['text', 'image', 'audio', 'video', 'document']);
 
-function newClientId() {
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes);
-  return 'w-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 function parseBody(entry) {
   try {
@@ -49,18 +44,16 @@ export class ChatEngine extends EventTarget {
     this.users = new Map();       // id -> user
     this.presence = new Map();    // userId -> {visible, online, lastSeen}
     this.typing = new Map();      // chatId -> Map(userId -> expiry ms)
-    this.outbox = [];             // sorted by order
+    this.outboxQueue = new Outbox(this);
     this.blocked = new Set();
     this.openChatId = null;
     this.connState = 'offline';
     this.conn = null;
-    this.flushing = false;
     this.syncing = new Set();
     this.ackTimers = new Map();
     this.lookups = new Map();
     this.typingSent = new Map();
     this.callHandler = null;     // calls.js registers itself for call events
-    this.orderCounter = 0;
     this.sessionStarted = false;
   }
 
@@ -80,8 +73,7 @@ export class ChatEngine extends EventTarget {
     for (const c of await this.store.all('chats')) this.chats.set(c.chatId, c);
     for (const u of await this.store.all('users')) this.users.set(u.id, u);
     for (const r of await this.store.all('receipts')) this.receiptMap(r.chatId).set(r.userId, r);
-    this.outbox = await this.store.all('outbox', undefined, 'order');
-    this.orderCounter = this.outbox.length ? this.outbox[this.outbox.length - 1].order + 1 : 0;
+    await this.outboxQueue.load();
     this.emit('all');
   }
 
@@ -183,7 +175,7 @@ export class ChatEngine extends EventTarget {
     this.users.clear();
     this.presence.clear();
     this.typing.clear();
-    this.outbox = [];
+    this.outboxQueue.items = [];
     this.openChatId = null;
   }
 
@@ -740,78 +732,32 @@ export class ChatEngine extends EventTarget {
     if (this.connState === 'online') this.request('typing', { chatId, typing: false }).catch(() => {});
   }
 
-  // ---- Sending: the outbox ----
+  // ---- Sending: the outbox (outbox.js) ----
+
+  get outbox() {
+    return this.outboxQueue.items;
+  }
 
   /** Queues a message (durably) and sends it when connected. Resolves once queued. */
-  async send(chatId, { body = '', kind = 'text', attachments = [], replyTo = 0 }) {
-    const item = { clientId: newClientId(), chatId, kind, body, attachments, replyTo,
-                   order: this.orderCounter++, createdAt: Date.now(), error: null };
-    await this.store.put('outbox', item);
-    this.outbox.push(item);
+  send(chatId, message) {
     this.stopTyping(chatId);
-    this.emit('outbox', chatId);
-    this.flushOutbox();
-    return item;
+    return this.outboxQueue.add(chatId, message);
   }
 
   pendingFor(chatId) {
     return this.outbox.filter((o) => o.chatId === chatId);
   }
 
-  async dropFromOutbox(clientId) {
-    const i = this.outbox.findIndex((o) => o.clientId === clientId);
-    if (i < 0) return;
-    const [item] = this.outbox.splice(i, 1);
-    await this.store.delete('outbox', clientId);
-    this.emit('outbox', item.chatId);
+  dropFromOutbox(clientId) {
+    return this.outboxQueue.drop(clientId);
   }
 
-  async retry(clientId) {
-    const item = this.outbox.find((o) => o.clientId === clientId);
-    if (!item) return;
-    item.error = null;
-    await this.store.put('outbox', item);
-    this.emit('outbox', item.chatId);
-    this.flushOutbox();
+  retry(clientId) {
+    return this.outboxQueue.retry(clientId);
   }
 
-  /** Sends the outbox in order, one at a time, while connected. */
-  async flushOutbox() {
-    if (this.flushing || this.connState !== 'online' || !this.session) return;
-    this.flushing = true;
-    try {
-      for (;;) {
-        const item = this.outbox.find((o) => !o.error);
-        if (!item || this.connState !== 'online') break;
-        const args = { chatId: item.chatId, clientId: item.clientId, kind: item.kind, body: item.body };
-        if (item.attachments.length) args.attachments = item.attachments;
-        if (item.replyTo) args.replyTo = item.replyTo;
-        let r;
-        try {
-          r = await this.request('sendMessage', args);
-        } catch (e) {
-          if (e instanceof ProtocolError && e.retryable) {
-            // Kept, with its clientId: resent after the hint or on the next connection.
-            const wait = e.retryAfterMs !== null ? e.retryAfterMs : 1000;
-            if (e.code !== 'unavailable' || this.connState === 'online') setTimeout(() => this.flushOutbox(), wait);
-            break;
-          }
-          item.error = describeError(e);
-          await this.store.put('outbox', item);
-          this.emit('outbox', item.chatId);
-          this.problem(e, 'send');
-          continue;
-        }
-        const entry = { chatId: item.chatId, seq: r.seq, id: r.messageId, sender: this.me.id,
-                        senderDevice: this.session.device.id, clientId: item.clientId, kind: item.kind,
-                        body: item.body, attachments: item.attachments, replyTo: item.replyTo, refSeq: 0,
-                        timestamp: r.timestamp, deleted: false };
-        await this.dropFromOutbox(item.clientId);
-        await this.applyEntry(entry);
-      }
-    } finally {
-      this.flushing = false;
-    }
+  flushOutbox() {
+    return this.outboxQueue.flush();
   }
 
   // ---- Ticks ----
@@ -857,35 +803,4 @@ function browserName() {
   const os = /Android/.test(ua) ? 'Android' : /iPhone|iPad/.test(ua) ? 'iOS' : /Mac OS X/.test(ua) ? 'macOS'
     : /Windows/.test(ua) ? 'Windows' : /Linux/.test(ua) ? 'Linux' : '';
   return os ? `${browser} on ${os}` : browser;
-}
-
-const CODE_WORDS = {
-  bad_request: 'The app sent a request the server could not read',
-  unknown_command: 'The server does not know this command',
-  frame_too_large: 'That is too large to send',
-  unsupported_version: 'The server speaks another protocol version',
-  unauthenticated: 'Not signed in',
-  permission_denied: 'Not allowed',
-  invalid_argument: 'Not accepted',
-  not_found: 'Not found',
-  already_exists: 'Already exists',
-  failed_precondition: 'Not possible right now',
-  resource_exhausted: 'Too many requests',
-  unavailable: 'No connection to the server',
-  internal: 'The server had a problem',
-  corruption: 'The server had a problem',
-  not_supported: 'The server does not support this',
-};
-
-/** An error in words for a person: what kind of problem, and the server's explanation. */
-export function describeError(e) {
-  if (e instanceof ProtocolError) {
-    const head = CODE_WORDS[e.code] || 'Error';
-    let text = `${head}: ${e.message}`;
-    if (e.retryAfterMs !== null && e.retryAfterMs > 0 && e.code !== 'unavailable') {
-      text += ` (try again in ${Math.ceil(e.retryAfterMs / 1000)} s)`;
-    }
-    return text;
-  }
-  return e && e.message ? e.message : String(e);
 }

@@ -2,7 +2,7 @@
 // chats, members, devices and blocked users). Everything is a button, link or form field, so it is
 // reachable with Tab; Alt+ArrowUp/ArrowDown moves between chats, Escape closes what is open.
 
-import { describeError } from '../engine.js';
+import { describeError } from '../errors.js';
 import { ConversationView } from './conversation.js';
 import { CallView } from './callview.js';
 import { h, clear, notify, modal, formDialog, confirmDialog, formatTime, formatLastSeen } from './dom.js';

@@ -2,7 +2,8 @@
 // back on scroll-up or with "Load older messages"), and the composer (reply, attachments with a
 // progress bar, send). Messages written offline show as waiting until the outbox sends them.
 
-import { describeError, USER_KINDS } from '../engine.js';
+import { USER_KINDS } from '../engine.js';
+import { describeError } from '../errors.js';
 import { uploadAttachment, downloadAttachment, downloadName } from '../files.js';
 import { h, clear, notify, formDialog, confirmDialog, formatTime, formatLastSeen, formatSize } from './dom.js';
 import { systemText } from './text.js';
