@@ -87,7 +87,7 @@ TEST_CASE("a message's kind matches its attachments", "[protocol][integration]")
   CHECK(SyncAll(*alice.client, chat->id).size() == 2);
 }
 
-TEST_CASE("history: default 100, at most maxPage, limit 0 and before 0 mean the defaults; sync past the head is empty",
+TEST_CASE("history: default 100, at most maxPage, limit 0 and before 0 mean the defaults, sync past the head is empty",
           "[protocol][integration]") {
   TestServer s;
   RegisterUser(s.chatd(), "alice");

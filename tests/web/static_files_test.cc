@@ -56,7 +56,7 @@ std::string FailedStart(const std::string& args) {
 
 }  // namespace
 
-TEST_CASE("the index is served with a strict CSP and no-cache; release assets are immutable", "[web][integration]") {
+TEST_CASE("the index is served with a strict CSP and no-cache, release assets immutable", "[web][integration]") {
   TempDir data;
   ChatdProcess chatd(data.str(), {"--web-root", LIBCHAT_WEB_ROOT});
   Answer index = Raw(chatd.port(), "GET / HTTP/1.1");
@@ -145,7 +145,7 @@ TEST_CASE("no path leaves the web folder, and odd methods and oversized requests
   CHECK(Raw(chatd.port(), "GET / HTTP/1.1").status == 200);
 }
 
-TEST_CASE("--web off serves no app; a bad --web-root stops chatd at start", "[web][integration]") {
+TEST_CASE("with --web off no app is served, and a bad --web-root stops chatd at start", "[web][integration]") {
   {
     TempDir data;
     ChatdProcess chatd(data.str(), {"--web", "off"});
