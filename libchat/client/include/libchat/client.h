@@ -218,7 +218,8 @@ class Client {
   // it and Synchronize()s. FailedPrecondition while connected; Unavailable if the server cannot be
   // reached; resume's error (e.g. Unauthenticated: the local copy is then cleared). Blocks.
   Status Reconnect();
-  // The same, to another address from now on (the server moved, or another node serves it).
+  // The same, to another address from now on (the server moved, or another node serves it). Not
+  // concurrently with another Reconnect or Open of this client.
   Status Reconnect(const std::string& host, std::uint16_t port);
 
   // The signed-in user and device (0 before login/resume).
