@@ -11,6 +11,9 @@ packages=(
   # The sanitizer and fuzz build of the test suite: clang, its sanitizer and libFuzzer runtimes,
   # llvm-symbolizer for readable reports.
   clang libclang-rt-14-dev llvm
+  # The web app's browser tests (tests/browser): Debian's Chromium, driven headless by playwright-core
+  # from npm (tests/browser/npm-ci.sh); no browser is downloaded.
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do

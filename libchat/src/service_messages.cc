@@ -87,7 +87,7 @@ void ChatServiceImpl::SendAsync(const SendRequest& r, std::function<void(Result<
   // Early refusal for a non-member (the store checks again, in log order): nothing else is looked at.
   auto members = RequireMember(r.chat, r.sender);
   if (!members.ok()) return done(members.error());
-  if (Status s = attachments_.CheckSend(r.sender, r.attachments); !s.ok()) return done(s);
+  if (Status s = attachments_.CheckSend(r.sender, r.kind, r.attachments); !s.ok()) return done(s);
   // Warm the block cache outside the chat's lock: admission then answers from memory.
   if (members->get()->size() == 2) {
     const UserId other = (**members)[0] == r.sender ? (**members)[1] : (**members)[0];
