@@ -79,14 +79,4 @@ bool AdminHarness::WaitForAudit(const std::string& text) {
   return false;
 }
 
-SendRequest TextMessage(const Session& s, ChatId chat, const std::string& client_id, const std::string& body) {
-  SendRequest r;
-  r.sender = s.user.id;
-  r.device = s.device.id;
-  r.chat = chat;
-  r.client_id = client_id;
-  r.body = body;
-  return r;
-}
-
 }  // namespace chat::test

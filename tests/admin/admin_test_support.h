@@ -60,7 +60,4 @@ class AdminHarness {
   std::vector<std::string> audit_;
 };
 
-// Shorthands used by several tests.
-SendRequest TextMessage(const Session& s, ChatId chat, const std::string& client_id, const std::string& body);
-
 }  // namespace chat::test

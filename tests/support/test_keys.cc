@@ -1,5 +1,7 @@
 #include "test_keys.h"
 
+#include "test_support.h"
+
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -128,10 +130,12 @@ DecodedJwt VerifyJwt(const std::string& token, const std::string& public_pem) {
   return out;
 }
 
-void WriteFile(const std::string& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary);
-  out << content;
-  if (!out) throw std::runtime_error("cannot write " + path);
+CertFiles WriteLoopbackCert(const std::string& dir) {
+  const TestCert cert = NewLoopbackCert();
+  CertFiles out{dir + "/cert.pem", dir + "/key.pem"};
+  WriteFile(out.cert_file, cert.cert_pem);
+  WriteFile(out.key_file, cert.key_pem);
+  return out;
 }
 
 }  // namespace chat::test
