@@ -3,7 +3,7 @@
 # are present, so it is cheap to run before every build.
 set -euo pipefail
 packages=(
-  build-essential cmake ccache pkg-config
+  build-essential cmake ninja-build ccache pkg-config
   libboost-dev libboost-program-options-dev
   libleveldb-dev libsnappy-dev
   libsodium-dev libssl-dev libcurl4-openssl-dev
