@@ -296,18 +296,10 @@ TEST_CASE("chatctl spam: flagged accounts, reports and unflag", "[chatctl][spam]
   AdminHarness h;
   Ctl ctl(h);
   ChatService& svc = h.service();
-  Session spammer = h.fixture().NewUser("spammer");
-  std::vector<Session> reporters;
-  std::vector<UserId> ids;
-  for (int i = 0; i < 5; ++i) {
-    reporters.push_back(h.fixture().NewUser("reporter" + std::to_string(i)));
-    ids.push_back(reporters.back().user.id);
-  }
-  auto chat = svc.CreateGroup(spammer.user.id, "g", ids);
-  REQUIRE_OK(chat);
-  auto sent = svc.Send(test::TextMessage(spammer, chat->id, "m1", "buy my watches"));
-  REQUIRE_OK(sent);
-  for (const auto& r : reporters) REQUIRE_OK(svc.ReportMessage(r.user.id, chat->id, sent->message.seq, "ads"));
+  const test::SpamScene scene = test::NewSpamScene(h);
+  const Session& spammer = scene.spammer;
+  const std::vector<Session>& reporters = scene.reporters;
+  for (const auto& r : reporters) REQUIRE_OK(svc.ReportMessage(r.user.id, scene.chat, scene.seq, "ads"));
 
   auto flagged = ctl("spam flagged");
   CHECK(flagged.code == 0);
@@ -329,7 +321,7 @@ TEST_CASE("chatctl spam: flagged accounts, reports and unflag", "[chatctl][spam]
   auto unflag = ctl("spam unflag spammer");
   CHECK(unflag.code == 0);
   CHECK(ctl("spam flagged --json").json["flagged"].empty());
-  REQUIRE_OK(svc.Send(test::TextMessage(spammer, chat->id, "m2", "sorry")));
+  REQUIRE_OK(svc.Send(test::TextMessage(spammer, scene.chat, "m2", "sorry")));
   CHECK(ctl("spam unflag nobody").code == 1);
   CHECK(ctl("spam unflag").code == 2);
 }
