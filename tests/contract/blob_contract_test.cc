@@ -12,9 +12,8 @@ namespace {
 
 // A fresh blob store of the backend under test; `dir` holds it if it is on disk.
 std::unique_ptr<BlobStore> Make(const test::TempDir& dir) {
-  auto s = test::TestRegistry().MakeBlob(test::ExpandUri(test::BlobUri(), dir.str()));
-  REQUIRE_OK(s);
-  return std::move(*s);
+  const std::string uri = test::ExpandUri(test::BlobUri(), dir.str());
+  return test::RequireOpen(test::TestRegistry().MakeBlob(uri), uri);
 }
 
 }  // namespace

@@ -17,9 +17,8 @@ using namespace std::chrono_literals;
 namespace {
 
 std::unique_ptr<Bus> MakeBus() {
-  auto b = test::TestRegistry().MakeBus(test::ExpandUri(test::BusUri(), ""));
-  REQUIRE_OK(b);
-  return std::move(*b);
+  const std::string uri = test::ExpandUri(test::BusUri(), "");
+  return test::RequireOpen(test::TestRegistry().MakeBus(uri), uri);
 }
 
 std::shared_ptr<const Event> EventFor(ChatId chat, UserId user) {

@@ -20,10 +20,7 @@ class Engine {
   // Closes and opens the same engine again.
   void Open() {
     engine_.reset();
-    auto e = test::TestRegistry().MakeKvEngine(uri_);
-    INFO(uri_);
-    REQUIRE_OK(e);
-    engine_ = std::move(*e);
+    engine_ = test::RequireOpen(test::TestRegistry().MakeKvEngine(uri_), uri_);
   }
   bool durable() const { return uri_.rfind("mem:", 0) != 0; }
 

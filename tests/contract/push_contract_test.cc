@@ -14,12 +14,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::unique_ptr<PushSender> MakeSender() {
-  auto p = test::TestRegistry().MakePush(test::ExpandUri(test::PushUri(), ""));
-  REQUIRE_OK(p);
-  return std::move(*p);
-}
-
 PushNotification Note(int i) {
   PushNotification n;
   n.user = 1;
@@ -61,7 +55,8 @@ struct Completions {
 }  // namespace
 
 TEST_CASE("push sender: done is called exactly once per notification", "[contract][push]") {
-  auto sender = MakeSender();
+  const std::string uri = test::ExpandUri(test::PushUri(), "");
+  auto sender = test::RequireOpen(test::TestRegistry().MakePush(uri), uri);
   Completions c(20);
   for (int i = 0; i < 20; ++i) sender->Send(Note(i), c.For(static_cast<std::size_t>(i)));
   REQUIRE(c.WaitAll());
@@ -72,7 +67,8 @@ TEST_CASE("push sender: done is called exactly once per notification", "[contrac
 }
 
 TEST_CASE("push sender: sends from many threads all complete", "[contract][push]") {
-  auto sender = MakeSender();
+  const std::string uri = test::ExpandUri(test::PushUri(), "");
+  auto sender = test::RequireOpen(test::TestRegistry().MakePush(uri), uri);
   Completions c(40);
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {

@@ -24,6 +24,14 @@ inline std::vector<std::string> ContractBackends(const char* env_var, std::vecto
   return builtin;
 }
 
+// The backend a Registry::Make* call returned; REQUIREs that it opened, naming `uri` if not.
+template <typename T>
+std::unique_ptr<T> RequireOpen(Result<std::unique_ptr<T>> made, const std::string& uri) {
+  INFO("backend " << uri);
+  REQUIRE_OK(made);
+  return std::move(*made);
+}
+
 // Store (store.h, with ChatService on top): a Fixture backend. "mem" (mem://), "leveldb" (LevelDB in
 // the fixture's temp dir), then LIBCHAT_TEST_STORE_URI.
 inline std::string StoreBackend() {

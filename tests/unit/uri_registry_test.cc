@@ -18,15 +18,3 @@ TEST_CASE("URIs parse into scheme, host, path and query", "[unit][uri]") {
   CHECK(secret->ToString().find("prefix=p") != std::string::npos);
   CHECK_CODE(secret->CheckKeys({"prefix"}), StatusCode::kInvalidArgument);
 }
-
-TEST_CASE("a registry without plugins builds the built-in backends and refuses the rest", "[unit][registry]") {
-  Registry r;
-  REQUIRE_OK(r.MakeStore("mem://"));
-  REQUIRE_OK(r.MakeBus("inproc://"));
-  REQUIRE_OK(r.MakePush("log://"));
-  REQUIRE_OK(r.MakeBlob("mem://"));
-  auto unknown = r.MakeStore("leveldb:///nowhere");
-  CHECK_CODE(unknown, StatusCode::kNotSupported);
-  CHECK(unknown.status().message().find("mem://") != std::string::npos);
-  CHECK_CODE(r.MakeStore("mem://?bogus=1"), StatusCode::kInvalidArgument);
-}
