@@ -28,6 +28,8 @@ common=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIBCHAT_WARNINGS_AS_ERRORS=
 
 # Runs the tests of build $1 in the background (ctest arguments after it); finish_tests waits for them.
 tests_pid=""
+# A failed build stops the script: stop the tests still running in the background with it.
+trap '[ -z "$tests_pid" ] || kill "$tests_pid" 2>/dev/null || true' EXIT
 start_tests() {
   local build=$1
   shift
