@@ -9,8 +9,8 @@ packages=(
   libsodium-dev libssl-dev libcurl4-openssl-dev
   nlohmann-json3-dev libcpp-httplib-dev catch2
   # The sanitizer and fuzz build of the test suite: clang, its sanitizer and libFuzzer runtimes,
-  # llvm-symbolizer for readable reports.
-  clang libclang-rt-14-dev llvm
+  # llvm-symbolizer for readable reports, lld (links sanitized programs several times faster).
+  clang libclang-rt-14-dev llvm lld
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -25,6 +25,8 @@ jobs=${LIBCHAT_JOBS:-$(nproc)}
 # Extra configure arguments for every build, e.g. a timing launcher (docs/benchmarks.md).
 read -ra extra <<< "${LIBCHAT_CMAKE_ARGS:-}"
 common=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIBCHAT_WARNINGS_AS_ERRORS=ON "${extra[@]}")
+# The clang builds link with lld: a sanitized chatd links in 2 s of CPU instead of 14 s with GNU ld.
+clang=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=lld)
 
 # Runs the tests of build $1 in the background (ctest arguments after it); finish_tests waits for them.
 tests_pid=""
@@ -59,7 +61,7 @@ cmake --build build-test -j"$jobs"
 start_tests build-test
 
 step "clang ASan+UBSan build"
-CXX=clang++ cmake -S . -B build-sanitize "${common[@]}" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only -DNDEBUG" \
+cmake -S . -B build-sanitize "${common[@]}" "${clang[@]}" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only -DNDEBUG" \
   -DLIBCHAT_TEST_OPTIMIZATION=-O0 -DLIBCHAT_SANITIZE=address,undefined -DLIBCHAT_FUZZ=ON -DLIBCHAT_FUZZ_SECONDS="${LIBCHAT_FUZZ_SECONDS:-60}" \
   -DLIBCHAT_BUILD_LOADGEN=OFF -DLIBCHAT_BUILD_BENCHMARKS=OFF -DLIBCHAT_INSTALL=OFF > /dev/null
 cmake --build build-sanitize -j"$jobs"
@@ -69,7 +71,7 @@ finish_tests
 start_tests build-sanitize
 
 step "clang TSan build (core, unit and concurrency tests)"
-CXX=clang++ cmake -S . -B build-tsan "${common[@]}" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
+cmake -S . -B build-tsan "${common[@]}" "${clang[@]}" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
   -DLIBCHAT_SANITIZE=thread -DLIBCHAT_WITH_SERVER=OFF -DLIBCHAT_WITH_ADMIN=OFF -DLIBCHAT_WITH_CURL=OFF \
   -DLIBCHAT_BUILD_TOOLS=OFF -DLIBCHAT_BUILD_BENCHMARKS=OFF -DLIBCHAT_INSTALL=OFF > /dev/null
 cmake --build build-tsan -j"$jobs" --target tests-unit tests-concurrency
