@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "libchat/libchat.h"
 
@@ -50,20 +51,43 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// The whole content of a file ("" if it cannot be read).
+std::string ReadFile(const std::filesystem::path& path);
+// Writes `content` to `path`, replacing it. REQUIREs success.
+void WriteFile(const std::filesystem::path& path, std::string_view content);
+
+// A text message from the device of `s` (builders for the requests tests send most).
+SendRequest TextMessage(const Session& s, ChatId chat, const std::string& client_id, const std::string& body = "hi");
+
+// The registry tests open backends with. Unit tests (label unit) get one with the built-in backends
+// only (mem://, inproc://, log://, file://); the others get Registry::Default(), with every plugin of
+// the build (leveldb://, the curl push senders). Defined by the libchat_test_registry_* object
+// libraries that libchat_add_test links.
+Registry& TestRegistry();
+
+// A store URI with its placeholders filled in: "{tmp}" becomes `dir` (a fresh directory), "{unique}"
+// a random token (for a shared server: a database or key prefix of its own per test).
+std::string ExpandUri(const std::string& uri, const std::string& dir);
+
 // A ChatService over a chosen store, with a manual clock and minimum password cost (tests only).
 struct Fixture {
-  // backend: "mem" or "leveldb" (in a temp dir owned by the fixture).
+  // backend: "mem" (mem://), "leveldb" (leveldb:// in a temp dir owned by the fixture), or any store
+  // URI that TestRegistry() knows, with the placeholders of ExpandUri ({tmp} is the fixture's dir).
   explicit Fixture(const std::string& backend, KvStoreOptions store_options = {});
   ~Fixture();
 
-  // Closes and reopens the store (LevelDB: from disk). Services made before are invalid.
+  // Closes and reopens the store (LevelDB: from disk; mem:// starts empty). Services made before are
+  // invalid.
   void Reopen();
+  // Whether the store keeps its data across Reopen (false for mem://).
+  bool durable() const;
 
   // Registers a user and logs a device in.
   Session NewUser(const std::string& name);
   Session NewDevice(const std::string& name);
 
   std::string backend;
+  std::string store_uri;  // As opened ({tmp} filled in).
   KvStoreOptions store_options;
   std::unique_ptr<TempDir> dir;
   ManualClock clock;
@@ -75,6 +99,8 @@ struct Fixture {
   std::unique_ptr<ChatService> service;
 };
 
+// Opens a store: "mem", "leveldb" (in `dir`) or a store URI (see Fixture). Engine schemes get the
+// built-in KvStore with `options`. REQUIREs success.
 std::unique_ptr<Store> OpenStore(const std::string& backend, const std::string& dir, KvStoreOptions options = {});
 
 }  // namespace chat::test
