@@ -59,7 +59,8 @@ test('a file uploads with a progress bar and downloads intact; an image shows in
       }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['aria-valuenow'] });
     });
     await alice.page.getByTestId('file-input').setInputFiles({ name: 'report.pdf', mimeType: 'application/pdf', buffer: pdf });
-    await alice.page.getByTestId('upload-progress').waitFor({ timeout: WAIT });
+    // Not waiting for the bar itself: on a fast (or a busy) machine it may come and go between two polls.
+    // The observer above saw every value it took.
     await alice.page.locator('[data-testid=upload][data-done=true]').waitFor({ timeout: 30000 });
     const seen = await alice.page.evaluate(() => window.progressSeen);
     assert.equal(Math.max(...seen), 100, `progress values: ${seen}`);

@@ -70,7 +70,7 @@ std::string HttpsGet(std::uint16_t port, const std::string& target, const CertFi
 
 // A TLS 1.2 handshake with chatd offering only `ciphers` (OpenSSL names). The suite agreed on, or
 // "" if the handshake failed.
-std::string Tls12Handshake(std::uint16_t port, const TestCert& cert, const char* ciphers) {
+std::string Tls12Handshake(std::uint16_t port, const CertFiles& cert, const char* ciphers) {
   net::io_context ioc;
   ssl::context ctx(ssl::context::tls_client);
   ctx.load_verify_file(cert.cert_file);
