@@ -65,6 +65,12 @@ Json IceServersJson(const std::vector<IceServer>& servers) {
   return a;
 }
 
+WireEvent ReceiptsWireEvent(ChatId chat, const std::vector<ReceiptCursor>& cursors) {
+  Json receipts = Json::array();
+  for (const ReceiptCursor& c : cursors) receipts.push_back(ToJson(c, kWire));
+  return WireEvent{"receipt", Json{{"chatId", chat}, {"receipts", std::move(receipts)}}};
+}
+
 std::optional<WireEvent> ToWireEvent(const Event& e) {
   switch (e.type) {
     case EventType::kMessage:

@@ -21,6 +21,10 @@ struct WireEvent {
 // payload its type needs (no message, no signal).
 std::optional<WireEvent> ToWireEvent(const Event& event);
 
+// The "receipt" event: the cursors of one chat that moved within a coalescing window (the server
+// sends these instead of one frame per kReceipt event).
+WireEvent ReceiptsWireEvent(ChatId chat, const std::vector<ReceiptCursor>& cursors);
+
 // RTCConfiguration.iceServers: STUN entries without credentials, TURN entries with theirs.
 Json IceServersJson(const std::vector<IceServer>& servers);
 

@@ -15,7 +15,6 @@ Router::Router(Metrics& metrics, const Logger& log, std::function<void()> schedu
 
 Router::~Router() { Detach(); }
 
-
 void Router::Attach(Bus& bus) {
   fanout_ = std::thread([this] { FanOut(); });
   subscription_ = bus.Subscribe([this](const std::shared_ptr<const Event>& e) {
@@ -37,15 +36,9 @@ void Router::Detach() {
 }
 
 void Router::OnEvent(std::shared_ptr<const Event> event) {
-  switch (event->type) {
-    case EventType::kReceipt:
-      receipts_.Add(*event);
-      return;
-    case EventType::kSessionRevoked:
-      Revoke(event->user, event->only_device != 0 ? event->only_device : event->device, event->keep_token_hash);
-      return;
-    default:
-      break;
+  if (event->type == EventType::kSessionRevoked) {
+    Revoke(event->user, event->only_device != 0 ? event->only_device : event->device, event->keep_token_hash);
+    return;
   }
   bool wake = false;
   {
@@ -75,6 +68,9 @@ void Router::FanOut() {
 }
 
 void Router::Send(const Event& event) {
+  // Receipts join the coalescing window here, behind the entries queued before them, so that a
+  // receipt never reaches a device ahead of the message it counts.
+  if (event.type == EventType::kReceipt) return receipts_.Add(event);
   auto wire = codec::ToWireEvent(event);
   if (!wire) return;
   OutFrame frame;
@@ -183,10 +179,9 @@ void Router::Revoke(UserId user, DeviceId device, const std::string& keep_token_
 }
 
 void Router::EmitReceipts(const CoalescedReceipts& r) {
-  Json receipts = Json::array();
-  for (const auto& c : r.cursors) receipts.push_back(ToJson(c));
+  const codec::WireEvent wire = codec::ReceiptsWireEvent(r.chat, r.cursors);
   OutFrame frame;
-  frame.text = EncodeEvent("receipt", Json{{"chatId", r.chat}, {"receipts", std::move(receipts)}});
+  frame.text = EncodeEvent(wire.name, wire.data);
   metrics_.receipt_events.Add();
   log_.Debug("router: receipt event for chat ", r.chat, " with ", r.cursors.size(), " cursors");
   Deliver(r.recipients, 0, 0, frame);

@@ -8,8 +8,9 @@
 //
 // Threads: the bus handler (OnEvent) runs on the publisher's thread, for messages the store's
 // committer, which every send in the process shares. It only queues the event; the router's fan-out
-// thread encodes and delivers it. Receipts (coalesced, sent by the receipt timer) and revocations
-// (no frame to encode, and they must not wait behind a backlog) are handled at once.
+// thread encodes and delivers it (receipts: adds them to the coalescing window, which the receipt
+// timer sends). Revocations (no frame to encode, and they must not wait behind a backlog) are handled
+// at once, on the publisher's thread.
 //
 // Ordering: the ChatService publishes a chat's events in commit order, and the one fan-out thread
 // takes them in the order they were queued, so every session receives a chat's entries in seq order
