@@ -122,6 +122,34 @@ TEST_CASE("event bytes: every type comes back field for field", "[unit][events]"
   CHECK(ParseEvent(SerializeEvent(revoked))->keep_token_hash == "new-hash");
 }
 
+TEST_CASE("event bytes: format 1 is pinned byte for byte", "[unit][events]") {
+  // Nodes of two releases share a bus: these bytes may only change under a new format byte
+  // (docs/architecture.md, "Events between nodes").
+  auto hex = [](const std::string& bytes) {
+    static const char* kDigits = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : bytes) {
+      out += kDigits[c >> 4];
+      out += kDigits[c & 15];
+    }
+    return out;
+  };
+  Event typing = Routed(EventType::kTyping);
+  typing.typing = true;
+  // format 1, type 5, chat 42, 3 recipients (300000 as a three-byte varint), exclude 7, only 0,
+  // user 2, device 7, typing.
+  CHECK(hex(SerializeEvent(typing)) == "0105" "2a" "030102e0a712" "07" "00" "02" "07" "01");
+  Event presence = Routed(EventType::kPresence);
+  presence.recipients = {1};
+  presence.online = false;
+  presence.last_seen = 1;
+  CHECK(hex(SerializeEvent(presence)) == "0104" "2a" "0101" "07" "00" "02" "07" "00" "01");
+  Event revoked = Routed(EventType::kSessionRevoked);
+  revoked.recipients = {};
+  revoked.keep_token_hash = "h";
+  CHECK(hex(SerializeEvent(revoked)) == "0107" "2a" "00" "07" "00" "02" "07" "0168");
+}
+
 TEST_CASE("event bytes: damaged input is Corruption, never a guess", "[unit][events]") {
   Event ring = Routed(EventType::kSignal);
   ring.signal = std::make_shared<const CallSignal>(Ring());
