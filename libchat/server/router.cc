@@ -40,29 +40,53 @@ void Router::OnEvent(std::shared_ptr<const Event> event) {
     Revoke(event->user, event->only_device != 0 ? event->only_device : event->device, event->keep_token_hash);
     return;
   }
+  Enqueue(Queued{std::move(event), nullptr});
+}
+
+bool Router::Enqueue(Queued item) {
   bool wake = false;
   {
     MutexLock lock(&queue_mu_);
     while (queue_.size() >= kMaxQueuedEvents && !stopping_) drained_.Wait(&queue_mu_);
-    if (stopping_) return;
+    if (stopping_) return false;
     // The thread is asleep only when the queue is empty: one signal per burst, not per event.
     wake = queue_.empty();
-    queue_.push_back(std::move(event));
+    queue_.push_back(std::move(item));
   }
   if (wake) queued_.Signal();
+  return true;
+}
+
+void Router::AfterQueued(std::function<void()> fn) {
+  bool now = false;
+  {
+    MutexLock lock(&queue_mu_);
+    // Nothing ahead of it: the events published before this call are with their sessions already.
+    now = stopping_ || (queue_.empty() && !delivering_);
+  }
+  if (now || !Enqueue(Queued{nullptr, fn})) fn();
 }
 
 void Router::FanOut() {
-  std::deque<std::shared_ptr<const Event>> batch;
-  for (;;) {
+  std::deque<Queued> batch;
+  bool stop = false;
+  while (!stop) {
     {
       MutexLock lock(&queue_mu_);
+      delivering_ = false;
       while (queue_.empty() && !stopping_) queued_.Wait(&queue_mu_);
-      if (stopping_) return;
       batch.swap(queue_);
+      stop = stopping_;
+      delivering_ = !stop;
     }
     drained_.SignalAll();
-    for (const auto& e : batch) Send(*e);
+    for (const Queued& q : batch) {
+      if (q.then) {
+        q.then();
+      } else if (!stop) {
+        Send(*q.event);  // Once stopping, events are dropped (their sessions are closing); answers still go.
+      }
+    }
     batch.clear();
   }
 }

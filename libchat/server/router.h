@@ -48,7 +48,7 @@ class Router {
   // Subscribes to `bus` and starts the fan-out thread. REQUIRES: not attached.
   void Attach(Bus& bus);
   // Unsubscribes and stops the fan-out thread, dropping the events it had not delivered yet (the
-  // server detaches once its sessions are closed). When it returns no handler and no delivery is
+  // server detaches once its sessions are closed) but running the AfterQueued closures. When it returns no handler and no delivery is
   // running. Idempotent.
   void Detach();
 
@@ -66,6 +66,12 @@ class Router {
   // already waiting for it (the publishers, the store's committer first, then slow down to the pace
   // of delivery rather than memory growing without bound).
   void OnEvent(std::shared_ptr<const Event> event);
+  // Runs `fn` once every event queued before this call has been handed to its sessions: at once when
+  // nothing is queued or being delivered, else on the fan-out thread right after them (at once, too,
+  // once detached). Command answers go through here, so that on the caller's connection an answer
+  // follows the events its command committed (a sender gets its newMessage before the sendMessage
+  // answer, as when events were delivered on the committer). Thread-safe.
+  void AfterQueued(std::function<void()> fn);
   // Emits the coalesced receipts of the current window.
   void FlushReceipts() { receipts_.Flush(); }
 
@@ -78,6 +84,13 @@ class Router {
     const Peer* key = nullptr;
     std::weak_ptr<Peer> peer;
   };
+  // What the fan-out thread takes, in order: an event to send, or (event null) a closure to run.
+  struct Queued {
+    std::shared_ptr<const Event> event;
+    std::function<void()> then;
+  };
+  // Queues `item`, waiting while the queue is full. False once stopping (nothing queued).
+  bool Enqueue(Queued item) EXCLUDES(queue_mu_);
   // The fan-out thread: takes what is queued, in order, and sends each.
   void FanOut();
   // Encodes `event` to its frame and delivers it (fan-out thread).
@@ -98,7 +111,8 @@ class Router {
   Mutex queue_mu_;
   CondVar queued_;  // Signalled when an event is queued or the thread must stop.
   CondVar drained_;  // Signalled when the thread took the queue.
-  std::deque<std::shared_ptr<const Event>> queue_ GUARDED_BY(queue_mu_);
+  std::deque<Queued> queue_ GUARDED_BY(queue_mu_);
+  bool delivering_ GUARDED_BY(queue_mu_) = false;  // The thread is sending what it took.
   bool stopping_ GUARDED_BY(queue_mu_) = false;
   std::thread fanout_;
 

@@ -153,4 +153,36 @@ TEST_CASE("the router sends a receipt after the message it counts, and typed eve
   router.Detach();
 }
 
+TEST_CASE("a command's answer waits for the events published before it", "[unit][router]") {
+  Fixture f("mem");
+  detail::Metrics metrics;
+  detail::Logger log(LogLevel::kError, nullptr);
+  Router router(metrics, log, [] {});
+  router.Attach(*f.bus);
+  auto peer = std::make_shared<FakePeer>();
+  router.Add(2, 20, peer);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::size_t> seen_before;  // Frames the peer had when each answer ran.
+  for (int i = 0; i < 100; ++i) {
+    auto typing = std::make_shared<Event>();
+    typing->type = EventType::kTyping;
+    typing->chat = 7;
+    typing->recipients = {2};
+    typing->user = 1;
+    f.bus->Publish(typing);
+    router.AfterQueued([&] {
+      const std::size_t frames = peer->WaitFrames(0).size();
+      std::lock_guard lock(mu);
+      seen_before.push_back(frames);
+      cv.notify_all();
+    });
+  }
+  std::unique_lock lock(mu);
+  REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return seen_before.size() == 100; }));
+  for (std::size_t i = 0; i < seen_before.size(); ++i) CHECK(seen_before[i] >= i + 1);
+  lock.unlock();
+  router.Detach();
+}
+
 }  // namespace chat::test
