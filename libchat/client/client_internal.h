@@ -22,10 +22,12 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <unordered_map>
 
+#include "json_codec.h"
 #include "libchat/client.h"
 #include "local_store.h"
 
@@ -36,13 +38,21 @@ namespace websocket = beast::websocket;
 namespace net = boost::asio;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
-using Json = nlohmann::json;
+using Json = codec::Json;
 
 // Serialises without throwing (invalid UTF-8 is replaced).
-std::string Dump(const Json& j);
+using codec::Dump;
 
-// ---- JSON -> domain (json_decode.cc). These throw nlohmann::json exceptions on a wrong type; every
-// caller catches them (ParseReply), so none crosses the Client API.
+// What the decoders below throw for a value of the wrong type (the codec's InvalidArgument message).
+// Like nlohmann::json's own exceptions, every caller catches it (ParseReply), so none crosses the
+// Client API.
+class MalformedJson : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// ---- JSON -> domain (json_decode.cc), through the codec (entities) or by hand (the outbox). These
+// throw MalformedJson or nlohmann::json exceptions.
 Message MessageFrom(const Json& j);
 std::vector<Message> MessagesFrom(const Json& a);
 User UserFrom(const Json& j);
@@ -54,7 +64,6 @@ Attachment AttachmentFrom(const Json& j);
 ChatSummary SummaryFrom(const Json& j);
 // Domain -> the wire's JSON shape (the local store keeps entries as the server sent them).
 Json MessageJson(const Message& m);
-Json ChatJson(const Chat& c);
 Json SummaryJson(const ChatSummary& s);
 Json SessionJson(const Session& s);
 Json OutboxJson(const OutboxItem& o);
@@ -68,7 +77,7 @@ Result<T> ParseReply(const Reply& r, F f) {
   try {
     Json j = Json::parse(r.result);
     return f(j);
-  } catch (const Json::exception& e) {
+  } catch (const std::exception& e) {  // Json::exception or MalformedJson.
     return Status::Internal(std::string("malformed response from server: ") + e.what());
   }
 }

@@ -189,7 +189,7 @@ void Client::Impl::HandleFrame(const std::string& text) {
   if (r.ok && p->hook) {
     try {
       p->hook(result);
-    } catch (const Json::exception&) {
+    } catch (const std::exception&) {  // Json::exception or MalformedJson.
       // A malformed result is reported by the typed method that parses it.
     }
   }
@@ -217,7 +217,7 @@ void Client::Impl::HandleEvent(const std::string& name, const Json& data) {
       ev.chat = data.value("chatId", ChatId{0});
     }
     ev.user = data.value("userId", UserId{0});
-  } catch (const Json::exception&) {
+  } catch (const std::exception&) {  // Json::exception or MalformedJson.
     ev.entry.reset();  // Keep the raw data; the event carries no entry we can track.
   }
   EventHandler h;

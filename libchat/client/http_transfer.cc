@@ -159,7 +159,7 @@ Result<Attachment> Client::UploadAttachment(AttachmentKind kind, const std::stri
   if (res->result() != http::status::ok) return HttpError(*res);
   try {
     return AttachmentFrom(Json::parse(res->body()).at("attachment"));
-  } catch (const Json::exception& e) {
+  } catch (const std::exception& e) {  // Json::exception or MalformedJson.
     return Status::Internal(std::string("malformed upload answer: ") + e.what());
   }
 }

@@ -34,7 +34,7 @@ template <typename T, typename F>
 Result<T> Decode(std::string_view key, std::string_view value, F f) {
   try {
     return f(Json::parse(value));
-  } catch (const Json::exception& e) {
+  } catch (const std::exception& e) {  // Json::exception or MalformedJson.
     return Status::Corruption("local store: " + std::string(key) + ": " + e.what());
   }
 }

@@ -28,7 +28,7 @@ CommandOutcome ListBlockedCommand(CommandContext& ctx, const Caller& caller, Arg
   auto list = ctx.service.ListBlocked(caller.user);
   if (!list.ok()) return Err(list.error());
   Json a = Json::array();
-  for (const UserBlock& b : *list) a.push_back(Json{{"userId", b.blocked}, {"since", b.since}});
+  for (const UserBlock& b : *list) a.push_back(codec::ToJson(b, codec::kOwn));
   return Ok(Json{{"blocked", std::move(a)}});
 }
 

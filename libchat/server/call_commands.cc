@@ -2,24 +2,12 @@
 
 #include <utility>
 
+#include "event_json.h"
+
 namespace chat::detail {
 namespace {
 
 CallDevice Device(const Caller& caller) { return CallDevice{caller.user, caller.device}; }
-
-Json IceJson(const std::vector<IceServer>& servers) {
-  Json a = Json::array();
-  for (const IceServer& s : servers) {
-    Json e{{"urls", s.urls}};
-    // STUN entries carry no credentials; WebRTC rejects empty ones on a TURN entry only.
-    if (!s.username.empty()) {
-      e["username"] = s.username;
-      e["credential"] = s.credential;
-    }
-    a.push_back(std::move(e));
-  }
-  return a;
-}
 
 }  // namespace
 
@@ -37,7 +25,7 @@ CommandOutcome CallInvite(CommandContext& ctx, const Caller& caller, Args& args)
   return Ok(Json{{"callId", start->call_id},
                  {"callees", start->callees},
                  {"ringUntil", start->ring_until},
-                 {"iceServers", IceJson(start->ice_servers)}});
+                 {"iceServers", codec::IceServersJson(start->ice_servers)}});
 }
 
 CommandOutcome CallAccept(CommandContext& ctx, const Caller& caller, Args& args) {
@@ -47,7 +35,7 @@ CommandOutcome CallAccept(CommandContext& ctx, const Caller& caller, Args& args)
   auto ice = ctx.calls.Accept(Device(caller), call_id, sdp);
   if (!ice.ok()) return Err(ice.error());
   ctx.log.Info("call ", call_id, " answered by user ", caller.user, " (device ", caller.device, ")");
-  return Ok(Json{{"callId", call_id}, {"iceServers", IceJson(*ice)}});
+  return Ok(Json{{"callId", call_id}, {"iceServers", codec::IceServersJson(*ice)}});
 }
 
 CommandOutcome CallReject(CommandContext& ctx, const Caller& caller, Args& args) {

@@ -26,8 +26,9 @@ std::string SourceAddress(const std::string& remote) {
 namespace {
 
 Json SessionJson(const Session& s) {
-  Json j{{"user", ToJson(s.user, /*self=*/true)}, {"device", ToJson(s.device)}};
-  if (!s.token.empty()) j["token"] = s.token;
+  Json j = codec::ToJson(s, codec::kOwn);
+  // A resume never echoes the token back: the field is left out rather than empty.
+  if (s.token.empty()) j.erase("token");
   return j;
 }
 
@@ -94,7 +95,7 @@ CommandOutcome Register(CommandContext& ctx, const Caller& caller, Args& args) {
   auto user = ctx.service.Register(a);
   if (!user.ok()) return Err(user.error());
   ctx.log.Info("registered user ", user->id, " (", LogEscape(user->username), ") from ", caller.remote);
-  return Ok(Json{{"user", ToJson(*user, /*self=*/true)}});
+  return Ok(Json{{"user", codec::ToJson(*user, codec::kOwn)}});
 }
 
 CommandOutcome Login(CommandContext& ctx, const Caller& caller, Args& args) {
@@ -256,13 +257,13 @@ CommandOutcome LookupUser(CommandContext& ctx, const Caller& caller, Args& args)
     }
     auto user = ctx.service.GetUser(id);
     if (!user.ok()) return Err(user.error().code() == StatusCode::kNotFound ? hidden : user.error());
-    return Ok(Json{{"user", ToJson(*user, /*self=*/false)}});
+    return Ok(Json{{"user", ToJson(*user)}});
   }
   std::string username = args.Str("username", true);
   if (!args.ok()) return BadArgs(args);
   auto user = ctx.service.FindUser(username);
   if (!user.ok()) return Err(user.error());
-  return Ok(Json{{"user", ToJson(*user, /*self=*/false)}});
+  return Ok(Json{{"user", ToJson(*user)}});
 }
 
 // ---- Chats ----
@@ -478,17 +479,13 @@ CommandOutcome History(CommandContext& ctx, const Caller& caller, Args& args) {
   return Ok(Json{{"chatId", chat}, {"messages", std::move(page)}, {"hasMore", has_more}});
 }
 
-Json CursorJson(const ReceiptCursor& c) {
-  return Json{{"chatId", c.chat}, {"delivered", c.delivered}, {"read", c.read}};
-}
-
 CommandOutcome Ack(CommandContext& ctx, const Caller& caller, Args& args) {
   const ChatId chat = args.U64("chatId", true);
   const Seq seq = args.U64("seq", true);
   if (!args.ok()) return BadArgs(args);
   auto c = ctx.service.Ack(caller.user, caller.device, chat, seq);
   if (!c.ok()) return Err(c.error());
-  return Ok(CursorJson(*c));
+  return Ok(codec::ToJson(*c, codec::kOwn));
 }
 
 CommandOutcome MarkRead(CommandContext& ctx, const Caller& caller, Args& args) {
@@ -497,7 +494,7 @@ CommandOutcome MarkRead(CommandContext& ctx, const Caller& caller, Args& args) {
   if (!args.ok()) return BadArgs(args);
   auto c = ctx.service.MarkRead(caller.user, chat, seq);
   if (!c.ok()) return Err(c.error());
-  return Ok(CursorJson(*c));
+  return Ok(codec::ToJson(*c, codec::kOwn));
 }
 
 CommandOutcome GetReceipts(CommandContext& ctx, const Caller& caller, Args& args) {

@@ -66,14 +66,13 @@ void Presence::Announce(UserId user) {
   }
   if (partners.empty()) return;
 
-  std::lock_guard<std::mutex> lock(publish_mu_);
-  const bool online = router_.IsOnline(user);
+  MutexLock lock(&publish_mu_);
   auto e = std::make_shared<Event>();
   e->type = EventType::kPresence;
   e->user = user;
   e->recipients.assign(partners.begin(), partners.end());
-  e->payload = online ? std::string(R"({"online":true,"last_seen":null})")
-                      : R"({"online":false,"last_seen":)" + std::to_string(service_.options().clock->NowMs()) + "}";
+  e->online = router_.IsOnline(user);
+  if (!e->online) e->last_seen = service_.options().clock->NowMs();
   service_.bus().Publish(std::move(e));
 }
 

@@ -10,13 +10,13 @@
 // from a worker).
 #pragma once
 
-#include <mutex>
 #include <optional>
 #include <vector>
 
 #include "libchat/service.h"
 #include "libchat/types.h"
 #include "logger.h"
+#include "mutex.h"
 #include "router.h"
 #include "worker_pool.h"
 
@@ -60,7 +60,7 @@ class Presence {
   const Logger& log_;
   // Serialises "read online state + publish" so that the last event published for a user carries
   // their latest state even when two announcements race on different workers.
-  std::mutex publish_mu_;
+  Mutex publish_mu_;
 };
 
 }  // namespace chat::detail

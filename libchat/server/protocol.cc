@@ -86,8 +86,6 @@ bool ParseRequest(std::string_view text, Request* out, WireError* error, Json* e
   return true;
 }
 
-std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
-
 std::shared_ptr<const std::string> EncodeResult(const Json& id, const Json& result) {
   Json r = Json::object();
   r["id"] = id;
@@ -111,86 +109,6 @@ std::shared_ptr<const std::string> EncodeEvent(std::string_view name, const Json
   r["event"] = name;
   r["data"] = data;
   return std::make_shared<const std::string>(Dump(r));
-}
-
-Json ToJson(const Message& m) {
-  return Json{{"chatId", m.chat},
-              {"seq", m.seq},
-              {"id", m.id},
-              {"sender", m.sender},
-              {"senderDevice", m.sender_device},
-              {"clientId", m.client_id},
-              {"kind", ToString(m.kind)},
-              {"body", m.body},
-              {"attachments", m.attachments},
-              {"replyTo", m.reply_to},
-              {"refSeq", m.ref_seq},
-              {"timestamp", m.timestamp},
-              {"deleted", m.deleted}};
-}
-
-Json ToJson(const Chat& c) {
-  return Json{{"id", c.id},
-              {"kind", ToString(c.kind)},
-              {"name", c.name},
-              {"metadata", c.metadata},
-              {"memberLimit", c.member_limit},
-              {"retentionMs", c.retention_ms},
-              {"createdBy", c.created_by},
-              {"createdAt", c.created_at}};
-}
-
-Json ToJson(const Device& d) {
-  // Never the token hash or the push token: they are credentials.
-  return Json{{"id", d.id},
-              {"kind", d.kind},
-              {"name", d.name},
-              {"pushProvider", d.push_provider},
-              {"createdAt", d.created_at},
-              {"lastSeen", d.last_seen}};
-}
-
-Json ToJson(const Participant& p) {
-  return Json{{"userId", p.user}, {"role", ToString(p.role)}, {"joinedAt", p.joined_at}, {"joinedSeq", p.joined_seq}};
-}
-
-Json ToJson(const ChatSummary& s) {
-  Json j{{"chat", ToJson(s.chat)},
-         {"role", ToString(s.role)},
-         {"head", s.head},
-         {"read", s.read},
-         {"unread", s.unread}};
-  j["lastMessage"] = s.last_message ? ToJson(*s.last_message) : Json(nullptr);
-  return j;
-}
-
-Json ToJson(const ReceiptCursor& r) {
-  return Json{{"userId", r.user}, {"delivered", r.delivered}, {"read", r.read}};
-}
-
-Json ToJson(const Attachment& a) {
-  return Json{{"id", a.id},
-              {"uploaderId", a.uploader},
-              {"kind", ToString(a.kind)},
-              {"mimeType", a.mime},
-              {"size", a.size},
-              {"sha256", a.sha256},
-              {"state", ToString(a.state)},
-              {"createdAt", a.created_at}};
-}
-
-Json ToJson(const User& u, bool self) {
-  // Never the password hash.
-  Json j{{"id", u.id},
-         {"username", u.username},
-         {"displayName", u.display_name},
-         {"avatarUrl", u.avatar_url},
-         {"createdAt", u.created_at}};
-  if (self) {
-    j["email"] = u.email;
-    j["lastSeenVisibility"] = ToString(u.last_seen_visibility);
-  }
-  return j;
 }
 
 // ---- Args ----

@@ -1,6 +1,7 @@
-// Protocol v1 codec: JSON text frames <-> typed values (docs/protocol.md). The only place that touches
-// nlohmann::json's throwing API: every parse error and type mismatch becomes a WireError here, so that
-// no exception reaches a session or crosses a libchat API.
+// Protocol v1 frames: request parsing, responses and event envelopes (docs/protocol.md). The entities
+// inside them are encoded by the codec (json_codec.h: codec::ToJson(entity, codec::kWire)). Every parse
+// error and type mismatch becomes a WireError here, so that no exception reaches a session or crosses
+// a libchat API.
 #pragma once
 
 #include <cstdint>
@@ -9,15 +10,14 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "json_codec.h"
 #include "libchat/service.h"
 #include "libchat/status.h"
 #include "libchat/types.h"
 
 namespace chat::detail {
 
-using Json = nlohmann::json;
+using Json = codec::Json;
 
 constexpr int kProtocolVersion = 1;
 // Longest string request id (an integer id is any value from 0 to 2^64-1).
@@ -48,25 +48,22 @@ struct Request {
 // *error_id with the request's id if it could be read (null otherwise).
 bool ParseRequest(std::string_view text, Request* out, WireError* error, Json* error_id);
 
-// Serialises without ever throwing: invalid UTF-8 (which validated input cannot hold) is replaced.
-std::string Dump(const Json& j);
+// Serialises without ever throwing (codec::Dump): invalid UTF-8, which validated input cannot hold, is
+// replaced.
+using codec::Dump;
+
+// The protocol's form of an entity about anyone (codec::kWire). The reader's own account, device and
+// cursor use codec::ToJson(entity, codec::kOwn).
+template <typename T>
+Json ToJson(const T& entity) {
+  return codec::ToJson(entity, codec::kWire);
+}
 // {"id":...,"ok":true,"result":...}
 std::shared_ptr<const std::string> EncodeResult(const Json& id, const Json& result);
 // {"id":...,"ok":false,"error":{"code":...,"message":...,"retryAfterMs"?:...}}
 std::shared_ptr<const std::string> EncodeError(const Json& id, const WireError& error);
 // {"event":name,"data":...}
 std::shared_ptr<const std::string> EncodeEvent(std::string_view name, const Json& data);
-
-// camelCase wire forms of the domain types.
-Json ToJson(const Message& m);
-Json ToJson(const Chat& c);
-Json ToJson(const Device& d);
-Json ToJson(const Participant& p);
-Json ToJson(const ChatSummary& s);
-Json ToJson(const ReceiptCursor& r);
-Json ToJson(const Attachment& a);
-// `self`: the user's own record (adds email and privacy setting).
-Json ToJson(const User& u, bool self);
 
 // Reads the fields of a request without exceptions. Each getter returns the value, or `fallback` when
 // the field is absent or null; a missing required field or a wrong type records the first error

@@ -7,7 +7,7 @@ namespace chat::detail {
 void ReceiptCoalescer::Add(const Event& event) {
   bool schedule = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     Pending& p = pending_[event.chat];
     p.recipients.insert(event.recipients.begin(), event.recipients.end());
     ReceiptCursor& c = p.cursors[event.user];
@@ -26,7 +26,7 @@ void ReceiptCoalescer::Add(const Event& event) {
 void ReceiptCoalescer::Flush() {
   std::map<ChatId, Pending> batch;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     batch.swap(pending_);
     scheduled_ = false;
   }

@@ -9,12 +9,12 @@
 
 #include <functional>
 #include <map>
-#include <mutex>
 #include <set>
 #include <vector>
 
 #include "libchat/bus.h"
 #include "libchat/types.h"
+#include "mutex.h"
 
 namespace chat::detail {
 
@@ -43,9 +43,9 @@ class ReceiptCoalescer {
   };
   std::function<void()> schedule_;
   std::function<void(const CoalescedReceipts&)> emit_;
-  std::mutex mu_;
-  std::map<ChatId, Pending> pending_;  // GUARDED_BY(mu_)
-  bool scheduled_ = false;             // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::map<ChatId, Pending> pending_ GUARDED_BY(mu_);
+  bool scheduled_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace chat::detail

@@ -1,7 +1,9 @@
 #include "router.h"
 
 #include <algorithm>
+#include <utility>
 
+#include "event_json.h"
 #include "protocol.h"
 
 namespace chat::detail {
@@ -14,15 +16,98 @@ Router::Router(Metrics& metrics, const Logger& log, std::function<void()> schedu
 Router::~Router() { Detach(); }
 
 void Router::Attach(Bus& bus) {
+  fanout_ = std::thread([this] { FanOut(); });
   subscription_ = bus.Subscribe([this](const std::shared_ptr<const Event>& e) {
-    if (e) OnEvent(*e);
+    if (e) OnEvent(e);
   });
 }
 
-void Router::Detach() { subscription_.Reset(); }
+void Router::Detach() {
+  // First the subscription: once Reset returns no handler runs, so nothing is queued after the
+  // thread stops. A handler waiting for room meanwhile is let through by the thread, still running.
+  subscription_.Reset();
+  {
+    MutexLock lock(&queue_mu_);
+    stopping_ = true;
+  }
+  queued_.SignalAll();
+  drained_.SignalAll();
+  if (fanout_.joinable()) fanout_.join();
+}
+
+void Router::OnEvent(std::shared_ptr<const Event> event) {
+  if (event->type == EventType::kSessionRevoked) {
+    Revoke(event->user, event->only_device != 0 ? event->only_device : event->device, event->keep_token_hash);
+    return;
+  }
+  Enqueue(Queued{std::move(event), nullptr});
+}
+
+bool Router::Enqueue(Queued item) {
+  bool wake = false;
+  {
+    MutexLock lock(&queue_mu_);
+    while (queue_.size() >= kMaxQueuedEvents && !stopping_) drained_.Wait(&queue_mu_);
+    if (stopping_) return false;
+    // The thread is asleep only when the queue is empty: one signal per burst, not per event.
+    wake = queue_.empty();
+    queue_.push_back(std::move(item));
+  }
+  if (wake) queued_.Signal();
+  return true;
+}
+
+void Router::AfterQueued(std::function<void()> fn) {
+  bool now = false;
+  {
+    MutexLock lock(&queue_mu_);
+    // Nothing ahead of it: the events published before this call are with their sessions already.
+    now = stopping_ || (queue_.empty() && !delivering_);
+  }
+  if (now || !Enqueue(Queued{nullptr, fn})) fn();
+}
+
+void Router::FanOut() {
+  std::deque<Queued> batch;
+  bool stop = false;
+  while (!stop) {
+    {
+      MutexLock lock(&queue_mu_);
+      delivering_ = false;
+      while (queue_.empty() && !stopping_) queued_.Wait(&queue_mu_);
+      batch.swap(queue_);
+      stop = stopping_;
+      delivering_ = !stop;
+    }
+    drained_.SignalAll();
+    for (const Queued& q : batch) {
+      if (q.then) {
+        q.then();
+      } else if (!stop) {
+        Send(*q.event);  // Once stopping, events are dropped (their sessions are closing); answers still go.
+      }
+    }
+    batch.clear();
+  }
+}
+
+void Router::Send(const Event& event) {
+  // Receipts join the coalescing window here, behind the entries queued before them, so that a
+  // receipt never reaches a device ahead of the message it counts.
+  if (event.type == EventType::kReceipt) return receipts_.Add(event);
+  auto wire = codec::ToWireEvent(event);
+  if (!wire) return;
+  OutFrame frame;
+  frame.text = EncodeEvent(wire->name, wire->data);
+  if (event.type == EventType::kMessage) {
+    frame.is_message = true;
+    frame.message_timestamp = event.message->timestamp;
+  }
+  Deliver(event.recipients, event.exclude_device, event.only_device, frame);
+}
 
 bool Router::Add(UserId user, DeviceId device, const std::shared_ptr<Peer>& peer) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto& list = sessions_[user];
   const bool first = list.empty();
   list.push_back(Entry{device, peer.get(), peer});
@@ -31,7 +116,7 @@ bool Router::Add(UserId user, DeviceId device, const std::shared_ptr<Peer>& peer
 }
 
 bool Router::Remove(UserId user, const Peer* peer) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = sessions_.find(user);
   if (it == sessions_.end()) return false;
   auto& list = it->second;
@@ -45,19 +130,19 @@ bool Router::Remove(UserId user, const Peer* peer) {
 }
 
 bool Router::IsOnline(UserId user) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return sessions_.count(user) != 0;
 }
 
 bool Router::IsDeviceLive(UserId user, DeviceId device) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = sessions_.find(user);
   if (it == sessions_.end()) return false;
   return std::any_of(it->second.begin(), it->second.end(), [device](const Entry& e) { return e.device == device; });
 }
 
 std::size_t Router::SessionCount() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return session_count_;
 }
 
@@ -69,7 +154,7 @@ void Router::Deliver(std::vector<UserId> users, DeviceId exclude, DeviceId only,
   {
     // Copy the weak_ptrs under the lock and queue after releasing it: a session's Deliver posts to its
     // strand, which must never happen while other threads wait for this map.
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (UserId u : users) {
       auto it = sessions_.find(u);
       if (it == sessions_.end()) continue;
@@ -103,7 +188,7 @@ void Router::Deliver(std::vector<UserId> users, DeviceId exclude, DeviceId only,
 void Router::Revoke(UserId user, DeviceId device, const std::string& keep_token_hash) {
   std::vector<std::weak_ptr<Peer>> targets;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = sessions_.find(user);
     if (it != sessions_.end()) {
       for (const Entry& e : it->second) {
@@ -118,72 +203,12 @@ void Router::Revoke(UserId user, DeviceId device, const std::string& keep_token_
 }
 
 void Router::EmitReceipts(const CoalescedReceipts& r) {
-  Json receipts = Json::array();
-  for (const auto& c : r.cursors) receipts.push_back(ToJson(c));
+  const codec::WireEvent wire = codec::ReceiptsWireEvent(r.chat, r.cursors);
   OutFrame frame;
-  frame.text = EncodeEvent("receipt", Json{{"chatId", r.chat}, {"receipts", std::move(receipts)}});
+  frame.text = EncodeEvent(wire.name, wire.data);
   metrics_.receipt_events.Add();
   log_.Debug("router: receipt event for chat ", r.chat, " with ", r.cursors.size(), " cursors");
   Deliver(r.recipients, 0, 0, frame);
-}
-
-void Router::OnEvent(const Event& event) {
-  OutFrame frame;
-  switch (event.type) {
-    case EventType::kMessage:
-      if (!event.message) return;
-      frame.text = EncodeEvent("newMessage", Json{{"message", ToJson(*event.message)}});
-      frame.is_message = true;
-      frame.message_timestamp = event.message->timestamp;
-      break;
-    case EventType::kChatUpdate:
-      if (!event.message) return;
-      frame.text = EncodeEvent("chatUpdate", Json{{"chatId", event.chat}, {"entry", ToJson(*event.message)}});
-      break;
-    case EventType::kMessageDeleted:
-      if (!event.message) return;
-      frame.text = EncodeEvent("messageDeleted", Json{{"chatId", event.chat},
-                                                      {"seq", event.message->ref_seq},
-                                                      {"entry", ToJson(*event.message)}});
-      break;
-    case EventType::kReceipt:
-      receipts_.Add(event);
-      return;
-    case EventType::kPresence: {
-      // payload: {"online":bool,"last_seen":ms|null}
-      Json p = Json::parse(event.payload, nullptr, /*allow_exceptions=*/false);
-      if (!p.is_object()) {
-        log_.Warn("router: presence event of user ", event.user, " has a malformed payload; dropped");
-        return;
-      }
-      auto online = p.find("online");
-      Json data{{"userId", event.user},
-                {"online", online != p.end() && online->is_boolean() && online->get<bool>()},
-                {"lastSeen", nullptr}};
-      if (auto it = p.find("last_seen"); it != p.end() && it->is_number()) data["lastSeen"] = *it;
-      frame.text = EncodeEvent("presence", data);
-      break;
-    }
-    case EventType::kTyping: {
-      Json p = Json::parse(event.payload, nullptr, /*allow_exceptions=*/false);
-      bool typing = false;
-      if (p.is_object()) {
-        auto t = p.find("typing");
-        typing = t != p.end() && t->is_boolean() && t->get<bool>();
-      }
-      frame.text =
-          EncodeEvent("typing", Json{{"chatId", event.chat}, {"userId", event.user}, {"typing", typing}});
-      break;
-    }
-    case EventType::kSignal:
-      // Already in wire form (call signalling builds its own frame).
-      frame.text = std::make_shared<const std::string>(event.payload);
-      break;
-    case EventType::kSessionRevoked:
-      Revoke(event.user, event.only_device != 0 ? event.only_device : event.device, event.keep_token_hash);
-      return;
-  }
-  Deliver(event.recipients, event.exclude_device, event.only_device, frame);
 }
 
 }  // namespace chat::detail

@@ -1,21 +1,29 @@
 // Router: delivers the Bus's events to the live sessions of their recipients on this node.
 //
-// It keeps user -> live sessions under a mutex. For each event it serialises the wire frame ONCE into a
-// shared_ptr<const std::string>, copies the recipients' weak_ptrs under the lock, and hands the shared
-// frame to each session after releasing it (Beast's chat-multi). Sessions post to their own strand, so
-// the bus thread never waits for a socket.
+// It keeps user -> live sessions under a mutex. Each event's wire frame is encoded ONCE (the codec's
+// ToWireEvent, then EncodeEvent) into a shared_ptr<const std::string>; the recipients' weak_ptrs are
+// copied under the lock, and the shared frame handed to each session after releasing it (Beast's
+// chat-multi). Sessions are reached through their network thread's lane, so no thread that delivers
+// waits for a socket.
 //
-// Ordering: the ChatService publishes a chat's events in commit order, and the router forwards each
-// synchronously on the publishing thread, so every session's strand receives a chat's entries in seq
-// order.
+// Threads: the bus handler (OnEvent) runs on the publisher's thread, for messages the store's
+// committer, which every send in the process shares. It only queues the event; the router's fan-out
+// thread encodes and delivers it (receipts: adds them to the coalescing window, which the receipt
+// timer sends). Revocations (no frame to encode, and they must not wait behind a backlog) are handled
+// at once, on the publisher's thread.
+//
+// Ordering: the ChatService publishes a chat's events in commit order, and the one fan-out thread
+// takes them in the order they were queued, so every session receives a chat's entries in seq order
+// (and the events of one publishing thread in publish order).
 //
 // Thread-safe.
 #pragma once
 
 #include <cstddef>
+#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -23,6 +31,7 @@
 #include "libchat/types.h"
 #include "logger.h"
 #include "metrics.h"
+#include "mutex.h"
 #include "peer.h"
 #include "receipts.h"
 
@@ -36,9 +45,11 @@ class Router {
   Router& operator=(const Router&) = delete;
   ~Router();
 
-  // Subscribes to `bus`. REQUIRES: not attached.
+  // Subscribes to `bus` and starts the fan-out thread. REQUIRES: not attached.
   void Attach(Bus& bus);
-  // Unsubscribes; when it returns no event handler is running. Idempotent.
+  // Unsubscribes and stops the fan-out thread, dropping the events it had not delivered yet (the
+  // server detaches once its sessions are closed) but running the AfterQueued closures. When it returns no handler and no delivery is
+  // running. Idempotent.
   void Detach();
 
   // Registers a live, authenticated session of `device`. True if it is the user's first session on
@@ -51,10 +62,21 @@ class Router {
   bool IsDeviceLive(UserId user, DeviceId device) const;
   std::size_t SessionCount() const;
 
-  // The bus handler: converts the event to its wire frame and delivers it.
-  void OnEvent(const Event& event);
+  // The bus handler. Queues the event for the fan-out thread; waits only while kMaxQueuedEvents are
+  // already waiting for it (the publishers, the store's committer first, then slow down to the pace
+  // of delivery rather than memory growing without bound).
+  void OnEvent(std::shared_ptr<const Event> event);
+  // Runs `fn` once every event queued before this call has been handed to its sessions: at once when
+  // nothing is queued or being delivered, else on the fan-out thread right after them (at once, too,
+  // once detached). Command answers go through here, so that on the caller's connection an answer
+  // follows the events its command committed (a sender gets its newMessage before the sendMessage
+  // answer, as when events were delivered on the committer). Thread-safe.
+  void AfterQueued(std::function<void()> fn);
   // Emits the coalesced receipts of the current window.
   void FlushReceipts() { receipts_.Flush(); }
+
+  // Far more than a burst of group commits queues (thousands of events), few enough to bound memory.
+  static constexpr std::size_t kMaxQueuedEvents = 1 << 16;
 
  private:
   struct Entry {
@@ -62,17 +84,38 @@ class Router {
     const Peer* key = nullptr;
     std::weak_ptr<Peer> peer;
   };
+  // What the fan-out thread takes, in order: an event to send, or (event null) a closure to run.
+  struct Queued {
+    std::shared_ptr<const Event> event;
+    std::function<void()> then;
+  };
+  // Queues `item`, waiting while the queue is full. False once stopping (nothing queued).
+  bool Enqueue(Queued item) EXCLUDES(queue_mu_);
+  // The fan-out thread: takes what is queued, in order, and sends each.
+  void FanOut();
+  // Encodes `event` to its frame and delivers it (fan-out thread).
+  void Send(const Event& event);
   // Queues `frame` to every live session of `users`, except `exclude` and, if set, only to `only`.
-  void Deliver(std::vector<UserId> users, DeviceId exclude, DeviceId only, const OutFrame& frame);
-  void Revoke(UserId user, DeviceId device, const std::string& keep_token_hash);
+  void Deliver(std::vector<UserId> users, DeviceId exclude, DeviceId only, const OutFrame& frame) EXCLUDES(mu_);
+  void Revoke(UserId user, DeviceId device, const std::string& keep_token_hash) EXCLUDES(mu_);
   void EmitReceipts(const CoalescedReceipts& r);
 
   Metrics& metrics_;
   const Logger& log_;
   ReceiptCoalescer receipts_;
-  mutable std::mutex mu_;
-  std::unordered_map<UserId, std::vector<Entry>> sessions_;  // GUARDED_BY(mu_)
-  std::size_t session_count_ = 0;                            // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::unordered_map<UserId, std::vector<Entry>> sessions_ GUARDED_BY(mu_);
+  std::size_t session_count_ GUARDED_BY(mu_) = 0;
+
+  // Events between the bus handler and the fan-out thread.
+  Mutex queue_mu_;
+  CondVar queued_;  // Signalled when an event is queued or the thread must stop.
+  CondVar drained_;  // Signalled when the thread took the queue.
+  std::deque<Queued> queue_ GUARDED_BY(queue_mu_);
+  bool delivering_ GUARDED_BY(queue_mu_) = false;  // The thread is sending what it took.
+  bool stopping_ GUARDED_BY(queue_mu_) = false;
+  std::thread fanout_;
+
   Subscription subscription_;
 };
 

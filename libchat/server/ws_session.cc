@@ -286,11 +286,14 @@ void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
             if (answered->exchange(true)) return;
             observe_latency();
             ServerState& state = *self->state_;
-            net::post(self->ws_.get_executor(), [self, id = std::move(id), outcome = std::move(outcome)]() mutable {
-              auto frame = outcome.ok ? EncodeResult(id, outcome.result) : EncodeError(id, outcome.error);
-              self->OnCommandDone(std::move(outcome), std::move(frame));
+            // Behind the events the command committed (the sender's own newMessage first).
+            state.router.AfterQueued([self, id = std::move(id), outcome = std::move(outcome)]() mutable {
+              net::post(self->ws_.get_executor(), [self, id = std::move(id), outcome = std::move(outcome)]() mutable {
+                auto frame = outcome.ok ? EncodeResult(id, outcome.result) : EncodeError(id, outcome.error);
+                self->OnCommandDone(std::move(outcome), std::move(frame));
+              });
+              self->state_->async_commands.End();
             });
-            state.async_commands.End();
           };
           try {
             Args args(request.args);
@@ -318,8 +321,11 @@ void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
         observe_latency();
         // Encode here, on the worker: JSON work stays off the network threads.
         auto frame = outcome.ok ? EncodeResult(request.id, outcome.result) : EncodeError(request.id, outcome.error);
-        net::post(self->ws_.get_executor(), [self, outcome = std::move(outcome), frame = std::move(frame)]() mutable {
-          self->OnCommandDone(std::move(outcome), std::move(frame));
+        // Behind the events the command committed, as for asynchronous commands.
+        self->state_->router.AfterQueued([self, outcome = std::move(outcome), frame = std::move(frame)]() mutable {
+          net::post(self->ws_.get_executor(), [self, outcome = std::move(outcome), frame = std::move(frame)]() mutable {
+            self->OnCommandDone(std::move(outcome), std::move(frame));
+          });
         });
       });
   if (!queued) {

@@ -1,18 +1,16 @@
 // CallManager: the state machine of calls (ringing -> connected -> ended) behind one mutex, emitting
-// signalling as kSignal bus events in wire form. How a call flows: libchat/include/libchat/calls.h;
+// signalling as kSignal bus events carrying a typed CallSignal (the server encodes them). How a call flows: libchat/include/libchat/calls.h;
 // the events' shapes: docs/protocol.md ("Calls").
 #include "libchat/calls.h"
 
 #include <algorithm>
-#include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <unordered_map>
 
 #include "crypto.h"
+#include "mutex.h"
 #include "token_buckets.h"
 
 namespace chat {
@@ -38,6 +36,9 @@ bool Parse(std::string_view s, CallMedia* out) {
 
 namespace {
 
+using detail::CondVar;
+using detail::Mutex;
+using detail::MutexLock;
 using json = nlohmann::json;
 
 enum class CallState { kRinging, kActive };
@@ -66,19 +67,6 @@ struct Ended {
   CallEnd end;
 };
 
-json IceJson(const std::vector<IceServer>& servers) {
-  json a = json::array();
-  for (const IceServer& s : servers) {
-    json e{{"urls", s.urls}};
-    if (!s.username.empty()) {
-      e["username"] = s.username;
-      e["credential"] = s.credential;
-    }
-    a.push_back(std::move(e));
-  }
-  return a;
-}
-
 bool Contains(const std::vector<UserId>& sorted, UserId u) { return std::binary_search(sorted.begin(), sorted.end(), u); }
 
 class CallManagerImpl final : public CallManager {
@@ -90,10 +78,10 @@ class CallManagerImpl final : public CallManager {
 
   ~CallManagerImpl() override {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     if (timer_.joinable()) timer_.join();
   }
 
@@ -126,7 +114,7 @@ class CallManagerImpl final : public CallManager {
     }
     if (callees.empty()) return Refuse(Status::FailedPrecondition("chat " + std::to_string(chat) + " has no one else to call"));
 
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (calls_.size() >= options_.max_calls) {
       return Refuse(Status::ResourceExhausted("too many calls in progress (" + std::to_string(calls_.size()) + ")"));
     }
@@ -160,15 +148,12 @@ class CallManagerImpl final : public CallManager {
 
     // One callRing per callee: each carries TURN credentials of its own user.
     for (UserId u : callees) {
-      Emit({u}, 0, caller.device, chat, "callRing",
-           json{{"callId", call.id},
-                {"chatId", chat},
-                {"media", ToString(media)},
-                {"callerId", caller.user},
-                {"callerDevice", caller.device},
-                {"sdp", sdp_offer},
-                {"ringUntil", call.ring_until},
-                {"iceServers", IceJson(MakeIceServers(options_.ice, u, now))}});
+      CallSignal ring = Signal(CallSignalType::kRing, call.id, caller.user, caller.device);
+      ring.media = media;
+      ring.sdp = sdp_offer;
+      ring.ring_until = call.ring_until;
+      ring.ice_servers = MakeIceServers(options_.ice, u, now);
+      Emit({u}, 0, caller.device, chat, std::move(ring));
       if (push_ != nullptr) {
         CallPush p;
         p.callee = u;
@@ -187,7 +172,7 @@ class CallManagerImpl final : public CallManager {
     calls_.emplace(call.id, std::move(call));
     ++stats_.invited;
     // The timer may be sleeping towards a later deadline (or none).
-    cv_.notify_all();
+    cv_.SignalAll();
     return start;
   }
 
@@ -195,7 +180,7 @@ class CallManagerImpl final : public CallManager {
                                         const std::string& sdp_answer) override {
     if (Status s = CheckSdp("sdp answer", sdp_answer); !s.ok()) return Refuse(s);
     if (Status s = CheckStillMember(callee, call_id); !s.ok()) return Refuse(s);
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto it = calls_.find(call_id);
     if (it == calls_.end()) return Refuse(UnknownCall(call_id));
     Call& call = it->second;
@@ -212,12 +197,11 @@ class CallManagerImpl final : public CallManager {
     busy_devices_[callee.device] = call.id;
     ++stats_.answered;
 
-    Emit({call.caller.user}, call.caller.device, 0, call.chat, "callAccepted",
-         json{{"callId", call.id}, {"chatId", call.chat}, {"userId", callee.user}, {"deviceId", callee.device},
-              {"sdp", sdp_answer}});
+    CallSignal accepted = Signal(CallSignalType::kAccepted, call.id, callee.user, callee.device);
+    accepted.sdp = sdp_answer;
+    Emit({call.caller.user}, call.caller.device, 0, call.chat, std::move(accepted));
     // Every other device rung (the callee's own others, and other members of a group) stops ringing.
-    Emit(call.callees, 0, callee.device, call.chat, "callEnded",
-         json{{"callId", call.id}, {"chatId", call.chat}, {"reason", "answered_elsewhere"}});
+    Emit(call.callees, 0, callee.device, call.chat, EndSignal(call.id, "answered_elsewhere"));
     // Candidates the caller gathered while it rang, in the order sent.
     for (const std::string& c : call.early_candidates) EmitIce(call, call.caller, callee, c);
     call.early_candidates.clear();
@@ -229,7 +213,7 @@ class CallManagerImpl final : public CallManager {
     if (Status s = CheckStillMember(callee, call_id); !s.ok()) return Refuse(s);
     std::optional<Ended> ended;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       auto it = calls_.find(call_id);
       if (it == calls_.end()) return Refuse(UnknownCall(call_id));
       if (Status s = CheckRungAndRinging(it->second, callee); !s.ok()) return Refuse(s);
@@ -247,7 +231,7 @@ class CallManagerImpl final : public CallManager {
     const json parsed = json::parse(candidate_json, nullptr, /*allow_exceptions=*/false);
     if (!parsed.is_object()) return Refuse(Status::InvalidArgument("candidate must be a JSON object (RTCIceCandidateInit)"));
 
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto it = calls_.find(call_id);
     if (it == calls_.end()) return Refuse(UnknownCall(call_id));
     Call& call = it->second;
@@ -277,7 +261,7 @@ class CallManagerImpl final : public CallManager {
     std::optional<Ended> ended;
     CallEnd result;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       auto it = calls_.find(call_id);
       if (it == calls_.end()) return Refuse(UnknownCall(call_id));
       Call& call = it->second;
@@ -305,7 +289,7 @@ class CallManagerImpl final : public CallManager {
   void RunDue() override {
     std::vector<Ended> ended;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       const TimeMs now = Now();
       for (auto it = calls_.begin(); it != calls_.end();) {
         auto next = std::next(it);
@@ -323,10 +307,10 @@ class CallManagerImpl final : public CallManager {
   }
 
   CallStats Stats() const override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     CallStats s = stats_;
     {
-      std::lock_guard counts(stats_mu_);
+      MutexLock counts(&stats_mu_);
       s.refused = refused_;
       s.log_errors = log_errors_;
     }
@@ -357,7 +341,7 @@ class CallManagerImpl final : public CallManager {
 
   // Counts a refusal on its way out.
   Status Refuse(Status s) {
-    std::lock_guard lock(stats_mu_);
+    MutexLock lock(&stats_mu_);
     ++refused_;
     return s;
   }
@@ -367,7 +351,7 @@ class CallManagerImpl final : public CallManager {
   Status CheckStillMember(const CallDevice& who, const std::string& call_id) {
     ChatId chat = 0;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       auto it = calls_.find(call_id);
       if (it == calls_.end()) return UnknownCall(call_id);
       chat = it->second.chat;
@@ -386,24 +370,24 @@ class CallManagerImpl final : public CallManager {
     return Status::Ok();
   }
 
-  // `callee` declines a ringing call. Ends it when nobody is left ringing. REQUIRES: mu_ held.
-  std::optional<Ended> DeclineLocked(CallMap::iterator it, const CallDevice& callee, bool busy) {
+  // `callee` declines a ringing call. Ends it when nobody is left ringing.
+  std::optional<Ended> DeclineLocked(CallMap::iterator it, const CallDevice& callee, bool busy) REQUIRES(mu_) {
     Call& call = it->second;
     call.ringing.erase(std::remove(call.ringing.begin(), call.ringing.end(), callee.user), call.ringing.end());
     call.last_decline_busy = busy;
     const char* reason = busy ? "busy" : "rejected";
-    Emit({callee.user}, 0, callee.device, call.chat, "callEnded",
-         json{{"callId", call.id}, {"chatId", call.chat}, {"reason", "rejected_elsewhere"}});
+    Emit({callee.user}, 0, callee.device, call.chat, EndSignal(call.id, "rejected_elsewhere"));
     if (call.ringing.empty()) return EndLocked(it, busy ? CallOutcome::kBusy : CallOutcome::kRejected, reason, callee.device);
     // Others of the group still ring: the caller learns who declined.
-    Emit({call.caller.user}, call.caller.device, 0, call.chat, "callRejected",
-         json{{"callId", call.id}, {"chatId", call.chat}, {"userId", callee.user}, {"reason", reason}});
+    CallSignal rejected = Signal(CallSignalType::kRejected, call.id, callee.user, callee.device);
+    rejected.reason = reason;
+    Emit({call.caller.user}, call.caller.device, 0, call.chat, std::move(rejected));
     return std::nullopt;
   }
 
   // Ends the call: callEnded to every device still in it except `by` (whose command answers it
-  // instead), the push canceled, the call forgotten. Returns what the entry needs. REQUIRES: mu_ held.
-  Ended EndLocked(CallMap::iterator it, CallOutcome outcome, const char* reason, DeviceId by) {
+  // instead), the push canceled, the call forgotten. Returns what the entry needs.
+  Ended EndLocked(CallMap::iterator it, CallOutcome outcome, const char* reason, DeviceId by) REQUIRES(mu_) {
     Call& call = it->second;
     const bool active = call.state == CallState::kActive;
     Ended e;
@@ -413,15 +397,12 @@ class CallManagerImpl final : public CallManager {
     e.media = call.media;
     e.end.outcome = outcome;
     e.end.duration_ms = active ? std::max<TimeMs>(0, Now() - call.answered_at) : 0;
-    const json data{{"callId", call.id},
-                    {"chatId", call.chat},
-                    {"reason", reason},
-                    {"outcome", ToString(outcome)},
-                    {"durationMs", e.end.duration_ms}};
-    if (call.caller.device != by) Emit({call.caller.user}, call.caller.device, 0, call.chat, "callEnded", data);
-    if (active && call.answered.device != by) Emit({call.answered.user}, call.answered.device, 0, call.chat, "callEnded", data);
+    CallSignal ended = EndSignal(call.id, reason);
+    ended.end = e.end;
+    if (call.caller.device != by) Emit({call.caller.user}, call.caller.device, 0, call.chat, ended);
+    if (active && call.answered.device != by) Emit({call.answered.user}, call.answered.device, 0, call.chat, ended);
     if (!call.ringing.empty()) {
-      Emit(call.ringing, 0, by, call.chat, "callEnded", data);
+      Emit(call.ringing, 0, by, call.chat, ended);
       if (push_ != nullptr) push_->CancelCall(call.id);
     }
     switch (outcome) {
@@ -448,67 +429,82 @@ class CallManagerImpl final : public CallManager {
                     {"callerId", e.caller.user}};
     auto entry = service_.RecordCall(e.chat, e.caller.user, e.caller.device, e.call_id, body.dump());
     if (!entry.ok()) {
-      std::lock_guard lock(stats_mu_);
+      MutexLock lock(&stats_mu_);
       ++log_errors_;
     }
   }
 
-  void EmitIce(const Call& call, const CallDevice& from, const CallDevice& to, const std::string& candidate_json) {
-    Emit({to.user}, to.device, 0, call.chat, "callIce",
-         json{{"callId", call.id},
-              {"fromUser", from.user},
-              {"fromDevice", from.device},
-              {"candidate", json::parse(candidate_json, nullptr, false)}});
+  void EmitIce(const Call& call, const CallDevice& from, const CallDevice& to, const std::string& candidate_json)
+      REQUIRES(mu_) {
+    CallSignal ice = Signal(CallSignalType::kIce, call.id, from.user, from.device);
+    ice.candidate = candidate_json;
+    Emit({to.user}, to.device, 0, call.chat, std::move(ice));
   }
 
-  // Publishes one signalling event in wire form. Under mu_, so that a call's events leave in the
-  // order of its transitions; safe because bus subscribers never call back into the manager.
-  void Emit(std::vector<UserId> recipients, DeviceId only, DeviceId exclude, ChatId chat, std::string_view name,
-            const json& data) {
+  static CallSignal Signal(CallSignalType type, const std::string& call_id, UserId user, DeviceId device) {
+    CallSignal s;
+    s.type = type;
+    s.call_id = call_id;
+    s.user = user;
+    s.device = device;
+    return s;
+  }
+
+  static CallSignal EndSignal(const std::string& call_id, const char* reason) {
+    CallSignal s = Signal(CallSignalType::kEnded, call_id, 0, 0);
+    s.reason = reason;
+    return s;
+  }
+
+  // Publishes one signalling event. Under mu_, so that a call's events leave in the order of its
+  // transitions; safe because bus subscribers never call back into the manager.
+  void Emit(std::vector<UserId> recipients, DeviceId only, DeviceId exclude, ChatId chat, CallSignal signal)
+      REQUIRES(mu_) {
     auto e = std::make_shared<Event>();
     e->type = EventType::kSignal;
     e->chat = chat;
     e->recipients = std::move(recipients);
     e->only_device = only;
     e->exclude_device = exclude;
-    // SDP from an embedder need not be valid UTF-8; replace rather than throw.
-    e->payload = json{{"event", name}, {"data", data}}.dump(-1, ' ', false, json::error_handler_t::replace);
+    e->signal = std::make_shared<const CallSignal>(std::move(signal));
     service_.bus().Publish(std::move(e));
   }
 
-  void TimerLoop() {
-    std::unique_lock lock(mu_);
-    while (!stop_) {
-      // Sleep until the earliest deadline, at most a second (the clock may be moved by an operator).
-      TimeMs next = Now() + 1000;
-      for (const auto& [id, call] : calls_) {
-        next = std::min(next, call.state == CallState::kRinging ? call.ring_until
-                                                                : call.answered_at + options_.max_duration_ms);
+  void TimerLoop() EXCLUDES(mu_) {
+    for (;;) {
+      {
+        MutexLock lock(&mu_);
+        if (stop_) return;
+        // Sleep until the earliest deadline, at most a second (the clock may be moved by an operator).
+        // A new call wakes it early (Invite), which only runs RunDue once more.
+        TimeMs next = Now() + 1000;
+        for (const auto& [id, call] : calls_) {
+          next = std::min(next, call.state == CallState::kRinging ? call.ring_until
+                                                                  : call.answered_at + options_.max_duration_ms);
+        }
+        const TimeMs wait = std::max<TimeMs>(0, next - Now());
+        if (wait > 0) cv_.WaitFor(&mu_, wait);
+        if (stop_) return;
       }
-      const TimeMs wait = std::max<TimeMs>(0, next - Now());
-      cv_.wait_for(lock, std::chrono::milliseconds(wait), [this] { return stop_; });
-      if (stop_) break;
-      lock.unlock();
       RunDue();
-      lock.lock();
     }
   }
 
   const CallOptions options_;
   ChatService& service_;
   PushDispatcher* const push_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  CallMap calls_;                                              // GUARDED_BY(mu_)
-  std::unordered_map<DeviceId, std::string> busy_devices_;     // GUARDED_BY(mu_): device -> its call.
-  std::unordered_map<UserId, std::size_t> calls_by_caller_;    // GUARDED_BY(mu_): calls each user started.
-  detail::TokenBuckets invites_{options_.clock};               // CallOptions::invite_per_user.
-  CallStats stats_;                                            // GUARDED_BY(mu_)
-  bool stop_ = false;                                          // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  CondVar cv_;
+  CallMap calls_ GUARDED_BY(mu_);
+  std::unordered_map<DeviceId, std::string> busy_devices_ GUARDED_BY(mu_);   // Device -> its call.
+  std::unordered_map<UserId, std::size_t> calls_by_caller_ GUARDED_BY(mu_);  // Calls each user started.
+  detail::TokenBuckets invites_{options_.clock};                              // CallOptions::invite_per_user.
+  CallStats stats_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
   // Refusals and write errors happen outside mu_ too; counted under a lock of their own.
-  mutable std::mutex stats_mu_;
-  std::uint64_t refused_ = 0;                                  // GUARDED_BY(stats_mu_)
-  std::uint64_t log_errors_ = 0;                               // GUARDED_BY(stats_mu_)
+  mutable Mutex stats_mu_;
+  std::uint64_t refused_ GUARDED_BY(stats_mu_) = 0;
+  std::uint64_t log_errors_ GUARDED_BY(stats_mu_) = 0;
   std::thread timer_;  // Last: started once everything above exists.
 };
 

@@ -3,7 +3,6 @@
 // and typing.
 #include <algorithm>
 #include <future>
-#include <nlohmann/json.hpp>
 
 #include "chat_service_impl.h"
 #include "validate.h"
@@ -11,8 +10,6 @@
 namespace chat::detail {
 
 namespace {
-
-using json = nlohmann::json;
 
 // The answer a resend gets: the original message, whatever changed since.
 Result<AppendResult> DuplicateOf(const Message& original, ChatId requested_chat) {
@@ -247,7 +244,7 @@ Status ChatServiceImpl::Typing(UserId user, DeviceId device, ChatId chat, bool t
   e->exclude_device = device;
   e->user = user;
   e->device = device;
-  e->payload = json{{"typing", typing}}.dump();
+  e->typing = typing;
   bus_->Publish(std::move(e));
   return Status::Ok();
 }

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "event_json.h"
 #include "test_support.h"
 
 namespace chat::test {
@@ -31,8 +32,10 @@ class Signals {
       const bool excluded = e.exclude_device != 0 && e.exclude_device == s.device.id;
       const bool other_only = e.only_device != 0 && e.only_device != s.device.id;
       if (!to_user || excluded || other_only) continue;
-      Json frame = Json::parse(e.payload);
-      if (frame.at("event") == name) out.push_back(frame.at("data"));
+      // As the server will send it (the codec's protocol form).
+      auto wire = codec::ToWireEvent(e);
+      REQUIRE(wire.has_value());
+      if (wire->name == name) out.push_back(wire->data);
     }
     return out;
   }

@@ -6,26 +6,10 @@ namespace chat::admin {
 namespace {
 
 Json FlagJson(const SpamFlag& f, const SpamStanding& now) {
-  Json reasons = Json::array();
-  for (const auto& r : f.reasons) reasons.push_back(r);
-  return {{"userId", f.user},
-          {"score", f.score},
-          {"flaggedAt", f.flagged_at},
-          {"updatedAt", f.updated_at},
-          {"suspended", f.suspended},
-          {"reasons", std::move(reasons)},
-          // Where the account stands now: the score decays, a suspension lifts by itself.
-          {"current", {{"score", now.score}, {"throttled", now.throttled}, {"suspended", now.suspended}}}};
-}
-
-Json ReportJson(const SpamReport& r) {
-  return {{"id", r.id},
-          {"reporterId", r.reporter},
-          {"senderId", r.sender},
-          {"chatId", r.chat},
-          {"seq", r.seq},
-          {"reason", r.reason},
-          {"reportedAt", r.reported_at}};
+  Json j = AdminJson(f);
+  // Where the account stands now: the score decays, a suspension lifts by itself.
+  j["current"] = {{"score", now.score}, {"throttled", now.throttled}, {"suspended", now.suspended}};
+  return j;
 }
 
 }  // namespace
@@ -58,7 +42,7 @@ void AddAbuseRoutes(Context& ctx, Routes* routes) {
     if (more) reports.resize(limit);
     Reply r;
     r.body["reports"] = Json::array();
-    for (const auto& rep : reports) r.body["reports"].push_back(ReportJson(rep));
+    for (const auto& rep : reports) r.body["reports"].push_back(AdminJson(rep));
     r.body["next"] = NextCursor(more, reports.empty() ? 0 : reports.back().id);
     return r;
   }});

@@ -33,7 +33,7 @@ void AddChatRoutes(Context& ctx, Routes* routes) {
     Reply r;
     r.body["chats"] = Json::array();
     for (const auto& c : chats) {
-      Json j = ChatJson(c);
+      Json j = AdminJson(c);
       j["head"] = Must(store.Head(c.id));
       r.body["chats"].push_back(std::move(j));
     }
@@ -71,13 +71,11 @@ void AddChatRoutes(Context& ctx, Routes* routes) {
     for (const auto& p : Must(store.ListParticipants(chat.id))) {
       auto user = store.GetUser(p.user);
       const ReceiptCursor rc = receipts.count(p.user) ? receipts[p.user] : ReceiptCursor{};
-      r.body["members"].push_back({{"userId", p.user},
-                                   {"username", user.ok() ? Json(user->username) : Json(nullptr)},
-                                   {"role", std::string(ToString(p.role))},
-                                   {"joinedAt", p.joined_at},
-                                   {"joinedSeq", p.joined_seq},
-                                   {"delivered", rc.delivered},
-                                   {"read", rc.read}});
+      Json member = AdminJson(p);
+      member["username"] = user.ok() ? Json(user->username) : Json(nullptr);
+      member["delivered"] = rc.delivered;
+      member["read"] = rc.read;
+      r.body["members"].push_back(std::move(member));
     }
     return r;
   }});

@@ -52,10 +52,9 @@ void AddModerationRoutes(Context& ctx, Routes* routes) {
     r.body["bans"] = Json::array();
     for (const UserBan& ban : bans) {
       auto user = service.GetUser(ban.user);
-      r.body["bans"].push_back(Json{{"userId", ban.user},
-                                    {"username", user.ok() ? Json(user->username) : Json(nullptr)},
-                                    {"bannedAt", ban.at},
-                                    {"banReason", ban.reason}});
+      Json row = AdminJson(ban);
+      row["username"] = user.ok() ? Json(user->username) : Json(nullptr);
+      r.body["bans"].push_back(std::move(row));
     }
     r.body["next"] = NextCursor(more, bans.empty() ? 0 : bans.back().user);
     return r;

@@ -6,7 +6,7 @@ namespace chat::admin {
 
 // The user with their ban, if any: what every user answer of the admin API shows.
 Json UserView(ChatService& service, const User& u) {
-  Json j = UserJson(u);
+  Json j = AdminJson(u);
   auto ban = Must(service.GetBan(u.id));
   j["banned"] = ban.has_value();
   j["bannedAt"] = ban ? Json(ban->at) : Json(nullptr);

@@ -1,15 +1,26 @@
 // How the admin API shows libchat's entities in JSON (field names as in docs/admin.md, camelCase as in
-// the chat protocol). Secrets never appear: no password hash, no token hash, no push token.
+// the chat protocol). The fields come from the codec's kAdmin form (libchat/codec/schema.h), which
+// never holds a secret: no password hash, no token hash, no push token. What is here is only what the
+// admin API derives on top of them.
 #pragma once
 
 #include "api.h"
+#include "json_codec.h"
 
 namespace chat::admin {
 
-Json UserJson(const User& u);
+// The admin form of an entity (codec::kAdmin): User, Device, Chat, Participant, UserBan, SpamFlag,
+// SpamReport. A Chat's admin form leaves out the opaque metadata, which may be kilobytes:
+// ChatDetailJson adds it.
+template <typename T>
+Json AdminJson(const T& entity) {
+  return codec::ToOrderedJson(entity, codec::kAdmin);
+}
+
+// The admin form, plus whether the device holds a session (a disabled account's devices keep their
+// record but lose their token).
 Json DeviceJson(const Device& d);
-// Without the opaque metadata, which may be kilobytes: ChatDetailJson adds it.
-Json ChatJson(const Chat& c);
+// Every field, metadata included (the protocol's form).
 Json ChatDetailJson(const Chat& c);
 // The metadata of an entry: ids, seq, sender, kind, size and time. The body only if `with_body`.
 Json MessageJson(const Message& m, bool with_body);

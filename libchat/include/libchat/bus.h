@@ -5,9 +5,14 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "libchat/call_types.h"
+#include "libchat/ice.h"
+#include "libchat/result.h"
 #include "libchat/types.h"
 
 namespace chat {
@@ -17,13 +22,38 @@ enum class EventType : std::uint8_t {
   kMessageDeleted = 1,  // message: the kDeletion entry (its ref_seq names the deleted one).
   kChatUpdate = 2,      // message: the kMembership entry; the chat's name, roles or members changed.
   kReceipt = 3,         // user, delivered, read.
-  kPresence = 4,        // user, payload: {"online":bool,"last_seen":ms|null}.
-  kTyping = 5,          // user, device, payload: {"typing":bool}.
-  kSignal = 6,          // payload: a call-signalling event, already in wire form.
+  kPresence = 4,        // user, online, last_seen.
+  kTyping = 5,          // user, device (the typist), typing.
+  kSignal = 6,          // signal: call signalling.
   kSessionRevoked = 7,  // user, device (0: all of the user's): those live sessions must close, except
                         // any authenticated with keep_token_hash (the device's new token).
 };
 
+// What call signalling tells a device (CallManager, calls.h). The server sends each as its protocol
+// event (docs/protocol.md, "Calls"): callRing, callAccepted, callRejected, callIce, callEnded.
+enum class CallSignalType : std::uint8_t { kRing = 0, kAccepted = 1, kRejected = 2, kIce = 3, kEnded = 4 };
+
+struct CallSignal {
+  CallSignalType type = CallSignalType::kRing;
+  std::string call_id;
+  // kRing: the caller. kAccepted: who answered. kRejected: who declined. kIce: who sent the candidate.
+  UserId user = 0;
+  DeviceId device = 0;
+  CallMedia media = CallMedia::kAudio;  // kRing.
+  std::string sdp;                      // kRing: the offer. kAccepted: the answer.
+  TimeMs ring_until = 0;                // kRing.
+  std::vector<IceServer> ice_servers;   // kRing: for the callee (TURN credentials of their own).
+  // kRejected: "declined" or "busy". kEnded: "hangup", "canceled", "timeout", "rejected", "busy",
+  // "max_duration", or "answered_elsewhere" / "rejected_elsewhere" for a device that stops ringing.
+  std::string reason;
+  // kEnded, when the call itself ended (not for a device that stops ringing): its outcome.
+  std::optional<CallEnd> end;
+  std::string candidate;                // kIce: the RTCIceCandidateInit as JSON text, relayed as is.
+};
+
+// One event for the live sessions of its recipients. Plain data: the server encodes it to the
+// protocol (only the server knows the wire format), and a multi-node bus carries it between nodes
+// in its own form (SerializeEvent below). Which fields an event uses depends on its type (EventType).
 struct Event {
   EventType type = EventType::kMessage;
   ChatId chat = 0;
@@ -36,12 +66,27 @@ struct Event {
   std::shared_ptr<const Message> message;
   UserId user = 0;
   DeviceId device = 0;
+  // kReceipt: the user's cursors.
   Seq delivered = 0;
   Seq read = 0;
-  std::string payload;
+  // kPresence: whether the user has a live session now; when not, since when (last seen).
+  bool online = false;
+  TimeMs last_seen = 0;
+  // kTyping: started (true) or stopped.
+  bool typing = false;
+  // kSignal.
+  std::shared_ptr<const CallSignal> signal;
   // kSessionRevoked: sessions of the device authenticated with this token hash stay open.
   std::string keep_token_hash;
 };
+
+// The form in which events travel between nodes (docs/architecture.md, "Events between nodes"): a
+// format byte, then varints and length-prefixed strings, the message in the store's record form.
+// Independent of the client protocol, so that either can change alone. ParseEvent(SerializeEvent(e))
+// gives back e field for field; ParseEvent returns Corruption for bytes SerializeEvent did not write
+// (truncated, an unknown format or type, trailing bytes). Thread-safe.
+std::string SerializeEvent(const Event& event);
+Result<Event> ParseEvent(std::string_view bytes);
 
 // Cancels a subscription when destroyed. Movable.
 class Subscription {

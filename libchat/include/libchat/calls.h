@@ -9,9 +9,10 @@
 // kCall entry in the chat's log (missed, rejected, busy or completed with its duration), written
 // through ChatService::RecordCall so that every device syncs it in order.
 //
-// Signalling reaches devices as kSignal bus events already in protocol wire form
-// ({"event":"callRing","data":{...}}; docs/protocol.md), so a multi-node bus carries them like any
-// other event. Devices without a live session are rung by push (PushDispatcher::NotifyCall).
+// Signalling reaches devices as kSignal bus events carrying a typed CallSignal (bus.h), which the
+// server encodes to the protocol's callRing, callAccepted, ... (docs/protocol.md), so a multi-node
+// bus carries them like any other event. Devices without a live session are rung by push
+// (PushDispatcher::NotifyCall).
 //
 // Call state lives in memory: calls in progress do not survive a restart (their devices see the
 // connection drop; no call entry is written for them).
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "libchat/call_types.h"
 #include "libchat/clock.h"
 #include "libchat/ice.h"
 #include "libchat/push_dispatcher.h"
@@ -31,21 +33,6 @@
 #include "libchat/types.h"
 
 namespace chat {
-
-enum class CallMedia : std::uint8_t { kAudio = 0, kVideo = 1 };
-
-// How a call ended, as recorded in the call entry's body ("outcome").
-enum class CallOutcome : std::uint8_t {
-  kMissed = 0,     // Nobody answered: the ring timeout passed or the caller hung up first.
-  kRejected = 1,   // Every callee declined.
-  kBusy = 2,       // The (last) callee declined because they were busy.
-  kCompleted = 3,  // Answered, then hung up (durationMs counts from the answer).
-};
-
-std::string_view ToString(CallMedia media);
-std::string_view ToString(CallOutcome outcome);
-// Parses "audio" / "video"; false if unknown.
-bool Parse(std::string_view s, CallMedia* out);
 
 struct CallOptions {
   // An unanswered call ends (missed) this long after the invite. Default: 45 s.
@@ -104,11 +91,6 @@ struct CallStart {
   std::vector<UserId> callees;          // Members rung (every member but the caller).
   std::vector<IceServer> ice_servers;   // For the caller.
   TimeMs ring_until = 0;                // Wall-clock time at which an unanswered call ends.
-};
-
-struct CallEnd {
-  CallOutcome outcome = CallOutcome::kMissed;
-  TimeMs duration_ms = 0;  // From the answer; 0 if never answered.
 };
 
 // Thread-safe. Every method may block on the store (membership reads, the call entry): call them
