@@ -118,6 +118,17 @@ struct Encoder {
     o.U64("user", b.user).I64("at", b.at).Text("reason", b.reason);
     return o;
   }
+  Out operator()(const Invite& i) const {
+    Out o("invite");
+    o.Text("id", i.id)
+        .Text("code_hash", i.code_hash)
+        .I64("created_at", i.created_at)
+        .I64("expires_at", i.expires_at)
+        .U64("max_uses", i.max_uses)
+        .U64("uses", i.uses)
+        .Text("note", i.note);
+    return o;
+  }
   Out operator()(const UserBlock& b) const {
     Out o("block");
     o.U64("user", b.user).U64("blocked", b.blocked).I64("since", b.since);
@@ -412,6 +423,20 @@ Result<StoreRecord> DecodeRecord(const json& j) {
     b.at = in.I64("at");
     b.reason = in.Text("reason");
     return Finished(in, std::move(b));
+  }
+  if (type == "invite") {
+    Invite i;
+    i.id = in.Text("id");
+    i.code_hash = in.Text("code_hash");
+    i.created_at = in.I64("created_at");
+    i.expires_at = in.I64("expires_at");
+    const std::uint64_t max_uses = in.U64("max_uses");
+    const std::uint64_t uses = in.U64("uses");
+    i.note = in.Text("note");
+    if (max_uses > 0xffffffffu || uses > 0xffffffffu) return Status::InvalidArgument("invite: uses out of range");
+    i.max_uses = static_cast<std::uint32_t>(max_uses);
+    i.uses = static_cast<std::uint32_t>(uses);
+    return Finished(in, std::move(i));
   }
   if (type == "block") {
     UserBlock b;
