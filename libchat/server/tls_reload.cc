@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "tls.h"
+
 namespace chat::detail {
 
 struct TlsReloader::Pair {
@@ -44,7 +46,7 @@ BIO* OpenPem(const std::string& file, const std::string& pem, const std::string&
   return bio;
 }
 
-std::string Describe(X509* leaf) {
+std::string DescribeCertificate(X509* leaf) {
   std::string out;
   if (X509_NAME* subject = X509_get_subject_name(leaf)) {
     char name[256];
@@ -90,7 +92,7 @@ Result<std::shared_ptr<const TlsReloader::Pair>> TlsReloader::Load(const TlsOpti
     ERR_clear_error();
     return Status::InvalidArgument("TLS " + key_source + " does not match the " + cert_source);
   }
-  pair->description = Describe(pair->leaf);
+  pair->description = DescribeCertificate(pair->leaf);
   return std::shared_ptr<const Pair>(std::move(pair));
 }
 
@@ -104,14 +106,14 @@ Result<std::shared_ptr<TlsReloader>> TlsReloader::Create(const TlsOptions& tls) 
 
 TlsReloader::~TlsReloader() = default;
 
-void TlsReloader::Attach(ssl::context& ctx) { SSL_CTX_set_cert_cb(ctx.native_handle(), &TlsReloader::OnCertificate, this); }
+void TlsReloader::Attach(boost::asio::ssl::context& ctx) { SSL_CTX_set_cert_cb(ctx.native_handle(), &TlsReloader::OnCertificate, this); }
 
 std::shared_ptr<const TlsReloader::Pair> TlsReloader::Current() const {
   MutexLock lock(&mu_);
   return current_;
 }
 
-int TlsReloader::OnCertificate(SSL* ssl, void* self) {
+int TlsReloader::OnCertificate(ssl_st* ssl, void* self) {
   const auto pair = static_cast<TlsReloader*>(self)->Current();
   // The SSL object takes references of its own: the pair may be replaced while it lives.
   return SSL_use_cert_and_key(ssl, pair->leaf, pair->key, pair->chain, /*override=*/1) == 1 ? 1 : 0;

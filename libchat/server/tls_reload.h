@@ -16,7 +16,12 @@
 #include "libchat/result.h"
 #include "libchat/server/server.h"
 #include "mutex.h"
-#include "tls.h"
+
+// Not tls.h: this header is in ServerState, which every session includes.
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+struct ssl_st;
 
 namespace chat::detail {
 
@@ -30,7 +35,7 @@ class TlsReloader {
   TlsReloader& operator=(const TlsReloader&) = delete;
 
   // From now on, every handshake on `ctx` presents the current pair.
-  void Attach(ssl::context& ctx);
+  void Attach(boost::asio::ssl::context& ctx);
   // Loads the pair of `tls` and makes it current for the handshakes that start after this returns.
   // Returns what the new certificate is ("CN=chat.example.org, valid until ..."). On failure
   // (InvalidArgument naming the file) the current pair stays.
@@ -42,7 +47,7 @@ class TlsReloader {
   struct Pair;
   TlsReloader() = default;
   static Result<std::shared_ptr<const Pair>> Load(const TlsOptions& tls);
-  static int OnCertificate(SSL* ssl, void* self);
+  static int OnCertificate(ssl_st* ssl, void* self);
   std::shared_ptr<const Pair> Current() const EXCLUDES(mu_);
 
   mutable Mutex mu_;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "libchat/calls.h"
 #include "libchat/push_dispatcher.h"
@@ -38,6 +39,14 @@ struct TlsOptions {
 
   // True when a certificate is configured (file or PEM): the server then speaks TLS only.
   bool enabled() const { return !cert_file.empty() || !cert_pem.empty(); }
+};
+
+// Who may create an account with `register` on the chat protocol (chatd --registration). The admin
+// API creates accounts whatever this says.
+enum class RegistrationMode {
+  kOpen,    // Anyone who reaches the port (the per-address and overall limits apply).
+  kClosed,  // Nobody: register answers permission_denied. Accounts come from the admin API.
+  kInvite,  // Only with an invitation code (ChatService::CreateInvite; chatctl invites create).
 };
 
 struct ServerOptions {
@@ -110,7 +119,15 @@ struct ServerOptions {
   // than 64 MiB / 4096 files. Paths outside it cannot be reached; every answer carries a strict
   // Content-Security-Policy. Default: "" (no web app: "/" answers 404).
   std::string web_root;
-  // Lines below this level are not logged. Default: kInfo.
+  // Reverse proxies whose X-Forwarded-For is believed, as CIDR blocks ("10.0.0.0/8", "::1/128", or a
+  // single address). On a connection from one of them, the client's address (for the per-address
+  // connection limit, the login throttle, registration limits and logs) is read from the header,
+  // from the right, skipping trusted hops; from anyone else the header is ignored.
+  // Create refuses a malformed entry (InvalidArgument). Default: none (the peer is the client).
+  std::vector<std::string> trusted_proxies;
+  // Who may register through the protocol. Default: kOpen.
+  RegistrationMode registration = RegistrationMode::kOpen;
+  // Lines below this level are not logged (SetLogLevel changes it). Default: kInfo.
   LogLevel log_level = LogLevel::kInfo;
   // Where log lines go. Default: empty, meaning StderrLogSink().
   LogSink log_sink;
@@ -159,8 +176,23 @@ class Server {
   // The body of /metrics: Prometheus text exposition format. Thread-safe.
   virtual std::string MetricsText() const = 0;
 
+  // Replaces the TLS certificate and key with those of `tls` (files re-read; chatd does this on
+  // SIGHUP). Handshakes that start afterwards present the new pair; established connections keep
+  // theirs, so nobody is disconnected. Returns a description of the new certificate (subject and
+  // expiry). InvalidArgument naming the file if the pair cannot be loaded or does not match (the
+  // current pair stays); FailedPrecondition if the server was not started with TLS or `tls` turns it
+  // off (that needs a restart). Thread-safe.
+  virtual Result<std::string> ReloadTls(const TlsOptions& tls) = 0;
+
+  // Changes the level below which lines are not logged, from now on. Thread-safe.
+  virtual void SetLogLevel(LogLevel level) = 0;
+
  protected:
   Server() = default;
 };
+
+// Loads the certificate and key of `tls` and checks that they match, as Start would, without
+// serving (chatd --check-config). OK when TLS is off. InvalidArgument naming the file otherwise.
+Status CheckTlsOptions(const TlsOptions& tls);
 
 }  // namespace chat
