@@ -214,6 +214,11 @@ Status CheckTlsOptions(const TlsOptions& tls) {
   return CheckTlsPair(tls);
 }
 
+Status CheckTrustedProxies(const std::vector<std::string>& cidrs) {
+  auto parsed = TrustedProxies::Parse(cidrs);
+  return parsed.ok() ? Status::Ok() : parsed.error();
+}
+
 Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, ChatService& service) {
   if (options.max_frame_bytes < 1024) return Status::InvalidArgument("max_frame_bytes must be at least 1024");
   if (options.send_queue_messages < 2) return Status::InvalidArgument("send_queue_messages must be at least 2");

@@ -90,8 +90,8 @@ struct ServerOptions {
   // Most open connections from one source IP address (an IPv6 client counts as its /64, which one host
   // has to pick addresses from); beyond this that address's new connections are
   // closed at accept (counted in chat_connections_refused_per_address_total), others are served as
-  // before. 0: no per-address limit. Behind a reverse proxy every connection comes from the proxy's
-  // address: set 0 there and limit at the proxy. Load generators on one host need 0 too.
+  // before. 0: no per-address limit. Behind a reverse proxy, list it in trusted_proxies: each request
+  // then counts under the client address the proxy forwards. Load generators on one host need 0.
   // Default: 256.
   std::size_t max_connections_per_address = 256;
   // Time allowed for the HTTP request and the WebSocket upgrade, and for the close handshake.
@@ -194,5 +194,9 @@ class Server {
 // Loads the certificate and key of `tls` and checks that they match, as Start would, without
 // serving (chatd --check-config). OK when TLS is off. InvalidArgument naming the file otherwise.
 Status CheckTlsOptions(const TlsOptions& tls);
+
+// Checks ServerOptions::trusted_proxies as Create would (chatd --trusted-proxy). InvalidArgument
+// naming the first entry that is not an address or a network.
+Status CheckTrustedProxies(const std::vector<std::string>& cidrs);
 
 }  // namespace chat
