@@ -553,6 +553,10 @@ export class ChatEngine extends EventTarget {
     const held = map.has(m.seq);
     if (m.seq <= c.last && held) return;  // Rule 4: seen already.
     map.set(m.seq, m);
+    // Mine, from this device: it leaves the outbox before anything else can redraw the conversation.
+    if (this.me && m.sender === this.me.id && this.session && m.senderDevice === this.session.device.id) {
+      this.dropFromOutbox(m.clientId);
+    }
     await this.store.put('messages', m);
     if (m.kind === 'deletion') this.tombstone(m.chatId, m.refSeq);
     // Removed from the chat (or left it): nothing more of it is kept.
@@ -565,9 +569,6 @@ export class ChatEngine extends EventTarget {
       this.syncChat(m.chatId);  // Rule 5: fetch what is missing; `last` waits for it.
     }
     this.noteEntry(c, m, !fromSync && !held);
-    if (this.me && m.sender === this.me.id && this.session && m.senderDevice === this.session.device.id) {
-      this.dropFromOutbox(m.clientId);
-    }
     await this.saveIfHeld(c);
     this.scheduleAck(m.chatId);
     this.emit('messages', m.chatId);

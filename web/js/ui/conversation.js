@@ -125,7 +125,10 @@ export class ConversationView {
     const e = this.engine;
     const map = e.messages.get(c.chatId) || new Map();
     const entries = [...map.values()].sort((a, b) => a.seq - b.seq).filter((m) => m.kind !== 'deletion');
-    const pending = e.pendingFor(c.chatId);
+    // A message the server holds is shown once: its outbox copy can outlive it for a moment (the event
+    // and the reply to sendMessage race, and the outbox drop waits for IndexedDB).
+    const held = new Set(entries.map((m) => m.clientId).filter(Boolean));
+    const pending = e.pendingFor(c.chatId).filter((o) => !held.has(o.clientId));
     const atBottom = this.stickToBottom ||
       this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < NEAR_BOTTOM_PX;
     const fromBottom = this.scroller.scrollHeight - this.scroller.scrollTop;
