@@ -130,6 +130,7 @@ class StoreWrapper : public Store {
   }
   StoreStats Stats() override { return base_->Stats(); }
   std::string Describe() const override { return base_->Describe(); }
+  Status Availability() override { return base_->Availability(); }
   Status Backup(const std::string& dir) override { return base_->Backup(dir); }
   Status Export(const RecordSink& sink) override { return base_->Export(sink); }
   Status Import(const StoreRecord& record) override { return base_->Import(record); }
