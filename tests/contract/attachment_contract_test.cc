@@ -10,7 +10,7 @@ using chat::test::Fixture;
 
 namespace {
 
-std::string Backend() { return GENERATE(as<std::string>{}, "mem", "leveldb"); }
+std::string Backend() { return GENERATE(as<std::string>{}, LIBCHAT_TEST_BACKENDS); }
 
 using detail::Sha256Hex;
 

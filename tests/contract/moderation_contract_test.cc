@@ -10,12 +10,12 @@ using chat::test::Fixture;
 
 namespace {
 
-std::string Backend() { return GENERATE(as<std::string>{}, "mem", "leveldb"); }
+std::string Backend() { return GENERATE(as<std::string>{}, LIBCHAT_TEST_BACKENDS); }
 
 // A mem:// store lives only as long as it is open: there, "reopen" means a new service on the same
-// store (what reads the blocks and bans back), LevelDB reopens from disk.
+// store (what reads the blocks and bans back); LevelDB reopens from disk, PostgreSQL from the database.
 void Reopen(Fixture& f) {
-  if (f.backend == "leveldb") {
+  if (f.backend != "mem") {
     f.Reopen();
     return;
   }

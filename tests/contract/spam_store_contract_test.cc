@@ -8,7 +8,7 @@
 namespace chat::test {
 namespace {
 
-std::string Backend() { return GENERATE(as<std::string>{}, "mem", "leveldb"); }
+std::string Backend() { return GENERATE(as<std::string>{}, LIBCHAT_TEST_BACKENDS); }
 
 SpamFlag Flag(UserId user, double score, TimeMs at, bool suspended = false) {
   SpamFlag f;

@@ -14,7 +14,7 @@ using chat::test::Fixture;
 
 namespace {
 
-std::string Backend() { return GENERATE(as<std::string>{}, "mem", "leveldb"); }
+std::string Backend() { return GENERATE(as<std::string>{}, LIBCHAT_TEST_BACKENDS); }
 
 SendRequest Text(const Session& s, ChatId chat, const std::string& client_id, const std::string& body = "hi") {
   SendRequest r;

@@ -3,6 +3,12 @@
 #include <random>
 
 #include "libchat/plugins/leveldb_store.h"
+#ifdef LIBCHAT_TEST_POSTGRES
+#include <cstdlib>
+#include <mutex>
+
+#include "pg_cluster.h"
+#endif
 
 namespace chat::test {
 
@@ -24,8 +30,33 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+#ifdef LIBCHAT_TEST_POSTGRES
+PgCluster& SharedPgCluster() {
+  static std::mutex mu;
+  static std::unique_ptr<PgCluster> cluster;
+  std::lock_guard lock(mu);
+  if (!cluster) {
+    Result<std::unique_ptr<PgCluster>> made = Status::NotFound("");
+    const char* state = std::getenv("LIBCHAT_TEST_PG_STATE");
+    if (state != nullptr && std::filesystem::exists(state)) {
+      made = PgCluster::Attach(state);
+    } else {
+      made = PgCluster::Start({});
+    }
+    REQUIRE_OK(made);
+    cluster = std::move(*made);
+  }
+  return *cluster;
+}
+#endif
+
 std::unique_ptr<Store> OpenStore(const std::string& backend, const std::string& dir, KvStoreOptions options) {
   std::unique_ptr<KvEngine> engine;
+  if (backend == "postgres") {
+    auto s = Registry::Default().MakeStore(dir);
+    REQUIRE_OK(s);
+    return std::move(*s);
+  }
   if (backend == "mem") {
     engine = NewMemKvEngine();
   } else {
@@ -40,6 +71,15 @@ std::unique_ptr<Store> OpenStore(const std::string& backend, const std::string& 
 
 Fixture::Fixture(const std::string& b, KvStoreOptions o) : backend(b), store_options(o) {
   if (backend != "mem") dir = std::make_unique<TempDir>();
+#ifdef LIBCHAT_TEST_POSTGRES
+  if (backend == "postgres") {
+    auto db = SharedPgCluster().NewDatabase();
+    REQUIRE_OK(db);
+    database = *db;
+    // Deletions are vacuumed at once, as the KvStore fixtures' erasure runs at once on demand.
+    store_uri = SharedPgCluster().Uri(database) + "?pool=4&erase_delay_ms=0";
+  }
+#endif
   if (dir) {
     auto b = NewFileBlobStore((dir->path() / "blobs").string());
     REQUIRE_OK(b);
@@ -53,13 +93,17 @@ Fixture::Fixture(const std::string& b, KvStoreOptions o) : backend(b), store_opt
 Fixture::~Fixture() {
   service.reset();
   store.reset();
+#ifdef LIBCHAT_TEST_POSTGRES
+  if (!database.empty()) SharedPgCluster().DropDatabase(database).IgnoreError();
+#endif
 }
 
 void Fixture::Reopen() {
   service.reset();
   store.reset();
   bus = NewInProcBus();
-  store = OpenStore(backend, dir ? (dir->path() / "store").string() : "", store_options);
+  store = OpenStore(backend, !store_uri.empty() ? store_uri : dir ? (dir->path() / "store").string() : "",
+                    store_options);
   ServiceOptions opts;
   opts.clock = &clock;
   opts.password_cost = PasswordCost::kMinimum;

@@ -50,9 +50,25 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+class PgCluster;
+
+// The backends every store contract suite runs on: mem, leveldb, and postgres when this build has
+// the plugin (a database of its own per fixture, on the shared throw-away server).
+#ifdef LIBCHAT_TEST_POSTGRES
+#define LIBCHAT_TEST_BACKENDS "mem", "leveldb", "postgres"
+#else
+#define LIBCHAT_TEST_BACKENDS "mem", "leveldb"
+#endif
+
+// The PostgreSQL server shared by this test process: the ctest fixture's (found through
+// LIBCHAT_TEST_PG_STATE), else one started on first use and stopped at exit. REQUIREs that it runs.
+// Only in builds with the postgres plugin.
+PgCluster& SharedPgCluster();
+
 // A ChatService over a chosen store, with a manual clock and minimum password cost (tests only).
 struct Fixture {
-  // backend: "mem" or "leveldb" (in a temp dir owned by the fixture).
+  // backend: "mem", "leveldb" (in a temp dir owned by the fixture) or "postgres" (a fresh database
+  // on SharedPgCluster(), dropped with the fixture).
   explicit Fixture(const std::string& backend, KvStoreOptions store_options = {});
   ~Fixture();
 
@@ -65,6 +81,8 @@ struct Fixture {
 
   std::string backend;
   KvStoreOptions store_options;
+  std::string database;  // postgres: the fixture's database.
+  std::string store_uri;  // postgres: the store's URI.
   std::unique_ptr<TempDir> dir;
   ManualClock clock;
   std::shared_ptr<Bus> bus;
@@ -75,6 +93,8 @@ struct Fixture {
   std::unique_ptr<ChatService> service;
 };
 
-std::unique_ptr<Store> OpenStore(const std::string& backend, const std::string& dir, KvStoreOptions options = {});
+// Opens a store: "mem", "leveldb" in `where` (a directory), or "postgres" at `where` (a postgres://
+// URI). REQUIREs success.
+std::unique_ptr<Store> OpenStore(const std::string& backend, const std::string& where, KvStoreOptions options = {});
 
 }  // namespace chat::test
