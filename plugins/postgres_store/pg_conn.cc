@@ -214,6 +214,9 @@ Result<std::unique_ptr<Conn>> Conn::Open(const std::string& conninfo) {
     }
     return Status::Unavailable("postgres: connect: " + msg).WithRetryAfter(kRetryAfterMs);
   }
+  // Notices ("relation ... already exists, skipping") are for people at a psql prompt; libpq would
+  // print them on standard error.
+  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<Conn>(new Conn(c));
 }
 

@@ -41,30 +41,46 @@ Status CheckAppend(const Message& draft, const std::vector<Participant>& members
   return Status::Ok();
 }
 
-constexpr const char* kInsertMessages =
-    "INSERT INTO messages (chat_id, seq, accepted_at, id, sender, sender_device, client_id, kind, body, "
-    "attachments, reply_to, ref_seq, ts, deleted, expires_at) "
-    "SELECT $1, t.seq, t.accepted_at, t.id, t.sender, t.sender_device, t.client_id, t.kind, t.body, '{}', "
-    "t.reply_to, t.ref_seq, t.ts, false, t.expires_at "
-    "FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
-    "AS t(seq, accepted_at, id, sender, sender_device, client_id, kind, body, reply_to, ref_seq, ts, expires_at)";
 constexpr const char* kInsertMessage =
     "INSERT INTO messages (chat_id, seq, accepted_at, id, sender, sender_device, client_id, kind, body, "
     "attachments, reply_to, ref_seq, ts, deleted, expires_at) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
-constexpr const char* kInsertDedup =
-    "INSERT INTO dedup (device_id, client_id, chat_id, seq, accepted_at, expires_at) "
-    "SELECT t.d, t.c, $1, t.s, t.a, t.e FROM unnest($2, $3, $4, $5, $6) AS t(d, c, s, a, e)";
-constexpr const char* kInsertRefs =
-    "INSERT INTO attachment_refs (attachment_id, chat_id, seq, expires_at) "
-    "SELECT t.a, $1, t.s, t.e FROM unnest($2, $3, $4) AS t(a, s, e) ON CONFLICT DO NOTHING";
-constexpr const char* kReferenced =
-    "UPDATE attachments SET unreferenced_since = NULL WHERE id = ANY($1) AND unreferenced_since IS NOT NULL";
-constexpr const char* kRaiseReadCursors =
-    "INSERT INTO receipts (chat_id, user_id, delivered, read) SELECT $1, t.u, t.s, t.s FROM unnest($2, $3) AS t(u, s) "
-    "ON CONFLICT (chat_id, user_id) DO UPDATE SET delivered = GREATEST(receipts.delivered, EXCLUDED.delivered), "
-    "read = GREATEST(receipts.read, EXCLUDED.read)";
 constexpr const char* kSetHead = "UPDATE chats SET head = $2, last_ts = $3 WHERE id = $1";
+
+// A whole batch in one statement (so, outside an explicit transaction, in one transaction and one
+// round trip): the chat's head moves from $2 to $4 only if it is still $2 and the chat's version
+// still $3, and every row is written only if it did. The statement returns how many chat rows moved:
+// 0 means another process wrote first, and nothing was written. A (device, client id) committed
+// before fails the statement on dedup's key, and nothing is written either.
+//   $1 chat, $2 base head, $3 version, $4 new head, $5 its timestamp,
+//   $6..$18 one element per entry (seq, accepted_at, id, sender, sender_device, client_id, kind, body,
+//   reply_to, ref_seq, ts, expires_at, attachment count),
+//   $19..$21 one element per attachment (id, seq, expires_at), $22..$23 read cursors (user, seq).
+constexpr const char* kAppendBatch = R"sql(
+WITH c AS (UPDATE chats SET head = $4, last_ts = $5 WHERE id = $1 AND head = $2 AND version = $3 RETURNING id),
+ t AS (SELECT * FROM unnest($6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+       AS t(seq, accepted_at, id, sender, sender_device, client_id, kind, body, reply_to, ref_seq, ts, expires_at, n)),
+ m AS (INSERT INTO messages (chat_id, seq, accepted_at, id, sender, sender_device, client_id, kind, body,
+                             attachments, reply_to, ref_seq, ts, deleted, expires_at)
+       SELECT $1, t.seq, t.accepted_at, t.id, t.sender, t.sender_device, t.client_id, t.kind, t.body,
+              CASE WHEN t.n = 0 THEN '{}'::text[] ELSE ARRAY(SELECT f.a FROM unnest($19, $20) WITH ORDINALITY
+                   AS f(a, s, o) WHERE f.s = t.seq ORDER BY f.o) END,
+              t.reply_to, t.ref_seq, t.ts, false, t.expires_at
+       FROM t WHERE EXISTS (SELECT 1 FROM c)),
+ d AS (INSERT INTO dedup (device_id, client_id, chat_id, seq, accepted_at, expires_at)
+       SELECT t.sender_device, t.client_id, $1, t.seq, t.accepted_at, t.expires_at FROM t
+       WHERE EXISTS (SELECT 1 FROM c) AND t.sender_device <> 0 AND t.client_id <> ''::bytea),
+ ar AS (INSERT INTO attachment_refs (attachment_id, chat_id, seq, expires_at)
+        SELECT f.a, $1, f.s, f.e FROM unnest($19, $20, $21) AS f(a, s, e) WHERE EXISTS (SELECT 1 FROM c)
+        ON CONFLICT DO NOTHING),
+ au AS (UPDATE attachments SET unreferenced_since = NULL
+        WHERE id = ANY($19) AND unreferenced_since IS NOT NULL AND EXISTS (SELECT 1 FROM c)),
+ rc AS (INSERT INTO receipts (chat_id, user_id, delivered, read)
+        SELECT $1, u.u, u.s, u.s FROM unnest($22, $23) AS u(u, s) WHERE EXISTS (SELECT 1 FROM c)
+        ON CONFLICT (chat_id, user_id) DO UPDATE SET delivered = GREATEST(receipts.delivered, EXCLUDED.delivered),
+          read = GREATEST(receipts.read, EXCLUDED.read))
+SELECT count(*) FROM c
+)sql";
 
 }  // namespace
 
@@ -290,86 +306,51 @@ std::vector<std::pair<PgStore::PendingPtr, Status>> PgStore::Resequence(ChatStat
   return refused;
 }
 
-Status PgStore::WriteBatch(Conn& conn, const ChatState& /*st*/, const std::vector<PendingPtr>& batch,
-                           const Chat& chat) {
-  std::vector<Statement> q;
-  const Params chat_id = Params().Uint(chat.id);
-  // Messages without attachments go in one statement of arrays; the few with attachments one each.
-  std::vector<std::int64_t> seq, accepted, sender, device, kind, reply, ref, ts, expires;
+Statement PgStore::BatchStatement(const std::vector<PendingPtr>& batch, const Chat& chat, Seq base,
+                                  std::int64_t version) {
+  std::vector<std::int64_t> seq, accepted, sender, device, kind, reply, ref, ts, expires, n_att;
   std::vector<std::string> ids, client_ids, bodies;
-  std::vector<std::int64_t> d_device, d_seq, d_accepted, d_expires;
-  std::vector<std::string> d_client;
-  std::vector<std::string> r_attachment;
-  std::vector<std::int64_t> r_seq, r_expires;
+  std::vector<std::string> att_id;
+  std::vector<std::int64_t> att_seq, att_expires;
   std::map<UserId, Seq> read_cursors;
   for (const auto& p : batch) {
     const Message& m = p->entry;
     const TimeMs accepted_at = std::min(p->accepted_at, m.timestamp);
     // Expiry counts from acceptance, under the chat's retention at the time of writing.
     const TimeMs expires_at = accepted_at + chat.retention_ms;
-    if (m.attachments.empty()) {
-      seq.push_back(static_cast<std::int64_t>(m.seq));
-      accepted.push_back(accepted_at);
-      ids.push_back(m.id);
-      sender.push_back(static_cast<std::int64_t>(m.sender));
-      device.push_back(static_cast<std::int64_t>(m.sender_device));
-      client_ids.push_back(m.client_id);
-      kind.push_back(static_cast<std::int64_t>(m.kind));
-      bodies.push_back(m.body);
-      reply.push_back(static_cast<std::int64_t>(m.reply_to));
-      ref.push_back(static_cast<std::int64_t>(m.ref_seq));
-      ts.push_back(m.timestamp);
-      expires.push_back(expires_at);
-    } else {
-      q.push_back({kInsertMessage, MessageParams(m, accepted_at, expires_at)});
-      for (const auto& a : m.attachments) {
-        r_attachment.push_back(a);
-        r_seq.push_back(static_cast<std::int64_t>(m.seq));
-        r_expires.push_back(expires_at);
-      }
-    }
-    if (!p->dedup_key.empty()) {
-      d_device.push_back(static_cast<std::int64_t>(m.sender_device));
-      d_client.push_back(m.client_id);
-      d_seq.push_back(static_cast<std::int64_t>(m.seq));
-      d_accepted.push_back(accepted_at);
-      d_expires.push_back(expires_at);
+    seq.push_back(static_cast<std::int64_t>(m.seq));
+    accepted.push_back(accepted_at);
+    ids.push_back(m.id);
+    sender.push_back(static_cast<std::int64_t>(m.sender));
+    device.push_back(static_cast<std::int64_t>(m.sender_device));
+    // The dedup row is written for exactly the appends that claimed one.
+    client_ids.push_back(p->dedup_key.empty() ? std::string() : m.client_id);
+    kind.push_back(static_cast<std::int64_t>(m.kind));
+    bodies.push_back(m.body);
+    reply.push_back(static_cast<std::int64_t>(m.reply_to));
+    ref.push_back(static_cast<std::int64_t>(m.ref_seq));
+    ts.push_back(m.timestamp);
+    expires.push_back(expires_at);
+    n_att.push_back(static_cast<std::int64_t>(m.attachments.size()));
+    for (const auto& a : m.attachments) {
+      att_id.push_back(a);
+      att_seq.push_back(static_cast<std::int64_t>(m.seq));
+      att_expires.push_back(expires_at);
     }
     // The sender has read what they wrote, in the same transaction.
     if (IsUserContent(m.kind) && m.sender != 0) read_cursors[m.sender] = m.seq;
   }
-  if (!seq.empty()) {
-    Params p = chat_id;
-    p.IntArray(seq).IntArray(accepted).TextArray(ids).IntArray(sender).IntArray(device).BytesArray(client_ids);
-    p.IntArray(kind).BytesArray(bodies).IntArray(reply).IntArray(ref).IntArray(ts).IntArray(expires);
-    q.push_back({kInsertMessages, std::move(p)});
+  std::vector<std::int64_t> users, user_seqs;
+  for (const auto& [u, s] : read_cursors) {
+    users.push_back(static_cast<std::int64_t>(u));
+    user_seqs.push_back(static_cast<std::int64_t>(s));
   }
-  if (!d_device.empty()) {
-    Params p = chat_id;
-    p.IntArray(d_device).BytesArray(d_client).IntArray(d_seq).IntArray(d_accepted).IntArray(d_expires);
-    q.push_back({kInsertDedup, std::move(p)});
-  }
-  if (!r_attachment.empty()) {
-    Params p = chat_id;
-    p.TextArray(r_attachment).IntArray(r_seq).IntArray(r_expires);
-    q.push_back({kInsertRefs, std::move(p)});
-    q.push_back({kReferenced, Params().TextArray(r_attachment)});
-  }
-  if (!read_cursors.empty()) {
-    std::vector<std::int64_t> users, seqs;
-    for (const auto& [u, s] : read_cursors) {
-      users.push_back(static_cast<std::int64_t>(u));
-      seqs.push_back(static_cast<std::int64_t>(s));
-    }
-    Params p = chat_id;
-    p.IntArray(users).IntArray(seqs);
-    q.push_back({kRaiseReadCursors, std::move(p)});
-  }
-  Params head = chat_id;
-  head.Uint(batch.back()->entry.seq).Int(batch.back()->entry.timestamp);
-  q.push_back({kSetHead, std::move(head)});
-  q.push_back({"COMMIT", {}});
-  return conn.Pipeline(q).status();
+  Params p;
+  p.Uint(chat.id).Uint(base).Int(version).Uint(batch.back()->entry.seq).Int(batch.back()->entry.timestamp);
+  p.IntArray(seq).IntArray(accepted).TextArray(ids).IntArray(sender).IntArray(device).BytesArray(client_ids);
+  p.IntArray(kind).BytesArray(bodies).IntArray(reply).IntArray(ref).IntArray(ts).IntArray(expires).IntArray(n_att);
+  p.TextArray(att_id).IntArray(att_seq).IntArray(att_expires).IntArray(users).IntArray(user_seqs);
+  return {kAppendBatch, std::move(p)};
 }
 
 bool PgStore::CommitBatch(const StatePtr& sp) {
@@ -377,7 +358,14 @@ bool PgStore::CommitBatch(const StatePtr& sp) {
   std::vector<PendingPtr> batch;
   Seq base = 0;
   std::int64_t version = 0;
-  ChatId chat_id = 0;
+  Chat chat;
+  auto take = [&]() REQUIRES(st.mu) {
+    const std::size_t n = std::min(st.queue.size(), std::max<std::size_t>(options_.max_batch, 1));
+    batch.assign(st.queue.begin(), st.queue.begin() + static_cast<std::ptrdiff_t>(n));
+    base = batch.empty() ? st.db_head : batch.front()->entry.seq - 1;
+    version = st.version;
+    chat = st.chat;
+  };
   {
     MutexLock lock(&st.mu);
     if (st.queue.empty()) {
@@ -385,11 +373,7 @@ bool PgStore::CommitBatch(const StatePtr& sp) {
       st.cv.SignalAll();
       return false;
     }
-    const std::size_t n = std::min(st.queue.size(), std::max<std::size_t>(options_.max_batch, 1));
-    batch.assign(st.queue.begin(), st.queue.begin() + static_cast<std::ptrdiff_t>(n));
-    base = batch.front()->entry.seq - 1;
-    version = st.version;
-    chat_id = st.chat.id;
+    take();
   }
   auto lease = pool_.Acquire();
   if (!lease.ok()) {
@@ -397,50 +381,60 @@ bool PgStore::CommitBatch(const StatePtr& sp) {
     return false;
   }
   Conn& c = **lease;
+  bool in_tx = false;
   auto fail = [&](const Status& s) {
     Seen(s, c).IgnoreError();
-    // After an error the transaction (if any) is aborted or its commit's outcome unknown.
-    if (c.broken() || !c.Script("ROLLBACK").ok()) lease->Discard();
+    // The outcome of a statement on a broken connection is unknown: that connection is done.
+    if (c.broken() || (in_tx && !c.Script("ROLLBACK").ok())) lease->Discard();
     FailQueue(st, s);
     return false;
   };
   for (const auto& p : batch) {
     if (Status s = EnsurePartitionFor(std::min(p->accepted_at, p->entry.timestamp)); !s.ok()) return fail(s);
   }
-  auto locked = c.Pipeline({{"BEGIN", {}},
-                            {"SELECT head, last_ts, version FROM chats WHERE id = $1 FOR UPDATE", Params().Uint(chat_id)}});
-  if (!locked.ok()) return fail(locked.error());
-  if ((*locked)[1].empty()) return fail(Status::NotFound("chat " + std::to_string(chat_id)));
   std::vector<std::pair<PendingPtr, Status>> refused;
-  Chat chat;
-  Seq committed = base;  // The committed head the batch follows.
-  if ((*locked)[1].Uint(0, 0) != base || (*locked)[1].Int(0, 2) != version) {
-    // Another process wrote to the chat (or changed it) since this one last looked: renumber the
-    // queue after what is committed, against the members read under the lock we now hold.
-    auto row = ReadChatRow(c, chat_id, false);
+  // Optimistic: the chat is where this process last saw it (no other process wrote since), and one
+  // statement writes the batch and commits it, one round trip and one WAL flush.
+  auto written = c.Exec(kAppendBatch, BatchStatement(batch, chat, base, version).params);
+  if (written.ok() && written->Int(0, 0) == 0) {
+    // Another process wrote to the chat (or changed it) meanwhile. Take the chat row's lock, renumber
+    // the queue after what is committed against the members read under that lock, and write then.
+    in_tx = true;
+    auto locked = c.Pipeline({{"BEGIN", {}},
+                              {"SELECT head, last_ts, version FROM chats WHERE id = $1 FOR UPDATE", Params().Uint(chat.id)}});
+    if (!locked.ok()) return fail(locked.error());
+    if ((*locked)[1].empty()) return fail(Status::NotFound("chat " + std::to_string(chat.id)));
+    auto row = ReadChatRow(c, chat.id, false);
     if (!row.ok()) return fail(row.error());
-    auto members = ReadMembers(c, chat_id);
+    auto members = ReadMembers(c, chat.id);
     if (!members.ok()) return fail(members.error());
-    committed = row->head;
-    MutexLock lock(&st.mu);
-    refused = Resequence(st, *row, std::move(*members));
-    const std::size_t n = std::min(st.queue.size(), std::max<std::size_t>(options_.max_batch, 1));
-    batch.assign(st.queue.begin(), st.queue.begin() + static_cast<std::ptrdiff_t>(n));
-    chat = st.chat;
-  } else {
-    MutexLock lock(&st.mu);
-    chat = st.chat;
-  }
-  Status written = Status::Ok();
-  if (!batch.empty()) {
-    written = WriteBatch(c, st, batch, chat);
-  } else {
-    written = c.Script("ROLLBACK");
+    {
+      MutexLock lock(&st.mu);
+      refused = Resequence(st, *row, std::move(*members));
+      take();
+      base = row->head;
+    }
+    if (batch.empty()) {
+      written = Result<Rows>(Rows());
+      if (Status s = c.Script("ROLLBACK"); !s.ok()) return fail(s);
+      in_tx = false;
+    } else {
+      auto done = c.Pipeline({BatchStatement(batch, chat, base, version), {"COMMIT", {}}});
+      if (done.ok()) {
+        in_tx = false;
+        written = std::move((*done)[0]);
+      } else {
+        written = done.error();
+      }
+    }
   }
   if (!written.ok() && c.last_sqlstate() == "23505" && c.last_constraint() == "dedup_pkey") {
     // A (device, client id) of this batch was committed by another process (or before a restart):
     // those appends are resends. Answer them with their originals and renumber the rest.
-    if (!c.Script("ROLLBACK").ok()) return fail(Status::Unavailable("postgres: rollback failed"));
+    if (in_tx) {
+      if (!c.Script("ROLLBACK").ok()) return fail(Status::Unavailable("postgres: rollback failed"));
+      in_tx = false;
+    }
     std::vector<std::pair<PendingPtr, Result<AppendResult>>> answered;
     std::uint64_t stale = 0;
     for (const auto& p : batch) {
@@ -461,7 +455,7 @@ bool PgStore::CommitBatch(const StatePtr& sp) {
         stale += gone->affected();
       }
     }
-    if (answered.empty() && stale == 0) return fail(written);
+    if (answered.empty() && stale == 0) return fail(written.error());
     {
       MutexLock lock(&st.mu);
       std::deque<PendingPtr> kept;
@@ -471,8 +465,8 @@ bool PgStore::CommitBatch(const StatePtr& sp) {
         }
       }
       st.queue.swap(kept);
-      // Renumbered from the committed head, which this process last saw at `base`.
-      ChatRow row{st.chat, committed, st.db_last_ts, st.version};
+      // Renumbered from the committed head the batch followed; the next batch checks it again.
+      ChatRow row{st.chat, base, st.db_last_ts, st.version};
       auto more = Resequence(st, row, st.members);
       refused.insert(refused.end(), more.begin(), more.end());
     }
@@ -482,7 +476,7 @@ bool PgStore::CommitBatch(const StatePtr& sp) {
   }
   if (!written.ok()) {
     for (auto& [p, s] : refused) Complete(p, s);
-    return fail(written);
+    return fail(written.error());
   }
   if (!batch.empty()) {
     MutexLock lock(&st.mu);

@@ -235,8 +235,10 @@ class PgStore final : public Store {
   // among other members are refused retryably. Returns the refused ones with their status.
   std::vector<std::pair<PendingPtr, Status>> Resequence(ChatState& st, const ChatRow& row,
                                                         std::vector<Participant> members) REQUIRES(st.mu);
-  // Writes the batch's rows in the open transaction and commits it: one round trip.
-  Status WriteBatch(Conn& conn, const ChatState& st, const std::vector<PendingPtr>& batch, const Chat& chat);
+  // The one statement that writes a batch if the chat's head is still `base` and its version
+  // `version` (kAppendBatch in pg_log.cc).
+  static Statement BatchStatement(const std::vector<PendingPtr>& batch, const Chat& chat, Seq base,
+                                  std::int64_t version);
   // The durable message a dedup row points to (NotFound if the row or the message is gone).
   Result<Message> DedupTarget(Conn& conn, DeviceId device, std::string_view client_id);
   static Result<AppendResult> Duplicate(const Message& original, ChatId requested_chat);

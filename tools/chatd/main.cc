@@ -474,6 +474,9 @@ int main(int argc, char** argv) {
   }
 
   // ---- Serve ----
+  // Not ready while the store cannot serve (a database restarting or unreachable): load balancers
+  // send clients elsewhere meanwhile. The store outlives the server (shut down first, below).
+  server.ready_check = [store = shared_store.get()] { return store->Availability().ok(); };
   auto created = chat::Server::Create(server, **service);
   if (!created.ok()) return Usage(created.error().message());
   std::unique_ptr<chat::Server> srv = std::move(*created);
