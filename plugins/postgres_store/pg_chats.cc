@@ -4,6 +4,7 @@
 // kMembership entry and bumps the chat's version, which tells every other process's sequencer to
 // re-read the members before it writes its next batch.
 #include <algorithm>
+#include <optional>
 
 #include "crypto.h"
 #include "pg_rows.h"
@@ -204,16 +205,24 @@ Result<Message> PgStore::UpdateMembership(ChatId chat_id, UserId actor, const Me
   Message entry;
   MemberList before;
   MemberList after;
+  std::optional<TimeMs> missing_day;
+  LIBCHAT_RETURN_IF_ERROR(EnsurePartitionFor(options_.clock->NowMs()));
   Status s = Exclusive(chat_id, [&](ChatState& st) -> Status {
     ChatRow row;
     std::vector<Participant> members;
     MembershipPlan plan;
-    LIBCHAT_RETURN_IF_ERROR(Tx([&](Conn& c) -> Status {
+    auto tx = [&](Conn& c) -> Status {
       LIBCHAT_ASSIGN_OR_RETURN(row, ReadChatRow(c, chat_id, true));
       LIBCHAT_ASSIGN_OR_RETURN(members, ReadMembers(c, chat_id));
       // Planned against the end of the log: the row lock keeps every other writer out.
       LIBCHAT_ASSIGN_OR_RETURN(plan, planner(row.chat, members));
-      LIBCHAT_RETURN_IF_ERROR(EnsurePartitionFor(plan.at));
+      // The entry's day partition must exist already: creating it now would wait for this very
+      // transaction (it has read the chat's members... and others' batches hold `messages` while they
+      // wait for this chat's row). Made outside, then planned again.
+      if (!PartitionKnown(plan.at)) {
+        missing_day = plan.at;
+        return Status::Unavailable("retry with the partition made");
+      }
       before = std::make_shared<const std::vector<UserId>>([&] {
         std::vector<UserId> ids;
         for (const auto& p : members) ids.push_back(p.user);
@@ -272,7 +281,14 @@ Result<Message> PgStore::UpdateMembership(ChatId chat_id, UserId actor, const Me
       return c.Exec("UPDATE chats SET head = $2, last_ts = $3, version = version + 1 WHERE id = $1",
                     Params().Uint(chat_id).Uint(entry.seq).Int(entry.timestamp))
           .status();
-    }));
+    };
+    Status done = Tx(tx);
+    if (!done.ok() && missing_day) {
+      LIBCHAT_RETURN_IF_ERROR(EnsurePartitionFor(*missing_day));
+      missing_day.reset();
+      done = Tx(tx);
+    }
+    LIBCHAT_RETURN_IF_ERROR(done);
     {
       MutexLock lock(&st.mu);
       row.head = entry.seq;

@@ -176,6 +176,9 @@ Status PgStore::Export(const RecordSink& sink) {
 // ---------------------------------------------------------------- import
 
 Status PgStore::Import(const StoreRecord& record) {
+  // A message's day partition is made before the transaction: creating one waits for every
+  // transaction that has read `messages`, this one's included.
+  if (const auto* m = std::get_if<Message>(&record.entity)) LIBCHAT_RETURN_IF_ERROR(EnsurePartitionFor(m->timestamp));
   // Written without waiting for the WAL flush, like the other stores' bulk load; chat-migrate's
   // verification (and the next checkpoint) follow.
   return Tx([&](Conn& c) { return std::visit([&](const auto& e) { return ImportEntity(c, e); }, record.entity); },
@@ -293,7 +296,6 @@ Status PgStore::ImportEntity(Conn& c, const Message& m) {
   // The export does not carry the acceptance time; the timestamp is at most a clock step past it.
   const TimeMs accepted = m.timestamp;
   const TimeMs expires = accepted + chat.Int(0, 1);
-  LIBCHAT_RETURN_IF_ERROR(EnsurePartitionFor(accepted));
   if (!m.client_id.empty() && m.sender_device != 0) {
     Status d = c.Exec("INSERT INTO dedup (device_id, client_id, chat_id, seq, accepted_at, expires_at) "
                       "VALUES ($1, $2, $3, $4, $5, $6)",

@@ -29,6 +29,10 @@ std::int64_t SteadyMs() {
 }  // namespace
 
 Result<RetentionReport> PgStore::SweepExpired(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes) {
+  // The sweep runs regularly (chatd's retention scheduler): it also makes the next days' partitions,
+  // so that the first sends of a day never wait for DDL.
+  LIBCHAT_RETURN_IF_ERROR(EnsurePartitionFor(now + kMsPerDay));
+  LIBCHAT_RETURN_IF_ERROR(EnsurePartitionFor(now + 2 * kMsPerDay));
   return Sweep(now, cursor_ttl_ms, max_deletes, true);
 }
 
@@ -186,7 +190,7 @@ Status PgStore::DropPartition(const std::string& name, TimeMs day) {
   if (ddl_ && ddl_->broken()) ddl_.reset();
   if (!ddl_) {
     LIBCHAT_ASSIGN_OR_RETURN(ddl_, Conn::Open(conninfo_));
-    LIBCHAT_RETURN_IF_ERROR(ddl_->Script("SET lock_timeout = '10s'"));
+    LIBCHAT_RETURN_IF_ERROR(ddl_->Script("SET lock_timeout = '2s'"));
   }
   // Under the same advisory lock as creation, so that no process re-creates the day half-way.
   LIBCHAT_RETURN_IF_ERROR(ddl_->Script("BEGIN"));

@@ -111,6 +111,11 @@ Status PgStore::Backup(const std::string& /*dir*/) {
 
 // ---------------------------------------------------------------- partitions
 
+bool PgStore::PartitionKnown(TimeMs t) {
+  MutexLock lock(&partitions_mu_);
+  return partitions_.count(DayStart(t)) != 0;
+}
+
 Status PgStore::EnsurePartitionFor(TimeMs t) {
   const TimeMs day = DayStart(t);
   MutexLock lock(&partitions_mu_);
@@ -118,8 +123,10 @@ Status PgStore::EnsurePartitionFor(TimeMs t) {
   if (ddl_ && ddl_->broken()) ddl_.reset();
   if (!ddl_) {
     LIBCHAT_ASSIGN_OR_RETURN(ddl_, Conn::Open(conninfo_));
-    // DDL waits for the writers of `messages`; it must not queue them behind it for long.
-    LIBCHAT_RETURN_IF_ERROR(ddl_->Script("SET lock_timeout = '10s'"));
+    // DDL on `messages` waits for every transaction using it, and queues the writers behind it
+    // meanwhile: it gives up soon rather than stall them (the caller retries; a long export or
+    // report holding the table is what makes it wait).
+    LIBCHAT_RETURN_IF_ERROR(ddl_->Script("SET lock_timeout = '2s'"));
   }
   LIBCHAT_RETURN_IF_ERROR(Seen(EnsurePartition(*ddl_, t), *ddl_));
   partitions_.insert(day);

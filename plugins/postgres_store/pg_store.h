@@ -248,6 +248,8 @@ class PgStore final : public Store {
   // (outside the pool, so a transaction that finds its partition missing can create it without
   // waiting for a pooled connection).
   Status EnsurePartitionFor(TimeMs t) EXCLUDES(partitions_mu_);
+  // Whether the day partition of `t` is known to exist (no database call).
+  bool PartitionKnown(TimeMs t) EXCLUDES(partitions_mu_);
   void ForgetPartitions() EXCLUDES(partitions_mu_);
   // Drops the day partition `name` (day start `day`) and forgets it; a later entry of that day makes
   // it again.
