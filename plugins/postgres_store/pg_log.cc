@@ -190,6 +190,7 @@ void PgStore::AppendAsync(Message draft, CommitObserver observer, AppendDone don
           p->entry.id = detail::RandomHex(16);
           p->entry.deleted = false;
           p->members = st.member_ids;
+          p->version = st.version;
           p->observer = std::move(observer);
           p->done = std::move(done);
           st.queue.push_back(p);
@@ -298,6 +299,7 @@ std::vector<std::pair<PgStore::PendingPtr, Status>> PgStore::Resequence(ChatStat
     p->entry.timestamp = std::max(p->accepted_at, last_ts);
     last_ts = p->entry.timestamp;
     p->members = st.member_ids;
+    p->version = row.version;
     kept.push_back(p);
   }
   st.queue.swap(kept);
@@ -359,11 +361,18 @@ bool PgStore::CommitBatch(const StatePtr& sp) {
   Seq base = 0;
   std::int64_t version = 0;
   Chat chat;
+  // A batch: the queue's first appends that were admitted at one version of the chat (members read
+  // since, here or from the database, start a new batch: it is written only if the chat is still at
+  // that version, else renumbered against what the database holds).
   auto take = [&]() REQUIRES(st.mu) {
-    const std::size_t n = std::min(st.queue.size(), std::max<std::size_t>(options_.max_batch, 1));
-    batch.assign(st.queue.begin(), st.queue.begin() + static_cast<std::ptrdiff_t>(n));
+    batch.clear();
+    for (const auto& p : st.queue) {
+      if (batch.size() == std::max<std::size_t>(options_.max_batch, 1)) break;
+      if (!batch.empty() && p->version != batch.front()->version) break;
+      batch.push_back(p);
+    }
     base = batch.empty() ? st.db_head : batch.front()->entry.seq - 1;
-    version = st.version;
+    version = batch.empty() ? st.version : batch.front()->version;
     chat = st.chat;
   };
   {

@@ -159,7 +159,8 @@ class PgStore final : public Store {
     Message entry;            // seq, id and timestamp assigned.
     TimeMs accepted_at = 0;   // draft.timestamp: the partition and the expiry count from it.
     std::string dedup_key;    // Empty when the append has no client id.
-    MemberList members;       // The members the append was admitted among.
+    MemberList members;       // The members the append was admitted among,
+    std::int64_t version = 0; // at this chats.version: a batch is written only if the chat is still at it.
     CommitObserver observer;
     AppendDone done;
     // Resends of the same (device, client id) while this one is in flight, with the chat each asked
