@@ -3,7 +3,7 @@
 # are present, so it is cheap to run before every build.
 set -euo pipefail
 packages=(
-  build-essential cmake ccache pkg-config
+  build-essential cmake ninja-build ccache pkg-config
   libboost-dev libboost-program-options-dev
   libleveldb-dev libsnappy-dev
   libsodium-dev libssl-dev libcurl4-openssl-dev
@@ -12,8 +12,11 @@ packages=(
   # contrib for pageinspect, which the erasure test reads pages with).
   libpq-dev postgresql-15 postgresql-contrib
   # The sanitizer and fuzz build of the test suite: clang, its sanitizer and libFuzzer runtimes,
-  # llvm-symbolizer for readable reports.
-  clang libclang-rt-14-dev llvm
+  # llvm-symbolizer for readable reports, lld (links sanitized programs several times faster).
+  clang libclang-rt-14-dev llvm lld
+  # The web app's browser tests (tests/browser): Debian's Chromium, driven headless by playwright-core
+  # from npm (tests/browser/npm-ci.sh); no browser is downloaded.
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -242,7 +242,22 @@ CommandOutcome SetPrivacy(CommandContext& ctx, const Caller& caller, Args& args)
   return Ok(Json{{"lastSeen", ToString(v)}});
 }
 
-CommandOutcome LookupUser(CommandContext& ctx, const Caller&, Args& args) {
+// By username (anyone's: how a chat partner is found), or by userId (only yourself and people you
+// share a chat with, so that ids cannot be walked to list every account: any other id is "not found").
+CommandOutcome LookupUser(CommandContext& ctx, const Caller& caller, Args& args) {
+  if (args.Has("userId")) {
+    const UserId id = args.U64("userId", true);
+    if (!args.ok()) return BadArgs(args);
+    const Status hidden = Status::NotFound("user " + std::to_string(id) + " not found");
+    if (id != caller.user) {
+      auto shares = ctx.service.SharesChat(caller.user, id);
+      if (!shares.ok()) return Err(shares.error());
+      if (!*shares) return Err(hidden);
+    }
+    auto user = ctx.service.GetUser(id);
+    if (!user.ok()) return Err(user.error().code() == StatusCode::kNotFound ? hidden : user.error());
+    return Ok(Json{{"user", ToJson(*user, /*self=*/false)}});
+  }
   std::string username = args.Str("username", true);
   if (!args.ok()) return BadArgs(args);
   auto user = ctx.service.FindUser(username);
@@ -371,6 +386,15 @@ void SendMessage(CommandContext& ctx, const Caller& caller, Args& args, CommandD
   // Membership, deletion and call entries are written by the server, never sent by clients.
   if (r.kind == MessageKind::kMembership || r.kind == MessageKind::kDeletion || r.kind == MessageKind::kCall) {
     return done(Err(Status::InvalidArgument("message kind '" + kind + "' is written by the server")));
+  }
+  // The kind says what the message is: text has no attachments, the others at least one (of that
+  // kind, which the service checks against the stored attachments).
+  if (r.kind == MessageKind::kText && !r.attachments.empty()) {
+    return done(Err(Status::InvalidArgument(
+        "a text message carries no attachments: send it as kind image, audio, video or document")));
+  }
+  if (r.kind != MessageKind::kText && r.attachments.empty()) {
+    return done(Err(Status::InvalidArgument("a message of kind '" + kind + "' needs at least one attachment")));
   }
   Metrics& metrics = ctx.metrics;
   // `done` runs on the store's committer thread once the message is durable: build the small result

@@ -5,6 +5,7 @@
 
 #include "attachment_http.h"
 #include "libchat/version.h"
+#include "static_files.h"
 #include "ws_session.h"
 
 namespace chat::detail {
@@ -175,7 +176,9 @@ http::response<http::string_body> HttpSession<Stream>::Respond(const http::reque
     return res;
   };
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
-    return reply(http::status::method_not_allowed, "only GET and HEAD\n");
+    auto res = reply(http::status::method_not_allowed, "only GET and HEAD\n");
+    res.set(http::field::allow, "GET, HEAD");
+    return res;
   }
   if (path == "/healthz") return reply(http::status::ok, "ok\n");
   if (path == "/readyz") {
@@ -189,6 +192,8 @@ http::response<http::string_body> HttpSession<Stream>::Respond(const http::reque
     return reply(http::status::ok, state_->metrics.Render(), "text/plain; version=0.0.4; charset=utf-8");
   }
   if (path == "/ws") return reply(http::status::upgrade_required, "WebSocket upgrade required at /ws\n");
+  // Everything else is the web app's, when chatd serves one (--web-root; static_files.h).
+  if (state_->site) return state_->site->Respond(req);
   return reply(http::status::not_found, "not found\n");
 }
 

@@ -61,6 +61,19 @@ bool ParseRequest(std::string_view text, Request* out, WireError* error, Json* e
     *error = {std::string(kBadRequest), "field 'id': expected a string or an integer", -1};
     return false;
   }
+  // protocol.md, Frames: a non-negative integer, or a string of 1 to kMaxRequestIdBytes bytes. An id
+  // the client cannot have meant to match a response by (negative, empty, a whole document) is
+  // refused, and the refusal carries "id": null since echoing it would be of no use.
+  if (id->is_number_integer() && !id->is_number_unsigned() && id->get<std::int64_t>() < 0) {
+    *error = {std::string(kBadRequest), "field 'id': a negative integer is not a request id", -1};
+    return false;
+  }
+  if (id->is_string() && (id->get_ref<const std::string&>().empty() ||
+                          id->get_ref<const std::string&>().size() > kMaxRequestIdBytes)) {
+    *error = {std::string(kBadRequest),
+              "field 'id': a string id must be 1 to " + std::to_string(kMaxRequestIdBytes) + " bytes", -1};
+    return false;
+  }
   *error_id = *id;
   auto cmd = doc.find("cmd");
   if (cmd == doc.end() || !cmd->is_string()) {

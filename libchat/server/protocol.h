@@ -20,6 +20,8 @@ namespace chat::detail {
 using Json = nlohmann::json;
 
 constexpr int kProtocolVersion = 1;
+// Longest string request id (an integer id is any value from 0 to 2^64-1).
+constexpr std::size_t kMaxRequestIdBytes = 128;
 
 // Error codes of the protocol itself, next to the StatusCodeName() codes of the service.
 inline constexpr std::string_view kBadRequest = "bad_request";          // Malformed JSON, wrong types, missing fields.

@@ -78,6 +78,13 @@ Result<Endpoint> ServerImpl::Start() {
   // Load the certificate before anything starts: a bad one refuses to serve, it does not fail later.
   auto tls = MakeServerTlsContext(options_.tls);
   if (!tls.ok()) return tls.error();
+  // The web app too: a missing or oversized folder is an error now, not a 404 later.
+  std::shared_ptr<const StaticSite> site;
+  if (!options_.web_root.empty()) {
+    auto loaded = StaticSite::Load(options_.web_root);
+    if (!loaded.ok()) return loaded.error();
+    site = std::move(*loaded);
+  }
 
   unsigned n = options_.io_threads != 0 ? options_.io_threads : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
@@ -93,6 +100,7 @@ Result<Endpoint> ServerImpl::Start() {
   state_ = std::make_shared<ServerState>(options_, service_, [this] { ScheduleReceiptFlush(); });
   state_->metrics.render_spam = [&service = service_](std::string* out) { RenderSpam(service.SpamCountersSinceStart(), out); };
   state_->tls = std::move(*tls);
+  state_->site = std::move(site);
   for (auto& ctx : contexts_) state_->lanes.push_back(std::make_unique<IoLane>(*ctx));
   // Fail at start, not on the first call: bad call or push options refuse to serve.
   if (Status calls = state_->StartCalls(); !calls.ok()) {

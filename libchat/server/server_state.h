@@ -25,6 +25,7 @@
 #include "registration_guard.h"
 #include "router.h"
 #include "token_buckets.h"
+#include "static_files.h"
 #include "worker_pool.h"
 
 namespace boost::asio::ssl {
@@ -129,6 +130,8 @@ struct ServerState {
   std::unique_ptr<CallManager> calls;    // GUARDED_BY(calls_mu) for readers other than commands.
   // The TLS context (ServerOptions::tls), set by Start before the first connection; null: plain.
   std::shared_ptr<boost::asio::ssl::context> tls;
+  // The web app served at "/" (ServerOptions::web_root), set by Start; null: none (404).
+  std::shared_ptr<const StaticSite> site;
   std::atomic<bool> ready{false};     // /readyz: listening and not draining.
   std::atomic<bool> draining{false};  // Stop() began: new WebSockets are closed at once.
   std::atomic<std::uint64_t> next_session_id{1};

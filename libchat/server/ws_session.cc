@@ -41,6 +41,7 @@ BasicWsSession<Gate>::BasicWsSession(typename Gate::next_layer_type&& socket, st
     : state_(std::move(state)),
       ws_(std::move(socket)),
       write_timer_(ws_.get_executor()),
+      idle_timer_(ws_.get_executor()),
       queue_(state_->options.send_queue_messages, state_->options.send_queue_bytes),
       remote_(std::move(remote)),
       slot_(std::move(slot)),
@@ -66,9 +67,13 @@ void BasicWsSession<Gate>::Run(http::request<http::string_body> request) {
   state_->AddSession(id_, this->weak_from_this());
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = o.handshake_timeout;
-  timeouts.idle_timeout = o.idle_timeout;
-  timeouts.keep_alive_pings = true;
+  // No idle timeout in Beast: it would drop the socket without a close frame. StartIdleTimer keeps it.
+  timeouts.idle_timeout = websocket::stream_base::none();
+  timeouts.keep_alive_pings = false;
   ws_.set_option(timeouts);
+  // Pings and pongs are input too (a client answering our pings is alive). Runs on the strand, inside
+  // Beast's read; the stream and with it this callback live as long as the session.
+  ws_.control_callback([this](websocket::frame_type, beast::string_view) { input_seen_ = true; });
   ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(http::field::server, "chatd/" LIBCHAT_VERSION_STRING); }));
   // The hard cap: Beast closes with 1009 beyond it. Frames between max_frame_bytes and the cap are
@@ -85,7 +90,43 @@ void BasicWsSession<Gate>::OnAccept(beast::error_code ec) {
   state_->log.Debug("ws ", id_, " from ", remote_, " open");
   if (state_->draining.load()) return StartClose(static_cast<std::uint16_t>(websocket::close_code::going_away),
                                                  "going away", false);
+  StartIdleTimer();
   DoRead();
+}
+
+template <class Gate>
+void BasicWsSession<Gate>::StartIdleTimer() {
+  idle_timer_.expires_after(state_->options.idle_timeout / 2);
+  idle_timer_.async_wait(beast::bind_front_handler(&BasicWsSession::OnIdleTimer, this->shared_from_this()));
+}
+
+template <class Gate>
+void BasicWsSession<Gate>::OnIdleTimer(beast::error_code ec) {
+  if (ec || closing_ || finished_) return;
+  // Not reading means we paused (a command running, or the peer behind on output): not the peer's
+  // silence.
+  if (input_seen_ || !reading_) {
+    input_seen_ = false;
+    idle_ping_sent_ = false;
+  } else if (!idle_ping_sent_) {
+    idle_ping_sent_ = true;
+    if (!ping_in_flight_) {
+      ping_in_flight_ = true;
+      ws_.async_ping({}, [self = this->shared_from_this()](beast::error_code) { self->ping_in_flight_ = false; });
+    }
+  } else {
+    state_->log.Info("ws ", id_, " from ", remote_, " user ", caller_.user, ": nothing received for ",
+                     state_->options.idle_timeout.count(), " ms; closing with 1001 idle timeout");
+    // The peer is probably gone: do not wait the whole handshake timeout for its close frame.
+    websocket::stream_base::timeout closing{};
+    closing.handshake_timeout = std::min<std::chrono::steady_clock::duration>(state_->options.handshake_timeout,
+                                                                              std::chrono::seconds(1));
+    closing.idle_timeout = websocket::stream_base::none();
+    closing.keep_alive_pings = false;
+    ws_.set_option(closing);
+    return StartClose(static_cast<std::uint16_t>(websocket::close_code::going_away), "idle timeout", false);
+  }
+  StartIdleTimer();
 }
 
 // ---- Input ----
@@ -115,6 +156,7 @@ void BasicWsSession<Gate>::DoRead() {
 template <class Gate>
 void BasicWsSession<Gate>::OnRead(beast::error_code ec, std::size_t) {
   reading_ = false;
+  if (!ec) input_seen_ = true;
   if (ec == websocket::error::closed) return Finish("closed by peer");
   if (ec == websocket::error::message_too_big) {
     state_->log.Info("ws ", id_, " from ", remote_, ": frame above the hard limit; closed with 1009");
@@ -562,6 +604,7 @@ void BasicWsSession<Gate>::Finish(const char* why) {
   if (finished_) return;
   finished_ = true;
   write_timer_.cancel();
+  idle_timer_.cancel();
   const auto lived =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - opened_at_).count();
   if (open_) {

@@ -85,6 +85,12 @@ class BasicWsSession final : public WsSession, public std::enable_shared_from_th
   void DoWrite();
   void OnWrite(beast::error_code ec, std::size_t bytes);
   void OnWriteTimeout(std::uint64_t write_seq);
+  // The idle timeout (ServerOptions::idle_timeout), kept here rather than by Beast so that an idle
+  // connection is closed with a close frame (1001 "idle timeout") instead of a dropped socket (1006
+  // at the client). Every half timeout: input since the last tick (or reading paused by us) keeps the
+  // connection; otherwise a ping goes out, and if nothing has come back by the next tick, it closes.
+  void StartIdleTimer();
+  void OnIdleTimer(beast::error_code ec);
 
   // Begins the close handshake with `code`. `flush`: send what is queued first (e.g. the error that
   // explains the close); otherwise queued frames are dropped (the client resyncs).
@@ -100,6 +106,7 @@ class BasicWsSession final : public WsSession, public std::enable_shared_from_th
   std::shared_ptr<ServerState> state_;
   websocket::stream<Gate> ws_;
   net::steady_timer write_timer_;
+  net::steady_timer idle_timer_;
   beast::flat_buffer buffer_;
   SendQueue queue_;
   // The write in flight: how many frames of queue_'s front it carries, their headers and the
@@ -127,6 +134,9 @@ class BasicWsSession final : public WsSession, public std::enable_shared_from_th
   bool hello_ = false;
   bool registered_ = false;   // In the router as caller_.user/device.
   bool own_change_ = false;   // A command changing this connection's credentials is running.
+  bool input_seen_ = false;   // A frame (data, ping or pong) arrived since the last idle tick.
+  bool idle_ping_sent_ = false;  // The idle timer pinged and no input has come since.
+  bool ping_in_flight_ = false;  // An async_ping has not completed yet (Beast allows one).
   std::uint64_t write_seq_ = 0;
   std::uint16_t close_code_ = 0;
   std::string close_why_;

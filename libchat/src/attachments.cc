@@ -169,7 +169,7 @@ Result<AttachmentDownload> Attachments::Open(UserId user, const std::string& id)
   return AttachmentDownload{std::move(a), std::move(reader)};
 }
 
-Status Attachments::CheckSend(UserId sender, const std::vector<std::string>& ids) {
+Status Attachments::CheckSend(UserId sender, MessageKind kind, const std::vector<std::string>& ids) {
   if (ids.empty()) return Status::Ok();
   LIBCHAT_RETURN_IF_ERROR(Enabled());
   std::set<std::string> seen;
@@ -183,6 +183,11 @@ Status Attachments::CheckSend(UserId sender, const std::vector<std::string>& ids
       return Status::FailedPrecondition("attachment " + id + " is not uploaded yet");
     }
     LIBCHAT_RETURN_IF_ERROR(MayRead(sender, *a));
+    // Both names are the same words (image, audio, video, document), so the kinds compare by name.
+    if (ToString(a->kind) != ToString(kind)) {
+      return Status::InvalidArgument("attachment " + id + " is of kind " + std::string(ToString(a->kind)) +
+                                     ", not " + std::string(ToString(kind)) + ": a message's kind is that of its attachments");
+    }
   }
   return Status::Ok();
 }

@@ -24,7 +24,9 @@ class Attachments {
   Result<AttachmentDownload> Open(UserId user, const std::string& id);
   // The attachments of a message `sender` is about to send: distinct, complete, and the sender's own
   // or visible to them (forwarded).
-  Status CheckSend(UserId sender, const std::vector<std::string>& ids);
+  // `kind`: the message's; every attachment must be of that kind (a "video" message carries videos):
+  // InvalidArgument otherwise, naming the attachment and both kinds.
+  Status CheckSend(UserId sender, MessageKind kind, const std::vector<std::string>& ids);
   // Deletes attachments unreferenced for longer than the grace period, bytes first recorded as
   // garbage, then removed, then forgotten. Returns how many were removed.
   Result<std::size_t> Collect(TimeMs now, std::size_t max_deletes);

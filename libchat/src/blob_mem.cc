@@ -1,18 +1,18 @@
 // In-memory blobs: for tests and embedding without disk. Same visibility rules as the file store:
 // a blob appears only once committed with a matching checksum.
 #include <map>
-#include <mutex>
 
 #include "blob_id.h"
 #include "crypto.h"
 #include "libchat/blob.h"
+#include "mutex.h"
 
 namespace chat {
 namespace {
 
 struct Shared {
-  std::mutex mu;
-  std::map<std::string, std::shared_ptr<const std::string>> blobs;
+  detail::Mutex mu;
+  std::map<std::string, std::shared_ptr<const std::string>> blobs GUARDED_BY(mu);
 };
 
 class MemWriter final : public BlobWriter {
@@ -31,7 +31,7 @@ class MemWriter final : public BlobWriter {
       return Status::InvalidArgument("blob " + id_ + ": checksum mismatch (declared " + std::string(expected) +
                                      ", received " + actual + ")");
     }
-    std::lock_guard lock(shared_->mu);
+    detail::MutexLock lock(&shared_->mu);
     auto [it, inserted] = shared_->blobs.emplace(id_, std::make_shared<const std::string>(std::move(data_)));
     if (!inserted) return Status::AlreadyExists("blob " + id_);
     return Status::Ok();
@@ -65,18 +65,18 @@ class MemBlobStore final : public BlobStore {
  public:
   Result<std::unique_ptr<BlobWriter>> NewWriter(const std::string& id) override {
     if (!detail::IsValidBlobId(id)) return Status::InvalidArgument("invalid blob id '" + id + "'");
-    std::lock_guard lock(shared_->mu);
+    detail::MutexLock lock(&shared_->mu);
     if (shared_->blobs.count(id)) return Status::AlreadyExists("blob " + id);
     return std::unique_ptr<BlobWriter>(std::make_unique<MemWriter>(shared_, id));
   }
   Result<std::unique_ptr<BlobReader>> Open(const std::string& id) override {
-    std::lock_guard lock(shared_->mu);
+    detail::MutexLock lock(&shared_->mu);
     auto it = shared_->blobs.find(id);
     if (it == shared_->blobs.end()) return Status::NotFound("blob " + id);
     return std::unique_ptr<BlobReader>(std::make_unique<MemReader>(it->second));
   }
   Status Remove(const std::string& id) override {
-    std::lock_guard lock(shared_->mu);
+    detail::MutexLock lock(&shared_->mu);
     if (shared_->blobs.erase(id) == 0) return Status::NotFound("blob " + id);
     return Status::Ok();
   }

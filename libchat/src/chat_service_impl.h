@@ -160,6 +160,10 @@ class ChatServiceImpl final : public ChatService {
   Result<Message> PrepareSend(const SendRequest& r);
   // What a send must pass under the chat's lock (AppendAdmission): ban and block, spam, rate.
   Status AdmitSend(const SendRequest& r, const AppendContext& ctx);
+  // Moves a receipt cursor with `raise` (a store call that checks membership and the head) and, if
+  // it moved, tells the chat's members.
+  Result<ReceiptCursor> RaiseReceipt(UserId user, ChatId chat, const MemberList& members,
+                                     const std::function<Result<ReceiptCursor>()>& raise);
 
   AccessCache access_{*store_};
   Attachments attachments_;

@@ -2,10 +2,9 @@
 // required not to block, so publishing stays cheap; subscribing and cancelling are rare.
 #include <atomic>
 #include <map>
-#include <mutex>
-#include <shared_mutex>
 
 #include "libchat/bus.h"
+#include "mutex.h"
 
 namespace chat {
 namespace {
@@ -15,18 +14,18 @@ class InProcBus final : public Bus, public std::enable_shared_from_this<InProcBu
   void Publish(std::shared_ptr<const Event> event) override {
     // Shared lock: publishers run concurrently; a Subscription's cancel waits for them to finish,
     // which is what guarantees no call is in progress once it returns.
-    std::shared_lock lock(state_->mu);
+    detail::ReaderLock lock(&state_->mu);
     for (const auto& [id, handler] : state_->handlers) handler(event);
   }
 
   Subscription Subscribe(Handler handler) override {
-    std::unique_lock lock(state_->mu);
+    detail::WriterLock lock(&state_->mu);
     std::uint64_t id = state_->next_id++;
     state_->handlers.emplace(id, std::move(handler));
     std::weak_ptr<State> weak = state_;
     return Subscription([weak, id] {
       if (auto s = weak.lock()) {
-        std::unique_lock l(s->mu);
+        detail::WriterLock l(&s->mu);
         s->handlers.erase(id);
       }
     });
@@ -34,9 +33,9 @@ class InProcBus final : public Bus, public std::enable_shared_from_this<InProcBu
 
  private:
   struct State {
-    std::shared_mutex mu;
-    std::uint64_t next_id = 1;
-    std::map<std::uint64_t, Handler> handlers;
+    detail::SharedMutex mu;
+    std::uint64_t next_id GUARDED_BY(mu) = 1;
+    std::map<std::uint64_t, Handler> handlers GUARDED_BY(mu);
   };
   std::shared_ptr<State> state_ = std::make_shared<State>();
 };

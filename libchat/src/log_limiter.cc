@@ -12,7 +12,7 @@ void LogLimiter::Roll(Window& w, TimeMs now) const {
 
 LogLimiter::Verdict LogLimiter::Admit(std::string_view key) {
   const TimeMs now = clock_->NowMs();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (keys_.size() >= sweep_at_) {
     // Keys whose window is over and that owe no "suppressed" note are as good as absent.
     for (auto it = keys_.begin(); it != keys_.end();) {

@@ -12,12 +12,12 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
 #include "libchat/clock.h"
+#include "mutex.h"
 
 namespace chat::detail {
 
@@ -52,15 +52,15 @@ class LogLimiter {
     std::size_t lines = 0;
     std::uint64_t suppressed = 0;
   };
-  // Starts a new window for `w` if its window has passed. REQUIRES: mu_ held.
-  void Roll(Window& w, TimeMs now) const;
+  // Starts a new window for `w` if its window has passed.
+  void Roll(Window& w, TimeMs now) const REQUIRES(mu_);
 
   const LogLimiterOptions options_;
   Clock* const clock_;
-  std::mutex mu_;
-  std::unordered_map<std::string, Window> keys_;  // GUARDED_BY(mu_)
-  Window total_;                                  // GUARDED_BY(mu_)
-  std::size_t sweep_at_ = 1024;                   // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::unordered_map<std::string, Window> keys_ GUARDED_BY(mu_);
+  Window total_ GUARDED_BY(mu_);
+  std::size_t sweep_at_ GUARDED_BY(mu_) = 1024;
   std::atomic<std::uint64_t> suppressed_total_{0};
 };
 

@@ -52,7 +52,7 @@ void LoginThrottle::RefillGlobal(TimeMs now) {
 Status LoginThrottle::Check(std::string_view account, std::string_view address) {
   if (!options_.enabled) return Status::Ok();
   const TimeMs now = clock_->NowMs();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   TimeMs allowed = 0;
   const Record* pair = Find(PairKey(account, address), now);
   if (pair != nullptr) allowed = std::max(allowed, AllowedAt(*pair));
@@ -99,7 +99,7 @@ void LoginThrottle::Fail(std::string key, TimeMs now) {
 void LoginThrottle::Failed(std::string_view account, std::string_view address) {
   if (!options_.enabled) return;
   const TimeMs now = clock_->NowMs();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   Fail(PairKey(account, address), now);
   Fail(AccountKey(account), now);
   if (!address.empty()) Fail(AddressKey(address), now);
@@ -112,7 +112,7 @@ void LoginThrottle::Failed(std::string_view account, std::string_view address) {
 void LoginThrottle::Succeeded(std::string_view account, std::string_view address) {
   if (!options_.enabled) return;
   const TimeMs now = clock_->NowMs();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto pair = records_.find(PairKey(account, address));
   if (pair == records_.end()) return;
   // The owner proved who they are from here: their own earlier typos no longer count against the
@@ -124,7 +124,7 @@ void LoginThrottle::Succeeded(std::string_view account, std::string_view address
 }
 
 std::size_t LoginThrottle::TEST_Records() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return records_.size();
 }
 

@@ -17,7 +17,6 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,6 +24,7 @@
 #include "libchat/clock.h"
 #include "libchat/options.h"
 #include "libchat/status.h"
+#include "mutex.h"
 
 namespace chat::detail {
 
@@ -55,21 +55,21 @@ class LoginThrottle {
     TimeMs last_failure_ms = 0;
   };
 
-  // When `r` allows the next check. REQUIRES: mu_ held.
-  TimeMs AllowedAt(const Record& r) const;
-  // The record of `key`, forgetting it if stale; nullptr if none. REQUIRES: mu_ held.
-  Record* Find(const std::string& key, TimeMs now);
-  void Fail(std::string key, TimeMs now);  // REQUIRES: mu_ held.
-  // Refills the global failure budget to `now`. REQUIRES: mu_ held.
-  void RefillGlobal(TimeMs now);
+  // When `r` allows the next check.
+  TimeMs AllowedAt(const Record& r) const REQUIRES(mu_);
+  // The record of `key`, forgetting it if stale; nullptr if none.
+  Record* Find(const std::string& key, TimeMs now) REQUIRES(mu_);
+  void Fail(std::string key, TimeMs now) REQUIRES(mu_);
+  // Refills the global failure budget to `now`.
+  void RefillGlobal(TimeMs now) REQUIRES(mu_);
 
   const LoginThrottleOptions options_;
   Clock* const clock_;
-  std::mutex mu_;
-  // "p:<account>\n<address>", "u:<account>" and "a:<address>". GUARDED_BY(mu_)
-  std::unordered_map<std::string, Record> records_;
-  // The global failure budget (options_.global_failures). GUARDED_BY(mu_)
-  double global_tokens_ = 0;
+  Mutex mu_;
+  // "p:<account>\n<address>", "u:<account>" and "a:<address>".
+  std::unordered_map<std::string, Record> records_ GUARDED_BY(mu_);
+  // The global failure budget (options_.global_failures).
+  double global_tokens_ GUARDED_BY(mu_) = 0;
   TimeMs global_updated_ms_ = 0;
 };
 

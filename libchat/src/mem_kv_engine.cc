@@ -1,9 +1,8 @@
 // The in-memory engine: a std::map under a shared mutex.
 #include <map>
-#include <mutex>
-#include <shared_mutex>
 
 #include "libchat/kv.h"
+#include "mutex.h"
 
 namespace chat {
 namespace {
@@ -17,23 +16,23 @@ class MemKvEngine;
 // runs concurrently with writes may see some of them (the KvStore needs no more than that).
 class MemIterator final : public KvIterator {
  public:
-  MemIterator(std::shared_mutex* mu, const Map* map) : mu_(mu), map_(map) {}
+  MemIterator(detail::SharedMutex* mu, const Map* map) : mu_(mu), map_(map) {}
 
   void Seek(std::string_view target) override {
-    std::shared_lock lock(*mu_);
+    detail::ReaderLock lock(mu_);
     Load(map_->lower_bound(target));
   }
   void SeekToLast() override {
-    std::shared_lock lock(*mu_);
+    detail::ReaderLock lock(mu_);
     Load(map_->empty() ? map_->end() : std::prev(map_->end()));
   }
   bool Valid() const override { return valid_; }
   void Next() override {
-    std::shared_lock lock(*mu_);
+    detail::ReaderLock lock(mu_);
     Load(map_->upper_bound(key_));
   }
   void Prev() override {
-    std::shared_lock lock(*mu_);
+    detail::ReaderLock lock(mu_);
     auto it = map_->lower_bound(key_);
     Load(it == map_->begin() ? map_->end() : std::prev(it));
   }
@@ -42,7 +41,7 @@ class MemIterator final : public KvIterator {
   Status status() const override { return Status::Ok(); }
 
  private:
-  void Load(Map::const_iterator it) {
+  void Load(Map::const_iterator it) REQUIRES_SHARED(*mu_) {
     valid_ = it != map_->end();
     if (valid_) {
       key_ = it->first;
@@ -50,8 +49,8 @@ class MemIterator final : public KvIterator {
     }
   }
 
-  std::shared_mutex* mu_;
-  const Map* map_;
+  detail::SharedMutex* const mu_;
+  const Map* const map_ PT_GUARDED_BY(*mu_);
   bool valid_ = false;
   std::string key_;
   std::string value_;
@@ -60,14 +59,14 @@ class MemIterator final : public KvIterator {
 class MemKvEngine final : public KvEngine {
  public:
   Result<std::string> Get(std::string_view key) override {
-    std::shared_lock lock(mu_);
+    detail::ReaderLock lock(&mu_);
     auto it = map_.find(key);
     if (it == map_.end()) return Status::NotFound("key");
     return it->second;
   }
 
   Status Write(const KvBatch& batch, bool /*sync*/) override {
-    std::unique_lock lock(mu_);
+    detail::WriterLock lock(&mu_);
     for (const auto& op : batch.ops()) {
       if (op.is_delete) {
         map_.erase(op.key);
@@ -87,8 +86,8 @@ class MemKvEngine final : public KvEngine {
   std::string Describe() const override { return "mem://"; }
 
  private:
-  std::shared_mutex mu_;
-  Map map_;
+  detail::SharedMutex mu_;
+  Map map_ GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -5,7 +5,7 @@ namespace chat::detail {
 Result<bool> ModerationCache::Blocks(UserId user, UserId other) {
   std::uint64_t generation;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     auto it = blocks_.find(user);
     if (it != blocks_.end()) return it->second->count(other) > 0;
     generation = generation_;
@@ -19,7 +19,7 @@ Result<bool> ModerationCache::Blocks(UserId user, UserId other) {
     for (const UserBlock& b : *list) set->insert(b.blocked);
   }
   const bool blocks = set->count(other) > 0;
-  std::lock_guard lock(mu_);
+  WriterLock lock(&mu_);
   if (generation == generation_) {
     if (blocks_.size() >= kMaxCachedLists) blocks_.clear();
     blocks_[user] = std::move(set);
@@ -28,7 +28,7 @@ Result<bool> ModerationCache::Blocks(UserId user, UserId other) {
 }
 
 void ModerationCache::InvalidateBlocks(UserId user) {
-  std::lock_guard lock(mu_);
+  WriterLock lock(&mu_);
   blocks_.erase(user);
   ++generation_;
 }

@@ -8,12 +8,11 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "libchat/store.h"
+#include "mutex.h"
 
 namespace chat::detail {
 
@@ -33,9 +32,10 @@ class ModerationCache {
 
   Store& store_;
   // Shared for the lookups every send makes, exclusive for changes and loads.
-  std::shared_mutex mu_;
-  std::unordered_map<UserId, BlockSet> blocks_;
-  std::uint64_t generation_ = 0;  // Raised by every invalidation: a load that raced one is not cached.
+  SharedMutex mu_;
+  std::unordered_map<UserId, BlockSet> blocks_ GUARDED_BY(mu_);
+  // Raised by every invalidation: a load that raced one is not cached.
+  std::uint64_t generation_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace chat::detail

@@ -133,6 +133,13 @@ class CondVar {
     cv_.wait_for(lock, std::chrono::milliseconds(ms));
     lock.release();
   }
+  // As Wait, until `deadline` at the latest. False if it returned because the deadline passed.
+  bool WaitUntil(Mutex* mu, std::chrono::steady_clock::time_point deadline) REQUIRES(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    const bool signalled = cv_.wait_until(lock, deadline) == std::cv_status::no_timeout;
+    lock.release();
+    return signalled;
+  }
   void Signal() { cv_.notify_one(); }
   void SignalAll() { cv_.notify_all(); }
 

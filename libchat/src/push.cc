@@ -1,12 +1,12 @@
-#include <mutex>
 
 #include "libchat/push.h"
+#include "mutex.h"
 
 namespace chat {
 
 struct RecordingPushSender::State {
-  mutable std::mutex mu;
-  std::vector<PushNotification> sent;
+  mutable detail::Mutex mu;
+  std::vector<PushNotification> sent GUARDED_BY(mu);
 };
 
 std::shared_ptr<RecordingPushSender::State> RecordingPushSender::MakeState() {
@@ -15,14 +15,14 @@ std::shared_ptr<RecordingPushSender::State> RecordingPushSender::MakeState() {
 
 void RecordingPushSender::Send(const PushNotification& notification, Done done) {
   {
-    std::lock_guard lock(state_->mu);
+    detail::MutexLock lock(&state_->mu);
     state_->sent.push_back(notification);
   }
   done(Status::Ok());
 }
 
 std::vector<PushNotification> RecordingPushSender::Sent() const {
-  std::lock_guard lock(state_->mu);
+  detail::MutexLock lock(&state_->mu);
   return state_->sent;
 }
 

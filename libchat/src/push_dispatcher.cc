@@ -7,11 +7,9 @@
 // as completions for the next Step(), so that a sender's thread never blocks on the store.
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <limits>
 #include <map>
-#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -19,6 +17,7 @@
 
 #include "libchat/push_dispatcher.h"
 #include "push_recovery.h"
+#include "mutex.h"
 #include "push_table.h"
 
 namespace chat {
@@ -26,7 +25,6 @@ namespace {
 
 using detail::PushEntry;
 using detail::PushTable;
-using Lock = std::unique_lock<std::mutex>;
 
 struct MessageJob {
   std::shared_ptr<const Event> event;
@@ -86,7 +84,7 @@ class Core : public std::enable_shared_from_this<Core> {
   void OnEvent(const std::shared_ptr<const Event>& e) {
     // Filter here, cheaply, so that receipts and typing never take queue space.
     if (e->type != EventType::kMessage || !e->message || !detail::IsNotifiable(*e->message)) return;
-    Lock lock(mu_);
+    detail::MutexLock lock(&mu_);
     if (queue_.size() >= options_.queue_capacity) {
       // Safe to lose: the message is in the inbox and the device syncs it on its next connect; only
       // the alert is lost. Counted so that an operator sees a queue too small for the load.
@@ -95,7 +93,7 @@ class Core : public std::enable_shared_from_this<Core> {
     }
     ++stats_.events;
     queue_.push_back(MessageJob{e, clock_->NowMs()});
-    work_cv_.notify_one();
+    work_cv_.Signal();
   }
 
   Status NotifyCall(const CallPush& call) {
@@ -103,18 +101,18 @@ class Core : public std::enable_shared_from_this<Core> {
       return Status::InvalidArgument("push call: callee and call_id are required");
     }
     if (call.ring_timeout_ms <= 0) return Status::InvalidArgument("push call: ring_timeout_ms must be > 0");
-    Lock lock(mu_);
+    detail::MutexLock lock(&mu_);
     if (queue_.size() >= options_.queue_capacity) {
       ++stats_.dropped;
       return Status::ResourceExhausted("push queue full (" + std::to_string(options_.queue_capacity) + ")");
     }
     queue_.push_back(CallJob{call, clock_->NowMs()});
-    work_cv_.notify_one();
+    work_cv_.Signal();
     return Status::Ok();
   }
 
   void CancelCall(const std::string& call_id) {
-    Lock lock(mu_);
+    detail::MutexLock lock(&mu_);
     table_.CancelCall(call_id);
     // A push of this call may be with a sender now: remember the call until it would have stopped
     // ringing anyway, so that a failure of that push is not retried. Expired entries go first.
@@ -125,14 +123,14 @@ class Core : public std::enable_shared_from_this<Core> {
 
   // A sender's answer, on the sender's thread: queued for a Step(), which may block on the store.
   void OnSent(PushEntry entry, std::string token, const Status& status) {
-    Lock lock(mu_);
+    detail::MutexLock lock(&mu_);
     if (stop_) return;  // Shutting down: the next start's recovery redoes what is unfinished.
     completions_.push_back(Completion{std::move(entry), std::move(token), status});
-    work_cv_.notify_one();
+    work_cv_.Signal();
   }
 
   PushStats Stats() const {
-    Lock lock(mu_);
+    detail::MutexLock lock(&mu_);
     PushStats s = stats_;
     s.queue_depth = queue_.size();
     s.pending = table_.size();
@@ -144,43 +142,43 @@ class Core : public std::enable_shared_from_this<Core> {
   // ---- Work: one Step at a time, on workers or in RunDue ----
 
   void WorkerLoop() {
-    Lock lock(mu_);
+    detail::MutexLock lock(&mu_);
     while (!stop_) {
-      if (Step(lock)) continue;
-      idle_cv_.notify_all();
+      if (Step()) continue;
+      idle_cv_.SignalAll();
       // Sleep until the next notification is due, or until something arrives. Capped, because the
       // clock may be moved (a wall-clock step, a ManualClock) without anyone telling us.
       TimeMs wait = kMaxIdleWaitMs;
       if (auto next = table_.NextDue(in_flight_ < options_.max_in_flight)) {
         wait = std::clamp<TimeMs>(*next - clock_->NowMs(), 1, kMaxIdleWaitMs);
       }
-      work_cv_.wait_for(lock, std::chrono::milliseconds(wait));
+      work_cv_.WaitFor(&mu_, wait);
     }
   }
 
   void RunDue() {
-    Lock lock(mu_);
+    detail::MutexLock lock(&mu_);
     for (;;) {
-      while (Step(lock)) {
+      while (Step()) {
       }
       // Workers may be mid-step (a fan-out not merged yet, a send being prepared): wait for them,
       // then look again, since what they finished may have made more work due.
-      idle_cv_.wait(lock, [this] { return (busy_ == 0 && !recovering_ && !recovery_needed_) || stop_; });
-      if (stop_ || !HasWork(lock)) return;
+      while (!((busy_ == 0 && !recovering_ && !recovery_needed_) || stop_)) idle_cv_.Wait(&mu_);
+      if (stop_ || !HasWork()) return;
     }
   }
 
   // Runs start-up recovery to the end (on its own thread, or in the first Step()).
   void RecoverNow() {
     {
-      Lock lock(mu_);
+      detail::MutexLock lock(&mu_);
       if (!recovery_needed_) return;
       recovery_needed_ = false;
       recovering_ = true;
     }
     TimeMs now = clock_->NowMs();
     auto report = detail::RecoverBacklogs(*store_, options_, now, stopping_, [&](detail::Backlog b) {
-      Lock lock(mu_);
+      detail::MutexLock lock(&mu_);
       bool created = false;
       for (const Message& m : b.messages) {
         auto r = table_.AddMessage(b.user, b.device, b.chat, m.seq, m.sender, now + options_.coalesce_window_ms);
@@ -194,27 +192,27 @@ class Core : public std::enable_shared_from_this<Core> {
         ++stats_.recovered;
         ++stats_.scheduled;
       }
-      work_cv_.notify_one();
+      work_cv_.Signal();
     });
-    Lock lock(mu_);
+    detail::MutexLock lock(&mu_);
     stats_.store_errors += report.store_errors;
     recovering_ = false;
-    idle_cv_.notify_all();
+    idle_cv_.SignalAll();
   }
 
   // Called by ~PushDispatcherImpl once no thread runs Step() any more: senders are destroyed on the
   // caller's thread, never on a sender's own thread by a completion holding the last reference.
   PushSenders TakeSenders() {
-    Lock lock(mu_);
+    detail::MutexLock lock(&mu_);
     return std::move(senders_);
   }
 
   void Stop() {
     stopping_ = true;
-    Lock lock(mu_);
+    detail::MutexLock lock(&mu_);
     stop_ = true;
-    work_cv_.notify_all();
-    idle_cv_.notify_all();
+    work_cv_.SignalAll();
+    idle_cv_.SignalAll();
   }
 
  private:
@@ -223,7 +221,7 @@ class Core : public std::enable_shared_from_this<Core> {
   // Queued events handled in a row before a due notification gets its turn.
   static constexpr int kMaxQueueStreak = 256;
 
-  bool HasWork(Lock&) const {
+  bool HasWork() const REQUIRES(mu_) {
     if (recovery_needed_ || !completions_.empty() || !queue_.empty()) return true;
     auto next = table_.NextDue(in_flight_ < options_.max_in_flight);
     return next && *next <= clock_->NowMs();
@@ -231,19 +229,18 @@ class Core : public std::enable_shared_from_this<Core> {
 
   // Does one unit of work, releasing the lock while it reads the store or calls a sender. False if
   // there was nothing to do.
-  bool Step(Lock& lock) {
+  bool Step() REQUIRES(mu_) {
     if (recovery_needed_ && options_.worker_threads == 0) {
       // With workers, recovery has a thread of its own; without, the owner's RunDue() runs it.
-      lock.unlock();
+      mu_.Unlock();
       RecoverNow();
-      lock.lock();
+      mu_.Lock();
       return true;
     }
     if (!completions_.empty()) {
       Completion c = std::move(completions_.front());
       completions_.pop_front();
-      Busy busy(this, lock);
-      Complete(std::move(c));
+      Busy([&] { Complete(std::move(c)); });
       return true;
     }
     // The queue goes first, so that a notification counts every message queued before it was due;
@@ -255,13 +252,15 @@ class Core : public std::enable_shared_from_this<Core> {
       queue_.pop_front();
       const TimeMs at = std::visit([](const auto& j) { return j.at; }, job);
       auto fanning = fanouts_.insert(at);
-      {
-        Busy busy(this, lock);
-        if (auto* m = std::get_if<MessageJob>(&job)) FanOutMessage(*m);
-        else FanOutCall(std::get<CallJob>(job));
-      }
+      Busy([&] {
+        if (auto* m = std::get_if<MessageJob>(&job)) {
+          FanOutMessage(*m);
+        } else {
+          FanOutCall(std::get<CallJob>(job));
+        }
+      });
       fanouts_.erase(fanning);
-      work_cv_.notify_all();  // A notification held back for this fan-out may go now.
+      work_cv_.SignalAll();  // A notification held back for this fan-out may go now.
       return true;
     }
     // Calls go out even when the in-flight limit is reached: they are few and cannot wait.
@@ -271,8 +270,7 @@ class Core : public std::enable_shared_from_this<Core> {
     if (!entry && in_flight_ < options_.max_in_flight) entry = table_.TakeDue(MessageHorizon(now));
     if (!entry) return !queue_.empty();  // Nothing due after a long streak: back to the queue.
     ++in_flight_;
-    Busy busy(this, lock);
-    Dispatch(std::move(*entry));
+    Busy([&] { Dispatch(std::move(*entry)); });
     return true;
   }
 
@@ -280,29 +278,22 @@ class Core : public std::enable_shared_from_this<Core> {
   // message that was queued before a notification became due (RunDue() beside the workers, or a
   // second worker): that notification waits for it, so that it counts every message queued before
   // it was due, rather than going out one short and leaving the straggler a notification of its own.
-  TimeMs MessageHorizon(TimeMs now) const {
+  TimeMs MessageHorizon(TimeMs now) const REQUIRES(mu_) {
     return fanouts_.empty() ? now : std::min(now, *fanouts_.begin() - 1);
   }
 
-  // Marks a step in progress (RunDue waits for none) and releases the lock for its duration.
-  class Busy {
-   public:
-    Busy(Core* core, Lock& lock) : core_(core), lock_(lock) {
-      ++core_->busy_;
-      lock_.unlock();
-    }
-    ~Busy() {
-      lock_.lock();
-      if (--core_->busy_ == 0) core_->idle_cv_.notify_all();
-    }
-
-   private:
-    Core* core_;
-    Lock& lock_;
-  };
+  // Runs `work` as a step in progress (RunDue waits for none), with the lock released for it.
+  template <typename F>
+  void Busy(F work) REQUIRES(mu_) {
+    ++busy_;
+    mu_.Unlock();
+    work();
+    mu_.Lock();
+    if (--busy_ == 0) idle_cv_.SignalAll();
+  }
 
   bool Canceled(const std::string& call_id) const {
-    Lock lock(mu_);
+    detail::MutexLock lock(&mu_);
     return canceled_calls_.count(call_id) > 0;
   }
 
@@ -323,14 +314,14 @@ class Core : public std::enable_shared_from_this<Core> {
       }
       for (const Device& d : *devices) {
         if (d.push_token.empty() || d.id == m.sender_device || IsLive(user, d.id)) continue;
-        Lock lock(mu_);
+        detail::MutexLock lock(&mu_);
         switch (table_.AddMessage(user, d.id, m.chat, m.seq, m.sender,
                                   job.at + options_.coalesce_window_ms)) {
           case PushTable::AddResult::kCreated: ++stats_.scheduled; break;
           case PushTable::AddResult::kMerged: ++stats_.coalesced; break;
           case PushTable::AddResult::kFull: ++stats_.dropped_pending; break;
         }
-        work_cv_.notify_one();
+        work_cv_.Signal();
       }
     }
   }
@@ -350,7 +341,7 @@ class Core : public std::enable_shared_from_this<Core> {
       e.call_id = c.call_id;
       e.expires_at = job.at + c.ring_timeout_ms;
       e.due = job.at;
-      Lock lock(mu_);
+      detail::MutexLock lock(&mu_);
       if (canceled_calls_.count(c.call_id)) return;  // Answered before we got to it.
       e.key = {d.id, c.chat, next_call_key_++};
       if (table_.AddCall(std::move(e))) {
@@ -359,31 +350,31 @@ class Core : public std::enable_shared_from_this<Core> {
       } else {
         ++stats_.dropped_pending;
       }
-      work_cv_.notify_one();
+      work_cv_.Signal();
     }
   }
 
   // Ends a due notification that is not sent, counting why.
   void Finish(std::uint64_t PushStats::*counter) {
-    Lock lock(mu_);
+    detail::MutexLock lock(&mu_);
     --in_flight_;
     ++(stats_.*counter);
-    work_cv_.notify_one();
+    work_cv_.Signal();
   }
 
   void Count(std::uint64_t PushStats::*counter) {
-    Lock lock(mu_);
+    detail::MutexLock lock(&mu_);
     ++(stats_.*counter);
   }
 
   // A store read failed while preparing a send: retry like a retryable send failure.
   void RetryOrFail(PushEntry entry, const Status& s) {
-    Lock lock(mu_);
+    detail::MutexLock lock(&mu_);
     --in_flight_;
     ++stats_.store_errors;
     ++entry.attempts;
     ScheduleRetryLocked(std::move(entry), s);
-    work_cv_.notify_one();
+    work_cv_.Signal();
   }
 
   // Re-checks a due notification against the store (the device may have connected, acknowledged,
@@ -392,7 +383,7 @@ class Core : public std::enable_shared_from_this<Core> {
     const TimeMs now = clock_->NowMs();
     if (entry.is_call() && now >= entry.expires_at) return Finish(&PushStats::failed);
     if (entry.is_call() && Canceled(entry.call_id)) {
-      Lock lock(mu_);
+      detail::MutexLock lock(&mu_);
       --in_flight_;
       return;
     }
@@ -456,21 +447,21 @@ class Core : public std::enable_shared_from_this<Core> {
     if (c.status.ok()) return Finish(&PushStats::sent);
     if (c.status.IsNotFound()) {
       bool removed = RemoveToken(c.entry.key.device, c.token);
-      Lock lock(mu_);
+      detail::MutexLock lock(&mu_);
       --in_flight_;
       ++stats_.failed;
       if (removed) ++stats_.tokens_removed;
-      work_cv_.notify_one();
+      work_cv_.Signal();
       return;
     }
-    Lock lock(mu_);
+    detail::MutexLock lock(&mu_);
     --in_flight_;
     ScheduleRetryLocked(std::move(c.entry), c.status);
-    work_cv_.notify_one();
+    work_cv_.Signal();
   }
 
   // Retries a notification after a retryable failure with backoff, or gives it up.
-  void ScheduleRetryLocked(PushEntry entry, const Status& s) {
+  void ScheduleRetryLocked(PushEntry entry, const Status& s) REQUIRES(mu_) {
     if (!s.IsRetryable() || entry.attempts >= options_.max_attempts) {
       ++stats_.failed;
       return;
@@ -513,23 +504,24 @@ class Core : public std::enable_shared_from_this<Core> {
   const LiveCheck is_live_;
   std::atomic<bool> stopping_{false};  // Read by recovery between users.
 
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;  // Work arrived, or a notification may be due.
-  std::condition_variable idle_cv_;  // busy_ dropped to 0, or recovery finished.
-  std::deque<Job> queue_;
-  std::deque<Completion> completions_;
-  PushTable table_;
-  std::map<std::string, TimeMs> canceled_calls_;  // call id -> forget after.
-  std::mt19937_64 rng_;
-  std::uint64_t next_call_key_ = 1;
-  std::multiset<TimeMs> fanouts_;  // When each job being fanned out by some thread now was queued.
-  int queue_streak_ = 0;
-  std::size_t busy_ = 0;
-  std::size_t in_flight_ = 0;
-  bool recovery_needed_;
-  bool recovering_ = false;
-  bool stop_ = false;
-  PushStats stats_;
+  mutable detail::Mutex mu_;
+  detail::CondVar work_cv_;  // Work arrived, or a notification may be due.
+  detail::CondVar idle_cv_;  // busy_ dropped to 0, or recovery finished.
+  std::deque<Job> queue_ GUARDED_BY(mu_);
+  std::deque<Completion> completions_ GUARDED_BY(mu_);
+  PushTable table_ GUARDED_BY(mu_);
+  std::map<std::string, TimeMs> canceled_calls_ GUARDED_BY(mu_);  // call id -> forget after.
+  std::mt19937_64 rng_ GUARDED_BY(mu_);
+  std::uint64_t next_call_key_ GUARDED_BY(mu_) = 1;
+  // When each job being fanned out by some thread now was queued.
+  std::multiset<TimeMs> fanouts_ GUARDED_BY(mu_);
+  int queue_streak_ GUARDED_BY(mu_) = 0;
+  std::size_t busy_ GUARDED_BY(mu_) = 0;
+  std::size_t in_flight_ GUARDED_BY(mu_) = 0;
+  bool recovery_needed_ GUARDED_BY(mu_);
+  bool recovering_ GUARDED_BY(mu_) = false;
+  bool stop_ GUARDED_BY(mu_) = false;
+  PushStats stats_ GUARDED_BY(mu_);
 };
 
 class PushDispatcherImpl final : public PushDispatcher {

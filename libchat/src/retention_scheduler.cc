@@ -1,8 +1,8 @@
-#include <condition_variable>
-#include <mutex>
+#include <chrono>
 #include <thread>
 
 #include "libchat/retention.h"
+#include "mutex.h"
 
 namespace chat {
 namespace {
@@ -14,37 +14,48 @@ class RetentionSchedulerImpl final : public RetentionScheduler {
 
   ~RetentionSchedulerImpl() override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      detail::MutexLock lock(&mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     thread_.join();
   }
 
   void RunSoon() override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      detail::MutexLock lock(&mu_);
       soon_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 
   RetentionTotals Totals() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    detail::MutexLock lock(&mu_);
     return totals_;
   }
 
  private:
   void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
-      cv_.wait_for(lock, schedule_.interval, [this] { return stop_ || soon_; });
-      if (stop_) return;
-      soon_ = false;
-      lock.unlock();
+      {
+        detail::MutexLock lock(&mu_);
+        const auto deadline = std::chrono::steady_clock::now() + schedule_.interval;
+        while (!stop_ && !soon_ && cv_.WaitUntil(&mu_, deadline)) {
+        }
+        if (stop_) return;
+        soon_ = false;
+      }
       Round();
-      lock.lock();
     }
+  }
+
+  // Waits for the pause between batches; false if stopping.
+  bool Pause() {
+    detail::MutexLock lock(&mu_);
+    const auto deadline = std::chrono::steady_clock::now() + schedule_.pause_between_batches;
+    while (!stop_ && cv_.WaitUntil(&mu_, deadline)) {
+    }
+    return !stop_;
   }
 
   // Batches until the sweep has nothing more (or we are stopping); the round's totals go to
@@ -62,12 +73,10 @@ class RetentionSchedulerImpl final : public RetentionScheduler {
       round.cursors_deleted += batch->cursors_deleted;
       round.attachments_deleted += batch->attachments_deleted;
       outcome = round;
-      if (!batch->more) break;
-      std::unique_lock<std::mutex> lock(mu_);
-      if (cv_.wait_for(lock, schedule_.pause_between_batches, [this] { return stop_; })) break;
+      if (!batch->more || !Pause()) break;
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      detail::MutexLock lock(&mu_);
       ++totals_.rounds;
       totals_.messages_deleted += round.messages_deleted;
       totals_.cursors_deleted += round.cursors_deleted;
@@ -80,11 +89,11 @@ class RetentionSchedulerImpl final : public RetentionScheduler {
 
   ChatService& service_;
   const RetentionSchedule schedule_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // GUARDED_BY(mu_)
-  bool soon_ = false;  // GUARDED_BY(mu_)
-  RetentionTotals totals_;  // GUARDED_BY(mu_)
+  mutable detail::Mutex mu_;
+  detail::CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool soon_ GUARDED_BY(mu_) = false;
+  RetentionTotals totals_ GUARDED_BY(mu_);
   std::thread thread_;  // Last: started once everything it uses exists.
 };
 

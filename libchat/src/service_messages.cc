@@ -87,7 +87,7 @@ void ChatServiceImpl::SendAsync(const SendRequest& r, std::function<void(Result<
   // Early refusal for a non-member (the store checks again, in log order): nothing else is looked at.
   auto members = RequireMember(r.chat, r.sender);
   if (!members.ok()) return done(members.error());
-  if (Status s = attachments_.CheckSend(r.sender, r.attachments); !s.ok()) return done(s);
+  if (Status s = attachments_.CheckSend(r.sender, r.kind, r.attachments); !s.ok()) return done(s);
   // Warm the block cache outside the chat's lock: admission then answers from memory.
   if (members->get()->size() == 2) {
     const UserId other = (**members)[0] == r.sender ? (**members)[1] : (**members)[0];
@@ -170,31 +170,23 @@ Result<std::vector<Message>> ChatServiceImpl::History(UserId user, ChatId chat, 
 Result<ReceiptCursor> ChatServiceImpl::Ack(UserId user, DeviceId device, ChatId chat, Seq seq) {
   LIBCHAT_RETURN_IF_ERROR(access_.CheckDevice(user, device));
   LIBCHAT_ASSIGN_OR_RETURN(auto members, RequireMember(chat, user));
-  LIBCHAT_ASSIGN_OR_RETURN(ReceiptCursor before, store_->GetReceipt(chat, user));
   // Membership and the head are checked again by the store, under the chat's lock.
-  auto after = store_->Acknowledge(user, device, chat, seq);
-  if (!after.ok()) return after.error().IsNotFound() ? NotMember(chat) : after.error();
-  if (after->delivered != before.delivered || after->read != before.read) {
-    // The server coalesces these per chat before they reach the wire.
-    auto e = std::make_shared<Event>();
-    e->type = EventType::kReceipt;
-    e->chat = chat;
-    e->recipients = *members;
-    e->user = user;
-    e->delivered = after->delivered;
-    e->read = after->read;
-    bus_->Publish(std::move(e));
-  }
-  return after;
+  return RaiseReceipt(user, chat, members, [&] { return store_->Acknowledge(user, device, chat, seq); });
 }
 
 Result<ReceiptCursor> ChatServiceImpl::MarkRead(UserId user, ChatId chat, Seq seq) {
   LIBCHAT_RETURN_IF_ERROR(access_.CheckUser(user));
   LIBCHAT_ASSIGN_OR_RETURN(auto members, RequireMember(chat, user));
+  return RaiseReceipt(user, chat, members, [&] { return store_->MarkRead(user, chat, seq); });
+}
+
+Result<ReceiptCursor> ChatServiceImpl::RaiseReceipt(UserId user, ChatId chat, const MemberList& members,
+                                                    const std::function<Result<ReceiptCursor>()>& raise) {
   LIBCHAT_ASSIGN_OR_RETURN(ReceiptCursor before, store_->GetReceipt(chat, user));
-  auto after = store_->MarkRead(user, chat, seq);
+  auto after = raise();
   if (!after.ok()) return after.error().IsNotFound() ? NotMember(chat) : after.error();
   if (after->delivered != before.delivered || after->read != before.read) {
+    // The server coalesces these per chat before they reach the wire.
     auto e = std::make_shared<Event>();
     e->type = EventType::kReceipt;
     e->chat = chat;

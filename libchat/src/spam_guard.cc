@@ -30,7 +30,7 @@ Status SpamGuard::Admit(UserId sender) {
   double score = 0;
   {
     Shard& shard = ShardOf(sender);
-    std::lock_guard lock(shard.mu);
+    MutexLock lock(&shard.mu);
     auto it = shard.states.find(sender);
     if (it == shard.states.end()) return Status::Ok();  // The common case: no points at all.
     score = Decayed(it->second, now);
@@ -65,14 +65,14 @@ std::optional<SpamFlag> SpamGuard::Score(const SpamSend& send) {
   }
   if (points <= 0) return std::nullopt;
   Shard& shard = ShardOf(send.sender);
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(&shard.mu);
   return AddLocked(shard, send.sender, points, reasons, send.now);
 }
 
 std::optional<SpamFlag> SpamGuard::AddPoints(UserId user, double points, const std::string& reason) {
   if (!options_.enabled || points <= 0) return std::nullopt;
   Shard& shard = ShardOf(user);
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(&shard.mu);
   return AddLocked(shard, user, points, reason, clock_->NowMs());
 }
 
@@ -82,7 +82,7 @@ std::optional<SpamFlag> SpamGuard::AddCappedPoints(UserId user, double points, d
   Shard& shard = ShardOf(user);
   // The cap's check and the points it lets through are under one lock: concurrent reports by many
   // new accounts cannot each see room left.
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(&shard.mu);
   State& s = shard.states[user];
   double so_far = s.capped;
   if (so_far > 0 && now > s.capped_at && options_.half_life_ms > 0) {
@@ -130,7 +130,7 @@ std::optional<SpamFlag> SpamGuard::AddLocked(Shard& shard, UserId user, double p
 void SpamGuard::Clear(UserId user) {
   {
     Shard& shard = ShardOf(user);
-    std::lock_guard lock(shard.mu);
+    MutexLock lock(&shard.mu);
     shard.states.erase(user);
   }
   for (const auto& rule : rules_) rule->Forget(user);
@@ -138,7 +138,7 @@ void SpamGuard::Clear(UserId user) {
 
 void SpamGuard::Restore(const SpamFlag& flag) {
   Shard& shard = ShardOf(flag.user);
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(&shard.mu);
   State& s = shard.states[flag.user];
   s.score = flag.score;
   s.at = flag.updated_at;
@@ -152,7 +152,7 @@ SpamStanding SpamGuard::Standing(UserId user) {
   SpamStanding st;
   st.user = user;
   Shard& shard = ShardOf(user);
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(&shard.mu);
   auto it = shard.states.find(user);
   if (it == shard.states.end()) return st;
   st.score = Decayed(it->second, clock_->NowMs());
@@ -173,12 +173,12 @@ SpamCounters SpamGuard::counters() const {
 
 TimeMs SpamGuard::CreatedAt(UserId user, const std::function<TimeMs()>& load) {
   {
-    std::lock_guard lock(facts_mu_);
+    MutexLock lock(&facts_mu_);
     auto it = created_at_.find(user);
     if (it != created_at_.end()) return it->second;
   }
   const TimeMs t = load();
-  std::lock_guard lock(facts_mu_);
+  MutexLock lock(&facts_mu_);
   if (created_at_.size() >= kMaxFacts) created_at_.clear();
   created_at_[user] = t;
   return t;
@@ -186,12 +186,12 @@ TimeMs SpamGuard::CreatedAt(UserId user, const std::function<TimeMs()>& load) {
 
 ChatKind SpamGuard::KindOf(ChatId chat, const std::function<ChatKind()>& load) {
   {
-    std::lock_guard lock(facts_mu_);
+    MutexLock lock(&facts_mu_);
     auto it = kinds_.find(chat);
     if (it != kinds_.end()) return it->second;
   }
   const ChatKind k = load();
-  std::lock_guard lock(facts_mu_);
+  MutexLock lock(&facts_mu_);
   if (kinds_.size() >= kMaxFacts) kinds_.clear();
   kinds_[chat] = k;
   return k;

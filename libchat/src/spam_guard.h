@@ -10,7 +10,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -20,6 +19,7 @@
 #include "libchat/spam.h"
 #include "libchat/status.h"
 #include "token_buckets.h"
+#include "mutex.h"
 
 namespace chat::detail {
 
@@ -74,8 +74,8 @@ class SpamGuard {
     std::deque<std::string> reasons;
   };
   struct Shard {
-    std::mutex mu;
-    std::unordered_map<UserId, State> states;  // GUARDED_BY(mu)
+    Mutex mu;
+    std::unordered_map<UserId, State> states GUARDED_BY(mu);
   };
   static constexpr std::size_t kShards = 16;
 
@@ -84,7 +84,8 @@ class SpamGuard {
   double Decayed(const State& state, TimeMs now) const;
   // Adds points to the user's state and decides whether the stored flag must change. REQUIRES: the
   // shard's mutex held.
-  std::optional<SpamFlag> AddLocked(Shard& shard, UserId user, double points, const std::string& reason, TimeMs now);
+  std::optional<SpamFlag> AddLocked(Shard& shard, UserId user, double points, const std::string& reason, TimeMs now)
+      REQUIRES(shard.mu);
 
   const SpamOptions options_;
   Clock* const clock_;
@@ -93,9 +94,9 @@ class SpamGuard {
   TokenBuckets throttle_;
   std::array<Shard, kShards> shards_;
 
-  std::mutex facts_mu_;
-  std::unordered_map<UserId, TimeMs> created_at_;  // GUARDED_BY(facts_mu_)
-  std::unordered_map<ChatId, ChatKind> kinds_;     // GUARDED_BY(facts_mu_)
+  Mutex facts_mu_;
+  std::unordered_map<UserId, TimeMs> created_at_ GUARDED_BY(facts_mu_);
+  std::unordered_map<ChatId, ChatKind> kinds_ GUARDED_BY(facts_mu_);
 
   std::atomic<std::uint64_t> throttled_{0};
   std::atomic<std::uint64_t> refused_{0};

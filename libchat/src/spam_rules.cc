@@ -136,7 +136,7 @@ SpamVerdict DuplicateContentRule::Evaluate(const SpamSend& send) {
   const NormalizedText normalized = FingerprintText(send.text);
   if (normalized.bytes < options_.min_normalized_bytes) return {};
   const std::uint64_t fp = normalized.fingerprint;
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto& window = senders_.At(send.sender, send.now, options_.window_ms);
   DropOlderThan(&window, send.now - options_.window_ms);
   std::vector<ChatId> chats;
@@ -155,7 +155,7 @@ SpamVerdict DuplicateContentRule::Evaluate(const SpamSend& send) {
 }
 
 void DuplicateContentRule::Forget(UserId user) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   senders_.Erase(user);
 }
 
@@ -174,7 +174,7 @@ SpamVerdict FloodRule::Evaluate(const SpamSend& send) {
         std::to_string(links) + " links in one message");
   }
   if (links > 0) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto& window = senders_.At(send.sender, send.now, options_.window_ms);
     DropOlderThan(&window, send.now - options_.window_ms);
     std::size_t total = links;
@@ -195,7 +195,7 @@ SpamVerdict FloodRule::Evaluate(const SpamSend& send) {
 }
 
 void FloodRule::Forget(UserId user) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   senders_.Erase(user);
 }
 
@@ -211,7 +211,7 @@ SpamVerdict NewAccountRule::Evaluate(const SpamSend& send) {
   }
   if (other == 0) return {};
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto& window = senders_.At(send.sender, send.now, options_.window_ms);
     DropOlderThan(&window, send.now - options_.window_ms);
     for (const Contact& c : window) {
@@ -220,7 +220,7 @@ SpamVerdict NewAccountRule::Evaluate(const SpamSend& send) {
   }
   // Outside the lock: it reads the store.
   const bool stranger = !send.shares_other_chat || !send.shares_other_chat(other);
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto& window = senders_.At(send.sender, send.now, options_.window_ms);
   for (const Contact& c : window) {
     if (c.user == other) return {};  // A concurrent send to the same user counted it.
@@ -235,7 +235,7 @@ SpamVerdict NewAccountRule::Evaluate(const SpamSend& send) {
 }
 
 void NewAccountRule::Forget(UserId user) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   senders_.Erase(user);
 }
 

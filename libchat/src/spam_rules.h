@@ -7,13 +7,13 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "libchat/spam.h"
+#include "mutex.h"
 
 namespace chat::detail {
 
@@ -81,8 +81,8 @@ class DuplicateContentRule final : public SpamRule {
   // At most this many recent sends are remembered per sender (oldest dropped first).
   static constexpr std::size_t kMaxRemembered = 256;
   const DuplicateContentOptions options_;
-  std::mutex mu_;
-  PerSender<std::deque<Sent>> senders_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  PerSender<std::deque<Sent>> senders_ GUARDED_BY(mu_);
 };
 
 class FloodRule final : public SpamRule {
@@ -98,8 +98,8 @@ class FloodRule final : public SpamRule {
     std::size_t count;
   };
   const FloodOptions options_;
-  std::mutex mu_;
-  PerSender<std::deque<Links>> senders_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  PerSender<std::deque<Links>> senders_ GUARDED_BY(mu_);
 };
 
 class NewAccountRule final : public SpamRule {
@@ -116,8 +116,8 @@ class NewAccountRule final : public SpamRule {
     bool stranger;
   };
   const NewAccountOptions options_;
-  std::mutex mu_;
-  PerSender<std::deque<Contact>> senders_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  PerSender<std::deque<Contact>> senders_ GUARDED_BY(mu_);
 };
 
 // The built-in rules with `options`' parameters, then options.extra_rules.

@@ -128,7 +128,7 @@ Result<SpamReportAdded> SpamTables::AddReport(SpamReport report) {
   if (report.reporter == 0 || report.sender == 0 || report.chat == 0 || report.seq == 0) {
     return Status::InvalidArgument("a spam report needs a reporter, a sender, a chat and a seq");
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   LIBCHAT_RETURN_IF_ERROR(LoadCounter());
   SpamReportAdded added;
   auto earlier = engine_->Get(keys::SpamReportOfMessage(report.reporter, report.chat, report.seq));
@@ -239,7 +239,7 @@ Status SpamTables::Import(const SpamReport& r, const std::function<Result<bool>(
   }
   LIBCHAT_RETURN_IF_ERROR(RequireUser(user_exists, r.reporter, what));
   LIBCHAT_RETURN_IF_ERROR(RequireUser(user_exists, r.sender, what));
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   LIBCHAT_RETURN_IF_ERROR(LoadCounter());
   if (engine_->Get(keys::SpamReport(r.id)).ok() ||
       engine_->Get(keys::SpamReportOfMessage(r.reporter, r.chat, r.seq)).ok()) {

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <string_view>
 #include <vector>
 
@@ -13,6 +12,7 @@
 #include "libchat/kv.h"
 #include "libchat/spam.h"
 #include "libchat/store_record.h"
+#include "mutex.h"
 
 namespace chat::detail {
 
@@ -40,15 +40,15 @@ class SpamTables {
   Status Import(const SpamReport& report, const std::function<Result<bool>(UserId)>& user_exists);
 
  private:
-  // Loads the report counter on first use. REQUIRES: mu_ held.
-  Status LoadCounter();
+  // Loads the report counter on first use.
+  Status LoadCounter() REQUIRES(mu_);
 
   KvEngine* const engine_;
   CommitQueue* const commits_;
   // Orders AddReport's check and write, and the id counter.
-  std::mutex mu_;
-  bool counter_loaded_ = false;        // GUARDED_BY(mu_)
-  std::uint64_t next_report_ = 1;      // GUARDED_BY(mu_)
+  Mutex mu_;
+  bool counter_loaded_ GUARDED_BY(mu_) = false;
+  std::uint64_t next_report_ GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace chat::detail

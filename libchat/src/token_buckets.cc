@@ -34,7 +34,7 @@ void TokenBuckets::SweepFull(TimeMs now) {
 
 Status TokenBuckets::Take(std::initializer_list<Charge> charges, double units, std::string_view what) {
   const TimeMs now = clock_->NowMs();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (buckets_.size() >= sweep_at_) SweepFull(now);
   Bucket* taken[2] = {nullptr, nullptr};
   double cost[2] = {0, 0};

@@ -9,13 +9,13 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
-#include <mutex>
 #include <string_view>
 #include <unordered_map>
 
 #include "libchat/clock.h"
 #include "libchat/options.h"
 #include "libchat/status.h"
+#include "mutex.h"
 
 namespace chat::detail {
 
@@ -53,17 +53,17 @@ class TokenBuckets {
     }
   };
 
-  // The bucket of `key` refilled up to now (created full). REQUIRES: mu_ held.
-  Bucket& Refilled(const BucketKey& key, const RateLimit& limit, TimeMs now);
-  // Drops buckets that are full again. REQUIRES: mu_ held.
-  void SweepFull(TimeMs now);
+  // The bucket of `key` refilled up to now (created full).
+  Bucket& Refilled(const BucketKey& key, const RateLimit& limit, TimeMs now) REQUIRES(mu_);
+  // Drops buckets that are full again.
+  void SweepFull(TimeMs now) REQUIRES(mu_);
 
   Clock* const clock_;
-  std::mutex mu_;
-  std::unordered_map<BucketKey, Bucket, KeyHash> buckets_;  // GUARDED_BY(mu_)
-  // limit id -> its RateLimit, remembered for sweeping. GUARDED_BY(mu_)
-  std::unordered_map<std::uint32_t, RateLimit> limits_;
-  std::size_t sweep_at_ = 1024;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::unordered_map<BucketKey, Bucket, KeyHash> buckets_ GUARDED_BY(mu_);
+  // limit id -> its RateLimit, remembered for sweeping.
+  std::unordered_map<std::uint32_t, RateLimit> limits_ GUARDED_BY(mu_);
+  std::size_t sweep_at_ GUARDED_BY(mu_) = 1024;
 };
 
 }  // namespace chat::detail

@@ -10,7 +10,7 @@ TypingGate::TypingGate(RateLimit per_user, TimeMs coalesce_ms, bool rate_limited
 Result<bool> TypingGate::Admit(UserId user, ChatId chat, bool typing) {
   const TimeMs now = clock_->NowMs();
   // The check and the record happen under one lock, so two concurrent repeats publish once.
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (last_.size() >= sweep_at_) {
     for (auto it = last_.begin(); it != last_.end();) {
       it = now - it->second.at >= coalesce_ms_ ? last_.erase(it) : std::next(it);

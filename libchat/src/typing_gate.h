@@ -10,7 +10,6 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <unordered_map>
 
 #include "libchat/clock.h"
@@ -18,6 +17,7 @@
 #include "libchat/result.h"
 #include "libchat/types.h"
 #include "token_buckets.h"
+#include "mutex.h"
 
 namespace chat::detail {
 
@@ -53,9 +53,9 @@ class TypingGate {
   const bool rate_limited_;
   Clock* const clock_;
   TokenBuckets buckets_;
-  std::mutex mu_;
-  std::unordered_map<Key, Published, KeyHash> last_;  // GUARDED_BY(mu_)
-  std::size_t sweep_at_ = 1024;                       // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::unordered_map<Key, Published, KeyHash> last_ GUARDED_BY(mu_);
+  std::size_t sweep_at_ GUARDED_BY(mu_) = 1024;
 };
 
 }  // namespace chat::detail

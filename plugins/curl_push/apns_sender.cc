@@ -1,9 +1,9 @@
 // apns://: APNs over HTTP/2 (for https endpoints) with a provider token (ES256 JWT) that is signed
 // once and reused for ApnsOptions::token_refresh_ms, as Apple asks.
-#include <mutex>
 
 #include "apns_format.h"
 #include "libchat/plugins/curl_push.h"
+#include "mutex.h"
 
 namespace chat {
 namespace {
@@ -32,7 +32,7 @@ class ApnsSender final : public PushSender {
     http_->Submit(std::move(req), [this, jwt = *jwt, done = std::move(done)](HttpResponse r) {
       auto verdict = curl_push::ApnsStatus(r);
       if (verdict.token_expired) {
-        std::lock_guard lock(mu_);
+        detail::MutexLock lock(&mu_);
         if (jwt_ == jwt) jwt_.clear();
       }
       done(verdict.status);
@@ -44,7 +44,7 @@ class ApnsSender final : public PushSender {
   // of a millisecond, once in 50 minutes: fine on the caller's thread.
   Result<std::string> ProviderToken() {
     TimeMs now = options_.clock->NowMs();
-    std::lock_guard lock(mu_);
+    detail::MutexLock lock(&mu_);
     if (!jwt_.empty() && now - jwt_issued_at_ < options_.token_refresh_ms && now >= jwt_issued_at_) return jwt_;
     auto jwt = curl_push::ApnsProviderToken(key_, options_.key_id, options_.team_id, now);
     if (!jwt.ok()) return jwt.error();
@@ -55,9 +55,9 @@ class ApnsSender final : public PushSender {
 
   const ApnsOptions options_;
   const curl_push::SigningKey key_;
-  std::mutex mu_;
-  std::string jwt_;          // GUARDED_BY(mu_)
-  TimeMs jwt_issued_at_ = 0; // GUARDED_BY(mu_)
+  detail::Mutex mu_;
+  std::string jwt_ GUARDED_BY(mu_);
+  TimeMs jwt_issued_at_ GUARDED_BY(mu_) = 0;
   std::unique_ptr<HttpClient> http_;
 };
 

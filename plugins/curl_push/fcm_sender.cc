@@ -1,11 +1,11 @@
 // fcm://: FCM HTTP v1 with an OAuth2 access token obtained from a service account (JWT bearer flow),
 // cached until shortly before it expires. Sends that arrive while a token is being fetched wait for
 // it; none blocks its caller.
-#include <mutex>
 #include <vector>
 
 #include "fcm_format.h"
 #include "libchat/plugins/curl_push.h"
+#include "mutex.h"
 
 namespace chat {
 namespace {
@@ -27,24 +27,28 @@ class FcmSender final : public PushSender {
     http_.reset();
     std::vector<Waiting> left;
     {
-      std::lock_guard lock(mu_);
+      detail::MutexLock lock(&mu_);
       left.swap(waiting_);
     }
     for (auto& w : left) w.done(Status::Unavailable("fcm: sender shutting down"));
   }
 
   void Send(const PushNotification& n, Done done) override {
-    std::unique_lock lock(mu_);
-    if (!token_.token.empty() && options_.clock->NowMs() < token_.expires_at - kTokenMarginMs) {
-      std::string token = token_.token;
-      lock.unlock();
-      return Post(n, token, std::move(done));
+    std::string token;
+    bool fetch = false;
+    {
+      detail::MutexLock lock(&mu_);
+      if (!token_.token.empty() && options_.clock->NowMs() < token_.expires_at - kTokenMarginMs) {
+        token = token_.token;
+      } else {
+        waiting_.push_back({n, std::move(done)});
+        fetch = !fetching_;
+        fetching_ = true;
+      }
     }
-    waiting_.push_back({n, std::move(done)});
-    if (fetching_) return;
-    fetching_ = true;
-    lock.unlock();
-    FetchToken();
+    // Outside the lock: the request may complete (and take the lock) on this thread.
+    if (!token.empty()) return Post(n, token, std::move(done));
+    if (fetch) FetchToken();
   }
 
  private:
@@ -71,7 +75,7 @@ class FcmSender final : public PushSender {
     auto token = curl_push::ParseTokenResponse(r, options_.clock->NowMs());
     std::vector<Waiting> ready;
     {
-      std::lock_guard lock(mu_);
+      detail::MutexLock lock(&mu_);
       fetching_ = false;
       if (token.ok()) token_ = *token;
       ready.swap(waiting_);
@@ -92,7 +96,7 @@ class FcmSender final : public PushSender {
       auto verdict = curl_push::FcmStatus(r);
       if (verdict.auth_expired) {
         // Revoked or expired early: forget it, so the retry fetches a fresh one.
-        std::lock_guard lock(mu_);
+        detail::MutexLock lock(&mu_);
         if (token_.token == token) token_ = {};
       }
       done(verdict.status);
@@ -101,10 +105,10 @@ class FcmSender final : public PushSender {
 
   const FcmOptions options_;
   const curl_push::ServiceAccount account_;
-  std::mutex mu_;
-  curl_push::AccessToken token_;    // GUARDED_BY(mu_)
-  bool fetching_ = false;           // GUARDED_BY(mu_)
-  std::vector<Waiting> waiting_;    // GUARDED_BY(mu_): sends waiting for a token.
+  detail::Mutex mu_;
+  curl_push::AccessToken token_ GUARDED_BY(mu_);
+  bool fetching_ GUARDED_BY(mu_) = false;
+  std::vector<Waiting> waiting_ GUARDED_BY(mu_);
   std::unique_ptr<HttpClient> http_;
 };
 

@@ -3,20 +3,15 @@
 #include <thread>
 
 #include "admin_test_support.h"
+#include "backends.h"
 
 using namespace chat;
 using chat::test::AdminHarness;
 using chat::test::Json;
 using chat::test::TextMessage;
 
-namespace {
-
-std::string Backend() { return GENERATE(as<std::string>{}, "mem", "leveldb"); }
-
-}  // namespace
-
 TEST_CASE("a retention dry run counts exactly what a real run then deletes, and deletes nothing", "[admin][retention]") {
-  AdminHarness h(Backend());
+  AdminHarness h(test::StoreBackend());
   auto alice = h.fixture().NewUser("alice");
   auto bob = h.fixture().NewUser("bob");
   auto g = h.service().CreateGroup(alice.user.id, "g", {bob.user.id});

@@ -8,18 +8,9 @@ namespace {
 TEST_CASE("admin sees flagged accounts and reports, and unflag restores sending", "[admin][spam]") {
   AdminHarness h;
   ChatService& svc = h.service();
-  Session spammer = h.fixture().NewUser("spammer");
-  std::vector<Session> reporters;
-  std::vector<UserId> ids;
-  for (int i = 0; i < 5; ++i) {
-    reporters.push_back(h.fixture().NewUser("reporter" + std::to_string(i)));
-    ids.push_back(reporters.back().user.id);
-  }
-  h.fixture().clock.Advance(8 * kMsPerDay);  // Established reporters: their reports count in full.
-  auto chat = svc.CreateGroup(spammer.user.id, "g", ids);
-  REQUIRE_OK(chat);
-  auto sent = svc.Send(TextMessage(spammer, chat->id, "m1", "buy my watches"));
-  REQUIRE_OK(sent);
+  const SpamScene scene = NewSpamScene(h);
+  const Session& spammer = scene.spammer;
+  const std::vector<Session>& reporters = scene.reporters;
 
   // Nothing flagged yet.
   HttpReply empty = h.Get("/v1/spam/flagged");
@@ -28,9 +19,9 @@ TEST_CASE("admin sees flagged accounts and reports, and unflag restores sending"
   CHECK(empty.json["next"].is_null());
 
   for (std::size_t i = 0; i < reporters.size(); ++i) {
-    REQUIRE_OK(svc.ReportMessage(reporters[i].user.id, chat->id, sent->message.seq, i == 0 ? "advertising" : ""));
+    REQUIRE_OK(svc.ReportMessage(reporters[i].user.id, scene.chat, scene.seq, i == 0 ? "advertising" : ""));
   }
-  CHECK_CODE(svc.Send(TextMessage(spammer, chat->id, "m2", "hello")), StatusCode::kPermissionDenied);
+  CHECK_CODE(svc.Send(TextMessage(spammer, scene.chat, "m2", "hello")), StatusCode::kPermissionDenied);
 
   HttpReply flagged = h.Get("/v1/spam/flagged");
   REQUIRE(flagged.status == 200);
@@ -42,20 +33,20 @@ TEST_CASE("admin sees flagged accounts and reports, and unflag restores sending"
   CHECK(f["flaggedAt"] == h.fixture().clock.NowMs());
   CHECK(f["current"]["suspended"] == true);
   REQUIRE(f["reasons"].size() == 5);
-  CHECK(f["reasons"][0] == "report: reported by user " + std::to_string(ids[0]) + " (advertising)");
+  CHECK(f["reasons"][0] == "report: reported by user " + std::to_string(reporters[0].user.id) + " (advertising)");
 
   HttpReply reports = h.Get("/v1/spam/reports?limit=2");
   REQUIRE(reports.status == 200);
   REQUIRE(reports.json["reports"].size() == 2);
   CHECK(reports.json["reports"][0]["senderId"] == spammer.user.id);
-  CHECK(reports.json["reports"][0]["reporterId"] == ids[0]);
+  CHECK(reports.json["reports"][0]["reporterId"] == reporters[0].user.id);
   CHECK(reports.json["reports"][0]["reason"] == "advertising");
   CHECK(reports.json["next"] == 2);
   HttpReply rest = h.Get("/v1/spam/reports?after=2&user=" + std::to_string(spammer.user.id));
   REQUIRE(rest.status == 200);
   CHECK(rest.json["reports"].size() == 3);
   CHECK(rest.json["next"].is_null());
-  HttpReply other = h.Get("/v1/spam/reports?user=" + std::to_string(ids[0]));
+  HttpReply other = h.Get("/v1/spam/reports?user=" + std::to_string(reporters[0].user.id));
   CHECK(other.json["reports"].empty());
   CHECK(h.Get("/v1/spam/reports?bogus=1").status == 400);
 
@@ -64,7 +55,7 @@ TEST_CASE("admin sees flagged accounts and reports, and unflag restores sending"
   CHECK(unflag.json["score"] == 0);
   CHECK(unflag.json["suspended"] == false);
   CHECK(h.Get("/v1/spam/flagged").json["flagged"].empty());
-  REQUIRE_OK(svc.Send(TextMessage(spammer, chat->id, "m3", "sorry")));
+  REQUIRE_OK(svc.Send(TextMessage(spammer, scene.chat, "m3", "sorry")));
   // Reports stay for the record.
   CHECK(h.Get("/v1/spam/reports").json["reports"].size() == 5);
   CHECK(h.Post("/v1/users/999/unflag", "").status == 404);

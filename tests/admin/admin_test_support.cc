@@ -79,14 +79,22 @@ bool AdminHarness::WaitForAudit(const std::string& text) {
   return false;
 }
 
-SendRequest TextMessage(const Session& s, ChatId chat, const std::string& client_id, const std::string& body) {
-  SendRequest r;
-  r.sender = s.user.id;
-  r.device = s.device.id;
-  r.chat = chat;
-  r.client_id = client_id;
-  r.body = body;
-  return r;
+SpamScene NewSpamScene(AdminHarness& h) {
+  SpamScene scene;
+  scene.spammer = h.fixture().NewUser("spammer");
+  std::vector<UserId> ids;
+  for (int i = 0; i < 5; ++i) {
+    scene.reporters.push_back(h.fixture().NewUser("reporter" + std::to_string(i)));
+    ids.push_back(scene.reporters.back().user.id);
+  }
+  h.fixture().clock.Advance(8 * kMsPerDay);  // Established reporters: their reports count in full.
+  auto chat = h.service().CreateGroup(scene.spammer.user.id, "g", ids);
+  REQUIRE_OK(chat);
+  scene.chat = chat->id;
+  auto sent = h.service().Send(TextMessage(scene.spammer, scene.chat, "m1", "buy my watches"));
+  REQUIRE_OK(sent);
+  scene.seq = sent->message.seq;
+  return scene;
 }
 
 }  // namespace chat::test

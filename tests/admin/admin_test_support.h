@@ -60,7 +60,14 @@ class AdminHarness {
   std::vector<std::string> audit_;
 };
 
-// Shorthands used by several tests.
-SendRequest TextMessage(const Session& s, ChatId chat, const std::string& client_id, const std::string& body);
+// A group of a spammer and five reporters, with the spammer's message "buy my watches" in it, not yet
+// reported: the start of the spam endpoints' tests.
+struct SpamScene {
+  Session spammer;
+  std::vector<Session> reporters;
+  ChatId chat = 0;
+  Seq seq = 0;  // The spammer's message.
+};
+SpamScene NewSpamScene(AdminHarness& h);
 
 }  // namespace chat::test

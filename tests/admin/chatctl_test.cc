@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "admin_test_support.h"
+#include "subprocess.h"
 
 using namespace chat;
 using chat::test::AdminHarness;
@@ -16,25 +17,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-  int code = -1;
-  std::string out;
-  std::string err;
-  Json json;  // The last line of standard output, parsed, if it is JSON.
+// A chatctl run, and the last line of its standard output parsed, if it is JSON.
+struct Run : test::CommandRun {
+  Json json;
 };
-
-std::string Quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Runs chatctl with `args` (already quoted where needed) and `env` assignments before it.
 class Ctl {
@@ -43,19 +29,11 @@ class Ctl {
 
   Run operator()(const std::string& args, const std::string& env = "CHATCTL_ADMIN_TOKEN=" + std::string(kAdminToken),
                  const std::string& stdin_text = "") const {
-    const fs::path in = dir_.path() / "stdin.txt";
-    const fs::path out = dir_.path() / "stdout.txt";
-    const fs::path err = dir_.path() / "stderr.txt";
-    std::ofstream(in) << stdin_text;
     const std::string cmd = "env -u CHATCTL_ADMIN_TOKEN -u CHATCTL_ADMIN_TOKEN_FILE -u CHATCTL_ADMIN_URL " + env +
-                            " CHATCTL_ADMIN_URL=" + Quote(url_) + " " + Quote(CHATCTL_BIN) + " " + args + " <" +
-                            Quote(in.string()) + " >" + Quote(out.string()) + " 2>" + Quote(err.string());
+                            " CHATCTL_ADMIN_URL=" + test::ShellQuote(url_) + " " + test::ShellQuote(CHATCTL_BIN) + " " +
+                            args;
     Run r;
-    const int status = std::system(cmd.c_str());
-    REQUIRE(WIFEXITED(status));
-    r.code = WEXITSTATUS(status);
-    r.out = ReadFile(out);
-    r.err = ReadFile(err);
+    static_cast<test::CommandRun&>(r) = test::RunCommand(cmd, dir_.str(), stdin_text);
     std::string last = r.out;
     while (!last.empty() && last.back() == '\n') last.pop_back();
     last = last.substr(last.rfind('\n') == std::string::npos ? 0 : last.rfind('\n') + 1);
@@ -107,7 +85,7 @@ TEST_CASE("chatctl: users commands, with --json for scripts and tables for peopl
   AdminHarness h;
   Ctl ctl(h);
   std::ofstream(ctl.Path("pw")) << "password-alice\n";
-  auto created = ctl("users create alice --password-file " + Quote(ctl.Path("pw").string()) + " --json");
+  auto created = ctl("users create alice --password-file " + test::ShellQuote(ctl.Path("pw").string()) + " --json");
   REQUIRE(created.code == 0);
   CHECK(created.json["username"] == "alice");
   auto dup = ctl("users create alice --password-stdin --json", "CHATCTL_ADMIN_TOKEN=" + std::string(kAdminToken),
@@ -148,7 +126,7 @@ TEST_CASE("chatctl: users commands, with --json for scripts and tables for peopl
 
   std::ofstream(ctl.Path("lgpw")) << "loadgen-password\n";
   auto provisioned =
-      ctl("users provision --prefix lg --count 25 --password-file " + Quote(ctl.Path("lgpw").string()) + " --json");
+      ctl("users provision --prefix lg --count 25 --password-file " + test::ShellQuote(ctl.Path("lgpw").string()) + " --json");
   REQUIRE(provisioned.code == 0);
   CHECK(provisioned.json["users"].size() == 25);
   REQUIRE_OK(h.service().Resume(provisioned.json["users"][24]["token"].get<std::string>()));
@@ -161,8 +139,8 @@ TEST_CASE("chatctl: refused and unreachable admin APIs are failures (exit 1)", "
   CHECK(wrong.code == 1);
   CHECK(wrong.json["error"]["code"] == "unauthenticated");
   std::ofstream(ctl.Path("token")) << kAdminToken << "\n";
-  CHECK(ctl("users list --admin-token-file " + Quote(ctl.Path("token").string()), "").code == 0);
-  CHECK(ctl("users list", "CHATCTL_ADMIN_TOKEN_FILE=" + Quote(ctl.Path("token").string())).code == 0);
+  CHECK(ctl("users list --admin-token-file " + test::ShellQuote(ctl.Path("token").string()), "").code == 0);
+  CHECK(ctl("users list", "CHATCTL_ADMIN_TOKEN_FILE=" + test::ShellQuote(ctl.Path("token").string())).code == 0);
   CHECK(ctl("users list --admin-token-file /nonexistent/token", "").code == 2);
 
   auto down = ctl("users list --json --admin-url http://127.0.0.1:1 --timeout 2");
@@ -245,15 +223,15 @@ TEST_CASE("chatctl backup while serving, then restore into a stopped store", "[c
   REQUIRE_OK(h.service().Send(test::TextMessage(alice, g->id, "c1", "before the backup")));
 
   const fs::path backup = ctl.Path("backup");
-  auto b = ctl("backup --to " + Quote(backup.string()) + " --json");
+  auto b = ctl("backup --to " + test::ShellQuote(backup.string()) + " --json");
   REQUIRE(b.code == 0);
   CHECK(b.json["dir"] == backup.string());
-  CHECK(ctl("backup --to " + Quote(backup.string()) + " --json").json["error"]["code"] == "already_exists");
+  CHECK(ctl("backup --to " + test::ShellQuote(backup.string()) + " --json").json["error"]["code"] == "already_exists");
   REQUIRE_OK(h.service().Send(test::TextMessage(alice, g->id, "c2", "after the backup")));
 
   // Into a new place: no token needed, nothing in the way.
   const std::string fresh = "leveldb://" + ctl.Path("restored").string();
-  auto r = ctl("restore --from " + Quote(backup.string()) + " --store " + Quote(fresh) + " --json", "");
+  auto r = ctl("restore --from " + test::ShellQuote(backup.string()) + " --store " + test::ShellQuote(fresh) + " --json", "");
   REQUIRE(r.code == 0);
   CHECK(r.json["users"] == 1);
   CHECK(r.json["messages"] == 2);  // The creation entry and the one message sent before.
@@ -263,24 +241,24 @@ TEST_CASE("chatctl backup while serving, then restore into a stopped store", "[c
     CHECK(*store->Head(g->id) == 2);
   }
   // The restored store holds records now: replacing it needs --force, and keeps it aside.
-  auto refused = ctl("restore --from " + Quote(backup.string()) + " --store " + Quote(fresh) + " --json", "");
+  auto refused = ctl("restore --from " + test::ShellQuote(backup.string()) + " --store " + test::ShellQuote(fresh) + " --json", "");
   CHECK(refused.code == 1);
   CHECK(refused.json["error"]["code"] == "failed_precondition");
-  auto forced = ctl("restore --from " + Quote(backup.string()) + " --store " + Quote(fresh) + " --force --json", "");
+  auto forced = ctl("restore --from " + test::ShellQuote(backup.string()) + " --store " + test::ShellQuote(fresh) + " --force --json", "");
   REQUIRE(forced.code == 0);
   REQUIRE(forced.json["previous"].is_string());
   CHECK(fs::exists(forced.json["previous"].get<std::string>()));
 
   // The live store (this process holds its lock, as chatd would) is refused even with --force.
   const std::string live = "leveldb://" + (h.fixture().dir->path() / "store").string();
-  auto busy = ctl("restore --from " + Quote(backup.string()) + " --store " + Quote(live) + " --force --json", "");
+  auto busy = ctl("restore --from " + test::ShellQuote(backup.string()) + " --store " + test::ShellQuote(live) + " --force --json", "");
   CHECK(busy.code == 1);
   CHECK(busy.json["error"]["code"] == "failed_precondition");
   CHECK(busy.json["error"]["message"].get<std::string>().find("in use") != std::string::npos);
 
-  CHECK(ctl("restore --from " + Quote(ctl.Path("nope").string()) + " --store " + Quote(fresh) + " --json", "").code == 1);
-  CHECK(ctl("restore --from " + Quote(backup.string()) + " --store mem:// --json", "").code == 1);
-  CHECK(ctl("restore --from " + Quote(backup.string()), "").code == 2);  // --store is required.
+  CHECK(ctl("restore --from " + test::ShellQuote(ctl.Path("nope").string()) + " --store " + test::ShellQuote(fresh) + " --json", "").code == 1);
+  CHECK(ctl("restore --from " + test::ShellQuote(backup.string()) + " --store mem:// --json", "").code == 1);
+  CHECK(ctl("restore --from " + test::ShellQuote(backup.string()), "").code == 2);  // --store is required.
 }
 
 TEST_CASE("chatctl: users ban and unban, and the list of bans", "[chatctl][ban]") {
@@ -318,19 +296,10 @@ TEST_CASE("chatctl spam: flagged accounts, reports and unflag", "[chatctl][spam]
   AdminHarness h;
   Ctl ctl(h);
   ChatService& svc = h.service();
-  Session spammer = h.fixture().NewUser("spammer");
-  std::vector<Session> reporters;
-  std::vector<UserId> ids;
-  for (int i = 0; i < 5; ++i) {
-    reporters.push_back(h.fixture().NewUser("reporter" + std::to_string(i)));
-    ids.push_back(reporters.back().user.id);
-  }
-  h.fixture().clock.Advance(8 * kMsPerDay);  // Established reporters: their reports count in full.
-  auto chat = svc.CreateGroup(spammer.user.id, "g", ids);
-  REQUIRE_OK(chat);
-  auto sent = svc.Send(test::TextMessage(spammer, chat->id, "m1", "buy my watches"));
-  REQUIRE_OK(sent);
-  for (const auto& r : reporters) REQUIRE_OK(svc.ReportMessage(r.user.id, chat->id, sent->message.seq, "ads"));
+  const test::SpamScene scene = test::NewSpamScene(h);
+  const Session& spammer = scene.spammer;
+  const std::vector<Session>& reporters = scene.reporters;
+  for (const auto& r : reporters) REQUIRE_OK(svc.ReportMessage(r.user.id, scene.chat, scene.seq, "ads"));
 
   auto flagged = ctl("spam flagged");
   CHECK(flagged.code == 0);
@@ -352,7 +321,7 @@ TEST_CASE("chatctl spam: flagged accounts, reports and unflag", "[chatctl][spam]
   auto unflag = ctl("spam unflag spammer");
   CHECK(unflag.code == 0);
   CHECK(ctl("spam flagged --json").json["flagged"].empty());
-  REQUIRE_OK(svc.Send(test::TextMessage(spammer, chat->id, "m2", "sorry")));
+  REQUIRE_OK(svc.Send(test::TextMessage(spammer, scene.chat, "m2", "sorry")));
   CHECK(ctl("spam unflag nobody").code == 1);
   CHECK(ctl("spam unflag").code == 2);
 }

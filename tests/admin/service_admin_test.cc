@@ -50,12 +50,7 @@ TEST_CASE("PreviewRetention counts what RunRetention then deletes", "[admin][ser
   auto g = f.service->CreateGroup(alice.user.id, "g", {}, "", 0, kMsPerDay);
   REQUIRE_OK(g);
   for (int i = 0; i < 4; ++i) {
-    SendRequest r;
-    r.sender = alice.user.id;
-    r.device = alice.device.id;
-    r.chat = g->id;
-    r.client_id = "c" + std::to_string(i);
-    r.body = "m";
+    SendRequest r = test::TextMessage(alice, g->id, "c" + std::to_string(i), "m");
     REQUIRE_OK(f.service->Send(r));
   }
   auto before = f.service->PreviewRetention();

@@ -391,32 +391,44 @@ TEST_CASE("sessions: a password change racing a logout of another device is all 
 
 // ---------------------------------------------------------------- 4, 10. membership in log order
 
-TEST_CASE("membership: a member removed while their send is in flight is refused and not sent to",
-          "[concurrency][membership]") {
-  Rig rig;
-  Events events(*rig.bus);
-  auto owner = rig.User("owner");
-  auto x = rig.User("xavier");
-  auto y = rig.User("yvonne");
-  auto chat = rig.service->CreateGroup(owner.user.id, "g", {x.user.id, y.user.id});
-  REQUIRE_OK(chat);
-  // x's send passes the service's early check, then waits while the owner removes x.
+namespace {
+
+// A group of owner, x and y where `sender`'s send passes the service's early checks and then waits
+// at the store while the owner removes `removed`. Returns the send's answer and the removal entry.
+struct RemovalDuringSend {
+  Result<AppendResult> sent;
+  Message removal;
+};
+
+RemovalDuringSend RemoveDuringSend(Rig& rig, const Session& owner, const Session& sender, const Session& removed,
+                                   ChatId chat) {
   rig.store->append.Arm();
-  auto send_x = std::async(std::launch::async, [&] { return rig.Send(x, chat->id, "from-x"); });
+  auto send = std::async(std::launch::async, [&] { return rig.Send(sender, chat, "during-removal"); });
   REQUIRE(rig.store->append.WaitArrived());
   ParticipantChange remove;
-  remove.remove = {x.user.id};
-  auto removal = rig.service->ModifyParticipants(owner.user.id, chat->id, remove);
+  remove.remove = {removed.user.id};
+  auto removal = rig.service->ModifyParticipants(owner.user.id, chat, remove);
   REQUIRE_OK(removal);
   rig.store->append.Open();
-  CHECK_CODE(send_x.get(), StatusCode::kPermissionDenied);
+  return {send.get(), *removal};
+}
+
+}  // namespace
+
+TEST_CASE("membership: a member removed while their send is in flight is refused", "[concurrency][membership]") {
+  Rig rig;
+  auto owner = rig.User("owner");
+  auto x = rig.User("xavier");
+  auto chat = rig.service->CreateGroup(owner.user.id, "g", {x.user.id});
+  REQUIRE_OK(chat);
+  auto r = RemoveDuringSend(rig, owner, x, x, chat->id);
+  CHECK_CODE(r.sent, StatusCode::kPermissionDenied);
   for (const auto& m : Log(*rig.store, chat->id)) {
-    if (m.seq > removal->seq) CHECK(m.sender != x.user.id);
+    if (m.seq > r.removal.seq) CHECK(m.sender != x.user.id);
   }
 }
 
-TEST_CASE("membership: a message validated before its sender's removal is never stored after it",
-          "[concurrency][membership]") {
+TEST_CASE("membership: a message checked before a member's removal is not delivered to them", "[concurrency][membership]") {
   Rig rig;
   Events events(*rig.bus);
   auto owner = rig.User("owner");
@@ -424,19 +436,10 @@ TEST_CASE("membership: a message validated before its sender's removal is never 
   auto y = rig.User("yvonne");
   auto chat = rig.service->CreateGroup(owner.user.id, "g", {x.user.id, y.user.id});
   REQUIRE_OK(chat);
-  // y's send passes the early check; x is removed; then y's send goes on: x must not receive it.
-  rig.store->append.Arm();
-  auto send_y = std::async(std::launch::async, [&] { return rig.Send(y, chat->id, "from-y"); });
-  REQUIRE(rig.store->append.WaitArrived());
-  ParticipantChange remove;
-  remove.remove = {x.user.id};
-  auto removal = rig.service->ModifyParticipants(owner.user.id, chat->id, remove);
-  REQUIRE_OK(removal);
-  rig.store->append.Open();
-  auto sent = send_y.get();
-  REQUIRE_OK(sent);
-  CHECK(sent->message.seq > removal->seq);
-  auto recipients = events.Recipients(chat->id, sent->message.seq);
+  auto r = RemoveDuringSend(rig, owner, y, x, chat->id);
+  REQUIRE_OK(r.sent);
+  CHECK(r.sent->message.seq > r.removal.seq);
+  auto recipients = events.Recipients(chat->id, r.sent->message.seq);
   CHECK_FALSE(Contains(recipients, x.user.id));
   CHECK(Contains(recipients, y.user.id));
 }

@@ -3,14 +3,12 @@
 #include <string>
 
 #include "crypto.h"
-#include "test_support.h"
+#include "backends.h"
 
 using namespace chat;
 using chat::test::Fixture;
 
 namespace {
-
-std::string Backend() { return GENERATE(as<std::string>{}, LIBCHAT_TEST_BACKENDS); }
 
 using detail::Sha256Hex;
 
@@ -40,11 +38,7 @@ Attachment Upload(Fixture& f, const Session& s, const std::string& data, Attachm
 }
 
 SendRequest WithAttachments(const Session& s, ChatId chat, const std::string& client_id, std::vector<std::string> ids) {
-  SendRequest r;
-  r.sender = s.user.id;
-  r.device = s.device.id;
-  r.chat = chat;
-  r.client_id = client_id;
+  SendRequest r = test::TextMessage(s, chat, client_id, "");
   r.kind = MessageKind::kImage;
   r.attachments = std::move(ids);
   return r;
@@ -63,7 +57,7 @@ std::string ReadAll(BlobReader& reader) {
 }  // namespace
 
 TEST_CASE("an attachment is announced, uploaded, sent and read back by chat members only", "[contract][attachments]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   Session alice = f.NewUser("alice");
   Session bob = f.NewUser("bob");
   Session eve = f.NewUser("eve");
@@ -124,7 +118,7 @@ TEST_CASE("an attachment is announced, uploaded, sent and read back by chat memb
 }
 
 TEST_CASE("attachment limits and bad input are refused with typed errors and change nothing", "[contract][attachments][limits]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   ServiceOptions opts;
   opts.clock = &f.clock;
   opts.password_cost = PasswordCost::kMinimum;
@@ -172,7 +166,7 @@ TEST_CASE("attachment limits and bad input are refused with typed errors and cha
 }
 
 TEST_CASE("an upload must match the declared size, checksum and type, or it leaves nothing", "[contract][attachments][upload]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   Session alice = f.NewUser("alice");
   const UserId a = alice.user.id;
   const std::string png = Png(3000);
@@ -225,7 +219,7 @@ TEST_CASE("an upload must match the declared size, checksum and type, or it leav
 }
 
 TEST_CASE("retention deletes abandoned uploads and attachments no kept message references, bytes included", "[contract][attachments][retention]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   Session alice = f.NewUser("alice");
   const TimeMs ttl = ServiceOptions{}.attachment_orphan_ttl_ms;
   auto chat = f.service->CreateGroup(alice.user.id, "g", {}, {}, 0, 2 * kMsPerDay);
@@ -277,7 +271,7 @@ TEST_CASE("retention deletes abandoned uploads and attachments no kept message r
 }
 
 TEST_CASE("deleting the only message that references an attachment lets retention collect it", "[contract][attachments][retention]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   Session alice = f.NewUser("alice");
   auto chat = f.service->CreateGroup(alice.user.id, "g", {});
   REQUIRE_OK(chat);
@@ -295,7 +289,7 @@ TEST_CASE("deleting the only message that references an attachment lets retentio
 }
 
 TEST_CASE("export and import keep attachments, their state and their references", "[contract][attachments][export]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   Session alice = f.NewUser("alice");
   auto chat = f.service->CreateGroup(alice.user.id, "g", {});
   REQUIRE_OK(chat);

@@ -3,19 +3,17 @@
 // Import into a fresh store carries both.
 #include <algorithm>
 
-#include "test_support.h"
+#include "backends.h"
 
 using namespace chat;
 using chat::test::Fixture;
 
 namespace {
 
-std::string Backend() { return GENERATE(as<std::string>{}, LIBCHAT_TEST_BACKENDS); }
-
 // A mem:// store lives only as long as it is open: there, "reopen" means a new service on the same
 // store (what reads the blocks and bans back); LevelDB reopens from disk, PostgreSQL from the database.
 void Reopen(Fixture& f) {
-  if (f.backend != "mem") {
+  if (f.durable()) {
     f.Reopen();
     return;
   }
@@ -27,7 +25,7 @@ void Reopen(Fixture& f) {
 }  // namespace
 
 TEST_CASE("blocks are kept per user, idempotent, capped, and survive a reopen", "[contract][moderation]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   auto a = f.NewUser("alice"), b = f.NewUser("bob"), c = f.NewUser("carol");
   REQUIRE_OK(f.store->Block({a.user.id, c.user.id, 200}, 2));
   REQUIRE_OK(f.store->Block({a.user.id, b.user.id, 100}, 2));
@@ -75,7 +73,7 @@ CredentialChange UnbanOf(UserId user) {
 }  // namespace
 
 TEST_CASE("a ban and the user's disabled flag change together and survive a reopen", "[contract][moderation]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   auto a = f.NewUser("alice"), b = f.NewUser("bob");
   CHECK_CODE(f.store->ChangeCredentials(BanOf(4242, 1, "x")), StatusCode::kNotFound);
   CHECK_CODE(f.store->ChangeCredentials(UnbanOf(a.user.id)), StatusCode::kNotFound);
@@ -104,14 +102,14 @@ TEST_CASE("a ban and the user's disabled flag change together and survive a reop
 }
 
 TEST_CASE("export and import carry blocks and bans", "[contract][moderation][export]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   auto a = f.NewUser("alice"), b = f.NewUser("bob"), c = f.NewUser("carol");
   // alice blocks a user with a higher id: the import must see carol before the block.
   REQUIRE_OK(f.service->BlockUser(a.user.id, c.user.id));
   REQUIRE_OK(f.service->BlockUser(c.user.id, a.user.id));
   REQUIRE_OK(f.service->BanUser(b.user.id, "spam links"));
 
-  Fixture g(Backend());
+  Fixture g(test::StoreBackend());
   std::vector<std::string> types;
   REQUIRE_OK(f.store->Export([&](const StoreRecord& r) {
     types.emplace_back(RecordTypeName(r));
@@ -138,7 +136,7 @@ TEST_CASE("export and import carry blocks and bans", "[contract][moderation][exp
   CHECK(g.store->GetUser(b.user.id)->disabled);
 
   // A block naming a user the target store does not have is refused, changing nothing.
-  Fixture empty(Backend());
+  Fixture empty(test::StoreBackend());
   CHECK_CODE(empty.store->Import(StoreRecord{UserBlock{1, 2, 0}}), StatusCode::kInvalidArgument);
   CHECK_CODE(empty.store->Import(StoreRecord{UserBan{1, 0, "x"}}), StatusCode::kInvalidArgument);
 }

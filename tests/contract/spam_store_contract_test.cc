@@ -1,14 +1,14 @@
 // The spam tables of the store contract (store.h, "Spam flags and reports"), on mem:// and LevelDB:
 // flags are replaced, listed in pages and deleted; a reporter reports a message once; reports list
-// by id, all or per sender; everything survives a reopen and goes through export and import.
+// by id, all or per sender; everything survives a reopen and goes through export and import; a suspension
+// made by the service survives a restart.
 #include <sstream>
 
-#include "test_support.h"
+#include "backends.h"
+#include "spam_world.h"
 
 namespace chat::test {
 namespace {
-
-std::string Backend() { return GENERATE(as<std::string>{}, LIBCHAT_TEST_BACKENDS); }
 
 SpamFlag Flag(UserId user, double score, TimeMs at, bool suspended = false) {
   SpamFlag f;
@@ -33,7 +33,7 @@ SpamReport Report(UserId reporter, UserId sender, ChatId chat, Seq seq, TimeMs a
 }
 
 TEST_CASE("spam flags are stored, replaced, listed in user order and deleted", "[contract][spam]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   Store& s = *f.store;
   CHECK_CODE(s.GetSpamFlag(7), StatusCode::kNotFound);
   REQUIRE_OK(s.PutSpamFlag(Flag(9, 21.5, 1000)));
@@ -62,7 +62,7 @@ TEST_CASE("spam flags are stored, replaced, listed in user order and deleted", "
 }
 
 TEST_CASE("a reporter reports a message once; reports list by id, all or per sender", "[contract][spam]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   Store& s = *f.store;
   auto a = s.AddSpamReport(Report(3, 5, 100, 7, 1000));
   REQUIRE_OK(a);
@@ -105,7 +105,7 @@ TEST_CASE("a reporter reports a message once; reports list by id, all or per sen
   SECTION("flags and reports survive a reopen, and ids continue") {
     REQUIRE_OK(s.PutSpamFlag(Flag(5, 25, 10)));
     f.Reopen();
-    if (f.backend == "mem") return;  // mem:// starts empty by design.
+    if (!f.durable()) return;  // mem:// starts empty by design.
     auto kept = f.store->ListSpamReports(0, 0, 10);
     REQUIRE_OK(kept);
     CHECK(kept->size() == 3);
@@ -118,7 +118,7 @@ TEST_CASE("a reporter reports a message once; reports list by id, all or per sen
 }
 
 TEST_CASE("spam flags and reports go through export and import", "[contract][spam][migrate]") {
-  Fixture from(Backend());
+  Fixture from(test::StoreBackend());
   Session ann = from.NewUser("ann");
   Session bob = from.NewUser("bob");
   auto chat = from.service->CreateGroup(ann.user.id, "g", {bob.user.id});
@@ -149,6 +149,33 @@ TEST_CASE("spam flags and reports go through export and import", "[contract][spa
   REQUIRE_OK(next);
   CHECK(next->report.id == 2);
   CHECK(next->earlier_by_reporter == 1);
+}
+
+// Through the service: a spammer flagged and suspended stays so after chatd restarts (LevelDB).
+TEST_CASE("spam flags survive a restart, with the suspension they carried", "[spam][service]") {
+  SpamWorld w("leveldb");
+  Session spammer = w.OldUser("spammer");
+  std::vector<Session> reporters;
+  for (int i = 0; i < 5; ++i) reporters.push_back(w.OldUser("reporter" + std::to_string(i)));
+  w.fx.clock.Advance(8 * kMsPerDay);  // Established reporters: older than a week.
+  std::vector<UserId> ids;
+  for (const auto& r : reporters) ids.push_back(r.user.id);
+  ChatId chat = w.Group(spammer, ids);
+  auto sent = w.Send(spammer, chat, "buy buy buy");
+  REQUIRE_OK(sent);
+  for (const auto& r : reporters) REQUIRE_OK(w.service->ReportMessage(r.user.id, chat, sent->message.seq));
+  CHECK_CODE(w.Send(spammer, chat, "hello"), StatusCode::kPermissionDenied);
+
+  w.service.reset();
+  w.fx.Reopen();
+  w.Start();
+  CHECK_CODE(w.Send(spammer, chat, "hello"), StatusCode::kPermissionDenied);
+  CHECK(w.service->SpamStatus(spammer.user.id).flagged);
+  auto reports = w.fx.store->ListSpamReports(0, 0, 100);
+  REQUIRE_OK(reports);
+  CHECK(reports->size() == 5);
+  REQUIRE_OK(w.service->ClearSpam(spammer.user.id));
+  REQUIRE_OK(w.Send(spammer, chat, "hello"));
 }
 
 }  // namespace

@@ -7,23 +7,15 @@
 #include <set>
 #include <thread>
 
-#include "test_support.h"
+#include "backends.h"
 
 using namespace chat;
 using chat::test::Fixture;
 
 namespace {
 
-std::string Backend() { return GENERATE(as<std::string>{}, LIBCHAT_TEST_BACKENDS); }
-
 SendRequest Text(const Session& s, ChatId chat, const std::string& client_id, const std::string& body = "hi") {
-  SendRequest r;
-  r.sender = s.user.id;
-  r.device = s.device.id;
-  r.chat = chat;
-  r.client_id = client_id;
-  r.body = body;
-  return r;
+  return test::TextMessage(s, chat, client_id, body);
 }
 
 std::vector<Message> All(Fixture& f, const Session& s, ChatId chat) {
@@ -50,7 +42,7 @@ struct EventLog {
 }  // namespace
 
 TEST_CASE("store assigns gapless sequence numbers in send order", "[contract][order]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   auto alice = f.NewUser("alice");
   auto chat = f.service->CreateGroup(alice.user.id, "g", {});
   REQUIRE_OK(chat);
@@ -68,7 +60,7 @@ TEST_CASE("store assigns gapless sequence numbers in send order", "[contract][or
 }
 
 TEST_CASE("resending a client message id returns the original message, never a copy", "[contract][dedup]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   auto alice = f.NewUser("alice");
   auto chat = f.service->CreateGroup(alice.user.id, "g", {});
   REQUIRE_OK(chat);
@@ -95,7 +87,7 @@ TEST_CASE("resending a client message id returns the original message, never a c
     CHECK_CODE(f.service->Send(Text(alice, chat2->id, "same")), StatusCode::kInvalidArgument);
   }
   SECTION("dedup survives reopening the store") {
-    if (f.backend == "mem") return;
+    if (!f.durable()) return;
     f.Reopen();
     auto after = f.service->Send(Text(alice, chat->id, "same", "hello"));
     REQUIRE_OK(after);
@@ -105,7 +97,7 @@ TEST_CASE("resending a client message id returns the original message, never a c
 }
 
 TEST_CASE("concurrent resends of one client id while the first is in flight yield one message", "[contract][dedup]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   auto alice = f.NewUser("alice");
   auto chat = f.service->CreateGroup(alice.user.id, "g", {});
   REQUIRE_OK(chat);
@@ -133,7 +125,7 @@ TEST_CASE("concurrent resends of one client id while the first is in flight yiel
 }
 
 TEST_CASE("many threads sending to one chat produce a gapless, duplicate-free order", "[contract][concurrency]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   EventLog log(*f.bus);
   auto alice = f.NewUser("alice");
   std::vector<Session> devices = {alice};
@@ -176,7 +168,7 @@ TEST_CASE("many threads sending to one chat produce a gapless, duplicate-free or
 }
 
 TEST_CASE("group commit shares one durable write among concurrent sends", "[contract][durability]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   auto alice = f.NewUser("alice");
   auto chat = f.service->CreateGroup(alice.user.id, "g", {});
   REQUIRE_OK(chat);
@@ -195,7 +187,7 @@ TEST_CASE("group commit shares one durable write among concurrent sends", "[cont
 }
 
 TEST_CASE("a device's pending messages are exactly those after its acknowledged sequence", "[contract][inbox]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   auto alice = f.NewUser("alice");
   auto bob = f.NewUser("bob");
   auto bob_laptop = f.NewDevice("bob");
@@ -254,7 +246,7 @@ TEST_CASE("a device's pending messages are exactly those after its acknowledged 
 }
 
 TEST_CASE("sync pages through what a device missed and a new device gets the history", "[contract][sync]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   auto alice = f.NewUser("alice");
   auto chat = f.service->CreateGroup(alice.user.id, "g", {});
   REQUIRE_OK(chat);
@@ -284,7 +276,7 @@ TEST_CASE("sync pages through what a device missed and a new device gets the his
 }
 
 TEST_CASE("deleting a message erases its content, leaves a tombstone and syncs as an entry", "[contract][delete]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   auto alice = f.NewUser("alice");
   auto bob = f.NewUser("bob");
   auto carol = f.NewUser("carol");
@@ -318,7 +310,7 @@ TEST_CASE("deleting a message erases its content, leaves a tombstone and syncs a
 }
 
 TEST_CASE("membership rules: admins modify, limits hold, joiners see from joining, leavers see nothing", "[contract][membership]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   auto alice = f.NewUser("alice");
   auto bob = f.NewUser("bob");
   auto carol = f.NewUser("carol");
@@ -378,7 +370,7 @@ TEST_CASE("membership rules: admins modify, limits hold, joiners see from joinin
 }
 
 TEST_CASE("a direct chat between two users is unique", "[contract][membership]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   auto alice = f.NewUser("alice");
   auto bob = f.NewUser("bob");
   auto a = f.service->CreateDirect(alice.user.id, bob.user.id);
@@ -393,7 +385,7 @@ TEST_CASE("a direct chat between two users is unique", "[contract][membership]")
 }
 
 TEST_CASE("retention deletes expired messages and idle cursors, and only those", "[contract][retention]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   auto alice = f.NewUser("alice");
   auto bob = f.NewUser("bob");
   auto short_chat = f.service->CreateGroup(alice.user.id, "short", {bob.user.id}, "", 0, kMsPerDay);
@@ -440,7 +432,7 @@ TEST_CASE("retention deletes expired messages and idle cursors, and only those",
 }
 
 TEST_CASE("accounts: unique usernames, hashed passwords, at most five devices, revocable sessions", "[contract][accounts]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   REQUIRE_OK(f.service->Register({"Alice", "password-alice", "", "", ""}));
   auto alice = f.NewDevice("alice");
   CHECK(alice.user.username == "alice");
@@ -489,7 +481,7 @@ TEST_CASE("accounts: unique usernames, hashed passwords, at most five devices, r
 }
 
 TEST_CASE("limits and bad input are refused with typed errors and change nothing", "[contract][limits]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   auto alice = f.NewUser("alice");
   auto chat = f.service->CreateGroup(alice.user.id, "g", {});
   REQUIRE_OK(chat);
@@ -514,7 +506,7 @@ TEST_CASE("limits and bad input are refused with typed errors and change nothing
 }
 
 TEST_CASE("listing a user's chats reports unread counts and the last message", "[contract][chats]") {
-  Fixture f(Backend());
+  Fixture f(test::StoreBackend());
   auto alice = f.NewUser("alice");
   auto bob = f.NewUser("bob");
   auto chat = f.service->CreateGroup(alice.user.id, "g", {bob.user.id});

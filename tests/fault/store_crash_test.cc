@@ -43,11 +43,7 @@ namespace {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0;; ++i) {
-        SendRequest r;
-        r.sender = session->user.id;
-        r.device = session->device.id;
-        r.chat = (t % 2 == 0) ? a : b;
-        r.client_id = "r" + std::to_string(round) + "t" + std::to_string(t) + "-" + std::to_string(i);
+        SendRequest r = test::TextMessage(*session, (t % 2 == 0) ? a : b, "r" + std::to_string(round) + "t" + std::to_string(t) + "-" + std::to_string(i));
         r.body = "body " + r.client_id;
         auto res = svc.Send(r);
         if (!res.ok()) _exit(15);

@@ -342,6 +342,7 @@ TEST_CASE("chatd refuses uploads that break a limit, the checksum or the declare
   REQUIRE_OK(chat);
   Reply two = alice.client->Call("sendMessage", Json{{"chatId", chat->id},
                                                      {"clientId", "two"},
+                                                     {"kind", "image"},
                                                      {"body", ""},
                                                      {"attachments", {good["attachment"]["id"], bad_sum["attachment"]["id"]}}}
                                                     .dump());

@@ -3,10 +3,6 @@
 // chatd keeps serving; a bad certificate stops chatd at start with exit code 1. Also the wire form
 // of a rate-limit refusal and of the login throttle (resource_exhausted with retryAfterMs).
 #include <fcntl.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +19,7 @@
 #include <thread>
 
 #include "chatd_process.h"
+#include "test_keys.h"
 
 extern char** environ;
 
@@ -35,57 +32,11 @@ namespace net = boost::asio;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 
-struct TestCert {
-  std::string cert_file;
-  std::string key_file;
-};
-
-// A self-signed certificate for 127.0.0.1 (EC P-256, or RSA 2048 with `rsa`; subjectAltName
-// IP:127.0.0.1, valid for an hour) and its key, written as PEM into `dir`. Clients trust it by loading
-// cert_file as their CA.
-TestCert MakeSelfSignedCert(const std::string& dir, bool rsa = false) {
-  EVP_PKEY* key = rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
-  REQUIRE(key != nullptr);
-  X509* x = X509_new();
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-  X509_gmtime_adj(X509_getm_notBefore(x), -60);
-  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-  X509_set_pubkey(x, key);
-  X509_NAME* name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1,
-                             0);
-  X509_set_issuer_name(x, name);
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
-  for (auto [nid, value] : {std::pair{NID_subject_alt_name, "IP:127.0.0.1"},
-                            std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
-    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
-    REQUIRE(ext != nullptr);
-    X509_add_ext(x, ext, -1);
-    X509_EXTENSION_free(ext);
-  }
-  REQUIRE(X509_sign(x, key, EVP_sha256()) > 0);
-  TestCert out{dir + "/cert.pem", dir + "/key.pem"};
-  FILE* f = std::fopen(out.cert_file.c_str(), "w");
-  REQUIRE(f != nullptr);
-  PEM_write_X509(f, x);
-  std::fclose(f);
-  f = std::fopen(out.key_file.c_str(), "w");
-  REQUIRE(f != nullptr);
-  PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
-  std::fclose(f);
-  X509_free(x);
-  EVP_PKEY_free(key);
-  return out;
-}
-
-std::vector<std::string> TlsArgs(const TestCert& cert) {
+std::vector<std::string> TlsArgs(const CertFiles& cert) {
   return {"--tls-cert", cert.cert_file, "--tls-key", cert.key_file};
 }
 
-ClientOptions TlsClient(const TestCert& cert) {
+ClientOptions TlsClient(const CertFiles& cert) {
   ClientOptions o;
   o.tls = true;
   o.tls_ca_file = cert.cert_file;
@@ -93,7 +44,7 @@ ClientOptions TlsClient(const TestCert& cert) {
 }
 
 // GET https://127.0.0.1:port/target trusting `cert`. Returns "<status>\n<body>", or "0\n<error>".
-std::string HttpsGet(std::uint16_t port, const std::string& target, const TestCert& cert) {
+std::string HttpsGet(std::uint16_t port, const std::string& target, const CertFiles& cert) {
   net::io_context ioc;
   ssl::context ctx(ssl::context::tls_client);
   ctx.load_verify_file(cert.cert_file);
@@ -119,7 +70,7 @@ std::string HttpsGet(std::uint16_t port, const std::string& target, const TestCe
 
 // A TLS 1.2 handshake with chatd offering only `ciphers` (OpenSSL names). The suite agreed on, or
 // "" if the handshake failed.
-std::string Tls12Handshake(std::uint16_t port, const TestCert& cert, const char* ciphers) {
+std::string Tls12Handshake(std::uint16_t port, const CertFiles& cert, const char* ciphers) {
   net::io_context ioc;
   ssl::context ctx(ssl::context::tls_client);
   ctx.load_verify_file(cert.cert_file);
@@ -179,7 +130,7 @@ int RunChatdToExit(const std::string& data_dir, const std::vector<std::string>& 
 
 TEST_CASE("chatd with --tls-cert/--tls-key: two users chat over wss://") {
   TempDir dir;
-  const TestCert cert = MakeSelfSignedCert(dir.str());
+  const CertFiles cert = WriteLoopbackCert(dir.str());
   ChatdProcess chatd(dir.str(), TlsArgs(cert));
   auto ada = Client::Connect("127.0.0.1", chatd.port(), TlsClient(cert));
   REQUIRE_OK(ada);
@@ -204,7 +155,7 @@ TEST_CASE("chatd with --tls-cert/--tls-key: two users chat over wss://") {
 
 TEST_CASE("chatd with TLS serves /healthz, /metrics and the attachment routes over https://") {
   TempDir dir;
-  const TestCert cert = MakeSelfSignedCert(dir.str());
+  const CertFiles cert = WriteLoopbackCert(dir.str());
   ChatdProcess chatd(dir.str(), TlsArgs(cert));
   CHECK(HttpsGet(chatd.port(), "/healthz", cert) == "200\nok\n");
   const std::string metrics = HttpsGet(chatd.port(), "/metrics", cert);
@@ -219,9 +170,9 @@ TEST_CASE("chatd with TLS serves /healthz, /metrics and the attachment routes ov
 
 TEST_CASE("a client that does not trust chatd's certificate fails the TLS handshake") {
   TempDir dir;
-  const TestCert cert = MakeSelfSignedCert(dir.str());
+  const CertFiles cert = WriteLoopbackCert(dir.str());
   TempDir other_dir;
-  const TestCert other = MakeSelfSignedCert(other_dir.str());
+  const CertFiles other = WriteLoopbackCert(other_dir.str());
   ChatdProcess chatd(dir.str(), TlsArgs(cert));
   auto c = Client::Connect("127.0.0.1", chatd.port(), TlsClient(other));
   REQUIRE_FALSE(c.ok());
@@ -231,7 +182,7 @@ TEST_CASE("a client that does not trust chatd's certificate fails the TLS handsh
 
 TEST_CASE("a plain ws:// or http:// client on the TLS port fails cleanly and chatd keeps serving") {
   TempDir dir;
-  const TestCert cert = MakeSelfSignedCert(dir.str());
+  const CertFiles cert = WriteLoopbackCert(dir.str());
   ChatdProcess chatd(dir.str(), TlsArgs(cert));
   ClientOptions plain;
   plain.connect_timeout = 3s;
@@ -249,9 +200,9 @@ TEST_CASE("a plain ws:// or http:// client on the TLS port fails cleanly and cha
 
 TEST_CASE("chatd refuses to start with a missing certificate or a key that does not match, exit code 1") {
   TempDir dir;
-  const TestCert cert = MakeSelfSignedCert(dir.str());
+  const CertFiles cert = WriteLoopbackCert(dir.str());
   TempDir other_dir;
-  const TestCert other = MakeSelfSignedCert(other_dir.str());
+  const CertFiles other = WriteLoopbackCert(other_dir.str());
   std::string err;
   CHECK(RunChatdToExit(dir.str(), {"--tls-cert", dir.str() + "/missing.pem", "--tls-key", cert.key_file}, &err) == 1);
   CHECK(err.find("cannot read certificate '" + dir.str() + "/missing.pem': No such file") != std::string::npos);
@@ -304,7 +255,7 @@ TEST_CASE("failed logins from one address are throttled over the wire, the same 
 
 TEST_CASE("TLS 1.2 with an RSA certificate offers only AEAD suites with forward secrecy", "[integration][tls]") {
   TempDir dir;
-  const TestCert cert = MakeSelfSignedCert(dir.str(), /*rsa=*/true);
+  const CertFiles cert = WriteLoopbackCert(dir.str(), /*rsa=*/true);
   ChatdProcess chatd(dir.str(), TlsArgs(cert));
   // Static RSA key exchange (no forward secrecy) and CBC with SHA-1, which OpenSSL's defaults allow.
   CHECK(Tls12Handshake(chatd.port(), cert, "AES128-SHA:AES256-SHA:AES128-GCM-SHA256:AES256-SHA256") == "");

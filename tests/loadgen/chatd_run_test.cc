@@ -3,13 +3,16 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "subprocess.h"
-#include "test_support.h"
+#include "chatd_process.h"
+#include "loadgen_run.h"
 
 namespace chat::loadgen::test {
 namespace {
 
 using Json = nlohmann::json;
+
+// Quiet, and no spam scoring: a load run is a burst of messages from fresh accounts.
+const std::vector<std::string> kChatdArgs = {"--log-level", "warning", "--spam", "off"};
 
 Json Passes(const LoadgenRun& run) {
   INFO("chat-loadgen output:\n" << run.output);
@@ -25,8 +28,8 @@ Json Passes(const LoadgenRun& run) {
 
 TEST_CASE("loadgen against chatd: steady runs lose nothing and reuse sessions", "[loadgen][integration]") {
   chat::test::TempDir dir;
-  Chatd chatd(dir.str());
-  const std::vector<std::string> args = {"--url",   chatd.url(), "--clients",  "20", "--group-size", "5",
+  chat::test::ChatdProcess chatd(dir.str(), kChatdArgs);
+  const std::vector<std::string> args = {"--url",   chatd.ws_url(), "--clients",  "20", "--group-size", "5",
                                          "--rate",  "50",        "--duration", "2",  "--state",      dir.str() + "/state.json"};
   const Json first = Passes(RunLoadgen(args));
   CHECK(first["setup"]["sessions_reused"] == false);
@@ -47,8 +50,8 @@ TEST_CASE("loadgen against chatd: steady runs lose nothing and reuse sessions", 
 
 TEST_CASE("loadgen against chatd: a reconnect storm resyncs every device", "[loadgen][integration]") {
   chat::test::TempDir dir;
-  Chatd chatd(dir.str());
-  const Json j = Passes(RunLoadgen({"--url", chatd.url(), "--clients", "20", "--group-size", "5", "--rate", "50",
+  chat::test::ChatdProcess chatd(dir.str(), kChatdArgs);
+  const Json j = Passes(RunLoadgen({"--url", chatd.ws_url(), "--clients", "20", "--group-size", "5", "--rate", "50",
                                     "--duration", "3", "--mode", "reconnect-storm", "--state", dir.str() + "/state.json"}));
   CHECK(j["resync"]["devices"] == 20);
   CHECK(j["delivered"] == j["expected"]);
@@ -56,8 +59,8 @@ TEST_CASE("loadgen against chatd: a reconnect storm resyncs every device", "[loa
 
 TEST_CASE("loadgen against chatd: offline devices sync everything", "[loadgen][integration]") {
   chat::test::TempDir dir;
-  Chatd chatd(dir.str());
-  const Json j = Passes(RunLoadgen({"--url", chatd.url(), "--clients", "20", "--group-size", "5", "--rate", "50",
+  chat::test::ChatdProcess chatd(dir.str(), kChatdArgs);
+  const Json j = Passes(RunLoadgen({"--url", chatd.ws_url(), "--clients", "20", "--group-size", "5", "--rate", "50",
                                     "--duration", "2", "--mode", "offline-sync", "--offline-share", "0.25", "--state",
                                     dir.str() + "/state.json"}));
   CHECK(j["sync"]["devices"] == 5);
@@ -68,8 +71,8 @@ TEST_CASE("loadgen against chatd: offline devices sync everything", "[loadgen][i
 
 TEST_CASE("loadgen against chatd: idle connections and the server's memory", "[loadgen][integration]") {
   chat::test::TempDir dir;
-  Chatd chatd(dir.str());
-  const Json j = Passes(RunLoadgen({"--url", chatd.url(), "--clients", "20", "--group-size", "5", "--duration", "1",
+  chat::test::ChatdProcess chatd(dir.str(), kChatdArgs);
+  const Json j = Passes(RunLoadgen({"--url", chatd.ws_url(), "--clients", "20", "--group-size", "5", "--duration", "1",
                                     "--mode", "idle", "--state", dir.str() + "/state.json"}));
   CHECK(j["server"]["idle_connections"] == 20);
   CHECK(j["server"].contains("rss_bytes_per_connection"));

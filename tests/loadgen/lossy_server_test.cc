@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_chat_server.h"
-#include "subprocess.h"
+#include "loadgen_run.h"
 #include "test_support.h"
 
 namespace chat::loadgen::test {

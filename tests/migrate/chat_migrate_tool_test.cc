@@ -7,35 +7,17 @@
 #include <sstream>
 
 #include "migrate_support.h"
+#include "subprocess.h"
 
 using namespace chat;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string Quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void WriteFile(const fs::path& p, const std::string& text) {
-  std::ofstream out(p, std::ios::binary);
-  out << text;
-}
+using Run = test::CommandRun;
+using test::ReadFile;
+using test::ShellQuote;
+using test::WriteFile;
 
 // A scratch directory, a populated LevelDB store in it (closed, so the tool can lock it) and the
 // dump the library makes of it.
@@ -58,12 +40,11 @@ class ToolTest {
   Run Migrate(const std::string& args, const fs::path& stdin_path = "/dev/null") const {
     const fs::path out = Path("stdout.txt");
     const fs::path err = Path("stderr.txt");
-    const std::string cmd = Quote(CHAT_MIGRATE_BIN) + " " + args + " <" + Quote(stdin_path.string()) + " >" +
-                            Quote(out.string()) + " 2>" + Quote(err.string());
+    const std::string cmd = ShellQuote(CHAT_MIGRATE_BIN) + " " + args + " <" + ShellQuote(stdin_path.string()) + " >" +
+                            ShellQuote(out.string()) + " 2>" + ShellQuote(err.string());
     Run r;
-    int status = std::system(cmd.c_str());
-    REQUIRE(WIFEXITED(status));
-    r.code = WEXITSTATUS(status);
+    const int status = std::system(cmd.c_str());
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     r.out = ReadFile(out);
     r.err = ReadFile(err);
     INFO(cmd << "\nstdout: " << r.out << "\nstderr: " << r.err);
@@ -114,7 +95,7 @@ TEST_CASE("chat-migrate: usage errors exit 2, --help exits 0", "[migrate][tool]"
 
 TEST_CASE("chat-migrate: status and up", "[migrate][tool]") {
   ToolTest t;
-  auto status = t.Migrate("status --json --store " + Quote(t.Uri("store")));
+  auto status = t.Migrate("status --json --store " + ShellQuote(t.Uri("store")));
   REQUIRE(status.code == 0);
   auto j = LastJsonLine(status.out);
   CHECK(j["schema_version"] == kSchemaVersion);
@@ -122,11 +103,11 @@ TEST_CASE("chat-migrate: status and up", "[migrate][tool]") {
   CHECK(j["state"] == "up_to_date");
   CHECK(j["pending"].empty());
 
-  auto up = t.Migrate("up --store " + Quote(t.Uri("store")));
+  auto up = t.Migrate("up --store " + ShellQuote(t.Uri("store")));
   CHECK(up.code == 0);
   CHECK(up.out.find("nothing to do") != std::string::npos);
 
-  auto missing = t.Migrate("status --store " + Quote(t.Uri("nowhere")));
+  auto missing = t.Migrate("status --store " + ShellQuote(t.Uri("nowhere")));
   CHECK(missing.code == 1);
   CHECK(missing.err.find("no store at") != std::string::npos);
   CHECK_FALSE(fs::exists(t.Path("nowhere")));  // Looking did not create it.
@@ -139,10 +120,10 @@ TEST_CASE("chat-migrate: status and up", "[migrate][tool]") {
     b.Put("meta/schema", std::to_string(kSchemaVersion + 1));
     REQUIRE_OK((*engine)->Write(b, true));
   }
-  auto newer = t.Migrate("status --json --store " + Quote(t.Uri("store")));
+  auto newer = t.Migrate("status --json --store " + ShellQuote(t.Uri("store")));
   CHECK(newer.code == 0);
   CHECK(LastJsonLine(newer.out)["state"] == "newer");
-  auto refused = t.Migrate("up --json --store " + Quote(t.Uri("store")));
+  auto refused = t.Migrate("up --json --store " + ShellQuote(t.Uri("store")));
   CHECK(refused.code == 1);
   CHECK(LastJsonLine(refused.out)["error"]["code"] == "failed_precondition");
   CHECK(refused.err.find("upgrade libchat") != std::string::npos);
@@ -150,56 +131,56 @@ TEST_CASE("chat-migrate: status and up", "[migrate][tool]") {
 
 TEST_CASE("chat-migrate: export, import and export again give the same dump", "[migrate][tool]") {
   ToolTest t;
-  auto exported = t.Migrate("export --json --from " + Quote(t.Uri("store")) + " --out " + Quote(t.Path("a.jsonl")));
+  auto exported = t.Migrate("export --json --from " + ShellQuote(t.Uri("store")) + " --out " + ShellQuote(t.Path("a.jsonl")));
   REQUIRE(exported.code == 0);
   CHECK(ReadFile(t.Path("a.jsonl")) == t.dump());
   CHECK(LastJsonLine(exported.out)["counts"]["users"] == 3);
   CHECK_FALSE(fs::exists(t.Path("a.jsonl.partial")));
 
-  auto imported = t.Migrate("import --to " + Quote(t.Uri("copy")) + " --in " + Quote(t.Path("a.jsonl")));
+  auto imported = t.Migrate("import --to " + ShellQuote(t.Uri("copy")) + " --in " + ShellQuote(t.Path("a.jsonl")));
   REQUIRE(imported.code == 0);
   CHECK(imported.out.find("imported ") == 0);
 
   // Through standard output and standard input this time.
-  auto again = t.Migrate("export --from " + Quote(t.Uri("copy")));
+  auto again = t.Migrate("export --from " + ShellQuote(t.Uri("copy")));
   REQUIRE(again.code == 0);
   CHECK(again.out == t.dump());
   CHECK(again.err.find("exported ") == 0);  // The report stays off the data stream.
   WriteFile(t.Path("b.jsonl"), again.out);
-  auto piped = t.Migrate("import --to " + Quote(t.Uri("copy2")), t.Path("b.jsonl"));
+  auto piped = t.Migrate("import --to " + ShellQuote(t.Uri("copy2")), t.Path("b.jsonl"));
   REQUIRE(piped.code == 0);
-  CHECK(t.Migrate("export --from " + Quote(t.Uri("copy2"))).out == t.dump());
+  CHECK(t.Migrate("export --from " + ShellQuote(t.Uri("copy2"))).out == t.dump());
 
   // An existing empty directory is a fresh target too; the store takes its place.
   fs::create_directory(t.Path("empty"));
-  REQUIRE(t.Migrate("import --to " + Quote(t.Uri("empty")) + " --in " + Quote(t.Path("a.jsonl"))).code == 0);
-  CHECK(t.Migrate("export --from " + Quote(t.Uri("empty"))).out == t.dump());
+  REQUIRE(t.Migrate("import --to " + ShellQuote(t.Uri("empty")) + " --in " + ShellQuote(t.Path("a.jsonl"))).code == 0);
+  CHECK(t.Migrate("export --from " + ShellQuote(t.Uri("empty"))).out == t.dump());
 }
 
 TEST_CASE("chat-migrate: a store in use by another process is refused", "[migrate][tool]") {
   ToolTest t;
   auto held = Registry::Default().MakeStore(t.Uri("store"));  // This process holds LevelDB's lock.
   REQUIRE_OK(held);
-  auto r = t.Migrate("status --store " + Quote(t.Uri("store")));
+  auto r = t.Migrate("status --store " + ShellQuote(t.Uri("store")));
   CHECK(r.code == 1);
   CHECK(r.err.find("is chatd, or another chat-migrate, using this store?") != std::string::npos);
 }
 
 TEST_CASE("chat-migrate: copy between stores", "[migrate][tool]") {
   ToolTest t;
-  auto copy = t.Migrate("copy --json --from " + Quote(t.Uri("store")) + " --to " + Quote(t.Uri("copied")));
+  auto copy = t.Migrate("copy --json --from " + ShellQuote(t.Uri("store")) + " --to " + ShellQuote(t.Uri("copied")));
   REQUIRE(copy.code == 0);
   auto j = LastJsonLine(copy.out);
   CHECK(j["ok"] == true);
   CHECK(j["counts"]["chats"] == 2);
-  CHECK(t.Migrate("export --from " + Quote(t.Uri("copied"))).out == t.dump());
+  CHECK(t.Migrate("export --from " + ShellQuote(t.Uri("copied"))).out == t.dump());
   // Into memory: a dry run that checks every record of the source.
-  CHECK(t.Migrate("copy --from " + Quote(t.Uri("store")) + " --to mem://").code == 0);
+  CHECK(t.Migrate("copy --from " + ShellQuote(t.Uri("store")) + " --to mem://").code == 0);
   // Onto a store that holds records: refused, and that store is left alone.
-  auto onto = t.Migrate("copy --from " + Quote(t.Uri("copied")) + " --to " + Quote(t.Uri("store")));
+  auto onto = t.Migrate("copy --from " + ShellQuote(t.Uri("copied")) + " --to " + ShellQuote(t.Uri("store")));
   CHECK(onto.code == 1);
   CHECK(onto.err.find("import only into a fresh store") != std::string::npos);
-  CHECK(t.Migrate("export --from " + Quote(t.Uri("store"))).out == t.dump());
+  CHECK(t.Migrate("export --from " + ShellQuote(t.Uri("store"))).out == t.dump());
 }
 
 TEST_CASE("chat-migrate: bad input stops with the line number and leaves no target", "[migrate][tool]") {
@@ -214,7 +195,7 @@ TEST_CASE("chat-migrate: bad input stops with the line number and leaves no targ
     for (std::size_t i = 0; i < 6; ++i) cut += lines[i] + "\n";
     cut += lines[6].substr(0, lines[6].size() / 2);
     WriteFile(t.Path("bad.jsonl"), cut);
-    auto r = t.Migrate("import --to " + Quote(t.Uri("target")) + " --in " + Quote(t.Path("bad.jsonl")));
+    auto r = t.Migrate("import --to " + ShellQuote(t.Uri("target")) + " --in " + ShellQuote(t.Path("bad.jsonl")));
     CHECK(r.code == 1);
     CHECK(r.err.find("line 7: not valid JSON") != std::string::npos);
   }
@@ -224,7 +205,7 @@ TEST_CASE("chat-migrate: bad input stops with the line number and leaves no targ
       text += (i == 4 ? std::string(R"({"type":"poll","question":"lunch?"})") : lines[i]) + "\n";
     }
     WriteFile(t.Path("bad.jsonl"), text);
-    auto r = t.Migrate("import --json --to " + Quote(t.Uri("target")), t.Path("bad.jsonl"));
+    auto r = t.Migrate("import --json --to " + ShellQuote(t.Uri("target")), t.Path("bad.jsonl"));
     CHECK(r.code == 1);
     auto j = LastJsonLine(r.out);
     CHECK(j["error"]["code"] == "invalid_argument");
@@ -234,7 +215,7 @@ TEST_CASE("chat-migrate: bad input stops with the line number and leaves no targ
     std::string text;
     for (std::size_t i = 0; i + 1 < lines.size(); ++i) text += lines[i] + "\n";
     WriteFile(t.Path("bad.jsonl"), text);
-    auto r = t.Migrate("import --to " + Quote(t.Uri("target")) + " --in " + Quote(t.Path("bad.jsonl")));
+    auto r = t.Migrate("import --to " + ShellQuote(t.Uri("target")) + " --in " + ShellQuote(t.Path("bad.jsonl")));
     CHECK(r.code == 1);
     CHECK(r.err.find("line " + std::to_string(lines.size() - 1) + ": the dump stops here") != std::string::npos);
   }

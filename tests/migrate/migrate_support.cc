@@ -42,13 +42,8 @@ class CountingIterator final : public KvIterator {
 
 Message Send(Fixture& f, const Session& s, ChatId chat, const std::string& client_id, const std::string& body,
              Seq reply_to = 0, MessageKind kind = MessageKind::kText, std::vector<std::string> attachments = {}) {
-  SendRequest r;
-  r.sender = s.user.id;
-  r.device = s.device.id;
-  r.chat = chat;
-  r.client_id = client_id;
+  SendRequest r = TextMessage(s, chat, client_id, body);
   r.kind = kind;
-  r.body = body;
   r.attachments = std::move(attachments);
   r.reply_to = reply_to;
   auto sent = f.service->Send(r);

@@ -86,12 +86,7 @@ struct PushWorld {
   }
 
   Message Send(const std::string& text, const Session& from) {
-    SendRequest r;
-    r.sender = from.user.id;
-    r.device = from.device.id;
-    r.chat = chat;
-    r.client_id = "c" + std::to_string(++next_client_id);
-    r.body = text;
+    SendRequest r = test::TextMessage(from, chat, "c" + std::to_string(++next_client_id), text);
     auto m = fx.service->Send(r);
     REQUIRE_OK(m);
     return m->message;

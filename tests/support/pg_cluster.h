@@ -84,4 +84,9 @@ class PgCluster {
   std::vector<std::string> extra_;  // Settings for every start (a standby's primary_conninfo).
 };
 
+// The PostgreSQL server shared by this test process: the ctest fixture's (found through
+// LIBCHAT_TEST_PG_STATE), else one started on first use and stopped at exit. REQUIREs that it runs.
+// Defined in registry_plugins.cc (with Catch2): in tests that link every plugin.
+PgCluster& SharedPgCluster();
+
 }  // namespace chat::test

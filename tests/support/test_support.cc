@@ -1,22 +1,31 @@
 #include "test_support.h"
 
+#include <algorithm>
+#include <fstream>
 #include <random>
-
-#include "libchat/plugins/leveldb_store.h"
-#ifdef LIBCHAT_TEST_POSTGRES
-#include <cstdlib>
-#include <mutex>
-
-#include "pg_cluster.h"
-#endif
+#include <sstream>
 
 namespace chat::test {
+namespace {
+
+std::string RandomToken() {
+  std::random_device rd;
+  return std::to_string(rd()) + std::to_string(rd());
+}
+
+// "mem" and "leveldb" are short names for the two backends every build has.
+std::string StoreUriOf(const std::string& backend) {
+  if (backend == "mem") return "mem://";
+  if (backend == "leveldb") return "leveldb://{tmp}";
+  return backend;
+}
+
+}  // namespace
 
 TempDir::TempDir() {
-  std::random_device rd;
   auto base = std::filesystem::temp_directory_path();
   for (;;) {
-    path_ = base / ("libchat-test-" + std::to_string(rd()) + std::to_string(rd()));
+    path_ = base / ("libchat-test-" + RandomToken());
     std::error_code ec;
     if (std::filesystem::create_directory(path_, ec)) break;
   }
@@ -30,56 +39,70 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-#ifdef LIBCHAT_TEST_POSTGRES
-PgCluster& SharedPgCluster() {
-  static std::mutex mu;
-  static std::unique_ptr<PgCluster> cluster;
-  std::lock_guard lock(mu);
-  if (!cluster) {
-    Result<std::unique_ptr<PgCluster>> made = Status::NotFound("");
-    const char* state = std::getenv("LIBCHAT_TEST_PG_STATE");
-    if (state != nullptr && std::filesystem::exists(state)) {
-      made = PgCluster::Attach(state);
-    } else {
-      made = PgCluster::Start({});
-    }
-    REQUIRE_OK(made);
-    cluster = std::move(*made);
-  }
-  return *cluster;
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
-#endif
+
+void WriteFile(const std::filesystem::path& path, std::string_view content) {
+  std::ofstream out(path, std::ios::binary);
+  out << content;
+  out.close();
+  REQUIRE(out.good());
+}
+
+SendRequest TextMessage(const Session& s, ChatId chat, const std::string& client_id, const std::string& body) {
+  SendRequest r;
+  r.sender = s.user.id;
+  r.device = s.device.id;
+  r.chat = chat;
+  r.client_id = client_id;
+  r.body = body;
+  return r;
+}
+
+std::string ExpandUri(const std::string& uri, const std::string& dir) {
+  std::string out = uri;
+  for (auto [key, value] : {std::pair<std::string, std::string>{"{tmp}", dir}, {"{unique}", RandomToken()}}) {
+    for (auto at = out.find(key); at != std::string::npos; at = out.find(key, at + value.size())) {
+      out.replace(at, key.size(), value);
+    }
+  }
+  return out;
+}
 
 std::unique_ptr<Store> OpenStore(const std::string& backend, const std::string& dir, KvStoreOptions options) {
-  std::unique_ptr<KvEngine> engine;
-  if (backend == "postgres") {
-    auto s = Registry::Default().MakeStore(dir);
+  const std::string uri = ExpandUri(StoreUriOf(backend), dir);
+  INFO("store " << uri);
+  const Registry& registry = TestRegistry();
+  const auto schemes = registry.KvEngineSchemes();
+  auto parsed = Uri::Parse(uri);
+  REQUIRE_OK(parsed);
+  if (std::find(schemes.begin(), schemes.end(), parsed->scheme) == schemes.end()) {
+    // A Store-only backend (a later SQL plugin): it has no KvStoreOptions.
+    auto s = registry.MakeStore(uri);
     REQUIRE_OK(s);
     return std::move(*s);
   }
-  if (backend == "mem") {
-    engine = NewMemKvEngine();
-  } else {
-    auto e = OpenLevelDbEngine(dir);
-    REQUIRE_OK(e);
-    engine = std::move(*e);
-  }
-  auto s = MakeKvStore(std::move(engine), options);
+  auto engine = registry.MakeKvEngine(uri);
+  REQUIRE_OK(engine);
+  auto s = MakeKvStore(std::move(*engine), options);
   REQUIRE_OK(s);
   return std::move(*s);
 }
 
 Fixture::Fixture(const std::string& b, KvStoreOptions o) : backend(b), store_options(o) {
-  if (backend != "mem") dir = std::make_unique<TempDir>();
-#ifdef LIBCHAT_TEST_POSTGRES
-  if (backend == "postgres") {
-    auto db = SharedPgCluster().NewDatabase();
-    REQUIRE_OK(db);
-    database = *db;
-    // Deletions are vacuumed at once, as the KvStore fixtures' erasure runs at once on demand.
-    store_uri = SharedPgCluster().Uri(database) + "?pool=4&erase_delay_ms=0";
+  std::string uri = StoreUriOf(backend);
+  const auto servers = ServerStoreBackends();
+  const bool server = std::find(servers.begin(), servers.end(), backend) != servers.end();
+  if (server) {
+    ServerStore made = NewServerStore(backend);
+    uri = made.uri;
+    database = made.database;
   }
-#endif
+  if (server || uri.find("{tmp}") != std::string::npos) dir = std::make_unique<TempDir>();
   if (dir) {
     auto b = NewFileBlobStore((dir->path() / "blobs").string());
     REQUIRE_OK(b);
@@ -87,23 +110,24 @@ Fixture::Fixture(const std::string& b, KvStoreOptions o) : backend(b), store_opt
   } else {
     blobs = NewMemBlobStore();
   }
+  // The store lives in <dir>/store, beside the blobs.
+  store_uri = ExpandUri(uri, dir ? (dir->path() / "store").string() : "");
   Reopen();
 }
 
 Fixture::~Fixture() {
   service.reset();
   store.reset();
-#ifdef LIBCHAT_TEST_POSTGRES
-  if (!database.empty()) SharedPgCluster().DropDatabase(database).IgnoreError();
-#endif
+  if (!database.empty()) ReleaseServerStore(backend, {store_uri, database});
 }
+
+bool Fixture::durable() const { return store_uri.rfind("mem:", 0) != 0; }
 
 void Fixture::Reopen() {
   service.reset();
   store.reset();
   bus = NewInProcBus();
-  store = OpenStore(backend, !store_uri.empty() ? store_uri : dir ? (dir->path() / "store").string() : "",
-                    store_options);
+  store = OpenStore(store_uri, "", store_options);
   ServiceOptions opts;
   opts.clock = &clock;
   opts.password_cost = PasswordCost::kMinimum;

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "libchat/libchat.h"
 
@@ -50,51 +52,70 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-class PgCluster;
+// The whole content of a file ("" if it cannot be read).
+std::string ReadFile(const std::filesystem::path& path);
+// Writes `content` to `path`, replacing it. REQUIREs success.
+void WriteFile(const std::filesystem::path& path, std::string_view content);
 
-// The backends every store contract suite runs on: mem, leveldb, and postgres when this build has
-// the plugin (a database of its own per fixture, on the shared throw-away server).
-#ifdef LIBCHAT_TEST_POSTGRES
-#define LIBCHAT_TEST_BACKENDS "mem", "leveldb", "postgres"
-#else
-#define LIBCHAT_TEST_BACKENDS "mem", "leveldb"
-#endif
+// A text message from the device of `s` (builders for the requests tests send most).
+SendRequest TextMessage(const Session& s, ChatId chat, const std::string& client_id, const std::string& body = "hi");
 
-// The PostgreSQL server shared by this test process: the ctest fixture's (found through
-// LIBCHAT_TEST_PG_STATE), else one started on first use and stopped at exit. REQUIREs that it runs.
-// Only in builds with the postgres plugin.
-PgCluster& SharedPgCluster();
+// The registry tests open backends with. Unit tests (label unit) get one with the built-in backends
+// only (mem://, inproc://, log://, file://); the others get Registry::Default(), with every plugin of
+// the build (leveldb://, the curl push senders). Defined by the libchat_test_registry_* object
+// libraries that libchat_add_test links.
+Registry& TestRegistry();
+
+// Store backends on a server, named like "mem" and "leveldb": "postgres" in the tests that link every
+// plugin, in builds with the PostgreSQL plugin; none in unit tests. Each ServerStore is a fresh,
+// empty store of its own (a database on the run's throw-away server), removed by ReleaseServerStore.
+// Defined with TestRegistry().
+struct ServerStore {
+  std::string uri;       // The store's URI.
+  std::string database;  // The database it lives in, for tests that look at it with SQL.
+};
+std::vector<std::string> ServerStoreBackends();
+ServerStore NewServerStore(const std::string& backend);  // REQUIREs success.
+void ReleaseServerStore(const std::string& backend, const ServerStore& store);
+
+// A store URI with its placeholders filled in: "{tmp}" becomes `dir` (a fresh directory), "{unique}"
+// a random token (for a shared server: a database or key prefix of its own per test).
+std::string ExpandUri(const std::string& uri, const std::string& dir);
 
 // A ChatService over a chosen store, with a manual clock and minimum password cost (tests only).
 struct Fixture {
-  // backend: "mem", "leveldb" (in a temp dir owned by the fixture) or "postgres" (a fresh database
-  // on SharedPgCluster(), dropped with the fixture).
+  // backend: "mem" (mem://), "leveldb" (leveldb:// in a temp dir owned by the fixture), one of
+  // ServerStoreBackends() ("postgres": a fresh database, dropped with the fixture), or any store URI
+  // that TestRegistry() knows, with the placeholders of ExpandUri ({tmp} is the fixture's dir).
   explicit Fixture(const std::string& backend, KvStoreOptions store_options = {});
   ~Fixture();
 
-  // Closes and reopens the store (LevelDB: from disk). Services made before are invalid.
+  // Closes and reopens the store (LevelDB: from disk; mem:// starts empty). Services made before are
+  // invalid.
   void Reopen();
+  // Whether the store keeps its data across Reopen (false for mem://).
+  bool durable() const;
 
   // Registers a user and logs a device in.
   Session NewUser(const std::string& name);
   Session NewDevice(const std::string& name);
 
   std::string backend;
+  std::string store_uri;  // As opened ({tmp} filled in).
+  std::string database;   // A server backend's database ("postgres"), else "".
   KvStoreOptions store_options;
-  std::string database;  // postgres: the fixture's database.
-  std::string store_uri;  // postgres: the store's URI.
   std::unique_ptr<TempDir> dir;
   ManualClock clock;
   std::shared_ptr<Bus> bus;
   std::shared_ptr<Store> store;
-  // Attachment bytes: mem:// for "mem", file:// in the fixture's directory for "leveldb". Kept across
-  // Reopen.
+  // Attachment bytes: mem:// for "mem", file:// in the fixture's directory for "leveldb" and the
+  // server backends. Kept across Reopen.
   std::shared_ptr<BlobStore> blobs;
   std::unique_ptr<ChatService> service;
 };
 
-// Opens a store: "mem", "leveldb" in `where` (a directory), or "postgres" at `where` (a postgres://
-// URI). REQUIREs success.
-std::unique_ptr<Store> OpenStore(const std::string& backend, const std::string& where, KvStoreOptions options = {});
+// Opens a store: "mem", "leveldb" (in `dir`) or a store URI (see Fixture). Engine schemes get the
+// built-in KvStore with `options`. REQUIREs success.
+std::unique_ptr<Store> OpenStore(const std::string& backend, const std::string& dir, KvStoreOptions options = {});
 
 }  // namespace chat::test

@@ -64,12 +64,7 @@ TEST_CASE("a ban closes every session, refuses login, resume and sends, and unba
   CHECK_CODE(resume, StatusCode::kPermissionDenied);
   CHECK(resume.status().message().find("banned") != std::string::npos);
   CHECK_CODE(f.service->IssueSession(alice.user.id, {"bot", "b"}), StatusCode::kPermissionDenied);
-  SendRequest r;
-  r.sender = alice.user.id;
-  r.device = alice.device.id;
-  r.chat = dm->id;
-  r.client_id = "c1";
-  r.body = "buy now";
+  SendRequest r = test::TextMessage(alice, dm->id, "c1", "buy now");
   CHECK_CODE(f.service->Send(r), StatusCode::kPermissionDenied);
   CHECK(*f.store->Head(dm->id) == head);
   // Enabling does not lift a ban: only unban does.

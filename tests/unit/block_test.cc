@@ -9,12 +9,7 @@ namespace chat::test {
 namespace {
 
 Result<AppendResult> SendText(Fixture& f, const Session& from, ChatId chat, const std::string& client_id) {
-  SendRequest r;
-  r.sender = from.user.id;
-  r.device = from.device.id;
-  r.chat = chat;
-  r.client_id = client_id;
-  r.body = "hello";
+  SendRequest r = test::TextMessage(from, chat, client_id, "hello");
   return f.service->Send(r);
 }
 

@@ -38,12 +38,7 @@ Limits NoRateLimits() {
 constexpr RateLimit kThreeThenOnePerSecond{3, 60};
 
 Result<AppendResult> SendText(ChatService& s, const Session& from, ChatId chat, int n) {
-  SendRequest r;
-  r.sender = from.user.id;
-  r.device = from.device.id;
-  r.chat = chat;
-  r.client_id = "m" + std::to_string(from.device.id) + "-" + std::to_string(n);
-  r.body = "hello";
+  SendRequest r = test::TextMessage(from, chat, "m" + std::to_string(from.device.id) + "-" + std::to_string(n), "hello");
   return s.Send(r);
 }
 

@@ -31,12 +31,7 @@ TEST_CASE("the retention scheduler deletes expired messages in batches on its ow
   auto g = fx.service->CreateGroup(alice.user.id, "g", {bob.user.id});
   REQUIRE_OK(g);
   for (int i = 0; i < 5; ++i) {
-    SendRequest r;
-    r.sender = alice.user.id;
-    r.device = alice.device.id;
-    r.chat = g->id;
-    r.client_id = "c" + std::to_string(i);
-    r.body = "m";
+    SendRequest r = test::TextMessage(alice, g->id, "c" + std::to_string(i), "m");
     REQUIRE_OK(fx.service->Send(r));
   }
   std::atomic<int> reported{0};

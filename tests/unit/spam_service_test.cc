@@ -1,55 +1,14 @@
 // Spam scoring through ChatService (ServiceOptions::spam) on the mem store with a ManualClock: a
 // spammer is throttled, flagged (stored for admins) and suspended with typed errors; reports feed the
 // score (distinct reporters count, one repeating reporter does not escalate); ClearSpam restores
-// sending; flags survive a restart.
+// sending. That flags survive a restart is checked on LevelDB in tests/contract/spam_store_contract_test.cc.
 #include <string>
 #include <vector>
 
-#include "test_support.h"
+#include "spam_world.h"
 
 namespace chat::test {
 namespace {
-
-// A service with spam scoring on (defaults) and rate limits off, over the fixture's store.
-struct SpamWorld {
-  explicit SpamWorld(const std::string& backend = "mem") : fx(backend) { Start(); }
-
-  void Start() {
-    ServiceOptions opts;
-    opts.clock = &fx.clock;
-    opts.password_cost = PasswordCost::kMinimum;
-    opts.enforce_rate_limits = false;
-    auto s = ChatService::Create(opts, fx.store, fx.bus, fx.blobs);
-    REQUIRE_OK(s);
-    service = std::move(*s);
-  }
-
-  // Old enough not to be a new account.
-  Session OldUser(const std::string& name) {
-    Session s = fx.NewUser(name);
-    return s;
-  }
-
-  ChatId Group(const Session& owner, const std::vector<UserId>& members) {
-    auto c = service->CreateGroup(owner.user.id, "g", members);
-    REQUIRE_OK(c);
-    return c->id;
-  }
-
-  Result<AppendResult> Send(const Session& from, ChatId chat, const std::string& body) {
-    SendRequest r;
-    r.sender = from.user.id;
-    r.device = from.device.id;
-    r.chat = chat;
-    r.client_id = "c" + std::to_string(++next_client_id);
-    r.body = body;
-    return service->Send(r);
-  }
-
-  Fixture fx;
-  std::unique_ptr<ChatService> service;
-  int next_client_id = 0;
-};
 
 constexpr const char* kSpam = "Cheap watches at example dot com, buy now";
 
@@ -298,32 +257,6 @@ TEST_CASE("a new account messaging many strangers in direct chats is throttled",
     REQUIRE_OK(w.Send(friend_, c->id, "hello " + std::to_string(i)));
   }
   CHECK(w.service->SpamStatus(friend_.user.id).score == 0);
-}
-
-TEST_CASE("spam flags survive a restart, with the suspension they carried", "[spam][service]") {
-  SpamWorld w("leveldb");
-  Session spammer = w.OldUser("spammer");
-  std::vector<Session> reporters;
-  for (int i = 0; i < 5; ++i) reporters.push_back(w.OldUser("reporter" + std::to_string(i)));
-  w.fx.clock.Advance(8 * kMsPerDay);  // Established reporters: older than a week.
-  std::vector<UserId> ids;
-  for (const auto& r : reporters) ids.push_back(r.user.id);
-  ChatId chat = w.Group(spammer, ids);
-  auto sent = w.Send(spammer, chat, "buy buy buy");
-  REQUIRE_OK(sent);
-  for (const auto& r : reporters) REQUIRE_OK(w.service->ReportMessage(r.user.id, chat, sent->message.seq));
-  CHECK_CODE(w.Send(spammer, chat, "hello"), StatusCode::kPermissionDenied);
-
-  w.service.reset();
-  w.fx.Reopen();
-  w.Start();
-  CHECK_CODE(w.Send(spammer, chat, "hello"), StatusCode::kPermissionDenied);
-  CHECK(w.service->SpamStatus(spammer.user.id).flagged);
-  auto reports = w.fx.store->ListSpamReports(0, 0, 100);
-  REQUIRE_OK(reports);
-  CHECK(reports->size() == 5);
-  REQUIRE_OK(w.service->ClearSpam(spammer.user.id));
-  REQUIRE_OK(w.Send(spammer, chat, "hello"));
 }
 
 }  // namespace

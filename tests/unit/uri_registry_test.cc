@@ -22,19 +22,3 @@ TEST_CASE("URIs parse into scheme, host, path and query", "[unit][uri]") {
   REQUIRE_OK(authority);
   CHECK(authority->ToString() == "postgres://chatd:***@db1:5432,db2:5432/chat?sslmode=require");
 }
-
-TEST_CASE("the registry builds backends by scheme and refuses unknown ones at once", "[unit][registry]") {
-  Registry& r = Registry::Default();
-  REQUIRE_OK(r.MakeStore("mem://"));
-  REQUIRE_OK(r.MakeBus("inproc://"));
-  REQUIRE_OK(r.MakePush("log://"));
-  REQUIRE_OK(r.MakeBlob("mem://"));
-  auto unknown = r.MakeStore("cassandra://db/chat");
-  CHECK_CODE(unknown, StatusCode::kNotSupported);
-  CHECK(unknown.status().message().find("leveldb://") != std::string::npos);
-  CHECK(unknown.status().message().find("mem://") != std::string::npos);
-  CHECK_CODE(r.MakeStore("mem://?bogus=1"), StatusCode::kInvalidArgument);
-  test::TempDir dir;
-  CHECK_CODE(r.MakeStore("leveldb://" + dir.str() + "/s?cache_mb=lots"), StatusCode::kInvalidArgument);
-  REQUIRE_OK(r.MakeStore("leveldb://" + dir.str() + "/s?sync=1&cache_mb=8"));
-}

@@ -67,6 +67,8 @@ struct Config {
   std::vector<std::string> turn_urls;
   std::string turn_secret_file;
   unsigned turn_ttl_s = 0;
+  std::string web;
+  std::string web_root;
 };
 
 // True if `host` (numeric, as --listen takes it) is a loopback address.
@@ -91,6 +93,21 @@ bool ParseListen(const std::string& text, std::string* host, std::uint16_t* port
   *host = h;
   *port = static_cast<std::uint16_t>(p);
   return true;
+}
+
+// The web app's folder when --web-root is not given: next to an installed chatd
+// (<prefix>/bin/chatd -> <prefix>/share/libchat/web), else the source tree's web/ for a chatd run from
+// its build folder. Empty if neither has an index.html.
+std::string DefaultWebRoot() {
+  std::vector<std::filesystem::path> candidates;
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) candidates.push_back(exe.parent_path() / CHATD_WEB_ROOT_FROM_BINDIR);
+  candidates.emplace_back(CHATD_WEB_ROOT_SOURCE);
+  for (const auto& dir : candidates) {
+    if (std::filesystem::is_regular_file(dir / "index.html", ec)) return dir.lexically_normal().string();
+  }
+  return {};
 }
 
 int Usage(const std::string& error) {
@@ -187,7 +204,12 @@ int main(int argc, char** argv) {
       ("receipt-interval-ms", po::value<unsigned>(&cfg.receipt_interval_ms)->default_value(50),
        "Window over which receipts of one chat are coalesced into one receipt event.")
       ("shutdown-grace-ms", po::value<unsigned>(&cfg.shutdown_grace_ms)->default_value(3000),
-       "On SIGTERM/SIGINT, time given to clients to answer the 'going away' close.");
+       "On SIGTERM/SIGINT, time given to clients to answer the 'going away' close.")
+      ("web", po::value<std::string>(&cfg.web)->default_value("on"),
+       "on|off: serve the web app at / (GET and HEAD; the folder is read once, at start).")
+      ("web-root", po::value<std::string>(&cfg.web_root)->default_value(""),
+       "Folder of the web app to serve at / (must hold index.html). Default: the one installed with chatd "
+       "(<prefix>/share/libchat/web), or the source tree's web/ for a chatd run from its build folder.");
 
   po::options_description policy("Accounts and messages", kHelpWidth, kHelpWidth / 2);
   policy.add_options()
@@ -356,6 +378,8 @@ int main(int argc, char** argv) {
   if (!cfg.turn_urls.empty() && cfg.turn_secret_file.empty()) return Usage("--turn-url needs --turn-secret-file");
   if (cfg.turn_urls.empty() && !cfg.turn_secret_file.empty()) return Usage("--turn-secret-file needs --turn-url");
   server.push.previews = cfg.push_previews;
+  if (cfg.web != "on" && cfg.web != "off") return Usage("--web must be on or off");
+  if (cfg.web == "off" && !cfg.web_root.empty()) return Usage("--web off and --web-root exclude each other");
 
   const chat::LogSink sink = chat::StderrLogSink();
   server.log_sink = sink;
@@ -471,6 +495,18 @@ int main(int argc, char** argv) {
     server.push_senders = std::move(*senders);
     log(chat::LogLevel::kInfo, "push: " + std::to_string(server.push_senders.size()) + " sender(s)" +
                                    (cfg.push_previews ? ", previews on" : ""));
+  }
+
+  // ---- The web app: an explicit --web-root must load (Start fails otherwise); the default may be
+  // missing (a chatd installed without it), which leaves / answering 404. ----
+  if (cfg.web == "on") {
+    server.web_root = cfg.web_root.empty() ? DefaultWebRoot() : cfg.web_root;
+    if (server.web_root.empty()) {
+      log(chat::LogLevel::kWarning, "no web app found (looked next to chatd and in the source tree); / answers 404. "
+                                    "Give --web-root DIR, or --web off to silence this.");
+    } else {
+      log(chat::LogLevel::kInfo, "web app from " + server.web_root);
+    }
   }
 
   // ---- Serve ----

@@ -13,6 +13,14 @@
 // Thread-safe: any thread may call any method, except from inside the event handler, which must not
 // block (no Call from the handler).
 //
+// Offline (ClientOptions::local_store): the client keeps a local copy of the signed-in user's session,
+// chats, messages and per-chat cursors in a KvEngine (LevelDB on disk), written as entries arrive
+// (events, sync and history results), and an outbox of messages written with Post that the server has
+// not acknowledged yet. Open() succeeds with the server down; the Local* readers and Post work with
+// no connection; Reconnect() resumes the stored session, syncs every chat from its stored cursor and
+// sends the outbox in order, each message with the client id it was written with, so that nothing is
+// appended twice (docs/protocol.md, "Rules for client writers").
+//
 // JSON is exchanged as text: arguments and results are JSON documents in std::string, so that this
 // header needs no JSON library.
 #pragma once
@@ -60,6 +68,51 @@ struct ClientOptions {
   // The name to check the certificate against and send as SNI; empty: the host given to Connect.
   // Default: "".
   std::string tls_server_name;
+  // The local copy (see above): a KvEngine URI of Registry::Default(), e.g. "leveldb:///home/me/.chat"
+  // or "mem://". Needs libchat::plugins for leveldb://. Default: "" (no local copy: the Local* readers,
+  // Post, Synchronize and Reconnect's sync answer NotSupported).
+  std::string local_store;
+};
+
+// What a message carries besides its text (sendMessage's optional fields).
+struct SendOptions {
+  // text, or the kind of the attachments: image, audio, video, document. Default: text.
+  MessageKind kind = MessageKind::kText;
+  // Ids of complete attachments, all of `kind` (at least one unless kind is text). Default: none.
+  std::vector<std::string> attachments;
+  // The seq of the message this one answers. Default: 0 (none).
+  Seq reply_to = 0;
+};
+
+// A message written with Post and not yet acknowledged by the server, in the local outbox.
+struct OutboxItem {
+  std::string client_id;  // The idempotency key it is sent (and resent) with.
+  ChatId chat = 0;
+  MessageKind kind = MessageKind::kText;
+  std::string body;
+  std::vector<std::string> attachments;
+  Seq reply_to = 0;
+  // Empty while it waits; the server's refusal (e.g. "permission_denied: ...") once refused for good:
+  // such a message is not sent again (RemoveFromOutbox, or Post it anew).
+  std::string error;
+};
+
+// Bytes transferred so far, of the total: called as an attachment's bytes go out or come in.
+using TransferProgress = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
+// callInvite's answer.
+struct CallInvitation {
+  std::string call_id;
+  std::vector<UserId> callees;
+  TimeMs ring_until = 0;
+  std::string ice_servers;  // JSON array: RTCConfiguration.iceServers (TURN credentials included).
+};
+
+// callHangup's answer.
+struct CallResult {
+  std::string call_id;
+  std::string outcome;  // missed, rejected, busy or completed.
+  TimeMs duration_ms = 0;
 };
 
 // The answer to one request.
@@ -80,7 +133,7 @@ struct Reply {
 };
 
 struct ClientEvent {
-  std::string name;  // "newMessage", "chatUpdate", "receipt", "messageDeleted", "presence", "typing".
+  std::string name;  // "newMessage", "chatUpdate", "receipt", "messageDeleted", "presence", "typing", "call...".
   std::string data;  // The "data" object as JSON text.
   ChatId chat = 0;   // The chat it concerns, when it concerns one.
   // For entry events (newMessage, chatUpdate, messageDeleted): the entry, its seq, and whether entries
@@ -116,6 +169,10 @@ class Client {
   // cannot be loaded; the server's error if hello fails.
   static Result<std::unique_ptr<Client>> Connect(const std::string& host, std::uint16_t port,
                                                  ClientOptions options = {});
+  // Like Connect, but with options.local_store set it also succeeds when the server cannot be reached:
+  // the client starts disconnected and reads its local copy; Reconnect() connects later. The local
+  // store's error if it cannot be opened. Blocks up to connect_timeout.
+  static Result<std::unique_ptr<Client>> Open(const std::string& host, std::uint16_t port, ClientOptions options = {});
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
   // Close()s and joins the I/O thread.
@@ -157,6 +214,13 @@ class Client {
   std::optional<CloseInfo> WaitForClose(std::chrono::milliseconds timeout);
   // Closes with 1000 and waits briefly for the server's answer. Idempotent.
   void Close();
+  // After the connection closed: connects again (hello), and with a session in the local store resumes
+  // it and Synchronize()s. FailedPrecondition while connected; Unavailable if the server cannot be
+  // reached; resume's error (e.g. Unauthenticated: the local copy is then cleared). Blocks.
+  Status Reconnect();
+  // The same, to another address from now on (the server moved, or another node serves it). Not
+  // concurrently with another Reconnect or Open of this client.
+  Status Reconnect(const std::string& host, std::uint16_t port);
 
   // The signed-in user and device (0 before login/resume).
   UserId user() const;
@@ -179,12 +243,16 @@ class Client {
   Status RemoveDevice(const std::string& username, const std::string& password, DeviceId device);
   Status SetPrivacy(LastSeenVisibility last_seen);
   Result<User> LookupUser(const std::string& username);
+  // By id: yourself or someone you share a chat with (NotFound otherwise).
+  Result<User> LookupUser(UserId user);
   Result<Chat> CreateGroup(const std::string& name, const std::vector<UserId>& members);
   Result<Chat> CreateDirect(UserId other);
   Result<ChatView> GetChat(ChatId chat);
   Result<std::vector<ChatSummary>> ListChats();
   // Result: message.{id, seq, timestamp, chat, client_id, body} and duplicate.
   Result<AppendResult> SendMessage(ChatId chat, const std::string& client_id, const std::string& body);
+  Result<AppendResult> SendMessage(ChatId chat, const std::string& client_id, const std::string& body,
+                                   const SendOptions& more);
   // after: chat -> sync entries after this seq. Empty: every chat with something this device has not
   // acknowledged, from its stored cursors. limit 0: the server's default page.
   Result<SyncResult> Sync(const std::map<ChatId, Seq>& after = {}, std::size_t limit = 0);
@@ -196,6 +264,51 @@ class Client {
   Status Typing(ChatId chat, bool typing);
   Result<std::vector<PresenceInfo>> GetPresence(const std::vector<UserId>& users);
   Status Ping();
+  Status BlockUser(UserId user);
+  Status UnblockUser(UserId user);
+  Status ReportMessage(ChatId chat, Seq seq, const std::string& reason = "");
+
+  // ---- The local copy (ClientOptions::local_store); no connection needed ----
+  // NotSupported without a local store; the store's error otherwise.
+  // The session of the last Login/Resume (token included): what Reconnect resumes. NotFound if none.
+  Result<Session> LocalSession();
+  // The chats as last synced (summaries from listChats), with the newest entry held locally.
+  Result<std::vector<ChatSummary>> LocalChats();
+  // The newest `limit` entries of `chat` held locally with seq < `before` (0: the newest), oldest first.
+  Result<std::vector<Message>> LocalMessages(ChatId chat, std::size_t limit = 50, Seq before = 0);
+  // Messages written with Post not yet acknowledged by the server, in the order written.
+  Result<std::vector<OutboxItem>> LocalOutbox();
+  // Writes a message to the outbox (durably, with a new client id; returned) and, when connected and
+  // signed in, sends the outbox. OK once it is stored: a failure to send leaves it queued.
+  Result<std::string> Post(ChatId chat, const std::string& body, const SendOptions& more = {});
+  // Drops a message from the outbox (e.g. one the server refused). OK if it is not there.
+  Status RemoveFromOutbox(const std::string& client_id);
+  // Signed in: stores every chat (listChats) and what the server has after each stored cursor (sync,
+  // in pages), acks it, then FlushOutbox(). The first error stops it; what was stored stays.
+  Status Synchronize();
+  // Sends the outbox in order, one message at a time, each with its client id. A message the server
+  // refuses for good is marked (OutboxItem::error) and skipped; a retryable failure (no connection,
+  // rate limit) stops the flush and is returned, the rest staying queued.
+  Status FlushOutbox();
+
+  // ---- Attachments (docs/protocol.md, Attachments): createAttachment, then HTTP on the same host ----
+  // Announces `bytes` as a new attachment and uploads them with this session's token; `progress` is
+  // called as they go out. The complete attachment, or the error (announce refused, upload refused:
+  // InvalidArgument for a checksum or type mismatch, ...). Blocks.
+  Result<Attachment> UploadAttachment(AttachmentKind kind, const std::string& mime_type, std::string_view bytes,
+                                      TransferProgress progress = {});
+  // Downloads an attachment's bytes; `progress` as they come in. NotFound, PermissionDenied, ...
+  Result<std::string> DownloadAttachment(const std::string& attachment_id, TransferProgress progress = {});
+
+  // ---- Calls (docs/protocol.md, Calls); the events arrive as ClientEvents named callRing, ... ----
+  // `media`: "audio" or "video"; `sdp`: the offer.
+  Result<CallInvitation> CallInvite(ChatId chat, const std::string& media, const std::string& sdp);
+  // Answers a callRing with `sdp`; returns the iceServers JSON array.
+  Result<std::string> CallAccept(const std::string& call_id, const std::string& sdp);
+  Status CallReject(const std::string& call_id, const std::string& reason = "declined");
+  // `candidate_json`: an RTCIceCandidateInit object as JSON text.
+  Status CallIce(const std::string& call_id, const std::string& candidate_json);
+  Result<CallResult> CallHangup(const std::string& call_id);
 
  private:
   struct Impl;

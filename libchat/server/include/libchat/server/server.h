@@ -106,6 +106,11 @@ struct ServerOptions {
   std::size_t http_body_limit = 16 * 1024;
   // TLS on the port: certificate and key. Default: none (plain HTTP and ws://).
   TlsOptions tls;
+  // A folder of static files served at "/" (the web app; GET and HEAD only), read into memory by
+  // Start, which fails with InvalidArgument if it is not a folder with an index.html or is larger
+  // than 64 MiB / 4096 files. Paths outside it cannot be reached; every answer carries a strict
+  // Content-Security-Policy. Default: "" (no web app: "/" answers 404).
+  std::string web_root;
   // Lines below this level are not logged. Default: kInfo.
   LogLevel log_level = LogLevel::kInfo;
   // Where log lines go. Default: empty, meaning StderrLogSink().

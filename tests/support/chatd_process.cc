@@ -72,117 +72,44 @@ bool DrainUntilEnd(int fd, std::chrono::steady_clock::time_point deadline) {
 
 ChatdProcess::ChatdProcess(const std::string& data_dir, std::vector<std::string> args) {
   log_path_ = data_dir + "/chatd.log";
-  std::vector<std::string> argv_s = {CHATD_PATH, "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--log-level", "debug"};
-  // Argon2id at its lowest cost keeps the tests quick; a test of hashing under load asks for the real one.
-  if (std::find(args.begin(), args.end(), "--password-cost") == args.end()) {
-    argv_s.insert(argv_s.end(), {"--password-cost", "minimum"});
+  std::vector<std::string> argv = {CHATD_PATH, "--listen", "127.0.0.1:0", "--data-dir", data_dir};
+  // Defaults that `args` may override: Argon2id at its lowest cost (a test of hashing under load asks
+  // for the real one), the full log (read back on failure), and no rate limits (tests of other
+  // features send faster than people do; a test of the limits turns them on itself).
+  for (const auto& [flag, value] : {std::pair{"--password-cost", "minimum"}, std::pair{"--log-level", "debug"},
+                                    std::pair{"--rate-limits", "off"}}) {
+    if (std::find(args.begin(), args.end(), flag) == args.end()) argv.insert(argv.end(), {flag, value});
   }
-  // Tests of other features send faster than people do; a test of the limits turns them on itself.
-  if (std::find(args.begin(), args.end(), "--rate-limits") == args.end()) {
-    argv_s.insert(argv_s.end(), {"--rate-limits", "off"});
-  }
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int out[2];
-  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-  const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  REQUIRE(log_fd >= 0);
-  pid_ = ::fork();
-  REQUIRE(pid_ >= 0);
-  if (pid_ == 0) {
-    ::dup2(out[1], STDOUT_FILENO);
-    ::dup2(log_fd, STDERR_FILENO);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  ::close(log_fd);
-  stdout_fd_ = out[0];
-
-  // Read stdout up to the line that names the port.
-  const auto deadline = std::chrono::steady_clock::now() + 15s;
-  std::string line;
-  const std::string prefix = "chatd listening on ";
-  while (line.find('\n') == std::string::npos) {
-    pollfd p{stdout_fd_, POLLIN, 0};
-    const int ready = ::poll(&p, 1, Milliseconds(deadline));
-    if (ready <= 0) break;
-    char buf[256];
-    ssize_t n = ::read(stdout_fd_, buf, sizeof buf);
-    if (n <= 0) break;
-    line.append(buf, static_cast<std::size_t>(n));
-  }
-  INFO("chatd stdout: " << line);
+  argv.insert(argv.end(), args.begin(), args.end());
+  process_ = std::make_unique<Subprocess>(std::move(argv), log_path_);
+  // The line that names the port says that chatd is ready.
+  const std::string line = process_->WaitForLine("chatd listening on ", 15s);
+  INFO("chatd stdout: " << process_->output());
   INFO("chatd log:\n" << Log());
-  const auto at = line.find(prefix);
-  REQUIRE(at != std::string::npos);
-  const auto colon = line.rfind(':', line.find('\n'));
-  port_ = static_cast<std::uint16_t>(std::stoul(line.substr(colon + 1)));
+  REQUIRE(!line.empty());
+  port_ = static_cast<std::uint16_t>(std::stoul(line.substr(line.rfind(':') + 1)));
   REQUIRE(port_ != 0);
-  stdout_rest_ = line.substr(line.find('\n') + 1);
 }
 
 std::uint16_t ChatdProcess::AdminPort() {
-  const auto deadline = std::chrono::steady_clock::now() + 15s;
-  const std::string prefix = "chatd admin API on ";
-  while (stdout_rest_.find(prefix) == std::string::npos ||
-         stdout_rest_.find('\n', stdout_rest_.find(prefix)) == std::string::npos) {
-    pollfd p{stdout_fd_, POLLIN, 0};
-    if (::poll(&p, 1, Milliseconds(deadline)) <= 0) break;
-    char buf[256];
-    ssize_t n = ::read(stdout_fd_, buf, sizeof buf);
-    if (n <= 0) break;
-    stdout_rest_.append(buf, static_cast<std::size_t>(n));
-  }
-  INFO("chatd stdout after the listening line: " << stdout_rest_);
-  const auto at = stdout_rest_.find(prefix);
-  REQUIRE(at != std::string::npos);
-  const auto end = stdout_rest_.find('\n', at);
-  REQUIRE(end != std::string::npos);
-  const auto colon = stdout_rest_.rfind(':', end);
-  return static_cast<std::uint16_t>(std::stoul(stdout_rest_.substr(colon + 1, end - colon - 1)));
+  if (admin_port_ != 0) return admin_port_;
+  const std::string line = process_->WaitForLine("chatd admin API on ", 15s);
+  INFO("chatd stdout: " << process_->output());
+  REQUIRE(!line.empty());
+  admin_port_ = static_cast<std::uint16_t>(std::stoul(line.substr(line.rfind(':') + 1)));
+  return admin_port_;
 }
 
-ChatdProcess::~ChatdProcess() {
-  if (pid_ > 0) Kill9();
-  if (stdout_fd_ >= 0) ::close(stdout_fd_);
-}
+ChatdProcess::~ChatdProcess() = default;
 
-std::string ChatdProcess::Log() const {
-  std::ifstream in(log_path_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+pid_t ChatdProcess::pid() const { return process_->pid(); }
 
-void ChatdProcess::Kill9() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  ::waitpid(pid_, &status, 0);
-  pid_ = -1;
-}
+std::string ChatdProcess::Log() const { return ReadFile(log_path_); }
+
+void ChatdProcess::Kill9() { process_->Kill9(); }
 
 int ChatdProcess::SignalAndWait(int sig, std::chrono::milliseconds timeout) {
-  if (pid_ <= 0) return -1;
-  ::kill(pid_, sig);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  int status = 0;
-  // Poll for the exit with a deadline: waitpid has no timeout of its own.
-  for (;;) {
-    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) break;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      Kill9();
-      return -1;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  pid_ = -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return process_->SignalAndWait(sig, timeout);
 }
 
 std::unique_ptr<Client> ChatdProcess::Connect(ClientOptions options) const {

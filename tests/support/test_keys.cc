@@ -1,5 +1,7 @@
 #include "test_keys.h"
 
+#include "test_support.h"
+
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -38,8 +40,8 @@ TestKey Export(PKey key) {
 TestKey NewRsaKey() { return Export(PKey(EVP_RSA_gen(2048), EVP_PKEY_free)); }
 TestKey NewP256Key() { return Export(PKey(EVP_EC_gen("P-256"), EVP_PKEY_free)); }
 
-TestCert NewLoopbackCert() {
-  PKey key(EVP_EC_gen("P-256"), EVP_PKEY_free);
+TestCert NewLoopbackCert(bool rsa) {
+  PKey key(rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256"), EVP_PKEY_free);
   std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), X509_free);
   if (!key || !cert) throw std::runtime_error("cert: allocation failed");
   X509_set_version(cert.get(), 2);
@@ -128,10 +130,12 @@ DecodedJwt VerifyJwt(const std::string& token, const std::string& public_pem) {
   return out;
 }
 
-void WriteFile(const std::string& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary);
-  out << content;
-  if (!out) throw std::runtime_error("cannot write " + path);
+CertFiles WriteLoopbackCert(const std::string& dir, bool rsa) {
+  const TestCert cert = NewLoopbackCert(rsa);
+  CertFiles out{dir + "/cert.pem", dir + "/key.pem"};
+  WriteFile(out.cert_file, cert.cert_pem);
+  WriteFile(out.key_file, cert.key_pem);
+  return out;
 }
 
 }  // namespace chat::test

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "libchat/client.h"
+#include "subprocess.h"
 #include "test_support.h"
 
 namespace chat::test {
@@ -25,8 +26,8 @@ constexpr std::chrono::milliseconds kWait = 5s;
 class ChatdProcess {
  public:
   // Starts chatd with --listen 127.0.0.1:0 --data-dir `data_dir` plus `args` (and --password-cost
-  // minimum and --rate-limits off unless `args` set them), and waits for its "chatd listening on"
-  // line. REQUIREs that it comes within 15 s.
+  // minimum, --log-level debug and --rate-limits off unless `args` set them), its log in
+  // data_dir/chatd.log, and waits for its "chatd listening on" line. REQUIREs that it comes within 15 s.
   ChatdProcess(const std::string& data_dir, std::vector<std::string> args = {});
   // Kills (SIGKILL) and reaps the process if it is still running.
   ~ChatdProcess();
@@ -34,7 +35,9 @@ class ChatdProcess {
   ChatdProcess& operator=(const ChatdProcess&) = delete;
 
   std::uint16_t port() const { return port_; }
-  pid_t pid() const { return pid_; }
+  std::string ws_url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/ws"; }
+  // -1 once the process is reaped.
+  pid_t pid() const;
   // chatd's stderr (its log) so far.
   std::string Log() const;
 
@@ -51,11 +54,10 @@ class ChatdProcess {
   std::unique_ptr<Client> Connect(ClientOptions options = {}) const;
 
  private:
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  std::uint16_t port_ = 0;
   std::string log_path_;
-  std::string stdout_rest_;  // What was read from stdout after the listening line.
+  std::unique_ptr<Subprocess> process_;
+  std::uint16_t port_ = 0;
+  std::uint16_t admin_port_ = 0;
 };
 
 // Registers `name` (password "password-" + name) and returns its id. REQUIREs success.

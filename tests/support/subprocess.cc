@@ -7,16 +7,12 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <thread>
 
-#ifndef CHATD_PATH
-#error "CHATD_PATH must name the chatd binary"
-#endif
-#ifndef LOADGEN_PATH
-#error "LOADGEN_PATH must name the chat-loadgen binary"
-#endif
+#include "test_support.h"
 
-namespace chat::loadgen::test {
+namespace chat::test {
 namespace {
 
 using namespace std::chrono_literals;
@@ -52,20 +48,28 @@ Subprocess::Subprocess(std::vector<std::string> argv, const std::string& stderr_
 }
 
 Subprocess::~Subprocess() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-  }
+  Kill9();
   if (out_fd_ >= 0) ::close(out_fd_);
 }
 
+void Subprocess::Kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
 bool Subprocess::ReadSome(int ms) {
+  if (!out_open_) return false;
   pollfd p{out_fd_, POLLIN, 0};
   if (::poll(&p, 1, ms) <= 0) return true;  // Nothing yet: not the end.
   char buf[4096];
   const ssize_t n = ::read(out_fd_, buf, sizeof buf);
-  if (n <= 0) return false;
+  if (n <= 0) {
+    out_open_ = false;
+    return false;
+  }
   output_.append(buf, static_cast<std::size_t>(n));
   return true;
 }
@@ -84,52 +88,52 @@ std::string Subprocess::WaitForLine(const std::string& needle, std::chrono::mill
 }
 
 int Subprocess::Wait(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool open = true;
   for (;;) {
     // Keep draining stdout: a child blocked on a full pipe would never exit.
-    if (open) open = ReadSome(50);
+    const bool open = ReadSome(out_open_ ? 50 : 0);
     int status = 0;
     const pid_t r = ::waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
       // The rest of stdout; bounded in case something else still holds the pipe open.
-      for (int i = 0; open && i < 100; ++i) open = ReadSome(50);
+      for (int i = 0; out_open_ && i < 100; ++i) ReadSome(50);
       pid_ = -1;
       return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
     if (MsLeft(deadline) == 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      pid_ = -1;
+      Kill9();
       return -1;
     }
-    if (!open) std::this_thread::sleep_for(10ms);
+    if (!open) std::this_thread::sleep_for(5ms);
   }
 }
 
-Chatd::Chatd(const std::string& data_dir)
-    : process_({CHATD_PATH, "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--password-cost", "minimum",
-                "--log-level", "warning", "--rate-limits", "off", "--spam", "off"},
-               data_dir + "/chatd.log") {
-  const std::string line = process_.WaitForLine("chatd listening on", 15s);
-  INFO("chatd stdout: " << process_.output());
-  REQUIRE(!line.empty());
-  port_ = static_cast<std::uint16_t>(std::stoul(line.substr(line.rfind(':') + 1)));
-  REQUIRE(port_ != 0);
+int Subprocess::SignalAndWait(int sig, std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, sig);
+  return Wait(timeout);
 }
 
-LoadgenRun RunLoadgen(std::vector<std::string> args, std::chrono::milliseconds timeout) {
-  std::vector<std::string> argv = {LOADGEN_PATH, "--json", "--quiet"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  Subprocess p(argv);
-  LoadgenRun run;
-  run.exit_code = p.Wait(timeout);
-  run.output = p.output();
-  std::string out = run.output;
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  const auto nl = out.rfind('\n');
-  run.last_line = nl == std::string::npos ? out : out.substr(nl + 1);
-  return run;
+std::string ShellQuote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
 }
 
-}  // namespace chat::loadgen::test
+CommandRun RunCommand(const std::string& command_line, const std::string& scratch_dir, const std::string& stdin_text) {
+  const std::string in = scratch_dir + "/stdin.txt";
+  const std::string out = scratch_dir + "/stdout.txt";
+  const std::string err = scratch_dir + "/stderr.txt";
+  WriteFile(in, stdin_text);
+  const std::string cmd = command_line + " <" + ShellQuote(in) + " >" + ShellQuote(out) + " 2>" + ShellQuote(err);
+  const int status = std::system(cmd.c_str());
+  REQUIRE(status != -1);
+  CommandRun r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = ReadFile(out);
+  r.err = ReadFile(err);
+  return r;
+}
+
+}  // namespace chat::test

@@ -1,4 +1,4 @@
-// Keys and JWT checks for push tests, written independently of the plugin's jwt.cc so that a bug
+// Keys, certificates and JWT checks for the TLS and push tests, written independently of the plugin's jwt.cc so that a bug
 // there cannot hide itself: keys are generated fresh with OpenSSL, tokens verified with the public key.
 #pragma once
 
@@ -22,7 +22,7 @@ struct TestCert {
   std::string key_pem;
   std::string cert_pem;
 };
-TestCert NewLoopbackCert();
+TestCert NewLoopbackCert(bool rsa = false);
 
 std::string Base64UrlDecode(const std::string& s);
 
@@ -35,7 +35,12 @@ struct DecodedJwt {
 // as its header says). Throws std::runtime_error if the token is malformed.
 DecodedJwt VerifyJwt(const std::string& token, const std::string& public_pem);
 
-// Writes content to path (tests keep key files in a TempDir).
-void WriteFile(const std::string& path, const std::string& content);
+// NewLoopbackCert() written as PEM files into `dir` (cert.pem, key.pem): for servers that take file
+// paths (chatd --tls-cert/--tls-key); clients trust it by loading cert_file as their CA.
+struct CertFiles {
+  std::string cert_file;
+  std::string key_file;
+};
+CertFiles WriteLoopbackCert(const std::string& dir, bool rsa = false);
 
 }  // namespace chat::test
