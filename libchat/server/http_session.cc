@@ -190,8 +190,10 @@ http::response<http::string_body> HttpSession<Stream>::Respond(const http::reque
   }
   if (path == "/healthz") return reply(http::status::ok, "ok\n");
   if (path == "/readyz") {
-    // Ready: listening with the store open and not shutting down (load balancers stop sending here).
-    const bool ready = state_->ready.load() && !state_->draining.load();
+    // Ready: listening with the store open and answering, and not shutting down (load balancers stop
+    // sending here).
+    const bool ready = state_->ready.load() && !state_->draining.load() &&
+                       (!state_->options.ready_check || state_->options.ready_check());
     return ready ? reply(http::status::ok, "ready\n") : reply(http::status::service_unavailable, "not ready\n");
   }
   if (path == "/metrics") {

@@ -26,6 +26,8 @@ struct TypeName {
 
 std::string_view RecordTypeName(const StoreRecord& record) { return std::visit(TypeName{}, record.entity); }
 
+Status Store::Availability() { return Status::Ok(); }
+
 Status Store::Export(const RecordSink& /*sink*/) {
   return Status::NotSupported(Describe() + ": this store cannot export its content");
 }

@@ -220,6 +220,9 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Not ready while the store cannot serve (a database restarting or unreachable): load balancers
+  // send clients elsewhere meanwhile. The store outlives the server (shut down first, below).
+  s.server.ready_check = [store = shared_store.get()] { return store->Availability().ok(); };
   auto created = chat::Server::Create(s.server, **service);
   if (!created.ok()) return Usage(created.error().message());
   std::unique_ptr<chat::Server> srv = std::move(*created);

@@ -376,6 +376,10 @@ class Store {
 
   virtual StoreStats Stats() = 0;
   virtual std::string Describe() const = 0;
+  // Whether the store can serve now, as last observed: Unavailable (with a retry hint) while the
+  // database behind it is down, restarting or unreachable, OK again once it answers. Never blocks
+  // (chatd's /readyz calls it on a network thread). The default, for stores in this process, is OK.
+  virtual Status Availability();
   // A consistent copy of the whole store into `dir` while it serves. NotSupported without a disk form.
   virtual Status Backup(const std::string& dir) = 0;
 

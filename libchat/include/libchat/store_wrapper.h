@@ -130,6 +130,7 @@ class StoreWrapper : public Store {
   }
   StoreStats Stats() override { return base_->Stats(); }
   std::string Describe() const override { return base_->Describe(); }
+  Status Availability() override { return base_->Availability(); }
   Status Backup(const std::string& dir) override { return base_->Backup(dir); }
   Status CreateInvite(const Invite& invite) override { return base_->CreateInvite(invite); }
   Result<std::vector<Invite>> ListInvites(std::string_view after, std::size_t limit) override {

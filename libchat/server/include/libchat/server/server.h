@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -141,6 +142,11 @@ struct ServerOptions {
   PushSenders push_senders;
   // The dispatcher's options (ignored without push_senders). Default: PushOptions' defaults.
   PushOptions push;
+  // Asked by every /readyz request, on a network thread, once the server listens and is not
+  // draining: false answers 503, so that a load balancer stops sending clients here (chatd passes
+  // the store's Availability, which turns false while its database is away). Must not block.
+  // Default: empty (ready while listening).
+  std::function<bool()> ready_check;
 };
 
 // The address the server is bound to.
