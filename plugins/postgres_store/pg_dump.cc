@@ -167,7 +167,7 @@ Status PgStore::Export(const RecordSink& sink) {
       }
       if (reports.size() < kPage) break;
     }
-    return Status::Ok();
+    return ExportInvites(c, sink);
   }();
   if (!c.broken()) c.Script(s.ok() ? "COMMIT" : "ROLLBACK").IgnoreError();
   return Seen(s, c);

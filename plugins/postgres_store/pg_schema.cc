@@ -222,6 +222,7 @@ const std::vector<SchemaStep>& SchemaSteps() {
   static const std::vector<SchemaStep> steps = {
       {1, "the first schema: accounts, chats, day-partitioned messages, cursors, attachments, moderation",
        kV1Up, kV1Down},
+      InvitesSchemaStep(),
   };
   return steps;
 }

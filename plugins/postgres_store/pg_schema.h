@@ -19,6 +19,9 @@ struct SchemaStep {
   std::string down;  // Its inverse.
 };
 
+// Schema version 2, invitations (pg_admin.cc).
+const SchemaStep& InvitesSchemaStep();
+
 // Every step, ascending; step i (from 0) produces version i + 1.
 const std::vector<SchemaStep>& SchemaSteps();
 int LatestVersion();

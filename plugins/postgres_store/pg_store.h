@@ -8,6 +8,7 @@
 //   pg_attachments.cc  attachment metadata, references, collection
 //   pg_moderation.cc   blocks, bans, spam tables
 //   pg_dump.cc         export and import
+//   pg_admin.cc        invitations; erasing a message, a user or a chat (an administrator's)
 //
 // Several processes may use one database at once. What keeps them correct is the database: the chat
 // row's lock (SELECT ... FOR UPDATE) orders everything written to a chat's log, the unique keys catch
@@ -126,6 +127,17 @@ class PgStore final : public Store {
   Result<std::vector<SpamFlag>> ListSpamFlags(UserId after, std::size_t limit) override;
   Result<SpamReportAdded> AddSpamReport(SpamReport report) override;
   Result<std::vector<SpamReport>> ListSpamReports(UserId sender, std::uint64_t after, std::size_t limit) override;
+
+  // ---- invitations, erasing messages, users and chats as an administrator (pg_admin.cc)
+  Status CreateInvite(const Invite& invite) override;
+  Result<Invite> GetInvite(std::string_view id) override;
+  Result<std::vector<Invite>> ListInvites(std::string_view after, std::size_t limit) override;
+  Status DeleteInvite(std::string_view id) override;
+  Result<User> CreateUserWithInvite(User user, std::string_view invite_id, std::string_view code_hash,
+                                    TimeMs now) override;
+  Result<Message> EraseMessage(ChatId chat, Seq seq, TimeMs now, const CommitObserver& observer) override;
+  Result<UserErasure> DeleteUser(UserId user, TimeMs now) override;
+  Status DeleteChat(ChatId chat) override;
 
   // ---- export and import (pg_dump.cc)
   Status Export(const RecordSink& sink) override;
@@ -276,6 +288,9 @@ class PgStore final : public Store {
   Status ImportEntity(Conn& c, const UserBlock& v);
   Status ImportEntity(Conn& c, const SpamFlag& v);
   Status ImportEntity(Conn& c, const SpamReport& v);
+  Status ImportEntity(Conn& c, const Invite& v);  // pg_admin.cc
+  // Every invitation, by id, in Export's transaction (pg_admin.cc).
+  Status ExportInvites(Conn& c, const RecordSink& sink);
 
   void Info(const std::string& line) const;
 

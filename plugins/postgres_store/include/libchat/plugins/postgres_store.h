@@ -57,7 +57,7 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo, Po
 // The schema of a PostgreSQL store, managed by chat-migrate (status, up, down, versions). Each step
 // runs in one transaction with its version row, under an advisory lock, so concurrent chatd starts
 // and migrations never interleave.
-constexpr int kPostgresSchemaVersion = 1;
+constexpr int kPostgresSchemaVersion = 2;
 // Every step this build knows, ascending (step i goes from version i to i + 1).
 std::vector<MigrationStep> PostgresSchemaSteps();
 // The database's version (0: empty) and what reaching `target` would apply.
