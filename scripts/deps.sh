@@ -17,6 +17,10 @@ packages=(
   # The web app's browser tests (tests/browser): Debian's Chromium, driven headless by playwright-core
   # from npm (tests/browser/npm-ci.sh); no browser is downloaded.
   chromium
+  # The packaging tests: promtool checks the Prometheus alert rules (packaging/prometheus),
+  # systemd-analyze verifies the unit, dpkg-deb (and dpkg-shlibdeps, in build-essential) make and
+  # read the Debian package.
+  prometheus systemd dpkg-dev
 )
 missing=()
 for p in "${packages[@]}"; do
