@@ -184,8 +184,15 @@ Status KvStore::DeleteChat(ChatId chat) {
       LIBCHAT_ASSIGN_OR_RETURN(auto devices, ListDevicesUnlocked(p.user));
       for (const Device& d : devices) b.Delete(keys::DeviceCursor(d.id, chat));
     }
-    if (st.chat.kind == ChatKind::kDirect && participants.size() == 2) {
-      b.Delete(keys::Direct(participants[0].user, participants[1].user));
+    if (st.chat.kind == ChatKind::kDirect) {
+      // The pair's entry. ChatService::DeleteChat has taken the members out already, so the pair is
+      // not known from the participants: the direct-chat index is read for the entry naming this chat
+      // (one entry per pair of users; deleting a chat is a rare administrator's call).
+      const std::string direct = "dm/";
+      LIBCHAT_RETURN_IF_ERROR(ScanPrefix(*engine_, direct, [&](std::string_view k, std::string_view v) {
+        if (v.size() == 8 && keys::ReadBE(v, 0) == chat) b.Delete(std::string(k));
+        return true;
+      }));
     }
     LIBCHAT_RETURN_IF_ERROR(ScanPrefix(*engine_, keys::ReceiptPrefix(chat), [&](std::string_view k, std::string_view) {
       b.Delete(std::string(k));

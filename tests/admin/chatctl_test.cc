@@ -384,7 +384,7 @@ TEST_CASE("chatctl prints display names and ban reasons with their escape sequen
   CHECK(json.json["displayName"] == a.display_name);
 }
 
-TEST_CASE("chatctl: invitations, a password reset, deleting a user and a chat", "[chatctl][accounts]") {
+TEST_CASE("chatctl: invitations and a password reset and deleting a user and a chat", "[chatctl][accounts]") {
   AdminHarness h;
   Ctl ctl(h);
   // Invitations: the code alone on standard output, listed by id, revoked.
