@@ -10,5 +10,5 @@ cmake -S . -B build-package -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_
   -DLIBCHAT_BUILD_TESTS=OFF -DLIBCHAT_BUILD_BENCHMARKS=OFF -DLIBCHAT_BUILD_LOADGEN=OFF \
   -DLIBCHAT_BUILD_EXAMPLES=OFF > /dev/null
 cmake --build build-package -j"$(nproc)" --target chatd chatctl chat-migrate
-(cd build-package && cpack --config CPackConfig.cmake > /dev/null)
+(cd build-package && cpack --config CPackConfig.cmake -B "$PWD/packages" > /dev/null)
 ls -1 "$PWD"/build-package/packages/chatd_*.deb
