@@ -27,7 +27,8 @@ cat > "$prefix/pc.cc" <<'CC'
 #include <cstdio>
 #include "libchat/libchat.h"
 int main() {
-  auto store = chat::Registry::Default().MakeStore("mem://");
+  chat::Registry registry;  // The core's built-in backends (Registry::Default() is libchat::plugins').
+  auto store = registry.MakeStore("mem://");
   std::printf("libchat %s via pkg-config: %s\n", LIBCHAT_VERSION_STRING, store.ok() ? "store opened" : "no store");
   return store.ok() ? 0 : 1;
 }
@@ -35,6 +36,30 @@ CC
 # shellcheck disable=SC2046
 c++ -o "$prefix/pc" "$prefix/pc.cc" $(pkg-config --cflags --libs libchat) || fail "a program does not build with pkg-config"
 "$prefix/pc"
+
+# libchat::admin links from the installed package (cpp-httplib and libsodium found by libchatConfig).
+mkdir -p "$prefix/admin-src"
+cat > "$prefix/admin-src/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.20)
+project(admin_check LANGUAGES CXX)
+find_package(libchat REQUIRED)
+add_executable(admin_check main.cc)
+target_compile_features(admin_check PRIVATE cxx_std_20)
+target_link_libraries(admin_check PRIVATE libchat::admin)
+CM
+cat > "$prefix/admin-src/main.cc" <<'CC'
+#include <cstdio>
+#include "libchat/admin.h"
+int main() {
+  const bool weak = !chat::AdminServer::CheckToken("aaaaaaaaaaaaaaaa").ok();
+  const bool strong = chat::AdminServer::CheckToken("k3J9x-Qv2LmZ8wR4tY6u").ok();
+  std::printf("libchat::admin links: token checks %s\n", weak && strong ? "as documented" : "WRONG");
+  return weak && strong ? 0 : 1;
+}
+CC
+cmake -S "$prefix/admin-src" -B "$prefix/build-admin" -DCMAKE_PREFIX_PATH="$prefix" > /dev/null
+cmake --build "$prefix/build-admin" -j2 > /dev/null || fail "a program does not build with libchat::admin"
+"$prefix/build-admin/admin_check"
 
 for ex in examples/*/; do
   name=$(basename "$ex")
