@@ -290,6 +290,35 @@ TEST_CASE("SIGHUP applies a new log level from the config file", "[integration][
   CHECK(chatd.SignalAndWait(SIGTERM, 15s) == 0);
 }
 
+TEST_CASE("SIGHUP re-reads the admin token file and refuses a weak one", "[integration][signals][admin]") {
+  TempDir dir;
+  const std::string token = AdminToken(dir.str());
+  ChatdProcess chatd(dir.str(), {"--admin-listen", "127.0.0.1:0", "--admin-token-file", token});
+  const std::string url = "http://127.0.0.1:" + std::to_string(chatd.AdminPort());
+  auto stats_with = [&](const std::string& t) {
+    return RunCommand("curl -s -o /dev/null -w '%{http_code}' -H " + ShellQuote("Authorization: Bearer " + t) + " " +
+                          ShellQuote(url + "/v1/stats"),
+                      dir.str())
+        .out;
+  };
+  if (std::system("command -v curl > /dev/null 2>&1") != 0) {
+    WARN("no curl: the admin token reload is not checked");
+    return;
+  }
+  CHECK(stats_with("ops-test-admin-token-0123456789") == "200");
+  // A rotated token: the new one works from the SIGHUP on, the old one no more.
+  std::ofstream(token, std::ios::trunc) << "rotated-admin-token-9876543210zyx\n";
+  REQUIRE(::kill(chatd.pid(), SIGHUP) == 0);
+  REQUIRE(WaitForLog(chatd, "SIGHUP: admin token re-read"));
+  CHECK(stats_with("rotated-admin-token-9876543210zyx") == "200");
+  CHECK(stats_with("ops-test-admin-token-0123456789") == "401");
+  // A weak token is refused and the current one stays.
+  std::ofstream(token, std::ios::trunc) << "aaaaaaaaaaaaaaaaaaaa\n";
+  REQUIRE(::kill(chatd.pid(), SIGHUP) == 0);
+  REQUIRE(WaitForLog(chatd, "refused, the current one stays"));
+  CHECK(stats_with("rotated-admin-token-9876543210zyx") == "200");
+}
+
 TEST_CASE("registration closed refuses sign-ups and invite accepts a code from chatctl invites create once",
           "[integration][registration]") {
   TempDir dir;
