@@ -90,7 +90,7 @@ Result<std::shared_ptr<const TlsReloader::Pair>> TlsReloader::Load(const TlsOpti
   if (pair->key == nullptr) return Status::InvalidArgument("TLS cannot load " + key_source + ": " + OpenSslReason());
   if (X509_check_private_key(pair->leaf, pair->key) != 1) {
     ERR_clear_error();
-    return Status::InvalidArgument("TLS " + key_source + " does not match the " + cert_source);
+    return Status::InvalidArgument("TLS " + key_source + " does not match the " + cert_source + " (key values mismatch)");
   }
   pair->description = DescribeCertificate(pair->leaf);
   return std::shared_ptr<const Pair>(std::move(pair));

@@ -78,7 +78,7 @@ constexpr Range kRanges[] = {
     {"send-queue-messages", 2, 1'000'000},
     {"send-queue-bytes", 64 * kKiB, kGiB},
     {"max-response-bytes", 16 * kKiB, kGiB},
-    {"idle-timeout-ms", 1000, 86'400'000},
+    {"idle-timeout-ms", 100, 86'400'000},
     {"handshake-timeout-ms", 100, 600'000},
     {"write-timeout-ms", 100, 3'600'000},
     {"receipt-interval-ms", 1, 60'000},
