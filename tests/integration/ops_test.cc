@@ -88,7 +88,7 @@ struct ProxiedRequest {
   ProxiedRequest(std::uint16_t port, const std::string& forwarded_for) : tcp(port) {
     tcp.Send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: " + forwarded_for + "\r\n\r\n");
   }
-  std::string Answer(std::chrono::milliseconds wait = 700ms) { return tcp.ReadAll(wait); }
+  std::string Answer(std::chrono::milliseconds wait = 1500ms) { return tcp.ReadAll(wait); }
   RawTcp tcp;
 };
 
@@ -414,6 +414,15 @@ TEST_CASE("metrics serve process and build and per-command and send-to-fan-out f
   CHECK(std::regex_search(metrics, std::regex(R"(chat_command_requests_total\{command="login",code="[a-z_]+"\} 1)")));
   CHECK(MetricValue(chatd.port(), "process_resident_memory_bytes") > 0);
   CHECK(MetricValue(chatd.port(), "chat_send_fanout_latency_seconds_count") >= 1);
+#ifdef CHATCTL_PATH
+  // chatctl stats reads the process metrics: the resident memory is a figure, not "n/a".
+  auto stats = Tool(CHATCTL_PATH, "stats --metrics-url http://127.0.0.1:" + std::to_string(chatd.port()) + "/metrics",
+                    dir.str());
+  REQUIRE(stats.code == 0);
+  const auto rss = stats.out.find("rss:");
+  REQUIRE(rss != std::string::npos);
+  CHECK(stats.out.substr(rss, stats.out.find('\n', rss) - rss).find("n/a") == std::string::npos);
+#endif
   // Every log line is one JSON object with a time, a level and the message.
   std::istringstream log(chatd.Log());
   int lines = 0;
