@@ -13,7 +13,7 @@ namespace {
 std::string Id(const Json& j) { return std::to_string(j.get<std::uint64_t>()); }
 
 // `USER` as a numeric id or a username, resolved to the id (not_found for an unknown one).
-Result<std::string> UserId(Invocation& inv, const std::string& user) {
+Result<std::string> ResolveUser(Invocation& inv, const std::string& user) {
   Result<Json> u = IsId(user) && !inv.Has("by-name") ? inv.admin().Get("/v1/users/" + user)
                                                      : inv.admin().Get("/v1/users/by-name/" + UrlEncode(user));
   if (!u.ok()) return u.error();
@@ -43,7 +43,7 @@ std::string ReadNewPassword(Invocation& inv) {
 
 Status ResetPassword(Invocation& inv) {
   const std::string password = ReadNewPassword(inv);
-  LIBCHAT_ASSIGN_OR_RETURN(std::string id, UserId(inv, inv.args()[0]));
+  LIBCHAT_ASSIGN_OR_RETURN(std::string id, ResolveUser(inv, inv.args()[0]));
   LIBCHAT_ASSIGN_OR_RETURN(Json r, inv.admin().Post("/v1/users/" + id + "/password", Json{{"password", password}}));
   if (inv.json()) return inv.PrintJson(r);
   inv.out() << "password of user " << id << " (" << r["username"].get<std::string>() << ") reset; "
@@ -53,7 +53,7 @@ Status ResetPassword(Invocation& inv) {
 
 Status DeleteUser(Invocation& inv) {
   RequireYes(inv, "deleting a user");
-  LIBCHAT_ASSIGN_OR_RETURN(std::string id, UserId(inv, inv.args()[0]));
+  LIBCHAT_ASSIGN_OR_RETURN(std::string id, ResolveUser(inv, inv.args()[0]));
   LIBCHAT_ASSIGN_OR_RETURN(Json r, inv.admin().Delete("/v1/users/" + id));
   if (inv.json()) return inv.PrintJson(r);
   inv.out() << "user " << id << " deleted:";
