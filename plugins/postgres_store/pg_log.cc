@@ -8,6 +8,7 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <set>
 
 #include "crypto.h"
 #include "pg_rows.h"
@@ -81,6 +82,49 @@ WITH c AS (UPDATE chats SET head = $4, last_ts = $5 WHERE id = $1 AND head = $2 
           read = GREATEST(receipts.read, EXCLUDED.read))
 SELECT count(*) FROM c
 )sql";
+
+// The batches of several chats in one statement (CommitGroup), as kAppendBatch for each: a chat's
+// head moves from its base only if it is still there and its version unchanged, and its rows are
+// written only if it moved. Returns the ids of the chats written; a chat missing there was written
+// by another process meanwhile, and nothing of it was.
+//   $1..$5 one element per chat (chat, base head, version, new head, its timestamp),
+//   $6..$19 one element per entry (chat, then kAppendBatch's $6..$18),
+//   $20..$23 one element per attachment (id, chat, seq, expires_at), $24..$26 read cursors (chat,
+//   user, seq).
+constexpr const char* kAppendGroup = R"sql(
+WITH h AS (SELECT * FROM unnest($1, $2, $3, $4, $5) AS h(chat_id, base, version, head, last_ts)),
+ c AS (UPDATE chats SET head = h.head, last_ts = h.last_ts FROM h
+       WHERE chats.id = h.chat_id AND chats.head = h.base AND chats.version = h.version RETURNING chats.id),
+ t AS (SELECT * FROM unnest($6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+       AS t(chat_id, seq, accepted_at, id, sender, sender_device, client_id, kind, body, reply_to, ref_seq, ts,
+            expires_at, n)
+       WHERE t.chat_id IN (SELECT id FROM c)),
+ m AS (INSERT INTO messages (chat_id, seq, accepted_at, id, sender, sender_device, client_id, kind, body,
+                             attachments, reply_to, ref_seq, ts, deleted, expires_at)
+       SELECT t.chat_id, t.seq, t.accepted_at, t.id, t.sender, t.sender_device, t.client_id, t.kind, t.body,
+              CASE WHEN t.n = 0 THEN '{}'::text[] ELSE ARRAY(SELECT f.a FROM unnest($20, $21, $22) WITH ORDINALITY
+                   AS f(a, c, s, o) WHERE f.c = t.chat_id AND f.s = t.seq ORDER BY f.o) END,
+              t.reply_to, t.ref_seq, t.ts, false, t.expires_at
+       FROM t),
+ d AS (INSERT INTO dedup (device_id, client_id, chat_id, seq, accepted_at, expires_at)
+       SELECT t.sender_device, t.client_id, t.chat_id, t.seq, t.accepted_at, t.expires_at FROM t
+       WHERE t.sender_device <> 0 AND t.client_id <> ''::bytea),
+ ar AS (INSERT INTO attachment_refs (attachment_id, chat_id, seq, expires_at)
+        SELECT f.a, f.c, f.s, f.e FROM unnest($20, $21, $22, $23) AS f(a, c, s, e) WHERE f.c IN (SELECT id FROM c)
+        ON CONFLICT DO NOTHING),
+ au AS (UPDATE attachments SET unreferenced_since = NULL
+        WHERE id IN (SELECT f.a FROM unnest($20, $21) AS f(a, c) WHERE f.c IN (SELECT id FROM c))
+          AND unreferenced_since IS NOT NULL),
+ rc AS (INSERT INTO receipts (chat_id, user_id, delivered, read)
+        SELECT u.c, u.u, u.s, u.s FROM unnest($24, $25, $26) AS u(c, u, s) WHERE u.c IN (SELECT id FROM c)
+        ON CONFLICT (chat_id, user_id) DO UPDATE SET delivered = GREATEST(receipts.delivered, EXCLUDED.delivered),
+          read = GREATEST(receipts.read, EXCLUDED.read))
+SELECT id FROM c
+)sql";
+
+// The chat rows of a group, locked in id order before kAppendGroup updates them (in whatever order
+// its join takes): two processes' groups never wait on each other in a cycle.
+constexpr const char* kLockGroup = "SELECT id FROM chats WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 
 }  // namespace
 
@@ -355,6 +399,72 @@ Statement PgStore::BatchStatement(const std::vector<PendingPtr>& batch, const Ch
   return {kAppendBatch, std::move(p)};
 }
 
+Statement PgStore::GroupLock(const std::vector<GroupPart>& parts) {
+  std::vector<std::int64_t> ids;
+  for (const auto& part : parts) ids.push_back(static_cast<std::int64_t>(part.chat.id));
+  Params p;
+  p.IntArray(ids);
+  return {kLockGroup, std::move(p)};
+}
+
+Statement PgStore::GroupStatement(const std::vector<GroupPart>& parts) {
+  std::vector<std::int64_t> h_chat, h_base, h_version, h_head, h_ts;
+  std::vector<std::int64_t> chat, seq, accepted, sender, device, kind, reply, ref, ts, expires, n_att;
+  std::vector<std::string> ids, client_ids, bodies;
+  std::vector<std::string> att_id;
+  std::vector<std::int64_t> att_chat, att_seq, att_expires;
+  std::vector<std::int64_t> r_chat, r_user, r_seq;
+  for (const auto& part : parts) {
+    const auto id = static_cast<std::int64_t>(part.chat.id);
+    h_chat.push_back(id);
+    h_base.push_back(static_cast<std::int64_t>(part.base));
+    h_version.push_back(part.version);
+    h_head.push_back(static_cast<std::int64_t>(part.batch.back()->entry.seq));
+    h_ts.push_back(part.batch.back()->entry.timestamp);
+    std::map<UserId, Seq> read_cursors;
+    for (const auto& p : part.batch) {
+      const Message& m = p->entry;
+      // As in BatchStatement.
+      const TimeMs accepted_at = std::min(p->accepted_at, m.timestamp);
+      const TimeMs expires_at = accepted_at + part.chat.retention_ms;
+      chat.push_back(id);
+      seq.push_back(static_cast<std::int64_t>(m.seq));
+      accepted.push_back(accepted_at);
+      ids.push_back(m.id);
+      sender.push_back(static_cast<std::int64_t>(m.sender));
+      device.push_back(static_cast<std::int64_t>(m.sender_device));
+      client_ids.push_back(p->dedup_key.empty() ? std::string() : m.client_id);
+      kind.push_back(static_cast<std::int64_t>(m.kind));
+      bodies.push_back(m.body);
+      reply.push_back(static_cast<std::int64_t>(m.reply_to));
+      ref.push_back(static_cast<std::int64_t>(m.ref_seq));
+      ts.push_back(m.timestamp);
+      expires.push_back(expires_at);
+      n_att.push_back(static_cast<std::int64_t>(m.attachments.size()));
+      for (const auto& a : m.attachments) {
+        att_id.push_back(a);
+        att_chat.push_back(id);
+        att_seq.push_back(static_cast<std::int64_t>(m.seq));
+        att_expires.push_back(expires_at);
+      }
+      if (IsUserContent(m.kind) && m.sender != 0) read_cursors[m.sender] = m.seq;
+    }
+    for (const auto& [u, s] : read_cursors) {
+      r_chat.push_back(id);
+      r_user.push_back(static_cast<std::int64_t>(u));
+      r_seq.push_back(static_cast<std::int64_t>(s));
+    }
+  }
+  Params p;
+  p.IntArray(h_chat).IntArray(h_base).IntArray(h_version).IntArray(h_head).IntArray(h_ts);
+  p.IntArray(chat).IntArray(seq).IntArray(accepted).TextArray(ids).IntArray(sender).IntArray(device);
+  p.BytesArray(client_ids).IntArray(kind).BytesArray(bodies).IntArray(reply).IntArray(ref).IntArray(ts);
+  p.IntArray(expires).IntArray(n_att);
+  p.TextArray(att_id).IntArray(att_chat).IntArray(att_seq).IntArray(att_expires);
+  p.IntArray(r_chat).IntArray(r_user).IntArray(r_seq);
+  return {kAppendGroup, std::move(p)};
+}
+
 bool PgStore::CommitBatch(const StatePtr& sp) {
   ChatState& st = *sp;
   std::vector<PendingPtr> batch;
@@ -487,6 +597,12 @@ bool PgStore::CommitBatch(const StatePtr& sp) {
     for (auto& [p, s] : refused) Complete(p, s);
     return fail(written.error());
   }
+  Committed(st, batch);
+  for (auto& [p, s] : refused) Complete(p, s);
+  return true;
+}
+
+void PgStore::Committed(ChatState& st, const std::vector<PendingPtr>& batch) {
   if (!batch.empty()) {
     MutexLock lock(&st.mu);
     st.db_head = batch.back()->entry.seq;
@@ -496,13 +612,112 @@ bool PgStore::CommitBatch(const StatePtr& sp) {
   batches_.fetch_add(1, std::memory_order_relaxed);
   appends_.fetch_add(batch.size(), std::memory_order_relaxed);
   // Observers in seq order, before any later entry of the chat is committed (this worker owns the
-  // chat's commits until the queue is empty).
+  // chat's commits until the queue is empty or it hands the chat back to the work queue).
   for (const auto& p : batch) {
     if (p->observer) p->observer(CommittedEntry{p->entry, p->members, p->members});
   }
   for (const auto& p : batch) Complete(p, AppendResult{p->entry, false});
-  for (auto& [p, s] : refused) Complete(p, s);
-  return true;
+}
+
+void PgStore::Reschedule(const StatePtr& sp) {
+  {
+    MutexLock lock(&sp->mu);
+    if (sp->queue.empty()) {
+      sp->flushing = false;
+      sp->cv.SignalAll();
+      return;
+    }
+  }
+  Schedule(sp);  // Still flushing: appends queued meanwhile did not schedule it again.
+}
+
+void PgStore::CommitGroup(std::vector<StatePtr> group) {
+  using Part = GroupPart;
+  std::vector<Part> parts;
+  std::vector<StatePtr> later;  // Beyond the group's row budget: back to the work queue as they are.
+  std::size_t rows = 0;
+  const std::size_t budget = std::max<std::size_t>(options_.max_batch, 1);
+  for (auto& sp : group) {
+    ChatState& st = *sp;
+    Part part{sp, {}, {}, 0, 0};
+    {
+      MutexLock lock(&st.mu);
+      if (st.queue.empty()) {
+        st.flushing = false;
+        st.cv.SignalAll();
+        continue;
+      }
+      if (rows >= budget) {
+        later.push_back(sp);
+        continue;
+      }
+      // As CommitBatch's batch: the first appends admitted at one version of the chat.
+      for (const auto& p : st.queue) {
+        if (rows == budget) break;
+        if (!part.batch.empty() && p->version != part.batch.front()->version) break;
+        part.batch.push_back(p);
+        ++rows;
+      }
+      part.base = part.batch.front()->entry.seq - 1;
+      part.version = part.batch.front()->version;
+      part.chat = st.chat;
+    }
+    parts.push_back(std::move(part));
+  }
+  for (auto& sp : later) Schedule(sp);
+  if (parts.empty()) return;
+  // Row locks are taken in chat id order, in every process: two groups never wait on each other in
+  // a cycle.
+  std::sort(parts.begin(), parts.end(), [](const Part& a, const Part& b) { return a.chat.id < b.chat.id; });
+  std::vector<StatePtr> alone;  // Left to CommitBatch (another process wrote, or the group failed).
+  {
+    auto lease = pool_.Acquire();
+    if (!lease.ok()) {
+      for (auto& part : parts) FailQueue(*part.st, lease.error());
+      return;
+    }
+    Conn& c = **lease;
+    Status partitions;
+    for (const auto& part : parts) {
+      for (const auto& p : part.batch) {
+        if (partitions.ok()) partitions = EnsurePartitionFor(std::min(p->accepted_at, p->entry.timestamp));
+      }
+    }
+    std::vector<Statement> statements;
+    statements.push_back({"BEGIN", {}});
+    statements.push_back(GroupLock(parts));
+    statements.push_back(GroupStatement(parts));
+    statements.push_back({"COMMIT", {}});
+    auto done = partitions.ok() ? c.Pipeline(statements) : Result<std::vector<Rows>>(partitions);
+    if (!done.ok() && c.broken()) {
+      // The commit's outcome is unknown: every chat of the group reads the database again.
+      Seen(done.error(), c).IgnoreError();
+      lease->Discard();
+      for (auto& part : parts) FailQueue(*part.st, done.error());
+      return;
+    }
+    if (!done.ok()) {
+      // A statement failed (a client id committed by another process, a lock or partition error):
+      // nothing of the group was written. Each chat goes its own way, which answers each case.
+      if (partitions.ok() && !c.Script("ROLLBACK").ok()) lease->Discard();
+      for (auto& part : parts) alone.push_back(part.st);
+    } else {
+      std::set<ChatId> written;
+      const Rows& ids = (*done)[2];
+      for (int i = 0; i < ids.size(); ++i) written.insert(ids.Uint(i, 0));
+      for (const auto& part : parts) {
+        if (written.count(part.chat.id) == 0) {
+          alone.push_back(part.st);  // Another process wrote to this chat: renumbered there.
+          continue;
+        }
+        Committed(*part.st, part.batch);
+        Reschedule(part.st);
+      }
+    }
+  }
+  for (auto& sp : alone) {
+    if (CommitBatch(sp)) Reschedule(sp);
+  }
 }
 
 Result<Message> PgStore::DedupTarget(Conn& conn, DeviceId device, std::string_view client_id) {

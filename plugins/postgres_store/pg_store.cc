@@ -63,7 +63,10 @@ Status PgStore::Open() {
   const TimeMs now = options_.clock->NowMs();
   LIBCHAT_RETURN_IF_ERROR(EnsurePartitionFor(now));
   LIBCHAT_RETURN_IF_ERROR(EnsurePartitionFor(now + kMsPerDay));
-  for (std::size_t i = 0; i < options_.pool_size; ++i) workers_.emplace_back([this] { Worker(); });
+  // Fewer committers than connections: the senders' reads never wait behind the commits.
+  const std::size_t committers =
+      options_.committers != 0 ? options_.committers : std::max<std::size_t>(1, options_.pool_size / 4);
+  for (std::size_t i = 0; i < committers; ++i) workers_.emplace_back([this] { Worker(); });
   eraser_ = std::thread([this] { RunEraser(); });
   return Status::Ok();
 }
@@ -269,15 +272,24 @@ void PgStore::Schedule(const StatePtr& st) {
 
 void PgStore::Worker() {
   for (;;) {
-    StatePtr st;
+    std::vector<StatePtr> group;
     {
       MutexLock lock(&work_mu_);
       while (work_.empty() && !stop_) work_cv_.Wait(&work_mu_);
       if (work_.empty()) return;  // Stopping, and nothing left to commit.
-      st = std::move(work_.front());
-      work_.pop_front();
+      // Several chats waiting: a batch of each in one transaction (CommitGroup), one WAL flush for
+      // all, rather than one commit per chat. One chat alone is flushed until its queue is empty.
+      const std::size_t n = std::min<std::size_t>(work_.size(), kMaxGroupChats);
+      for (std::size_t i = 0; i < n; ++i) {
+        group.push_back(std::move(work_.front()));
+        work_.pop_front();
+      }
     }
-    Flush(st);
+    if (group.size() == 1) {
+      Flush(group.front());
+    } else {
+      CommitGroup(std::move(group));
+    }
   }
 }
 

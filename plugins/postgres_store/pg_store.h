@@ -209,6 +209,8 @@ class PgStore final : public Store {
     int want_exclusive GUARDED_BY(mu) = 0;            // Exclusive operations waiting: appends wait.
   };
   using StatePtr = std::shared_ptr<ChatState>;
+  // Chats whose batches one group transaction carries, at most (and options_.max_batch appends).
+  static constexpr std::size_t kMaxGroupChats = 64;
 
   // What a chat row holds, as the sequencer needs it.
   struct ChatRow {
@@ -241,6 +243,28 @@ class PgStore final : public Store {
   void Flush(const StatePtr& st);
   // One batch: the first `n` of the queue. Returns false when the state was reset (queue failed).
   bool CommitBatch(const StatePtr& st);
+  // One batch of each chat of `group` (chats with queued appends that this worker owns) in one
+  // transaction, so that they share one round trip and one WAL flush. A chat that another process
+  // wrote to meanwhile, or every chat of a transaction that failed on a statement (a client id
+  // committed elsewhere), goes through CommitBatch. Each chat is then handed back to the work queue
+  // or released (Reschedule).
+  void CommitGroup(std::vector<StatePtr> group);
+  // One chat's batch in a group.
+  struct GroupPart {
+    StatePtr st;
+    std::vector<PendingPtr> batch;
+    Chat chat;
+    Seq base = 0;
+    std::int64_t version = 0;
+  };
+  // The group's chat rows locked in id order; then the one statement that writes every batch of it
+  // (kLockGroup, kAppendGroup in pg_log.cc).
+  static Statement GroupLock(const std::vector<GroupPart>& parts);
+  static Statement GroupStatement(const std::vector<GroupPart>& parts);
+  // A committed batch: the queue and the state move on, observers and callers are told.
+  void Committed(ChatState& st, const std::vector<PendingPtr>& batch) EXCLUDES(st.mu);
+  // After a commit: back to the work queue if appends are queued, else released (not flushing).
+  void Reschedule(const StatePtr& st) EXCLUDES(work_mu_);
   // Fails the whole queue with `s` and forgets the state (the next use reloads it).
   void FailQueue(ChatState& st, const Status& s) EXCLUDES(st.mu);
   // Gives the queued appends new seqs after the committed head `row` (another process wrote), with

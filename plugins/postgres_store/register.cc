@@ -59,6 +59,7 @@ Result<std::string> PostgresConninfo(const Uri& uri, PostgresStoreOptions* optio
   Uri u = uri;
   LIBCHAT_ASSIGN_OR_RETURN(options->pool_size, SizeOption(u, "pool", options->pool_size, 1, 1024));
   LIBCHAT_ASSIGN_OR_RETURN(options->max_batch, SizeOption(u, "batch", options->max_batch, 1, 100000));
+  LIBCHAT_ASSIGN_OR_RETURN(options->committers, SizeOption(u, "committers", options->committers, 0, 1024));
   LIBCHAT_ASSIGN_OR_RETURN(std::size_t create, SizeOption(u, "create", 1, 0, 1));
   options->create = create == 1;
   LIBCHAT_ASSIGN_OR_RETURN(std::size_t erase, SizeOption(u, "erase_delay_ms", static_cast<std::size_t>(options->erase_delay_ms),
@@ -66,7 +67,7 @@ Result<std::string> PostgresConninfo(const Uri& uri, PostgresStoreOptions* optio
   options->erase_delay_ms = static_cast<TimeMs>(erase);
   LIBCHAT_ASSIGN_OR_RETURN(options->drop_partition_rows,
                            SizeOption(u, "drop_rows", options->drop_partition_rows, 1, 1ull << 40));
-  for (const char* own : {"pool", "batch", "create", "erase_delay_ms", "drop_rows"}) u.query.erase(own);
+  for (const char* own : {"pool", "batch", "committers", "create", "erase_delay_ms", "drop_rows"}) u.query.erase(own);
 
   // postgres://[user[:password]@]host[:port][,host2[:port2]...][/db]: keyword=value pairs, so that
   // nothing the URI decoded ('@', '/', '%') has to be escaped again.

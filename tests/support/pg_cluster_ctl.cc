@@ -2,14 +2,15 @@
 // (pg_cluster.h). The CTest fixture that shares one server among the tests of a run uses `start` and
 // `stop`; the benchmarks in docs/benchmarks.md use `--durable` and `standby`.
 //
-//   pg_cluster_ctl start [--durable] STATE       start a server; record its port, PID and folder
-//   pg_cluster_ctl standby [--durable] PRIMARY_STATE STATE
+//   pg_cluster_ctl start [--durable] [-c NAME=VALUE]... STATE
+//                                                start a server; record its port, PID and folder
+//   pg_cluster_ctl standby [--durable] [-c NAME=VALUE]... PRIMARY_STATE STATE
 //                                                a synchronous standby of that server (its commits
 //                                                then wait for the standby's flush)
 //   pg_cluster_ctl stop STATE                    stop exactly that PID and remove its folder
 //
 // --durable: fsync and full-page writes on (the default is off, for tests that do not test
-// durability).
+// durability). -c: a server setting (postgres -c), e.g. -c shared_buffers=1GB.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -52,6 +53,9 @@ int main(int argc, char** argv) {
     if (*it == "--durable") {
       options.durable = true;
       it = args.erase(it);
+    } else if (*it == "-c" && it + 1 != args.end()) {
+      options.settings.push_back(*(it + 1));
+      it = args.erase(it, it + 2);
     } else {
       ++it;
     }
@@ -88,6 +92,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::fprintf(stderr,
-               "usage: pg_cluster_ctl start [--durable] STATE | standby [--durable] PRIMARY_STATE STATE | stop STATE\n");
+               "usage: pg_cluster_ctl start [--durable] [-c NAME=VALUE]... STATE | standby [--durable] [-c NAME=VALUE]... "
+               "PRIMARY_STATE STATE | stop STATE\n");
   return 2;
 }

@@ -22,6 +22,11 @@ struct PostgresStoreOptions {
   // Connections to the database, at most; each append transaction and each other call holds one
   // while it runs. URI key `pool`. Default: 8.
   std::size_t pool_size = 8;
+  // Threads that commit appends, each holding one of the pool's connections while it commits; the
+  // other connections serve reads (a send's dedup and membership checks) and other writes. A commit
+  // carries the queued batches of up to 64 chats, so a few committers keep the WAL flushes full.
+  // URI key `committers`. Default (0): a quarter of `pool_size`, at least 1.
+  std::size_t committers = 0;
   // Most appends one transaction carries (appends to one chat share a transaction and a WAL flush).
   // URI key `batch`. Default: 1024.
   std::size_t max_batch = 1024;
@@ -67,8 +72,8 @@ Result<SchemaStatus> PostgresSchemaStatus(const std::string& conninfo, int targe
 Result<MigrateReport> PostgresMigrate(const std::string& conninfo, int target,
                                       const std::function<void(const MigrationStep&)>& on_step = {});
 
-// The libpq connection string for a postgres:// URI: the URI's own keys (pool, batch, create,
-// erase_delay_ms, drop_rows) removed and set in `options`; every other key passed to libpq, which
+// The libpq connection string for a postgres:// URI: the URI's own keys (pool, batch, committers,
+// create, erase_delay_ms, drop_rows) removed and set in `options`; every other key passed to libpq, which
 // rejects those it does not know. InvalidArgument for a malformed value.
 Result<std::string> PostgresConninfo(const Uri& uri, PostgresStoreOptions* options);
 
