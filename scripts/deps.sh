@@ -8,12 +8,19 @@ packages=(
   libleveldb-dev libsnappy-dev
   libsodium-dev libssl-dev libcurl4-openssl-dev
   nlohmann-json3-dev libcpp-httplib-dev catch2
+  # The PostgreSQL store plugin (libpq) and the throw-away servers its tests start (initdb, pg_ctl;
+  # contrib for pageinspect, which the erasure test reads pages with).
+  libpq-dev postgresql-15 postgresql-contrib
   # The sanitizer and fuzz build of the test suite: clang, its sanitizer and libFuzzer runtimes,
   # llvm-symbolizer for readable reports, lld (links sanitized programs several times faster).
   clang libclang-rt-14-dev llvm lld
   # The web app's browser tests (tests/browser): Debian's Chromium, driven headless by playwright-core
   # from npm (tests/browser/npm-ci.sh); no browser is downloaded.
   chromium
+  # The packaging tests: promtool checks the Prometheus alert rules (packaging/prometheus),
+  # systemd-analyze verifies the unit, dpkg-deb (and dpkg-shlibdeps, in build-essential) make and
+  # read the Debian package.
+  prometheus systemd dpkg-dev
 )
 missing=()
 for p in "${packages[@]}"; do

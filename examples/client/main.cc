@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "libchat/client.h"
+#include "libchat/version.h"
 
 namespace {
 
@@ -281,12 +282,22 @@ int main(int argc, char** argv) {
   Args args;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--version") {
+      std::cout << "chat-client (libchat " << LIBCHAT_VERSION_STRING << ")\n";
+      return 0;
+    }
     if (a == "--server" && i + 1 < argc) {
       const std::string v = argv[++i];
       const auto colon = v.rfind(':');
       if (colon == std::string::npos) return Usage();
+      const std::string port = v.substr(colon + 1);
+      // A port is 1 to 65535 in digits: "-1" or "99999" is a usage error, not a wrapped number.
+      if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+          std::atoi(port.c_str()) < 1 || std::atoi(port.c_str()) > 65535) {
+        return Usage();
+      }
       args.host = v.substr(0, colon);
-      args.port = static_cast<std::uint16_t>(std::atoi(v.c_str() + colon + 1));
+      args.port = static_cast<std::uint16_t>(std::atoi(port.c_str()));
     } else if (a == "--tls") {
       args.tls = true;
     } else if (a == "--ca" && i + 1 < argc) {

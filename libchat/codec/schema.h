@@ -85,6 +85,22 @@ struct Schema<UserBan> {
 };
 
 template <>
+struct Schema<Invite> {
+  static constexpr const char* kRecordType = "invite";
+  // In the export only: the admin API's invitation answers are written by libchat/admin.
+  template <typename E, typename V>
+  static void Fields(E& i, V&& visit) {
+    visit(i.id, {"id", nullptr, 0});
+    visit(i.code_hash, {"code_hash", nullptr, 0});
+    visit(i.created_at, {"created_at", nullptr, 0});
+    visit(i.expires_at, {"expires_at", nullptr, 0});
+    visit(i.max_uses, {"max_uses", nullptr, 0});
+    visit(i.uses, {"uses", nullptr, 0});
+    visit(i.note, {"note", nullptr, 0});
+  }
+};
+
+template <>
 struct Schema<UserBlock> {
   static constexpr const char* kRecordType = "block";
   template <typename E, typename V>

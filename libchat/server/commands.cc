@@ -17,6 +17,8 @@
 namespace chat::detail {
 
 std::string SourceAddress(const std::string& remote) {
+  // A bare IPv6 address (a client named by a trusted proxy) has colons and no port.
+  if (remote.find(':') != remote.rfind(':') && remote.front() != '[') return AddressKey(remote);
   const auto colon = remote.rfind(':');
   std::string host = colon == std::string::npos ? remote : remote.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
@@ -85,15 +87,31 @@ CommandOutcome Register(CommandContext& ctx, const Caller& caller, Args& args) {
   a.display_name = args.Str("displayName", false);
   a.email = args.Str("email", false);
   a.avatar_url = args.Str("avatarUrl", false);
+  const std::string invite = args.Str("invite", false);
   if (!args.ok()) return BadArgs(args);
+  // Who may sign up at all (ServerOptions::registration), before anything costs the server.
+  const RegistrationMode mode = ctx.options.registration;
+  if (mode == RegistrationMode::kClosed) {
+    LogRefusal(ctx, caller, "register from ", caller.remote, " refused: registration is closed");
+    return Err(Status::PermissionDenied("registration is closed on this server: ask its administrator for an account"));
+  }
+  if (mode == RegistrationMode::kInvite && invite.empty()) {
+    LogRefusal(ctx, caller, "register from ", caller.remote, " refused: no invitation code");
+    return Err(Status::PermissionDenied("registration on this server needs an invitation code (field 'invite')"));
+  }
   // Before the Argon2id hash: a flood of registrations is refused for the price of a map lookup.
   if (Status s = ctx.registration.Admit(SourceAddress(caller.remote)); !s.ok()) {
     ctx.metrics.registrations_refused.Add();
     LogRefusal(ctx, caller, "register from ", caller.remote, " refused: ", StatusCodeName(s.code()));
     return Err(s);
   }
-  auto user = ctx.service.Register(a);
-  if (!user.ok()) return Err(user.error());
+  auto user = mode == RegistrationMode::kInvite ? ctx.service.RegisterWithInvite(a, invite) : ctx.service.Register(a);
+  if (!user.ok()) {
+    if (mode == RegistrationMode::kInvite && user.error().code() == StatusCode::kPermissionDenied) {
+      LogRefusal(ctx, caller, "register from ", caller.remote, " refused: bad invitation code");
+    }
+    return Err(user.error());
+  }
   ctx.log.Info("registered user ", user->id, " (", LogEscape(user->username), ") from ", caller.remote);
   return Ok(Json{{"user", codec::ToJson(*user, codec::kOwn)}});
 }
@@ -400,9 +418,17 @@ void SendMessage(CommandContext& ctx, const Caller& caller, Args& args, CommandD
   Metrics& metrics = ctx.metrics;
   // `done` runs on the store's committer thread once the message is durable: build the small result
   // object only; the session encodes it on its strand.
-  ctx.service.SendAsync(r, [&metrics, done = std::move(done)](Result<AppendResult> sent) {
+  ctx.service.SendAsync(r, [&metrics, received = caller.received, done = std::move(done)](Result<AppendResult> sent) {
     if (!sent.ok()) return done(Err(sent.error()));
-    if (!sent->duplicate) metrics.messages_in.Add();
+    if (!sent->duplicate) {
+      metrics.messages_in.Add();
+      // The commit observer published the event (and the in-process bus fanned it out) before this.
+      if (received != std::chrono::steady_clock::time_point()) {
+        metrics.send_fanout_latency.ObserveMicros(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                      std::chrono::steady_clock::now() - received)
+                                                      .count());
+      }
+    }
     done(Ok(Json{{"messageId", sent->message.id},
                  {"seq", sent->message.seq},
                  {"timestamp", sent->message.timestamp},

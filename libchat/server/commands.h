@@ -5,6 +5,7 @@
 // are answered by the session itself.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -39,7 +40,9 @@ struct CommandContext {
 struct Caller {
   UserId user = 0;
   DeviceId device = 0;
-  std::string remote;  // "ip:port", for logs.
+  std::string remote;  // "ip:port", or the client's "ip" behind a trusted proxy; for logs and limits.
+  // When the session handed the command over (metrics: chat_send_fanout_latency_seconds).
+  std::chrono::steady_clock::time_point received{};
 };
 
 enum class SessionEffect {

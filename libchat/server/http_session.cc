@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "attachment_http.h"
+#include "client_address.h"
 #include "libchat/version.h"
 #include "static_files.h"
 #include "ws_session.h"
@@ -91,6 +92,13 @@ void HttpSession<Stream>::OnHeader(beast::error_code ec, std::size_t bytes) {
   // smuggling past a proxy that reads it otherwise): answer 400 and close, before any route.
   if (req.count(http::field::transfer_encoding) != 0 && !header_parser_->chunked()) {
     return RejectAndClose(http::status::bad_request, "Transfer-Encoding must end in chunked\n");
+  }
+  // From a trusted reverse proxy, the request's client is who X-Forwarded-For names (client_address.h).
+  if (!state_->proxies.empty() && FromTrustedProxy(state_->proxies, beast::get_lowest_layer(stream_).socket()) &&
+      !AdoptForwardedClient(state_->proxies, *state_->address_slots, beast::get_lowest_layer(stream_).socket(), req,
+                            &remote_, &slot_)) {
+    state_->metrics.connections_refused_per_address.Add();
+    return RejectAndClose(http::status::too_many_requests, "too many connections from your address\n");
   }
   const std::string_view target(req.target().data(), req.target().size());
   if (target.substr(0, kAttachmentPathPrefix.size()) == kAttachmentPathPrefix) {
@@ -182,8 +190,10 @@ http::response<http::string_body> HttpSession<Stream>::Respond(const http::reque
   }
   if (path == "/healthz") return reply(http::status::ok, "ok\n");
   if (path == "/readyz") {
-    // Ready: listening with the store open and not shutting down (load balancers stop sending here).
-    const bool ready = state_->ready.load() && !state_->draining.load();
+    // Ready: listening with the store open and answering, and not shutting down (load balancers stop
+    // sending here).
+    const bool ready = state_->ready.load() && !state_->draining.load() &&
+                       (!state_->options.ready_check || state_->options.ready_check());
     return ready ? reply(http::status::ok, "ready\n") : reply(http::status::service_unavailable, "not ready\n");
   }
   if (path == "/metrics") {

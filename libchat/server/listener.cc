@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "address_key.h"
+#include "client_address.h"
 #include "http_session.h"
 
 namespace chat::detail {
@@ -85,7 +86,8 @@ void Listener::OnAccept(beast::error_code ec, tcp::socket socket) {
     state_->metrics.connections_refused.Add();
     beast::error_code ignored;
     socket.close(ignored);
-  } else if ((slot = state_->address_slots->TryAcquire(address)) == nullptr) {
+  } else if (!FromTrustedProxy(state_->proxies, socket) &&  // Counted per request (client_address.h).
+             (slot = state_->address_slots->TryAcquire(address)) == nullptr) {
     // One host holds its share already: refuse it alone, without a word (it is not a client we
     // owe an answer, and an HTTP reply would cost what the limit is there to save).
     state_->metrics.connections_refused_per_address.Add();

@@ -4,6 +4,7 @@
 // its control characters escaped and is cut at kMaxLogLineBytes, so nothing can forge a line.
 #pragma once
 
+#include <atomic>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -18,7 +19,10 @@ class Logger {
   Logger(LogLevel min_level, LogSink sink)
       : min_level_(min_level), sink_(sink ? std::move(sink) : StderrLogSink()) {}
 
-  bool Enabled(LogLevel level) const { return level >= min_level_; }
+  bool Enabled(LogLevel level) const { return level >= min_level_.load(std::memory_order_relaxed); }
+  // Changes the level from now on (Server::SetLogLevel; chatd on SIGHUP). Thread-safe.
+  void SetLevel(LogLevel level) { min_level_.store(level, std::memory_order_relaxed); }
+  LogLevel level() const { return min_level_.load(std::memory_order_relaxed); }
 
   template <typename... Args>
   void Log(LogLevel level, const Args&... args) const {
@@ -37,7 +41,7 @@ class Logger {
   void Error(const Args&... args) const { Log(LogLevel::kError, args...); }
 
  private:
-  LogLevel min_level_;
+  std::atomic<LogLevel> min_level_;
   LogSink sink_;
 };
 

@@ -106,6 +106,14 @@ std::string Metrics::Render() const {
                           "From a message's acceptance to its newMessage frame being written to a device.", &out);
   store_latency.Render("chat_store_latency_seconds", "Duration of the store/service work of one command.", &out);
   if (render_more) render_more(&out);
+  // ---- Operations block (ops_metrics.h).
+  send_fanout_latency.Render("chat_send_fanout_latency_seconds",
+                             "From a sendMessage frame's arrival to its newMessage event handed to the live sessions "
+                             "of every recipient on this node.",
+                             &out);
+  commands.Render(&out);
+  RenderProcessMetrics(&out);
+  // ---- End of the operations block.
   if (render_spam) render_spam(&out);
   return out;
 }

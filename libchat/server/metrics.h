@@ -9,7 +9,9 @@
 #include <functional>
 #include <string>
 
+#include "command_names.h"
 #include "libchat/spam.h"
+#include "ops_metrics.h"
 
 namespace chat::detail {
 
@@ -79,6 +81,21 @@ struct Metrics {
   std::function<void(std::string*)> render_more;
   // Appends the spam counters (the service keeps them). Set once before serving. Default: none.
   std::function<void(std::string*)> render_spam;
+
+  // ---- Operations (ops_metrics.h; docs/operations.md, "Metrics"): process_*, chat_build_info,
+  // per-command counts and latencies, send -> fan-out. ----
+  // Every protocol command by name (hello and ping included) and result code.
+  CommandMetrics commands{[] {
+    std::vector<std::string> names = CommandNames();
+    names.emplace_back("hello");
+    names.emplace_back("ping");
+    return names;
+  }()};
+  // From a sendMessage frame's arrival to the moment its newMessage event has been handed to every
+  // live session of the recipients on this node (durable first; the in-process bus fans out before
+  // the sender's answer).
+  Histogram send_fanout_latency;
+  // ---- End of the operations block. ----
 
   std::string Render() const;
 };

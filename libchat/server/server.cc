@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "beast.h"
+#include "client_address.h"
 #include "listener.h"
 #include "server_state.h"
 #include "tls.h"
+#include "tls_reload.h"
 #include "ws_session.h"
 
 namespace chat {
@@ -26,6 +28,8 @@ class ServerImpl final : public Server {
   Result<Endpoint> Start() override;
   void Stop() override;
   std::string MetricsText() const override { return state_ ? state_->metrics.Render() : std::string(); }
+  Result<std::string> ReloadTls(const TlsOptions& tls) override;
+  void SetLogLevel(LogLevel level) override;
 
  private:
   void ScheduleReceiptFlush();
@@ -78,6 +82,14 @@ Result<Endpoint> ServerImpl::Start() {
   // Load the certificate before anything starts: a bad one refuses to serve, it does not fail later.
   auto tls = MakeServerTlsContext(options_.tls);
   if (!tls.ok()) return tls.error();
+  // The pair the context presents, replaceable while serving (ReloadTls).
+  std::shared_ptr<TlsReloader> reloader;
+  if (*tls) {
+    auto made = TlsReloader::Create(options_.tls);
+    if (!made.ok()) return made.error();
+    reloader = std::move(*made);
+    reloader->Attach(**tls);
+  }
   // The web app too: a missing or oversized folder is an error now, not a 404 later.
   std::shared_ptr<const StaticSite> site;
   if (!options_.web_root.empty()) {
@@ -99,6 +111,7 @@ Result<Endpoint> ServerImpl::Start() {
   receipt_timer_ = std::make_unique<net::steady_timer>(*receipt_strand_);
   state_ = std::make_shared<ServerState>(options_, service_, [this] { ScheduleReceiptFlush(); });
   state_->metrics.render_spam = [&service = service_](std::string* out) { RenderSpam(service.SpamCountersSinceStart(), out); };
+  state_->tls_reloader = std::move(reloader);
   state_->tls = std::move(*tls);
   state_->site = std::move(site);
   for (auto& ctx : contexts_) state_->lanes.push_back(std::make_unique<IoLane>(*ctx));
@@ -181,7 +194,30 @@ void ServerImpl::Stop() {
   st.log.Info("shut down");
 }
 
+Result<std::string> ServerImpl::ReloadTls(const TlsOptions& tls) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!started_ || stopped_) return Status::FailedPrecondition("the server is not running");
+  if (!state_->tls_reloader) return Status::FailedPrecondition("the server was started without TLS; restart it to turn TLS on");
+  if (!tls.enabled()) return Status::FailedPrecondition("TLS cannot be turned off while serving; restart to do so");
+  return state_->tls_reloader->Reload(tls);
+}
+
+void ServerImpl::SetLogLevel(LogLevel level) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_) state_->log.SetLevel(level);
+}
+
 }  // namespace
+
+Status CheckTlsOptions(const TlsOptions& tls) {
+  if (!tls.enabled()) return Status::Ok();
+  return CheckTlsPair(tls);
+}
+
+Status CheckTrustedProxies(const std::vector<std::string>& cidrs) {
+  auto parsed = TrustedProxies::Parse(cidrs);
+  return parsed.ok() ? Status::Ok() : parsed.error();
+}
 
 Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, ChatService& service) {
   if (options.max_frame_bytes < 1024) return Status::InvalidArgument("max_frame_bytes must be at least 1024");
@@ -194,6 +230,7 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, ChatServic
   if (options.workers == 0) return Status::InvalidArgument("workers must be at least 1");
   if (options.hash_workers == 0) return Status::InvalidArgument("hash_workers must be at least 1");
   if (options.receipt_interval.count() <= 0) return Status::InvalidArgument("receipt_interval must be positive");
+  if (auto proxies = TrustedProxies::Parse(options.trusted_proxies); !proxies.ok()) return proxies.error();
   return std::unique_ptr<Server>(new ServerImpl(std::move(options), service));
 }
 

@@ -14,6 +14,7 @@
 
 #include "address_slots.h"
 #include "beast.h"
+#include "client_address.h"
 #include "commands.h"
 #include "io_lane.h"
 #include "libchat/server/server.h"
@@ -26,6 +27,7 @@
 #include "router.h"
 #include "token_buckets.h"
 #include "static_files.h"
+#include "tls_reload.h"
 #include "worker_pool.h"
 
 namespace boost::asio::ssl {
@@ -128,6 +130,15 @@ struct ServerState {
   std::mutex calls_mu;
   std::unique_ptr<PushDispatcher> push;  // GUARDED_BY(calls_mu) for readers other than commands.
   std::unique_ptr<CallManager> calls;    // GUARDED_BY(calls_mu) for readers other than commands.
+  // Reverse proxies whose X-Forwarded-For is believed (ServerOptions::trusted_proxies, checked by
+  // Server::Create).
+  const TrustedProxies proxies = [this] {
+    auto parsed = TrustedProxies::Parse(options.trusted_proxies);
+    return parsed.ok() ? std::move(*parsed) : TrustedProxies();
+  }();
+  // The certificate and key the TLS context presents (tls_reload.h), replaceable while serving;
+  // declared before the context, which calls into it on every handshake. Null: plain.
+  std::shared_ptr<TlsReloader> tls_reloader;
   // The TLS context (ServerOptions::tls), set by Start before the first connection; null: plain.
   std::shared_ptr<boost::asio::ssl::context> tls;
   // The web app served at "/" (ServerOptions::web_root), set by Start; null: none (404).

@@ -266,15 +266,17 @@ void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
   WorkerPool& pool = hashes ? state_->hash_workers : state_->workers;
   Caller caller = caller_;
   caller.remote = remote_;
+  caller.received = std::chrono::steady_clock::now();
   auto self = this->shared_from_this();
   const bool queued =
       pool.TrySubmit([self, spec, caller = std::move(caller), request = std::move(request)]() mutable {
         ServerState& st = *self->state_;
         const auto start = std::chrono::steady_clock::now();
-        auto observe_latency = [&st, start] {
-          st.metrics.store_latency.ObserveMicros(std::chrono::duration_cast<std::chrono::microseconds>(
-                                                     std::chrono::steady_clock::now() - start)
-                                                     .count());
+        auto observe_latency = [&st, start, name = spec->name](const CommandOutcome& outcome) {
+          const auto us =
+              std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+          st.metrics.store_latency.ObserveMicros(us);
+          st.metrics.commands.Observe(name, outcome.ok ? "ok" : outcome.error.code, us);
         };
         if (spec->run_async != nullptr) {
           // The outcome arrives later, on whichever thread completes the work (the store's committer):
@@ -284,7 +286,7 @@ void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
           auto answered = std::make_shared<std::atomic<bool>>(false);
           auto done = [self, id = request.id, observe_latency, answered](CommandOutcome outcome) mutable {
             if (answered->exchange(true)) return;
-            observe_latency();
+            observe_latency(outcome);
             ServerState& state = *self->state_;
             // Behind the events the command committed (the sender's own newMessage first).
             state.router.AfterQueued([self, id = std::move(id), outcome = std::move(outcome)]() mutable {
@@ -318,7 +320,7 @@ void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
           outcome = CommandOutcome{};
           outcome.error = {Code(StatusCode::kInternal), "internal error", -1};
         }
-        observe_latency();
+        observe_latency(outcome);
         // Encode here, on the worker: JSON work stays off the network threads.
         auto frame = outcome.ok ? EncodeResult(request.id, outcome.result) : EncodeError(request.id, outcome.error);
         // Behind the events the command committed, as for asynchronous commands.
@@ -334,9 +336,11 @@ void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
     own_change_ = false;
     if (hashes) {
       state_->metrics.hash_rejected.Add();
+      state_->metrics.commands.Observe(spec->name, "resource_exhausted", 0);
       SendError(id, {Code(StatusCode::kResourceExhausted), "server busy: too many password checks queued", 1000});
     } else {
       state_->metrics.worker_rejected.Add();
+      state_->metrics.commands.Observe(spec->name, "resource_exhausted", 0);
       SendError(id, {Code(StatusCode::kResourceExhausted), "server busy: too many commands queued", 100});
     }
   }

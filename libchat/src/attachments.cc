@@ -192,6 +192,17 @@ Status Attachments::CheckSend(UserId sender, MessageKind kind, const std::vector
   return Status::Ok();
 }
 
+Status Attachments::RemoveBytes(const std::vector<std::string>& ids) {
+  if (ids.empty()) return Status::Ok();
+  std::vector<std::string> removed;
+  for (const auto& id : ids) {
+    Status s = blobs_ ? blobs_->Remove(id) : Status::Ok();
+    if (!s.ok() && !s.IsNotFound()) return s.WithContext("removing attachment " + id);
+    removed.push_back(id);
+  }
+  return store_.ReleaseAttachments(removed);
+}
+
 Result<std::size_t> Attachments::Collect(TimeMs now, std::size_t max_deletes) {
   if (!blobs_) return std::size_t{0};
   auto ids = store_.CollectAttachments(now, options_.attachment_orphan_ttl_ms, max_deletes);

@@ -30,6 +30,9 @@ class Attachments {
   // Deletes attachments unreferenced for longer than the grace period, bytes first recorded as
   // garbage, then removed, then forgotten. Returns how many were removed.
   Result<std::size_t> Collect(TimeMs now, std::size_t max_deletes);
+  // Removes the bytes of attachments whose metadata the store deleted (Store::DeleteUser), then
+  // releases them (Store::ReleaseAttachments), as Collect does.
+  Status RemoveBytes(const std::vector<std::string>& ids);
 
  private:
   Status Enabled() const;

@@ -107,6 +107,15 @@ class ChatServiceImpl final : public ChatService {
                              const std::string& body) override;
   Status Typing(UserId user, DeviceId device, ChatId chat, bool typing) override;
 
+  // ---- administrators' account and chat care, invitations (service_admin.cc)
+  Result<std::vector<DeviceId>> ResetPassword(UserId user, const std::string& new_password) override;
+  Result<UserDeletion> DeleteUser(UserId user) override;
+  Result<std::size_t> DeleteChat(ChatId chat) override;
+  Result<NewInvite> CreateInvite(std::uint32_t max_uses, TimeMs valid_for_ms, const std::string& note) override;
+  Result<std::vector<Invite>> ListInvites(const std::string& after, std::size_t limit) override;
+  Status RevokeInvite(const std::string& id) override;
+  Result<User> RegisterWithInvite(const NewAccount& account, const std::string& code) override;
+
   // ---- retention and attachments (chat_service.cc)
   Result<RetentionReport> RunRetention(std::size_t max_deletes) override;
   Result<RetentionReport> PreviewRetention(std::size_t max_deletes) override;
@@ -154,6 +163,10 @@ class ChatServiceImpl final : public ChatService {
   // Store::UpdateMembership for a change `actor` makes as a member of `chat`; a chat that does not
   // exist answers NotMember, as any chat one is not in.
   Result<Message> UpdateMembershipAsMember(ChatId chat, UserId actor, const MembershipPlanner& planner);
+  // An administrator takes `users` out of `chat` (all members if `everyone`), direct chats included,
+  // with a kMembership entry from the server (actor 0); ownership passes on as when leaving. NotFound
+  // if the chat does not exist; OK, writing nothing, if none of them is a member.
+  Status RemoveMembers(ChatId chat, const std::vector<UserId>& users, bool everyone, const char* action);
 
   // ---- messages helpers (service_messages.cc)
   // Checks a send request's shape and builds the draft entry. No store access.

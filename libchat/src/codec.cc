@@ -91,6 +91,36 @@ Result<User> DecodeUser(std::string_view in) {
   return u;
 }
 
+std::string EncodeInvite(const Invite& i) {
+  Writer w;
+  w.Byte(kFormatV1);
+  w.Str(i.id);
+  w.Str(i.code_hash);
+  w.I64(i.created_at);
+  w.I64(i.expires_at);
+  w.U64(i.max_uses);
+  w.U64(i.uses);
+  w.Str(i.note);
+  return w.Take();
+}
+
+Result<Invite> DecodeInvite(std::string_view in) {
+  Reader r(in);
+  Invite i;
+  if (!StartV1(r)) return Corrupt("invite");
+  i.id = r.Str();
+  i.code_hash = r.Str();
+  i.created_at = r.I64();
+  i.expires_at = r.I64();
+  const std::uint64_t max_uses = r.U64();
+  const std::uint64_t uses = r.U64();
+  i.note = r.Str();
+  if (r.failed() || max_uses > 0xffffffffu || uses > 0xffffffffu) return Corrupt("invite");
+  i.max_uses = static_cast<std::uint32_t>(max_uses);
+  i.uses = static_cast<std::uint32_t>(uses);
+  return i;
+}
+
 std::string EncodeBan(const UserBan& b) {
   Writer w;
   w.Byte(kFormatV1);

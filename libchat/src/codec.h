@@ -54,6 +54,8 @@ std::string EncodeReceipt(const ReceiptCursor& r);
 Result<ReceiptCursor> DecodeReceipt(std::string_view in);
 std::string EncodeAttachment(const Attachment& a);
 Result<Attachment> DecodeAttachment(std::string_view in);
+std::string EncodeInvite(const Invite& i);
+Result<Invite> DecodeInvite(std::string_view in);
 std::string EncodeBan(const UserBan& b);
 Result<UserBan> DecodeBan(std::string_view in);
 

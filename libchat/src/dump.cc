@@ -32,6 +32,7 @@ struct Counter {
   void operator()(const ReceiptCursor&) const { ++c->receipts; }
   void operator()(const Attachment&) const { ++c->attachments; }
   void operator()(const UserBan&) const { ++c->bans; }
+  void operator()(const Invite&) const { ++c->invites; }
   void operator()(const UserBlock&) const { ++c->blocks; }
   void operator()(const SpamFlag&) const { ++c->spam_flags; }
   void operator()(const SpamReport&) const { ++c->spam_reports; }

@@ -115,5 +115,7 @@ std::string SpamReportOfMessage(UserId reporter, ChatId c, Seq s) {
   return k;
 }
 std::string SpamReporterCount(UserId sender, UserId reporter) { return Tag2("srp/", sender, reporter); }
+std::string Invite(std::string_view id) { return "iv/" + std::string(id); }
+std::string InvitePrefix() { return Tag("iv/"); }
 
 }  // namespace chat::detail::keys

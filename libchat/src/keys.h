@@ -83,5 +83,8 @@ std::string SpamReportBySender(UserId sender, std::uint64_t id);  // srs/<sender
 std::string SpamReportBySenderPrefix(UserId sender);              // srs/<sender uid>
 std::string SpamReportOfMessage(UserId reporter, ChatId c, Seq s);  // srm/<reporter uid><cid><seq> -> report id
 std::string SpamReporterCount(UserId sender, UserId reporter);      // srp/<sender uid><reporter uid> -> count
+// Invitations to register (chatd --registration invite).
+std::string Invite(std::string_view id);             // iv/<id> -> Invite
+std::string InvitePrefix();                          // iv/
 
 }  // namespace chat::detail::keys

@@ -48,7 +48,10 @@ Status KvStore::Export(const RecordSink& sink) {
     return sink(StoreRecord{DeviceCursorRecord{keys::ReadBE(k, prefix.size()), keys::ReadBE(k, prefix.size() + 8),
                                                DecodeU64(v)}});
   }));
-  return spam_.Export(sink);
+  LIBCHAT_RETURN_IF_ERROR(spam_.Export(sink));
+  return ForEachPrefix(*engine_, keys::InvitePrefix(), [&](std::string_view, std::string_view v) {
+    return SinkDecoded(DecodeInvite(v), sink);
+  });
 }
 
 Status KvStore::Import(const StoreRecord& record) {
@@ -308,6 +311,17 @@ Status KvStore::ImportEntity(const UserBan& ban) {
   LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::Ban(ban.user), what));
   KvBatch b;
   b.Put(keys::Ban(ban.user), EncodeBan(ban));
+  return engine_->Write(b, false);
+}
+
+Status KvStore::ImportEntity(const Invite& i) {
+  const std::string what = "invitation " + i.id;
+  if (i.id.empty() || i.code_hash.empty() || i.max_uses == 0) {
+    return Status::InvalidArgument("an invitation record needs an id, a code hash and at least one use");
+  }
+  LIBCHAT_RETURN_IF_ERROR(RequireAbsent(keys::Invite(i.id), what));
+  KvBatch b;
+  b.Put(keys::Invite(i.id), EncodeInvite(i));
   return engine_->Write(b, false);
 }
 

@@ -9,6 +9,7 @@
 //   kv_store_attachments.cc  attachment metadata, references, collection
 //   kv_store_moderation.cc   blocks, bans, spam tables
 //   kv_store_dump.cc         export and import
+//   kv_store_admin.cc        invitations; erasing users and chats
 //
 // Concurrency (the lock order is in docs/architecture.md, "Locks"; clang checks the annotations):
 //  - Each chat has a ChatState whose mutex orders everything written to the chat's log: under it a
@@ -140,6 +141,17 @@ class KvStore final : public Store {
   Result<SpamReportAdded> AddSpamReport(SpamReport report) override;
   Result<std::vector<SpamReport>> ListSpamReports(UserId sender, std::uint64_t after, std::size_t limit) override;
 
+  // ---- invitations and erasure of users and chats (kv_store_admin.cc)
+  Status CreateInvite(const Invite& invite) override;
+  Result<std::vector<Invite>> ListInvites(std::string_view after, std::size_t limit) override;
+  Status DeleteInvite(std::string_view id) override;
+  Result<Invite> GetInvite(std::string_view id) override;
+  Result<User> CreateUserWithInvite(User user, std::string_view invite_id, std::string_view code_hash,
+                                    TimeMs now) override;
+  Result<Message> EraseMessage(ChatId chat, Seq seq, TimeMs now, const CommitObserver& observer) override;
+  Result<UserErasure> DeleteUser(UserId user, TimeMs now) override;
+  Status DeleteChat(ChatId chat) override;
+
   // ---- export and import (kv_store_dump.cc)
   Status Export(const RecordSink& sink) override;
   Status Import(const StoreRecord& record) override;
@@ -235,6 +247,13 @@ class KvStore final : public Store {
   void AddEntry(ChatState& st, const StatePtr& keep, Message entry, TimeMs accepted_at, Ticket* ticket)
       REQUIRES(st.mu);
   Status DropAttachmentRefs(const Message& m, TimeMs now, KvBatch* b, std::set<std::string>* dropped);
+  // Puts the tombstone of message `seq` and a kDeletion entry from (actor, actor_device) into
+  // `ticket` (DeleteMessage, EraseMessage), once the message is found deletable: NotFound if it does
+  // not exist, is being deleted, has expired by `now` or is deleted already. `authorize` (may be
+  // empty) decides first. REQUIRES: the caller enqueues the ticket before releasing st.mu.
+  Status TombstoneInto(ChatState& st, const StatePtr& keep, ChatId chat, Seq seq, UserId actor, DeviceId actor_device,
+                       TimeMs now, const std::function<Status(const Message&)>& authorize, Ticket* ticket)
+      REQUIRES(st.mu);
   static Result<AppendResult> Duplicate(const Message& original, ChatId requested_chat);
   // The durable message a dedup record points to.
   Result<Message> DedupTarget(std::string_view dedup_value);
@@ -299,6 +318,7 @@ class KvStore final : public Store {
   Status ImportEntity(const UserBlock& block);
   Status ImportEntity(const DeviceCursorRecord& c);
   Status ImportEntity(const ReceiptCursor& r);
+  Status ImportEntity(const Invite& i);
 
   std::unique_ptr<KvEngine> engine_;
   const KvStoreOptions options_;
@@ -312,6 +332,7 @@ class KvStore final : public Store {
   std::uint64_t next_device_ GUARDED_BY(id_mu_) = 1;
 
   Mutex moderation_mu_;  // Block and Unblock: their read-check-write steps.
+  Mutex invites_mu_;     // An invitation's read-check-write (CreateUserWithInvite, CreateInvite).
 
   // The chat states: a map and its LRU order (front: most recently used).
   struct Slotted {

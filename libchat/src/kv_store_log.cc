@@ -159,43 +159,9 @@ Result<Message> KvStore::DeleteMessage(ChatId chat, Seq seq, UserId actor, Devic
     const Participant* me = FindMember(st, actor);
     if (me == nullptr) return NotMember(chat);
     const Participant actor_participant = *me;
-    // A deletion still being written is as good as stored: the second one finds the message deleted.
-    const Seq durable = st.durable_head.load(std::memory_order_acquire);
-    for (auto it = st.deleting.begin(); it != st.deleting.end();) {
-      it = it->second <= durable ? st.deleting.erase(it) : std::next(it);
-    }
-    if (seq == 0 || seq > st.head) return Status::NotFound("message " + std::to_string(seq));
-    if (st.deleting.count(seq) != 0) {
-      return Status::NotFound("message " + std::to_string(seq) + " is already deleted");
-    }
-    LIBCHAT_ASSIGN_OR_RETURN(Message target, GetMessage(chat, seq));
-    LIBCHAT_RETURN_IF_ERROR(authorize(target, actor_participant));
-    // Past its retention the message belongs to the sweeper.
-    if (target.timestamp + st.chat.retention_ms <= now) {
-      return Status::NotFound("message " + std::to_string(seq) + " has expired");
-    }
-    if (target.deleted) return Status::NotFound("message " + std::to_string(seq) + " is already deleted");
-    // The tombstone keeps the position (seq, id, sender, time) so that sync never shows a gap.
-    std::set<std::string> dropped_refs;
-    LIBCHAT_RETURN_IF_ERROR(DropAttachmentRefs(target, now, &ticket->batch, &dropped_refs));
-    target.body.clear();
-    target.attachments.clear();
-    target.deleted = true;
-    ticket->batch.Put(keys::Message(chat, seq), EncodeMessage(target));
-    // The tombstone expires like the message did. Written again here because a retention sweep that
-    // scanned the message before this write may have deleted its expiry entry already: without it the
-    // tombstone would never be swept.
-    ticket->batch.Put(keys::Expiry(target.timestamp + st.chat.retention_ms, chat, seq), "");
-    ticket->batch.Put(keys::EraseMarker(chat, seq, seq + 1), "");
-    Message entry;
-    entry.chat = chat;
-    entry.sender = actor;
-    entry.sender_device = actor_device;
-    entry.kind = MessageKind::kDeletion;
-    entry.ref_seq = seq;
-    entry.timestamp = now;
-    AddEntry(st, state, std::move(entry), now, ticket.get());
-    st.deleting.emplace(seq, ticket->entry->seq);
+    LIBCHAT_RETURN_IF_ERROR(TombstoneInto(
+        st, state, chat, seq, actor, actor_device, now,
+        [&](const Message& target) { return authorize(target, actor_participant); }, ticket.get()));
     ticket->observer = observer;
     commits_.Enqueue(ticket);
   }
@@ -203,6 +169,49 @@ Result<Message> KvStore::DeleteMessage(ChatId chat, Seq seq, UserId actor, Devic
   // The erased body is still in the engine's older files (and its log) until they are rewritten.
   ScheduleErase(chat, seq, seq + 1);
   return *ticket->entry;
+}
+
+Status KvStore::TombstoneInto(ChatState& st, const StatePtr& keep, ChatId chat, Seq seq, UserId actor,
+                              DeviceId actor_device, TimeMs now, const std::function<Status(const Message&)>& authorize,
+                              Ticket* ticket) {
+  // A deletion still being written is as good as stored: the second one finds the message deleted.
+  const Seq durable = st.durable_head.load(std::memory_order_acquire);
+  for (auto it = st.deleting.begin(); it != st.deleting.end();) {
+    it = it->second <= durable ? st.deleting.erase(it) : std::next(it);
+  }
+  if (seq == 0 || seq > st.head) return Status::NotFound("message " + std::to_string(seq));
+  if (st.deleting.count(seq) != 0) {
+    return Status::NotFound("message " + std::to_string(seq) + " is already deleted");
+  }
+  LIBCHAT_ASSIGN_OR_RETURN(Message target, GetMessage(chat, seq));
+  if (authorize) LIBCHAT_RETURN_IF_ERROR(authorize(target));
+  // Past its retention the message belongs to the sweeper.
+  if (target.timestamp + st.chat.retention_ms <= now) {
+    return Status::NotFound("message " + std::to_string(seq) + " has expired");
+  }
+  if (target.deleted) return Status::NotFound("message " + std::to_string(seq) + " is already deleted");
+  // The tombstone keeps the position (seq, id, sender, time) so that sync never shows a gap.
+  std::set<std::string> dropped_refs;
+  LIBCHAT_RETURN_IF_ERROR(DropAttachmentRefs(target, now, &ticket->batch, &dropped_refs));
+  target.body.clear();
+  target.attachments.clear();
+  target.deleted = true;
+  ticket->batch.Put(keys::Message(chat, seq), EncodeMessage(target));
+  // The tombstone expires like the message did. Written again here because a retention sweep that
+  // scanned the message before this write may have deleted its expiry entry already: without it the
+  // tombstone would never be swept.
+  ticket->batch.Put(keys::Expiry(target.timestamp + st.chat.retention_ms, chat, seq), "");
+  ticket->batch.Put(keys::EraseMarker(chat, seq, seq + 1), "");
+  Message entry;
+  entry.chat = chat;
+  entry.sender = actor;
+  entry.sender_device = actor_device;
+  entry.kind = MessageKind::kDeletion;
+  entry.ref_seq = seq;
+  entry.timestamp = now;
+  AddEntry(st, keep, std::move(entry), now, ticket);
+  st.deleting.emplace(seq, ticket->entry->seq);
+  return Status::Ok();
 }
 
 void KvStore::AddEntry(ChatState& st, const StatePtr& keep, Message entry, TimeMs accepted_at, Ticket* ticket) {

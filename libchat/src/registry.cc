@@ -96,6 +96,26 @@ void Registry::RegisterBlob(const std::string& scheme, BlobFactory f) {
   blobs_[scheme] = std::move(f);
 }
 
+void Registry::RegisterSchemaTool(const std::string& scheme, SchemaToolFactory f) {
+  std::lock_guard lock(mu_);
+  schema_tools_[scheme] = std::move(f);
+}
+
+Result<SchemaTool> Registry::MakeSchemaTool(const Uri& uri) const {
+  SchemaToolFactory factory;
+  {
+    std::lock_guard lock(mu_);
+    auto it = schema_tools_.find(uri.scheme);
+    if (it == schema_tools_.end()) {
+      return Status::NotSupported("'" + uri.scheme + "://' stores have no schema tool (key-value engines use migrations)");
+    }
+    factory = it->second;
+  }
+  auto made = factory(uri);
+  if (!made.ok()) return made.error().WithContext(uri.ToString());
+  return std::move(*made);
+}
+
 Result<std::unique_ptr<Store>> Registry::MakeStore(const std::string& uri) const {
   LIBCHAT_ASSIGN_OR_RETURN(Uri parsed, Uri::Parse(uri));
   return MakeStore(parsed);

@@ -222,6 +222,46 @@ Result<Message> ChatServiceImpl::ModifyParticipants(UserId actor, ChatId chat, c
   return UpdateMembershipAsMember(chat, actor, planner);
 }
 
+Status ChatServiceImpl::RemoveMembers(ChatId chat, const std::vector<UserId>& users, bool everyone,
+                                      const char* action) {
+  bool nothing = false;
+  auto planner = [&](const Chat&, const std::vector<Participant>& current) -> Result<MembershipPlan> {
+    MembershipPlan plan;
+    plan.at = Now();
+    std::map<UserId, Participant> staying;
+    bool owner_goes = false;
+    json removed = json::array();
+    for (const auto& p : current) {
+      const bool goes = everyone || std::find(users.begin(), users.end(), p.user) != users.end();
+      if (!goes) {
+        staying.emplace(p.user, p);
+        continue;
+      }
+      plan.removals.push_back(p.user);
+      removed.push_back(p.user);
+      owner_goes = owner_goes || p.role == Role::kOwner;
+    }
+    if (plan.removals.empty()) {
+      nothing = true;
+      return Status::NotFound("nothing to remove");
+    }
+    json ann = {{"action", action}, {"removed", removed}, {"by", "admin"}};
+    if (owner_goes) {
+      if (const UserId heir = Heir(staying); heir != 0) {
+        Participant promoted = staying[heir];
+        promoted.role = Role::kOwner;
+        plan.upserts.push_back(promoted);
+        ann["newOwner"] = heir;
+      }
+    }
+    plan.announcement = ann.dump();
+    return plan;
+  };
+  auto result = store_->UpdateMembership(chat, 0, planner, EntryObserver(EventType::kChatUpdate));
+  if (!result.ok() && nothing) return Status::Ok();
+  return result.status();
+}
+
 Result<Message> ChatServiceImpl::Leave(UserId user, ChatId chat) {
   LIBCHAT_RETURN_IF_ERROR(access_.CheckUser(user));
   auto planner = [&](const Chat& c, const std::vector<Participant>& current) -> Result<MembershipPlan> {

@@ -19,11 +19,14 @@ struct TypeName {
   std::string_view operator()(const UserBlock&) const { return "block"; }
   std::string_view operator()(const SpamFlag&) const { return "spam_flag"; }
   std::string_view operator()(const SpamReport&) const { return "spam_report"; }
+  std::string_view operator()(const Invite&) const { return "invite"; }
 };
 
 }  // namespace
 
 std::string_view RecordTypeName(const StoreRecord& record) { return std::visit(TypeName{}, record.entity); }
+
+Status Store::Availability() { return Status::Ok(); }
 
 Status Store::Export(const RecordSink& /*sink*/) {
   return Status::NotSupported(Describe() + ": this store cannot export its content");
@@ -35,6 +38,39 @@ Status Store::Import(const StoreRecord& /*record*/) {
 
 Result<RetentionReport> Store::CountExpired(TimeMs /*now*/, TimeMs /*cursor_ttl_ms*/, std::size_t /*max_deletes*/) {
   return Status::NotSupported(Describe() + ": this store cannot count what retention would delete");
+}
+
+Status Store::CreateInvite(const Invite& /*invite*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep invitations");
+}
+
+Result<Invite> Store::GetInvite(std::string_view /*id*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep invitations");
+}
+
+Result<std::vector<Invite>> Store::ListInvites(std::string_view /*after*/, std::size_t /*limit*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep invitations");
+}
+
+Status Store::DeleteInvite(std::string_view /*id*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep invitations");
+}
+
+Result<User> Store::CreateUserWithInvite(User /*user*/, std::string_view /*invite_id*/, std::string_view /*code_hash*/,
+                                         TimeMs /*now*/) {
+  return Status::NotSupported(Describe() + ": this store cannot keep invitations");
+}
+
+Result<Message> Store::EraseMessage(ChatId /*chat*/, Seq /*seq*/, TimeMs /*now*/, const CommitObserver& /*observer*/) {
+  return Status::NotSupported(Describe() + ": this store cannot erase messages for an administrator");
+}
+
+Result<UserErasure> Store::DeleteUser(UserId /*user*/, TimeMs /*now*/) {
+  return Status::NotSupported(Describe() + ": this store cannot delete users");
+}
+
+Status Store::DeleteChat(ChatId /*chat*/) {
+  return Status::NotSupported(Describe() + ": this store cannot delete chats");
 }
 
 Status Store::CreateAttachment(const Attachment& /*attachment*/, std::uint64_t /*bytes_per_day*/) {

@@ -81,7 +81,12 @@ Result<Uri> Uri::Parse(std::string_view text) {
 }
 
 std::string Uri::ToString() const {
-  std::string s = scheme + "://" + host + path;
+  // A password in the authority (user:password@host) is a secret too.
+  std::string authority = host;
+  if (std::size_t at = authority.rfind('@'); at != std::string::npos) {
+    if (std::size_t colon = authority.find(':'); colon < at) authority.replace(colon + 1, at - colon - 1, "***");
+  }
+  std::string s = scheme + "://" + authority + path;
   char sep = '?';
   for (const auto& [k, v] : query) {
     s += sep;

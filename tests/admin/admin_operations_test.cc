@@ -94,7 +94,9 @@ TEST_CASE("a backup taken while messages are written holds everything acknowledg
   CHECK(failures == 0);
   CHECK(r.json["dir"] == dir);
 
-  auto copy = test::OpenStore("leveldb", dir);
+  // DIR/store is the store's copy (DIR/blobs the attachment files, DIR/backup.json the manifest).
+  CHECK(std::filesystem::is_regular_file(std::filesystem::path(dir) / "backup.json"));
+  auto copy = test::OpenStore("leveldb", dir + "/store");
   auto head = copy->Head(g->id);
   REQUIRE_OK(head);
   CHECK(*head >= before);

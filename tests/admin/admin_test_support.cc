@@ -34,6 +34,8 @@ AdminHarness::AdminHarness(const std::string& backend, std::function<std::string
     : fixture_(backend) {
   options.port = 0;
   options.token = kAdminToken;
+  // Backups copy the attachment files from where the fixture keeps them (as chatd passes its blobs/).
+  if (options.blob_dir.empty() && backend == "leveldb") options.blob_dir = (fixture_.dir->path() / "blobs").string();
   options.audit_log = [this](const std::string& line) {
     std::lock_guard lock(audit_mu_);
     audit_.push_back(line);

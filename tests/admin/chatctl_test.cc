@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "admin_test_support.h"
+#include "crypto.h"
 #include "subprocess.h"
 
 using namespace chat;
@@ -220,12 +221,28 @@ TEST_CASE("chatctl backup while serving, then restore into a stopped store", "[c
   auto alice = h.fixture().NewUser("alice");
   auto g = h.service().CreateGroup(alice.user.id, "team", {});
   REQUIRE_OK(g);
-  REQUIRE_OK(h.service().Send(test::TextMessage(alice, g->id, "c1", "before the backup")));
+  // A photo, sent: the backup must carry its bytes, not only its record.
+  std::string photo("\x89PNG\r\n\x1a\n", 8);
+  photo.resize(3000, 'q');
+  auto ticket = h.service().CreateAttachment(
+      alice.user.id, NewAttachment{AttachmentKind::kImage, "image/png", photo.size(), detail::Sha256Hex(photo)});
+  REQUIRE_OK(ticket);
+  {
+    auto up = h.service().BeginUpload(alice.user.id, ticket->attachment.id);
+    REQUIRE_OK(up);
+    REQUIRE_OK((*up)->Write(photo));
+    REQUIRE_OK((*up)->Finish());
+  }
+  SendRequest with_photo = test::TextMessage(alice, g->id, "c1", "before the backup");
+  with_photo.kind = MessageKind::kImage;
+  with_photo.attachments = {ticket->attachment.id};
+  REQUIRE_OK(h.service().Send(with_photo));
 
   const fs::path backup = ctl.Path("backup");
   auto b = ctl("backup --to " + test::ShellQuote(backup.string()) + " --json");
   REQUIRE(b.code == 0);
   CHECK(b.json["dir"] == backup.string());
+  CHECK(b.json["attachmentFiles"] == 1);
   CHECK(ctl("backup --to " + test::ShellQuote(backup.string()) + " --json").json["error"]["code"] == "already_exists");
   REQUIRE_OK(h.service().Send(test::TextMessage(alice, g->id, "c2", "after the backup")));
 
@@ -239,6 +256,18 @@ TEST_CASE("chatctl backup while serving, then restore into a stopped store", "[c
   {
     auto store = test::OpenStore("leveldb", ctl.Path("restored").string());
     CHECK(*store->Head(g->id) == 2);
+  }
+  // The attachment files went beside the store, where chatd --data-dir keeps them: the photo reads back.
+  CHECK(r.json["attachmentFiles"] == 1);
+  CHECK(r.json["blobs"] == ctl.Path("blobs").string());
+  {
+    auto blobs = NewFileBlobStore(ctl.Path("blobs").string());
+    REQUIRE_OK(blobs);
+    auto reader = (*blobs)->Open(ticket->attachment.id);
+    REQUIRE_OK(reader);
+    auto bytes = (*reader)->ReadAt(0, photo.size() + 10);
+    REQUIRE_OK(bytes);
+    CHECK(*bytes == photo);
   }
   // The restored store holds records now: replacing it needs --force, and keeps it aside.
   auto refused = ctl("restore --from " + test::ShellQuote(backup.string()) + " --store " + test::ShellQuote(fresh) + " --json", "");
@@ -353,4 +382,60 @@ TEST_CASE("chatctl prints display names and ban reasons with their escape sequen
   auto json = ctl("users show mallory --json");
   REQUIRE(json.code == 0);
   CHECK(json.json["displayName"] == a.display_name);
+}
+
+TEST_CASE("chatctl: invitations and a password reset and deleting a user and a chat", "[chatctl][accounts]") {
+  AdminHarness h;
+  Ctl ctl(h);
+  // Invitations: the code alone on standard output, listed by id, revoked.
+  auto made = ctl("invites create --uses 2 --valid-hours 1 --note 'for bob'");
+  REQUIRE(made.code == 0);
+  std::string code = made.out;
+  while (!code.empty() && code.back() == '\n') code.pop_back();
+  REQUIRE(code.size() == 24);
+  REQUIRE_OK(h.service().RegisterWithInvite(NewAccount{"bob", "password-bob", "", "", ""}, code));
+  auto listed = ctl("invites list --json");
+  REQUIRE(listed.code == 0);
+  REQUIRE(listed.json["invites"].size() == 1);
+  CHECK(listed.json["invites"][0]["uses"] == 1);
+  CHECK(listed.json["invites"][0]["note"] == "for bob");
+  CHECK(ctl("invites list").out.find("1/2") != std::string::npos);
+  CHECK(ctl("invites create --uses 0").code == 2);
+  CHECK(ctl("invites create extra").code == 2);
+  CHECK(ctl("invites revoke nothex").code == 2);
+  CHECK(ctl("invites revoke " + code.substr(0, 8)).code == 0);
+  CHECK(ctl("invites revoke " + code.substr(0, 8) + " --json").json["error"]["code"] == "not_found");
+  CHECK_CODE(h.service().RegisterWithInvite(NewAccount{"cy", "password-cy", "", "", ""}, code),
+             StatusCode::kPermissionDenied);
+
+  // A password reset: every session ends, the new password works.
+  auto alice = h.fixture().NewUser("alice");
+  std::ofstream(ctl.Path("newpw")) << "a-new-password-for-alice\n";
+  auto reset = ctl("users reset-password alice --password-file " + test::ShellQuote(ctl.Path("newpw").string()) +
+                   " --json");
+  REQUIRE(reset.code == 0);
+  CHECK(reset.json["sessionsEnded"].size() == 1);
+  CHECK_CODE(h.service().Resume(alice.token), StatusCode::kUnauthenticated);
+  REQUIRE_OK(h.service().Login("alice", "a-new-password-for-alice", {"phone", "p"}));
+  CHECK(ctl("users reset-password alice").code == 2);  // No password given.
+
+  // Deleting: refused without --yes (nothing happens), then done.
+  auto bob = h.fixture().NewDevice("bob");
+  auto chat = h.service().CreateGroup(bob.user.id, "doomed", {alice.user.id});
+  REQUIRE_OK(chat);
+  REQUIRE_OK(h.service().Send(test::TextMessage(bob, chat->id, "b1", "bye")));
+  const std::string chat_id = std::to_string(chat->id);
+  CHECK(ctl("chats delete " + chat_id).code == 2);
+  CHECK(h.store().GetChat(chat->id).ok());
+  auto gone_chat = ctl("chats delete " + chat_id + " --yes --json");
+  REQUIRE(gone_chat.code == 0);
+  CHECK(gone_chat.json["members"] == 2);
+  CHECK_CODE(h.store().GetChat(chat->id), StatusCode::kNotFound);
+  CHECK(ctl("chats delete " + chat_id + " --yes --json").json["error"]["code"] == "not_found");
+  CHECK(ctl("users delete bob").code == 2);
+  auto gone_user = ctl("users delete bob --yes --json");
+  REQUIRE(gone_user.code == 0);
+  CHECK(gone_user.json["username"] == "bob");
+  CHECK_CODE(h.store().FindUserByName("bob"), StatusCode::kNotFound);
+  CHECK(h.WaitForAudit("deleted by"));
 }

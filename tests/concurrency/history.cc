@@ -28,7 +28,9 @@ using json = nlohmann::json;
 class World {
  public:
   explicit World(const HistoryOptions& o) : options_(o) {
-    if (o.backend == "leveldb") {
+    if (o.backend == "postgres") {
+      // The database holds the state across restarts; nothing to prepare here.
+    } else if (o.backend == "leveldb") {
       dir_ = std::filesystem::temp_directory_path() /
              ("libchat-history-" + std::to_string(o.seed) + "-" + std::to_string(::getpid()));
       std::filesystem::remove_all(dir_);
@@ -45,6 +47,12 @@ class World {
 
   // Opens (or reopens) the store and a fresh service over it.
   Status Open() {
+    if (options_.backend == "postgres") {
+      auto store = Registry::Default().MakeStore(options_.store_uri);
+      if (!store.ok()) return store.error();
+      store_ = std::move(*store);
+      return OpenService();
+    }
     if (!engine_) {
       std::unique_ptr<KvEngine> base;
       if (mem_) {
@@ -62,6 +70,10 @@ class World {
     auto store = MakeKvStore(std::make_unique<SharedEngine>(engine_), so);
     if (!store.ok()) return store.error();
     store_ = std::move(*store);
+    return OpenService();
+  }
+
+  Status OpenService() {
     bus_ = NewInProcBus();
     ServiceOptions opts;
     opts.password_cost = PasswordCost::kMinimum;
@@ -812,7 +824,7 @@ HistoryReport RunHistoryCheck(const HistoryOptions& o) {
       h.events.push_back({e->type, e->chat, e->message->seq, e->recipients});
     });
     // Every other phase with faults ends in a crash after writes start failing part-way.
-    const bool crash = o.faults && phase % 2 == 1;
+    const bool crash = o.faults && phase % 2 == 1 && world.engine() != nullptr;
     if (crash) world.engine()->FailAfter(static_cast<int>(200 + rng() % 400));
     std::vector<std::thread> threads;
     for (int t = 0; t < o.threads; ++t) {

@@ -25,7 +25,11 @@
 namespace chat::check {
 
 struct HistoryOptions {
-  std::string backend = "mem";  // "mem" or "leveldb" (in a temporary directory).
+  std::string backend = "mem";  // "mem", "leveldb" (in a temporary directory) or "postgres".
+  // For "postgres": the store's URI (a database of its own); a restart closes and reopens the store.
+  // Write failures and crashes are the KvEngine's (faults): with postgres, restarts are clean, and
+  // the crash and failover tests of tests/postgres cover the database's own crashes.
+  std::string store_uri;
   std::uint64_t seed = 1;
   int threads = 8;
   int ops_per_thread = 250;  // Per phase.

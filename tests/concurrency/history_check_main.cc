@@ -31,12 +31,14 @@ int main(int argc, char** argv) {
         o.ops_per_thread = std::stoi(value());
       } else if (arg == "--backend") {
         o.backend = value();
+      } else if (arg == "--store-uri") {
+        o.store_uri = value();
       } else if (arg == "--no-faults") {
         o.faults = false;
       } else {
         std::fprintf(stderr,
                      "usage: chat-history-check [--seconds N] [--seed N] [--threads N] [--ops N-per-phase] "
-                     "[--backend mem|leveldb] [--no-faults]\n");
+                     "[--backend mem|leveldb|postgres] [--store-uri URI] [--no-faults]\n");
         return 2;
       }
     } catch (const std::exception&) {
@@ -44,7 +46,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if ((o.backend != "mem" && o.backend != "leveldb") || o.threads < 1 || o.ops_per_thread < 1 || o.seconds <= 0) {
+  if ((o.backend != "mem" && o.backend != "leveldb" && !(o.backend == "postgres" && !o.store_uri.empty())) || o.threads < 1 || o.ops_per_thread < 1 || o.seconds <= 0) {
     std::fprintf(stderr, "chat-history-check: out-of-range option\n");
     return 2;
   }

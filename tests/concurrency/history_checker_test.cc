@@ -3,12 +3,17 @@
 #include <catch2/catch.hpp>
 
 #include "history.h"
+#include "test_support.h"
+#ifdef LIBCHAT_TEST_POSTGRES
+#include "pg_cluster.h"
+#endif
 
 namespace {
 
-chat::check::HistoryReport Run(const std::string& backend, std::uint64_t seed) {
+chat::check::HistoryReport Run(const std::string& backend, std::uint64_t seed, const std::string& store_uri = "") {
   chat::check::HistoryOptions o;
   o.backend = backend;
+  o.store_uri = store_uri;
   o.seed = seed;
   o.threads = 8;
   o.ops_per_thread = 200;
@@ -19,7 +24,7 @@ chat::check::HistoryReport Run(const std::string& backend, std::uint64_t seed) {
   // The run exercised what it checks: sends were acknowledged and events seen.
   CHECK(report.messages_acked > 50);
   CHECK(report.events > 50);
-  CHECK(report.crashes == 2);
+  CHECK(report.crashes == (backend == "postgres" ? 0 : 2));
   return report;
 }
 
@@ -34,3 +39,14 @@ TEST_CASE("history checker: random concurrent operations keep every invariant on
           "[concurrency]") {
   Run("leveldb", 7);
 }
+
+#ifdef LIBCHAT_TEST_POSTGRES
+TEST_CASE("history checker: random concurrent operations keep every invariant on PostgreSQL across restarts",
+          "[concurrency][postgres]") {
+  auto& cluster = chat::test::SharedPgCluster();
+  auto db = cluster.NewDatabase();
+  REQUIRE_OK(db);
+  Run("postgres", 13, cluster.Uri(*db) + "?pool=8&erase_delay_ms=0");
+  cluster.DropDatabase(*db).IgnoreError();
+}
+#endif

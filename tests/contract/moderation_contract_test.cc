@@ -11,7 +11,7 @@ using chat::test::Fixture;
 namespace {
 
 // A mem:// store lives only as long as it is open: there, "reopen" means a new service on the same
-// store (what reads the blocks and bans back), LevelDB reopens from disk.
+// store (what reads the blocks and bans back); LevelDB reopens from disk, PostgreSQL from the database.
 void Reopen(Fixture& f) {
   if (f.durable()) {
     f.Reopen();

@@ -33,10 +33,14 @@ std::unique_ptr<T> RequireOpen(Result<std::unique_ptr<T>> made, const std::strin
 }
 
 // Store (store.h, with ChatService on top): a Fixture backend. "mem" (mem://), "leveldb" (LevelDB in
-// the fixture's temp dir), then LIBCHAT_TEST_STORE_URI.
-inline std::string StoreBackend() {
-  return GENERATE(Catch::Generators::from_range(ContractBackends("LIBCHAT_TEST_STORE_URI", {"mem", "leveldb"})));
+// the fixture's temp dir), the server backends of the build (ServerStoreBackends(): "postgres", a
+// database of its own on the run's throw-away server), then LIBCHAT_TEST_STORE_URI.
+inline std::vector<std::string> StoreBackends() {
+  std::vector<std::string> builtin = {"mem", "leveldb"};
+  for (auto& b : ServerStoreBackends()) builtin.push_back(b);
+  return ContractBackends("LIBCHAT_TEST_STORE_URI", builtin);
 }
+inline std::string StoreBackend() { return GENERATE(Catch::Generators::from_range(StoreBackends())); }
 
 // KvEngine (kv.h): an engine URI for TestRegistry().MakeKvEngine; then LIBCHAT_TEST_KV_URI.
 inline std::string KvEngineUri() {

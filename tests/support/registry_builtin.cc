@@ -1,5 +1,5 @@
 // TestRegistry() for unit tests: the built-in backends only, so that they link neither LevelDB nor
-// libcurl and cannot touch the disk through a plugin.
+// libcurl nor libpq and cannot touch the disk or a server through a plugin.
 #include "test_support.h"
 
 namespace chat::test {
@@ -8,5 +8,14 @@ Registry& TestRegistry() {
   static Registry registry;
   return registry;
 }
+
+std::vector<std::string> ServerStoreBackends() { return {}; }
+
+ServerStore NewServerStore(const std::string& backend) {
+  FAIL("no server store backend '" << backend << "' in unit tests");
+  return {};
+}
+
+void ReleaseServerStore(const std::string&, const ServerStore&) {}
 
 }  // namespace chat::test

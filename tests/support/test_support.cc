@@ -1,5 +1,6 @@
 #include "test_support.h"
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -93,8 +94,15 @@ std::unique_ptr<Store> OpenStore(const std::string& backend, const std::string& 
 }
 
 Fixture::Fixture(const std::string& b, KvStoreOptions o) : backend(b), store_options(o) {
-  const std::string uri = StoreUriOf(backend);
-  if (uri.find("{tmp}") != std::string::npos) dir = std::make_unique<TempDir>();
+  std::string uri = StoreUriOf(backend);
+  const auto servers = ServerStoreBackends();
+  const bool server = std::find(servers.begin(), servers.end(), backend) != servers.end();
+  if (server) {
+    ServerStore made = NewServerStore(backend);
+    uri = made.uri;
+    database = made.database;
+  }
+  if (server || uri.find("{tmp}") != std::string::npos) dir = std::make_unique<TempDir>();
   if (dir) {
     auto b = NewFileBlobStore((dir->path() / "blobs").string());
     REQUIRE_OK(b);
@@ -110,6 +118,7 @@ Fixture::Fixture(const std::string& b, KvStoreOptions o) : backend(b), store_opt
 Fixture::~Fixture() {
   service.reset();
   store.reset();
+  if (!database.empty()) ReleaseServerStore(backend, {store_uri, database});
 }
 
 bool Fixture::durable() const { return store_uri.rfind("mem:", 0) != 0; }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "libchat/libchat.h"
 
@@ -65,14 +66,27 @@ SendRequest TextMessage(const Session& s, ChatId chat, const std::string& client
 // libraries that libchat_add_test links.
 Registry& TestRegistry();
 
+// Store backends on a server, named like "mem" and "leveldb": "postgres" in the tests that link every
+// plugin, in builds with the PostgreSQL plugin; none in unit tests. Each ServerStore is a fresh,
+// empty store of its own (a database on the run's throw-away server), removed by ReleaseServerStore.
+// Defined with TestRegistry().
+struct ServerStore {
+  std::string uri;       // The store's URI.
+  std::string database;  // The database it lives in, for tests that look at it with SQL.
+};
+std::vector<std::string> ServerStoreBackends();
+ServerStore NewServerStore(const std::string& backend);  // REQUIREs success.
+void ReleaseServerStore(const std::string& backend, const ServerStore& store);
+
 // A store URI with its placeholders filled in: "{tmp}" becomes `dir` (a fresh directory), "{unique}"
 // a random token (for a shared server: a database or key prefix of its own per test).
 std::string ExpandUri(const std::string& uri, const std::string& dir);
 
 // A ChatService over a chosen store, with a manual clock and minimum password cost (tests only).
 struct Fixture {
-  // backend: "mem" (mem://), "leveldb" (leveldb:// in a temp dir owned by the fixture), or any store
-  // URI that TestRegistry() knows, with the placeholders of ExpandUri ({tmp} is the fixture's dir).
+  // backend: "mem" (mem://), "leveldb" (leveldb:// in a temp dir owned by the fixture), one of
+  // ServerStoreBackends() ("postgres": a fresh database, dropped with the fixture), or any store URI
+  // that TestRegistry() knows, with the placeholders of ExpandUri ({tmp} is the fixture's dir).
   explicit Fixture(const std::string& backend, KvStoreOptions store_options = {});
   ~Fixture();
 
@@ -88,13 +102,14 @@ struct Fixture {
 
   std::string backend;
   std::string store_uri;  // As opened ({tmp} filled in).
+  std::string database;   // A server backend's database ("postgres"), else "".
   KvStoreOptions store_options;
   std::unique_ptr<TempDir> dir;
   ManualClock clock;
   std::shared_ptr<Bus> bus;
   std::shared_ptr<Store> store;
-  // Attachment bytes: mem:// for "mem", file:// in the fixture's directory for "leveldb". Kept across
-  // Reopen.
+  // Attachment bytes: mem:// for "mem", file:// in the fixture's directory for "leveldb" and the
+  // server backends. Kept across Reopen.
   std::shared_ptr<BlobStore> blobs;
   std::unique_ptr<ChatService> service;
 };

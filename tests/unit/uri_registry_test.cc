@@ -17,4 +17,8 @@ TEST_CASE("URIs parse into scheme, host, path and query", "[unit][uri]") {
   CHECK(secret->ToString().find("hunter2") == std::string::npos);
   CHECK(secret->ToString().find("prefix=p") != std::string::npos);
   CHECK_CODE(secret->CheckKeys({"prefix"}), StatusCode::kInvalidArgument);
+  // A password in the authority is a secret too; the user name stays, to say who connects.
+  auto authority = Uri::Parse("postgres://chatd:hunter2@db1:5432,db2:5432/chat?sslmode=require");
+  REQUIRE_OK(authority);
+  CHECK(authority->ToString() == "postgres://chatd:***@db1:5432,db2:5432/chat?sslmode=require");
 }

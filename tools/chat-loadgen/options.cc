@@ -5,6 +5,8 @@
 #include <sstream>
 #include <thread>
 
+#include "libchat/version.h"
+
 namespace chat::loadgen {
 namespace po = boost::program_options;
 
@@ -14,6 +16,10 @@ constexpr unsigned kHelpWidth = 100;
 // chatd refuses groups above its maximum member limit (1000 by default).
 constexpr std::uint32_t kMaxGroupSize = 1000;
 constexpr unsigned kMaxThreads = 64;
+constexpr std::uint32_t kMaxClients = 1'000'000;
+
+// Unsigned options would take "-1" as 2^32-1 (boost::lexical_cast): digits only.
+bool AllDigits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
 
 bool ParseMode(const std::string& text, Mode* mode) {
   for (Mode m : {Mode::kSteady, Mode::kIdle, Mode::kReconnectStorm, Mode::kOfflineSync}) {
@@ -92,6 +98,7 @@ ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, s
   po::options_description run("Load", kHelpWidth, kHelpWidth / 2);
   run.add_options()
       ("help,h", "Print this help and exit.")
+      ("version", "Print the version and exit.")
       ("url", po::value<std::string>(&url)->default_value(url),
        "chatd WebSocket endpoint (ws:// only). /metrics is read from the same host and port.")
       ("clients", po::value<std::uint32_t>(&o.clients)->default_value(o.clients),
@@ -124,11 +131,38 @@ ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, s
 
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(run).run(), vm);
+    // Options only: a stray word (a forgotten '--') is a mistake, not the start of a 1000-client run.
+    po::options_description all;
+    all.add(run).add_options()("stray", po::value<std::vector<std::string>>());
+    po::positional_options_description positional;
+    positional.add("stray", -1);
+    const po::parsed_options parsed = po::command_line_parser(argc, argv).options(all).positional(positional).run();
+    for (const po::option& opt : parsed.options) {
+      if (opt.string_key == "stray") {
+        *error = "unexpected argument '" + opt.value.front() + "': chat-loadgen takes options only";
+        return ParseOutcome::kUsageError;
+      }
+      const po::option_description* d = run.find_nothrow(opt.string_key, false);
+      if (d == nullptr) continue;
+      const auto* sem = d->semantic().get();
+      const bool is_unsigned = dynamic_cast<const po::typed_value<std::uint32_t>*>(sem) != nullptr ||
+                               dynamic_cast<const po::typed_value<std::uint64_t>*>(sem) != nullptr;
+      for (const std::string& v : opt.value) {
+        if (is_unsigned && !AllDigits(v)) {
+          *error = "--" + opt.string_key + " wants a whole number, got '" + v + "'";
+          return ParseOutcome::kUsageError;
+        }
+      }
+    }
+    po::store(parsed, vm);
     po::notify(vm);
   } catch (const po::error& e) {
     *error = e.what();
     return ParseOutcome::kUsageError;
+  }
+  if (vm.count("version")) {
+    *error = std::string("chat-loadgen (libchat ") + LIBCHAT_VERSION_STRING + ")";
+    return ParseOutcome::kHelp;
   }
   if (vm.count("help")) {
     std::ostringstream help;
@@ -145,7 +179,7 @@ ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, s
   if (!parsed) return ParseOutcome::kUsageError;
   o.url = *parsed;
   if (!ParseMode(mode, &o.mode)) return usage("--mode must be steady, idle, reconnect-storm or offline-sync");
-  if (o.clients < 1) return usage("--clients must be at least 1");
+  if (o.clients < 1 || o.clients > kMaxClients) return usage("--clients must be from 1 to 1000000");
   if (o.mode != Mode::kIdle) {
     if (o.group_size < 2 || o.group_size > kMaxGroupSize) return usage("--group-size must be from 2 to 1000");
     if (o.group_size > o.clients) return usage("--group-size cannot exceed --clients");
@@ -164,7 +198,10 @@ ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, s
     return usage("--offline-share must be between 0 and 1 (exclusive)");
   }
   if (o.body_bytes < 48 || o.body_bytes > 60000) return usage("--body-bytes must be from 48 to 60000");
-  if (o.setup_concurrency < 1) return usage("--setup-concurrency must be at least 1");
+  if (o.setup_concurrency < 1 || o.setup_concurrency > 100000) {
+    return usage("--setup-concurrency must be from 1 to 100000");
+  }
+  if (!(o.duration_s <= 86400 * 7)) return usage("--duration must be at most a week (604800 seconds)");
   *options = std::move(o);
   return ParseOutcome::kRun;
 }

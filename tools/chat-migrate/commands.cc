@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "dump_digest.h"
 #include "fresh_target.h"
 #include "libchat/dump.h"
 #include "libchat/migrate.h"
@@ -96,11 +97,16 @@ Result<DumpCounts> ExportToFile(Store& store, const std::string& out_path) {
 
 }  // namespace
 
-Result<Report> RunStatus(const Registry& registry, const Uri& uri) {
-  LIBCHAT_RETURN_IF_ERROR(RequireExistingStore(uri));
-  LIBCHAT_ASSIGN_OR_RETURN(auto engine, Opened(registry.MakeKvEngine(uri)));
-  LIBCHAT_ASSIGN_OR_RETURN(SchemaStatus s, MigrationStatus(*engine));
-  const std::string name = uri.ToString();
+namespace {
+
+bool IsEngineScheme(const Registry& registry, const Uri& uri) {
+  for (const auto& s : registry.KvEngineSchemes()) {
+    if (s == uri.scheme) return true;
+  }
+  return false;
+}
+
+Report StatusReport(const std::string& name, const SchemaStatus& s) {
   std::string state;
   Report r;
   if (s.empty()) {
@@ -129,26 +135,103 @@ Result<Report> RunStatus(const Registry& registry, const Uri& uri) {
   return r;
 }
 
-Result<Report> RunUp(const Registry& registry, const Uri& uri, std::ostream& progress) {
-  LIBCHAT_RETURN_IF_ERROR(RequireExistingStore(uri));
-  LIBCHAT_ASSIGN_OR_RETURN(auto engine, Opened(registry.MakeKvEngine(uri)));
-  MigrateOptions options;
-  options.on_step = [&](const MigrationStep& s) {
-    progress << "applying " << s.from << " -> " << s.to << ": " << s.description << std::endl;
-  };
-  LIBCHAT_ASSIGN_OR_RETURN(MigrateReport m, MigrateUp(*engine, options));
-  const std::string name = uri.ToString();
+Report MigrateReportOf(const std::string& command, const std::string& name, const MigrateReport& m) {
   Report r;
-  if (m.from == 0) {
-    r.text = name + ": empty store, nothing to migrate\n";
-  } else if (m.applied.empty()) {
-    r.text = name + ": already at schema version " + std::to_string(m.to) + ", nothing to do\n";
+  if (m.applied.empty()) {
+    r.text = name + ": at schema version " + std::to_string(m.to) + ", nothing to do\n";
   } else {
     r.text = name + ": migrated from schema version " + std::to_string(m.from) + " to " + std::to_string(m.to) + "\n";
   }
-  r.json = {{"ok", true},         {"command", "up"},
+  r.json = {{"ok", true},         {"command", command},
             {"store", name},      {"from_version", m.from},
             {"to_version", m.to}, {"applied", StepsJson(m.applied)}};
+  return r;
+}
+
+}  // namespace
+
+Result<Report> RunStatus(const Registry& registry, const Uri& uri) {
+  LIBCHAT_RETURN_IF_ERROR(RequireExistingStore(uri));
+  if (!IsEngineScheme(registry, uri)) {
+    // A database with tables of its own: its schema tool reads the version.
+    LIBCHAT_ASSIGN_OR_RETURN(SchemaTool tool, registry.MakeSchemaTool(uri));
+    LIBCHAT_ASSIGN_OR_RETURN(SchemaStatus s, tool.status(tool.latest));
+    return StatusReport(uri.ToString(), s);
+  }
+  LIBCHAT_ASSIGN_OR_RETURN(auto engine, Opened(registry.MakeKvEngine(uri)));
+  LIBCHAT_ASSIGN_OR_RETURN(SchemaStatus s, MigrationStatus(*engine));
+  return StatusReport(uri.ToString(), s);
+}
+
+Result<Report> RunUp(const Registry& registry, const Uri& uri, std::ostream& progress, int target) {
+  LIBCHAT_RETURN_IF_ERROR(RequireExistingStore(uri));
+  auto on_step = [&](const MigrationStep& s) {
+    progress << "applying " << s.from << " -> " << s.to << ": " << s.description << std::endl;
+  };
+  const std::string name = uri.ToString();
+  if (!IsEngineScheme(registry, uri)) {
+    LIBCHAT_ASSIGN_OR_RETURN(SchemaTool tool, registry.MakeSchemaTool(uri));
+    LIBCHAT_ASSIGN_OR_RETURN(SchemaStatus s, tool.status(tool.latest));
+    const int to = target < 0 ? tool.latest : target;
+    if (to < s.current) {
+      return chat::Status::FailedPrecondition(name + " is at schema version " + std::to_string(s.current) +
+                                              "; `up` does not go down to " + std::to_string(to) + " (use `down`)");
+    }
+    LIBCHAT_ASSIGN_OR_RETURN(MigrateReport m, tool.migrate(to, on_step));
+    return MigrateReportOf("up", name, m);
+  }
+  LIBCHAT_ASSIGN_OR_RETURN(auto engine, Opened(registry.MakeKvEngine(uri)));
+  MigrateOptions options;
+  options.on_step = on_step;
+  if (target >= 0) options.target = target;
+  LIBCHAT_ASSIGN_OR_RETURN(MigrateReport m, MigrateUp(*engine, options));
+  Report r = MigrateReportOf("up", name, m);
+  if (m.from == 0) r.text = name + ": empty store, nothing to migrate\n";
+  return r;
+}
+
+Result<Report> RunDown(const Registry& registry, const Uri& uri, std::ostream& progress, int target) {
+  const std::string name = uri.ToString();
+  if (IsEngineScheme(registry, uri)) {
+    return chat::Status::NotSupported(name + ": key-value stores migrate up only (restore a backup to go back)");
+  }
+  LIBCHAT_ASSIGN_OR_RETURN(SchemaTool tool, registry.MakeSchemaTool(uri));
+  LIBCHAT_ASSIGN_OR_RETURN(SchemaStatus s, tool.status(target));
+  if (target > s.current) {
+    return chat::Status::FailedPrecondition(name + " is at schema version " + std::to_string(s.current) +
+                                            "; `down` does not go up to " + std::to_string(target) + " (use `up`)");
+  }
+  LIBCHAT_ASSIGN_OR_RETURN(MigrateReport m, tool.migrate(target, [&](const MigrationStep& st) {
+    progress << "reverting " << st.from << " -> " << st.to << ": " << st.description << std::endl;
+  }));
+  return MigrateReportOf("down", name, m);
+}
+
+Result<Report> RunVersions(const Registry& registry, const Uri& uri) {
+  LIBCHAT_RETURN_IF_ERROR(RequireExistingStore(uri));
+  std::vector<MigrationStep> steps;
+  int current = 0;
+  int latest = 0;
+  if (IsEngineScheme(registry, uri)) {
+    LIBCHAT_ASSIGN_OR_RETURN(auto engine, Opened(registry.MakeKvEngine(uri)));
+    LIBCHAT_ASSIGN_OR_RETURN(SchemaStatus s, MigrationStatus(*engine));
+    for (const auto& m : BuiltinMigrations()) steps.push_back(m.step());
+    current = s.current;
+    latest = kSchemaVersion;
+  } else {
+    LIBCHAT_ASSIGN_OR_RETURN(SchemaTool tool, registry.MakeSchemaTool(uri));
+    LIBCHAT_ASSIGN_OR_RETURN(SchemaStatus s, tool.status(tool.latest));
+    steps = tool.steps;
+    current = s.current;
+    latest = tool.latest;
+  }
+  const std::string name = uri.ToString();
+  Report r;
+  r.text = name + ": schema version " + std::to_string(current) + "; this build's is " + std::to_string(latest) +
+           (steps.empty() ? " (no migrations)\n" : "; its steps:\n");
+  for (const auto& st : steps) r.text += StepText(st);
+  r.json = {{"ok", true},         {"command", "versions"}, {"store", name},
+            {"schema_version", current}, {"latest_version", latest}, {"steps", StepsJson(steps)}};
   return r;
 }
 
@@ -185,17 +268,45 @@ Result<Report> RunImport(const Registry& registry, const Uri& to, const std::str
 Result<Report> RunCopy(const Registry& registry, const Uri& from, const Uri& to) {
   LIBCHAT_RETURN_IF_ERROR(RequireExistingStore(from));
   LIBCHAT_ASSIGN_OR_RETURN(auto source, Opened(registry.MakeStore(from)));
+  const std::string from_name = from.ToString();
+  const std::string to_name = to.ToString();
+  // What the source holds, as a digest of its dump: a copy is verified against it, and a rerun into
+  // a store that already holds exactly this content does nothing (a database target cannot be
+  // staged and renamed into place like a directory, so this is what makes a rerun safe).
+  LIBCHAT_ASSIGN_OR_RETURN(Digest want, DumpDigest(*source));
+  if (!NamesLocalDirectory(to)) {
+    LIBCHAT_ASSIGN_OR_RETURN(auto existing, Opened(registry.MakeStore(to)));
+    LIBCHAT_ASSIGN_OR_RETURN(Digest have, DumpDigest(*existing));
+    if (have.counts.records > have.counts.counters) {
+      if (have.sha256 != want.sha256) {
+        return chat::Status::FailedPrecondition(to_name + " already holds other records (" + CountsText(have.counts) +
+                                                "); copy only into a fresh store");
+      }
+      Report r;
+      r.text = to_name + " already holds exactly what " + from_name + " holds (" + CountsText(have.counts) +
+               ", sha256 " + want.sha256 + "): nothing to do\n";
+      r.json = {{"ok", true},           {"command", "copy"},           {"from", from_name},
+                {"to", to_name},        {"counts", CountsJson(have.counts)}, {"sha256", want.sha256},
+                {"already_copied", true}};
+      return r;
+    }
+  }
   LIBCHAT_ASSIGN_OR_RETURN(auto target, FreshTarget::Open(registry, to));
   auto counts = CopyStore(*source, target->store());
-  if (!counts.ok()) return counts.error().WithContext("copy " + from.ToString() + " to " + to.ToString());
+  if (!counts.ok()) return counts.error().WithContext("copy " + from_name + " to " + to_name);
+  // Verified before it becomes visible: the target's own export must be the source's, byte for byte.
+  LIBCHAT_ASSIGN_OR_RETURN(Digest got, DumpDigest(target->store()));
+  if (got.sha256 != want.sha256) {
+    return chat::Status::Corruption("copy " + from_name + " to " + to_name + ": the copy's export differs from the "
+                                    "source's (" + CountsText(got.counts) + " against " + CountsText(want.counts) + ")");
+  }
   LIBCHAT_RETURN_IF_ERROR(target->Commit());
   Report r;
-  r.text = "copied " + CountsText(*counts) + " from " + from.ToString() + " to " + to.ToString() + "\n";
-  r.json = {{"ok", true},
-            {"command", "copy"},
-            {"from", from.ToString()},
-            {"to", to.ToString()},
-            {"counts", CountsJson(*counts)}};
+  r.text = "copied " + CountsText(*counts) + " from " + from_name + " to " + to_name + "; verified (sha256 " +
+           want.sha256 + ")\n";
+  r.json = {{"ok", true},     {"command", "copy"},          {"from", from_name},
+            {"to", to_name},  {"counts", CountsJson(*counts)}, {"sha256", want.sha256},
+            {"already_copied", false}};
   return r;
 }
 

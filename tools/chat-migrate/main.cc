@@ -23,15 +23,21 @@ constexpr int kExitUsage = 2;
 constexpr const char* kUsage = R"(Usage: chat-migrate COMMAND [OPTIONS]
 
 Schema migrations and whole-store moves for libchat stores. Run it with chatd stopped: a LevelDB
-store can be opened by one process at a time.
+store can be opened by one process at a time (a PostgreSQL store's schema steps take a lock instead).
 
 Commands:
   status --store URI            the store's schema version and the migrations `up` would apply
-  up --store URI                apply the pending migrations, one atomic step at a time
+  up --store URI [--to-version N]
+                                apply the pending migrations, one atomic step at a time
+  down --store URI --to-version N
+                                revert schema steps down to version N (postgres://; 0 drops every table)
+  versions --store URI          the store's schema version and every step this build knows
   export --from URI [--out FILE]
                                 write every record as JSON Lines to FILE (default: standard output)
   import --to URI [--in FILE]   read a dump from FILE (default: standard input) into a fresh store
-  copy --from URI --to URI      export piped into import, in one process (e.g. mem:// <-> leveldb://)
+  copy --from URI --to URI      export piped into import, in one process (e.g. leveldb:// -> postgres://),
+                                verified by the SHA-256 of both exports; rerun into a store that already
+                                holds the same content, it does nothing
 
 An import target must be fresh. A directory target (leveldb:///DIR) must be absent or empty: the
 store is built beside it and renamed into place only once complete, so a failed import leaves
@@ -43,6 +49,8 @@ Examples:
   chat-migrate export --from leveldb:///var/lib/chatd/store > dump.jsonl
   chat-migrate import --to leveldb:///var/lib/chatd/store.new < dump.jsonl
   chat-migrate copy --from leveldb:///var/lib/chatd/store --to leveldb:///srv/chat/store
+  chat-migrate copy --from leveldb:///var/lib/chatd/store --to postgres://chatd@db1:5432/chat
+  chat-migrate versions --store postgres://chatd@db1:5432/chat
 
 Exit status: 0 success, 1 failure (one line on standard error), 2 usage error.
 )";
@@ -57,7 +65,9 @@ const std::map<std::string, CommandSpec>& Commands() {
   // clang-format off
   static const std::map<std::string, CommandSpec> commands = {
       {"status", {{"store"}, {}}},
-      {"up", {{"store"}, {}}},
+      {"up", {{"store"}, {"to-version"}}},
+      {"down", {{"store", "to-version"}, {}}},
+      {"versions", {{"store"}, {}}},
       {"export", {{"from"}, {"out"}}},
       {"import", {{"to"}, {"in"}}},
       {"copy", {{"from", "to"}, {}}},
@@ -72,12 +82,11 @@ class UsageError : public std::runtime_error {
 };
 
 // Parses a store URI flag; an unparsable URI or a scheme this build does not know is a usage error.
-chat::Uri StoreUri(const chat::Registry& registry, const po::variables_map& vm, const std::string& flag,
-                   bool engine_only) {
+chat::Uri StoreUri(const chat::Registry& registry, const po::variables_map& vm, const std::string& flag) {
   const auto text = vm[flag].as<std::string>();
   auto uri = chat::Uri::Parse(text);
   if (!uri.ok()) throw UsageError("--" + flag + ": " + uri.error().message());
-  const auto schemes = engine_only ? registry.KvEngineSchemes() : registry.StoreSchemes();
+  const auto schemes = registry.StoreSchemes();
   std::string known;
   for (const auto& s : schemes) {
     if (s == uri->scheme) return *uri;
@@ -101,7 +110,8 @@ int main(int argc, char** argv) {
       ("help,h", "show this help and exit")
       ("version", "print the libchat version and exit")
       ("json", "print the result (or the error) as one JSON object, for scripts")
-      ("store", po::value<std::string>()->value_name("URI"), "the store (status, up)")
+      ("store", po::value<std::string>()->value_name("URI"), "the store (status, up, down, versions)")
+      ("to-version", po::value<int>()->value_name("N"), "up: the version to reach (default: this build's); down: required")
       ("from", po::value<std::string>()->value_name("URI"), "the source store (export, copy)")
       ("to", po::value<std::string>()->value_name("URI"), "the fresh target store (import, copy)")
       ("out", po::value<std::string>()->value_name("FILE"), "export: write the dump to FILE, not standard output")
@@ -134,7 +144,7 @@ int main(int argc, char** argv) {
     for (const auto& flag : spec->second.required) {
       if (!vm.count(flag)) throw UsageError(command + " needs --" + flag);
     }
-    for (const char* flag : {"store", "from", "to", "in", "out"}) {
+    for (const char* flag : {"store", "from", "to", "in", "out", "to-version"}) {
       const auto& s = spec->second;
       if (vm.count(flag) && std::count(s.required.begin(), s.required.end(), flag) == 0 &&
           std::count(s.optional.begin(), s.optional.end(), flag) == 0) {
@@ -158,17 +168,25 @@ int main(int argc, char** argv) {
   chat::Result<chat::migrate::Report> report = chat::Status::Internal("no command ran");
   try {
     auto opt = [&](const char* flag) { return vm.count(flag) ? vm[flag].as<std::string>() : std::string(); };
+    const int to_version = vm.count("to-version") ? vm["to-version"].as<int>() : -1;
+    if (vm.count("to-version") && to_version < 0) throw UsageError("--to-version must not be negative");
     if (command == "status") {
-      report = chat::migrate::RunStatus(registry, StoreUri(registry, vm, "store", true));
+      report = chat::migrate::RunStatus(registry, StoreUri(registry, vm, "store"));
     } else if (command == "up") {
-      report = chat::migrate::RunUp(registry, StoreUri(registry, vm, "store", true), json ? std::cerr : std::cout);
+      report = chat::migrate::RunUp(registry, StoreUri(registry, vm, "store"), json ? std::cerr : std::cout,
+                                    to_version);
+    } else if (command == "down") {
+      report = chat::migrate::RunDown(registry, StoreUri(registry, vm, "store"), json ? std::cerr : std::cout,
+                                      to_version);
+    } else if (command == "versions") {
+      report = chat::migrate::RunVersions(registry, StoreUri(registry, vm, "store"));
     } else if (command == "export") {
-      report = chat::migrate::RunExport(registry, StoreUri(registry, vm, "from", false), opt("out"));
+      report = chat::migrate::RunExport(registry, StoreUri(registry, vm, "from"), opt("out"));
     } else if (command == "import") {
-      report = chat::migrate::RunImport(registry, StoreUri(registry, vm, "to", false), opt("in"));
+      report = chat::migrate::RunImport(registry, StoreUri(registry, vm, "to"), opt("in"));
     } else if (command == "copy") {
       report =
-          chat::migrate::RunCopy(registry, StoreUri(registry, vm, "from", false), StoreUri(registry, vm, "to", false));
+          chat::migrate::RunCopy(registry, StoreUri(registry, vm, "from"), StoreUri(registry, vm, "to"));
     }
   } catch (const UsageError& e) {
     std::cerr << "chat-migrate: " << e.what() << "\nTry 'chat-migrate --help'." << std::endl;

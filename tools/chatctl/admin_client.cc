@@ -113,4 +113,8 @@ Result<Json> AdminClient::Post(const std::string& path, const Json& body) {
   return Finish(url_, client_->Post((prefix_ + path).c_str(), body.dump(), "application/json"));
 }
 
+Result<Json> AdminClient::Delete(const std::string& path) {
+  return Finish(url_, client_->Delete((prefix_ + path).c_str()));
+}
+
 }  // namespace chat::ctl

@@ -36,6 +36,7 @@ class AdminClient {
   // if the API cannot be reached.
   Result<nlohmann::ordered_json> Get(const std::string& path);
   Result<nlohmann::ordered_json> Post(const std::string& path, const nlohmann::ordered_json& body);
+  Result<nlohmann::ordered_json> Delete(const std::string& path);
 
  private:
   AdminClient() = default;

@@ -79,5 +79,7 @@ void AddUserCommands(std::vector<Command>* commands);
 void AddChatCommands(std::vector<Command>* commands);
 void AddOperationCommands(std::vector<Command>* commands);
 void AddSpamCommands(std::vector<Command>* commands);
+// users reset-password|delete, chats delete, invites create|list|revoke (accounts_commands.cc).
+void AddAccountCommands(std::vector<Command>* commands);
 
 }  // namespace chat::ctl

@@ -29,6 +29,7 @@ const std::vector<Command>& Commands() {
     chat::ctl::AddChatCommands(&c);
     chat::ctl::AddOperationCommands(&c);
     chat::ctl::AddSpamCommands(&c);
+    chat::ctl::AddAccountCommands(&c);
     return c;
   }();
   return commands;

@@ -110,25 +110,32 @@ Status Backup(Invocation& inv) {
   if (ec) throw UsageError("--to: " + ec.message());
   LIBCHAT_ASSIGN_OR_RETURN(Json r, inv.admin().Post("/v1/backup", {{"dir", dir.string()}}));
   if (inv.json()) return inv.PrintJson(r);
-  inv.out() << "backup of " << r["store"].get<std::string>() << " written to " << r["dir"].get<std::string>()
-            << " in " << r["ms"].get<std::int64_t>() << " ms\n";
+  inv.out() << "backup of " << r["store"].get<std::string>() << " and "
+            << r.value("attachmentFiles", std::uint64_t{0}) << " attachment files written to "
+            << r["dir"].get<std::string>() << " in " << r["ms"].get<std::int64_t>() << " ms\n";
   return Status::Ok();
 }
 
 Status RunRestore(Invocation& inv) {
   LIBCHAT_ASSIGN_OR_RETURN(RestoreReport r, Restore(Registry::Default(), inv.Get<std::string>("from"),
-                                                    inv.Get<std::string>("store"), inv.Has("force")));
+                                                    inv.Get<std::string>("store"), inv.Has("force"),
+                                                    inv.Has("blobs") ? inv.Get<std::string>("blobs") : ""));
   if (inv.json()) {
     return inv.PrintJson({{"store", r.store},
                           {"from", r.from},
                           {"previous", r.previous.empty() ? Json(nullptr) : Json(r.previous)},
                           {"users", r.users},
                           {"chats", r.chats},
-                          {"messages", r.messages}});
+                          {"messages", r.messages},
+                          {"blobs", r.blobs.empty() ? Json(nullptr) : Json(r.blobs)},
+                          {"attachmentFiles", r.attachment_files},
+                          {"previousBlobs", r.previous_blobs.empty() ? Json(nullptr) : Json(r.previous_blobs)}});
   }
   inv.out() << "restored " << r.store << " from " << r.from << " (" << r.users << " users, " << r.chats
             << " chats, " << r.messages << " messages)\n";
   if (!r.previous.empty()) inv.out() << "the store it replaced was kept at " << r.previous << '\n';
+  if (!r.blobs.empty()) inv.out() << "restored " << r.attachment_files << " attachment files to " << r.blobs << '\n';
+  if (!r.previous_blobs.empty()) inv.out() << "the attachment folder it replaced was kept at " << r.previous_blobs << '\n';
   return Status::Ok();
 }
 
@@ -166,8 +173,9 @@ void AddOperationCommands(std::vector<Command>* commands) {
                        },
                        Stats});
   commands->push_back({"backup", "", "", 0, "write a consistent snapshot of the store to a new directory, while chatd runs",
-                       "DIR must be absent or empty and on chatd's machine (its parent must exist). The backup is a\n"
-                       "LevelDB database of every record as of one moment; `chatctl restore` puts it back.",
+                       "DIR must be absent or empty and on chatd's machine (its parent must exist). The backup holds\n"
+                       "DIR/store, a LevelDB database of every record as of one moment, DIR/blobs, the attachment\n"
+                       "files that snapshot names, and DIR/backup.json; `chatctl restore` puts both back.",
                        [](po::options_description& o) {
                          o.add_options()("to", po::value<std::string>()->value_name("DIR")->required(),
                                          "the new backup directory");
@@ -184,6 +192,8 @@ void AddOperationCommands(std::vector<Command>* commands) {
              ("from", po::value<std::string>()->value_name("DIR")->required(), "a directory written by `chatctl backup`")
              ("store", po::value<std::string>()->value_name("URI")->required(),
               "the store to restore, e.g. leveldb:///var/lib/chatd/data/store")
+             ("blobs", po::value<std::string>()->value_name("DIR"),
+              "where the backup's attachment files go (default: blobs/ beside the store, as chatd --data-dir has it)")
              ("force", "replace a store that holds records");
        },
        RunRestore});

@@ -85,10 +85,40 @@ Status Verify(const Registry& registry, const Uri& staged, RestoreReport* report
   });
 }
 
+// Puts the attachment files of a backup (`from`) at `target`, as the store is put back: a copy beside
+// it, synced, then renamed into place; what was there is kept aside.
+Status RestoreBlobs(const fs::path& from, const fs::path& target, RestoreReport* report) {
+  std::error_code ec;
+  const fs::path parent = target.parent_path();
+  fs::create_directories(parent, ec);
+  if (ec) return Status::Unavailable("mkdir " + parent.string() + ": " + ec.message());
+  Staging staging{parent / ("." + target.filename().string() + ".restore-" + RandomSuffix())};
+  fs::copy(from, staging.path, fs::copy_options::recursive, ec);
+  if (ec) return Status::Unavailable("copy " + from.string() + " to " + staging.path.string() + ": " + ec.message());
+  for (auto it = fs::recursive_directory_iterator(staging.path, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (it->is_regular_file()) ++report->attachment_files;
+  }
+  LIBCHAT_RETURN_IF_ERROR(SyncTree(staging.path));
+  if (fs::exists(target, ec) && !fs::is_empty(target, ec)) {
+    const fs::path aside = parent / (target.filename().string() + ".before-restore-" + Timestamp());
+    fs::rename(target, aside, ec);
+    if (ec) return Status::Unavailable("rename " + target.string() + " to " + aside.string() + ": " + ec.message());
+    report->previous_blobs = aside.string();
+  } else if (fs::exists(target, ec)) {
+    fs::remove(target, ec);
+  }
+  fs::rename(staging.path, target, ec);
+  if (ec) return Status::Unavailable("rename " + staging.path.string() + " to " + target.string() + ": " + ec.message());
+  staging.keep = true;
+  report->blobs = target.string();
+  return SyncPath(parent, true);
+}
+
 }  // namespace
 
 Result<RestoreReport> Restore(const Registry& registry, const std::string& backup_dir, const std::string& store_uri,
-                              bool force) {
+                              bool force, const std::string& blob_dir) {
   LIBCHAT_ASSIGN_OR_RETURN(Uri target, Uri::Parse(store_uri));
   if (target.scheme != "leveldb" || !target.host.empty() || target.path.empty()) {
     return Status::InvalidArgument(store_uri +
@@ -98,9 +128,17 @@ Result<RestoreReport> Restore(const Registry& registry, const std::string& backu
   std::error_code ec;
   fs::path final_path = fs::path(target.path).lexically_normal();
   if (!final_path.has_filename()) final_path = final_path.parent_path();  // "/a/b/" -> "/a/b"
-  const fs::path from = fs::absolute(backup_dir, ec).lexically_normal();
-  if (ec || !fs::is_directory(from, ec) || fs::is_empty(from, ec)) {
+  const fs::path dir = fs::absolute(backup_dir, ec).lexically_normal();
+  if (ec || !fs::is_directory(dir, ec) || fs::is_empty(dir, ec)) {
     return Status::NotFound("no backup at " + backup_dir);
+  }
+  // A backup with attachments: DIR/backup.json, DIR/store, DIR/blobs. Else DIR is the store itself.
+  fs::path from = dir;
+  fs::path blobs_from;
+  if (fs::is_regular_file(dir / "backup.json", ec)) {
+    from = dir / "store";
+    if (!fs::is_directory(from, ec)) return Status::NotFound("the backup at " + backup_dir + " holds no store/");
+    if (fs::is_directory(dir / "blobs", ec)) blobs_from = dir / "blobs";
   }
   if (from == final_path) return Status::InvalidArgument("the backup and the target are the same directory");
 
@@ -150,6 +188,11 @@ Result<RestoreReport> Restore(const Registry& registry, const std::string& backu
   }
   staging.keep = true;
   LIBCHAT_RETURN_IF_ERROR(SyncPath(parent, true));  // Makes the renames themselves durable.
+  if (!blobs_from.empty()) {
+    const fs::path blobs_to = blob_dir.empty() ? parent / "blobs" : fs::absolute(blob_dir, ec).lexically_normal();
+    LIBCHAT_RETURN_IF_ERROR(RestoreBlobs(blobs_from, blobs_to, &report)
+                                .WithContext("the store was restored, the attachment files were not"));
+  }
   return report;
 }
 

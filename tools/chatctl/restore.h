@@ -16,6 +16,9 @@ struct RestoreReport {
   std::uint64_t users = 0;
   std::uint64_t chats = 0;
   std::uint64_t messages = 0;
+  std::string blobs;            // Where the attachment files went; empty if the backup holds none.
+  std::string previous_blobs;   // Where the attachment folder they replaced was kept; may be empty.
+  std::uint64_t attachment_files = 0;
 };
 
 // Restores the backup in `backup_dir` as the store `store_uri` (leveldb:///DIR: a backup is a LevelDB
@@ -30,7 +33,13 @@ struct RestoreReport {
 // InvalidArgument for a target that is not a local leveldb:// directory; NotFound for a missing
 // backup; the store's error (e.g. FailedPrecondition for another schema version, Corruption) if the
 // backup does not read back. On failure the target is as it was.
+//
+// A backup made by `chatctl backup` since attachments are included holds DIR/store (the store),
+// DIR/blobs (the attachment files) and DIR/backup.json; an older one is the store alone. The
+// attachment files go to `blob_dir` (default: "blobs" beside the target store, where chatd keeps them
+// under --data-dir), the same way: copied beside it, synced, renamed into place, any folder already
+// there kept as NAME.before-restore-TIME.
 Result<RestoreReport> Restore(const Registry& registry, const std::string& backup_dir, const std::string& store_uri,
-                              bool force);
+                              bool force, const std::string& blob_dir = "");
 
 }  // namespace chat::ctl

@@ -2,15 +2,18 @@
 // table (api.h) and the JSON errors for what httplib refuses by itself (unknown path, oversized body).
 #include <sys/socket.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
-#include <iostream>
-#include <mutex>
+#include <cstdio>
+#include <ctime>
 #include <thread>
 
 #include "api.h"
 #include "auth.h"
 #include "log_limiter.h"
+#include "mutex.h"
 
 namespace chat {
 namespace {
@@ -18,6 +21,8 @@ namespace {
 using admin::ApiError;
 using admin::Json;
 using admin::Reply;
+using detail::Mutex;
+using detail::MutexLock;
 
 constexpr std::size_t kMinTokenBytes = 16;
 
@@ -42,7 +47,7 @@ class AdminServerImpl final : public AdminServer {
  public:
   AdminServerImpl(AdminOptions options, ChatService& service, std::function<std::string()> metrics_text)
       : options_(std::move(options)),
-        token_(options_.token),
+        token_(std::make_shared<const admin::TokenCheck>(options_.token)),
         ctx_{service, options_, std::move(metrics_text), MakeAudit(options_.audit_log)} {
     // The token is not needed again in clear: keep only its digest (in token_).
     options_.token.assign(options_.token.size(), '\0');
@@ -52,8 +57,19 @@ class AdminServerImpl final : public AdminServer {
 
   ~AdminServerImpl() override { Stop(); }
 
+  Status SetToken(std::string token) override {
+    Status ok = AdminServer::CheckToken(token);
+    if (ok.ok()) {
+      auto check = std::make_shared<const admin::TokenCheck>(token);
+      MutexLock lock(&token_mu_);
+      token_ = std::move(check);
+    }
+    token.assign(token.size(), '\0');
+    return ok;
+  }
+
   Result<AdminEndpoint> Start() override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (started_) return Status::FailedPrecondition("the admin API was already started");
     int port = options_.port;
     if (port == 0) {
@@ -74,7 +90,7 @@ class AdminServerImpl final : public AdminServer {
   }
 
   void Stop() override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (!started_ || stopped_) return;
     stopped_ = true;
     // Closes the listening socket; the loop then lets its pool finish the requests in progress.
@@ -87,10 +103,21 @@ class AdminServerImpl final : public AdminServer {
   // stays one line.
   static std::function<void(const std::string&)> MakeAudit(std::function<void(const std::string&)> sink) {
     if (!sink) {
+      // "2024-05-01T12:00:00.123Z INFO admin: ...", as chatd's log lines; one write(2) per line, so
+      // lines from several threads never interleave.
       sink = [](const std::string& line) {
-        static std::mutex mu;  // Whole lines, even from several threads.
-        std::lock_guard lock(mu);
-        std::cerr << line << std::endl;
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+        const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+        std::tm tm{};
+        gmtime_r(&secs, &tm);
+        char stamp[64];
+        std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ INFO ", tm.tm_year + 1900,
+                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+        const std::string out = stamp + line + "\n";
+        ssize_t ignored = ::write(STDERR_FILENO, out.data(), out.size());
+        (void)ignored;
       };
     }
     return [sink = std::move(sink)](const std::string& line) { sink(detail::SanitizeLogLine(line)); };
@@ -133,12 +160,15 @@ class AdminServerImpl final : public AdminServer {
     admin::AddOperationRoutes(ctx_, &routes);
     admin::AddProvisionRoutes(ctx_, &routes);
     admin::AddAbuseRoutes(ctx_, &routes);
+    admin::AddAccountRoutes(ctx_, &routes);
     for (auto& route : routes) {
       auto handler = [this, h = std::move(route.handler)](const httplib::Request& req, httplib::Response& res) {
         Dispatch(h, req, res);
       };
       if (route.method == "GET") {
         http_.Get(route.pattern, handler);
+      } else if (route.method == "DELETE") {
+        http_.Delete(route.pattern, handler);
       } else {
         http_.Post(route.pattern, handler);
       }
@@ -152,7 +182,12 @@ class AdminServerImpl final : public AdminServer {
     }
     const std::string header = req.get_header_value("Authorization");
     auto token = admin::BearerToken(header);
-    if (!token || !token_.Matches(*token)) return ApiError(401, "unauthenticated", "wrong admin token");
+    std::shared_ptr<const admin::TokenCheck> current;
+    {
+      MutexLock lock(&token_mu_);
+      current = token_;
+    }
+    if (!token || !current->Matches(*token)) return ApiError(401, "unauthenticated", "wrong admin token");
     return std::nullopt;
   }
 
@@ -245,24 +280,31 @@ class AdminServerImpl final : public AdminServer {
 
   AdminOptions options_;
   detail::LogLimiter refusal_log_{detail::LogLimiterOptions{}, SystemClock()};
-  admin::TokenCheck token_;
+  // The current token's digest, replaced whole by SetToken.
+  mutable Mutex token_mu_;
+  std::shared_ptr<const admin::TokenCheck> token_ GUARDED_BY(token_mu_);
   admin::Context ctx_;
   httplib::Server http_;
-  std::mutex mu_;  // Start and Stop.
-  bool started_ = false;
-  bool stopped_ = false;
-  std::thread thread_;
+  Mutex mu_;  // Start and Stop.
+  bool started_ GUARDED_BY(mu_) = false;
+  bool stopped_ GUARDED_BY(mu_) = false;
+  std::thread thread_ GUARDED_BY(mu_);
 };
 
 }  // namespace
 
-Result<std::unique_ptr<AdminServer>> AdminServer::Create(AdminOptions options, ChatService& service,
-                                                         std::function<std::string()> metrics_text) {
-  if (options.token.size() < kMinTokenBytes || !LooksRandom(options.token)) {
+Status AdminServer::CheckToken(std::string_view token) {
+  if (token.size() < kMinTokenBytes || !LooksRandom(token)) {
     return Status::InvalidArgument("the admin token must be at least " + std::to_string(kMinTokenBytes) +
                                    " bytes and look random, not repeat a few characters (e.g. "
                                    "`openssl rand -hex 32`)");
   }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<AdminServer>> AdminServer::Create(AdminOptions options, ChatService& service,
+                                                         std::function<std::string()> metrics_text) {
+  LIBCHAT_RETURN_IF_ERROR(AdminServer::CheckToken(options.token));
   if (options.address.empty()) return Status::InvalidArgument("the admin API needs an address to listen on");
   if (options.threads == 0) return Status::InvalidArgument("the admin API needs at least one thread");
   if (options.max_body_bytes < 1024) return Status::InvalidArgument("admin max_body_bytes must be at least 1024");

@@ -118,7 +118,7 @@ struct Context {
 
 using Handler = std::function<Reply(const httplib::Request&)>;
 struct Route {
-  std::string method;   // "GET" or "POST"
+  std::string method;   // "GET", "POST" or "DELETE"
   std::string pattern;  // cpp-httplib's regex syntax, matched against the whole path
   Handler handler;
 };
@@ -140,5 +140,7 @@ void AddInboxRoutes(Context& ctx, Routes* routes);
 void AddOperationRoutes(Context& ctx, Routes* routes);
 void AddProvisionRoutes(Context& ctx, Routes* routes);
 void AddAbuseRoutes(Context& ctx, Routes* routes);  // abuse_api.cc
+// Password resets, deleting users and chats, invitations (accounts_api.cc).
+void AddAccountRoutes(Context& ctx, Routes* routes);
 
 }  // namespace chat::admin

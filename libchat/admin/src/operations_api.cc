@@ -1,9 +1,12 @@
 // Operations: retention (with a dry run), backup, store and server figures, the raw /metrics text.
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 
 #include "api.h"
+#include "blob_backup.h"
 #include "libchat/admin_metrics.h"
+#include "libchat/version.h"
 
 namespace chat::admin {
 namespace {
@@ -47,7 +50,12 @@ void AddOperationRoutes(Context& ctx, Routes* routes) {
   }});
 
   // {"dir": "/absolute/path"}: a consistent copy of the store as of one moment, taken while chatd
-  // serves (LevelDB: every entry of one snapshot, into a new database). The directory is on the
+  // serves (LevelDB: every entry of one snapshot, into a new database, DIR/store), then the
+  // attachment bytes (DIR/blobs, when AdminOptions::blob_dir is set) and a manifest
+  // (DIR/backup.json). The bytes are copied after the snapshot: every attachment the snapshot names
+  // as complete has its bytes in the copy (a blob is never changed, only removed once no message
+  // references it: one collected meanwhile is left out, as retention would after a restore), and
+  // `chatctl restore` takes back only the bytes the snapshot names. The directory is on the
   // server's machine; it must be absent or empty, and its parent must exist.
   routes->push_back({"POST", "/v1/backup", [&service = ctx.service, &ctx](const httplib::Request& req) {
     namespace fs = std::filesystem;
@@ -68,11 +76,32 @@ void AddOperationRoutes(Context& ctx, Routes* routes) {
       Throw(Status::AlreadyExists("backup target " + dir + " exists and is not empty"));
     }
     const auto start = std::chrono::steady_clock::now();
-    Must(service.store().Backup(dir));
+    fs::create_directory(path, ec);
+    if (ec) Throw(Status::Unavailable("mkdir " + dir + ": " + ec.message()));
+    fs::permissions(path, fs::perms::owner_all, ec);
+    Must(service.store().Backup((path / "store").string()));
+    std::uint64_t files = 0;
+    if (!ctx.options.blob_dir.empty()) files = Must(CopyBlobFolder(ctx.options.blob_dir, path / "blobs"));
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-    ctx.audit("admin: backup of " + service.store().Describe() + " written to " + detail::LogEscape(dir, 512));
+    const Json manifest = {{"format", "libchat-backup"},
+                           {"version", 1},
+                           {"libchat", LIBCHAT_VERSION_STRING},
+                           {"store", service.store().Describe()},
+                           {"createdAt", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count()},
+                           {"attachmentFiles", files},
+                           {"blobs", !ctx.options.blob_dir.empty()}};
+    {
+      std::ofstream out(path / "backup.json");
+      out << manifest.dump(2) << '\n';
+      if (!out.flush()) Throw(Status::Unavailable("cannot write " + (path / "backup.json").string()));
+    }
+    fs::permissions(path / "backup.json", fs::perms::owner_read | fs::perms::owner_write, ec);
+    ctx.audit("admin: backup of " + service.store().Describe() + " and " + std::to_string(files) +
+              " attachment files written to " + detail::LogEscape(dir, 512) + " by " + req.remote_addr);
     Reply r;
-    r.body = {{"dir", dir}, {"store", service.store().Describe()}, {"ms", ms.count()}};
+    r.body = {{"dir", dir}, {"store", service.store().Describe()}, {"attachmentFiles", files}, {"ms", ms.count()}};
     return r;
   }});
 

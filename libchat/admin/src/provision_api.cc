@@ -13,10 +13,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <mutex>
 #include <thread>
 
 #include "api.h"
+#include "mutex.h"
 
 namespace chat::admin {
 namespace {
@@ -108,9 +108,12 @@ void AddProvisionRoutes(Context& ctx, Routes* routes) {
     std::vector<Provisioned> done(count);
     std::atomic<std::uint64_t> next{0};
     std::atomic<bool> failed{false};
-    std::mutex error_mu;
-    Status first_error;
-    std::string failed_name;
+    // The first failure; the other writers stop at their next account.
+    struct FirstError {
+      detail::Mutex mu;
+      Status status GUARDED_BY(mu);
+      std::string name GUARDED_BY(mu);
+    } first;
     auto work = [&] {
       while (!failed.load()) {
         const std::uint64_t i = next.fetch_add(1);
@@ -118,10 +121,10 @@ void AddProvisionRoutes(Context& ctx, Routes* routes) {
         const std::string name = prefix + "-" + std::to_string(i);
         auto p = ProvisionOne(ctx.service, name, hash, device);
         if (!p.ok()) {
-          std::lock_guard lock(error_mu);
+          detail::MutexLock lock(&first.mu);
           if (!failed.exchange(true)) {
-            first_error = p.error();
-            failed_name = name;
+            first.status = p.error();
+            first.name = name;
           }
           return;
         }
@@ -137,9 +140,10 @@ void AddProvisionRoutes(Context& ctx, Routes* routes) {
     for (auto& t : pool) t.join();
 
     if (failed) {
-      ApiError e = FromStatus(first_error);
+      detail::MutexLock lock(&first.mu);
+      ApiError e = FromStatus(first.status);
       throw ApiError(e.http_status(), e.code(),
-                     failed_name + ": " + e.message() +
+                     first.name + ": " + e.message() +
                          " (accounts before it may have been provisioned; provisioning is idempotent: run it again)");
     }
     std::uint64_t created = 0;

@@ -34,6 +34,7 @@ struct DumpCounts {
   std::uint64_t blocks = 0;
   std::uint64_t spam_flags = 0;
   std::uint64_t spam_reports = 0;
+  std::uint64_t invites = 0;
 };
 
 // Writes `store` to `out` as a dump. The store's error, Corruption for a record that cannot be

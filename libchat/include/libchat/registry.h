@@ -13,6 +13,7 @@
 #include "libchat/blob.h"
 #include "libchat/bus.h"
 #include "libchat/kv.h"
+#include "libchat/migrate.h"
 #include "libchat/push.h"
 #include "libchat/store.h"
 #include "libchat/uri.h"
@@ -26,6 +27,19 @@ namespace chat {
 // `sync` and `group_commit` (0 or 1, default 1; see KvStoreOptions) belong to the KvStore: the registry
 // parses and removes them, and the engine factory sees only its own keys.
 //
+// The schema versions of a store that is not a KvStore (a database with its own tables), for
+// chat-migrate status|up|down|versions. Each function opens what it needs and closes it again.
+struct SchemaTool {
+  // The steps this build knows, ascending; step i leads from version i to i + 1.
+  std::vector<MigrationStep> steps;
+  // The version this build reads and writes.
+  int latest = 0;
+  // The store's version and what reaching `target` would apply (up, or down when below it).
+  std::function<Result<SchemaStatus>(int target)> status;
+  // Moves the store to `target`, one atomic step at a time, calling on_step before each.
+  std::function<Result<MigrateReport>(int target, const std::function<void(const MigrationStep&)>& on_step)> migrate;
+};
+
 // Thread-safe: registration and creation may run concurrently.
 class Registry {
  public:
@@ -36,6 +50,8 @@ class Registry {
   using BusFactory = std::function<Result<std::unique_ptr<Bus>>(const Uri&)>;
   using PushFactory = std::function<Result<std::unique_ptr<PushSender>>(const Uri&)>;
   using BlobFactory = std::function<Result<std::unique_ptr<BlobStore>>(const Uri&)>;
+  // Validates the URI (InvalidArgument for an unknown key) and returns the scheme's schema tool.
+  using SchemaToolFactory = std::function<Result<SchemaTool>(const Uri&)>;
 
   // A registry holding the built-in backends (mem://, inproc://, log://, file://) and every plugin
   // this build was configured with. The same instance on every call. Thread-safe.
@@ -51,6 +67,7 @@ class Registry {
   void RegisterBus(const std::string& scheme, BusFactory f);
   void RegisterPush(const std::string& scheme, PushFactory f);
   void RegisterBlob(const std::string& scheme, BlobFactory f);
+  void RegisterSchemaTool(const std::string& scheme, SchemaToolFactory f);
 
   // Create a backend from its URI. NotSupported (listing the known schemes) for an unknown scheme;
   // InvalidArgument for a malformed URI or an unknown query key; the backend's error if it fails to open.
@@ -64,6 +81,9 @@ class Registry {
   Result<std::unique_ptr<Bus>> MakeBus(const std::string& uri) const;
   Result<std::unique_ptr<PushSender>> MakePush(const std::string& uri) const;
   Result<std::unique_ptr<BlobStore>> MakeBlob(const std::string& uri) const;
+  // The schema tool of a store scheme that manages its own schema (e.g. postgres). NotSupported for
+  // a scheme without one (engine schemes use MakeKvEngine and MigrateUp instead).
+  Result<SchemaTool> MakeSchemaTool(const Uri& uri) const;
 
   // Schemes MakeStore accepts (store and engine schemes), sorted.
   std::vector<std::string> StoreSchemes() const;
@@ -77,6 +97,7 @@ class Registry {
   std::map<std::string, BusFactory> buses_;
   std::map<std::string, PushFactory> pushes_;
   std::map<std::string, BlobFactory> blobs_;
+  std::map<std::string, SchemaToolFactory> schema_tools_;
 };
 
 // Registers every plugin enabled at build time (generated: builtin_plugins.cc in libchat::plugins).

@@ -31,6 +31,21 @@ struct NewAccount {
   std::string avatar_url;
 };
 
+// An invitation as CreateInvite makes it: `code` is shown this once (the store keeps its digest).
+struct NewInvite {
+  Invite invite;
+  std::string code;
+};
+
+// What DeleteUser removed.
+struct UserDeletion {
+  std::size_t messages = 0;     // The user's messages, now tombstones.
+  std::size_t chats = 0;        // Chats the user was taken out of.
+  std::size_t devices = 0;      // Devices removed (sessions ended).
+  std::size_t blocks = 0;       // Blocks by and of the user.
+  std::size_t attachments = 0;  // Uploads erased, bytes included.
+};
+
 struct DeviceInfo {
   std::string kind;  // "phone", "laptop", ...
   std::string name;
@@ -242,6 +257,39 @@ class ChatService {
   virtual Result<std::optional<UserBan>> GetBan(UserId user) = 0;
   // Bans of users with id > after, ascending, at most limit.
   virtual Result<std::vector<UserBan>> ListBans(UserId after, std::size_t limit) = 0;
+
+  // Sets a new password for the user (an administrator's reset: no old password) and ends every
+  // session: every device is removed with its cursors and its live connections are closed
+  // (kSessionRevoked), through Store::ChangeCredentials, in one write. Returns the devices removed.
+  // InvalidArgument for a password breaking Limits; NotFound for an unknown user. Blocks for one
+  // Argon2id hash.
+  virtual Result<std::vector<DeviceId>> ResetPassword(UserId user, const std::string& new_password) = 0;
+  // Deletes an account and what it leaves behind: its sessions end at once (devices removed,
+  // connections closed), every message it sent becomes a tombstone (a deletion entry tells the
+  // chats' devices, as for deleteMessage; content erased from disk as docs/storage.md says), it is
+  // taken out of every chat (ownership passes on as when leaving), and its blocks (made and
+  // received), ban, spam flag and uploads (bytes included) are erased; the username is free again,
+  // the id never reused. Reads every chat's log once to find the messages: its cost follows the size
+  // of the store. NotFound for an unknown user. If it fails midway, calling it again finishes it.
+  virtual Result<UserDeletion> DeleteUser(UserId user) = 0;
+  // Deletes a chat: every member is taken out (their devices are told, with a membership entry), then
+  // the chat and everything in it goes (Store::DeleteChat). Returns how many members it had.
+  // NotFound if the chat does not exist.
+  virtual Result<std::size_t> DeleteChat(ChatId chat) = 0;
+
+  // ---- Invitations (chat::Server's RegistrationMode::kInvite; docs/admin.md, "Invitations") ----
+  // Makes an invitation good for `max_uses` registrations (1..10000) until `valid_for_ms` from now
+  // (0: no expiry), with an administrator's `note` (at most 256 bytes of UTF-8). The code (24
+  // lower-case hex digits, 96 random bits) is in the result only. InvalidArgument for bad values.
+  virtual Result<NewInvite> CreateInvite(std::uint32_t max_uses, TimeMs valid_for_ms, const std::string& note) = 0;
+  // Invitations with id > after, by id, at most limit.
+  virtual Result<std::vector<Invite>> ListInvites(const std::string& after, std::size_t limit) = 0;
+  // Deletes an invitation (its code stops working). NotFound if there is none with this id.
+  virtual Status RevokeInvite(const std::string& id) = 0;
+  // Register with an invitation code: as Register, and the code must name an invitation that has
+  // not expired and has a use left, which this registration takes (atomically with the account).
+  // PermissionDenied ("invalid, expired or used invitation code") otherwise, before any hashing.
+  virtual Result<User> RegisterWithInvite(const NewAccount& account, const std::string& code) = 0;
 
   // ---- Rate limits (Limits::*_per_device, *_per_user; docs/security.md) ----
   // Send/SendAsync, CreateGroup/CreateDirect (a new chat only), ModifyParticipants (per user added)

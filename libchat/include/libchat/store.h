@@ -116,6 +116,15 @@ struct RetentionReport {
   bool more = false;  // The sweep stopped at its batch limit; run again.
 };
 
+// What Store::DeleteUser removed besides the user record.
+struct UserErasure {
+  std::size_t devices = 0;  // Devices still left (ChatService::DeleteUser removes them first).
+  std::size_t blocks = 0;   // Blocks the user made and blocks of the user by others.
+  // Attachments the user uploaded whose metadata is gone: their bytes are the caller's to remove,
+  // then ReleaseAttachments (as after CollectAttachments).
+  std::vector<std::string> attachments;
+};
+
 struct StoreStats {
   std::uint64_t users = 0;
   std::uint64_t chats = 0;
@@ -320,8 +329,57 @@ class Store {
   // Reports with id > after, ascending, at most limit; only those about `sender` unless it is 0.
   virtual Result<std::vector<SpamReport>> ListSpamReports(UserId sender, std::uint64_t after, std::size_t limit);
 
+  // ---- Invitations (chat::Server with RegistrationMode::kInvite; docs/admin.md, "Invitations") ----
+  // Stores a new invitation. AlreadyExists if its id is taken. Durable on return. The default
+  // returns NotSupported.
+  virtual Status CreateInvite(const Invite& invite);
+  // PermissionDenied ("invalid, expired or used invitation code") if there is no invitation with
+  // this id: the same answer CreateUserWithInvite gives, so that a guesser learns nothing. The
+  // default returns NotSupported.
+  virtual Result<Invite> GetInvite(std::string_view id);
+  // Invitations with id > after (byte order), ascending, at most limit. The default returns
+  // NotSupported.
+  virtual Result<std::vector<Invite>> ListInvites(std::string_view after, std::size_t limit);
+  // Deletes the invitation. NotFound if there is none with this id. Durable on return. The default
+  // returns NotSupported.
+  virtual Status DeleteInvite(std::string_view id);
+  // Creates `user` as CreateUser does and counts one use of invitation `invite_id`, in one durable
+  // write under the invitation's lock (so two registrations cannot share its last use). The
+  // invitation must exist with `code_hash`, not have expired by `now` and have a use left; otherwise
+  // PermissionDenied with the same message whichever failed, nothing written. AlreadyExists if the
+  // username is taken (no use counted). The default returns NotSupported.
+  virtual Result<User> CreateUserWithInvite(User user, std::string_view invite_id, std::string_view code_hash,
+                                            TimeMs now);
+
+  // ---- Erasing accounts and chats (an administrator's; ChatService::DeleteUser, DeleteChat) ----
+  // Tombstones message `seq` of `chat` as DeleteMessage does (content erased from the store's files
+  // within the store's bound, a kDeletion entry appended with sender 0, the server), without any
+  // membership check: an administrator erases the messages of a deleted user, in chats the user has
+  // left too. NotFound if there is no such message, or it expired or was deleted already. The
+  // default returns NotSupported.
+  virtual Result<Message> EraseMessage(ChatId chat, Seq seq, TimeMs now, const CommitObserver& observer);
+  // Deletes what is left of a user once ChatService::DeleteUser has ended their sessions, erased
+  // their messages and taken them out of their chats: the user record and username (free to be
+  // taken again; the id never is), any device left with its cursors, the blocks the user made and
+  // the blocks of the user by others, a ban, a spam flag, and the metadata of the attachments the
+  // user uploaded (their ids are returned: see UserErasure). Spam reports stay (they are the
+  // administrators' record). In one durable write. NotFound for an unknown user. The default
+  // returns NotSupported.
+  virtual Result<UserErasure> DeleteUser(UserId user, TimeMs now);
+  // Deletes a chat and everything in it, in one durable write: the chat record and head, its
+  // participants and their chat-list entries, its messages (content erased from the files as a
+  // deletion's is) with their dedup records and attachment references (attachments left without a
+  // reference are collected by retention), its receipt cursors and its members' device cursors, and
+  // a direct chat's pair. The chat id is never used again. NotFound if the chat does not exist.
+  // The default returns NotSupported.
+  virtual Status DeleteChat(ChatId chat);
+
   virtual StoreStats Stats() = 0;
   virtual std::string Describe() const = 0;
+  // Whether the store can serve now, as last observed: Unavailable (with a retry hint) while the
+  // database behind it is down, restarting or unreachable, OK again once it answers. Never blocks
+  // (chatd's /readyz calls it on a network thread). The default, for stores in this process, is OK.
+  virtual Status Availability();
   // A consistent copy of the whole store into `dir` while it serves. NotSupported without a disk form.
   virtual Status Backup(const std::string& dir) = 0;
 
@@ -329,7 +387,7 @@ class Store {
   // Streams the whole content to `sink`, one record at a time and in this order: the id counters;
   // each user followed by its devices; every ban, then every block; every attachment; each chat (with its head) followed by its participants, its
   // messages in seq order (tombstones included) and its receipt cursors; then every device cursor;
-  // then every spam flag and every spam report.
+  // then every spam flag and every spam report; then every invitation.
   // Memory use does not grow with the store. Cursor moves made before the call are included even
   // if they were still being written behind. Stops at the first non-OK Status from the sink or the
   // engine and returns it. Blocks on the engine. Not a snapshot: run it on a store nothing else

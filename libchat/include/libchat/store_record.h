@@ -41,12 +41,13 @@ struct DeviceCursorRecord {
 struct StoreRecord {
   using Entity =
       std::variant<IdCounters, User, Device, ChatRecord, Participant, Message, DeviceCursorRecord, ReceiptCursor,
-                   Attachment, UserBan, UserBlock, SpamFlag, SpamReport>;
+                   Attachment, UserBan, UserBlock, SpamFlag, SpamReport, Invite>;
   Entity entity;
 };
 
 // The record's type as written in an export: "counters", "user", "device", "chat", "participant",
-// "message", "device_cursor", "receipt", "attachment", "ban", "block", "spam_flag", "spam_report".
+// "message", "device_cursor", "receipt", "attachment", "ban", "block", "spam_flag", "spam_report",
+// "invite".
 std::string_view RecordTypeName(const StoreRecord& record);
 
 // Receives exported records one at a time. A non-OK return stops the export with that Status.

@@ -130,7 +130,23 @@ class StoreWrapper : public Store {
   }
   StoreStats Stats() override { return base_->Stats(); }
   std::string Describe() const override { return base_->Describe(); }
+  Status Availability() override { return base_->Availability(); }
   Status Backup(const std::string& dir) override { return base_->Backup(dir); }
+  Status CreateInvite(const Invite& invite) override { return base_->CreateInvite(invite); }
+  Result<std::vector<Invite>> ListInvites(std::string_view after, std::size_t limit) override {
+    return base_->ListInvites(after, limit);
+  }
+  Status DeleteInvite(std::string_view id) override { return base_->DeleteInvite(id); }
+  Result<Invite> GetInvite(std::string_view id) override { return base_->GetInvite(id); }
+  Result<User> CreateUserWithInvite(User user, std::string_view invite_id, std::string_view code_hash,
+                                    TimeMs now) override {
+    return base_->CreateUserWithInvite(std::move(user), invite_id, code_hash, now);
+  }
+  Result<Message> EraseMessage(ChatId chat, Seq seq, TimeMs now, const CommitObserver& observer) override {
+    return base_->EraseMessage(chat, seq, now, observer);
+  }
+  Result<UserErasure> DeleteUser(UserId user, TimeMs now) override { return base_->DeleteUser(user, now); }
+  Status DeleteChat(ChatId chat) override { return base_->DeleteChat(chat); }
   Status Export(const RecordSink& sink) override { return base_->Export(sink); }
   Status Import(const StoreRecord& record) override { return base_->Import(record); }
 

@@ -135,6 +135,19 @@ struct UserBan {
   std::string reason;
 };
 
+// An invitation to register (chat::Server with RegistrationMode::kInvite; chatctl invites create).
+// The code is shown once, when the invitation is made; the store keeps its first characters as the
+// invitation's id and a digest of the whole code, so that a copy of the store holds no usable code.
+struct Invite {
+  std::string id;           // The code's first 8 characters (lower-case hex): shown to admins.
+  std::string code_hash;    // HashToken of the whole code.
+  TimeMs created_at = 0;
+  TimeMs expires_at = 0;    // 0: never.
+  std::uint32_t max_uses = 1;
+  std::uint32_t uses = 0;   // Accounts registered with it so far.
+  std::string note;         // The administrator's note (who it is for); at most 256 bytes.
+};
+
 // What an attachment holds; decides its size limit and the magic bytes checked on upload.
 enum class AttachmentKind : std::uint8_t { kAudio = 0, kImage = 1, kVideo = 2, kDocument = 3 };
 

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "libchat/result.h"
 #include "libchat/service.h"
@@ -52,9 +53,14 @@ struct AdminOptions {
   // fsyncs (group commit), so this is much faster than one at a time. Default: 8.
   unsigned provision_threads = 8;
   // The audit log: one line per request (peer, method, path, status, duration; never a token or a
-  // body) and one for every read of message bodies. Called on the serving threads; must be
-  // thread-safe. Default: empty, meaning standard error.
+  // body) and one for every read of message bodies, backup, password reset, deletion and invitation.
+  // Called on the serving threads; must be thread-safe. Default: empty, meaning standard error, each
+  // line stamped with the UTC time and the level INFO as chatd's log lines are.
   std::function<void(const std::string& line)> audit_log;
+  // The folder of the attachment bytes (chatd: DATA_DIR/blobs with a file:// blob store), which
+  // POST /v1/backup copies next to the store (docs/admin.md, "Backup"). Default: "" (a backup holds
+  // the store only: with a blob store that is not a folder, back the bytes up by other means).
+  std::string blob_dir;
 };
 
 // The address the admin API is bound to.
@@ -77,6 +83,15 @@ class AdminServer {
   AdminServer& operator=(const AdminServer&) = delete;
   // Stops the server if it is running (see Stop).
   virtual ~AdminServer() = default;
+
+  // Checks an admin token as Create does: OK, or InvalidArgument saying why it is refused (shorter
+  // than 16 bytes, or a few characters repeated).
+  static Status CheckToken(std::string_view token);
+
+  // Replaces the admin token from now on (chatd re-reads its token file on SIGHUP): requests in
+  // progress finish with the token they presented. InvalidArgument (the old token stays) as
+  // CheckToken. Thread-safe.
+  virtual Status SetToken(std::string token) = 0;
 
   // Binds, listens and starts the threads. Returns the bound endpoint (with the port the OS chose
   // when options.port was 0). Unavailable if the address cannot be bound; FailedPrecondition if

@@ -13,8 +13,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "libchat/calls.h"
 #include "libchat/push_dispatcher.h"
@@ -38,6 +40,14 @@ struct TlsOptions {
 
   // True when a certificate is configured (file or PEM): the server then speaks TLS only.
   bool enabled() const { return !cert_file.empty() || !cert_pem.empty(); }
+};
+
+// Who may create an account with `register` on the chat protocol (chatd --registration). The admin
+// API creates accounts whatever this says.
+enum class RegistrationMode {
+  kOpen,    // Anyone who reaches the port (the per-address and overall limits apply).
+  kClosed,  // Nobody: register answers permission_denied. Accounts come from the admin API.
+  kInvite,  // Only with an invitation code (ChatService::CreateInvite; chatctl invites create).
 };
 
 struct ServerOptions {
@@ -81,8 +91,8 @@ struct ServerOptions {
   // Most open connections from one source IP address (an IPv6 client counts as its /64, which one host
   // has to pick addresses from); beyond this that address's new connections are
   // closed at accept (counted in chat_connections_refused_per_address_total), others are served as
-  // before. 0: no per-address limit. Behind a reverse proxy every connection comes from the proxy's
-  // address: set 0 there and limit at the proxy. Load generators on one host need 0 too.
+  // before. 0: no per-address limit. Behind a reverse proxy, list it in trusted_proxies: each request
+  // then counts under the client address the proxy forwards. Load generators on one host need 0.
   // Default: 256.
   std::size_t max_connections_per_address = 256;
   // Time allowed for the HTTP request and the WebSocket upgrade, and for the close handshake.
@@ -110,7 +120,15 @@ struct ServerOptions {
   // than 64 MiB / 4096 files. Paths outside it cannot be reached; every answer carries a strict
   // Content-Security-Policy. Default: "" (no web app: "/" answers 404).
   std::string web_root;
-  // Lines below this level are not logged. Default: kInfo.
+  // Reverse proxies whose X-Forwarded-For is believed, as CIDR blocks ("10.0.0.0/8", "::1/128", or a
+  // single address). On a connection from one of them, the client's address (for the per-address
+  // connection limit, the login throttle, registration limits and logs) is read from the header,
+  // from the right, skipping trusted hops; from anyone else the header is ignored.
+  // Create refuses a malformed entry (InvalidArgument). Default: none (the peer is the client).
+  std::vector<std::string> trusted_proxies;
+  // Who may register through the protocol. Default: kOpen.
+  RegistrationMode registration = RegistrationMode::kOpen;
+  // Lines below this level are not logged (SetLogLevel changes it). Default: kInfo.
   LogLevel log_level = LogLevel::kInfo;
   // Where log lines go. Default: empty, meaning StderrLogSink().
   LogSink log_sink;
@@ -124,6 +142,11 @@ struct ServerOptions {
   PushSenders push_senders;
   // The dispatcher's options (ignored without push_senders). Default: PushOptions' defaults.
   PushOptions push;
+  // Asked by every /readyz request, on a network thread, once the server listens and is not
+  // draining: false answers 503, so that a load balancer stops sending clients here (chatd passes
+  // the store's Availability, which turns false while its database is away). Must not block.
+  // Default: empty (ready while listening).
+  std::function<bool()> ready_check;
 };
 
 // The address the server is bound to.
@@ -159,8 +182,27 @@ class Server {
   // The body of /metrics: Prometheus text exposition format. Thread-safe.
   virtual std::string MetricsText() const = 0;
 
+  // Replaces the TLS certificate and key with those of `tls` (files re-read; chatd does this on
+  // SIGHUP). Handshakes that start afterwards present the new pair; established connections keep
+  // theirs, so nobody is disconnected. Returns a description of the new certificate (subject and
+  // expiry). InvalidArgument naming the file if the pair cannot be loaded or does not match (the
+  // current pair stays); FailedPrecondition if the server was not started with TLS or `tls` turns it
+  // off (that needs a restart). Thread-safe.
+  virtual Result<std::string> ReloadTls(const TlsOptions& tls) = 0;
+
+  // Changes the level below which lines are not logged, from now on. Thread-safe.
+  virtual void SetLogLevel(LogLevel level) = 0;
+
  protected:
   Server() = default;
 };
+
+// Loads the certificate and key of `tls` and checks that they match, as Start would, without
+// serving (chatd --check-config). OK when TLS is off. InvalidArgument naming the file otherwise.
+Status CheckTlsOptions(const TlsOptions& tls);
+
+// Checks ServerOptions::trusted_proxies as Create would (chatd --trusted-proxy). InvalidArgument
+// naming the first entry that is not an address or a network.
+Status CheckTrustedProxies(const std::vector<std::string>& cidrs);
 
 }  // namespace chat
