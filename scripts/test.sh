@@ -10,6 +10,11 @@
 #     the harnesses reach (the core and the server) carries libFuzzer's coverage instrumentation.
 #  3. build-tsan: clang with ThreadSanitizer (-O1): only libchat::core and the tests labelled unit and
 #     concurrency (ctest -L 'unit|concurrency').
+# PostgreSQL: every build's tests that need a server (label postgres, the Store contract suites and,
+# in build-tsan too, the history checker on PostgreSQL) share one throw-away server per ctest run
+# (a CTest fixture: initdb in a temporary folder, a free port on 127.0.0.1, stopped by PID), from
+# deps.sh's postgresql-15 in /usr/lib/postgresql/15/bin (LIBCHAT_TEST_PG_BIN to use others); they
+# pass under ASan+UBSan and TSan and add about a minute of test time per build.
 # No debug information (-g): it doubles the compile time of the Beast-heavy files and a failing test
 # reports itself; -gline-tables-only keeps sanitizer reports symbolised. Ninja; ccache when installed
 # (.ci/run keeps its cache outside the clone). A second run rebuilds only what changed. The tests of

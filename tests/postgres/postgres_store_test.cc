@@ -49,13 +49,14 @@ TEST_CASE("a postgres URI selects the store through the registry and never shows
   auto db = cluster.NewDatabase();
   REQUIRE_OK(db);
   const std::string base = "postgres://postgres:hunter2@127.0.0.1:" + std::to_string(cluster.port()) + "/" + *db;
-  auto store = Registry::Default().MakeStore(base + "?pool=2&batch=64");
+  auto store = Registry::Default().MakeStore(base + "?pool=2&batch=64&committers=1");
   REQUIRE_OK(store);
   CHECK((*store)->Describe().find("hunter2") == std::string::npos);
   CHECK((*store)->Describe().find("postgres://postgres@127.0.0.1") == 0);
   REQUIRE_OK((*store)->Availability());
   // The store's own keys are checked; every other key is libpq's, which refuses those it does not know.
   CHECK_CODE(Registry::Default().MakeStore(base + "?pool=zero"), StatusCode::kInvalidArgument);
+  CHECK_CODE(Registry::Default().MakeStore(base + "?committers=-1"), StatusCode::kInvalidArgument);
   auto unknown = Registry::Default().MakeStore(base + "?no_such_option=1");
   CHECK_FALSE(unknown.ok());
   CHECK(unknown.status().message().find("hunter2") == std::string::npos);

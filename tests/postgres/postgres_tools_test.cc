@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "chatd_process.h"
+#include "libchat/plugins/postgres_store.h"
 #include "migrate_support.h"
 #include "pg_cluster.h"
 
@@ -191,4 +192,38 @@ TEST_CASE("chatd on PostgreSQL is not ready while the database is down and serve
   for (std::size_t i = 0; i < all.size(); ++i) CHECK(all[i].seq == i + 1);
   for (const auto& a : acked) CHECK(all[a.message.seq - 1].id == a.message.id);
   CHECK(chatd.SignalAndWait(SIGTERM) == 0);
+}
+
+TEST_CASE("chat-migrate manages a PostgreSQL store's schema: versions, status, up, a rerun of up, down to 0",
+          "[postgres][migrate]") {
+  test::TempDir dir;
+  auto& cluster = test::SharedPgCluster();
+  auto db = cluster.NewDatabase(/*with_schema=*/false);
+  REQUIRE_OK(db);
+  const std::string store = " --store " + Quote(cluster.Uri(*db));
+  auto json = [&](const std::string& args) {
+    auto r = Migrate(dir, args + " --json" + store);
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    return LastJsonLine(r.out);
+  };
+  auto versions = json("versions");
+  CHECK(versions["schema_version"] == 0);
+  CHECK(versions["latest_version"] == kPostgresSchemaVersion);
+  CHECK(versions["steps"].size() == static_cast<std::size_t>(kPostgresSchemaVersion));
+  CHECK(json("status")["state"] == "empty");
+  auto up = json("up");
+  CHECK(up["to_version"] == kPostgresSchemaVersion);
+  CHECK(up["applied"].size() == static_cast<std::size_t>(kPostgresSchemaVersion));
+  // Up again: nothing to apply.
+  CHECK(json("up")["applied"].empty());
+  CHECK(json("status")["schema_version"] == kPostgresSchemaVersion);
+  auto down = json("down --to-version 0");
+  CHECK(down["to_version"] == 0);
+  auto tables = cluster.Sql(
+      "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'libchat_schema'", *db);
+  REQUIRE_OK(tables);
+  CHECK(*tables == "0");
+  CHECK(json("status")["state"] == "empty");
+  cluster.DropDatabase(*db).IgnoreError();
 }
