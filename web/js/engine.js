@@ -45,6 +45,8 @@ export class ChatEngine extends EventTarget {
     this.presence = new Map();    // userId -> {visible, online, lastSeen}
     this.typing = new Map();      // chatId -> Map(userId -> expiry ms)
     this.outboxQueue = new Outbox(this);
+    this.refreshAsked = new Map();    // chatId -> the number of the last getChat asked
+    this.refreshApplied = new Map();  // chatId -> the number of the newest getChat answer applied
     this.blocked = new Set();
     this.openChatId = null;
     this.connState = 'offline';
@@ -368,7 +370,13 @@ export class ChatEngine extends EventTarget {
   }
 
   async refreshChat(chatId) {
+    // Requests run concurrently on the server's workers, so answers can come back in any order: an
+    // answer older than one already applied (asked before it) would bring back a stale member list.
+    const asked = (this.refreshAsked.get(chatId) || 0) + 1;
+    this.refreshAsked.set(chatId, asked);
     const v = await this.request('getChat', { chatId });
+    if ((this.refreshApplied.get(chatId) || 0) > asked) return;
+    this.refreshApplied.set(chatId, asked);
     const c = this.chats.get(chatId) || { chatId, last: 0, oldest: 0, hasOlder: true };
     c.chat = v.chat;
     c.participants = v.participants;

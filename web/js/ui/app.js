@@ -318,6 +318,24 @@ export class App {
     if (!c) return;
     const manage = c.role === 'owner' || c.role === 'admin';
     const body = h('div', { class: 'stack', 'data-testid': 'chat-info' });
+    const manageForms = (cur) => {
+      const add = h('form', { class: 'row', onsubmit: (ev) => {
+        ev.preventDefault();
+        const name = add.elements.username.value.trim().toLowerCase();
+        if (name) this.act(() => e.addMember(chatId, name)).then(() => { add.reset(); });
+      } }, h('label', { for: 'add-member', class: 'sr-only' }, 'Add a member by username'),
+      h('input', { id: 'add-member', name: 'username', placeholder: 'username to add', class: 'grow' }),
+      h('button', { type: 'submit' }, 'Add'));
+      const rename = h('form', { class: 'row', onsubmit: (ev) => {
+        ev.preventDefault();
+        const name = rename.elements.name.value.trim();
+        if (name) this.act(() => e.renameChat(chatId, name));
+      } }, h('label', { for: 'rename', class: 'sr-only' }, 'Group name'),
+      h('input', { id: 'rename', name: 'name', value: cur.chat.name, class: 'grow' }),
+      h('button', { type: 'submit' }, 'Rename'));
+      return { add, rename, shownName: cur.chat.name };
+    };
+    let forms = null;
     const build = () => {
       const cur = e.chatState(chatId);
       if (!cur) return clear(body, h('p', {}, 'You are no longer in this chat.'));
@@ -341,23 +359,22 @@ export class App {
                             'data-testid': 'block' }, e.blocked.has(p.userId) ? 'Unblock' : 'Block')
             : null));
       }
+      // Only the member list is redrawn when the chat changes: the forms below keep what the user is
+      // typing, and their focus.
+      const old = body.querySelector('ul[aria-label=Members]');
+      if (old) {
+        old.replaceWith(members);
+        if (forms) {
+          const input = forms.rename.elements.name;
+          if (document.activeElement !== input && input.value === forms.shownName) input.value = cur.chat.name;
+          forms.shownName = cur.chat.name;
+        }
+        return;
+      }
       const parts = [h('h3', {}, 'Members'), members];
       if (manage && cur.chat.kind === 'group') {
-        const add = h('form', { class: 'row', onsubmit: (ev) => {
-          ev.preventDefault();
-          const name = add.elements.username.value.trim().toLowerCase();
-          if (name) this.act(() => e.addMember(chatId, name)).then(() => { add.reset(); });
-        } }, h('label', { for: 'add-member', class: 'sr-only' }, 'Add a member by username'),
-        h('input', { id: 'add-member', name: 'username', placeholder: 'username to add', class: 'grow' }),
-        h('button', { type: 'submit' }, 'Add'));
-        const rename = h('form', { class: 'row', onsubmit: (ev) => {
-          ev.preventDefault();
-          const name = rename.elements.name.value.trim();
-          if (name) this.act(() => e.renameChat(chatId, name));
-        } }, h('label', { for: 'rename', class: 'sr-only' }, 'Group name'),
-        h('input', { id: 'rename', name: 'name', value: cur.chat.name, class: 'grow' }),
-        h('button', { type: 'submit' }, 'Rename'));
-        parts.push(h('h3', {}, 'Manage'), add, rename);
+        forms = manageForms(cur);
+        parts.push(h('h3', {}, 'Manage'), forms.add, forms.rename);
       }
       if (cur.chat.kind === 'group') {
         parts.push(h('div', { class: 'row' }, h('button', { class: 'danger', onclick: async () => {
