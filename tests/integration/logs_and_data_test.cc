@@ -121,42 +121,6 @@ TEST_CASE("a protection turned off is named in a warning at start", "[integratio
 
 // ---- Data at rest ----
 
-// Runs chatd on `data_dir` with `args` to its exit (expected at start). The exit code (-1 if it did
-// not exit within 15 s, when it is killed), its stderr in *err.
-int RunChatdToExit(const std::string& data_dir, const std::vector<std::string>& args, std::string* err) {
-  std::vector<std::string> argv_s = {CHATD_PATH, "--listen", "127.0.0.1:0", "--data-dir", data_dir,
-                                     "--password-cost", "minimum"};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  TempDir out;
-  const std::string err_path = (out.path() / "stderr.txt").string();
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, CHATD_PATH, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + 15s;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  std::ifstream in(err_path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *err = ss.str();
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 unsigned Mode(const fs::path& p) {
   struct stat st {};
   REQUIRE(::lstat(p.c_str(), &st) == 0);

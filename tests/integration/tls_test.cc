@@ -91,41 +91,6 @@ std::string Tls12Handshake(std::uint16_t port, const CertFiles& cert, const char
   return suite;
 }
 
-// Runs chatd with `args` to its exit (it is expected to fail at start). Returns the exit code (-1 if
-// it did not exit within 15 s, when it is killed) and its stderr in *err.
-int RunChatdToExit(const std::string& data_dir, const std::vector<std::string>& args, std::string* err) {
-  std::vector<std::string> argv_s = {CHATD_PATH, "--listen", "127.0.0.1:0", "--data-dir", data_dir,
-                                     "--password-cost", "minimum"};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const std::string err_path = data_dir + "/stderr.txt";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, CHATD_PATH, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + 15s;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  std::ifstream in(err_path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *err = ss.str();
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 }  // namespace
 
 TEST_CASE("chatd with --tls-cert/--tls-key: two users chat over wss://") {

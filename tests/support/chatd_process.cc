@@ -68,6 +68,18 @@ bool DrainUntilEnd(int fd, std::chrono::steady_clock::time_point deadline) {
 
 }  // namespace
 
+int RunChatdToExit(const std::string& data_dir, const std::vector<std::string>& args, std::string* err) {
+  std::vector<std::string> argv = {CHATD_PATH, "--listen", "127.0.0.1:0", "--data-dir", data_dir,
+                                   "--password-cost", "minimum"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  TempDir out;
+  const std::string err_path = (out.path() / "stderr.txt").string();
+  Subprocess process(std::move(argv), err_path);
+  const int code = process.Wait(15s);
+  *err = ReadFile(err_path);
+  return code;
+}
+
 // ---- ChatdProcess ----
 
 ChatdProcess::ChatdProcess(const std::string& data_dir, std::vector<std::string> args) {

@@ -60,6 +60,11 @@ class ChatdProcess {
   std::uint16_t admin_port_ = 0;
 };
 
+// Runs chatd on `data_dir` (--listen 127.0.0.1:0, --password-cost minimum) with `args` to its exit,
+// for a start that is expected to fail. The exit code (-1 if it did not exit within 15 s, when it is
+// killed, or died by a signal); its stderr in *err. The stderr file lives outside `data_dir`.
+int RunChatdToExit(const std::string& data_dir, const std::vector<std::string>& args, std::string* err);
+
 // Registers `name` (password "password-" + name) and returns its id. REQUIREs success.
 UserId RegisterUser(const ChatdProcess& chatd, const std::string& name);
 std::string PasswordOf(const std::string& name);
