@@ -292,12 +292,13 @@ Result<Message> KvStore::UpdateMembership(ChatId chat_id, UserId actor, const Me
                     members.end());
       b.Delete(keys::Participant(chat_id, u));
       b.Delete(keys::UserChat(u, chat_id));
-      b.Delete(keys::Receipt(chat_id, u));
-      // A member who leaves takes their devices' cursors of the chat with them. Cursor writes queued
-      // before this batch reach the engine first (FIFO), so these deletes win; later ones are refused
-      // (Acknowledge checks membership under this lock).
+      // A member who leaves takes their receipt and their devices' cursors of the chat with them.
+      // Cursor writes queued before this batch reach the engine first (FIFO), so these deletes win,
+      // and readers stop seeing the queued values at once; later writes are refused (Acknowledge
+      // checks membership under this lock).
+      DeleteCursor(keys::Receipt(chat_id, u), ticket.get());
       LIBCHAT_ASSIGN_OR_RETURN(auto devices, ListDevicesUnlocked(u));
-      for (const auto& d : devices) b.Delete(keys::DeviceCursor(d.id, chat_id));
+      for (const auto& d : devices) DeleteCursor(keys::DeviceCursor(d.id, chat_id), ticket.get());
     }
     ticket->previous_members = st.member_ids;
     st.chat = chat;

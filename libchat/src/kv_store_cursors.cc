@@ -131,20 +131,30 @@ Result<std::optional<KvStore::PreparedCursor>> KvStore::PrepareReceipt(UserId us
 void KvStore::ApplyCursor(const PreparedCursor& cursor, const std::shared_ptr<Ticket>& ticket) {
   CursorShard& shard = CursorShardFor(cursor.key);
   MutexLock lock(&shard.mu);
-  PutPending(shard, cursor.key, cursor.value, ticket.get());
+  PutPending(shard, cursor.key, &cursor.value, ticket.get());
 }
 
-void KvStore::PutPending(CursorShard& shard, const std::string& key, const std::string& value, Ticket* ticket) {
+void KvStore::PutPending(CursorShard& shard, const std::string& key, const std::string* value, Ticket* ticket) {
+  // The pending value (empty: absent) is what readers see until the write is in the engine.
   auto& p = shard.pending[key];
-  p.value = value;
+  p.value = value != nullptr ? *value : std::string();
   ++p.writes;
-  ticket->batch.Put(key, value);
-  // The pending value is what readers see until the write is in the engine.
+  if (value != nullptr) {
+    ticket->batch.Put(key, *value);
+  } else {
+    ticket->batch.Delete(key);
+  }
   ticket->completions.push_back([&shard, key](const Status&) {
     MutexLock l(&shard.mu);
     auto it = shard.pending.find(key);
     if (it != shard.pending.end() && --it->second.writes == 0) shard.pending.erase(it);
   });
+}
+
+void KvStore::DeleteCursor(const std::string& key, Ticket* ticket) {
+  CursorShard& shard = CursorShardFor(key);
+  MutexLock lock(&shard.mu);
+  PutPending(shard, key, nullptr, ticket);
 }
 
 KvStore::CursorShard& KvStore::CursorShardFor(const std::string& key) {
@@ -180,7 +190,7 @@ Status KvStore::RaiseCursor(const std::string& key, const std::function<bool(std
   if (!raise(&value)) return Status::Ok();
   auto ticket = std::make_shared<Ticket>();
   ticket->sync = false;
-  PutPending(shard, key, value, ticket.get());
+  PutPending(shard, key, &value, ticket.get());
   commits_.Enqueue(std::move(ticket));
   return Status::Ok();
 }

@@ -276,9 +276,14 @@ class KvStore final : public Store {
   };
   Result<std::optional<PreparedCursor>> PrepareReceipt(UserId user, ChatId chat, Seq delivered, Seq read);
   void ApplyCursor(const PreparedCursor& cursor, const std::shared_ptr<Ticket>& ticket);
-  // Makes `value` the key's visible value until `ticket`, which carries its write, completes.
-  static void PutPending(CursorShard& shard, const std::string& key, const std::string& value, Ticket* ticket)
+  // Makes `value` the key's visible value until `ticket`, which carries its write, completes; a null
+  // `value` deletes the key (readers see it absent).
+  static void PutPending(CursorShard& shard, const std::string& key, const std::string* value, Ticket* ticket)
       REQUIRES(shard.mu);
+  // Deletes a cursor in `ticket`'s batch, and hides a value still queued by an earlier write from
+  // readers until then: without this, a read right after the delete committed could still see the
+  // earlier value, whose pending entry is dropped only when its own ticket's completions run.
+  void DeleteCursor(const std::string& key, Ticket* ticket);
   // Membership and head checks of the raising calls. REQUIRES the chat's lock.
   Status CheckCursorRaise(const ChatState& state, UserId user, ChatId chat, Seq seq) REQUIRES(state.mu);
 
