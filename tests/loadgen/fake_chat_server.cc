@@ -23,15 +23,18 @@ namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 using Json = nlohmann::json;
 
-struct Held {
-  std::uint64_t chat;
-  std::uint64_t seq;
-  std::string frame;
-};
-
 }  // namespace
 
 struct FakeChatServer::Impl {
+  // A frame held back to be sent out of order. Inside Impl, not in the anonymous namespace: Session
+  // has external linkage and may not hold a member of an internal type (GCC's -Wsubobject-linkage
+  // says so once this file is part of a unity build).
+  struct Held {
+    std::uint64_t chat;
+    std::uint64_t seq;
+    std::string frame;
+  };
+
   struct Session : std::enable_shared_from_this<Session> {
     Session(Impl& s, tcp::socket socket) : server(s), ws(std::move(socket)) {}
 

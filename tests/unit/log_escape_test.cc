@@ -32,7 +32,11 @@ TEST_CASE("LogEscape escapes quotes, backslashes and every non-ASCII byte") {
 TEST_CASE("LogEscape shows at most max_bytes of a long string and its length") {
   const std::string huge(250 * 1024, 'A');
   const std::string out = LogEscape(huge);
-  CHECK(out == std::string(kLogStringBytes, 'A') + "...(256000 bytes)");
+  // Built with += rather than `std::string(n, 'A') + "..."`: GCC 12 warns falsely (-Warray-bounds) on
+  // the inlined operator+ of a temporary once this file shares a unity build with others.
+  std::string expected(kLogStringBytes, 'A');
+  expected += "...(256000 bytes)";
+  CHECK(out == expected);
   CHECK(LogEscape("short", 3) == "sho...(5 bytes)");
   CHECK(LogEscape("", 3).empty());
 }
