@@ -18,8 +18,9 @@
 # No debug information (-g): it doubles the compile time of the Beast-heavy files and a failing test
 # reports itself; -gline-tables-only keeps sanitizer reports symbolised. Ninja; ccache when installed
 # (.ci/run keeps its cache outside the clone). A second run rebuilds only what changed. The tests of
-# one build run while the next one compiles (they mostly wait on sockets and processes); their output
-# is in build-*/ctest.log and printed here when they end.
+# one build run while the next one compiles, and beside the tests of the other builds: they mostly
+# wait on sockets and processes, so ctest runs LIBCHAT_TEST_JOBS of them at once (default: three per
+# core). Their output is in build-*/ctest.log, printed here when they end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -33,31 +34,31 @@ common=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIBCHAT_WARNINGS_AS_ERRORS=
 # The clang builds link with lld: a sanitized chatd links in 2 s of CPU instead of 14 s with GNU ld.
 clang=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=lld)
 
+test_jobs=${LIBCHAT_TEST_JOBS:-$((3 * jobs))}
+
 # Runs the tests of build $1 in the background (ctest arguments after it); finish_tests waits for them.
-tests_pid=""
-# A failed build stops the script: stop the tests still running in the background with it.
-trap '[ -z "$tests_pid" ] || kill "$tests_pid" 2>/dev/null || true' EXIT
+declare -A tests_pid=()
+# A failed build or suite stops the script: stop the tests still running in the background with it.
+trap 'for pid in "${tests_pid[@]}"; do kill "$pid" 2>/dev/null || true; done' EXIT
 start_tests() {
   local build=$1
   shift
   step "$build tests (in the background)"
-  ctest --test-dir "$build" --output-on-failure -j"$jobs" --timeout 300 "$@" > "$build/ctest.log" 2>&1 &
-  tests_pid=$!
-  tests_build=$build
+  ctest --test-dir "$build" --output-on-failure -j"$test_jobs" --timeout 300 "$@" > "$build/ctest.log" 2>&1 &
+  tests_pid[$build]=$!
 }
 finish_tests() {
-  [ -n "$tests_pid" ] || return 0
-  local rc=0
-  wait "$tests_pid" || rc=$?
-  tests_pid=""
+  local build=$1 rc=0
+  wait "${tests_pid[$build]}" || rc=$?
+  unset "tests_pid[$build]"
   if [ $rc -ne 0 ]; then
-    cat "$tests_build/ctest.log"
-    echo "== test.sh: $tests_build tests FAILED (at $((SECONDS - start)) s)"
+    cat "$build/ctest.log"
+    echo "== test.sh: $build tests FAILED (at $((SECONDS - start)) s)"
     exit $rc
   fi
   # The summary: pass counts, label times, total time.
-  sed -n '/tests passed/,$p' "$tests_build/ctest.log"
-  step "$tests_build tests passed"
+  sed -n '/tests passed/,$p' "$build/ctest.log"
+  step "$build tests passed"
 }
 
 step "gcc build"
@@ -70,7 +71,6 @@ cmake -S . -B build-sanitize "${common[@]}" "${clang[@]}" -DCMAKE_CXX_FLAGS_RELW
   -DLIBCHAT_TEST_OPTIMIZATION=-O0 -DLIBCHAT_SANITIZE=address,undefined -DLIBCHAT_FUZZ=ON -DLIBCHAT_FUZZ_SECONDS="${LIBCHAT_FUZZ_SECONDS:-60}" \
   -DLIBCHAT_BUILD_LOADGEN=OFF -DLIBCHAT_BUILD_BENCHMARKS=OFF -DLIBCHAT_INSTALL=OFF > /dev/null
 cmake --build build-sanitize -j"$jobs"
-finish_tests
 # The installed-package test builds the examples with the system compiler's plain flags, which cannot
 # link sanitized libraries: it runs in the first build only (LIBCHAT_INSTALL=OFF leaves it out).
 start_tests build-sanitize
@@ -80,9 +80,10 @@ cmake -S . -B build-tsan "${common[@]}" "${clang[@]}" -DCMAKE_CXX_FLAGS_RELWITHD
   -DLIBCHAT_SANITIZE=thread -DLIBCHAT_WITH_SERVER=OFF -DLIBCHAT_WITH_ADMIN=OFF -DLIBCHAT_WITH_CURL=OFF \
   -DLIBCHAT_BUILD_TOOLS=OFF -DLIBCHAT_BUILD_BENCHMARKS=OFF -DLIBCHAT_INSTALL=OFF > /dev/null
 cmake --build build-tsan -j"$jobs" --target tests-unit tests-concurrency
-finish_tests
-step "build-tsan tests"
 # Debian's LevelDB is not built with TSan: its lock-free memtable reads are suppressed (tests/tsan.supp).
 export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1"
-ctest --test-dir build-tsan --output-on-failure -j"$jobs" --timeout 300 -L 'unit|concurrency'
+start_tests build-tsan -L 'unit|concurrency'
+finish_tests build-test
+finish_tests build-sanitize
+finish_tests build-tsan
 step "done: every test passed"
