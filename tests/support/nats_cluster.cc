@@ -51,7 +51,7 @@ bool IsNatsServer(pid_t pid) {
   return name.rfind("nats-server", 0) == 0;
 }
 
-// Gone: no longer in /proc, or a zombie (reaped here when it is our child; else its parent does).
+// Gone: no longer in /proc, or a zombie (reaped here when it is our child; else its parent reaps it).
 bool Gone(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
@@ -60,7 +60,8 @@ bool Gone(pid_t pid) {
     const std::size_t close = line.rfind(')');
     gone = close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
   }
-  if (gone) ::waitpid(pid, nullptr, WNOHANG);
+  // A zombie leader whose other threads still exit cannot be reaped yet (waitpid says 0): not gone.
+  if (gone && ::waitpid(pid, nullptr, WNOHANG) == 0) return false;
   return gone;
 }
 
@@ -102,12 +103,13 @@ std::string Tail(const std::string& path) {
 
 }  // namespace
 
-Result<std::unique_ptr<NatsCluster>> NatsCluster::Start(int servers) {
+Result<std::unique_ptr<NatsCluster>> NatsCluster::Start(int servers, bool advertise) {
   if (!fs::exists(ServerBinary())) return Status::Unavailable(ServerBinary() + " is not installed (scripts/deps.sh)");
   std::unique_ptr<NatsCluster> c(new NatsCluster());
   std::string templ = (fs::temp_directory_path() / "libchat-nats-XXXXXX").string();
   if (::mkdtemp(templ.data()) == nullptr) return Status::Unavailable("mkdtemp");
   c->dir_ = templ;
+  c->advertise_ = advertise;
   c->nodes_.resize(static_cast<std::size_t>(servers));
   for (int i = 0; i < servers; ++i) LIBCHAT_RETURN_IF_ERROR(c->StartNode(i));
   for (int i = 0; i < servers; ++i) LIBCHAT_RETURN_IF_ERROR(c->WaitRouted(i));
@@ -120,7 +122,8 @@ Status NatsCluster::WriteConfig(int i) const {
   out << "server_name: n" << i << "\n"
       << "listen: 127.0.0.1:" << n.client_port << "\n"
       << "http: 127.0.0.1:" << n.http_port << "\n"
-      << "cluster {\n  name: libchat-test\n  listen: 127.0.0.1:" << n.route_port << "\n  routes: [";
+      << "cluster {\n  name: libchat-test\n  listen: 127.0.0.1:" << n.route_port << "\n"
+      << (advertise_ ? "" : "  no_advertise: true\n") << "  routes: [";
   bool first = true;
   for (std::size_t j = 0; j < nodes_.size(); ++j) {
     // A route to a server whose port is not chosen yet is added when that server starts (it

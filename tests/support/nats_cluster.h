@@ -22,7 +22,9 @@ class NatsCluster {
  public:
   // Starts `servers` servers and waits until every one has a route to every other (the cluster
   // has formed; about 0.5 s for 3). Unavailable if nats-server is missing or does not start.
-  static Result<std::unique_ptr<NatsCluster>> Start(int servers = 3);
+  // `advertise` false: the servers do not tell their clients of the others (no_advertise), so a
+  // client given one server stays cut off while that server is down.
+  static Result<std::unique_ptr<NatsCluster>> Start(int servers = 3, bool advertise = true);
   // Adopts a cluster started by another process (nats_cluster_ctl), described by its state file.
   static Result<std::unique_ptr<NatsCluster>> Attach(const std::string& state_file);
 
@@ -67,6 +69,7 @@ class NatsCluster {
 
   std::string dir_;
   std::vector<Node> nodes_;
+  bool advertise_ = true;
   bool owned_ = true;
 };
 
