@@ -75,6 +75,7 @@ void Router::Detach() {
   // First the subscription: once Reset returns no handler runs, so nothing is queued after the
   // thread stops. A handler waiting for room meanwhile is let through by the thread, still running.
   subscription_.Reset();
+  loss_subscription_.Reset();
   {
     MutexLock lock(&queue_mu_);
     stopping_ = true;

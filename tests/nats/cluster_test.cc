@@ -4,6 +4,8 @@
 // when the NATS server a node is attached to stops while messages flow.
 //
 // The observing devices are raw WebSockets: chat::Client drops duplicates and would hide them.
+#include <signal.h>
+
 #include <random>
 #include <set>
 #include <thread>
@@ -29,6 +31,33 @@ std::unique_ptr<ChatdProcess> Node(const TempDir& dir, const std::string& store,
   return std::make_unique<ChatdProcess>(
       dir.str(), std::vector<std::string>{"--store", store, "--bus", nats_url + "?prefix=" + prefix, "--node-id", id});
 }
+
+// A database of its own on the run's PostgreSQL server, dropped at the end.
+struct Database {
+  Database() {
+    auto made = SharedPgCluster().NewDatabase();
+    REQUIRE_OK(made);
+    name = *made;
+    uri = SharedPgCluster().Uri(name) + "?pool=4";
+  }
+  ~Database() { SharedPgCluster().DropDatabase(name).IgnoreError(); }
+  std::string name;
+  std::string uri;
+};
+
+// Three chatd nodes on one database and the run's NATS cluster, node i attached to server i.
+struct ThreeNodes {
+  ThreeNodes() {
+    auto nats = SharedNatsCluster();
+    REQUIRE_OK(nats);
+    const std::string prefix = UniquePrefix();
+    const char* names[] = {"node-a", "node-b", "node-c"};
+    for (int i = 0; i < 3; ++i) chatd[i] = Node(dirs[i], db.uri, (*nats)->Url(i), prefix, names[i]);
+  }
+  Database db;
+  TempDir dirs[3];
+  std::unique_ptr<ChatdProcess> chatd[3];
+};
 
 // A device's live session on a raw WebSocket: every frame the server sends is seen, duplicates too.
 struct Observer {
@@ -83,6 +112,16 @@ Observer Observe(const ChatdProcess& node, const std::string& name, const std::s
   return o;
 }
 
+// Whether the server closes `ws` (a close frame, or the connection ends) within a few seconds.
+bool ClosedByServer(RawWebSocket& ws) {
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto f = ws.Read(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+    if (f.opcode == 8 || f.opcode == -1) return f.opcode == 8 || std::chrono::steady_clock::now() < deadline;
+  }
+  return false;
+}
+
 // Every seq of [from, to] exactly once, ascending.
 bool ExactlyOnceInOrder(const std::vector<Seq>& got, Seq from, Seq to) {
   if (got.size() != to - from + 1) return false;
@@ -97,16 +136,8 @@ bool ExactlyOnceInOrder(const std::vector<Seq>& got, Seq from, Seq to) {
 TEST_CASE("three chatd nodes on NATS and PostgreSQL: messages, a delete and receipts sent on node A reach devices "
           "on B and C exactly once, in order",
           "[nats][postgres][cluster]") {
-  auto db = SharedPgCluster().NewDatabase();
-  REQUIRE_OK(db);
-  const std::string store = SharedPgCluster().Uri(*db) + "?pool=4";
-  auto nats = SharedNatsCluster();
-  REQUIRE_OK(nats);
-  const std::string prefix = UniquePrefix();
-  TempDir da, db_, dc;
-  auto a = Node(da, store, (*nats)->Url(0), prefix, "node-a");
-  auto b = Node(db_, store, (*nats)->Url(1), prefix, "node-b");
-  auto c = Node(dc, store, (*nats)->Url(2), prefix, "node-c");
+  ThreeNodes nodes;
+  auto& [a, b, c] = nodes.chatd;
   CHECK(HttpGet(b->port(), "/readyz") == "200\nready\n");
   CHECK(b->Log().find("node node-b") != std::string::npos);
 
@@ -154,15 +185,17 @@ TEST_CASE("three chatd nodes on NATS and PostgreSQL: messages, a delete and rece
     CHECK(MetricValue(node->port(), "chat_bus_entries_repaired_total") == 0);
     CHECK(MetricValue(node->port(), "chat_bus_duplicates_dropped_total") == 0);
   }
-  SharedPgCluster().DropDatabase(*db).IgnoreError();
+  // A node on NATS shuts down cleanly (its subscriptions end with its sessions, then the bus).
+  const auto stop_start = std::chrono::steady_clock::now();
+  CHECK(b->SignalAndWait(SIGTERM) == 0);
+  CHECK(std::chrono::steady_clock::now() - stop_start < 5s);
 }
 
 TEST_CASE("a chatd node whose NATS server stops while messages flow gets every message once and in order, "
           "repaired from the store, and is not ready while cut off",
           "[nats][postgres][cluster]") {
-  auto db = SharedPgCluster().NewDatabase();
-  REQUIRE_OK(db);
-  const std::string store = SharedPgCluster().Uri(*db) + "?pool=4";
+  Database db;
+  const std::string& store = db.uri;
   // A private cluster: one of its servers is stopped. Its servers do not advertise each other, so
   // node B, given server 1 alone, is cut off from the bus while it is down (it cannot move).
   auto made = NatsCluster::Start(3, /*advertise=*/false);
@@ -206,5 +239,23 @@ TEST_CASE("a chatd node whose NATS server stops while messages flow gets every m
   CHECK(saw_unready);
   CHECK(HttpGet(b->port(), "/readyz") == "200\nready\n");
   CHECK(MetricValue(b->port(), "chat_bus_entries_repaired_total") > 0);
-  SharedPgCluster().DropDatabase(*db).IgnoreError();
+}
+
+TEST_CASE("a password change on node A closes the user's other sessions on nodes B and C, and only theirs",
+          "[nats][postgres][cluster]") {
+  ThreeNodes nodes;
+  auto& [a, b, c] = nodes.chatd;
+  RegisterUser(*a, "alice");
+  RegisterUser(*a, "carol");
+  LiveDevice changer = LoginDevice(*a, "alice", "a-phone");
+  Observer alice_b = Observe(*b, "alice", "a-laptop");
+  Observer alice_c = Observe(*c, "alice", "a-tablet");
+  Observer carol_b = Observe(*b, "carol", "c-phone");
+
+  auto token = changer.client->ChangePassword(PasswordOf("alice"), "a-new-password-1");
+  REQUIRE_OK(token);
+  CHECK(ClosedByServer(*alice_b.ws));
+  CHECK(ClosedByServer(*alice_c.ws));
+  // Carol, on the same node as one of them, is not touched.
+  CHECK(Json::parse(carol_b.ws->Call(R"({"id":"p","cmd":"ping"})")).at("ok") == true);
 }

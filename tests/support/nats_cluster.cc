@@ -16,6 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include "throwaway_server.h"
+
 namespace chat::test {
 namespace {
 
@@ -27,29 +29,7 @@ std::string ServerBinary() {
   return env != nullptr ? env : "/usr/sbin/nats-server";
 }
 
-// A port nobody listens on now (the kernel's choice for port 0). Another process may take it before
-// the server binds it: StartNode then tries other ports.
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-bool IsNatsServer(pid_t pid) {
-  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
-  std::string name;
-  std::getline(comm, name);
-  return name.rfind("nats-server", 0) == 0;
-}
+bool IsNatsServer(pid_t pid) { return ProcessName(pid).rfind("nats-server", 0) == 0; }
 
 // Gone: no longer in /proc, or a zombie (reaped here when it is our child; else its parent reaps it).
 bool Gone(pid_t pid) {
@@ -95,11 +75,6 @@ std::string HttpGet(int port, const std::string& path) {
   return out;
 }
 
-std::string Tail(const std::string& path) {
-  std::ifstream in(path);
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return all.size() > 1500 ? all.substr(all.size() - 1500) : all;
-}
 
 }  // namespace
 
@@ -144,9 +119,9 @@ Status NatsCluster::StartNode(int i) {
   const bool fresh = n.client_port == 0;
   for (int attempt = 0; attempt < 5; ++attempt) {
     if (fresh || attempt > 0) {
-      n.client_port = FreePort();
-      n.route_port = FreePort();
-      n.http_port = FreePort();
+      n.client_port = FreeLoopbackPort();
+      n.route_port = FreeLoopbackPort();
+      n.http_port = FreeLoopbackPort();
     }
     LIBCHAT_RETURN_IF_ERROR(WriteConfig(i));
     const std::string conf = dir_ + "/n" + std::to_string(i) + ".conf";
@@ -177,7 +152,7 @@ Status NatsCluster::StartNode(int i) {
     }
     Stop(i);
   }
-  return Status::Unavailable("nats-server " + std::to_string(i) + " did not start: " + Tail(log));
+  return Status::Unavailable("nats-server " + std::to_string(i) + " did not start: " + FileTail(log));
 }
 
 Status NatsCluster::WaitRouted(int i) const {
@@ -189,7 +164,7 @@ Status NatsCluster::WaitRouted(int i) const {
     std::this_thread::sleep_for(10ms);
   }
   return Status::Unavailable("nats-server " + std::to_string(i) + " did not join the cluster: " +
-                             Tail(dir_ + "/n" + std::to_string(i) + ".log"));
+                             FileTail(dir_ + "/n" + std::to_string(i) + ".log"));
 }
 
 void NatsCluster::Stop(int i) {
