@@ -65,16 +65,21 @@ void ServerState::EnableBetweenNodes() {
   between.repair = [this](const ChatSequencer::Repair& r) {
     return workers.TrySubmit([this, r] { RepairFromStore(r); });
   };
-  between.membership = [this](ChatId chat, std::vector<UserId> users) {
-    const bool queued = workers.TrySubmit([this, chat, users = std::move(users)] {
+  between.membership = [this](ChatId chat, Seq seq, std::vector<UserId> users) {
+    const bool queued = workers.TrySubmit([this, chat, seq, users = std::move(users)] {
+      bool joined = false;
       for (UserId u : users) {
         auto p = service.store().GetParticipant(chat, u);
         if (p.ok()) {
+          joined = joined || !interest.Watches(chat);
           interest.Joined(u, chat);
         } else if (p.error().IsNotFound()) {
           interest.Left(u, chat);
         }
       }
+      // A chat new to this node: once the server has the interest, read what was published before.
+      if (joined) service.bus().FlushInterest(5000).IgnoreError();
+      router.CheckChat(chat, seq);
     });
     // Missed: the user's next session (or the next membership change) puts it right.
     if (!queued && workers.accepting()) log.Warn("router: worker queue full; interest in chat ", chat, " not updated");

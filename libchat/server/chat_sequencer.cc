@@ -102,6 +102,19 @@ std::vector<ChatSequencer::Repair> ChatSequencer::CheckAll() {
   return out;
 }
 
+std::vector<ChatSequencer::Repair> ChatSequencer::Check(ChatId chat, Seq after) {
+  auto [it, inserted] = chats_.try_emplace(chat);
+  State& s = it->second;
+  if (inserted) s.last = after;
+  if (s.repairing) {
+    s.recheck = true;
+    return {};
+  }
+  s.repairing = true;
+  SetDue(s, TimePoint::max());
+  return {Repair{chat, s.last, s.ahead.empty() ? 0 : s.ahead.begin()->first}};
+}
+
 ChatSequencer::TimePoint ChatSequencer::NextDue() const {
   TimePoint next = TimePoint::max();
   if (dues_ == 0) return next;

@@ -55,6 +55,10 @@ class ChatSequencer {
   // A repair "up to the head" for every tracked chat that is not being repaired (after a possible
   // loss); those being repaired are checked again once their repair is done.
   std::vector<Repair> CheckAll();
+  // A repair "up to the head" of `chat` (as CheckAll, for one chat; a chat not tracked yet is tracked
+  // from `after`): for a chat this node just started to watch, whose entries published before the
+  // interest reached every server were lost. Empty if it is being repaired (checked again after).
+  std::vector<Repair> Check(ChatId chat, Seq after);
   // When Due will next have something; TimePoint::max() when nothing waits.
   TimePoint NextDue() const;
   // Stops tracking `chat` (no longer watched), dropping what it held.

@@ -34,6 +34,18 @@ void Router::Attach(Bus& bus) {
   }
 }
 
+void Router::CheckChat(ChatId chat, Seq seq) {
+  Enqueue(Queued{nullptr, [this, chat, seq] {
+                   if (!between_.interest->Watches(chat)) {
+                     sequencer_.Forget(chat);
+                     chat_rechecks_.erase(chat);
+                     return;
+                   }
+                   StartRepairs(sequencer_.Check(chat, seq));
+                   chat_rechecks_[chat] = std::chrono::steady_clock::now() + kLossRecheck;
+                 }});
+}
+
 void Router::Repaired(ChatId chat, std::vector<std::shared_ptr<const Event>> entries, bool ok, bool more) {
   auto apply = [this, chat, entries = std::move(entries), ok, more] {
     std::vector<std::shared_ptr<const Event>> out;
@@ -59,10 +71,14 @@ void Router::Route(const std::shared_ptr<const Event>& event) {
                       event->type == EventType::kChatUpdate);
   if (between_.interest == nullptr || !entry) return Send(*event);
   if (!between_.interest->Watches(event->chat)) {
-    // No session here is in the chat (any more): nothing to order. A kChatUpdate may still concern
-    // a user here (added by it; it came by the user's subject).
+    // No session here is in the chat (any more): nothing to order, and what was known of it is
+    // stale. Except a kChatUpdate adding a user here (it came by the user's subject): it is the
+    // baseline of the chat's order from now on, the node watching it next (CheckChat).
     sequencer_.Forget(event->chat);
-    return Send(*event);
+    const bool adds_here = event->type == EventType::kChatUpdate &&
+                           std::any_of(event->recipients.begin(), event->recipients.end(),
+                                       [this](UserId u) { return IsOnline(u); });
+    if (!adds_here) return Send(*event);
   }
   std::vector<std::shared_ptr<const Event>> out;
   const std::uint64_t duplicates = sequencer_.duplicates();
@@ -125,7 +141,8 @@ void Router::FanOut() {
       MutexLock lock(&queue_mu_);
       delivering_ = false;
       // The sequencer's next repair (never, with the in-process bus) bounds the wait.
-      const auto due = std::min(sequencer_.NextDue(), recheck_at_);
+      auto due = std::min(sequencer_.NextDue(), recheck_at_);
+      for (const auto& [chat, at] : chat_rechecks_) due = std::min(due, at);
       while (queue_.empty() && !stopping_ && std::chrono::steady_clock::now() < due) {
         if (due == std::chrono::steady_clock::time_point::max()) {
           queued_.Wait(&queue_mu_);
@@ -152,6 +169,16 @@ void Router::FanOut() {
         recheck_at_ = std::chrono::steady_clock::time_point::max();
         StartRepairs(sequencer_.CheckAll());
       }
+      for (auto it = chat_rechecks_.begin(); it != chat_rechecks_.end();) {
+        if (it->second > now) {
+          ++it;
+          continue;
+        }
+        if (between_.interest->Watches(it->first) && sequencer_.Tracks(it->first)) {
+          StartRepairs(sequencer_.Check(it->first, 0));
+        }
+        it = chat_rechecks_.erase(it);
+      }
       StartRepairs(sequencer_.Due(now));
     }
   }
@@ -176,7 +203,7 @@ void Router::Send(const Event& event) {
     for (UserId u : event.recipients) {
       if (IsOnline(u)) here.push_back(u);
     }
-    if (!here.empty()) between_.membership(event.chat, std::move(here));
+    if (!here.empty()) between_.membership(event.chat, event.message->seq, std::move(here));
   }
 }
 

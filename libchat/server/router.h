@@ -58,10 +58,15 @@ class Router {
   struct BetweenNodes {
     Interest* interest = nullptr;
     std::function<bool(const ChatSequencer::Repair&)> repair;
-    std::function<void(ChatId, std::vector<UserId>)> membership;
+    std::function<void(ChatId, Seq, std::vector<UserId>)> membership;
   };
   // Turns sequencing on (call before Attach, for a bus whose BetweenNodes() is true).
   void EnableBetweenNodes(BetweenNodes between) { between_ = std::move(between); }
+  // This node just started (or stopped) watching `chat`, whose membership entry `seq` it delivered:
+  // entries published before every server knew the new interest may be lost, so the chat is read
+  // from the store after `seq` now and once more kLossRecheck later (or forgotten if no longer
+  // watched). Thread-safe.
+  void CheckChat(ChatId chat, Seq seq);
   // The entries read for a repair of `chat` (ok: read; more: cut at the read's limit). Thread-safe;
   // applied on the fan-out thread in queue order.
   void Repaired(ChatId chat, std::vector<std::shared_ptr<const Event>> entries, bool ok, bool more);
@@ -152,6 +157,8 @@ class Router {
   BetweenNodes between_;
   ChatSequencer sequencer_{kGapHold};
   std::chrono::steady_clock::time_point recheck_at_ = std::chrono::steady_clock::time_point::max();
+  // Chats to check once more (CheckChat), and when.
+  std::unordered_map<ChatId, std::chrono::steady_clock::time_point> chat_rechecks_;
 
   Subscription subscription_;
   Subscription loss_subscription_;

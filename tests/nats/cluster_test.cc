@@ -96,6 +96,19 @@ struct Observer {
   }
 };
 
+// Sends `frame` and returns the answer whose "id" is `id`, skipping the events that come first (a
+// partner's presence may arrive between a request and its answer).
+Json CallFor(RawWebSocket& ws, const std::string& frame, const std::string& id) {
+  ws.SendText(frame);
+  for (;;) {
+    auto f = ws.Read();
+    REQUIRE(f.opcode != -1);
+    if (f.opcode != 1) continue;
+    Json j = Json::parse(f.payload, nullptr, false);
+    if (j.is_object() && j.value("id", "") == id) return j;
+  }
+}
+
 // Logs `name` in on `node` as a new device and moves its session to a raw WebSocket there.
 Observer Observe(const ChatdProcess& node, const std::string& name, const std::string& device) {
   LiveDevice d = LoginDevice(node, name, device);
@@ -104,11 +117,11 @@ Observer Observe(const ChatdProcess& node, const std::string& name, const std::s
   Observer o;
   o.who = name + "@" + device;
   o.ws = std::make_unique<RawWebSocket>(node.port());
-  REQUIRE(Json::parse(o.ws->Call(R"({"id":"h","cmd":"hello","version":1})")).at("ok") == true);
-  REQUIRE(Json::parse(o.ws->Call(R"({"id":"r","cmd":"resume","token":")" + token + "\"}")).at("ok") == true);
+  REQUIRE(CallFor(*o.ws, R"({"id":"h","cmd":"hello","version":1})", "h").at("ok") == true);
+  REQUIRE(CallFor(*o.ws, R"({"id":"r","cmd":"resume","token":")" + token + "\"}", "r").at("ok") == true);
   // Answered only once the session is registered and its chats are watched (the node reads no
   // command before): from here on every entry reaches it live.
-  REQUIRE(Json::parse(o.ws->Call(R"({"id":"p","cmd":"ping"})")).at("ok") == true);
+  REQUIRE(CallFor(*o.ws, R"({"id":"p","cmd":"ping"})", "p").at("ok") == true);
   return o;
 }
 
@@ -257,5 +270,48 @@ TEST_CASE("a password change on node A closes the user's other sessions on nodes
   CHECK(ClosedByServer(*alice_b.ws));
   CHECK(ClosedByServer(*alice_c.ws));
   // Carol, on the same node as one of them, is not touched.
-  CHECK(Json::parse(carol_b.ws->Call(R"({"id":"p","cmd":"ping"})")).at("ok") == true);
+  CHECK(CallFor(*carol_b.ws, R"({"id":"p","cmd":"ping"})", "p").at("ok") == true);
+}
+
+TEST_CASE("a user on node B added to a chat on node A gets its entries from the addition on, and none after "
+          "their removal",
+          "[nats][postgres][cluster]") {
+  ThreeNodes nodes;
+  auto& [a, b, c] = nodes.chatd;
+  const UserId alice = RegisterUser(*a, "alice");
+  const UserId bob = RegisterUser(*a, "bob");
+  const UserId carol = RegisterUser(*a, "carol");
+  LiveDevice sender = LoginDevice(*a, "alice", "a-phone");
+  auto chat = sender.client->CreateGroup("later", {carol});
+  REQUIRE_OK(chat);
+  // Bob's session on B starts before he is in the chat: B does not watch it yet.
+  Observer bob_b = Observe(*b, "bob", "b-phone");
+  Observer carol_c = Observe(*c, "carol", "c-phone");
+
+  auto modify = [&](const char* field) {
+    const std::string args = "{\"chatId\":" + std::to_string(chat->id) + ",\"" + field + "\":[" + std::to_string(bob) + "]}";
+    Reply r = sender.client->Call("modifyParticipants", args);
+    REQUIRE_OK(r.status());
+  };
+  modify("add");
+  std::vector<Seq> sent;
+  for (int i = 0; i < 5; ++i) {
+    auto m = sender.client->SendMessage(chat->id, "in" + std::to_string(i), "while bob is in");
+    REQUIRE_OK(m);
+    sent.push_back(m->message.seq);
+  }
+  const Seq added = sent.front() - 1;  // The membership entry that added Bob.
+  CHECK(bob_b.ReadUntil(chat->id, alice, [&](const Observer& x) { return !x.entries.empty() && x.entries.back() >= sent.back(); },
+                        10s));
+  CHECK(ExactlyOnceInOrder(bob_b.entries, added, sent.back()));
+
+  modify("remove");
+  const Seq removed = sent.back() + 1;
+  for (int i = 0; i < 3; ++i) REQUIRE_OK(sender.client->SendMessage(chat->id, "out" + std::to_string(i), "after"));
+  // Carol, who stayed, sees all of it; Bob sees his removal and nothing after it.
+  CHECK(carol_c.ReadUntil(chat->id, alice, [&](const Observer& x) { return !x.entries.empty() && x.entries.back() >= removed + 3; },
+                          10s));
+  CHECK(ExactlyOnceInOrder(carol_c.entries, added, removed + 3));
+  bob_b.ReadUntil(chat->id, alice, [](const Observer&) { return false; }, 500ms);
+  CHECK(ExactlyOnceInOrder(bob_b.entries, added, removed));
 }

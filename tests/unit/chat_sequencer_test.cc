@@ -118,3 +118,23 @@ TEST_CASE("chat sequencer: after a possible loss every chat is read up to the st
   seq.Repaired(1, {}, true, false, t, &out);
   CHECK(seq.NextDue() == ChatSequencer::TimePoint::max());
 }
+
+TEST_CASE("chat sequencer: a chat just watched is read from the entry that added its member, later ones wait for it",
+          "[unit][router]") {
+  ChatSequencer seq(200ms);
+  const auto t = std::chrono::steady_clock::now();
+  std::vector<ChatSequencer::EventPtr> out;
+  seq.Arrive(Entry(3, 10), t, &out);  // The entry adding the member here: the baseline.
+  auto check = seq.Check(3, 10);
+  REQUIRE(check.size() == 1);
+  CHECK(check[0].after == 10);
+  CHECK(check[0].before == 0);
+  seq.Arrive(Entry(3, 13), t, &out);  // 11 and 12 were published before the interest reached every server.
+  seq.Repaired(3, {Entry(3, 11), Entry(3, 12), Entry(3, 13)}, true, false, t, &out);
+  CHECK(Seqs(out) == std::vector<Seq>{10, 11, 12, 13});
+  CHECK(seq.duplicates() == 1);
+  // The check a moment later reads after what was delivered.
+  auto again = seq.Check(3, 0);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].after == 13);
+}
