@@ -11,6 +11,8 @@ packages=(
   # The PostgreSQL store plugin (libpq) and the throw-away servers its tests start (initdb, pg_ctl;
   # contrib for pageinspect, which the erasure test reads pages with).
   libpq-dev postgresql-15 postgresql-contrib
+  # The NATS bus plugin (nats.c) and the throw-away NATS cluster its tests start (nats-server 2.9).
+  libnats-dev nats-server
   # The sanitizer and fuzz build of the test suite: clang, its sanitizer and libFuzzer runtimes,
   # llvm-symbolizer for readable reports, lld (links sanitized programs several times faster).
   clang libclang-rt-14-dev llvm lld

@@ -91,6 +91,12 @@ std::string Metrics::Render() const {
                "Repeated refusal log lines not written.", d(log_lines_suppressed.Get()));
   AppendScalar(&out, "chat_receipt_events_total", "counter", "Coalesced receipt events sent.",
                d(receipt_events.Get()));
+  AppendScalar(&out, "chat_bus_entries_repaired_total", "counter",
+               "Entries the bus between nodes did not bring (lost, or late beyond the hold), read from the store.",
+               d(bus_entries_repaired.Get()));
+  AppendScalar(&out, "chat_bus_duplicates_dropped_total", "counter",
+               "Entries that reached this node twice (e.g. late, after their repair) and were dropped.",
+               d(bus_duplicates_dropped.Get()));
   AppendScalar(&out, "chat_attachment_uploads_total", "counter", "Attachment uploads completed.",
                d(attachment_uploads.Get()));
   AppendScalar(&out, "chat_attachment_downloads_total", "counter", "Attachment downloads sent in full.",

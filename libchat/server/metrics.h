@@ -71,6 +71,8 @@ struct Metrics {
   Counter registrations_refused;    // register refused by the per-address or global limit.
   Counter log_lines_suppressed;     // Repeated refusal lines not written (LogLimiter).
   Counter receipt_events;           // Coalesced receipt events sent (one per chat per window).
+  Counter bus_entries_repaired;     // Entries a bus between nodes missed, read from the store instead.
+  Counter bus_duplicates_dropped;   // Entries that arrived at this node twice (or after their repair).
   Counter attachment_uploads;       // Attachment uploads completed (PUT /v1/attachments/{id}).
   Counter attachment_downloads;     // Attachment responses sent in full (GET, 200 or 206).
   Histogram delivery_latency;       // Message accepted (server timestamp) -> newMessage frame written.

@@ -20,12 +20,78 @@ void Router::Attach(Bus& bus) {
   subscription_ = bus.Subscribe([this](const std::shared_ptr<const Event>& e) {
     if (e) OnEvent(e);
   });
+  if (between_.interest != nullptr) {
+    // Events may have been lost (a reconnect, a slow subscriber): check every watched chat against
+    // the store now, on the fan-out thread, and once more a moment later.
+    loss_subscription_ = bus.OnPossibleLoss([this] {
+      Enqueue(Queued{nullptr, [this] {
+                       log_.Info("router: the bus may have lost events; checking ", sequencer_.tracked(),
+                                 " chats against the store");
+                       StartRepairs(sequencer_.CheckAll());
+                       recheck_at_ = std::chrono::steady_clock::now() + kLossRecheck;
+                     }});
+    });
+  }
+}
+
+void Router::CheckChat(ChatId chat, Seq seq) {
+  Enqueue(Queued{nullptr, [this, chat, seq] {
+                   if (!between_.interest->Watches(chat)) {
+                     sequencer_.Forget(chat);
+                     chat_rechecks_.erase(chat);
+                     return;
+                   }
+                   StartRepairs(sequencer_.Check(chat, seq));
+                   chat_rechecks_[chat] = std::chrono::steady_clock::now() + kLossRecheck;
+                 }});
+}
+
+void Router::Repaired(ChatId chat, std::vector<std::shared_ptr<const Event>> entries, bool ok, bool more) {
+  auto apply = [this, chat, entries = std::move(entries), ok, more] {
+    std::vector<std::shared_ptr<const Event>> out;
+    sequencer_.Repaired(chat, entries, ok, more, std::chrono::steady_clock::now(), &out);
+    metrics_.bus_entries_repaired.Add(entries.size());
+    for (const auto& e : out) Send(*e);
+  };
+  Enqueue(Queued{nullptr, std::move(apply)});
+}
+
+void Router::StartRepairs(std::vector<ChatSequencer::Repair> repairs) {
+  for (const auto& r : repairs) {
+    if (between_.repair(r)) continue;
+    // Could not start (the workers are busy or stopping): the sequencer asks again after a hold.
+    std::vector<std::shared_ptr<const Event>> out;
+    sequencer_.Repaired(r.chat, {}, false, false, std::chrono::steady_clock::now(), &out);
+  }
+}
+
+void Router::Route(const std::shared_ptr<const Event>& event) {
+  const bool entry = event->message != nullptr &&
+                     (event->type == EventType::kMessage || event->type == EventType::kMessageDeleted ||
+                      event->type == EventType::kChatUpdate);
+  if (between_.interest == nullptr || !entry) return Send(*event);
+  if (!between_.interest->Watches(event->chat)) {
+    // No session here is in the chat (any more): nothing to order, and what was known of it is
+    // stale. Except a kChatUpdate adding a user here (it came by the user's subject): it is the
+    // baseline of the chat's order from now on, the node watching it next (CheckChat).
+    sequencer_.Forget(event->chat);
+    const bool adds_here = event->type == EventType::kChatUpdate &&
+                           std::any_of(event->recipients.begin(), event->recipients.end(),
+                                       [this](UserId u) { return IsOnline(u); });
+    if (!adds_here) return Send(*event);
+  }
+  std::vector<std::shared_ptr<const Event>> out;
+  const std::uint64_t duplicates = sequencer_.duplicates();
+  sequencer_.Arrive(event, std::chrono::steady_clock::now(), &out);
+  metrics_.bus_duplicates_dropped.Add(sequencer_.duplicates() - duplicates);
+  for (const auto& e : out) Send(*e);
 }
 
 void Router::Detach() {
   // First the subscription: once Reset returns no handler runs, so nothing is queued after the
   // thread stops. A handler waiting for room meanwhile is let through by the thread, still running.
   subscription_.Reset();
+  loss_subscription_.Reset();
   {
     MutexLock lock(&queue_mu_);
     stopping_ = true;
@@ -74,7 +140,16 @@ void Router::FanOut() {
     {
       MutexLock lock(&queue_mu_);
       delivering_ = false;
-      while (queue_.empty() && !stopping_) queued_.Wait(&queue_mu_);
+      // The sequencer's next repair (never, with the in-process bus) bounds the wait.
+      auto due = std::min(sequencer_.NextDue(), recheck_at_);
+      for (const auto& [chat, at] : chat_rechecks_) due = std::min(due, at);
+      while (queue_.empty() && !stopping_ && std::chrono::steady_clock::now() < due) {
+        if (due == std::chrono::steady_clock::time_point::max()) {
+          queued_.Wait(&queue_mu_);
+        } else {
+          queued_.WaitUntil(&queue_mu_, due);
+        }
+      }
       batch.swap(queue_);
       stop = stopping_;
       delivering_ = !stop;
@@ -84,10 +159,28 @@ void Router::FanOut() {
       if (q.then) {
         q.then();
       } else if (!stop) {
-        Send(*q.event);  // Once stopping, events are dropped (their sessions are closing); answers still go.
+        Route(q.event);  // Once stopping, events are dropped (their sessions are closing); answers still go.
       }
     }
     batch.clear();
+    if (between_.interest != nullptr && !stop) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= recheck_at_) {
+        recheck_at_ = std::chrono::steady_clock::time_point::max();
+        StartRepairs(sequencer_.CheckAll());
+      }
+      for (auto it = chat_rechecks_.begin(); it != chat_rechecks_.end();) {
+        if (it->second > now) {
+          ++it;
+          continue;
+        }
+        if (between_.interest->Watches(it->first) && sequencer_.Tracks(it->first)) {
+          StartRepairs(sequencer_.Check(it->first, 0));
+        }
+        it = chat_rechecks_.erase(it);
+      }
+      StartRepairs(sequencer_.Due(now));
+    }
   }
 }
 
@@ -104,6 +197,14 @@ void Router::Send(const Event& event) {
     frame.message_timestamp = event.message->timestamp;
   }
   Deliver(event.recipients, event.exclude_device, event.only_device, frame);
+  if (event.type == EventType::kChatUpdate && between_.membership) {
+    // The node's interest follows the membership of the users it holds sessions of.
+    std::vector<UserId> here;
+    for (UserId u : event.recipients) {
+      if (IsOnline(u)) here.push_back(u);
+    }
+    if (!here.empty()) between_.membership(event.chat, event.message->seq, std::move(here));
+  }
 }
 
 bool Router::Add(UserId user, DeviceId device, const std::shared_ptr<Peer>& peer) {

@@ -14,11 +14,15 @@
 //
 // Ordering: the ChatService publishes a chat's events in commit order, and the one fan-out thread
 // takes them in the order they were queued, so every session receives a chat's entries in seq order
-// (and the events of one publishing thread in publish order).
+// (and the events of one publishing thread in publish order). On a bus between nodes, where entries
+// of other nodes may come late, out of order or not at all, the fan-out thread first puts each
+// watched chat's entries through a ChatSequencer: duplicates are dropped, entries ahead of a gap are
+// held, and a gap still open after kGapHold is repaired from the store (EnableBetweenNodes).
 //
 // Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -29,6 +33,8 @@
 
 #include "libchat/bus.h"
 #include "libchat/types.h"
+#include "chat_sequencer.h"
+#include "interest.h"
 #include "logger.h"
 #include "metrics.h"
 #include "mutex.h"
@@ -44,6 +50,26 @@ class Router {
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;
   ~Router();
+
+  // What the router needs on a bus between nodes. `repair` must read the entries of the Repair from
+  // the store off the fan-out thread and hand them to Repaired(), and return true; false if it could
+  // not start (it is asked again later). `membership` is told of a kChatUpdate delivered to users
+  // with sessions here, so that the node's interest follows their membership (non-blocking).
+  struct BetweenNodes {
+    Interest* interest = nullptr;
+    std::function<bool(const ChatSequencer::Repair&)> repair;
+    std::function<void(ChatId, Seq, std::vector<UserId>)> membership;
+  };
+  // Turns sequencing on (call before Attach, for a bus whose BetweenNodes() is true).
+  void EnableBetweenNodes(BetweenNodes between) { between_ = std::move(between); }
+  // This node just started (or stopped) watching `chat`, whose membership entry `seq` it delivered:
+  // entries published before every server knew the new interest may be lost, so the chat is read
+  // from the store after `seq` now and once more kLossRecheck later (or forgotten if no longer
+  // watched). Thread-safe.
+  void CheckChat(ChatId chat, Seq seq);
+  // The entries read for a repair of `chat` (ok: read; more: cut at the read's limit). Thread-safe;
+  // applied on the fan-out thread in queue order.
+  void Repaired(ChatId chat, std::vector<std::shared_ptr<const Event>> entries, bool ok, bool more);
 
   // Subscribes to `bus` and starts the fan-out thread. REQUIRES: not attached.
   void Attach(Bus& bus);
@@ -77,6 +103,12 @@ class Router {
 
   // Far more than a burst of group commits queues (thousands of events), few enough to bound memory.
   static constexpr std::size_t kMaxQueuedEvents = 1 << 16;
+  // How long an entry from another node that arrived ahead of a gap waits for the missing ones before
+  // they are read from the store: far above the spread of two nodes' publications of one chat.
+  static constexpr std::chrono::milliseconds kGapHold{200};
+  // After a possible loss, every watched chat is checked against the store at once and again this
+  // much later (interest re-sent on a reconnect reaches the other servers a moment after).
+  static constexpr std::chrono::milliseconds kLossRecheck{1000};
 
  private:
   struct Entry {
@@ -93,6 +125,10 @@ class Router {
   bool Enqueue(Queued item) EXCLUDES(queue_mu_);
   // The fan-out thread: takes what is queued, in order, and sends each.
   void FanOut();
+  // Sequences `event` on a bus between nodes (entries of watched chats), then sends what may go.
+  void Route(const std::shared_ptr<const Event>& event);
+  // Starts the repairs the sequencer asks for (fan-out thread).
+  void StartRepairs(std::vector<ChatSequencer::Repair> repairs);
   // Encodes `event` to its frame and delivers it (fan-out thread).
   void Send(const Event& event);
   // Queues `frame` to every live session of `users`, except `exclude` and, if set, only to `only`.
@@ -116,7 +152,16 @@ class Router {
   bool stopping_ GUARDED_BY(queue_mu_) = false;
   std::thread fanout_;
 
+  // On a bus between nodes (set before Attach; then read-only). The sequencer and the recheck time
+  // are the fan-out thread's own.
+  BetweenNodes between_;
+  ChatSequencer sequencer_{kGapHold};
+  std::chrono::steady_clock::time_point recheck_at_ = std::chrono::steady_clock::time_point::max();
+  // Chats to check once more (CheckChat), and when.
+  std::unordered_map<ChatId, std::chrono::steady_clock::time_point> chat_rechecks_;
+
   Subscription subscription_;
+  Subscription loss_subscription_;
 };
 
 }  // namespace chat::detail

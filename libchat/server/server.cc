@@ -139,6 +139,7 @@ Result<Endpoint> ServerImpl::Start() {
     return s;
   }
   const tcp::endpoint bound = listener_->local_endpoint();
+  state_->EnableBetweenNodes();
   state_->router.Attach(service_.bus());
   listener_->Run();
   threads_.reserve(n);

@@ -67,6 +67,7 @@ struct ServerState {
       : options(std::move(opts)),
         service(svc),
         log(options.log_level, options.log_sink),
+        interest(service.bus(), service.store(), log),
         router(metrics, log, std::move(schedule_receipt_flush)),
         presence(service, workers, router, log),
         registration(service.options().limits.register_per_address, service.options().limits.register_global,
@@ -90,6 +91,12 @@ struct ServerState {
   // Destroys both (joining their threads). Called by Stop once no command runs and before the
   // router detaches, since their events still go through it.
   void StopCalls();
+
+  // On a bus between nodes: turns the router's sequencing on, with the repairs and membership
+  // updates below. Called once by Start before the router attaches. Defined in between_nodes.cc.
+  void EnableBetweenNodes();
+  // Reads the entries of `r` from the store and hands them to the router (a worker's job).
+  void RepairFromStore(const ChatSequencer::Repair& r);
 
   // WebSocket sessions, so that Stop() can close them with "going away".
   void AddSession(std::uint64_t id, std::weak_ptr<WsSession> s) {
@@ -121,6 +128,8 @@ struct ServerState {
   std::vector<std::unique_ptr<IoLane>> lanes;
   Logger log;
   Metrics metrics;
+  // The chats and users this node watches on a bus between nodes; before the router, which uses it.
+  Interest interest;
   Router router;
   Presence presence;
   // Set by StartCalls, reset by StopCalls; declared after the router, which the dispatcher's

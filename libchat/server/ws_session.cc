@@ -373,6 +373,7 @@ void BasicWsSession<Gate>::OnCommandDone(CommandOutcome outcome, std::shared_ptr
       // now on reaches it live or by that sync (it drops seq it has already seen).
       registered_ = true;
       const bool first = state_->router.Add(caller_.user, caller_.device, this->shared_from_this());
+      state_->interest.AddSession(caller_.user);
       state_->metrics.devices_online.Add(1);
       last_touch_ = std::chrono::steady_clock::now();
       state_->presence.DeviceConnected(caller_.user, caller_.device, first);
@@ -399,6 +400,9 @@ void BasicWsSession<Gate>::VerifyRegistration() {
   auto self = this->shared_from_this();
   const bool queued = state_->workers.TrySubmit(
       [self, user = caller_.user, device = caller_.device, hash = token_hash_] {
+        // On a bus between nodes, the user's chats are watched before the session reads its next
+        // command (its sync): what commits after that sync's read reaches this node live.
+        self->state_->interest.WatchChatsOf(user).IgnoreError();
         Status s = self->state_->service.CheckSession(user, device, hash);
         net::post(self->ws_.get_executor(), [self, s = std::move(s)]() mutable { self->OnVerified(std::move(s)); });
       });
@@ -631,6 +635,7 @@ void BasicWsSession<Gate>::Unregister() {
   if (!registered_) return;
   registered_ = false;
   const bool last = state_->router.Remove(caller_.user, this);
+  state_->interest.RemoveSession(caller_.user);
   state_->metrics.devices_online.Add(-1);
   state_->presence.DeviceDisconnected(caller_.user, caller_.device, last);
 }

@@ -534,7 +534,7 @@ class PushDispatcherImpl final : public PushDispatcher {
     for (int i = 0; i < threads; ++i) workers_.emplace_back([core = core_] { core->WorkerLoop(); });
     // Subscribe last: the bus may call the handler at once. The Subscription guarantees no call is
     // in progress once it is reset, so the handler may use the raw pointer.
-    subscription_ = bus_->Subscribe([core = core_.get()](const std::shared_ptr<const Event>& e) { core->OnEvent(e); });
+    subscription_ = bus_->SubscribeLocal([core = core_.get()](const std::shared_ptr<const Event>& e) { core->OnEvent(e); });
   }
 
   ~PushDispatcherImpl() override {

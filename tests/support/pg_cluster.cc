@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "libchat/plugins/postgres_store.h"
+#include "throwaway_server.h"
 
 namespace chat::test {
 namespace {
@@ -78,28 +79,7 @@ int Run(const std::vector<std::string>& argv, const std::string& log) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-bool IsPostgres(pid_t pid) {
-  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
-  std::string name;
-  std::getline(comm, name);
-  return name.rfind("postgres", 0) == 0;
-}
+bool IsPostgres(pid_t pid) { return ProcessName(pid).rfind("postgres", 0) == 0; }
 
 bool Alive(pid_t pid) { return fs::exists("/proc/" + std::to_string(pid)); }
 
@@ -150,11 +130,6 @@ Result<std::string> MakeDir() {
   return templ;
 }
 
-std::string Tail(const std::string& path) {
-  std::ifstream in(path);
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return all.size() > 2000 ? all.substr(all.size() - 2000) : all;
-}
 
 std::atomic<int> database_counter{0};
 
@@ -168,7 +143,7 @@ Result<std::unique_ptr<PgCluster>> PgCluster::Start(const Options& options) {
   if (Run({BinDir() + "/initdb", "-D", c->dir_ + "/data", "-U", "postgres", "--auth=trust", "-E", "UTF8",
            "--locale=C", "-N"},
           log) != 0) {
-    return Status::Unavailable("initdb failed: " + Tail(log));
+    return Status::Unavailable("initdb failed: " + FileTail(log));
   }
   LIBCHAT_RETURN_IF_ERROR(c->StartServer());
   return c;
@@ -183,7 +158,7 @@ Result<std::unique_ptr<PgCluster>> PgCluster::StartStandby(const PgCluster& prim
   if (Run({BinDir() + "/pg_basebackup", "-h", "127.0.0.1", "-p", std::to_string(primary.port()), "-U", "postgres", "-D",
            c->dir_ + "/data", "-X", "stream", "-R", "--checkpoint=fast"},
           log) != 0) {
-    return Status::Unavailable("pg_basebackup failed: " + Tail(log));
+    return Status::Unavailable("pg_basebackup failed: " + FileTail(log));
   }
   // Reports to the primary under `name`, which synchronous_standby_names refers to.
   c->extra_.push_back("primary_conninfo=host=127.0.0.1 port=" + std::to_string(primary.port()) +
@@ -195,7 +170,7 @@ Result<std::unique_ptr<PgCluster>> PgCluster::StartStandby(const PgCluster& prim
 Status PgCluster::StartServer() {
   const std::string log = dir_ + "/log";
   for (int attempt = 0; attempt < 5; ++attempt) {
-    if (port_ == 0 || attempt > 0) port_ = FreePort();
+    if (port_ == 0 || attempt > 0) port_ = FreeLoopbackPort();
     std::string opts = "-c listen_addresses=127.0.0.1 -c port=" + std::to_string(port_) +
                        " -c unix_socket_directories=" + dir_ + "/socket -c max_connections=200 -c shared_buffers=32MB";
     if (!options_.durable) opts += " -c fsync=off -c full_page_writes=off -c synchronous_commit=on";
@@ -209,7 +184,7 @@ Status PgCluster::StartServer() {
       if (pid_ > 0 && IsPostgres(pid_)) return Status::Ok();
     }
   }
-  return Status::Unavailable("PostgreSQL did not start: " + Tail(dir_ + "/pg_ctl.log") + Tail(log));
+  return Status::Unavailable("PostgreSQL did not start: " + FileTail(dir_ + "/pg_ctl.log") + FileTail(log));
 }
 
 Result<std::unique_ptr<PgCluster>> PgCluster::Attach(const std::string& state_file) {

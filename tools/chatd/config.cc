@@ -5,8 +5,10 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -112,7 +114,11 @@ std::vector<po::options_description> ConfigurableGroups(Settings& s, Raw& raw) {
        "Store URI, overriding the default leveldb://<absolute data-dir>/store. E.g. mem:// (nothing kept), "
        "leveldb:///var/lib/chatd/store?sync=1&cache_mb=64.")
       ("bus", po::value<std::string>(&s.bus_uri)->default_value("inproc://"),
-       "Bus URI carrying live events to sessions. inproc:// for a single node.")
+       "Bus URI carrying live events to sessions. inproc:// for a single node; nats://H1:4222,H2:4222 between "
+       "the nodes sharing a store (docs/scaling.md).")
+      ("node-id", po::value<std::string>(&s.node_id)->default_value(""),
+       "This node's name among the nodes sharing a store and a bus (logs; the bus connection's name): "
+       "letters, digits and . _ : - (at most 64). Default: the host name and the --listen port, HOST:PORT.")
       ("blob-store", po::value<std::string>(&s.blob_uri)->default_value(""),
        "Blob store URI for attachment bytes, overriding the default file://<absolute data-dir>/blobs. "
        "mem:// keeps them in memory (tests only).")
@@ -400,6 +406,21 @@ Status Convert(const Raw& raw, Settings& s) {
   if (!ParseListen(raw.listen, &server.address, &server.port)) {
     return Status::InvalidArgument("--listen wants HOST:PORT with a numeric address (IPv6 as [::1]:8080), got '" +
                                    raw.listen + "'");
+  }
+  if (s.node_id.empty()) {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "chatd");
+    // A host name is letters, digits, '-' and '.', at most 253: kept within what --node-id takes.
+    std::string name = std::string(host).substr(0, 56);
+    for (char& c : name) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '-';
+    }
+    s.node_id = name + ":" + std::to_string(server.port);
+  }
+  if (s.node_id.size() > 64 || s.node_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                            "0123456789._:-") != std::string::npos) {
+    return Status::InvalidArgument("--node-id takes letters, digits and . _ : - (at most 64), got '" +
+                                   s.node_id + "'");
   }
   if (!ParseLogLevel(raw.log_level, &server.log_level)) {
     return Status::InvalidArgument("--log-level must be debug, info, warning or error, got '" + raw.log_level + "'");

@@ -28,6 +28,7 @@ struct Settings {
   std::string store_uri;  // Empty: leveldb://<absolute data dir>/store.
   std::string blob_uri;   // Empty: file://<absolute data dir>/blobs.
   std::string bus_uri;
+  std::string node_id;  // --node-id; after Convert, never empty (default HOST:PORT).
   bool strict_permissions = true;
   unsigned retention_interval_s = 600;
   // The admin API: served only with a token file.

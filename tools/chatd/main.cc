@@ -187,14 +187,27 @@ int main(int argc, char** argv) {
   auto& registry = chat::Registry::Default();
   auto store = registry.MakeStore(store_uri);
   if (!store.ok()) return fatal("cannot open the store: " + store.error().ToString());
-  auto bus = registry.MakeBus(s.bus_uri);
+  // A bus between nodes names its connection after this node (the NATS server's monitoring shows it).
+  std::string bus_uri = s.bus_uri;
+  if (bus_uri.rfind("nats://", 0) == 0 && bus_uri.find("name=") == std::string::npos) {
+    bus_uri += (bus_uri.find('?') == std::string::npos ? "?name=" : "&name=") + s.node_id;
+  }
+  auto bus = registry.MakeBus(bus_uri);
   if (!bus.ok()) return fatal("cannot open the bus: " + bus.error().ToString());
   std::shared_ptr<chat::Store> shared_store = std::move(*store);
   std::shared_ptr<chat::Bus> shared_bus = std::move(*bus);
   auto blobs = registry.MakeBlob(blob_uri);
   if (!blobs.ok()) return fatal("cannot open the blob store: " + blobs.error().ToString());
   std::shared_ptr<chat::BlobStore> shared_blobs = std::move(*blobs);
-  log(chat::LogLevel::kInfo, "store " + shared_store->Describe() + ", bus " + s.bus_uri + ", blobs " + blob_uri);
+  // The bus URI without credentials (user:password@ before the hosts).
+  std::string bus_shown = s.bus_uri;
+  if (auto scheme = bus_shown.find("://"); scheme != std::string::npos) {
+    const auto end = bus_shown.find_first_of("/?", scheme + 3);
+    const auto at = bus_shown.rfind('@', end == std::string::npos ? std::string::npos : end);
+    if (at != std::string::npos && at > scheme) bus_shown.erase(scheme + 3, at + 1 - (scheme + 3));
+  }
+  log(chat::LogLevel::kInfo, "node " + s.node_id + ": store " + shared_store->Describe() + ", bus " + bus_shown +
+                                 ", blobs " + blob_uri);
 
   auto service = chat::ChatService::Create(s.service, shared_store, shared_bus, shared_blobs);
   if (!service.ok()) return fatal("service: " + service.error().ToString());
@@ -222,7 +235,11 @@ int main(int argc, char** argv) {
 
   // Not ready while the store cannot serve (a database restarting or unreachable): load balancers
   // send clients elsewhere meanwhile. The store outlives the server (shut down first, below).
-  s.server.ready_check = [store = shared_store.get()] { return store->Availability().ok(); };
+  // Ready while the store answers and the bus is connected (a node cut off from the bus would serve
+  // its clients without the other nodes' live events).
+  s.server.ready_check = [store = shared_store.get(), bus = shared_bus.get()] {
+    return store->Availability().ok() && bus->Unready().empty();
+  };
   auto created = chat::Server::Create(s.server, **service);
   if (!created.ok()) return Usage(created.error().message());
   std::unique_ptr<chat::Server> srv = std::move(*created);

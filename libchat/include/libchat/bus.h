@@ -118,6 +118,37 @@ class Bus {
   // Handler runs on the publisher's or the bus's thread; it must not block (post work elsewhere).
   // After the Subscription is destroyed, the handler is no longer called and no call is in progress.
   virtual Subscription Subscribe(Handler handler) = 0;
+  // As Subscribe, but only the events published through this Bus object (this node's), not those of
+  // other nodes: each event reaches the local subscribers of exactly one node, its publisher's. For
+  // work done once per event cluster-wide (push notifications). Default: Subscribe (one node).
+  virtual Subscription SubscribeLocal(Handler handler) { return Subscribe(std::move(handler)); }
+
+  // ---- Between nodes (the in-process bus has one node: every event reaches every subscriber, and
+  // the defaults below say so).
+  //
+  // True for a bus that carries events between nodes. Its subscribers receive events of other nodes
+  // only where they declared interest (WatchChat, WatchUser), and those may arrive late, out of order
+  // between publishing nodes, or not at all (a broken connection, a slow subscriber): a subscriber
+  // that must see every entry of a chat once and in order tracks the entries' seqs and repairs a gap
+  // from the Store, which is the truth (the server's router does; docs/scaling.md).
+  virtual bool BetweenNodes() const { return false; }
+  // Declares this node's interest in the events of `chat` (Event::chat) until the returned
+  // Subscription is destroyed: they reach this node's Subscribe handlers. Non-blocking; the interest
+  // is in force once FlushInterest returns. Each call is one interest: watch a chat once per node.
+  virtual Subscription WatchChat(ChatId /*chat*/) { return {}; }
+  // As WatchChat, for the events addressed to `user` that belong to no chat or change its
+  // membership (presence; a kChatUpdate, which also reaches its recipients' nodes this way, so that a
+  // node learns of a chat its user was just added to).
+  virtual Subscription WatchUser(UserId /*user*/) { return {}; }
+  // Blocks until the interest declared before the call is in force at the bus's server (other
+  // servers of a cluster learn it a route round trip later), or `timeout_ms` passed (Unavailable).
+  virtual Status FlushInterest(int /*timeout_ms*/) { return Status::Ok(); }
+  // Calls `fn` (on the bus's thread; it must not block) whenever this node may have missed events:
+  // its connection broke and is back, or its subscriber fell behind and the bus dropped events.
+  // Subscribers then look for gaps in what they watch. Until the Subscription is destroyed.
+  virtual Subscription OnPossibleLoss(std::function<void()> /*fn*/) { return {}; }
+  // Whether the bus can carry events now (connected to a server). "" when it can, else why not.
+  virtual std::string Unready() const { return ""; }
 };
 
 // The in-process bus (inproc://): Publish calls each handler before returning.

@@ -1,0 +1,142 @@
+#include "chat_sequencer.h"
+
+#include <algorithm>
+
+namespace chat::detail {
+
+void ChatSequencer::Arrive(EventPtr entry, TimePoint now, std::vector<EventPtr>* out) {
+  const Seq seq = entry->message->seq;
+  auto [it, inserted] = chats_.try_emplace(entry->chat);
+  // The first entry seen of a chat is its baseline: what came before reached this node's devices by
+  // their sync (they registered, and so made the node watch the chat, before they synced).
+  if (inserted) it->second.last = seq - 1;
+  Offer(it->second, std::move(entry), now, out);
+}
+
+void ChatSequencer::Offer(State& s, EventPtr entry, TimePoint now, std::vector<EventPtr>* out) {
+  const Seq seq = entry->message->seq;
+  if (seq <= s.last || s.ahead.count(seq) != 0) {
+    ++duplicates_;
+    return;
+  }
+  if (seq == s.last + 1) {
+    s.last = seq;
+    out->push_back(std::move(entry));
+    Drain(s, out);
+    return;
+  }
+  // Ahead of a gap: wait for the missing entries a while (they may be late, from another node).
+  s.ahead.emplace(seq, std::move(entry));
+  ++held_total_;
+  if (!s.repairing && s.due == TimePoint::max()) SetDue(s, now + hold_);
+}
+
+void ChatSequencer::Drain(State& s, std::vector<EventPtr>* out) {
+  while (!s.ahead.empty() && s.ahead.begin()->first <= s.last + 1) {
+    auto node = s.ahead.extract(s.ahead.begin());
+    if (node.key() == s.last + 1) {
+      s.last = node.key();
+      out->push_back(std::move(node.mapped()));
+    } else {
+      ++duplicates_;
+    }
+  }
+  // No gap left: nothing to repair.
+  if (s.ahead.empty()) SetDue(s, TimePoint::max());
+}
+
+void ChatSequencer::Repaired(ChatId chat, const std::vector<EventPtr>& entries, bool ok, bool more, TimePoint now,
+                             std::vector<EventPtr>* out) {
+  auto it = chats_.find(chat);
+  if (it == chats_.end()) return;  // Forgotten meanwhile.
+  State& s = it->second;
+  s.repairing = false;
+  if (!ok) {
+    // The store did not answer: try again after another hold.
+    if (!s.ahead.empty() || s.recheck) SetDue(s, now + hold_);
+    s.recheck = false;
+    return;
+  }
+  const Seq before = s.last;
+  for (const EventPtr& e : entries) Offer(s, e, now, out);
+  if (!s.ahead.empty() && !(more && s.last > before)) {
+    // The store has nothing more before the first held entry: those seqs are not there (cannot
+    // happen with a gapless log; counted rather than waited for forever). Deliver what was held.
+    skipped_ += s.ahead.begin()->first - s.last - 1;
+    s.last = s.ahead.begin()->first - 1;
+    Drain(s, out);
+  }
+  // A read cut at its limit, or a check asked for while this repair ran: read again at once.
+  if (s.recheck || (more && s.last > before)) {
+    s.recheck = false;
+    SetDue(s, now);
+  } else if (s.ahead.empty()) {
+    SetDue(s, TimePoint::max());
+  }
+}
+
+std::vector<ChatSequencer::Repair> ChatSequencer::Due(TimePoint now) {
+  std::vector<Repair> out;
+  if (dues_ == 0) return out;
+  for (auto& [chat, s] : chats_) {
+    if (s.repairing || s.due > now) continue;
+    s.repairing = true;
+    SetDue(s, TimePoint::max());
+    // Up to the first held entry; with nothing held (a recheck), up to the head.
+    out.push_back(Repair{chat, s.last, s.ahead.empty() ? 0 : s.ahead.begin()->first});
+  }
+  return out;
+}
+
+std::vector<ChatSequencer::Repair> ChatSequencer::CheckAll() {
+  std::vector<Repair> out;
+  for (auto& [chat, s] : chats_) {
+    if (s.repairing) {
+      s.recheck = true;
+      continue;
+    }
+    s.repairing = true;
+    SetDue(s, TimePoint::max());
+    out.push_back(Repair{chat, s.last, s.ahead.empty() ? 0 : s.ahead.begin()->first});
+  }
+  return out;
+}
+
+std::vector<ChatSequencer::Repair> ChatSequencer::Check(ChatId chat, Seq after) {
+  auto [it, inserted] = chats_.try_emplace(chat);
+  State& s = it->second;
+  if (inserted) s.last = after;
+  if (s.repairing) {
+    s.recheck = true;
+    return {};
+  }
+  s.repairing = true;
+  SetDue(s, TimePoint::max());
+  return {Repair{chat, s.last, s.ahead.empty() ? 0 : s.ahead.begin()->first}};
+}
+
+ChatSequencer::TimePoint ChatSequencer::NextDue() const {
+  TimePoint next = TimePoint::max();
+  if (dues_ == 0) return next;
+  for (const auto& [chat, s] : chats_) {
+    if (!s.repairing) next = std::min(next, s.due);
+  }
+  return next;
+}
+
+void ChatSequencer::Forget(ChatId chat) {
+  auto it = chats_.find(chat);
+  if (it == chats_.end()) return;
+  SetDue(it->second, TimePoint::max());
+  chats_.erase(it);
+}
+
+void ChatSequencer::SetDue(State& s, TimePoint due) {
+  const bool had = s.due != TimePoint::max();
+  const bool has = due != TimePoint::max();
+  s.due = due;
+  if (had && !has) --dues_;
+  if (!had && has) ++dues_;
+}
+
+}  // namespace chat::detail

@@ -1,0 +1,332 @@
+// The NATS bus (nats_bus.h). Subjects, per event (docs/scaling.md, "Subjects"):
+//
+//   PREFIX.c.<chat>   every event of a chat (entries, receipts, typing, call signals): one publish;
+//                     NATS forwards it to the nodes that watch the chat (WatchChat), once per node
+//   PREFIX.u.<user>   events of no chat (presence), one publish per recipient; and a kChatUpdate once
+//                     more per recipient, so that the node of a member just added learns of the chat
+//   PREFIX.all        revocations: every node (its sessions and its access cache)
+//
+// Local delivery does not go through NATS: Publish calls this node's handlers at once, in order, and
+// the connection has "no echo", so a node never receives its own events back. Events of other nodes
+// arrive on nats.c's delivery thread (one, shared by every subscription of the process), are parsed
+// (ParseEvent) and handed to the Subscribe handlers, which only queue them (bus.h).
+#include "libchat/plugins/nats_bus.h"
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "mutex.h"
+
+namespace chat {
+namespace {
+
+using detail::CondVar;
+using detail::Mutex;
+using detail::MutexLock;
+using detail::ReaderLock;
+using detail::SharedMutex;
+using detail::WriterLock;
+
+// What nats.c's callbacks reach: it outlives every subscription (the bus waits for their completion
+// callbacks before it goes), so a callback never finds it destroyed.
+struct Core {
+  std::string prefix;
+
+  SharedMutex mu;
+  bool closed GUARDED_BY(mu) = false;
+  std::uint64_t next_id GUARDED_BY(mu) = 1;
+  std::map<std::uint64_t, Bus::Handler> all GUARDED_BY(mu);    // Every event: this node's and others'.
+  std::map<std::uint64_t, Bus::Handler> local GUARDED_BY(mu);  // This node's only.
+  std::map<std::uint64_t, std::function<void()>> loss GUARDED_BY(mu);
+
+  // nats.c subscriptions not yet completed (their handler may still be called).
+  Mutex subs_mu;
+  CondVar subs_done;
+  int live_subs GUARDED_BY(subs_mu) = 0;
+
+  std::atomic<std::uint64_t> malformed{0};
+
+  void Remote(std::shared_ptr<const Event> e) {
+    ReaderLock lock(&mu);
+    if (closed) return;
+    for (const auto& [id, h] : all) h(e);
+  }
+  void PossibleLoss() {
+    ReaderLock lock(&mu);
+    if (closed) return;
+    for (const auto& [id, fn] : loss) fn();
+  }
+  Subscription Add(std::map<std::uint64_t, Bus::Handler> Core::*which, Bus::Handler h,
+                   const std::shared_ptr<Core>& self) {
+    std::uint64_t id = 0;
+    {
+      WriterLock lock(&mu);
+      id = next_id++;
+      (this->*which).emplace(id, std::move(h));
+    }
+    std::weak_ptr<Core> weak = self;
+    return Subscription([weak, which, id] {
+      if (auto c = weak.lock()) {
+        // The writer lock waits for handler calls in progress: none is once this returns.
+        WriterLock lock(&c->mu);
+        (c.get()->*which).erase(id);
+      }
+    });
+  }
+};
+
+void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  auto* core = static_cast<Core*>(closure);
+  auto event = ParseEvent(std::string_view(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+  natsMsg_Destroy(msg);
+  if (!event.ok()) {
+    // A newer node's format, or not ours at all: skipped (counted), never half-delivered.
+    core->malformed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  core->Remote(std::make_shared<const Event>(std::move(*event)));
+}
+
+void OnSubscriptionComplete(void* closure) {
+  auto* core = static_cast<Core*>(closure);
+  {
+    MutexLock lock(&core->subs_mu);
+    --core->live_subs;
+  }
+  core->subs_done.SignalAll();
+}
+
+void OnReconnected(natsConnection*, void* closure) { static_cast<Core*>(closure)->PossibleLoss(); }
+
+void OnAsyncError(natsConnection*, natsSubscription*, natsStatus err, void* closure) {
+  // A slow consumer: the client dropped messages of a subscription whose queue was full.
+  if (err == NATS_SLOW_CONSUMER) static_cast<Core*>(closure)->PossibleLoss();
+}
+
+std::string Describe(const Uri& uri) {
+  std::string host = uri.host;
+  if (std::size_t at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);  // No credentials.
+  return "nats://" + host;
+}
+
+Result<long> IntOption(const Uri& uri, const std::string& key, long fallback, long lo, long hi) {
+  const std::string v = uri.Get(key);
+  if (v.empty()) return fallback;
+  char* end = nullptr;
+  const long n = std::strtol(v.c_str(), &end, 10);
+  if (end == v.c_str() || *end != '\0' || n < lo || n > hi) {
+    return Status::InvalidArgument(key + "=" + v + ": expected a whole number from " + std::to_string(lo) + " to " +
+                                   std::to_string(hi));
+  }
+  return n;
+}
+
+// A subject token may not contain '.', '*', '>' or white space.
+bool ValidToken(const std::string& s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (c == '*' || c == '>' || c == ' ' || c == '\t' || c == '\r' || c == '\n') return false;
+  }
+  return s.front() != '.' && s.back() != '.' && s.find("..") == std::string::npos;
+}
+
+class NatsBus final : public Bus {
+ public:
+  NatsBus(natsConnection* conn, std::shared_ptr<Core> core, std::string describe)
+      : conn_(conn), core_(std::move(core)), describe_(std::move(describe)) {
+    // Every node hears the events meant for every node (revocations) from the start.
+    everyone_ = Watch(core_->prefix + ".all");
+  }
+
+  ~NatsBus() override {
+    everyone_.Reset();
+    {
+      WriterLock lock(&core_->mu);
+      core_->closed = true;
+    }
+    // Closing ends every subscription; wait for their completion callbacks, after which nats.c calls
+    // nothing that points at the core.
+    natsConnection_Close(conn_);
+    {
+      MutexLock lock(&core_->subs_mu);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (core_->live_subs > 0 && std::chrono::steady_clock::now() < deadline) {
+        core_->subs_done.WaitFor(&core_->subs_mu, 100);
+      }
+    }
+    natsConnection_Destroy(conn_);
+  }
+
+  void Publish(std::shared_ptr<const Event> event) override {
+    {
+      // This node's subscribers first, at once and in publish order (as the in-process bus).
+      ReaderLock lock(&core_->mu);
+      for (const auto& [id, h] : core_->all) h(event);
+      for (const auto& [id, h] : core_->local) h(event);
+    }
+    const std::string bytes = SerializeEvent(*event);
+    auto send = [&](const std::string& subject) {
+      // Buffered by nats.c (also while reconnecting, up to its reconnect buffer); a failure loses the
+      // event for other nodes, whose gap repair reads it from the store.
+      natsConnection_Publish(conn_, subject.c_str(), bytes.data(), static_cast<int>(bytes.size()));
+    };
+    if (event->type == EventType::kSessionRevoked) return send(core_->prefix + ".all");
+    if (event->chat != 0) send(core_->prefix + ".c." + std::to_string(event->chat));
+    if (event->chat == 0 || event->type == EventType::kChatUpdate) {
+      for (UserId u : event->recipients) send(core_->prefix + ".u." + std::to_string(u));
+    }
+  }
+
+  Subscription Subscribe(Handler handler) override { return core_->Add(&Core::all, std::move(handler), core_); }
+  Subscription SubscribeLocal(Handler handler) override {
+    return core_->Add(&Core::local, std::move(handler), core_);
+  }
+
+  bool BetweenNodes() const override { return true; }
+  Subscription WatchChat(ChatId chat) override { return Watch(core_->prefix + ".c." + std::to_string(chat)); }
+  Subscription WatchUser(UserId user) override { return Watch(core_->prefix + ".u." + std::to_string(user)); }
+
+  Status FlushInterest(int timeout_ms) override {
+    const natsStatus s = natsConnection_FlushTimeout(conn_, timeout_ms);
+    if (s == NATS_OK) return Status::Ok();
+    return Status::Unavailable(describe_ + ": flush: " + natsStatus_GetText(s));
+  }
+
+  Subscription OnPossibleLoss(std::function<void()> fn) override {
+    std::uint64_t id = 0;
+    {
+      WriterLock lock(&core_->mu);
+      id = core_->next_id++;
+      core_->loss.emplace(id, std::move(fn));
+    }
+    std::weak_ptr<Core> weak = core_;
+    return Subscription([weak, id] {
+      if (auto c = weak.lock()) {
+        WriterLock lock(&c->mu);
+        c->loss.erase(id);
+      }
+    });
+  }
+
+  std::string Unready() const override {
+    switch (natsConnection_Status(conn_)) {
+      case NATS_CONN_STATUS_CONNECTED:
+        return "";
+      case NATS_CONN_STATUS_RECONNECTING:
+        return describe_ + ": reconnecting";
+      case NATS_CONN_STATUS_CLOSED:
+        return describe_ + ": closed";
+      default:
+        return describe_ + ": not connected";
+    }
+  }
+
+  // Subscribes the whole bus (the Subscribe handlers) to `subject` until the Subscription goes.
+  Subscription Watch(const std::string& subject) {
+    natsSubscription* sub = nullptr;
+    {
+      MutexLock lock(&core_->subs_mu);
+      ++core_->live_subs;
+    }
+    natsStatus s = natsConnection_Subscribe(&sub, conn_, subject.c_str(), OnMessage, core_.get());
+    if (s == NATS_OK) s = natsSubscription_SetOnCompleteCB(sub, OnSubscriptionComplete, core_.get());
+    if (s == NATS_OK) {
+      // Far above a burst (nats.c's default is 65,536 messages, 64 MiB); beyond it the client drops
+      // and reports a slow consumer, which OnAsyncError turns into a gap check.
+      s = natsSubscription_SetPendingLimits(sub, 1 << 16, 64 << 20);
+    }
+    if (s != NATS_OK) {
+      // Closed or broken connection: no subscription, so no completion callback will come. The
+      // watcher learns of the loss when the connection is back (OnPossibleLoss) and re-reads.
+      if (sub != nullptr) {
+        natsSubscription_Unsubscribe(sub);
+        natsSubscription_Destroy(sub);
+      } else {
+        MutexLock lock(&core_->subs_mu);
+        --core_->live_subs;
+      }
+      return {};
+    }
+    return Subscription([sub] {
+      // The handler may run once more, concurrently; it only queues the event, which the router
+      // then drops as one it does not watch (or has seen).
+      natsSubscription_Unsubscribe(sub);
+      natsSubscription_Destroy(sub);
+    });
+  }
+
+ private:
+  natsConnection* conn_;
+  std::shared_ptr<Core> core_;
+  const std::string describe_;
+  Subscription everyone_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Bus>> OpenNatsBus(const Uri& uri) {
+  LIBCHAT_RETURN_IF_ERROR(uri.CheckKeys({"prefix", "name", "reconnect_wait_ms", "ping_interval_ms"}));
+  const std::string describe = Describe(uri);
+  auto core = std::make_shared<Core>();
+  core->prefix = uri.Get("prefix", "libchat");
+  if (!ValidToken(core->prefix)) {
+    return Status::InvalidArgument(describe + ": prefix=" + core->prefix + ": not a NATS subject (no '*', '>', spaces)");
+  }
+  LIBCHAT_ASSIGN_OR_RETURN(long reconnect_wait, IntOption(uri, "reconnect_wait_ms", 250, 10, 60000));
+  LIBCHAT_ASSIGN_OR_RETURN(long ping_interval, IntOption(uri, "ping_interval_ms", 5000, 100, 600000));
+
+  // nats://[user:password@]h1:4222,h2:4222: each host a server URL, with the credentials if any.
+  std::string hosts = uri.host;
+  std::string userinfo;
+  if (std::size_t at = hosts.rfind('@'); at != std::string::npos) {
+    userinfo = hosts.substr(0, at + 1);
+    hosts = hosts.substr(at + 1);
+  }
+  std::vector<std::string> urls;
+  for (std::size_t start = 0; start <= hosts.size();) {
+    const std::size_t comma = std::min(hosts.find(',', start), hosts.size());
+    const std::string one = hosts.substr(start, comma - start);
+    if (!one.empty()) urls.push_back("nats://" + userinfo + one);
+    start = comma + 1;
+  }
+  if (urls.empty()) return Status::InvalidArgument("nats://: no server (nats://HOST:PORT[,HOST:PORT...])");
+  std::vector<const char*> servers;
+  for (const auto& u : urls) servers.push_back(u.c_str());
+
+  natsOptions* opts = nullptr;
+  if (natsOptions_Create(&opts) != NATS_OK) return Status::Internal(describe + ": natsOptions_Create");
+  natsStatus s = natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
+  if (s == NATS_OK) s = natsOptions_SetName(opts, uri.Get("name", "chatd").c_str());
+  // Our own events are delivered locally by Publish; the server must not send them back.
+  if (s == NATS_OK) s = natsOptions_SetNoEcho(opts, true);
+  // One delivery thread for every subscription (one per chat would be a thread per chat).
+  if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(opts, true);
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, reconnect_wait);
+  // A server that went silent (no close) counts as lost after two unanswered pings.
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, ping_interval);
+  if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, 2);
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, OnReconnected, core.get());
+  if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, OnAsyncError, core.get());
+  if (s != NATS_OK) {
+    natsOptions_Destroy(opts);
+    return Status::InvalidArgument(describe + ": " + natsStatus_GetText(s));
+  }
+  natsConnection* conn = nullptr;
+  s = natsConnection_Connect(&conn, opts);
+  natsOptions_Destroy(opts);
+  if (s != NATS_OK) {
+    return Status::Unavailable(describe + ": connect: " + natsStatus_GetText(s) + " (" + nats_GetLastError(nullptr) + ")");
+  }
+  return std::unique_ptr<Bus>(std::make_unique<NatsBus>(conn, std::move(core), describe));
+}
+
+void RegisterNatsBus(Registry& registry) { registry.RegisterBus("nats", OpenNatsBus); }
+
+}  // namespace chat

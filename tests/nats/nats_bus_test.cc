@@ -1,0 +1,212 @@
+// The NATS bus (plugins/nats_bus) between "nodes": one Bus object per node, each attached to a
+// different server of a real 3-server cluster. Events reach the nodes that declared interest, once;
+// a node's own subscribers get its events at once and in order; a lost server is noticed and healed.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "nats_cluster.h"
+#include "test_support.h"
+
+using namespace chat;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A subject prefix of its own per test, so that tests sharing the cluster never see each other.
+std::string UniquePrefix() {
+  std::random_device rd;
+  return "t" + std::to_string(rd()) + std::to_string(rd());
+}
+
+std::unique_ptr<Bus> Node(const std::string& url, const std::string& prefix) {
+  auto bus = test::TestRegistry().MakeBus(url + "?prefix=" + prefix);
+  REQUIRE_OK(bus);
+  REQUIRE((*bus)->BetweenNodes());
+  return std::move(*bus);
+}
+
+std::shared_ptr<const Event> Typing(ChatId chat, UserId user, std::vector<UserId> recipients) {
+  auto e = std::make_shared<Event>();
+  e->type = EventType::kTyping;
+  e->chat = chat;
+  e->user = user;
+  e->recipients = std::move(recipients);
+  return e;
+}
+
+// What one node's subscriber saw (the handler runs on the bus's threads).
+struct Seen {
+  void Add(const Event& e) {
+    std::lock_guard lock(mu);
+    events.push_back(e);
+    cv.notify_all();
+  }
+  bool WaitFor(std::size_t n, std::chrono::milliseconds timeout = 5s) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, timeout, [&] { return events.size() >= n; });
+  }
+  std::size_t size() {
+    std::lock_guard lock(mu);
+    return events.size();
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Event> events;
+};
+
+Subscription Record(Bus& bus, Seen& seen) {
+  return bus.Subscribe([&seen](const std::shared_ptr<const Event>& e) { seen.Add(*e); });
+}
+
+test::NatsCluster& Shared() {
+  auto c = test::SharedNatsCluster();
+  REQUIRE_OK(c);
+  return **c;
+}
+
+}  // namespace
+
+TEST_CASE("nats bus: a chat's event reaches once each node that watches the chat and no other node", "[nats]") {
+  auto& cluster = Shared();
+  const std::string prefix = UniquePrefix();
+  auto a = Node(cluster.Url(0), prefix);
+  auto b = Node(cluster.Url(1), prefix);
+  auto c = Node(cluster.Url(2), prefix);
+  Seen sa, sb, sc;
+  auto ra = Record(*a, sa);
+  auto rb = Record(*b, sb);
+  auto rc = Record(*c, sc);
+  auto watch_b = b->WatchChat(7);
+  auto watch_c = c->WatchChat(8);  // Another chat: nothing of chat 7 may reach C.
+  REQUIRE_OK(b->FlushInterest(2000));
+  REQUIRE_OK(c->FlushInterest(2000));
+  // The routes learn a new interest asynchronously: wait until B's reaches A's server.
+  for (int i = 0; i < 200 && sb.size() == 0; ++i) {
+    a->Publish(Typing(7, 1000, {1}));
+    std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(sb.WaitFor(1));
+  const std::size_t before_b = sb.size(), before_a = sa.size();
+  for (UserId u = 1; u <= 100; ++u) a->Publish(Typing(7, u, {u}));
+  REQUIRE(sb.WaitFor(before_b + 100));
+  // The publishing node's own subscriber got each at once, once (no echo from the server).
+  CHECK(sa.size() == before_a + 100);
+  std::this_thread::sleep_for(200ms);
+  CHECK(sb.size() == before_b + 100);
+  CHECK(sc.size() == 0);
+  // One publisher's events keep their order on the subject.
+  for (std::size_t i = 0; i < 100; ++i) CHECK(sb.events[before_b + i].user == i + 1);
+
+  // After the watch ends, nothing more reaches B.
+  watch_b.Reset();
+  REQUIRE_OK(b->FlushInterest(2000));
+  std::this_thread::sleep_for(100ms);
+  const std::size_t after = sb.size();
+  a->Publish(Typing(7, 1, {1}));
+  std::this_thread::sleep_for(200ms);
+  CHECK(sb.size() == after);
+}
+
+TEST_CASE("nats bus: presence goes to the recipients' nodes, membership changes also to the members' nodes, "
+          "revocations to every node", "[nats]") {
+  auto& cluster = Shared();
+  const std::string prefix = UniquePrefix();
+  auto a = Node(cluster.Url(0), prefix);
+  auto b = Node(cluster.Url(1), prefix);
+  auto c = Node(cluster.Url(2), prefix);
+  Seen sb, sc;
+  auto rb = Record(*b, sb);
+  auto rc = Record(*c, sc);
+  auto user_b = b->WatchUser(21);  // B holds user 21; C holds nobody involved.
+  REQUIRE_OK(b->FlushInterest(2000));
+  auto presence = std::make_shared<Event>();
+  presence->type = EventType::kPresence;
+  presence->user = 20;
+  presence->online = true;
+  presence->recipients = {21, 22};
+  for (int i = 0; i < 200 && sb.size() == 0; ++i) {
+    a->Publish(presence);
+    std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(sb.WaitFor(1));
+  CHECK(sb.events[0].type == EventType::kPresence);
+
+  // A kChatUpdate of chat 9 (which B does not watch) naming user 21 reaches B by the user's subject.
+  auto update = std::make_shared<Event>();
+  update->type = EventType::kChatUpdate;
+  update->chat = 9;
+  update->recipients = {20, 21};
+  auto m = std::make_shared<Message>();
+  m->chat = 9;
+  m->seq = 3;
+  m->kind = MessageKind::kMembership;
+  update->message = m;
+  const std::size_t before = sb.size();
+  a->Publish(update);
+  REQUIRE(sb.WaitFor(before + 1));
+  CHECK(sb.events.back().type == EventType::kChatUpdate);
+  CHECK(sb.events.back().message->seq == 3);
+
+  // A revocation reaches every node, watched or not.
+  auto revoked = std::make_shared<Event>();
+  revoked->type = EventType::kSessionRevoked;
+  revoked->user = 99;
+  revoked->recipients = {99};
+  for (int i = 0; i < 200 && sc.size() == 0; ++i) {
+    a->Publish(revoked);
+    std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(sc.WaitFor(1));
+  CHECK(sc.events[0].type == EventType::kSessionRevoked);
+  CHECK(sc.events[0].user == 99);
+}
+
+TEST_CASE("nats bus: a node whose server stops reconnects to another, reports the possible loss and is ready again",
+          "[nats]") {
+  auto cluster = test::NatsCluster::Start(3);
+  REQUIRE_OK(cluster);
+  auto& nats = **cluster;
+  const std::string prefix = UniquePrefix();
+  // The node knows only server 0 at first; the cluster tells it of the others.
+  auto a = Node(nats.Url(0), prefix);
+  auto b = Node(nats.Url(1), prefix);
+  CHECK(a->Unready().empty());
+  std::atomic<int> losses{0};
+  auto on_loss = a->OnPossibleLoss([&] { losses.fetch_add(1); });
+  Seen sa;
+  auto ra = Record(*a, sa);
+  auto watch = a->WatchChat(5);
+  REQUIRE_OK(a->FlushInterest(2000));
+
+  nats.Stop(0);
+  // It moves to a server it learned of (1 or 2) and says the events of the gap may be lost.
+  for (int i = 0; i < 500 && losses.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(losses.load() >= 1);
+  CHECK(a->Unready().empty());
+  // Its watch was carried over: events of chat 5 published on B reach it again.
+  for (int i = 0; i < 300 && sa.size() == 0; ++i) {
+    b->Publish(Typing(5, 1, {1}));
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(sa.size() >= 1);
+  REQUIRE_OK(nats.Restart(0));
+}
+
+TEST_CASE("nats bus: a URI with an unknown key or no reachable server fails at once, naming it", "[nats]") {
+  auto bad_key = test::TestRegistry().MakeBus("nats://127.0.0.1:4222?colour=blue");
+  REQUIRE_FALSE(bad_key.ok());
+  CHECK(bad_key.error().code() == StatusCode::kInvalidArgument);
+  CHECK(bad_key.error().message().find("colour") != std::string::npos);
+  auto bad_prefix = test::TestRegistry().MakeBus("nats://127.0.0.1:4222?prefix=a.*");
+  REQUIRE_FALSE(bad_prefix.ok());
+  CHECK(bad_prefix.error().code() == StatusCode::kInvalidArgument);
+  // Port 1 on loopback: nothing listens there.
+  auto nobody = test::TestRegistry().MakeBus("nats://127.0.0.1:1");
+  REQUIRE_FALSE(nobody.ok());
+  CHECK(nobody.error().code() == StatusCode::kUnavailable);
+  CHECK(nobody.error().message().find("nats://127.0.0.1:1") != std::string::npos);
+}
