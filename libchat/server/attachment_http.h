@@ -4,7 +4,7 @@
 // size of the file: the body is read (or written) a chunk at a time, and the next chunk is read only
 // after a worker thread has written the previous one to the BlobStore (backpressure by construction).
 //
-// Runs on the connection's strand; store and blob calls run on the server's workers and post their
+// Runs on the connection's lane (io_lane.h); store and blob calls run on the server's workers and post their
 // results back. Errors are JSON {"code","message"} with the HTTP status of the Status code.
 #pragma once
 
@@ -24,7 +24,7 @@ inline constexpr std::string_view kAttachmentPathPrefix = "/v1/attachments/";
 // http:// and https:// alike (the connection is a TransportStream): compiled once.
 class AttachmentExchange : public std::enable_shared_from_this<AttachmentExchange> {
  public:
-  // Called on the strand when the exchange is over: keep_alive says whether the connection may read
+  // Called on the lane when the exchange is over: keep_alive says whether the connection may read
   // the next request (false: the caller closes it).
   using Done = std::function<void(bool keep_alive)>;
 

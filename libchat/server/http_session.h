@@ -1,7 +1,7 @@
 // HttpSession: one HTTP connection (plain or TLS). Serves /healthz, /readyz and /metrics, hands
 // /v1/attachments/{id} to an AttachmentExchange for the request, and a WebSocket upgrade at /ws over
 // to a WsSession. Requests are read one at a time, each bounded in size
-// (http_body_limit) and time (handshake_timeout). Lives on its connection's strand.
+// (http_body_limit) and time (handshake_timeout). Lives on its connection's lane (io_lane.h).
 #pragma once
 
 #include <memory>
