@@ -1,5 +1,7 @@
 // UniqueFunction<void(Args...)>: a move-only, type-erased callable with a small inline buffer, for
-// completion handlers that cross the Transport boundary (transport.h). std::function needs copyable
+// completion handlers that cross a type-erased stream (the server's Transport, libchat/server/transport.h;
+// the client's ClientStream, libchat/client/client_stream.h). Boost 1.74 has no
+// asio::any_completion_handler, and std::function needs copyable
 // targets and allocates for anything larger than two pointers that is not trivially copyable (a
 // lambda holding a shared_ptr); a session's handlers (`[self](error_code, size_t) {...}`) fit the
 // 48-byte buffer here, so the hot path allocates nothing. Larger targets (Beast's composed
