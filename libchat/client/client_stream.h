@@ -84,10 +84,7 @@ class ClientStream {
   }
   template <class MutableBufferSequence>
   std::size_t read_some(const MutableBufferSequence& buffers) {
-    error_code ec;
-    const std::size_t n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
+    return OrThrow([&](error_code& ec) { return ReadSome(First(buffers), ec); });
   }
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers, error_code& ec) {
@@ -95,15 +92,20 @@ class ClientStream {
   }
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers) {
-    error_code ec;
-    const std::size_t n = write_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
+    return OrThrow([&](error_code& ec) { return WriteSome(List(buffers), ec); });
   }
 
  private:
   struct Tls;
 
+  // The throwing forms of the synchronous operations.
+  template <class F>
+  static std::size_t OrThrow(F f) {
+    error_code ec;
+    const std::size_t n = f(ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
   // A read_some fills one buffer: the first non-empty one.
   template <class MutableBufferSequence>
   static boost::asio::mutable_buffer First(const MutableBufferSequence& b) {
