@@ -2,8 +2,6 @@
 // itself is in connection.cc, the local copy in offline.cc (client_internal.h lists every file).
 #include "libchat/client.h"
 
-#include <boost/asio/post.hpp>
-
 #include "client_internal.h"
 
 namespace chat {
@@ -162,13 +160,7 @@ void Client::Close() {
     std::lock_guard<std::mutex> lock(impl_->mu);
     if (impl_->closed || !impl_->open) return;
   }
-  Impl* raw = impl_.get();
-  net::post(impl_->ioc, [raw] {
-    auto l = raw->link;
-    if (!l || l->close_requested) return;
-    l->close_requested = true;
-    if (!l->writing) raw->DoClose(l);
-  });
+  impl_->RequestClose();
   // The server answers a close at once; a dead one is not waited for long.
   WaitForClose(std::chrono::seconds(2)).reset();
 }

@@ -1,5 +1,6 @@
 // Internals of chat::Client shared by its source files, each with one job:
 //   json_decode.cc   wire JSON -> domain types (Message, User, ...), Reply::status
+//   client_stream.cc the connection's byte stream, plain or TLS (the only file that knows which)
 //   connection.cc    the WebSocket link: connect, TLS, hello, read, write, close, request/response
 //   client.cc        the public API: connection, events, cursors, the typed commands
 //   local_store.cc   the local copy (ClientOptions::local_store): chats, messages, cursors, outbox
@@ -9,12 +10,8 @@
 // Not installed; nothing here is part of libchat's API.
 #pragma once
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
-#include <boost/beast/websocket.hpp>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -31,13 +28,15 @@
 #include "libchat/client.h"
 #include "local_store.h"
 
+// No Beast here: this header is in every file of the client, most of which do no I/O.
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+
 namespace chat::client_internal {
 
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 namespace net = boost::asio;
 namespace ssl = net::ssl;
-using tcp = net::ip::tcp;
 using Json = codec::Json;
 
 // Serialises without throwing (invalid UTF-8 is replaced).
@@ -82,38 +81,8 @@ Result<T> ParseReply(const Reply& r, F f) {
   }
 }
 
-// One WebSocket connection. A Client has one at a time; Reconnect replaces it. Handlers hold the
-// Link by shared_ptr, so an old link's last completions find it alive. I/O thread only.
-struct Link {
-  using PlainWs = websocket::stream<beast::tcp_stream>;
-  using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
-
-  Link(net::io_context& ioc, ssl::context* tls) : resolver(ioc) {
-    if (tls != nullptr) {
-      tls_ws.emplace(ioc, *tls);
-    } else {
-      plain_ws.emplace(ioc);
-    }
-  }
-  // Runs f(ws) on the stream in use. f's code is compiled for both.
-  template <class F>
-  void WithWs(F&& f) {
-    if (tls_ws) {
-      f(*tls_ws);
-    } else {
-      f(*plain_ws);
-    }
-  }
-
-  std::optional<PlainWs> plain_ws;
-  std::optional<TlsWs> tls_ws;
-  tcp::resolver resolver;
-  beast::flat_buffer buffer;
-  std::deque<std::shared_ptr<const std::string>> outbox;
-  bool writing = false;
-  bool close_requested = false;
-  std::uint64_t generation = 0;  // Which Connect/Reconnect made it.
-};
+// One WebSocket connection (connection.cc). A Client has one at a time; Reconnect replaces it.
+struct Link;
 
 }  // namespace chat::client_internal
 
@@ -133,16 +102,15 @@ struct Client::Impl {
   // previous link must have closed. Unavailable if the server cannot be reached.
   Status OpenLink();
   void DoConnect(std::shared_ptr<Link> link);
-  template <class Ws>
-  void DoConnectOn(std::shared_ptr<Link> link, Ws& ws);
-  template <class Ws>
-  void DoUpgrade(std::shared_ptr<Link> link, Ws& ws);
+  void DoUpgrade(std::shared_ptr<Link> link);
   void DoRead(std::shared_ptr<Link> link);
   void HandleFrame(const std::string& text);
   void HandleEvent(const std::string& name, const Json& data);
   void Write(std::shared_ptr<const std::string> frame);
   void DoWrite(std::shared_ptr<Link> link);
   void DoClose(std::shared_ptr<Link> link);
+  // Client::Close's part on the I/O thread: closes the link once its writes are out. Thread-safe.
+  void RequestClose();
   // The link of generation `gen` ended: records why and fails every call still waiting.
   void MarkClosed(std::uint64_t gen, CloseInfo info);
   Reply Call(std::string_view cmd, Json args, std::function<void(const Json&)> hook = {});
@@ -176,7 +144,7 @@ struct Client::Impl {
   std::uint16_t port = 0;
   client_internal::net::io_context ioc{1};
   client_internal::net::executor_work_guard<client_internal::net::io_context::executor_type> guard{ioc.get_executor()};
-  std::unique_ptr<client_internal::ssl::context> tls_ctx;  // Set by InitTls.
+  std::shared_ptr<client_internal::ssl::context> tls_ctx;  // Set by InitTls.
   std::shared_ptr<Link> link;             // I/O thread only.
   std::thread thread;
   std::unique_ptr<LocalStore> local;      // ClientOptions::local_store; null without.

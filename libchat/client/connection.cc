@@ -1,18 +1,40 @@
 // chat::Client's WebSocket link: connecting (TLS optional), hello, reading and demultiplexing frames,
 // one write at a time, closing. Everything here runs on the client's I/O thread except OpenLink and
 // Call, which block their caller until the I/O thread answers.
-#include <openssl/ssl.h>
-
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/beast/websocket/ssl.hpp>
-#include <type_traits>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
 
 #include "client_internal.h"
+#include "client_stream.h"
 
 namespace chat {
 
 using namespace client_internal;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+
+namespace client_internal {
+
+// One WebSocket connection, plain or TLS (ClientStream: this code is compiled once for both).
+// Handlers hold the Link by shared_ptr, so an old link's last completions find it alive. I/O thread
+// only.
+struct Link {
+  Link(net::io_context& ioc, ssl::context* tls) : ws(ioc, tls), resolver(ioc) {}
+
+  websocket::stream<ClientStream> ws;
+  tcp::resolver resolver;
+  beast::flat_buffer buffer;
+  std::deque<std::shared_ptr<const std::string>> outbox;
+  bool writing = false;
+  bool close_requested = false;
+  std::uint64_t generation = 0;  // Which Connect/Reconnect made it.
+};
+
+}  // namespace client_internal
 
 namespace {
 constexpr std::size_t kMaxUnmatched = 1000;
@@ -20,8 +42,8 @@ constexpr std::size_t kMaxUnmatched = 1000;
 
 Status Client::Impl::InitTls() {
   if (!options.tls) return Status::Ok();
-  tls_ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
-  beast::error_code ec;
+  tls_ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  boost::system::error_code ec;
   tls_ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                            ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
                        ec);
@@ -73,45 +95,33 @@ Status Client::Impl::OpenLink() {
 }
 
 void Client::Impl::DoConnect(std::shared_ptr<Link> l) {
-  l->WithWs([&](auto& ws) { DoConnectOn(l, ws); });
-}
-
-template <class Ws>
-void Client::Impl::DoConnectOn(std::shared_ptr<Link> l, Ws& ws) {
-  l->resolver.async_resolve(host, std::to_string(port), [this, l, &ws](beast::error_code ec,
-                                                                         tcp::resolver::results_type results) {
+  l->resolver.async_resolve(host, std::to_string(port), [this, l](beast::error_code ec,
+                                                                  tcp::resolver::results_type results) {
     if (ec) return MarkClosed(l->generation, {0, "resolve " + host + ": " + ec.message()});
+    ClientStream& stream = l->ws.next_layer();
     // Bounds the TCP connect and, with TLS, the TLS handshake.
-    beast::get_lowest_layer(ws).expires_after(options.connect_timeout);
-    beast::get_lowest_layer(ws).async_connect(results, [this, l, &ws](beast::error_code ec, const tcp::endpoint&) {
+    stream.tcp().expires_after(options.connect_timeout);
+    stream.tcp().async_connect(results, [this, l](beast::error_code ec, const tcp::endpoint&) {
       if (ec) return MarkClosed(l->generation, {0, "connect: " + ec.message()});
+      ClientStream& stream = l->ws.next_layer();
       // Small frames, latency matters: no Nagle delay.
       beast::error_code ignored;
-      beast::get_lowest_layer(ws).socket().set_option(tcp::no_delay(true), ignored);
-      if constexpr (std::is_same_v<Ws, Link::TlsWs>) {
-        // SNI, so that a server with several certificates picks this host's, and the certificate
-        // must name the host (DNS name or IP address) unless verification is off.
-        const std::string& name = options.tls_server_name.empty() ? host : options.tls_server_name;
-        SSL_set_tlsext_host_name(ws.next_layer().native_handle(), name.c_str());
-        if (options.tls_verify) ws.next_layer().set_verify_callback(ssl::host_name_verification(name));
-        ws.next_layer().async_handshake(ssl::stream_base::client, [this, l, &ws](beast::error_code ec) {
-          if (ec) return MarkClosed(l->generation, {0, "TLS handshake: " + ec.message()});
-          DoUpgrade(l, ws);
-        });
-      } else {
-        DoUpgrade(l, ws);
-      }
+      stream.tcp().socket().set_option(tcp::no_delay(true), ignored);
+      stream.SetServerName(options.tls_server_name.empty() ? host : options.tls_server_name, options.tls_verify);
+      stream.AsyncHandshake([this, l](beast::error_code ec) {
+        if (ec) return MarkClosed(l->generation, {0, "TLS handshake: " + ec.message()});
+        DoUpgrade(l);
+      });
     });
   });
 }
 
-template <class Ws>
-void Client::Impl::DoUpgrade(std::shared_ptr<Link> l, Ws& ws) {
+void Client::Impl::DoUpgrade(std::shared_ptr<Link> l) {
   // The websocket stream's own timeouts take over from the tcp stream's.
-  beast::get_lowest_layer(ws).expires_never();
-  ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-  ws.read_message_max(options.max_frame_bytes);
-  ws.async_handshake(host + ":" + std::to_string(port), options.path, [this, l](beast::error_code ec) {
+  l->ws.next_layer().tcp().expires_never();
+  l->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+  l->ws.read_message_max(options.max_frame_bytes);
+  l->ws.async_handshake(host + ":" + std::to_string(port), options.path, [this, l](beast::error_code ec) {
     if (ec) return MarkClosed(l->generation, {0, "websocket handshake: " + ec.message()});
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -124,19 +134,17 @@ void Client::Impl::DoUpgrade(std::shared_ptr<Link> l, Ws& ws) {
 }
 
 void Client::Impl::DoRead(std::shared_ptr<Link> l) {
-  l->WithWs([this, l](auto& ws) {
-    ws.async_read(l->buffer, [this, l, &ws](beast::error_code ec, std::size_t) {
-      if (ec) {
-        if (ec == websocket::error::closed) {
-          return MarkClosed(l->generation, {static_cast<int>(ws.reason().code), std::string(ws.reason().reason.c_str())});
-        }
-        return MarkClosed(l->generation, {0, ec.message()});
+  l->ws.async_read(l->buffer, [this, l](beast::error_code ec, std::size_t) {
+    if (ec) {
+      if (ec == websocket::error::closed) {
+        return MarkClosed(l->generation, {static_cast<int>(l->ws.reason().code), std::string(l->ws.reason().reason.c_str())});
       }
-      std::string text = beast::buffers_to_string(l->buffer.data());
-      l->buffer.consume(l->buffer.size());
-      HandleFrame(text);
-      DoRead(l);
-    });
+      return MarkClosed(l->generation, {0, ec.message()});
+    }
+    std::string text = beast::buffers_to_string(l->buffer.data());
+    l->buffer.consume(l->buffer.size());
+    HandleFrame(text);
+    DoRead(l);
   });
 }
 
@@ -275,29 +283,34 @@ void Client::Impl::Write(std::shared_ptr<const std::string> frame) {
 
 void Client::Impl::DoWrite(std::shared_ptr<Link> l) {
   l->writing = true;
-  l->WithWs([this, l](auto& ws) {
-    ws.text(true);
-    ws.async_write(net::buffer(*l->outbox.front()), [this, l](beast::error_code ec, std::size_t) {
-      l->writing = false;
-      if (ec) {
-        l->outbox.clear();
-        return MarkClosed(l->generation, {0, "write: " + ec.message()});
-      }
-      l->outbox.pop_front();
-      if (!l->outbox.empty()) return DoWrite(l);
-      if (l->close_requested) DoClose(l);
-    });
+  l->ws.text(true);
+  l->ws.async_write(net::buffer(*l->outbox.front()), [this, l](beast::error_code ec, std::size_t) {
+    l->writing = false;
+    if (ec) {
+      l->outbox.clear();
+      return MarkClosed(l->generation, {0, "write: " + ec.message()});
+    }
+    l->outbox.pop_front();
+    if (!l->outbox.empty()) return DoWrite(l);
+    if (l->close_requested) DoClose(l);
   });
 }
 
 void Client::Impl::DoClose(std::shared_ptr<Link> l) {
   // Over TLS, Beast's teardown sends close_notify before closing the TCP connection.
-  l->WithWs([this, l](auto& ws) {
-    ws.async_close(websocket::close_code::normal, [this, l](beast::error_code) {
-      // The pending read completes with websocket::error::closed and records the server's answer;
-      // this covers a close that failed before that.
-      MarkClosed(l->generation, {1000, ""});
-    });
+  l->ws.async_close(websocket::close_code::normal, [this, l](beast::error_code) {
+    // The pending read completes with websocket::error::closed and records the server's answer;
+    // this covers a close that failed before that.
+    MarkClosed(l->generation, {1000, ""});
+  });
+}
+
+void Client::Impl::RequestClose() {
+  net::post(ioc, [this] {
+    auto l = link;
+    if (!l || l->close_requested) return;
+    l->close_requested = true;
+    if (!l->writing) DoClose(l);
   });
 }
 

@@ -3,20 +3,23 @@
 // session's bearer token, the bytes moved in chunks with a progress callback. Runs on the calling
 // thread with its own io_context; the WebSocket link is not involved.
 #include <boost/asio/connect.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <openssl/ssl.h>
 
 #include <limits>
 
 #include "client_internal.h"
+#include "client_stream.h"
 #include "crypto.h"
 
 namespace chat {
 
 using namespace client_internal;
+namespace beast = boost::beast;
 namespace http = beast::http;
+using tcp = net::ip::tcp;
 
 namespace {
 
@@ -35,14 +38,10 @@ Status HttpError(const http::response<http::string_body>& res) {
   return r.status();
 }
 
-template <class Stream>
-void Expire(Stream& s, std::chrono::milliseconds t) {
-  beast::get_lowest_layer(s).expires_after(t);
-}
+void Expire(ClientStream& s, std::chrono::milliseconds t) { s.tcp().expires_after(t); }
 
 // PUT `bytes` to `target`, `progress` after each chunk; the server's answer.
-template <class Stream>
-Result<http::response<http::string_body>> DoPut(Stream& stream, const std::string& host, const std::string& target,
+Result<http::response<http::string_body>> DoPut(ClientStream& stream, const std::string& host, const std::string& target,
                                                 const std::string& token, const std::string& mime,
                                                 std::string_view bytes, const TransferProgress& progress,
                                                 std::chrono::milliseconds timeout) {
@@ -74,8 +73,7 @@ Result<http::response<http::string_body>> DoPut(Stream& stream, const std::strin
 }
 
 // GET `target`; `progress` as the body arrives.
-template <class Stream>
-Result<http::response<http::string_body>> DoGet(Stream& stream, const std::string& host, const std::string& target,
+Result<http::response<http::string_body>> DoGet(ClientStream& stream, const std::string& host, const std::string& target,
                                                 const std::string& token, const TransferProgress& progress,
                                                 std::chrono::milliseconds timeout) {
   http::request<http::empty_body> req{http::verb::get, target, 11};
@@ -113,26 +111,17 @@ R Client::Impl::WithHttpStream(F exchange) {
   auto endpoints = resolver.resolve(impl.host, std::to_string(impl.port), ec);
   if (ec) return Status::Unavailable("resolve " + impl.host + ": " + ec.message());
   const std::string host = impl.host + ":" + std::to_string(impl.port);
-  if (!impl.tls_ctx) {
-    beast::tcp_stream stream(ioc);
-    stream.expires_after(impl.options.connect_timeout);
-    stream.connect(endpoints, ec);
-    if (ec) return Status::Unavailable("connect: " + ec.message());
-    auto out = exchange(stream, host);
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-    return out;
-  }
-  beast::ssl_stream<beast::tcp_stream> stream(ioc, *impl.tls_ctx);
-  const std::string& name = impl.options.tls_server_name.empty() ? impl.host : impl.options.tls_server_name;
-  SSL_set_tlsext_host_name(stream.native_handle(), name.c_str());
-  if (impl.options.tls_verify) stream.set_verify_callback(ssl::host_name_verification(name));
-  beast::get_lowest_layer(stream).expires_after(impl.options.connect_timeout);
-  beast::get_lowest_layer(stream).connect(endpoints, ec);
+  // Plain or TLS: one stream type (client_stream.h), so the exchange is compiled once.
+  ClientStream stream(ioc, impl.tls_ctx.get());
+  stream.SetServerName(impl.options.tls_server_name.empty() ? impl.host : impl.options.tls_server_name,
+                       impl.options.tls_verify);
+  stream.tcp().expires_after(impl.options.connect_timeout);
+  stream.tcp().connect(endpoints, ec);
   if (ec) return Status::Unavailable("connect: " + ec.message());
-  stream.handshake(ssl::stream_base::client, ec);
+  stream.Handshake(ec);
   if (ec) return Status::Unavailable("TLS handshake: " + ec.message());
   auto out = exchange(stream, host);
-  stream.shutdown(ec);
+  stream.Shutdown(ec);
   return out;
 }
 
@@ -152,7 +141,7 @@ Result<Attachment> Client::UploadAttachment(AttachmentKind kind, const std::stri
   }
   const auto timeout = impl_->options.request_timeout;
   using Response = Result<http::response<http::string_body>>;
-  auto res = impl_->WithHttpStream<Response>([&](auto& stream, const std::string& host) {
+  auto res = impl_->WithHttpStream<Response>([&](ClientStream& stream, const std::string& host) {
     return DoPut(stream, host, ticket->first, token, mime_type, bytes, progress, timeout);
   });
   if (!res.ok()) return res.error();
@@ -177,7 +166,7 @@ Result<std::string> Client::DownloadAttachment(const std::string& attachment_id,
   }
   const auto timeout = impl_->options.request_timeout;
   using Response = Result<http::response<http::string_body>>;
-  auto res = impl_->WithHttpStream<Response>([&](auto& stream, const std::string& host) {
+  auto res = impl_->WithHttpStream<Response>([&](ClientStream& stream, const std::string& host) {
     return DoGet(stream, host, "/v1/attachments/" + attachment_id, token, progress, timeout);
   });
   if (!res.ok()) return res.error();

@@ -97,8 +97,7 @@ std::string ErrorJson(const Status& s) {
 
 }  // namespace
 
-template <class Stream>
-AttachmentExchange<Stream>::AttachmentExchange(Stream& stream, beast::flat_buffer& buffer,
+AttachmentExchange::AttachmentExchange(TransportStream& stream, beast::flat_buffer& buffer,
                                        std::shared_ptr<ServerState> state,
                                        http::request_parser<http::empty_body>& header, std::shared_ptr<void> owner,
                                        Done done)
@@ -109,8 +108,7 @@ AttachmentExchange<Stream>::AttachmentExchange(Stream& stream, beast::flat_buffe
       owner_(std::move(owner)),
       done_(std::move(done)) {}
 
-template <class Stream>
-void AttachmentExchange<Stream>::Run() {
+void AttachmentExchange::Run() {
   const auto& req = header_.get();
   keep_alive_ = req.keep_alive();
   version_ = req.version();
@@ -162,8 +160,7 @@ void AttachmentExchange<Stream>::Run() {
 
 // ------------------------------------------------------------------ upload
 
-template <class Stream>
-void AttachmentExchange<Stream>::OnUploadReady(Result<std::unique_ptr<AttachmentUpload>> upload) {
+void AttachmentExchange::OnUploadReady(Result<std::unique_ptr<AttachmentUpload>> upload) {
   if (!upload.ok()) return ReplyError(upload.error(), has_body_);
   upload_ = std::move(*upload);
   const std::uint64_t size = upload_->attachment().size;
@@ -180,7 +177,7 @@ void AttachmentExchange<Stream>::OnUploadReady(Result<std::unique_ptr<Attachment
   if (expect_continue_) {
     // The client waits for this before sending the body (curl does for large uploads).
     empty_res_.emplace(http::status::continue_, version_);
-    beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
+    stream_.transport().ExpiresAfter(state_->options.write_timeout);
     http::async_write(stream_, *empty_res_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->Finish(false);
       self->DoReadChunk();
@@ -190,21 +187,19 @@ void AttachmentExchange<Stream>::OnUploadReady(Result<std::unique_ptr<Attachment
   DoReadChunk();
 }
 
-template <class Stream>
-void AttachmentExchange<Stream>::DoReadChunk() {
+void AttachmentExchange::DoReadChunk() {
   auto& body = body_->get().body();
   body.data = chunk_.get();
   body.size = kChunkBytes;
   // An empty body is complete already; Finish reports what is missing.
   if (body_->is_done()) return OnReadChunk({}, 0);
   // Each chunk must arrive within the idle timeout: a stalled uploader does not hold a worker.
-  beast::get_lowest_layer(stream_).expires_after(state_->options.idle_timeout);
+  stream_.transport().ExpiresAfter(state_->options.idle_timeout);
   http::async_read(stream_, buffer_, *body_,
                    beast::bind_front_handler(&AttachmentExchange::OnReadChunk, this->shared_from_this()));
 }
 
-template <class Stream>
-void AttachmentExchange<Stream>::OnReadChunk(beast::error_code ec, std::size_t) {
+void AttachmentExchange::OnReadChunk(beast::error_code ec, std::size_t) {
   // need_buffer: our chunk is full, which is what we asked for.
   if (ec == http::error::need_buffer) ec = {};
   if (ec == http::error::body_limit) {
@@ -230,8 +225,7 @@ void AttachmentExchange<Stream>::OnReadChunk(beast::error_code ec, std::size_t) 
   });
 }
 
-template <class Stream>
-void AttachmentExchange<Stream>::OnChunkStored(Status written, std::optional<Result<Attachment>> finished) {
+void AttachmentExchange::OnChunkStored(Status written, std::optional<Result<Attachment>> finished) {
   const bool body_left = !body_->is_done();
   if (!written.ok()) return ReplyError(written, body_left);
   if (!finished) return DoReadChunk();
@@ -242,8 +236,7 @@ void AttachmentExchange<Stream>::OnChunkStored(Status written, std::optional<Res
 
 // ------------------------------------------------------------------ download
 
-template <class Stream>
-void AttachmentExchange<Stream>::OnDownloadReady(Result<AttachmentDownload> download) {
+void AttachmentExchange::OnDownloadReady(Result<AttachmentDownload> download) {
   if (!download.ok()) return ReplyError(download.error(), has_body_);
   const Attachment& a = download->attachment;
   reader_ = std::move(download->reader);
@@ -266,7 +259,7 @@ void AttachmentExchange<Stream>::OnDownloadReady(Result<AttachmentDownload> down
   if (!if_none_match_.empty() && MatchesAny(if_none_match_, etag)) {
     empty_res_.emplace(http::status::not_modified, version_);
     headers(*empty_res_);
-    beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
+    stream_.transport().ExpiresAfter(state_->options.write_timeout);
     http::async_write(stream_, *empty_res_,
                       beast::bind_front_handler(&AttachmentExchange::OnReplied, this->shared_from_this(), has_body_));
     return;
@@ -282,7 +275,7 @@ void AttachmentExchange<Stream>::OnDownloadReady(Result<AttachmentDownload> down
     res_->body() = ErrorJson(Status::InvalidArgument("range '" + range_ + "' is outside the " +
                                                      std::to_string(size) + " bytes of attachment " + id_));
     res_->prepare_payload();
-    beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
+    stream_.transport().ExpiresAfter(state_->options.write_timeout);
     http::async_write(stream_, *res_,
                       beast::bind_front_handler(&AttachmentExchange::OnReplied, this->shared_from_this(), has_body_));
     return;
@@ -300,7 +293,7 @@ void AttachmentExchange<Stream>::OnDownloadReady(Result<AttachmentDownload> down
     }
     // Set by hand: a HEAD response states the length of what GET would send, with no body.
     empty_res_->content_length(end_ - next_);
-    beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
+    stream_.transport().ExpiresAfter(state_->options.write_timeout);
     http::async_write(stream_, *empty_res_,
                       beast::bind_front_handler(&AttachmentExchange::OnReplied, this->shared_from_this(), has_body_));
     return;
@@ -316,19 +309,17 @@ void AttachmentExchange<Stream>::OnDownloadReady(Result<AttachmentDownload> down
   stream_res_->body().data = nullptr;
   stream_res_->body().more = true;
   serializer_.emplace(*stream_res_);
-  beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
+  stream_.transport().ExpiresAfter(state_->options.write_timeout);
   http::async_write_header(stream_, *serializer_,
                            beast::bind_front_handler(&AttachmentExchange::OnHeaderSent, this->shared_from_this()));
 }
 
-template <class Stream>
-void AttachmentExchange<Stream>::OnHeaderSent(beast::error_code ec, std::size_t) {
+void AttachmentExchange::OnHeaderSent(beast::error_code ec, std::size_t) {
   if (ec) return Finish(false);
   DoSendChunk();
 }
 
-template <class Stream>
-void AttachmentExchange<Stream>::DoSendChunk() {
+void AttachmentExchange::DoSendChunk() {
   // The read is disk I/O: on a worker, like every other blocking call.
   auto self = this->shared_from_this();
   Submit([self] {
@@ -339,8 +330,7 @@ void AttachmentExchange<Stream>::DoSendChunk() {
   });
 }
 
-template <class Stream>
-void AttachmentExchange<Stream>::OnChunkRead(Result<std::string> chunk) {
+void AttachmentExchange::OnChunkRead(Result<std::string> chunk) {
   // The header is out: an error now can only cut the response short.
   if (!chunk.ok() || chunk->empty()) {
     state_->log.Warn("attachment ", id_, ": read: ", chunk.ok() ? "blob shorter than its size" : chunk.error().ToString());
@@ -352,13 +342,12 @@ void AttachmentExchange<Stream>::OnChunkRead(Result<std::string> chunk) {
   body.data = out_chunk_.data();
   body.size = out_chunk_.size();
   body.more = next_ < end_;
-  beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
+  stream_.transport().ExpiresAfter(state_->options.write_timeout);
   http::async_write(stream_, *serializer_,
                     beast::bind_front_handler(&AttachmentExchange::OnChunkSent, this->shared_from_this()));
 }
 
-template <class Stream>
-void AttachmentExchange<Stream>::OnChunkSent(beast::error_code ec, std::size_t) {
+void AttachmentExchange::OnChunkSent(beast::error_code ec, std::size_t) {
   // need_buffer: the serializer consumed our chunk and wants the next.
   if (ec == http::error::need_buffer) ec = {};
   if (ec) return Finish(false);
@@ -371,21 +360,18 @@ void AttachmentExchange<Stream>::OnChunkSent(beast::error_code ec, std::size_t) 
 
 // ------------------------------------------------------------------ both
 
-template <class Stream>
-bool AttachmentExchange<Stream>::Submit(std::function<void()> job) {
+bool AttachmentExchange::Submit(std::function<void()> job) {
   if (state_->workers.TrySubmit(std::move(job))) return true;
   // Nothing of the body was read yet, or a chunk is unread: in either case the connection closes.
   ReplyError(Status::Unavailable("server busy; retry shortly"), true);
   return false;
 }
 
-template <class Stream>
-void AttachmentExchange<Stream>::ReplyError(const Status& s, bool close, std::optional<http::status> status) {
+void AttachmentExchange::ReplyError(const Status& s, bool close, std::optional<http::status> status) {
   Reply(status.value_or(HttpStatusOf(s.code())), ErrorJson(s), close);
 }
 
-template <class Stream>
-void AttachmentExchange<Stream>::Reply(http::status status, std::string json, bool close) {
+void AttachmentExchange::Reply(http::status status, std::string json, bool close) {
   res_.emplace(status, version_);
   res_->set(http::field::server, "chatd/" LIBCHAT_VERSION_STRING);
   res_->set(http::field::content_type, "application/json");
@@ -395,17 +381,15 @@ void AttachmentExchange<Stream>::Reply(http::status status, std::string json, bo
   res_->keep_alive(keep_alive_ && !close);
   res_->body() = std::move(json);
   res_->prepare_payload();
-  beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
+  stream_.transport().ExpiresAfter(state_->options.write_timeout);
   http::async_write(stream_, *res_, beast::bind_front_handler(&AttachmentExchange::OnReplied, this->shared_from_this(), close));
 }
 
-template <class Stream>
-void AttachmentExchange<Stream>::OnReplied(bool close, beast::error_code ec, std::size_t) {
+void AttachmentExchange::OnReplied(bool close, beast::error_code ec, std::size_t) {
   Finish(!ec && !close && keep_alive_);
 }
 
-template <class Stream>
-void AttachmentExchange<Stream>::Finish(bool keep_alive) {
+void AttachmentExchange::Finish(bool keep_alive) {
   // An unfinished upload is discarded here (its temporary file removed); the attachment stays pending.
   upload_.reset();
   reader_.reset();
@@ -414,9 +398,5 @@ void AttachmentExchange<Stream>::Finish(bool keep_alive) {
   auto owner = std::move(owner_);
   if (done) done(keep_alive);
 }
-
-// Plain HTTP and HTTPS.
-template class AttachmentExchange<beast::tcp_stream>;
-template class AttachmentExchange<TlsStream>;
 
 }  // namespace chat::detail

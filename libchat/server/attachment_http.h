@@ -4,7 +4,7 @@
 // size of the file: the body is read (or written) a chunk at a time, and the next chunk is read only
 // after a worker thread has written the previous one to the BlobStore (backpressure by construction).
 //
-// Runs on the connection's strand; store and blob calls run on the server's workers and post their
+// Runs on the connection's lane (io_lane.h); store and blob calls run on the server's workers and post their
 // results back. Errors are JSON {"code","message"} with the HTTP status of the Status code.
 #pragma once
 
@@ -15,23 +15,22 @@
 
 #include "beast.h"
 #include "server_state.h"
-#include "write_gate.h"
+#include "transport_stream.h"
 
 namespace chat::detail {
 
 inline constexpr std::string_view kAttachmentPathPrefix = "/v1/attachments/";
 
-// Stream: beast::tcp_stream (http://) or TlsStream (https://); both instantiated in attachment_http.cc.
-template <class Stream>
-class AttachmentExchange : public std::enable_shared_from_this<AttachmentExchange<Stream>> {
+// http:// and https:// alike (the connection is a TransportStream): compiled once.
+class AttachmentExchange : public std::enable_shared_from_this<AttachmentExchange> {
  public:
-  // Called on the strand when the exchange is over: keep_alive says whether the connection may read
+  // Called on the lane when the exchange is over: keep_alive says whether the connection may read
   // the next request (false: the caller closes it).
   using Done = std::function<void(bool keep_alive)>;
 
   // `stream`, `buffer` and `header` (a parser that has read the request header) belong to the
   // connection, which `owner` keeps alive until `done` runs.
-  AttachmentExchange(Stream& stream, beast::flat_buffer& buffer, std::shared_ptr<ServerState> state,
+  AttachmentExchange(TransportStream& stream, beast::flat_buffer& buffer, std::shared_ptr<ServerState> state,
                      http::request_parser<http::empty_body>& header, std::shared_ptr<void> owner, Done done);
 
   void Run();
@@ -57,7 +56,7 @@ class AttachmentExchange : public std::enable_shared_from_this<AttachmentExchang
   void OnReplied(bool close, beast::error_code ec, std::size_t bytes);
   void Finish(bool keep_alive);
 
-  Stream& stream_;
+  TransportStream& stream_;
   beast::flat_buffer& buffer_;
   std::shared_ptr<ServerState> state_;
   http::request_parser<http::empty_body>& header_;

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 
-#include <boost/range/iterator_range.hpp>
 #include <cstring>
 
 #include "address_key.h"
@@ -139,25 +138,12 @@ std::string ForwardedClient(const TrustedProxies& proxies, std::string_view peer
   return client;
 }
 
-std::string PeerAddress(const tcp::socket& socket) {
-  beast::error_code ec;
-  const tcp::endpoint peer = socket.remote_endpoint(ec);
-  if (ec) return "?";
-  return peer.address().to_string();
+bool FromTrustedProxy(const TrustedProxies& proxies, std::string_view peer_ip) {
+  return !proxies.empty() && proxies.Contains(peer_ip);
 }
 
-bool FromTrustedProxy(const TrustedProxies& proxies, const tcp::socket& socket) {
-  return !proxies.empty() && proxies.Contains(PeerAddress(socket));
-}
-
-bool AdoptForwardedClient(const TrustedProxies& proxies, AddressSlots& slots, const tcp::socket& socket,
-                          const http::fields& headers, std::string* remote, AddressSlot* slot) {
-  const std::string peer = PeerAddress(socket);
-  std::string forwarded;
-  for (const auto& field : boost::make_iterator_range(headers.equal_range("X-Forwarded-For"))) {
-    if (!forwarded.empty()) forwarded += ',';
-    forwarded.append(field.value().data(), field.value().size());
-  }
+bool AdoptForwardedClient(const TrustedProxies& proxies, AddressSlots& slots, std::string_view peer,
+                          std::string_view forwarded, std::string* remote, AddressSlot* slot) {
   const std::string client = ForwardedClient(proxies, peer, forwarded);
   // The connection's count moves to the request's client: release first, so that a connection
   // carrying one client's requests never counts twice against it.

@@ -8,8 +8,8 @@
 // trusted proxy, and only as far as the chain is made of trusted proxies: the header is read from the
 // right, skipping trusted hops, and the first address that is not a trusted proxy is the client.
 //
-// Everything here is pure and thread-safe, except the hooks at the end, which run on a connection's
-// strand.
+// Everything here is pure and thread-safe, except AdoptForwardedClient, which changes the caller's
+// connection state (on its lane).
 #pragma once
 
 #include <array>
@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "address_slots.h"
-#include "beast.h"
 #include "libchat/result.h"
 
 namespace chat::detail {
@@ -58,19 +57,17 @@ std::string ForwardedClient(const TrustedProxies& proxies, std::string_view peer
 
 // ---- Hooks for the listener and the HTTP session (ServerState::proxies) ----
 
-// The numeric IP address of the socket's peer; "?" if unknown.
-std::string PeerAddress(const tcp::socket& socket);
+// For the listener: true if the connection's peer (`peer_ip`, numeric) is a trusted proxy. Its
+// connections are not counted against the proxy's own address at accept; each request is counted
+// under its client's address instead (AdoptForwardedClient).
+bool FromTrustedProxy(const TrustedProxies& proxies, std::string_view peer_ip);
 
-// For the listener: true if the connection comes from a trusted proxy. Its connections are not
-// counted against the proxy's own address at accept; each request is counted under its client's
-// address instead (AdoptForwardedClient).
-bool FromTrustedProxy(const TrustedProxies& proxies, const tcp::socket& socket);
-
-// For the HTTP session, on each request of a connection from a trusted proxy: sets `*remote` to the
-// request's client (as Caller::remote and the logs show it) and moves `*slot` to the client's
+// For the HTTP session, on each request of a connection from a trusted proxy (`peer_ip`), whose
+// X-Forwarded-For values are `forwarded_for` (several headers joined with ','): sets `*remote` to
+// the request's client (as Caller::remote and the logs show it) and moves `*slot` to the client's
 // address's connection count. False, changing nothing, if that address already has
 // `slots.limit` connections open: the caller refuses the request.
-bool AdoptForwardedClient(const TrustedProxies& proxies, AddressSlots& slots, const tcp::socket& socket,
-                          const http::fields& headers, std::string* remote, AddressSlot* slot);
+bool AdoptForwardedClient(const TrustedProxies& proxies, AddressSlots& slots, std::string_view peer_ip,
+                          std::string_view forwarded_for, std::string* remote, AddressSlot* slot);
 
 }  // namespace chat::detail

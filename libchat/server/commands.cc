@@ -417,7 +417,7 @@ void SendMessage(CommandContext& ctx, const Caller& caller, Args& args, CommandD
   }
   Metrics& metrics = ctx.metrics;
   // `done` runs on the store's committer thread once the message is durable: build the small result
-  // object only; the session encodes it on its strand.
+  // object only; the session encodes it on its lane.
   ctx.service.SendAsync(r, [&metrics, received = caller.received, done = std::move(done)](Result<AppendResult> sent) {
     if (!sent.ok()) return done(Err(sent.error()));
     if (!sent->duplicate) {

@@ -1,7 +1,7 @@
 // Command handlers of protocol v1: one function per command, run on a worker thread (they call the
 // ChatService, which blocks on the store). A handler reads its arguments with Args, calls the service
 // and returns the result JSON or a typed error; it never touches the session, which applies the
-// outcome (and any change to its authentication) on its strand. hello and ping, which need no store,
+// outcome (and any change to its authentication) on its lane. hello and ping, which need no store,
 // are answered by the session itself.
 #pragma once
 
@@ -63,7 +63,7 @@ struct CommandOutcome {
 };
 
 // How an asynchronous command reports: exactly once, on any thread (e.g. the store's committer).
-// Must be quick; the session encodes the outcome on its own strand.
+// Must be quick; the session encodes the outcome on its own lane.
 using CommandDone = std::function<void(CommandOutcome)>;
 
 struct CommandSpec {

@@ -12,55 +12,43 @@
 namespace chat::detail {
 namespace {
 
-std::string RemoteOf(const tcp::socket& s) {
-  beast::error_code ec;
-  auto ep = s.remote_endpoint(ec);
-  if (ec) return "?";
-  std::ostringstream os;
-  os << ep;
-  return os.str();
+// The X-Forwarded-For values of `headers`, several headers joined with ','.
+std::string ForwardedFor(const http::fields& headers) {
+  std::string forwarded;
+  const auto range = headers.equal_range("X-Forwarded-For");
+  for (auto it = range.first; it != range.second; ++it) {
+    if (!forwarded.empty()) forwarded += ',';
+    forwarded.append(it->value().data(), it->value().size());
+  }
+  return forwarded;
 }
 
 }  // namespace
 
-// The connection's stream: TLS streams also need the server's context.
-template <class Stream>
-Stream OpenStream(tcp::socket&& socket, ServerState& state) {
-  if constexpr (std::is_same_v<Stream, TlsStream>) {
-    return Stream(std::move(socket), *state.tls);
-  } else {
-    return Stream(std::move(socket));
-  }
-}
-
-template <class Stream>
-HttpSession<Stream>::HttpSession(tcp::socket&& socket, std::shared_ptr<ServerState> state, AddressSlot slot)
-    : state_(std::move(state)), stream_(OpenStream<Stream>(std::move(socket), *state_)), slot_(std::move(slot)) {
-  remote_ = RemoteOf(beast::get_lowest_layer(stream_).socket());
+HttpSession::HttpSession(std::unique_ptr<Transport> transport, IoLane& lane, std::shared_ptr<ServerState> state,
+                         AddressSlot slot)
+    : state_(std::move(state)), lane_(lane), stream_(std::move(transport)), slot_(std::move(slot)) {
+  remote_ = stream_.transport().RemoteEndpoint();
   state_->metrics.connections.Add(1);
 }
 
-template <class Stream>
-HttpSession<Stream>::~HttpSession() { state_->metrics.connections.Add(-1); }
+HttpSession::~HttpSession() { state_->metrics.connections.Add(-1); }
 
-template <class Stream>
-void HttpSession<Stream>::Run() {
-  // The socket's executor is this connection's strand; start there.
-  if constexpr (kTls) {
+void HttpSession::Run() {
+  // The transport's executor is this connection's lane; start there.
+  if (stream_.transport().is_tls()) {
     // The TLS handshake first, in the time a request is given: a client that connects and says
     // nothing (or speaks plain HTTP to this port) is cut off.
     net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
-      beast::get_lowest_layer(self->stream_).expires_after(self->state_->options.handshake_timeout);
-      self->stream_.async_handshake(ssl::stream_base::server,
-                                    beast::bind_front_handler(&HttpSession::OnHandshake, self));
+      self->stream_.transport().ExpiresAfter(self->state_->options.handshake_timeout);
+      self->stream_.transport().Handshake(beast::bind_front_handler(&HttpSession::OnHandshake, self));
     });
   } else {
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::DoRead, this->shared_from_this()));
   }
 }
 
-template <class Stream>
-void HttpSession<Stream>::OnHandshake(beast::error_code ec) {
+void HttpSession::OnHandshake(beast::error_code ec) {
   if (ec) {
     // A plain-HTTP or ws:// client on the TLS port ends here: one debug line, the socket closes.
     state_->metrics.tls_handshake_failures.Add();
@@ -70,21 +58,19 @@ void HttpSession<Stream>::OnHandshake(beast::error_code ec) {
   DoRead();
 }
 
-template <class Stream>
-void HttpSession<Stream>::DoRead() {
+void HttpSession::DoRead() {
   header_parser_.emplace();
   header_parser_->header_limit(16 * 1024);
   // Beast checks Content-Length against the body limit as the header is parsed: no limit yet, each
   // route sets its own (attachments: the declared size; the rest: http_body_limit, see OnHeader).
   header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   // A client that connects and says nothing does not keep the connection forever.
-  beast::get_lowest_layer(stream_).expires_after(state_->options.handshake_timeout);
+  stream_.transport().ExpiresAfter(state_->options.handshake_timeout);
   http::async_read_header(stream_, buffer_, *header_parser_,
                           beast::bind_front_handler(&HttpSession::OnHeader, this->shared_from_this()));
 }
 
-template <class Stream>
-void HttpSession<Stream>::OnHeader(beast::error_code ec, std::size_t bytes) {
+void HttpSession::OnHeader(beast::error_code ec, std::size_t bytes) {
   if (ec) return OnRead(ec, bytes);
   const auto& req = header_parser_->get();
   // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has a body of unknown
@@ -94,17 +80,19 @@ void HttpSession<Stream>::OnHeader(beast::error_code ec, std::size_t bytes) {
     return RejectAndClose(http::status::bad_request, "Transfer-Encoding must end in chunked\n");
   }
   // From a trusted reverse proxy, the request's client is who X-Forwarded-For names (client_address.h).
-  if (!state_->proxies.empty() && FromTrustedProxy(state_->proxies, beast::get_lowest_layer(stream_).socket()) &&
-      !AdoptForwardedClient(state_->proxies, *state_->address_slots, beast::get_lowest_layer(stream_).socket(), req,
-                            &remote_, &slot_)) {
-    state_->metrics.connections_refused_per_address.Add();
-    return RejectAndClose(http::status::too_many_requests, "too many connections from your address\n");
+  if (!state_->proxies.empty()) {
+    const std::string peer = stream_.transport().RemoteAddress();
+    if (FromTrustedProxy(state_->proxies, peer) &&
+        !AdoptForwardedClient(state_->proxies, *state_->address_slots, peer, ForwardedFor(req), &remote_, &slot_)) {
+      state_->metrics.connections_refused_per_address.Add();
+      return RejectAndClose(http::status::too_many_requests, "too many connections from your address\n");
+    }
   }
   const std::string_view target(req.target().data(), req.target().size());
   if (target.substr(0, kAttachmentPathPrefix.size()) == kAttachmentPathPrefix) {
     // The exchange borrows the stream and buffer; `self` keeps them alive until it is done.
     auto self = this->shared_from_this();
-    std::make_shared<AttachmentExchange<Stream>>(stream_, buffer_, state_, *header_parser_, self,
+    std::make_shared<AttachmentExchange>(stream_, buffer_, state_, *header_parser_, self,
                                          [self](bool keep_alive) { self->OnExchangeDone(keep_alive); })
         ->Run();
     return;
@@ -120,8 +108,7 @@ void HttpSession<Stream>::OnHeader(beast::error_code ec, std::size_t bytes) {
   http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::OnRead, this->shared_from_this()));
 }
 
-template <class Stream>
-void HttpSession<Stream>::RejectAndClose(http::status status, std::string text) {
+void HttpSession::RejectAndClose(http::status status, std::string text) {
   state_->log.Debug("http from ", remote_, ": refused with ", static_cast<unsigned>(status), "; closing");
   response_.emplace(status, header_parser_->get().version());
   response_->set(http::field::server, "chatd/" LIBCHAT_VERSION_STRING);
@@ -129,19 +116,17 @@ void HttpSession<Stream>::RejectAndClose(http::status status, std::string text) 
   response_->keep_alive(false);
   response_->body() = std::move(text);
   response_->prepare_payload();
-  beast::get_lowest_layer(stream_).expires_after(state_->options.write_timeout);
+  stream_.transport().ExpiresAfter(state_->options.write_timeout);
   http::async_write(stream_, *response_,
                     beast::bind_front_handler(&HttpSession::OnWrite, this->shared_from_this(), true));
 }
 
-template <class Stream>
-void HttpSession<Stream>::OnExchangeDone(bool keep_alive) {
+void HttpSession::OnExchangeDone(bool keep_alive) {
   if (keep_alive) return DoRead();
   DoClose();
 }
 
-template <class Stream>
-void HttpSession<Stream>::OnRead(beast::error_code ec, std::size_t) {
+void HttpSession::OnRead(beast::error_code ec, std::size_t) {
   if (ec == http::error::end_of_stream) return DoClose();
   if (ec) {
     if (ec != beast::error::timeout && ec != net::error::operation_aborted) {
@@ -154,14 +139,9 @@ void HttpSession<Stream>::OnRead(beast::error_code ec, std::size_t) {
   const std::string_view path = target.substr(0, target.find('?'));
   if (websocket::is_upgrade(req) && path == "/ws") {
     // Hand the connection over: the WebSocket session owns it from here; this object goes away.
-    if constexpr (kTls) {
-      // The WebSocket stream keeps its own timers; the tcp_stream's must not cut it off.
-      beast::get_lowest_layer(stream_).expires_never();
-      std::make_shared<BasicWsSession<TlsWriteGate>>(std::move(stream_), state_, remote_, slot_)->Run(parser_->release());
-    } else {
-      std::make_shared<BasicWsSession<WriteGate>>(stream_.release_socket(), state_, remote_, slot_)
-          ->Run(parser_->release());
-    }
+    // The WebSocket session keeps its own timers; the HTTP deadline must not cut it off.
+    stream_.transport().ExpiresNever();
+    std::make_shared<WsSession>(stream_.Release(), lane_, state_, remote_, slot_)->Run(parser_->release());
     return;
   }
   response_.emplace(Respond(req));
@@ -170,8 +150,7 @@ void HttpSession<Stream>::OnRead(beast::error_code ec, std::size_t) {
                     beast::bind_front_handler(&HttpSession::OnWrite, this->shared_from_this(), close));
 }
 
-template <class Stream>
-http::response<http::string_body> HttpSession<Stream>::Respond(const http::request<http::string_body>& req) const {
+http::response<http::string_body> HttpSession::Respond(const http::request<http::string_body>& req) const {
   const std::string_view target(req.target().data(), req.target().size());
   const std::string_view path = target.substr(0, target.find('?'));
   auto reply = [&req](http::status status, std::string body, const char* type = "text/plain; charset=utf-8") {
@@ -205,33 +184,23 @@ http::response<http::string_body> HttpSession<Stream>::Respond(const http::reque
   return reply(http::status::not_found, "not found\n");
 }
 
-template <class Stream>
-void HttpSession<Stream>::OnWrite(bool close, beast::error_code ec, std::size_t) {
+void HttpSession::OnWrite(bool close, beast::error_code ec, std::size_t) {
   response_.reset();
   if (ec) return;
   if (close) return DoClose();
   DoRead();
 }
 
-template <class Stream>
-void HttpSession<Stream>::DoClose() {
-  if constexpr (kTls) {
-    // TLS close_notify first, so that the client can tell the end from a truncation; bounded in time.
-    beast::get_lowest_layer(stream_).expires_after(state_->options.handshake_timeout);
-    stream_.async_shutdown(beast::bind_front_handler(&HttpSession::OnShutdown, this->shared_from_this()));
-  } else {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  }
+void HttpSession::DoClose() {
+  // TLS: close_notify first, so that the client can tell the end from a truncation; bounded in
+  // time. Plain: the TCP send side is shut down.
+  if (stream_.transport().is_tls()) stream_.transport().ExpiresAfter(state_->options.handshake_timeout);
+  stream_.transport().Shutdown(beast::bind_front_handler(&HttpSession::OnShutdown, this->shared_from_this()));
 }
 
-template <class Stream>
-void HttpSession<Stream>::OnShutdown(beast::error_code) {
+void HttpSession::OnShutdown(beast::error_code) {
   // Whatever the peer did, the connection is over; the socket closes with this object.
-  beast::get_lowest_layer(stream_).close();
+  stream_.close();
 }
-
-template class HttpSession<beast::tcp_stream>;
-template class HttpSession<TlsStream>;
 
 }  // namespace chat::detail

@@ -1,36 +1,35 @@
 // HttpSession: one HTTP connection (plain or TLS). Serves /healthz, /readyz and /metrics, hands
 // /v1/attachments/{id} to an AttachmentExchange for the request, and a WebSocket upgrade at /ws over
 // to a WsSession. Requests are read one at a time, each bounded in size
-// (http_body_limit) and time (handshake_timeout). Lives on its connection's strand.
+// (http_body_limit) and time (handshake_timeout). Lives on its connection's lane (io_lane.h).
 #pragma once
 
 #include <memory>
 #include <optional>
 #include <string>
-#include <type_traits>
 
 #include "address_slots.h"
 #include "beast.h"
 #include "server_state.h"
-#include "tls.h"
+#include "transport_stream.h"
 
 namespace chat::detail {
 
-// Stream: beast::tcp_stream (plain HTTP, ws://) or TlsStream (https://, wss://: the TLS handshake
-// comes first, bounded by handshake_timeout). Both are instantiated in http_session.cc.
-template <class Stream>
-class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+class IoLane;
+
+// Plain (http://, ws://) and TLS (https://, wss://: the TLS handshake comes first, bounded by
+// handshake_timeout) alike: the connection is a Transport, so this is compiled once.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  // TLS sessions use state->tls, which must be set.
-  // `slot`: the connection's place in its source address's count, held as long as the connection.
-  HttpSession(tcp::socket&& socket, std::shared_ptr<ServerState> state, AddressSlot slot);
+  // `transport`: an accepted connection on `lane`. `slot`: the connection's place in its source
+  // address's count, held as long as the connection.
+  HttpSession(std::unique_ptr<Transport> transport, IoLane& lane, std::shared_ptr<ServerState> state,
+              AddressSlot slot);
   ~HttpSession();
 
   void Run();
 
  private:
-  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
-
   void OnHandshake(beast::error_code ec);
   void DoRead();
   // The header is in: attachments take the request over (their bodies stream); everything else
@@ -47,7 +46,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   void OnShutdown(beast::error_code ec);
 
   std::shared_ptr<ServerState> state_;
-  Stream stream_;
+  IoLane& lane_;
+  TransportStream stream_;
   beast::flat_buffer buffer_;
   std::string remote_;
   AddressSlot slot_;

@@ -5,12 +5,13 @@
 #include "address_key.h"
 #include "client_address.h"
 #include "http_session.h"
+#include "io_lane.h"
 
 namespace chat::detail {
 namespace {
 
 // The peer's IP address without the port: the key of the per-address connection count.
-std::string SourceAddressOf(const tcp::socket& socket) {
+std::string SourceAddressOf(const LaneSocket& socket) {
   beast::error_code ec;
   const tcp::endpoint peer = socket.remote_endpoint(ec);
   if (ec) return "?";
@@ -19,11 +20,10 @@ std::string SourceAddressOf(const tcp::socket& socket) {
 
 }  // namespace
 
-Listener::Listener(net::io_context& accept_context, std::vector<net::io_context*> contexts,
-                   std::shared_ptr<ServerState> state)
-    : contexts_(std::move(contexts)),
-      state_(std::move(state)),
-      acceptor_(net::make_strand(accept_context)),
+Listener::Listener(net::io_context& accept_context, std::shared_ptr<ServerState> state)
+    : state_(std::move(state)),
+      // The accepting lane's executor: its one thread serialises the acceptor too (io_lane.h).
+      acceptor_(accept_context.get_executor()),
       retry_timer_(acceptor_.get_executor()) {}
 
 Status Listener::Open(const tcp::endpoint& endpoint) {
@@ -62,13 +62,13 @@ void Listener::Stop() {
 
 void Listener::DoAccept() {
   if (!acceptor_.is_open()) return;
-  // Each connection gets a strand on the next io_context: with one thread per context the strand
-  // costs nothing, and the same session code stays correct when a context runs on several threads.
-  net::io_context& ioc = *contexts_[next_++ % contexts_.size()];
-  acceptor_.async_accept(net::make_strand(ioc), beast::bind_front_handler(&Listener::OnAccept, shared_from_this()));
+  // Each connection lives on the next lane: its socket is bound to that lane's io_context, whose one
+  // thread then runs everything the connection does (no strand needed; io_lane.h).
+  IoLane* lane = state_->lanes[next_++ % state_->lanes.size()].get();
+  acceptor_.async_accept(lane->executor(), beast::bind_front_handler(&Listener::OnAccept, shared_from_this(), lane));
 }
 
-void Listener::OnAccept(beast::error_code ec, tcp::socket socket) {
+void Listener::OnAccept(IoLane* lane, beast::error_code ec, LaneSocket socket) {
   if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;  // Stopped.
   if (ec) {
     // E.g. too many open files: back off briefly instead of spinning on the error.
@@ -86,7 +86,7 @@ void Listener::OnAccept(beast::error_code ec, tcp::socket socket) {
     state_->metrics.connections_refused.Add();
     beast::error_code ignored;
     socket.close(ignored);
-  } else if (!FromTrustedProxy(state_->proxies, socket) &&  // Counted per request (client_address.h).
+  } else if (!FromTrustedProxy(state_->proxies, SourceAddressOf(socket)) &&  // Counted per request (client_address.h).
              (slot = state_->address_slots->TryAcquire(address)) == nullptr) {
     // One host holds its share already: refuse it alone, without a word (it is not a client we
     // owe an answer, and an HTTP reply would cost what the limit is there to save).
@@ -100,11 +100,9 @@ void Listener::OnAccept(beast::error_code ec, tcp::socket socket) {
     // Chat frames are small and latency matters: do not let Nagle hold them back waiting for ACKs.
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    if (state_->tls) {
-      std::make_shared<HttpSession<TlsStream>>(std::move(socket), state_, std::move(slot))->Run();
-    } else {
-      std::make_shared<HttpSession<beast::tcp_stream>>(std::move(socket), state_, std::move(slot))->Run();
-    }
+    std::unique_ptr<Transport> transport =
+        state_->tls ? MakeTlsTransport(std::move(socket), *state_->tls) : MakeTcpTransport(std::move(socket));
+    std::make_shared<HttpSession>(std::move(transport), *lane, state_, std::move(slot))->Run();
   }
   DoAccept();
 }

@@ -1,5 +1,5 @@
-// Listener: accepts TCP connections and hands each to an HttpSession on a strand of the next network
-// io_context (round-robin). Connections beyond max_connections, or beyond max_connections_per_address
+// Listener: accepts TCP connections and hands each, as a Transport (plain or TLS), to an HttpSession
+// on the next network lane (round-robin), where the connection then lives until it closes. Connections beyond max_connections, or beyond max_connections_per_address
 // from one IP address, are closed at once; an accepted one holds its address's slot for its lifetime.
 #pragma once
 
@@ -10,14 +10,14 @@
 #include "beast.h"
 #include "libchat/status.h"
 #include "server_state.h"
+#include "transport.h"
 
 namespace chat::detail {
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  // Accepts on `accept_context`; sessions go to `contexts` in turn. Contexts must outlive the listener.
-  Listener(net::io_context& accept_context, std::vector<net::io_context*> contexts,
-           std::shared_ptr<ServerState> state);
+  // Accepts on `accept_context`; connections go to state->lanes in turn.
+  Listener(net::io_context& accept_context, std::shared_ptr<ServerState> state);
 
   // Opens, binds and listens. Unavailable (naming the endpoint) if that fails.
   Status Open(const tcp::endpoint& endpoint);
@@ -29,9 +29,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
  private:
   void DoAccept();
-  void OnAccept(beast::error_code ec, tcp::socket socket);
+  void OnAccept(IoLane* lane, beast::error_code ec, LaneSocket socket);
 
-  std::vector<net::io_context*> contexts_;
   std::shared_ptr<ServerState> state_;
   tcp::acceptor acceptor_;
   net::steady_timer retry_timer_;

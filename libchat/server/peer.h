@@ -26,7 +26,7 @@ class DeliveryLane {
 class Peer {
  public:
   virtual ~Peer() = default;
-  // Queues a frame for the peer. Thread-safe and non-blocking: implementations post to their strand.
+  // Queues a frame for the peer. Thread-safe and non-blocking: implementations post to their lane.
   // A peer whose queue overflows closes itself as a slow consumer.
   virtual void Deliver(OutFrame frame) = 0;
   // The peer's device session was revoked (device removed, password changed, account disabled): it

@@ -6,7 +6,7 @@
 // Last seen is the device activity the store records (connect, disconnect, heartbeats), which the
 // ChatService filters per viewer (everyone / chat_partners / nobody).
 //
-// Thread-safe. Methods called from network strands only schedule worker jobs; Query blocks (call it
+// Thread-safe. Methods called from network threads only schedule worker jobs; Query blocks (call it
 // from a worker).
 #pragma once
 

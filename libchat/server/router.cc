@@ -254,7 +254,7 @@ void Router::Deliver(std::vector<UserId> users, DeviceId exclude, DeviceId only,
   std::vector<std::weak_ptr<Peer>> targets;
   {
     // Copy the weak_ptrs under the lock and queue after releasing it: a session's Deliver posts to its
-    // strand, which must never happen while other threads wait for this map.
+    // lane, which must never happen while other threads wait for this map.
     MutexLock lock(&mu_);
     for (UserId u : users) {
       auto it = sessions_.find(u);

@@ -1,6 +1,6 @@
 // SendQueue: one WebSocket session's outbound frames, bounded in frames and in bytes. Frames are shared
 // buffers: an event is serialised once by the router and the same bytes are queued to every recipient.
-// Not thread-safe: owned by a session and touched only on its strand.
+// Not thread-safe: owned by a session and touched only on its lane's thread.
 #pragma once
 
 #include <cstddef>

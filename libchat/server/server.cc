@@ -9,8 +9,10 @@
 
 #include "beast.h"
 #include "client_address.h"
+#include "io_lane.h"
 #include "listener.h"
 #include "server_state.h"
+#include "static_files.h"
 #include "tls.h"
 #include "tls_reload.h"
 #include "ws_session.h"
@@ -33,7 +35,6 @@ class ServerImpl final : public Server {
 
  private:
   void ScheduleReceiptFlush();
-  void RunContext(net::io_context& ioc);
 
   const ServerOptions options_;
   ChatService& service_;
@@ -45,32 +46,20 @@ class ServerImpl final : public Server {
   std::shared_ptr<ServerState> state_;
   std::vector<std::unique_ptr<net::io_context>> contexts_;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards_;
-  std::unique_ptr<net::strand<net::io_context::executor_type>> receipt_strand_;
+  // On the first lane (its thread serialises the timer with the posts that set it).
   std::unique_ptr<net::steady_timer> receipt_timer_;
   std::shared_ptr<Listener> listener_;
   std::vector<std::thread> threads_;
 };
 
 void ServerImpl::ScheduleReceiptFlush() {
-  // Called from any thread (the router, on a publisher's thread); the timer lives on its strand.
-  net::post(*receipt_strand_, [this, state = state_] {
+  // Called from any thread (the router, on a publisher's thread); the timer lives on the first lane.
+  net::post(*contexts_[0], [this, state = state_] {
     receipt_timer_->expires_after(options_.receipt_interval);
     receipt_timer_->async_wait([state](beast::error_code ec) {
       if (!ec) state->router.FlushReceipts();
     });
   });
-}
-
-void ServerImpl::RunContext(net::io_context& ioc) {
-  // Handlers do not throw by design; if one does, log it and keep serving the other connections.
-  for (;;) {
-    try {
-      ioc.run();
-      return;
-    } catch (const std::exception& e) {
-      state_->log.Error("network thread: unexpected exception: ", e.what());
-    }
-  }
 }
 
 Result<Endpoint> ServerImpl::Start() {
@@ -100,32 +89,29 @@ Result<Endpoint> ServerImpl::Start() {
 
   unsigned n = options_.io_threads != 0 ? options_.io_threads : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
-  std::vector<net::io_context*> raw;
   for (unsigned i = 0; i < n; ++i) {
-    // Concurrency hint 1: each context is run by exactly one thread, so Asio can skip its locking.
+    // Concurrency hint 1: each context is run by exactly one thread (its lane's), so Asio can skip
+    // its locking.
     contexts_.push_back(std::make_unique<net::io_context>(1));
     guards_.push_back(net::make_work_guard(*contexts_.back()));
-    raw.push_back(contexts_.back().get());
   }
-  receipt_strand_ = std::make_unique<net::strand<net::io_context::executor_type>>(contexts_[0]->get_executor());
-  receipt_timer_ = std::make_unique<net::steady_timer>(*receipt_strand_);
+  receipt_timer_ = std::make_unique<net::steady_timer>(contexts_[0]->get_executor());
   state_ = std::make_shared<ServerState>(options_, service_, [this] { ScheduleReceiptFlush(); });
   state_->metrics.render_spam = [&service = service_](std::string* out) { RenderSpam(service.SpamCountersSinceStart(), out); };
   state_->tls_reloader = std::move(reloader);
   state_->tls = std::move(*tls);
   state_->site = std::move(site);
-  for (auto& ctx : contexts_) state_->lanes.push_back(std::make_unique<IoLane>(*ctx));
+  for (auto& ctx : contexts_) state_->lanes.push_back(std::make_shared<IoLane>(*ctx));
   // Fail at start, not on the first call: bad call or push options refuse to serve.
   if (Status calls = state_->StartCalls(); !calls.ok()) {
     state_.reset();
     receipt_timer_.reset();
-    receipt_strand_.reset();
     guards_.clear();
     contexts_.clear();
     return calls;
   }
 
-  listener_ = std::make_shared<Listener>(*contexts_[0], raw, state_);
+  listener_ = std::make_shared<Listener>(*contexts_[0], state_);
   Status s = listener_->Open(tcp::endpoint(address, options_.port));
   if (!s.ok()) {
     state_->log.Error("cannot listen: ", s.ToString());
@@ -133,7 +119,6 @@ Result<Endpoint> ServerImpl::Start() {
     state_->StopCalls();
     state_.reset();
     receipt_timer_.reset();
-    receipt_strand_.reset();
     guards_.clear();
     contexts_.clear();
     return s;
@@ -143,7 +128,12 @@ Result<Endpoint> ServerImpl::Start() {
   state_->router.Attach(service_.bus());
   listener_->Run();
   threads_.reserve(n);
-  for (auto& ctx : contexts_) threads_.emplace_back([this, c = ctx.get()] { RunContext(*c); });
+  // One thread per lane, and no other thread runs its io_context (the ownership rule, io_lane.h).
+  for (auto& lane : state_->lanes) {
+    threads_.emplace_back([this, lane = lane.get()] {
+      lane->Run([this](const char* what) { state_->log.Error("network thread: unexpected exception: ", what); });
+    });
+  }
   started_ = true;
   state_->ready.store(true);
   state_->log.Info("listening on ", bound, " with ", n, " network threads and ", options_.workers, " workers");

@@ -13,10 +13,8 @@
 #include <vector>
 
 #include "address_slots.h"
-#include "beast.h"
 #include "client_address.h"
 #include "commands.h"
-#include "io_lane.h"
 #include "libchat/server/server.h"
 #include "libchat/service.h"
 #include "log_limiter.h"
@@ -26,16 +24,18 @@
 #include "registration_guard.h"
 #include "router.h"
 #include "token_buckets.h"
-#include "static_files.h"
 #include "tls_reload.h"
 #include "worker_pool.h"
 
+// No Asio or Beast here: this header is in every command's file. The I/O types are only named.
 namespace boost::asio::ssl {
 class context;
 }  // namespace boost::asio::ssl
 
 namespace chat::detail {
 
+class IoLane;
+class StaticSite;
 class WsSession;
 
 // Counts asynchronous commands whose outcome has not reached their session yet (they complete on a
@@ -109,15 +109,6 @@ struct ServerState {
     if (sessions.empty()) sessions_cv.notify_all();
   }
 
-  // The lane of the io_context `ex` runs on (null for an executor of no network thread).
-  DeliveryLane* LaneFor(const net::any_io_executor& ex) const {
-    const net::execution_context* ctx = &net::query(ex, net::execution::context);
-    for (const auto& lane : lanes) {
-      if (&lane->context() == ctx) return lane.get();
-    }
-    return nullptr;
-  }
-
   const ServerOptions options;
   ChatService& service;
   // Open connections per source address (options.max_connections_per_address).
@@ -125,7 +116,8 @@ struct ServerState {
       std::make_shared<AddressSlots>(options.max_connections_per_address);
   // One per network thread; filled by Server::Start before the first connection. Sessions hold
   // raw pointers: the lanes live as long as this state, which every session keeps alive.
-  std::vector<std::unique_ptr<IoLane>> lanes;
+  // (shared_ptr: destroyed wherever the state is, without io_lane.h.)
+  std::vector<std::shared_ptr<IoLane>> lanes;
   Logger log;
   Metrics metrics;
   // The chats and users this node watches on a bus between nodes; before the router, which uses it.

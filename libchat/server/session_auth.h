@@ -1,7 +1,7 @@
-// SessionAuth: whether one connection's session may still act. Shared between the connection's strand
+// SessionAuth: whether one connection's session may still act. Shared between the connection's lane
 // (which checks it before every command) and the thread that revokes sessions (the router, on the
 // bus's thread), so that a revocation takes effect for every command that starts after the call that
-// published it returned, not only once the close reaches the strand.
+// published it returned, not only once the close reaches the lane.
 //
 // A session is bound to the token it authenticated with: a revocation of its device spares only
 // sessions holding the token it names (a password change keeps the asking connection's new token;

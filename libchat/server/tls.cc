@@ -10,7 +10,7 @@
 namespace chat::detail {
 namespace {
 
-Status Bad(const std::string& what, const std::string& source, const beast::error_code& ec) {
+Status Bad(const std::string& what, const std::string& source, const boost::system::error_code& ec) {
   return Status::InvalidArgument("TLS " + what + " " + source + ": " + ec.message());
 }
 
@@ -32,7 +32,7 @@ Result<std::shared_ptr<ssl::context>> MakeServerTlsContext(const TlsOptions& tls
     return Status::InvalidArgument("TLS: a certificate without a private key");
   }
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
-  beast::error_code ec;
+  boost::system::error_code ec;
   // TLS 1.2 and later only: what every current client speaks; older versions have known weaknesses.
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                        ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
@@ -54,7 +54,7 @@ Result<std::shared_ptr<ssl::context>> MakeServerTlsContext(const TlsOptions& tls
     LIBCHAT_RETURN_IF_ERROR(CheckReadable("certificate", tls.cert_file));
     ctx->use_certificate_chain_file(tls.cert_file, ec);
   } else {
-    ctx->use_certificate_chain(net::buffer(tls.cert_pem), ec);
+    ctx->use_certificate_chain(boost::asio::buffer(tls.cert_pem), ec);
   }
   if (ec) return Bad("cannot load", cert_source, ec);
   const std::string key_source = tls.key_pem.empty() ? "key '" + tls.key_file + "'" : "key (PEM)";
@@ -62,7 +62,7 @@ Result<std::shared_ptr<ssl::context>> MakeServerTlsContext(const TlsOptions& tls
     LIBCHAT_RETURN_IF_ERROR(CheckReadable("key", tls.key_file));
     ctx->use_private_key_file(tls.key_file, ssl::context::pem, ec);
   } else {
-    ctx->use_private_key(net::buffer(tls.key_pem), ssl::context::pem, ec);
+    ctx->use_private_key(boost::asio::buffer(tls.key_pem), ssl::context::pem, ec);
   }
   if (ec) return Bad("cannot load", key_source, ec);
   // A key that belongs to another certificate would fail every handshake: refuse to start instead.

@@ -1,24 +1,17 @@
-// TLS for chatd (wss:// and https://): the stream type and the server context built from
-// ServerOptions' certificate and key (OpenSSL through Asio's ssl::context).
+// TLS for chatd (wss:// and https://): the server context built from ServerOptions' certificate and
+// key (OpenSSL through Asio's ssl::context). The TLS stream itself is transport.cc's alone.
 #pragma once
 
 #include <memory>
 
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream_base.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 
-#include "beast.h"
 #include "libchat/result.h"
 #include "libchat/server/server.h"
 
 namespace chat::detail {
 
-namespace ssl = net::ssl;
-
-// A TLS connection over a tcp_stream (whose timers bound the handshake and the HTTP requests).
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+namespace ssl = boost::asio::ssl;
 
 // The server context of `tls` (ServerOptions::tls), or nullptr when TLS is off (no certificate).
 // InvalidArgument naming the file (or "PEM") and OpenSSL's reason when the certificate chain or the

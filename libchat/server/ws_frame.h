@@ -1,5 +1,5 @@
 // The header of an unfragmented, unmasked WebSocket text frame (RFC 6455 section 5.2), as a server
-// sends it. Sessions write their frames themselves (see write_gate.h) so that a batch of frames goes
+// sends it. Sessions write their frames themselves (through their transport's write gate, transport.h) so that a batch of frames goes
 // out in one gathered write: payload bytes are shared by every recipient, the header is built per
 // write from the payload's length.
 #pragma once

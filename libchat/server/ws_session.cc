@@ -26,34 +26,25 @@ bool IsDisconnect(const beast::error_code& ec) {
          ec == net::error::broken_pipe || ec == websocket::error::closed || ec == beast::error::timeout;
 }
 
-// Closes the TCP connection under either gate. Fails only if already closed.
-void CloseLowest(tcp::socket& socket) {
-  beast::error_code ec;
-  socket.close(ec);
-}
-void CloseLowest(beast::tcp_stream& stream) { stream.close(); }
-
 }  // namespace
 
-template <class Gate>
-BasicWsSession<Gate>::BasicWsSession(typename Gate::next_layer_type&& socket, std::shared_ptr<ServerState> state, std::string remote,
-                                     AddressSlot slot)
+WsSession::WsSession(std::unique_ptr<Transport> transport, IoLane& lane, std::shared_ptr<ServerState> state,
+                     std::string remote, AddressSlot slot)
     : state_(std::move(state)),
-      ws_(std::move(socket)),
+      ws_(std::move(transport)),
       write_timer_(ws_.get_executor()),
       idle_timer_(ws_.get_executor()),
       queue_(state_->options.send_queue_messages, state_->options.send_queue_bytes),
       remote_(std::move(remote)),
       slot_(std::move(slot)),
       id_(state_->next_session_id.fetch_add(1)),
-      lane_(state_->LaneFor(ws_.get_executor())),
+      lane_(&lane),
       opened_at_(std::chrono::steady_clock::now()) {
   state_->metrics.connections.Add(1);
 }
 
-template <class Gate>
-BasicWsSession<Gate>::~BasicWsSession() {
-  // Normally Finish() ran on the strand; this covers a session destroyed with its io_context.
+WsSession::~WsSession() {
+  // Normally Finish() ran on the lane; this covers a session destroyed with its io_context.
   if (registered_) state_->router.Remove(caller_.user, this);
   if (open_ && !finished_) state_->metrics.websockets.Add(-1);
   if (registered_) state_->metrics.devices_online.Add(-1);
@@ -61,8 +52,7 @@ BasicWsSession<Gate>::~BasicWsSession() {
   state_->metrics.connections.Add(-1);
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::Run(http::request<http::string_body> request) {
+void WsSession::Run(http::request<http::string_body> request) {
   const ServerOptions& o = state_->options;
   state_->AddSession(id_, this->weak_from_this());
   websocket::stream_base::timeout timeouts{};
@@ -71,7 +61,7 @@ void BasicWsSession<Gate>::Run(http::request<http::string_body> request) {
   timeouts.idle_timeout = websocket::stream_base::none();
   timeouts.keep_alive_pings = false;
   ws_.set_option(timeouts);
-  // Pings and pongs are input too (a client answering our pings is alive). Runs on the strand, inside
+  // Pings and pongs are input too (a client answering our pings is alive). Runs on the lane, inside
   // Beast's read; the stream and with it this callback live as long as the session.
   ws_.control_callback([this](websocket::frame_type, beast::string_view) { input_seen_ = true; });
   ws_.set_option(websocket::stream_base::decorator(
@@ -79,11 +69,10 @@ void BasicWsSession<Gate>::Run(http::request<http::string_body> request) {
   // The hard cap: Beast closes with 1009 beyond it. Frames between max_frame_bytes and the cap are
   // discarded as they arrive and answered with frame_too_large, keeping the connection usable.
   ws_.read_message_max(4 * o.max_frame_bytes);
-  ws_.async_accept(request, beast::bind_front_handler(&BasicWsSession::OnAccept, this->shared_from_this()));
+  ws_.async_accept(request, beast::bind_front_handler(&WsSession::OnAccept, this->shared_from_this()));
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::OnAccept(beast::error_code ec) {
+void WsSession::OnAccept(beast::error_code ec) {
   if (ec) return Fail(ec, "accept");
   open_ = true;
   state_->metrics.websockets.Add(1);
@@ -94,14 +83,12 @@ void BasicWsSession<Gate>::OnAccept(beast::error_code ec) {
   DoRead();
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::StartIdleTimer() {
+void WsSession::StartIdleTimer() {
   idle_timer_.expires_after(state_->options.idle_timeout / 2);
-  idle_timer_.async_wait(beast::bind_front_handler(&BasicWsSession::OnIdleTimer, this->shared_from_this()));
+  idle_timer_.async_wait(beast::bind_front_handler(&WsSession::OnIdleTimer, this->shared_from_this()));
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::OnIdleTimer(beast::error_code ec) {
+void WsSession::OnIdleTimer(beast::error_code ec) {
   if (ec || closing_ || finished_) return;
   // Not reading means we paused (a command running, or the peer behind on output): not the peer's
   // silence.
@@ -131,13 +118,11 @@ void BasicWsSession<Gate>::OnIdleTimer(beast::error_code ec) {
 
 // ---- Input ----
 
-template <class Gate>
-void BasicWsSession<Gate>::CloseSocket() {
-  CloseLowest(beast::get_lowest_layer(ws_));
+void WsSession::CloseSocket() {
+  ws_.next_layer().close();
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::DoRead() {
+void WsSession::DoRead() {
   // One request at a time, and no new input while the peer is behind on output.
   if (reading_ || busy_ || closing_ || finished_ || queue_.HalfFull()) return;
   reading_ = true;
@@ -150,11 +135,10 @@ void BasicWsSession<Gate>::DoRead() {
   const std::size_t limit = oversized_ ? kDiscardChunk
                             : buffer_.size() == 0 ? std::min(kFirstStep, max + 1)
                                                   : max + 1 - buffer_.size();
-  ws_.async_read_some(buffer_, limit, beast::bind_front_handler(&BasicWsSession::OnRead, this->shared_from_this()));
+  ws_.async_read_some(buffer_, limit, beast::bind_front_handler(&WsSession::OnRead, this->shared_from_this()));
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::OnRead(beast::error_code ec, std::size_t) {
+void WsSession::OnRead(beast::error_code ec, std::size_t) {
   reading_ = false;
   if (!ec) input_seen_ = true;
   if (ec == websocket::error::closed) return Finish("closed by peer");
@@ -190,8 +174,7 @@ void BasicWsSession<Gate>::OnRead(beast::error_code ec, std::size_t) {
   DoRead();
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::HandleFrame(const std::string& text) {
+void WsSession::HandleFrame(const std::string& text) {
   state_->metrics.requests.Add();
   Request request;
   WireError error;
@@ -209,7 +192,7 @@ void BasicWsSession<Gate>::HandleFrame(const std::string& text) {
   if (spec->needs_auth && caller_.user == 0) {
     return SendError(request.id, {Code(StatusCode::kUnauthenticated), "log in first (login or resume)", -1});
   }
-  // A revoked session acts no more, even before the close the revocation posted reaches this strand.
+  // A revoked session acts no more, even before the close the revocation posted reaches this lane.
   if (caller_.user != 0 && auth_.revoked()) {
     SendError(request.id, {Code(StatusCode::kUnauthenticated), "session revoked", -1});
     return CloseRevoked();
@@ -217,8 +200,7 @@ void BasicWsSession<Gate>::HandleFrame(const std::string& text) {
   Submit(std::move(request), spec);
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::HandleHello(const Request& request) {
+void WsSession::HandleHello(const Request& request) {
   if (hello_) return SendError(request.id, {Code(StatusCode::kFailedPrecondition), "hello was already sent", -1});
   Args args(request.args);
   const std::uint64_t version = args.U64("version", true);
@@ -241,8 +223,7 @@ void BasicWsSession<Gate>::HandleHello(const Request& request) {
                               {"idleTimeoutMs", o.idle_timeout.count()}});
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::HandlePing(const Request& request) {
+void WsSession::HandlePing(const Request& request) {
   SendResult(request.id, Json{{"time", NowMs()}});
   // A heartbeat is activity: refresh last seen, but not on every ping (it is a store write).
   const auto now = std::chrono::steady_clock::now();
@@ -252,8 +233,7 @@ void BasicWsSession<Gate>::HandlePing(const Request& request) {
   }
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
+void WsSession::Submit(Request request, const CommandSpec* spec) {
   Json id = request.id;
   // The service will publish this device's revocation when the command succeeds; the outcome, not
   // the revocation, then decides what happens to this connection (SessionAuth).
@@ -280,7 +260,7 @@ void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
         };
         if (spec->run_async != nullptr) {
           // The outcome arrives later, on whichever thread completes the work (the store's committer):
-          // count the command as in flight until it has been handed to the strand, so that Stop()
+          // count the command as in flight until it has been handed to the lane, so that Stop()
           // waits for it, and encode there rather than on the committer, which every send shares.
           st.async_commands.Begin();
           auto answered = std::make_shared<std::atomic<bool>>(false);
@@ -346,8 +326,7 @@ void BasicWsSession<Gate>::Submit(Request request, const CommandSpec* spec) {
   }
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std::string> frame) {
+void WsSession::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std::string> frame) {
   busy_ = false;
   bool revoked_meanwhile = false;
   if (own_change_) {
@@ -394,8 +373,7 @@ void BasicWsSession<Gate>::OnCommandDone(CommandOutcome outcome, std::shared_ptr
   DoRead();
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::VerifyRegistration() {
+void WsSession::VerifyRegistration() {
   busy_ = true;  // No command until the check is done: a revoked session must not act.
   auto self = this->shared_from_this();
   const bool queued = state_->workers.TrySubmit(
@@ -410,8 +388,7 @@ void BasicWsSession<Gate>::VerifyRegistration() {
   if (!queued) OnVerified(Status::Unavailable("server busy"));
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::OnVerified(Status status) {
+void WsSession::OnVerified(Status status) {
   busy_ = false;
   if (finished_ || closing_) return;
   if (!status.ok()) {
@@ -423,8 +400,7 @@ void BasicWsSession<Gate>::OnVerified(Status status) {
   DoRead();
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::CloseRevoked() {
+void WsSession::CloseRevoked() {
   if (closing_ || finished_) return;
   Unregister();
   StartClose(kCloseSessionRevoked, "session revoked", /*flush=*/false);
@@ -432,15 +408,13 @@ void BasicWsSession<Gate>::CloseRevoked() {
 
 // ---- Output ----
 
-template <class Gate>
-void BasicWsSession<Gate>::Deliver(OutFrame frame) {
-  // Post our work to the strand: the queue is touched only there.
+void WsSession::Deliver(OutFrame frame) {
+  // Post our work to the lane: the queue is touched only on its thread.
   net::post(ws_.get_executor(),
             [self = this->shared_from_this(), frame = std::move(frame)]() mutable { self->Enqueue(std::move(frame)); });
 }
 
-template <class Gate>
-bool BasicWsSession<Gate>::QueueHere(const OutFrame& frame) {
+bool WsSession::QueueHere(const OutFrame& frame) {
   if (closing_ || finished_ || !open_) return false;
   if (!queue_.Push(frame)) {
     OnSlowConsumer();
@@ -451,14 +425,12 @@ bool BasicWsSession<Gate>::QueueHere(const OutFrame& frame) {
   return true;
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::FlushHere() {
+void WsSession::FlushHere() {
   flush_wanted_ = false;
   if (!writing_ && !queue_.empty() && !closing_ && !finished_) DoWrite();
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::Revoke(const std::string& keep_token_hash) {
+void WsSession::Revoke(const std::string& keep_token_hash) {
   // Decided here, on the revoking thread: commands that start from now on are refused.
   if (!auth_.Revoke(keep_token_hash)) return;
   net::post(ws_.get_executor(), [self = this->shared_from_this()] {
@@ -469,39 +441,33 @@ void BasicWsSession<Gate>::Revoke(const std::string& keep_token_hash) {
   });
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::Shutdown() {
+void WsSession::Shutdown() {
   net::post(ws_.get_executor(), [self = this->shared_from_this()] {
     self->StartClose(static_cast<std::uint16_t>(websocket::close_code::going_away), "going away", false);
   });
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::SendResult(const Json& id, const Json& result) { Enqueue(OutFrame{EncodeResult(id, result), 0, false}); }
+void WsSession::SendResult(const Json& id, const Json& result) { Enqueue(OutFrame{EncodeResult(id, result), 0, false}); }
 
-template <class Gate>
-void BasicWsSession<Gate>::SendError(const Json& id, WireError error) {
+void WsSession::SendError(const Json& id, WireError error) {
   state_->metrics.request_errors.Add();
   Enqueue(OutFrame{EncodeError(id, error), 0, false});
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::Enqueue(OutFrame frame) {
+void WsSession::Enqueue(OutFrame frame) {
   if (closing_ || finished_ || !open_) return;
   if (!queue_.Push(std::move(frame))) return OnSlowConsumer();
   if (!writing_) DoWrite();
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::OnSlowConsumer() {
+void WsSession::OnSlowConsumer() {
   state_->metrics.send_queue_drops.Add();
   state_->log.Warn("ws ", id_, " user ", caller_.user, " device ", caller_.device, ": slow consumer (",
                    queue_.size(), " frames, ", queue_.bytes(), " bytes queued); closing with 1008");
   StartClose(static_cast<std::uint16_t>(websocket::close_code::policy_error), "slow consumer", false);
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::DoWrite() {
+void WsSession::DoWrite() {
   writing_ = true;
   const std::uint64_t seq = ++write_seq_;
   // A peer that stops reading must not hold a write (and its buffers) forever.
@@ -528,11 +494,12 @@ void BasicWsSession<Gate>::DoWrite() {
   }
   writing_frames_ = frames;
   state_->metrics.write_batches.Add();
-  ws_.next_layer().WriteFrames(write_buffers_, beast::bind_front_handler(&BasicWsSession::OnWrite, this->shared_from_this()));
+  // Through the transport's write gate, behind (or ahead of) Beast's own frames, never between them.
+  ws_.next_layer().transport().Write(write_buffers_.data(), write_buffers_.size(),
+                                     beast::bind_front_handler(&WsSession::OnWrite, this->shared_from_this()));
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::OnWriteTimeout(std::uint64_t write_seq) {
+void WsSession::OnWriteTimeout(std::uint64_t write_seq) {
   if (!writing_ || write_seq != write_seq_) return;  // That write completed meanwhile.
   state_->log.Warn("ws ", id_, " user ", caller_.user, ": write stalled for ",
                    state_->options.write_timeout.count(), " ms; connection dropped");
@@ -540,8 +507,7 @@ void BasicWsSession<Gate>::OnWriteTimeout(std::uint64_t write_seq) {
   CloseSocket();
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::OnWrite(beast::error_code ec, std::size_t) {
+void WsSession::OnWrite(beast::error_code ec, std::size_t) {
   writing_ = false;
   write_timer_.cancel();
   if (ec) return Fail(ec, "write");
@@ -571,8 +537,7 @@ void BasicWsSession<Gate>::OnWrite(beast::error_code ec, std::size_t) {
 
 // ---- Closing ----
 
-template <class Gate>
-void BasicWsSession<Gate>::StartClose(std::uint16_t code, std::string reason, bool flush) {
+void WsSession::StartClose(std::uint16_t code, std::string reason, bool flush) {
   if (closing_ || finished_) return;
   closing_ = true;
   close_code_ = code;
@@ -589,32 +554,28 @@ void BasicWsSession<Gate>::StartClose(std::uint16_t code, std::string reason, bo
   DoWrite();
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::DoClose() {
+void WsSession::DoClose() {
   if (close_sent_) return;
   close_sent_ = true;
   // Sends the close frame and waits for the peer's (bounded by the handshake timeout); a read in
   // flight completes with websocket::error::closed.
   ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_why_),
-                  beast::bind_front_handler(&BasicWsSession::OnClose, this->shared_from_this()));
+                  beast::bind_front_handler(&WsSession::OnClose, this->shared_from_this()));
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::OnClose(beast::error_code ec) {
+void WsSession::OnClose(beast::error_code ec) {
   if (ec && !IsDisconnect(ec)) state_->log.Debug("ws ", id_, ": close: ", ec.message());
   Finish(close_why_.c_str());
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::Fail(beast::error_code ec, const char* what) {
+void WsSession::Fail(beast::error_code ec, const char* what) {
   if (!finished_ && !IsDisconnect(ec)) state_->log.Info("ws ", id_, " from ", remote_, ": ", what, ": ", ec.message());
   // Make sure no operation is left waiting on a broken connection.
   CloseSocket();
   Finish(IsDisconnect(ec) ? "disconnected" : what);
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::Finish(const char* why) {
+void WsSession::Finish(const char* why) {
   if (finished_) return;
   finished_ = true;
   write_timer_.cancel();
@@ -630,8 +591,7 @@ void BasicWsSession<Gate>::Finish(const char* why) {
   state_->RemoveSession(id_);
 }
 
-template <class Gate>
-void BasicWsSession<Gate>::Unregister() {
+void WsSession::Unregister() {
   if (!registered_) return;
   registered_ = false;
   const bool last = state_->router.Remove(caller_.user, this);
@@ -639,9 +599,5 @@ void BasicWsSession<Gate>::Unregister() {
   state_->metrics.devices_online.Add(-1);
   state_->presence.DeviceDisconnected(caller_.user, caller_.device, last);
 }
-
-// The two sessions there are: plain ws:// and wss:// (TLS).
-template class BasicWsSession<WriteGate>;
-template class BasicWsSession<TlsWriteGate>;
 
 }  // namespace chat::detail

@@ -1,17 +1,22 @@
 // WsSession: one WebSocket connection speaking protocol v1 (docs/protocol.md).
 //
-// Everything happens on the connection's strand; other threads reach it only through Deliver(),
+// Everything happens on the connection's lane (below); other threads reach it only through Deliver(),
 // Revoke() and Shutdown(), which post. Requests are handled one at a time in arrival order: the next
 // frame is read only after the previous command's response is queued (so a device's sends keep their
 // order), and reading also pauses while the outbound queue is more than half full (input
-// backpressure). Commands run on the worker pool; their results come back to the strand.
+// backpressure). Commands run on the worker pool; their results come back to the lane.
 //
 // Outbound frames wait in a bounded SendQueue. The session frames them itself and writes every
-// frame pending (up to a batch limit) in one gathered write through its WriteGate, one write in
+// frame pending (up to a batch limit) in one gathered write through its transport's write gate (transport.h), one write in
 // flight at a time: under load a session's frames go out many per syscall, and the payload bytes of
 // an event are the router's shared buffer, never copied. A session whose queue overflows is a slow
 // consumer: its queue is dropped and it is closed with 1008 "slow consumer"; the client catches up
 // by sync, so memory stays bounded and nothing is lost.
+//
+// Threading: a session lives on one IoLane (io_lane.h) from accept to close, and that lane's one
+// thread is its owner: every handler, timer and post of the session runs there (its executor is the
+// lane's io_context, with no strand), and the lane's delivery drain calls QueueHere/FlushHere
+// directly on that same thread.
 #pragma once
 
 #include <chrono>
@@ -22,32 +27,26 @@
 
 #include "beast.h"
 #include "commands.h"
+#include "io_lane.h"
 #include "peer.h"
 #include "send_queue.h"
 #include "server_state.h"
 #include "session_auth.h"
-#include "write_gate.h"
+#include "transport_stream.h"
 #include "ws_frame.h"
 
 namespace chat::detail {
 
-// What the server knows of a session whatever its transport (plain or TLS).
-class WsSession : public Peer {
- public:
-  // Closes with 1001 "going away" (server shutdown). Thread-safe, non-blocking.
-  virtual void Shutdown() = 0;
-};
 
-// Gate: WriteGate (ws://, over a plain socket) or TlsWriteGate (wss://); both are instantiated in
-// ws_session.cc, so the session's code is compiled once per transport and the plain one is unchanged.
-template <class Gate>
-class BasicWsSession final : public WsSession, public std::enable_shared_from_this<BasicWsSession<Gate>> {
+// Plain ws:// and wss:// alike: the connection is a Transport (transport.h), so this code and Beast's
+// websocket::stream<TransportStream> are compiled once.
+class WsSession final : public Peer, public std::enable_shared_from_this<WsSession> {
  public:
-  // Takes ownership of the connection (a socket, or a TLS stream that has completed its handshake),
-  // whose executor must be a strand.
-  BasicWsSession(typename Gate::next_layer_type&& socket, std::shared_ptr<ServerState> state, std::string remote,
-                 AddressSlot slot);
-  ~BasicWsSession() override;
+  // Takes over the connection (a TLS one has completed its handshake) on `lane`, the lane whose
+  // io_context the transport's executor is.
+  WsSession(std::unique_ptr<Transport> transport, IoLane& lane, std::shared_ptr<ServerState> state,
+            std::string remote, AddressSlot slot);
+  ~WsSession() override;
 
   // Completes the WebSocket upgrade of `request`, then serves the connection.
   void Run(http::request<http::string_body> request);
@@ -58,7 +57,8 @@ class BasicWsSession final : public WsSession, public std::enable_shared_from_th
   DeliveryLane* lane() const override { return lane_; }
   bool QueueHere(const OutFrame& frame) override;
   void FlushHere() override;
-  void Shutdown() override;
+  // Closes with 1001 "going away" (server shutdown). Thread-safe, non-blocking.
+  void Shutdown();
 
  private:
   void OnAccept(beast::error_code ec);
@@ -104,7 +104,7 @@ class BasicWsSession final : public WsSession, public std::enable_shared_from_th
   void Unregister();
 
   std::shared_ptr<ServerState> state_;
-  websocket::stream<Gate> ws_;
+  websocket::stream<TransportStream> ws_;
   net::steady_timer write_timer_;
   net::steady_timer idle_timer_;
   beast::flat_buffer buffer_;
@@ -117,10 +117,10 @@ class BasicWsSession final : public WsSession, public std::enable_shared_from_th
   const std::string remote_;
   const AddressSlot slot_;  // The source address's connection count, held until this session is gone.
   const std::uint64_t id_;
-  DeliveryLane* const lane_;  // The lane of the io_context this connection's strand runs on.
+  IoLane* const lane_;  // The lane this connection lives on (its executor is the lane's io_context).
   const std::chrono::steady_clock::time_point opened_at_;
 
-  // Strand state.
+  // Lane state (its thread only).
   bool open_ = false;         // The upgrade completed.
   bool reading_ = false;      // An async_read_some is in flight.
   bool flush_wanted_ = false; // QueueHere queued frames that FlushHere has not started writing yet.
@@ -141,9 +141,9 @@ class BasicWsSession final : public WsSession, public std::enable_shared_from_th
   std::uint16_t close_code_ = 0;
   std::string close_why_;
   Caller caller_;
-  std::string token_hash_;  // The token this session authenticated with (hashed); strand state.
+  std::string token_hash_;  // The token this session authenticated with (hashed); lane state.
   std::chrono::steady_clock::time_point last_touch_{};
-  // Any thread: revocations (router) and the strand (before each command).
+  // Any thread: revocations (router) and the lane (before each command).
   SessionAuth auth_;
 };
 

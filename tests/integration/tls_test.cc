@@ -13,6 +13,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -28,6 +30,7 @@ namespace {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 namespace net = boost::asio;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
@@ -90,6 +93,66 @@ std::string Tls12Handshake(std::uint16_t port, const CertFiles& cert, const char
   stream.shutdown(ec);
   return suite;
 }
+
+// The value of `name` in chatd's /metrics over https://, or -1.
+double HttpsMetric(std::uint16_t port, const CertFiles& cert, const std::string& name) {
+  const std::string text = HttpsGet(port, "/metrics", cert);
+  const auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
+// A wss:// client with a small receive window that reads only when told: for a device that stops
+// reading. Every wait is bounded (asynchronous operations run for at most `timeout`).
+class SlowTlsWebSocket {
+ public:
+  SlowTlsWebSocket(std::uint16_t port, const CertFiles& cert) : ctx_(ssl::context::tls_client), ws_(ioc_, ctx_) {
+    ctx_.load_verify_file(cert.cert_file);
+    ctx_.set_verify_mode(ssl::verify_peer);
+    auto& socket = beast::get_lowest_layer(ws_).socket();
+    socket.open(tcp::v4());
+    socket.set_option(net::socket_base::receive_buffer_size(4096));
+    socket.connect({net::ip::make_address("127.0.0.1"), port});
+    ws_.next_layer().handshake(ssl::stream_base::client);
+    ws_.handshake("127.0.0.1", "/ws");
+    ws_.text(true);
+  }
+
+  // Sends `text` and returns the next text frame.
+  std::string Call(const std::string& text) {
+    ws_.write(net::buffer(text));
+    std::string out;
+    REQUIRE(Read(&out) == beast::error_code());
+    return out;
+  }
+
+  // Reads one message into *out; the error if there is none within kWait.
+  beast::error_code Read(std::string* out) {
+    beast::flat_buffer buffer;
+    beast::error_code result = net::error::timed_out;
+    bool done = false;
+    ws_.async_read(buffer, [&](beast::error_code ec, std::size_t) {
+      done = true;
+      result = ec;
+    });
+    ioc_.restart();
+    ioc_.run_for(kWait);
+    if (!done) {
+      beast::get_lowest_layer(ws_).close();
+      ioc_.restart();
+      ioc_.run();
+    }
+    *out = beast::buffers_to_string(buffer.data());
+    return result;
+  }
+
+  websocket::close_reason reason() const { return ws_.reason(); }
+
+ private:
+  net::io_context ioc_;
+  ssl::context ctx_;
+  websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws_;
+};
 
 }  // namespace
 
@@ -231,6 +294,124 @@ TEST_CASE("TLS 1.2 with an RSA certificate offers only AEAD suites with forward 
   INFO(suite);
   CHECK(suite.rfind("ECDHE-RSA-", 0) == 0);
   CHECK((suite.find("GCM") != std::string::npos || suite.find("CHACHA20") != std::string::npos));
+  CHECK(HttpsGet(chatd.port(), "/healthz", cert) == "200\nok\n");
+}
+
+// The TLS and plain connections share one session code (one Transport interface under Beast): these
+// exercise over TLS what the plain tests exercise over TCP.
+
+TEST_CASE("an attachment goes up and down over https:// in several chunks, byte for byte", "[integration][tls]") {
+  TempDir dir;
+  const CertFiles cert = WriteLoopbackCert(dir.str());
+  ChatdProcess chatd(dir.str(), TlsArgs(cert));
+  auto ada = Client::Connect("127.0.0.1", chatd.port(), TlsClient(cert));
+  REQUIRE_OK(ada);
+  REQUIRE_OK((*ada)->Register("ada", PasswordOf("ada")));
+  REQUIRE_OK((*ada)->Login("ada", PasswordOf("ada"), "laptop", "tls test"));
+  // Larger than the server's 256 KiB chunk and the client's 64 KiB writes: several of each.
+  std::string pdf = "%PDF-1.7\n";
+  for (int i = 0; pdf.size() < 700 * 1024; ++i) pdf += static_cast<char>('a' + i % 26);
+  std::uint64_t up = 0;
+  auto a = (*ada)->UploadAttachment(AttachmentKind::kDocument, "application/pdf", pdf,
+                                    [&up](std::uint64_t done, std::uint64_t) { up = done; });
+  REQUIRE_OK(a);
+  CHECK(up == pdf.size());
+  CHECK(a->size == pdf.size());
+  auto bytes = (*ada)->DownloadAttachment(a->id);
+  REQUIRE_OK(bytes);
+  CHECK(*bytes == pdf);
+  CHECK(HttpsMetric(chatd.port(), cert, "chat_attachment_uploads_total") == 1);
+  CHECK(HttpsMetric(chatd.port(), cert, "chat_attachment_downloads_total") == 1);
+}
+
+TEST_CASE("a wss:// device that stops reading is closed with 1008 slow consumer, and the others keep receiving",
+          "[integration][tls]") {
+  TempDir dir;
+  const CertFiles cert = WriteLoopbackCert(dir.str());
+  std::vector<std::string> args = TlsArgs(cert);
+  for (const char* a : {"--send-queue-messages", "16", "--send-queue-bytes", "524288", "--max-response-bytes", "262144"}) {
+    args.push_back(a);
+  }
+  ChatdProcess chatd(dir.str(), args);
+  auto ada = Client::Connect("127.0.0.1", chatd.port(), TlsClient(cert));
+  auto cy = Client::Connect("127.0.0.1", chatd.port(), TlsClient(cert));
+  REQUIRE_OK(ada);
+  REQUIRE_OK(cy);
+  REQUIRE_OK((*ada)->Register("ada", PasswordOf("ada")));
+  auto bob = (*ada)->Register("bob", PasswordOf("bob"));
+  auto cy_user = (*cy)->Register("cyd", PasswordOf("cyd"));
+  REQUIRE_OK(bob);
+  REQUIRE_OK(cy_user);
+  REQUIRE_OK((*ada)->Login("ada", PasswordOf("ada"), "laptop", "tls test"));
+  REQUIRE_OK((*cy)->Login("cyd", PasswordOf("cyd"), "phone", "tls test"));
+
+  SlowTlsWebSocket slow(chatd.port(), cert);
+  CHECK(slow.Call(R"({"id":1,"cmd":"hello","version":1})").find("\"ok\":true") != std::string::npos);
+  CHECK(slow.Call(R"({"id":2,"cmd":"login","username":"bob","password":")" + PasswordOf("bob") +
+                  R"(","device":{"kind":"test","name":"slow"}})")
+            .find("\"ok\":true") != std::string::npos);
+
+  auto chat = (*ada)->CreateGroup("flood", {bob->id, cy_user->id});
+  REQUIRE_OK(chat);
+  const std::string body(60000, 'x');
+  Seq last = 0;
+  // Send until the server reports the slow consumer (adaptive: no fixed count or sleep).
+  for (int i = 0; i < 600 && HttpsMetric(chatd.port(), cert, "chat_send_queue_drops_total") < 1; i += 10) {
+    for (int j = i; j < i + 10; ++j) {
+      auto r = (*ada)->SendMessage(chat->id, "f" + std::to_string(j), body);
+      REQUIRE_OK(r);
+      last = r->message.seq;
+    }
+  }
+  REQUIRE(HttpsMetric(chatd.port(), cert, "chat_send_queue_drops_total") >= 1);
+  // The reading device got everything, the last message included.
+  CHECK(WaitForMessage(**cy, chat->id, last).has_value());
+
+  // The slow device reads again: what was already on the wire, then the close frame.
+  beast::error_code ec;
+  std::string frame;
+  int frames = 0;
+  while (!(ec = slow.Read(&frame)) && frames < 10000) ++frames;
+  CHECK(ec == websocket::error::closed);
+  CHECK(slow.reason().code == 1008);
+  CHECK(std::string(slow.reason().reason.c_str()) == "slow consumer");
+}
+
+TEST_CASE("on the TLS port, a client that says nothing, or stops after the handshake, is cut off at the handshake timeout",
+          "[integration][tls]") {
+  TempDir dir;
+  const CertFiles cert = WriteLoopbackCert(dir.str());
+  std::vector<std::string> args = TlsArgs(cert);
+  args.push_back("--handshake-timeout-ms");
+  args.push_back("300");
+  ChatdProcess chatd(dir.str(), args);
+  const auto start = std::chrono::steady_clock::now();
+  RawTcp silent(chatd.port());  // Never starts the TLS handshake.
+  // Completes the TLS handshake, then sends half a request header.
+  net::io_context ioc;
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.load_verify_file(cert.cert_file);
+  ctx.set_verify_mode(ssl::verify_peer);
+  beast::ssl_stream<beast::tcp_stream> half(ioc, ctx);
+  beast::get_lowest_layer(half).socket().connect({net::ip::make_address("127.0.0.1"), chatd.port()});
+  half.handshake(ssl::stream_base::client);
+  net::write(half, net::buffer(std::string("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")));
+  CHECK(silent.WaitForEnd());
+  beast::error_code ec;
+  char byte;
+  beast::get_lowest_layer(half).expires_after(kWait);
+  bool ended = false;
+  half.async_read_some(net::buffer(&byte, 1), [&](beast::error_code e, std::size_t) {
+    ended = true;
+    ec = e;
+  });
+  ioc.run();
+  CHECK(ended);
+  CHECK(ec != beast::error::timeout);  // The server ended it, not our own wait.
+  CHECK(ec);
+  // Closed by the deadline, not at once.
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(250));
+  // And TLS clients are still served.
   CHECK(HttpsGet(chatd.port(), "/healthz", cert) == "200\nok\n");
 }
 
