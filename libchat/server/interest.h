@@ -33,7 +33,7 @@ class Interest {
 
   bool active() const { return bus_.BetweenNodes(); }
 
-  // A session of `user` registered here: watches the user. Non-blocking (the session's strand);
+  // A session of `user` registered here: watches the user. Non-blocking (the session's lane);
   // then WatchChatsOf.
   void AddSession(UserId user) EXCLUDES(mu_);
   // Watches every chat `user` is in (one store read), if the user still has a session here, and waits
