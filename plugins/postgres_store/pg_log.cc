@@ -174,7 +174,7 @@ void PgStore::AppendAsync(Message draft, CommitObserver observer, AppendDone don
   // 1. A resend of an append in flight here waits for it and gets its answer. One already committed
   // is found by the unique key when this one's batch is written (or below, if this one is refused):
   // either way it gets the original's answer. Looking it up here would cost every send a round trip
-  // for what ChatService's FindSent has just looked up.
+  // (ChatService looks up what RecentSent knows of before it appends).
   auto follow = [&]() -> bool {
     DedupShard& shard = ShardFor(key);
     MutexLock lock(&shard.mu);
@@ -540,6 +540,7 @@ bool PgStore::CommitBatch(const StatePtr& sp) {
     } else {
       auto done = c.Pipeline({BatchStatement(batch, chat, base, version), {"COMMIT", {}}});
       if (done.ok()) {
+        RememberSent(p->dedup_key);
         in_tx = false;
         written = std::move((*done)[0]);
       } else {
@@ -596,6 +597,9 @@ bool PgStore::CommitBatch(const StatePtr& sp) {
   if (!written.ok()) {
     for (auto& [p, s] : refused) Complete(p, s);
     return fail(written.error());
+  for (const auto& p : batch) {
+    if (!p->dedup_key.empty()) RememberSent(p->dedup_key);
+  }
   }
   Committed(st, batch);
   for (auto& [p, s] : refused) Complete(p, s);
@@ -718,6 +722,38 @@ void PgStore::CommitGroup(std::vector<StatePtr> group) {
   for (auto& sp : alone) {
     if (CommitBatch(sp)) Reschedule(sp);
   }
+}
+
+void PgStore::RememberSent(const std::string& key) {
+  DedupShard& shard = ShardFor(key);
+  MutexLock lock(&shard.mu);
+  if (!shard.recent.insert(key).second) return;
+  shard.recent_order.push_back(key);
+  while (shard.recent_order.size() > kRecentPerShard) {
+    shard.recent.erase(shard.recent_order.front());
+    shard.recent_order.pop_front();
+  }
+}
+
+Result<Message> PgStore::RecentSent(DeviceId device, std::string_view client_id) {
+  const std::string key = DedupKey(device, client_id);
+  {
+    DedupShard& shard = ShardFor(key);
+    MutexLock lock(&shard.mu);
+    // Not sent through this process lately (or still in flight, which AppendAsync follows): the
+    // send goes on without a round trip, and a resend is caught by dedup's key when it is written.
+    if (shard.recent.count(key) == 0) {
+      return Status::NotFound("no message with client id '" + std::string(client_id) + "' sent lately here");
+    }
+  }
+  // Known: the stored message, as it is now (deleted since, or gone with its retention).
+  auto m = FindSent(device, client_id);
+  if (!m.ok() && m.error().IsNotFound()) {
+    DedupShard& shard = ShardFor(key);
+    MutexLock lock(&shard.mu);
+    shard.recent.erase(key);
+  }
+  return m;
 }
 
 Result<Message> PgStore::DedupTarget(Conn& conn, DeviceId device, std::string_view client_id) {

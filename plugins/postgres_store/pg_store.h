@@ -81,6 +81,7 @@ class PgStore final : public Store {
   Result<std::vector<Participant>> ListUserChats(UserId user) override;
   Result<MemberList> Members(ChatId chat) override;
   Result<Message> UpdateMembership(ChatId chat, UserId actor, const MembershipPlanner& planner,
+  Result<MemberList> RecentMembers(ChatId chat) override;
                                    const CommitObserver& observer) override;
 
   // ---- the log (pg_log.cc)
@@ -94,6 +95,7 @@ class PgStore final : public Store {
   Result<Message> GetMessage(ChatId chat, Seq seq) override;
   Result<Seq> Head(ChatId chat) override;
   Result<Message> FindSent(DeviceId device, std::string_view client_id) override;
+  Result<Message> RecentSent(DeviceId device, std::string_view client_id) override;
 
   // ---- cursors (pg_cursors.cc)
   Result<ReceiptCursor> Acknowledge(UserId user, DeviceId device, ChatId chat, Seq seq) override;
@@ -186,7 +188,14 @@ class PgStore final : public Store {
   struct DedupShard {
     Mutex mu;
     std::unordered_map<std::string, PendingPtr> inflight GUARDED_BY(mu);
+    // Keys this process committed or answered lately (RecentSent), and their order of arrival: the
+    // oldest go past kRecentPerShard. A key may stand twice in the order (erased, then sent again).
+    std::unordered_set<std::string> recent GUARDED_BY(mu);
+    std::deque<std::string> recent_order GUARDED_BY(mu);
   };
+  static constexpr std::size_t kRecentPerShard = 1024;
+  // Remembers that `key` is durable (RecentSent answers it from the database from then on).
+  void RememberSent(const std::string& key);
   DedupShard& ShardFor(const std::string& key) { return dedup_shards_[std::hash<std::string>()(key) % dedup_shards_.size()]; }
   // Answers the append (and its followers) and releases its dedup claim.
   void Complete(const PendingPtr& p, const Result<AppendResult>& r);
