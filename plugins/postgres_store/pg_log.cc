@@ -4,10 +4,7 @@
 // wrote meanwhile, inserts every row with one statement per table and commits, so that the appends
 // of a batch share one WAL flush. Also deletions and reading the log back.
 #include <algorithm>
-#include <condition_variable>
 #include <limits>
-#include <mutex>
-#include <optional>
 #include <set>
 
 #include "crypto.h"
@@ -138,23 +135,6 @@ Params MessageParams(const Message& m, TimeMs accepted_at, TimeMs expires_at) {
 }
 
 // ---------------------------------------------------------------- appends
-
-Result<AppendResult> PgStore::Append(Message draft, const CommitObserver& observer, const AppendAdmission& admit) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<Result<AppendResult>> out;
-  AppendAsync(
-      std::move(draft), observer,
-      [&](Result<AppendResult> r) {
-        std::lock_guard lock(mu);
-        out.emplace(std::move(r));
-        cv.notify_one();
-      },
-      admit);
-  std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return out.has_value(); });
-  return std::move(*out);
-}
 
 Result<AppendResult> PgStore::Duplicate(const Message& original, ChatId requested_chat) {
   if (original.chat != requested_chat) {
@@ -540,7 +520,6 @@ bool PgStore::CommitBatch(const StatePtr& sp) {
     } else {
       auto done = c.Pipeline({BatchStatement(batch, chat, base, version), {"COMMIT", {}}});
       if (done.ok()) {
-        RememberSent(p->dedup_key);
         in_tx = false;
         written = std::move((*done)[0]);
       } else {
@@ -561,6 +540,7 @@ bool PgStore::CommitBatch(const StatePtr& sp) {
       if (p->dedup_key.empty()) continue;
       auto original = DedupTarget(c, p->entry.sender_device, p->entry.client_id);
       if (original.ok()) {
+        RememberSent(p->dedup_key);
         answered.emplace_back(p, Duplicate(*original, p->entry.chat));
       } else if (!original.error().IsNotFound()) {
         return fail(original.error());
@@ -597,9 +577,6 @@ bool PgStore::CommitBatch(const StatePtr& sp) {
   if (!written.ok()) {
     for (auto& [p, s] : refused) Complete(p, s);
     return fail(written.error());
-  for (const auto& p : batch) {
-    if (!p->dedup_key.empty()) RememberSent(p->dedup_key);
-  }
   }
   Committed(st, batch);
   for (auto& [p, s] : refused) Complete(p, s);
@@ -619,6 +596,9 @@ void PgStore::Committed(ChatState& st, const std::vector<PendingPtr>& batch) {
   // chat's commits until the queue is empty or it hands the chat back to the work queue).
   for (const auto& p : batch) {
     if (p->observer) p->observer(CommittedEntry{p->entry, p->members, p->members});
+  }
+  for (const auto& p : batch) {
+    if (!p->dedup_key.empty()) RememberSent(p->dedup_key);
   }
   for (const auto& p : batch) Complete(p, AppendResult{p->entry, false});
 }
@@ -724,6 +704,26 @@ void PgStore::CommitGroup(std::vector<StatePtr> group) {
   }
 }
 
+Result<Message> PgStore::DedupTarget(Conn& conn, DeviceId device, std::string_view client_id) {
+  std::string sql = "SELECT ";
+  for (std::string_view col : {"chat_id", "seq", "id", "sender", "sender_device", "client_id", "kind", "body",
+                               "attachments", "reply_to", "ref_seq", "ts", "deleted"}) {
+    sql += (sql.size() > 7 ? ", m." : "m.") + std::string(col);
+  }
+  sql += " FROM dedup d JOIN messages m ON m.chat_id = d.chat_id AND m.seq = d.seq AND m.accepted_at = d.accepted_at "
+         "WHERE d.device_id = $1 AND d.client_id = $2";
+  LIBCHAT_ASSIGN_OR_RETURN(Rows r, conn.Exec(sql, Params().Uint(device).Bytes(client_id)));
+  if (r.empty()) return Status::NotFound("no message with client id '" + std::string(client_id) + "'");
+  return MessageAt(r, 0);
+}
+
+Result<Message> PgStore::FindSent(DeviceId device, std::string_view client_id) {
+  LIBCHAT_ASSIGN_OR_RETURN(Pool::Lease lease, pool_.Acquire());
+  auto m = DedupTarget(*lease, device, client_id);
+  Seen(m.status(), *lease).IgnoreError();
+  return m;
+}
+
 void PgStore::RememberSent(const std::string& key) {
   DedupShard& shard = ShardFor(key);
   MutexLock lock(&shard.mu);
@@ -753,26 +753,6 @@ Result<Message> PgStore::RecentSent(DeviceId device, std::string_view client_id)
     MutexLock lock(&shard.mu);
     shard.recent.erase(key);
   }
-  return m;
-}
-
-Result<Message> PgStore::DedupTarget(Conn& conn, DeviceId device, std::string_view client_id) {
-  std::string sql = "SELECT ";
-  for (std::string_view col : {"chat_id", "seq", "id", "sender", "sender_device", "client_id", "kind", "body",
-                               "attachments", "reply_to", "ref_seq", "ts", "deleted"}) {
-    sql += (sql.size() > 7 ? ", m." : "m.") + std::string(col);
-  }
-  sql += " FROM dedup d JOIN messages m ON m.chat_id = d.chat_id AND m.seq = d.seq AND m.accepted_at = d.accepted_at "
-         "WHERE d.device_id = $1 AND d.client_id = $2";
-  LIBCHAT_ASSIGN_OR_RETURN(Rows r, conn.Exec(sql, Params().Uint(device).Bytes(client_id)));
-  if (r.empty()) return Status::NotFound("no message with client id '" + std::string(client_id) + "'");
-  return MessageAt(r, 0);
-}
-
-Result<Message> PgStore::FindSent(DeviceId device, std::string_view client_id) {
-  LIBCHAT_ASSIGN_OR_RETURN(Pool::Lease lease, pool_.Acquire());
-  auto m = DedupTarget(*lease, device, client_id);
-  Seen(m.status(), *lease).IgnoreError();
   return m;
 }
 

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "libchat/plugins/postgres_store.h"
+#include "erase_queue.h"
 #include "mutex.h"
 #include "pg_conn.h"
 #include "pg_pool.h"
@@ -80,12 +81,11 @@ class PgStore final : public Store {
   Result<Participant> GetParticipant(ChatId chat, UserId user) override;
   Result<std::vector<Participant>> ListUserChats(UserId user) override;
   Result<MemberList> Members(ChatId chat) override;
-  Result<Message> UpdateMembership(ChatId chat, UserId actor, const MembershipPlanner& planner,
   Result<MemberList> RecentMembers(ChatId chat) override;
+  Result<Message> UpdateMembership(ChatId chat, UserId actor, const MembershipPlanner& planner,
                                    const CommitObserver& observer) override;
 
   // ---- the log (pg_log.cc)
-  Result<AppendResult> Append(Message draft, const CommitObserver& observer, const AppendAdmission& admit) override;
   void AppendAsync(Message draft, CommitObserver observer, AppendDone done, AppendAdmission admit) override;
   Result<Message> DeleteMessage(ChatId chat, Seq seq, UserId actor, DeviceId actor_device, TimeMs now,
                                 const std::function<Status(const Message&, const Participant&)>& authorize,
@@ -300,8 +300,9 @@ class PgStore final : public Store {
   // Drops the day partition `name` (day start `day`) and forgets it; a later entry of that day makes
   // it again.
   Status DropPartition(const std::string& name, TimeMs day) EXCLUDES(partitions_mu_);
-  void ScheduleErase(TimeMs accepted_at) EXCLUDES(erase_mu_);
-  void RunEraser() EXCLUDES(erase_mu_);
+  void ScheduleErase(TimeMs accepted_at);
+  // The eraser's work: VACUUM of each day partition of `days` that still exists.
+  Status Erase(const std::vector<TimeMs>& days);
   Result<RetentionReport> Sweep(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes, bool apply);
 
   // ---------------------------------------------------------------- accounts helpers
@@ -347,16 +348,8 @@ class PgStore final : public Store {
   std::unique_ptr<Conn> ddl_ GUARDED_BY(partitions_mu_);
   const std::string conninfo_;
 
-  // The eraser: day partitions holding deleted messages, by steady-clock due time.
-  Mutex erase_mu_;
-  CondVar erase_cv_;
-  std::multimap<std::int64_t, TimeMs> erase_due_ GUARDED_BY(erase_mu_);
-  std::uint64_t erase_requested_ GUARDED_BY(erase_mu_) = 0;
-  std::uint64_t erase_done_ GUARDED_BY(erase_mu_) = 0;
-  bool erase_now_ GUARDED_BY(erase_mu_) = false;
-  bool erase_stop_ GUARDED_BY(erase_mu_) = false;
-  Status erase_error_ GUARDED_BY(erase_mu_);
-  std::thread eraser_;
+  // The eraser: day partitions holding deleted messages (their day starts), vacuumed when due.
+  detail::EraseQueue<TimeMs> eraser_;
 
   std::atomic<std::uint64_t> appends_{0};
   std::atomic<std::uint64_t> batches_{0};

@@ -226,9 +226,9 @@ class Store {
   // A timestamp earlier than the chat's last one is raised to it, so time never goes backwards within
   // a chat; the entry expires by the time it was accepted (draft.timestamp). A user-content entry
   // raises its sender's read cursor to itself (they have read what they wrote), in the same write.
-  // Blocks until durable. Equivalent to AppendAsync and waiting for `done`.
+  // Blocks until durable. Equivalent to AppendAsync and waiting for `done` (which the default does).
   virtual Result<AppendResult> Append(Message draft, const CommitObserver& observer,
-                                      const AppendAdmission& admit = {}) = 0;
+                                      const AppendAdmission& admit = {});
   using AppendDone = std::function<void(Result<AppendResult>)>;
   // Append without blocking the caller on the commit: `done` is called exactly once, when the entry
   // is durable (or failed), on a store thread or on the calling thread; it must be quick (post work
