@@ -5,7 +5,7 @@
 // With --store URI the same runs go to that store instead (e.g. postgres://user@host:port/db), which
 // keeps what it is given: each run registers its own user and chats in it. Its "writes" are its
 // commit groups (Store::Stats), for PostgreSQL its append transactions.
-// Usage: store_bench [--seconds N] [--dir DIR | --store URI] [--json]
+// Usage: store_bench [--seconds N] [--dir DIR | --store URI] [--only CHATS:SENDERS:WINDOW] [--json]
 #include <unistd.h>
 
 #include <algorithm>
@@ -146,6 +146,7 @@ int main(int argc, char** argv) {
   double seconds = 3;
   bool json = false;
   std::string uri;
+  std::string only;  // "CHATS:SENDERS:WINDOW": that row alone (group commit on).
   std::string dir = (std::filesystem::temp_directory_path() / ("libchat-bench-" + std::to_string(getpid()))).string();
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -155,10 +156,12 @@ int main(int argc, char** argv) {
       dir = argv[++i];
     } else if (a == "--store" && i + 1 < argc) {
       uri = argv[++i];
+    } else if (a == "--only" && i + 1 < argc) {
+      only = argv[++i];
     } else if (a == "--json") {
       json = true;
     } else {
-      std::fprintf(stderr, "usage: store_bench [--seconds N] [--dir DIR | --store URI] [--json]\n");
+      std::fprintf(stderr, "usage: store_bench [--seconds N] [--dir DIR | --store URI] [--only CHATS:SENDERS:WINDOW] [--json]\n");
       return 2;
     }
   }
@@ -175,6 +178,10 @@ int main(int argc, char** argv) {
   for (const auto& c : configs) {
     // Group commit is how the KvStore writes; a store given by URI batches in its own way.
     if (!uri.empty() && !c.group_commit) continue;
+    if (!only.empty() && (!c.group_commit || only != std::to_string(c.chats) + ":" + std::to_string(c.senders) + ":" +
+                                                         std::to_string(c.window))) {
+      continue;
+    }
     auto r = Run(c, dir, uri, run++, seconds);
     if (!r.ok()) return Fail(r.error());
     double per_group = r->groups ? static_cast<double>(r->sends) / static_cast<double>(r->groups) : 0;

@@ -44,18 +44,13 @@ KvStore::KvStore(std::unique_ptr<KvEngine> engine, KvStoreOptions options)
     : engine_(std::move(engine)),
       options_(std::move(options)),
       commits_(engine_.get(), options_.sync, options_.group_commit, options_.max_group) {
-  eraser_ = std::thread([this] { RunEraser(); });
+  eraser_.Start([this](const std::vector<EraseRange>& due) { return Erase(due); }, 0);
 }
 
 KvStore::~KvStore() {
   // The committer first: its last completions may schedule erasures and touch chat states.
   commits_.Stop();
-  {
-    MutexLock lock(&erase_mu_);
-    erase_stop_ = true;
-  }
-  erase_cv_.SignalAll();
-  if (eraser_.joinable()) eraser_.join();
+  eraser_.Stop();
 }
 
 Status KvStore::NotFoundOr(const Status& s, const std::string& what) {

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "commit_queue.h"
+#include "erase_queue.h"
 #include "libchat/store.h"
 #include "mutex.h"
 #include "spam_tables.h"
@@ -97,7 +98,6 @@ class KvStore final : public Store {
                                    const CommitObserver& observer) override;
 
   // ---- the log (kv_store_log.cc)
-  Result<AppendResult> Append(Message draft, const CommitObserver& observer, const AppendAdmission& admit) override;
   void AppendAsync(Message draft, CommitObserver observer, AppendDone done, AppendAdmission admit) override;
   Result<Message> DeleteMessage(ChatId chat, Seq seq, UserId actor, DeviceId actor_device, TimeMs now,
                                 const std::function<Status(const Message&, const Participant&)>& authorize,
@@ -292,12 +292,19 @@ class KvStore final : public Store {
   // behind): scans of the engine then see them. The queue is FIFO, so an empty ticket is a barrier.
   Status WaitForQueuedWrites();
   Result<RetentionReport> ScanExpired(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes, KvBatch* deletes);
+  // Messages [from, to) of `chat`, whose overwritten content must leave the engine's files.
+  struct EraseRange {
+    ChatId chat = 0;
+    Seq from = 0;
+    Seq to = 0;
+  };
   // Schedules the physical erasure of messages [from, to) of `chat` (KvStoreOptions::erase_delay_ms),
   // whose marker (keys::EraseMarker) the caller's committed batch wrote.
-  void ScheduleErase(ChatId chat, Seq from, Seq to) EXCLUDES(erase_mu_);
+  void ScheduleErase(ChatId chat, Seq from, Seq to);
   // Schedules every marker left in the engine (by a crash before the eraser ran). Called by Open.
   Status ScheduleLeftoverErasures();
-  void RunEraser() EXCLUDES(erase_mu_);
+  // The eraser's work: compacts the ranges' message keys, then deletes their markers.
+  Status Erase(const std::vector<EraseRange>& due);
 
   // ---- export / import (kv_store_dump.cc)
   Status ExportUser(std::string_view value, const RecordSink& sink);
@@ -354,21 +361,8 @@ class KvStore final : public Store {
   std::array<CursorShard, 64> cursor_shards_;
   std::atomic<std::uint64_t> appends_{0};
 
-  // The eraser: key ranges whose overwritten content must leave the engine's files, by due time.
-  Mutex erase_mu_;
-  CondVar erase_cv_;
-  struct EraseRange {
-    ChatId chat = 0;
-    Seq from = 0;
-    Seq to = 0;
-  };
-  std::multimap<std::int64_t, EraseRange> erase_due_ GUARDED_BY(erase_mu_);  // By steady-clock due ms.
-  std::uint64_t erase_requested_ GUARDED_BY(erase_mu_) = 0;  // Ranges scheduled so far.
-  std::uint64_t erase_done_ GUARDED_BY(erase_mu_) = 0;       // Of those, erased.
-  bool erase_now_ GUARDED_BY(erase_mu_) = false;             // TEST_EraseNow asked.
-  bool erase_stop_ GUARDED_BY(erase_mu_) = false;
-  Status erase_error_ GUARDED_BY(erase_mu_);
-  std::thread eraser_;
+  // The eraser: key ranges whose overwritten content must leave the engine's files.
+  EraseQueue<EraseRange> eraser_;
 };
 
 }  // namespace chat::detail

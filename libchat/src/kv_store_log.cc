@@ -1,7 +1,6 @@
 // KvStore: the chat log. Appends (dedup first, then membership and admission under the chat's lock,
 // then a sequence number and group commit), deletions, and reading entries back.
 #include <algorithm>
-#include <condition_variable>
 #include <limits>
 #include <mutex>
 
@@ -17,23 +16,6 @@ namespace {
 Status NotMember(ChatId chat) { return Status::PermissionDenied("not a member of chat " + std::to_string(chat)); }
 
 }  // namespace
-
-Result<AppendResult> KvStore::Append(Message draft, const CommitObserver& observer, const AppendAdmission& admit) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<Result<AppendResult>> out;
-  AppendAsync(
-      std::move(draft), observer,
-      [&](Result<AppendResult> r) {
-        std::lock_guard lock(mu);
-        out.emplace(std::move(r));
-        cv.notify_one();
-      },
-      admit);
-  std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return out.has_value(); });
-  return std::move(*out);
-}
 
 Result<Message> KvStore::DedupTarget(std::string_view dedup_value) {
   Reader r(dedup_value);

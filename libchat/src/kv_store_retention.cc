@@ -6,7 +6,6 @@
 // files holding the range. Each erasure leaves a marker in the erasing batch (keys::EraseMarker), so
 // one that a crash interrupted runs after the next Open.
 #include <algorithm>
-#include <chrono>
 
 #include "codec.h"
 #include "keys.h"
@@ -22,11 +21,6 @@ constexpr TimeMs kRemovedDeviceGraceMs = 60 * 60 * 1000;
 // More separate ranges than this in one eraser run are compacted as one span from the first to the
 // last: each LevelDB CompactRange call flushes the memtable, so thousands of calls cost more than one.
 constexpr std::size_t kMaxEraseSpans = 32;
-
-std::int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -137,12 +131,7 @@ Result<RetentionReport> KvStore::ScanExpired(TimeMs now, TimeMs cursor_ttl_ms, s
 // ---------------------------------------------------------------- the eraser
 
 void KvStore::ScheduleErase(ChatId chat, Seq from, Seq to) {
-  {
-    MutexLock lock(&erase_mu_);
-    erase_due_.emplace(SteadyMs() + options_.erase_delay_ms, EraseRange{chat, from, to});
-    ++erase_requested_;
-  }
-  erase_cv_.SignalAll();
+  eraser_.Schedule(EraseRange{chat, from, to}, options_.erase_delay_ms);
 }
 
 Status KvStore::ScheduleLeftoverErasures() {
@@ -155,79 +144,37 @@ Status KvStore::ScheduleLeftoverErasures() {
     }
     return true;
   }));
-  if (left.empty()) return Status::Ok();
-  {
-    MutexLock lock(&erase_mu_);
-    const std::int64_t now = SteadyMs();
-    for (const auto& r : left) {
-      erase_due_.emplace(now, r);
-      ++erase_requested_;
-    }
-  }
-  erase_cv_.SignalAll();
+  for (const auto& r : left) eraser_.Schedule(r, 0);
   return Status::Ok();
 }
 
-void KvStore::RunEraser() {
-  for (;;) {
-    std::vector<EraseRange> due;
-    {
-      MutexLock lock(&erase_mu_);
-      for (;;) {
-        if (erase_stop_) return;
-        const std::int64_t now = SteadyMs();
-        if (!erase_due_.empty() && (erase_now_ || erase_due_.begin()->first <= now)) break;
-        // Until the earliest range is due, or a signal (a new range, TEST_EraseNow, stop).
-        if (erase_due_.empty()) {
-          erase_cv_.Wait(&erase_mu_);
-        } else {
-          erase_cv_.WaitFor(&erase_mu_, erase_due_.begin()->first - now);
-        }
-      }
-      const std::int64_t now = SteadyMs();
-      for (auto it = erase_due_.begin(); it != erase_due_.end() && (erase_now_ || it->first <= now);) {
-        due.push_back(it->second);
-        it = erase_due_.erase(it);
-      }
+Status KvStore::Erase(const std::vector<EraseRange>& ranges) {
+  // Spans of message keys, merged where they overlap or touch.
+  std::vector<EraseRange> due = ranges;
+  std::sort(due.begin(), due.end(), [](const EraseRange& a, const EraseRange& b) {
+    return std::tie(a.chat, a.from) < std::tie(b.chat, b.from);
+  });
+  std::vector<std::pair<std::string, std::string>> spans;
+  for (const auto& r : due) {
+    std::string begin = keys::Message(r.chat, r.from);
+    std::string end = keys::Message(r.chat, r.to);
+    if (!spans.empty() && begin <= spans.back().second) {
+      spans.back().second = std::max(spans.back().second, end);
+    } else {
+      spans.emplace_back(std::move(begin), std::move(end));
     }
-    // Spans of message keys, merged where they overlap or touch.
-    std::sort(due.begin(), due.end(), [](const EraseRange& a, const EraseRange& b) {
-      return std::tie(a.chat, a.from) < std::tie(b.chat, b.from);
-    });
-    std::vector<std::pair<std::string, std::string>> spans;
-    for (const auto& r : due) {
-      std::string begin = keys::Message(r.chat, r.from);
-      std::string end = keys::Message(r.chat, r.to);
-      if (!spans.empty() && begin <= spans.back().second) {
-        spans.back().second = std::max(spans.back().second, end);
-      } else {
-        spans.emplace_back(std::move(begin), std::move(end));
-      }
-    }
-    if (spans.size() > kMaxEraseSpans) {
-      spans.front().second = spans.back().second;
-      spans.resize(1);
-    }
-    Status s;
-    for (const auto& [begin, end] : spans) {
-      s = engine_->CompactRange(begin, end);
-      if (!s.ok()) break;
-    }
-    if (s.ok()) {
-      // The markers go once their content is gone; a crash before this only repeats the compaction.
-      auto ticket = std::make_shared<Ticket>();
-      ticket->sync = false;
-      for (const auto& r : due) ticket->batch.Delete(keys::EraseMarker(r.chat, r.from, r.to));
-      commits_.Enqueue(std::move(ticket));
-    }
-    {
-      MutexLock lock(&erase_mu_);
-      if (!s.ok() && erase_error_.ok()) erase_error_ = s;
-      erase_done_ += due.size();
-      if (erase_due_.empty()) erase_now_ = false;
-    }
-    erase_cv_.SignalAll();
   }
+  if (spans.size() > kMaxEraseSpans) {
+    spans.front().second = spans.back().second;
+    spans.resize(1);
+  }
+  for (const auto& [begin, end] : spans) LIBCHAT_RETURN_IF_ERROR(engine_->CompactRange(begin, end));
+  // The markers go once their content is gone; a crash before this only repeats the compaction.
+  auto ticket = std::make_shared<Ticket>();
+  ticket->sync = false;
+  for (const auto& r : due) ticket->batch.Delete(keys::EraseMarker(r.chat, r.from, r.to));
+  commits_.Enqueue(std::move(ticket));
+  return Status::Ok();
 }
 
 Result<bool> KvStore::TEST_HasKey(std::string_view key) {
@@ -238,13 +185,6 @@ Result<bool> KvStore::TEST_HasKey(std::string_view key) {
   return v.error();
 }
 
-Status KvStore::TEST_EraseNow() {
-  MutexLock lock(&erase_mu_);
-  const std::uint64_t target = erase_requested_;
-  erase_now_ = true;
-  erase_cv_.SignalAll();
-  while (erase_done_ < target && !erase_stop_) erase_cv_.Wait(&erase_mu_);
-  return erase_error_;
-}
+Status KvStore::TEST_EraseNow() { return eraser_.WaitAll(); }
 
 }  // namespace chat::detail

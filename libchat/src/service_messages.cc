@@ -74,21 +74,35 @@ void ChatServiceImpl::SendAsync(const SendRequest& r, std::function<void(Result<
   auto draft = PrepareSend(r);
   if (!draft.ok()) return done(draft.error());
   // A resend gets its original answer before anything that may have changed since is checked
-  // (membership, a block, spam, rate limits). One still in flight is answered by the store.
-  if (auto sent = store_->FindSent(r.device, r.client_id); sent.ok()) {
+  // (membership, a block, spam, rate limits). One still in flight is answered by the store, and so is
+  // one that RecentSent did not know of (store.h: a store shared by several processes answers from
+  // what this process sent lately); a refusal below looks it up again, so that such a resend still
+  // gets its original answer rather than the refusal.
+  if (auto sent = store_->RecentSent(r.device, r.client_id); sent.ok()) {
     return done(DuplicateOf(*sent, r.chat));
   } else if (!sent.error().IsNotFound()) {
     return done(sent.error());
   }
-  if (Status s = access_.CheckDevice(r.sender, r.device); !s.ok()) return done(s);
+  auto refuse = [&](const Status& s) {
+    if (s.code() != StatusCode::kUnavailable) {
+      if (auto sent = store_->FindSent(r.device, r.client_id); sent.ok()) return done(DuplicateOf(*sent, r.chat));
+    }
+    done(s);
+  };
+  if (Status s = access_.CheckDevice(r.sender, r.device); !s.ok()) return refuse(s);
   // Early refusal for a non-member (the store checks again, in log order): nothing else is looked at.
-  auto members = RequireMember(r.chat, r.sender);
-  if (!members.ok()) return done(members.error());
-  if (Status s = attachments_.CheckSend(r.sender, r.kind, r.attachments); !s.ok()) return done(s);
+  // The members this process last saw are enough to let the send through (the store decides); a
+  // refusal is made on the chat's members as the store has them now.
+  auto members = store_->RecentMembers(r.chat);
+  if (!members.ok() || !std::binary_search((*members)->begin(), (*members)->end(), r.sender)) {
+    members = RequireMember(r.chat, r.sender);
+  }
+  if (!members.ok()) return refuse(members.error());
+  if (Status s = attachments_.CheckSend(r.sender, r.kind, r.attachments); !s.ok()) return refuse(s);
   // Warm the block cache outside the chat's lock: admission then answers from memory.
   if (members->get()->size() == 2) {
     const UserId other = (**members)[0] == r.sender ? (**members)[1] : (**members)[0];
-    if (auto b = moderation_.Blocks(other, r.sender); !b.ok()) return done(b.error());
+    if (auto b = moderation_.Blocks(other, r.sender); !b.ok()) return refuse(b.error());
   }
   // Admission runs on this thread, under the chat's lock, before AppendAsync returns (store.h); what
   // it admitted is scored for spam afterwards, outside the lock (scoring may read and write the store).

@@ -1,5 +1,9 @@
-// What every Store offers for export, import and retention dry runs unless it overrides them, and the
-// record type names.
+// What every Store offers for export, import and retention dry runs unless it overrides them, the
+// blocking Append on AppendAsync, and the record type names.
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+
 #include "libchat/store.h"
 
 namespace chat {
@@ -27,6 +31,23 @@ struct TypeName {
 std::string_view RecordTypeName(const StoreRecord& record) { return std::visit(TypeName{}, record.entity); }
 
 Status Store::Availability() { return Status::Ok(); }
+
+Result<AppendResult> Store::Append(Message draft, const CommitObserver& observer, const AppendAdmission& admit) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<AppendResult>> out;
+  AppendAsync(
+      std::move(draft), observer,
+      [&](Result<AppendResult> r) {
+        std::lock_guard lock(mu);
+        out.emplace(std::move(r));
+        cv.notify_one();
+      },
+      admit);
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return out.has_value(); });
+  return std::move(*out);
+}
 
 Status Store::Export(const RecordSink& /*sink*/) {
   return Status::NotSupported(Describe() + ": this store cannot export its content");

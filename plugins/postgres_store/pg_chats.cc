@@ -200,6 +200,17 @@ Result<MemberList> PgStore::Members(ChatId chat) {
   return st->member_ids;
 }
 
+Result<MemberList> PgStore::RecentMembers(ChatId chat) {
+  LIBCHAT_ASSIGN_OR_RETURN(StatePtr st, State(chat));
+  {
+    // As this process last saw them: its own changes at once, another process's by the chat's
+    // version, read when this process next commits to the chat or is asked Members.
+    MutexLock lock(&st->mu);
+    if (st->loaded) return st->member_ids;
+  }
+  return Members(chat);
+}
+
 Result<Message> PgStore::UpdateMembership(ChatId chat_id, UserId actor, const MembershipPlanner& planner,
                                           const CommitObserver& observer) {
   Message entry;

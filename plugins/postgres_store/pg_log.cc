@@ -4,10 +4,7 @@
 // wrote meanwhile, inserts every row with one statement per table and commits, so that the appends
 // of a batch share one WAL flush. Also deletions and reading the log back.
 #include <algorithm>
-#include <condition_variable>
 #include <limits>
-#include <mutex>
-#include <optional>
 #include <set>
 
 #include "crypto.h"
@@ -139,23 +136,6 @@ Params MessageParams(const Message& m, TimeMs accepted_at, TimeMs expires_at) {
 
 // ---------------------------------------------------------------- appends
 
-Result<AppendResult> PgStore::Append(Message draft, const CommitObserver& observer, const AppendAdmission& admit) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<Result<AppendResult>> out;
-  AppendAsync(
-      std::move(draft), observer,
-      [&](Result<AppendResult> r) {
-        std::lock_guard lock(mu);
-        out.emplace(std::move(r));
-        cv.notify_one();
-      },
-      admit);
-  std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return out.has_value(); });
-  return std::move(*out);
-}
-
 Result<AppendResult> PgStore::Duplicate(const Message& original, ChatId requested_chat) {
   if (original.chat != requested_chat) {
     return Status::InvalidArgument("client message id '" + original.client_id + "' was already used in chat " +
@@ -174,7 +154,7 @@ void PgStore::AppendAsync(Message draft, CommitObserver observer, AppendDone don
   // 1. A resend of an append in flight here waits for it and gets its answer. One already committed
   // is found by the unique key when this one's batch is written (or below, if this one is refused):
   // either way it gets the original's answer. Looking it up here would cost every send a round trip
-  // for what ChatService's FindSent has just looked up.
+  // (ChatService looks up what RecentSent knows of before it appends).
   auto follow = [&]() -> bool {
     DedupShard& shard = ShardFor(key);
     MutexLock lock(&shard.mu);
@@ -560,6 +540,7 @@ bool PgStore::CommitBatch(const StatePtr& sp) {
       if (p->dedup_key.empty()) continue;
       auto original = DedupTarget(c, p->entry.sender_device, p->entry.client_id);
       if (original.ok()) {
+        RememberSent(p->dedup_key);
         answered.emplace_back(p, Duplicate(*original, p->entry.chat));
       } else if (!original.error().IsNotFound()) {
         return fail(original.error());
@@ -615,6 +596,9 @@ void PgStore::Committed(ChatState& st, const std::vector<PendingPtr>& batch) {
   // chat's commits until the queue is empty or it hands the chat back to the work queue).
   for (const auto& p : batch) {
     if (p->observer) p->observer(CommittedEntry{p->entry, p->members, p->members});
+  }
+  for (const auto& p : batch) {
+    if (!p->dedup_key.empty()) RememberSent(p->dedup_key);
   }
   for (const auto& p : batch) Complete(p, AppendResult{p->entry, false});
 }
@@ -737,6 +721,38 @@ Result<Message> PgStore::FindSent(DeviceId device, std::string_view client_id) {
   LIBCHAT_ASSIGN_OR_RETURN(Pool::Lease lease, pool_.Acquire());
   auto m = DedupTarget(*lease, device, client_id);
   Seen(m.status(), *lease).IgnoreError();
+  return m;
+}
+
+void PgStore::RememberSent(const std::string& key) {
+  DedupShard& shard = ShardFor(key);
+  MutexLock lock(&shard.mu);
+  if (!shard.recent.insert(key).second) return;
+  shard.recent_order.push_back(key);
+  while (shard.recent_order.size() > kRecentPerShard) {
+    shard.recent.erase(shard.recent_order.front());
+    shard.recent_order.pop_front();
+  }
+}
+
+Result<Message> PgStore::RecentSent(DeviceId device, std::string_view client_id) {
+  const std::string key = DedupKey(device, client_id);
+  {
+    DedupShard& shard = ShardFor(key);
+    MutexLock lock(&shard.mu);
+    // Not sent through this process lately (or still in flight, which AppendAsync follows): the
+    // send goes on without a round trip, and a resend is caught by dedup's key when it is written.
+    if (shard.recent.count(key) == 0) {
+      return Status::NotFound("no message with client id '" + std::string(client_id) + "' sent lately here");
+    }
+  }
+  // Known: the stored message, as it is now (deleted since, or gone with its retention).
+  auto m = FindSent(device, client_id);
+  if (!m.ok() && m.error().IsNotFound()) {
+    DedupShard& shard = ShardFor(key);
+    MutexLock lock(&shard.mu);
+    shard.recent.erase(key);
+  }
   return m;
 }
 

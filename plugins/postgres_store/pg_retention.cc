@@ -11,22 +11,13 @@
 // A deletion overwrites the message with a tombstone (UPDATE); the old row version stays in the
 // partition's file until VACUUM removes it. The eraser vacuums each partition that received
 // deletions at most PostgresStoreOptions::erase_delay_ms after the first of them.
-#include <chrono>
+#include <set>
 
 #include "pg_rows.h"
 #include "pg_schema.h"
 #include "pg_store.h"
 
 namespace chat::pg {
-
-namespace {
-
-std::int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 Result<RetentionReport> PgStore::SweepExpired(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes) {
   // The sweep runs regularly (chatd's retention scheduler): it also makes the next days' partitions,
@@ -202,81 +193,28 @@ Status PgStore::DropPartition(const std::string& name, TimeMs day) {
 
 // ---------------------------------------------------------------- the eraser
 
-void PgStore::ScheduleErase(TimeMs accepted_at) {
-  {
-    MutexLock lock(&erase_mu_);
-    erase_due_.emplace(SteadyMs() + options_.erase_delay_ms, DayStart(accepted_at));
-    ++erase_requested_;
+void PgStore::ScheduleErase(TimeMs accepted_at) { eraser_.Schedule(DayStart(accepted_at), options_.erase_delay_ms); }
+
+Status PgStore::Erase(const std::vector<TimeMs>& due) {
+  // VACUUM removes the row versions the tombstones replaced (their TOAST included); it cannot run
+  // in a transaction, so each runs on its own. A partition dropped meanwhile has nothing to erase.
+  const std::set<TimeMs> days(due.begin(), due.end());
+  LIBCHAT_ASSIGN_OR_RETURN(Pool::Lease lease, pool_.Acquire());
+  Status s;
+  for (TimeMs day : days) {
+    const std::string name = PartitionName(day);
+    auto exists = lease->Exec("SELECT to_regclass($1) IS NOT NULL", Params().Text(name));
+    if (!exists.ok()) {
+      s = exists.error();
+      break;
+    }
+    if (!exists->Bool(0, 0)) continue;
+    s = lease->Script("VACUUM " + name);
+    if (!s.ok()) break;
   }
-  erase_cv_.SignalAll();
+  return Seen(s, *lease);
 }
 
-void PgStore::RunEraser() {
-  for (;;) {
-    std::set<TimeMs> days;
-    std::size_t taken = 0;
-    {
-      MutexLock lock(&erase_mu_);
-      for (;;) {
-        if (erase_stop_) return;
-        const std::int64_t now = SteadyMs();
-        if (!erase_due_.empty() && (erase_now_ || erase_due_.begin()->first <= now)) break;
-        if (erase_due_.empty()) {
-          erase_cv_.Wait(&erase_mu_);
-        } else {
-          erase_cv_.WaitFor(&erase_mu_, erase_due_.begin()->first - now);
-        }
-      }
-      const std::int64_t now = SteadyMs();
-      for (auto it = erase_due_.begin(); it != erase_due_.end() && (erase_now_ || it->first <= now);) {
-        days.insert(it->second);
-        it = erase_due_.erase(it);
-        ++taken;
-      }
-    }
-    // VACUUM removes the row versions the tombstones replaced (their TOAST included); it cannot run
-    // in a transaction, so each runs on its own. A partition dropped meanwhile has nothing to erase.
-    Status s;
-    auto lease = pool_.Acquire();
-    if (!lease.ok()) {
-      s = lease.error();
-    } else {
-      for (TimeMs day : days) {
-        const std::string name = PartitionName(day);
-        auto exists = (*lease)->Exec("SELECT to_regclass($1) IS NOT NULL", Params().Text(name));
-        if (!exists.ok()) {
-          s = exists.error();
-          break;
-        }
-        if (!exists->Bool(0, 0)) continue;
-        s = (*lease)->Script("VACUUM " + name);
-        if (!s.ok()) break;
-      }
-      Seen(s, **lease).IgnoreError();
-    }
-    if (!s.ok()) {
-      // Tried again later: what is not vacuumed yet keeps its deadline for the retry.
-      MutexLock lock(&erase_mu_);
-      for (TimeMs day : days) erase_due_.emplace(SteadyMs() + 1000, day);
-      erase_requested_ += days.size();
-    }
-    {
-      MutexLock lock(&erase_mu_);
-      if (!s.ok() && erase_error_.ok()) erase_error_ = s;
-      erase_done_ += taken;
-      if (erase_due_.empty()) erase_now_ = false;
-    }
-    erase_cv_.SignalAll();
-  }
-}
-
-Status PgStore::TEST_EraseNow() {
-  MutexLock lock(&erase_mu_);
-  const std::uint64_t target = erase_requested_;
-  erase_now_ = true;
-  erase_cv_.SignalAll();
-  while (erase_done_ < target && !erase_stop_) erase_cv_.Wait(&erase_mu_);
-  return erase_error_;
-}
+Status PgStore::TEST_EraseNow() { return eraser_.WaitAll(); }
 
 }  // namespace chat::pg

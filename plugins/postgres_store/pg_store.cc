@@ -23,12 +23,7 @@ PgStore::~PgStore() {
   }
   work_cv_.SignalAll();
   for (auto& t : workers_) t.join();
-  {
-    MutexLock lock(&erase_mu_);
-    erase_stop_ = true;
-  }
-  erase_cv_.SignalAll();
-  if (eraser_.joinable()) eraser_.join();
+  eraser_.Stop();
 }
 
 void PgStore::Info(const std::string& line) const {
@@ -67,7 +62,8 @@ Status PgStore::Open() {
   const std::size_t committers =
       options_.committers != 0 ? options_.committers : std::max<std::size_t>(1, options_.pool_size / 4);
   for (std::size_t i = 0; i < committers; ++i) workers_.emplace_back([this] { Worker(); });
-  eraser_ = std::thread([this] { RunEraser(); });
+  // A VACUUM that failed (the database away) is tried again a second later.
+  eraser_.Start([this](const std::vector<TimeMs>& days) { return Erase(days); }, 1000);
   return Status::Ok();
 }
 

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "libchat/plugins/postgres_store.h"
+#include "erase_queue.h"
 #include "mutex.h"
 #include "pg_conn.h"
 #include "pg_pool.h"
@@ -80,11 +81,11 @@ class PgStore final : public Store {
   Result<Participant> GetParticipant(ChatId chat, UserId user) override;
   Result<std::vector<Participant>> ListUserChats(UserId user) override;
   Result<MemberList> Members(ChatId chat) override;
+  Result<MemberList> RecentMembers(ChatId chat) override;
   Result<Message> UpdateMembership(ChatId chat, UserId actor, const MembershipPlanner& planner,
                                    const CommitObserver& observer) override;
 
   // ---- the log (pg_log.cc)
-  Result<AppendResult> Append(Message draft, const CommitObserver& observer, const AppendAdmission& admit) override;
   void AppendAsync(Message draft, CommitObserver observer, AppendDone done, AppendAdmission admit) override;
   Result<Message> DeleteMessage(ChatId chat, Seq seq, UserId actor, DeviceId actor_device, TimeMs now,
                                 const std::function<Status(const Message&, const Participant&)>& authorize,
@@ -94,6 +95,7 @@ class PgStore final : public Store {
   Result<Message> GetMessage(ChatId chat, Seq seq) override;
   Result<Seq> Head(ChatId chat) override;
   Result<Message> FindSent(DeviceId device, std::string_view client_id) override;
+  Result<Message> RecentSent(DeviceId device, std::string_view client_id) override;
 
   // ---- cursors (pg_cursors.cc)
   Result<ReceiptCursor> Acknowledge(UserId user, DeviceId device, ChatId chat, Seq seq) override;
@@ -186,7 +188,14 @@ class PgStore final : public Store {
   struct DedupShard {
     Mutex mu;
     std::unordered_map<std::string, PendingPtr> inflight GUARDED_BY(mu);
+    // Keys this process committed or answered lately (RecentSent), and their order of arrival: the
+    // oldest go past kRecentPerShard. A key may stand twice in the order (erased, then sent again).
+    std::unordered_set<std::string> recent GUARDED_BY(mu);
+    std::deque<std::string> recent_order GUARDED_BY(mu);
   };
+  static constexpr std::size_t kRecentPerShard = 1024;
+  // Remembers that `key` is durable (RecentSent answers it from the database from then on).
+  void RememberSent(const std::string& key);
   DedupShard& ShardFor(const std::string& key) { return dedup_shards_[std::hash<std::string>()(key) % dedup_shards_.size()]; }
   // Answers the append (and its followers) and releases its dedup claim.
   void Complete(const PendingPtr& p, const Result<AppendResult>& r);
@@ -291,8 +300,9 @@ class PgStore final : public Store {
   // Drops the day partition `name` (day start `day`) and forgets it; a later entry of that day makes
   // it again.
   Status DropPartition(const std::string& name, TimeMs day) EXCLUDES(partitions_mu_);
-  void ScheduleErase(TimeMs accepted_at) EXCLUDES(erase_mu_);
-  void RunEraser() EXCLUDES(erase_mu_);
+  void ScheduleErase(TimeMs accepted_at);
+  // The eraser's work: VACUUM of each day partition of `days` that still exists.
+  Status Erase(const std::vector<TimeMs>& days);
   Result<RetentionReport> Sweep(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes, bool apply);
 
   // ---------------------------------------------------------------- accounts helpers
@@ -338,16 +348,8 @@ class PgStore final : public Store {
   std::unique_ptr<Conn> ddl_ GUARDED_BY(partitions_mu_);
   const std::string conninfo_;
 
-  // The eraser: day partitions holding deleted messages, by steady-clock due time.
-  Mutex erase_mu_;
-  CondVar erase_cv_;
-  std::multimap<std::int64_t, TimeMs> erase_due_ GUARDED_BY(erase_mu_);
-  std::uint64_t erase_requested_ GUARDED_BY(erase_mu_) = 0;
-  std::uint64_t erase_done_ GUARDED_BY(erase_mu_) = 0;
-  bool erase_now_ GUARDED_BY(erase_mu_) = false;
-  bool erase_stop_ GUARDED_BY(erase_mu_) = false;
-  Status erase_error_ GUARDED_BY(erase_mu_);
-  std::thread eraser_;
+  // The eraser: day partitions holding deleted messages (their day starts), vacuumed when due.
+  detail::EraseQueue<TimeMs> eraser_;
 
   std::atomic<std::uint64_t> appends_{0};
   std::atomic<std::uint64_t> batches_{0};

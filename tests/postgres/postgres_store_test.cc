@@ -206,6 +206,85 @@ TEST_CASE("a deleted message's text is gone from every row version of its partit
   CHECK(stored->body.empty());
 }
 
+TEST_CASE("two stores on one database answer each other's resends with the original and refuse a member the other removed",
+          "[postgres][dedup][membership]") {
+  // A store answers RecentSent and RecentMembers from what its own process saw (no round trip per
+  // send); what it did not see is decided by the database when the entry is written.
+  Fixture f("postgres");
+  auto& cluster = test::SharedPgCluster();
+  auto open_other = [&] {
+    auto store = Registry::Default().MakeStore(cluster.Uri(f.database));
+    REQUIRE_OK(store);
+    ServiceOptions opts;
+    opts.password_cost = PasswordCost::kMinimum;
+    opts.enforce_rate_limits = false;
+    opts.spam.enabled = false;
+    auto svc = ChatService::Create(opts, std::shared_ptr<Store>(std::move(*store)), NewInProcBus());
+    REQUIRE_OK(svc);
+    return std::move(*svc);
+  };
+  auto other = open_other();
+  auto alice = f.NewUser("alice");
+  auto carol = f.NewUser("carol");
+  auto chat = f.service->CreateGroup(alice.user.id, "g", {});
+  REQUIRE_OK(chat);
+
+  // Sent here; resent through the other store, which never saw it: the original, once.
+  auto sent = f.service->Send(Text(alice, chat->id, "m1", "first"));
+  REQUIRE_OK(sent);
+  auto resent = other->Send(Text(alice, chat->id, "m1", "first again"));
+  REQUIRE_OK(resent);
+  CHECK(resent->duplicate);
+  CHECK(resent->message.seq == sent->message.seq);
+  CHECK(resent->message.id == sent->message.id);
+  CHECK(resent->message.body == "first");
+  // The seq the resend was given in memory there was given back: the next entry takes it.
+  auto fresh = other->Send(Text(alice, chat->id, "m2"));
+  REQUIRE_OK(fresh);
+  CHECK_FALSE(fresh->duplicate);
+  CHECK(fresh->message.seq == sent->message.seq + 1);
+  // In another chat: refused, as any reuse of a client id there.
+  auto chat2 = f.service->CreateGroup(alice.user.id, "g2", {});
+  REQUIRE_OK(chat2);
+  CHECK_CODE(other->Send(Text(alice, chat2->id, "m1")), StatusCode::kInvalidArgument);
+  // Known here: the stored message as it is now, not as it was sent.
+  REQUIRE_OK(f.service->DeleteMessage(alice.user.id, alice.device.id, chat->id, sent->message.seq));
+  auto after_delete = f.service->Send(Text(alice, chat->id, "m1", "first"));
+  REQUIRE_OK(after_delete);
+  CHECK(after_delete->duplicate);
+  CHECK(after_delete->message.deleted);
+  CHECK(after_delete->message.body.empty());
+
+  // Carol added through this store: the other store's members are older, and its check asks again.
+  REQUIRE_OK(other->Send(Text(alice, chat->id, "warm")));  // The other store holds the chat's members.
+  ParticipantChange add;
+  add.add.push_back(carol.user.id);
+  REQUIRE_OK(f.service->ModifyParticipants(alice.user.id, chat->id, add));
+  auto by_carol = other->Send(Text(carol, chat->id, "c1"));
+  REQUIRE_OK(by_carol);
+  // Removed through this store: the other store still lists her, but the entry is checked where it
+  // is written, under the chat row's lock, against the members there.
+  ParticipantChange remove;
+  remove.remove.push_back(carol.user.id);
+  REQUIRE_OK(f.service->ModifyParticipants(alice.user.id, chat->id, remove));
+  auto head = f.store->Head(chat->id);
+  REQUIRE_OK(head);
+  CHECK_CODE(other->Send(Text(carol, chat->id, "c2")), StatusCode::kPermissionDenied);
+  auto head_after = f.store->Head(chat->id);
+  REQUIRE_OK(head_after);
+  CHECK(*head_after == *head);
+  // Her resend of what she sent as a member still gets its original, through either store.
+  auto carol_resent = other->Send(Text(carol, chat->id, "c1"));
+  REQUIRE_OK(carol_resent);
+  CHECK(carol_resent->duplicate);
+  CHECK(carol_resent->message.seq == by_carol->message.seq);
+  auto third = open_other();
+  auto carol_third = third->Send(Text(carol, chat->id, "c1"));
+  REQUIRE_OK(carol_third);
+  CHECK(carol_third->duplicate);
+  CHECK(carol_third->message.seq == by_carol->message.seq);
+}
+
 TEST_CASE("while the database is down calls fail as unavailable with a retry hint, and work again after",
           "[postgres][failure]") {
   auto made = PgCluster::Start({});

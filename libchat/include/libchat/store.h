@@ -200,6 +200,12 @@ class Store {
   // sequence number, which is the order every membership check of this store follows. NotFound if
   // the chat does not exist. Cheap: answered from memory for chats in use.
   virtual Result<MemberList> Members(ChatId chat) = 0;
+  // The members as this process last saw them, for an early check that Append repeats at the
+  // entry's place in the log (ChatService refuses a non-member's send with it before looking at
+  // anything else). A store shared by several processes may answer without asking the database, so
+  // a change another process made a moment ago may be missing: a caller that finds the user absent
+  // asks Members. Default: Members.
+  virtual Result<MemberList> RecentMembers(ChatId chat) { return Members(chat); }
   // Applies what `planner` decides atomically with a kMembership entry from `actor`; returns it.
   // Removed members' receipt and device cursors of the chat go in the same write.
   virtual Result<Message> UpdateMembership(ChatId chat, UserId actor, const MembershipPlanner& planner,
@@ -210,6 +216,9 @@ class Store {
   // timestamp) as the chat's next entry; assigns seq and id. In this order:
   //  1. If the device appended this client_id before, returns that message with duplicate=true
   //     (InvalidArgument if it was another chat), whatever changed since: a resend gets its answer.
+  //     A store shared by several processes may find one that is already durable only when it
+  //     writes the entry (by the database's unique key): the answer is the same, but `admit` (3.)
+  //     has run for it. Callers that must not admit a resend look it up first (FindSent).
   //  2. NotFound if the chat does not exist.
   //  3. Under the chat's lock: a user-content entry (text, image, audio, video, document) needs its
   //     sender to be a member there (PermissionDenied) and reply_to, if set, an earlier entry
@@ -217,9 +226,9 @@ class Store {
   // A timestamp earlier than the chat's last one is raised to it, so time never goes backwards within
   // a chat; the entry expires by the time it was accepted (draft.timestamp). A user-content entry
   // raises its sender's read cursor to itself (they have read what they wrote), in the same write.
-  // Blocks until durable. Equivalent to AppendAsync and waiting for `done`.
+  // Blocks until durable. Equivalent to AppendAsync and waiting for `done` (which the default does).
   virtual Result<AppendResult> Append(Message draft, const CommitObserver& observer,
-                                      const AppendAdmission& admit = {}) = 0;
+                                      const AppendAdmission& admit = {});
   using AppendDone = std::function<void(Result<AppendResult>)>;
   // Append without blocking the caller on the commit: `done` is called exactly once, when the entry
   // is durable (or failed), on a store thread or on the calling thread; it must be quick (post work
@@ -243,6 +252,13 @@ class Store {
   virtual Result<Seq> Head(ChatId chat) = 0;
   // The message `device` appended with `client_id`, if it is durable; NotFound otherwise.
   virtual Result<Message> FindSent(DeviceId device, std::string_view client_id) = 0;
+  // FindSent for a send about to be appended: a store shared by several processes may answer
+  // NotFound without asking the database for an id that was not sent through this process lately
+  // (saving a round trip per send); Append still answers such a resend with its original (point 1
+  // above, after `admit`). A message it returns is the stored one, as FindSent's. Default: FindSent.
+  virtual Result<Message> RecentSent(DeviceId device, std::string_view client_id) {
+    return FindSent(device, client_id);
+  }
 
   // ---- Cursors ----
   // Cursors are written behind: the call returns once the new value is visible to every reader of

@@ -54,6 +54,7 @@ class StoreWrapper : public Store {
   Result<Participant> GetParticipant(ChatId chat, UserId user) override { return base_->GetParticipant(chat, user); }
   Result<std::vector<Participant>> ListUserChats(UserId user) override { return base_->ListUserChats(user); }
   Result<MemberList> Members(ChatId chat) override { return base_->Members(chat); }
+  Result<MemberList> RecentMembers(ChatId chat) override { return base_->RecentMembers(chat); }
   Result<Message> UpdateMembership(ChatId chat, UserId actor, const MembershipPlanner& planner,
                                    const CommitObserver& observer) override {
     return base_->UpdateMembership(chat, actor, planner, observer);
@@ -79,6 +80,9 @@ class StoreWrapper : public Store {
   Result<Seq> Head(ChatId chat) override { return base_->Head(chat); }
   Result<Message> FindSent(DeviceId device, std::string_view client_id) override {
     return base_->FindSent(device, client_id);
+  }
+  Result<Message> RecentSent(DeviceId device, std::string_view client_id) override {
+    return base_->RecentSent(device, client_id);
   }
   Result<ReceiptCursor> Acknowledge(UserId user, DeviceId device, ChatId chat, Seq seq) override {
     return base_->Acknowledge(user, device, chat, seq);
