@@ -42,9 +42,27 @@ Result<Chat> PgStore::CreateChat(Chat chat, std::vector<Participant> members, Us
   }
   LIBCHAT_RETURN_IF_ERROR(EnsurePartitionFor(chat.created_at));
   Message entry;
+  // The new chat's state is held exclusive from before its commit until entry 1 is published: an
+  // append by a member who sees the committed chat (listChats) waits, so its entry's event cannot
+  // come before entry 1's (the history checker caught entry 2 published first once sends stopped
+  // reading the database before they are queued). Nobody else knows the id before the commit.
+  StatePtr held;
+  const auto release = [](const StatePtr& st) {
+    {
+      MutexLock lock(&st->mu);
+      st->exclusive = false;
+    }
+    st->cv.SignalAll();
+  };
   Status s = Tx([&](Conn& c) -> Status {
     LIBCHAT_ASSIGN_OR_RETURN(Rows id, c.Exec("SELECT nextval('chat_ids')"));
     chat.id = id.Uint(0, 0);
+    if (held) release(held);  // A retried transaction: another id.
+    held = Slot(chat.id);
+    {
+      MutexLock lock(&held->mu);
+      held->exclusive = true;
+    }
     entry = Message{};
     entry.chat = chat.id;
     entry.seq = 1;
@@ -80,13 +98,14 @@ Result<Chat> PgStore::CreateChat(Chat chat, std::vector<Participant> members, Us
     }
     return c.Exec(kInsertMessageSql, MessageParams(entry, chat.created_at, chat.created_at + chat.retention_ms)).status();
   });
+  if (!s.ok() && held) release(held);
   if (s.code() == StatusCode::kAlreadyExists && chat.kind == ChatKind::kDirect) {
     auto found = FindDirectChat(members[0].user, members[1].user);
     if (found.ok()) return Status::AlreadyExists("direct chat " + std::to_string(*found) + " exists");
   }
   LIBCHAT_RETURN_IF_ERROR(s);
   // The state for the new chat, as committed: the next append needs no read.
-  StatePtr st = Slot(chat.id);
+  StatePtr st = held;
   MemberList ids;
   {
     MutexLock lock(&st->mu);
@@ -101,6 +120,7 @@ Result<Chat> PgStore::CreateChat(Chat chat, std::vector<Participant> members, Us
     const MemberList none = std::make_shared<const std::vector<UserId>>();
     observer(CommittedEntry{entry, ids, none});
   }
+  release(st);
   return chat;
 }
 
