@@ -90,16 +90,23 @@ TEST_CASE("nats bus: a chat's event reaches once each node that watches the chat
     std::this_thread::sleep_for(10ms);
   }
   REQUIRE(sb.WaitFor(1));
+  // A probe still in flight may land after this point (CI saw one): the probes (user 1000) are left
+  // out of the counts and the order below.
+  std::this_thread::sleep_for(100ms);
   const std::size_t before_b = sb.size(), before_a = sa.size();
   for (UserId u = 1; u <= 100; ++u) a->Publish(Typing(7, u, {u}));
   REQUIRE(sb.WaitFor(before_b + 100));
   // The publishing node's own subscriber got each at once, once (no echo from the server).
   CHECK(sa.size() == before_a + 100);
   std::this_thread::sleep_for(200ms);
-  CHECK(sb.size() == before_b + 100);
+  std::vector<UserId> got;
+  for (std::size_t i = before_b; i < sb.size(); ++i) {
+    if (sb.events[i].user != 1000) got.push_back(sb.events[i].user);
+  }
+  CHECK(got.size() == 100);
   CHECK(sc.size() == 0);
   // One publisher's events keep their order on the subject.
-  for (std::size_t i = 0; i < 100; ++i) CHECK(sb.events[before_b + i].user == i + 1);
+  for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == i + 1);
 
   // After the watch ends, nothing more reaches B.
   watch_b.Reset();
