@@ -100,7 +100,7 @@ struct DirectCall {
 
 }  // namespace
 
-TEST_CASE("a call from node A rings the callee's devices on nodes B and C; answered on C, B stops ringing, the caller "
+TEST_CASE("a call from node A rings the callee's devices on nodes B and C, answered on C: B stops ringing, the caller "
           "gets the answer, ICE crosses both ways and the hang-up reaches everybody",
           "[nats][postgres][cluster][calls]") {
   ThreeNodes nodes;

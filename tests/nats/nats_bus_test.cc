@@ -218,7 +218,7 @@ TEST_CASE("nats bus: a URI with an unknown key or no reachable server fails at o
   CHECK(nobody.error().message().find("nats://127.0.0.1:1") != std::string::npos);
 }
 
-TEST_CASE("nats bus: a request reaches the one node serving its address and the answer comes back; an address "
+TEST_CASE("nats bus: a request reaches the one node serving its address and the answer comes back, and an address "
           "nobody serves is NotFound at once",
           "[nats]") {
   auto& cluster = Shared();
