@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "call_events.h"
 #include "three_nodes.h"
 
 using namespace chat;
@@ -16,28 +17,7 @@ using Json = nlohmann::json;
 
 namespace {
 
-const std::string kOffer = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
-const std::string kAnswer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
-
-Reply Cmd(Client& c, const std::string& cmd, const Json& args) { return c.Call(cmd, args.dump()); }
-
-Json ResultOf(const Reply& r) {
-  INFO(r.raw);
-  REQUIRE(r.ok);
-  return Json::parse(r.result);
-}
-
 Json Candidate(const std::string& text) { return {{"candidate", text}, {"sdpMid", "0"}}; }
-
-// The next event `name` of call `call_id` on `c`.
-std::optional<Json> WaitForCallEvent(Client& c, const std::string& name, const std::string& call_id,
-                                     std::chrono::milliseconds timeout = kWait) {
-  auto e = c.WaitForEvent(
-      [&](const ClientEvent& ev) { return ev.name == name && Json::parse(ev.data).value("callId", "") == call_id; },
-      timeout);
-  if (!e) return std::nullopt;
-  return Json::parse(e->data);
-}
 
 // Every call event of `call_id` that arrives on `c` within `window` (other events stay buffered).
 std::vector<std::pair<std::string, Json>> CallEventsWithin(Client& c, const std::string& call_id,
@@ -55,19 +35,6 @@ std::vector<std::pair<std::string, Json>> CallEventsWithin(Client& c, const std:
     if (!e) return got;
     got.emplace_back(e->name, Json::parse(e->data));
   }
-}
-
-// The call entry `call_id` left in `chat`, as the newMessage event `c` receives.
-std::optional<Json> WaitForCallEntry(Client& c, ChatId chat, const std::string& call_id,
-                                     std::chrono::milliseconds timeout = kWait) {
-  auto e = c.WaitForEvent(
-      [&](const ClientEvent& ev) {
-        return ev.name == "newMessage" && ev.chat == chat && ev.entry && ev.entry->kind == MessageKind::kCall &&
-               Json::parse(ev.entry->body).value("callId", "") == call_id;
-      },
-      timeout);
-  if (!e) return std::nullopt;
-  return Json::parse(e->entry->body);
 }
 
 // Logs `name` in on `node` as a new device, once its node watches the user's chats (the node reads
