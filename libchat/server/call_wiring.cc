@@ -33,6 +33,10 @@ void RenderCalls(const CallStats& s, std::string* out) {
   AppendScalar(out, "chat_calls_completed_total", "counter", "Calls ended after an answer.", d(s.completed));
   AppendScalar(out, "chat_calls_refused_total", "counter", "Call signalling commands refused.", d(s.refused));
   AppendScalar(out, "chat_calls_ice_relayed_total", "counter", "ICE candidates relayed.", d(s.ice_relayed));
+  AppendScalar(out, "chat_calls_forwarded_total", "counter", "Call commands sent to the node holding the call.",
+               d(s.forwarded));
+  AppendScalar(out, "chat_calls_owner_lost_total", "counter",
+               "Calls ended because the node holding them stopped answering.", d(s.owner_lost));
   AppendScalar(out, "chat_calls_ringing", "gauge", "Calls ringing now.", d(s.ringing));
   AppendScalar(out, "chat_calls_active", "gauge", "Calls connected now.", d(s.active));
 }

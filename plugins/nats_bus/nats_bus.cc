@@ -5,6 +5,8 @@
 //   PREFIX.u.<user>   events of no chat (presence), one publish per recipient; and a kChatUpdate once
 //                     more per recipient, so that the node of a member just added learns of the chat
 //   PREFIX.all        revocations: every node (its sessions and its access cache)
+//   PREFIX.r.<addr>   requests to the one node that serves an address (Bus::Serve; a call's owner
+//                     node, docs/scaling.md "Calls"), answered on the asker's inbox
 //
 // Local delivery does not go through NATS: Publish calls this node's handlers at once, in order, and
 // the connection has "no echo", so a node never receives its own events back. Events of other nodes
@@ -35,7 +37,7 @@ using detail::WriterLock;
 
 // What nats.c's callbacks reach: it outlives every subscription (the bus waits for their completion
 // callbacks before it goes), so a callback never finds it destroyed.
-struct Core {
+struct Core : std::enable_shared_from_this<Core> {
   std::string prefix;
 
   SharedMutex mu;
@@ -44,6 +46,10 @@ struct Core {
   std::map<std::uint64_t, Bus::Handler> all GUARDED_BY(mu);    // Every event: this node's and others'.
   std::map<std::uint64_t, Bus::Handler> local GUARDED_BY(mu);  // This node's only.
   std::map<std::uint64_t, std::function<void()>> loss GUARDED_BY(mu);
+  // Served request subjects (Bus::Serve) and their handlers.
+  std::map<std::string, Bus::RequestHandler> served GUARDED_BY(mu);
+  // Set once connected, before any subscription; replies are published on it while not closed.
+  natsConnection* conn = nullptr;
 
   // nats.c subscriptions not yet completed (their handler may still be called).
   Mutex subs_mu;
@@ -93,6 +99,30 @@ void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) 
   core->Remote(std::make_shared<const Event>(std::move(*event)));
 }
 
+// A request to a served subject (Bus::Serve): handed to its handler with a way to answer it, which
+// may be used later from any thread (it publishes nothing once the bus is closed).
+void OnRequest(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  auto* core = static_cast<Core*>(closure);
+  const char* reply_to = natsMsg_GetReply(msg);
+  std::string subject = natsMsg_GetSubject(msg);
+  std::string request(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+  std::string inbox = reply_to != nullptr ? reply_to : "";
+  natsMsg_Destroy(msg);
+  if (inbox.empty()) return;  // Not a request: nobody waits for an answer.
+  ReaderLock lock(&core->mu);
+  if (core->closed) return;
+  auto it = core->served.find(subject);
+  if (it == core->served.end()) return;  // Served no more; the asker times out.
+  std::weak_ptr<Core> weak = core->weak_from_this();
+  it->second(std::move(request), [weak, inbox = std::move(inbox)](std::string answer) {
+    auto c = weak.lock();
+    if (!c) return;
+    ReaderLock l(&c->mu);
+    if (c->closed) return;
+    natsConnection_Publish(c->conn, inbox.c_str(), answer.data(), static_cast<int>(answer.size()));
+  });
+}
+
 void OnSubscriptionComplete(void* closure) {
   auto* core = static_cast<Core*>(closure);
   {
@@ -140,6 +170,7 @@ class NatsBus final : public Bus {
  public:
   NatsBus(natsConnection* conn, std::shared_ptr<Core> core, std::string describe)
       : conn_(conn), core_(std::move(core)), describe_(std::move(describe)) {
+    core_->conn = conn_;
     // Every node hears the events meant for every node (revocations) from the start.
     everyone_ = Watch(core_->prefix + ".all");
   }
@@ -227,14 +258,45 @@ class NatsBus final : public Bus {
     }
   }
 
-  // Subscribes the whole bus (the Subscribe handlers) to `subject` until the Subscription goes.
-  Subscription Watch(const std::string& subject) {
+  Subscription Serve(const std::string& address, RequestHandler handler) override {
+    const std::string subject = core_->prefix + ".r." + address;
+    {
+      WriterLock lock(&core_->mu);
+      core_->served[subject] = std::move(handler);
+    }
+    Subscription sub = Watch(subject, OnRequest);
+    std::weak_ptr<Core> weak = core_;
+    return Subscription([weak, subject, sub = std::make_shared<Subscription>(std::move(sub))] {
+      sub->Reset();
+      if (auto c = weak.lock()) {
+        // The writer lock waits for handler calls in progress: none is once this returns.
+        WriterLock lock(&c->mu);
+        c->served.erase(subject);
+      }
+    });
+  }
+
+  Result<std::string> Request(const std::string& address, const std::string& request, int timeout_ms) override {
+    const std::string subject = core_->prefix + ".r." + address;
+    natsMsg* reply = nullptr;
+    const natsStatus s = natsConnection_Request(&reply, conn_, subject.c_str(), request.data(),
+                                                static_cast<int>(request.size()), timeout_ms);
+    if (s == NATS_NO_RESPONDERS) return Status::NotFound("no node serves " + address);
+    if (s != NATS_OK) return Status::Unavailable(describe_ + ": request to " + address + ": " + natsStatus_GetText(s));
+    std::string answer(natsMsg_GetData(reply), static_cast<std::size_t>(natsMsg_GetDataLength(reply)));
+    natsMsg_Destroy(reply);
+    return answer;
+  }
+
+  // Subscribes the whole bus (the Subscribe handlers, or `on_message`) to `subject` until the
+  // Subscription goes.
+  Subscription Watch(const std::string& subject, natsMsgHandler on_message = OnMessage) {
     natsSubscription* sub = nullptr;
     {
       MutexLock lock(&core_->subs_mu);
       ++core_->live_subs;
     }
-    natsStatus s = natsConnection_Subscribe(&sub, conn_, subject.c_str(), OnMessage, core_.get());
+    natsStatus s = natsConnection_Subscribe(&sub, conn_, subject.c_str(), on_message, core_.get());
     if (s == NATS_OK) s = natsSubscription_SetOnCompleteCB(sub, OnSubscriptionComplete, core_.get());
     if (s == NATS_OK) {
       // Far above a burst (nats.c's default is 65,536 messages, 64 MiB); beyond it the client drops

@@ -6,58 +6,16 @@
 // The observing devices are raw WebSockets: chat::Client drops duplicates and would hide them.
 #include <signal.h>
 
-#include <random>
 #include <set>
 #include <thread>
 
-#include "chatd_process.h"
-#include "nats_cluster.h"
-#include "pg_cluster.h"
+#include "three_nodes.h"
 
 using namespace chat;
 using namespace chat::test;
 using Json = nlohmann::json;
 
 namespace {
-
-std::string UniquePrefix() {
-  std::random_device rd;
-  return "c" + std::to_string(rd()) + std::to_string(rd());
-}
-
-// One chatd node on the shared database and the bus at `nats_url`.
-std::unique_ptr<ChatdProcess> Node(const TempDir& dir, const std::string& store, const std::string& nats_url,
-                                   const std::string& prefix, const std::string& id) {
-  return std::make_unique<ChatdProcess>(
-      dir.str(), std::vector<std::string>{"--store", store, "--bus", nats_url + "?prefix=" + prefix, "--node-id", id});
-}
-
-// A database of its own on the run's PostgreSQL server, dropped at the end.
-struct Database {
-  Database() {
-    auto made = SharedPgCluster().NewDatabase();
-    REQUIRE_OK(made);
-    name = *made;
-    uri = SharedPgCluster().Uri(name) + "?pool=4";
-  }
-  ~Database() { SharedPgCluster().DropDatabase(name).IgnoreError(); }
-  std::string name;
-  std::string uri;
-};
-
-// Three chatd nodes on one database and the run's NATS cluster, node i attached to server i.
-struct ThreeNodes {
-  ThreeNodes() {
-    auto nats = SharedNatsCluster();
-    REQUIRE_OK(nats);
-    const std::string prefix = UniquePrefix();
-    const char* names[] = {"node-a", "node-b", "node-c"};
-    for (int i = 0; i < 3; ++i) chatd[i] = Node(dirs[i], db.uri, (*nats)->Url(i), prefix, names[i]);
-  }
-  Database db;
-  TempDir dirs[3];
-  std::unique_ptr<ChatdProcess> chatd[3];
-};
 
 // A device's live session on a raw WebSocket: every frame the server sends is seen, duplicates too.
 struct Observer {

@@ -217,3 +217,43 @@ TEST_CASE("nats bus: a URI with an unknown key or no reachable server fails at o
   CHECK(nobody.error().code() == StatusCode::kUnavailable);
   CHECK(nobody.error().message().find("nats://127.0.0.1:1") != std::string::npos);
 }
+
+TEST_CASE("nats bus: a request reaches the one node serving its address and the answer comes back, and an address "
+          "nobody serves is NotFound at once",
+          "[nats]") {
+  auto& cluster = Shared();
+  const std::string prefix = UniquePrefix();
+  auto a = Node(cluster.Url(0), prefix);
+  auto b = Node(cluster.Url(1), prefix);
+  // B answers later, from a thread of its own, as the call manager does.
+  std::vector<std::thread> answering;
+  std::mutex answering_mu;
+  auto served = b->Serve("call-b", [&](std::string request, Bus::Reply reply) {
+    std::lock_guard lock(answering_mu);
+    answering.emplace_back([request = std::move(request), reply = std::move(reply)] { reply("re: " + request); });
+  });
+  REQUIRE_OK(b->FlushInterest(5000));
+  // A route round trip later every server knows B's address.
+  Result<std::string> answer = Status::Unavailable("not asked yet");
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  do {
+    answer = a->Request("call-b", "hello", 2000);
+  } while (!answer.ok() && answer.error().IsNotFound() && std::chrono::steady_clock::now() < deadline);
+  REQUIRE_OK(answer);
+  CHECK(*answer == "re: hello");
+
+  const auto asked = std::chrono::steady_clock::now();
+  CHECK_CODE(a->Request("call-nobody", "hello", 2000), StatusCode::kNotFound);
+  CHECK(std::chrono::steady_clock::now() - asked < 1s);
+  // Once B stops serving, its address is nobody's.
+  served.Reset();
+  REQUIRE_OK(b->FlushInterest(5000));
+  Result<std::string> after = std::string();
+  const auto stop_deadline = std::chrono::steady_clock::now() + 5s;
+  do {
+    after = a->Request("call-b", "again", 500);
+  } while (after.ok() && std::chrono::steady_clock::now() < stop_deadline);
+  CHECK_CODE(after, StatusCode::kNotFound);
+  std::lock_guard lock(answering_mu);
+  for (auto& t : answering) t.join();
+}

@@ -149,6 +149,25 @@ class Bus {
   virtual Subscription OnPossibleLoss(std::function<void()> /*fn*/) { return {}; }
   // Whether the bus can carry events now (connected to a server). "" when it can, else why not.
   virtual std::string Unready() const { return ""; }
+
+  // ---- Requests between nodes: one node serves an address, any node asks it (call signalling sent
+  // to the node that holds the call, docs/scaling.md "Calls"). The in-process bus serves nothing.
+  //
+  // Sends the answer of a request; callable once, from any thread, also after the handler returned.
+  using Reply = std::function<void(std::string)>;
+  using RequestHandler = std::function<void(std::string request, Reply reply)>;
+  // Serves the requests sent to `address` (letters, digits, '-' and '_') on this node until the
+  // Subscription is destroyed; after that the handler is no longer called and no call is in progress.
+  // The handler runs on the bus's thread and must not block: it queues the work and replies later (never from within the handler).
+  // Non-blocking; in force at the bus's server once FlushInterest returns.
+  virtual Subscription Serve(const std::string& /*address*/, RequestHandler /*handler*/) { return {}; }
+  // Sends `request` to the node serving `address` and waits up to `timeout_ms` for the reply.
+  // NotFound when no node serves the address (no such node: it never was, or it is gone);
+  // Unavailable when no reply came in time or the bus is not connected. Thread-safe; blocks.
+  virtual Result<std::string> Request(const std::string& address, const std::string& /*request*/,
+                                      int /*timeout_ms*/) {
+    return Status::NotFound("no node serves " + address);
+  }
 };
 
 // The in-process bus (inproc://): Publish calls each handler before returning.
