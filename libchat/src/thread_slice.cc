@@ -14,7 +14,7 @@
 namespace chat::detail {
 namespace {
 
-constexpr long kDefaultSliceUs = 100;
+constexpr long kDefaultSliceUs = 0;
 // The kernel clamps fair slices to 0.1 .. 100 ms.
 constexpr long kMaxSliceUs = 100'000;
 
@@ -48,10 +48,10 @@ std::chrono::microseconds LatencyThreadSlice() {
   return slice;
 }
 
-bool RequestLatencySlice() {
+bool RequestThreadSlice(std::chrono::microseconds slice) {
 #if defined(__linux__) && defined(SYS_sched_setattr) && defined(SYS_sched_getattr)
-  const auto slice = LatencyThreadSlice();
-  if (slice.count() == 0) return false;
+  if (slice.count() <= 0) return false;
+  if (slice.count() > kMaxSliceUs) slice = std::chrono::microseconds(kMaxSliceUs);
   // Keep the thread's policy and nice value; change only the slice it asks for.
   SchedAttr attr;
   std::memset(&attr, 0, sizeof attr);
@@ -62,6 +62,7 @@ bool RequestLatencySlice() {
   attr.sched_runtime = static_cast<std::uint64_t>(slice.count()) * 1000;
   return syscall(SYS_sched_setattr, 0, &attr, 0) == 0;
 #else
+  (void)slice;
   return false;
 #endif
 }

@@ -14,11 +14,16 @@
 namespace chat::detail {
 
 // The slice latency-sensitive threads request: from the environment variable LIBCHAT_THREAD_SLICE_US
-// (microseconds; 0 = the kernel's default slice), read once. Default: 100 us (the kernel's minimum).
+// (microseconds, at most 100,000; 0 = the kernel's default slice), read once. Default: 0 — measured on
+// the project's machine, 100 us did not shorten the tails under CPU contention (docs/benchmarks.md,
+// "Tails on a busy machine"), so it is left to the operator.
 std::chrono::microseconds LatencyThreadSlice();
 
-// Asks the scheduler for LatencyThreadSlice() for the calling thread. True if the kernel accepted
-// it (false: refused, not Linux, or the slice is 0). Call once, at the start of the thread.
-bool RequestLatencySlice();
+// Asks the scheduler for a slice of `slice` for the calling thread, keeping its policy and nice
+// value. True if the kernel accepted it (false: refused or ignored, not Linux, or `slice` is 0).
+bool RequestThreadSlice(std::chrono::microseconds slice);
+
+// RequestThreadSlice(LatencyThreadSlice()). Call once, at the start of a latency-sensitive thread.
+inline bool RequestLatencySlice() { return RequestThreadSlice(LatencyThreadSlice()); }
 
 }  // namespace chat::detail
