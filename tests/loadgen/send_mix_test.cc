@@ -11,7 +11,7 @@
 namespace chat::loadgen {
 namespace {
 
-TEST_CASE("--senders all draws every device, not in turn, the same on every worker", "[loadgen][unit]") {
+TEST_CASE("random senders (senders all) draw every device, not in turn, the same on every worker", "[loadgen][unit]") {
   constexpr std::uint64_t kMessages = 100'000;
   constexpr std::uint32_t kDevices = 1000;
   auto sender = [](std::uint64_t seed, std::uint64_t k) { return RandomSenderPosition(seed, k, kDevices); };
