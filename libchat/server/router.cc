@@ -5,6 +5,7 @@
 
 #include "event_json.h"
 #include "protocol.h"
+#include "thread_slice.h"
 
 namespace chat::detail {
 
@@ -106,7 +107,8 @@ void Router::OnEvent(std::shared_ptr<const Event> event) {
     Revoke(event->user, event->only_device != 0 ? event->only_device : event->device, event->keep_token_hash);
     return;
   }
-  Enqueue(Queued{std::move(event), nullptr});
+  const std::int64_t stamp = event->type == EventType::kMessage ? StageHistograms::NowNs() : 0;
+  Enqueue(Queued{std::move(event), nullptr, stamp});
 }
 
 bool Router::Enqueue(Queued item) {
@@ -134,6 +136,8 @@ void Router::AfterQueued(std::function<void()> fn) {
 }
 
 void Router::FanOut() {
+  // Every event passes through here on its way to the lanes.
+  RequestLatencySlice();
   std::deque<Queued> batch;
   bool stop = false;
   while (!stop) {
@@ -159,7 +163,9 @@ void Router::FanOut() {
       if (q.then) {
         q.then();
       } else if (!stop) {
+        routing_queued_ns_ = q.queued_ns;
         Route(q.event);  // Once stopping, events are dropped (their sessions are closing); answers still go.
+        routing_queued_ns_ = 0;
       }
     }
     batch.clear();
@@ -195,6 +201,11 @@ void Router::Send(const Event& event) {
   if (event.type == EventType::kMessage) {
     frame.is_message = true;
     frame.message_timestamp = event.message->timestamp;
+    // Encoded: from here each recipient's copy is timed to its socket write (fanout_to_written).
+    frame.handed_ns = StageHistograms::NowNs();
+    if (routing_queued_ns_ != 0) {
+      metrics_.message_stages.Observe(StageHistograms::kDurableToFanout, frame.handed_ns - routing_queued_ns_);
+    }
   }
   Deliver(event.recipients, event.exclude_device, event.only_device, frame);
   if (event.type == EventType::kChatUpdate && between_.membership) {

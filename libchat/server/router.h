@@ -120,6 +120,9 @@ class Router {
   struct Queued {
     std::shared_ptr<const Event> event;
     std::function<void()> then;
+    // kMessage events: when the bus handler queued it (steady ns; on the in-process bus that is the
+    // committer, right after the fsync), for the durable_to_fanout stage. 0 otherwise.
+    std::int64_t queued_ns = 0;
   };
   // Queues `item`, waiting while the queue is full. False once stopping (nothing queued).
   bool Enqueue(Queued item) EXCLUDES(queue_mu_);
@@ -157,6 +160,8 @@ class Router {
   BetweenNodes between_;
   ChatSequencer sequencer_{kGapHold};
   std::chrono::steady_clock::time_point recheck_at_ = std::chrono::steady_clock::time_point::max();
+  // The fan-out thread's own: Queued::queued_ns of the event being routed (0: none).
+  std::int64_t routing_queued_ns_ = 0;
   // Chats to check once more (CheckChat), and when.
   std::unordered_map<ChatId, std::chrono::steady_clock::time_point> chat_rechecks_;
 

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <thread>
 
+#include "background_load.h"
 #include "libchat/version.h"
 
 namespace chat::loadgen {
@@ -78,6 +79,8 @@ const char* ModeName(Mode mode) {
   return "steady";
 }
 
+const char* SendersName(Senders senders) { return senders == Senders::kAll ? "all" : "rotate"; }
+
 std::uint32_t Options::EffectiveGroups() const {
   if (groups > 0) return groups;
   return std::max<std::uint32_t>(1, clients / group_size);
@@ -94,6 +97,7 @@ ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, s
   o.threads = std::max(1u, std::thread::hardware_concurrency() / 2);
   std::string url = "ws://127.0.0.1:8080/ws";
   std::string mode = "steady";
+  std::string senders = "rotate";
 
   po::options_description run("Load", kHelpWidth, kHelpWidth / 2);
   run.add_options()
@@ -127,7 +131,17 @@ ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, s
        "Bytes per message body (at least 48, the timing stamp).")
       ("setup-concurrency", po::value<std::uint32_t>(&o.setup_concurrency)->default_value(o.setup_concurrency),
        "Devices connecting and signing in at the same time during setup.")
-      ("quiet", po::bool_switch(&o.quiet), "No progress output on stderr.");
+      ("quiet", po::bool_switch(&o.quiet), "No progress output on stderr.")
+      ("senders", po::value<std::string>(&senders)->default_value(senders),
+       "Who sends each message: rotate (every device in a group in turn, evenly spaced) or all (a random "
+       "one of all devices per message, so some send bursts).")
+      ("count-own-device", po::bool_switch(&o.count_own_device),
+       "Count the sender's own device as a recipient: its copy of each message is expected, timed and "
+       "checked for loss too.")
+      ("background-load", po::value<std::string>(&o.background_load)->default_value(""),
+       "Load this machine on purpose during the load phase: stress-ng:N (Debian's stress-ng with N CPU "
+       "workers; 0 = one per CPU) or cmd:COMMAND (any command, e.g. a parallel compile; run by /bin/sh in "
+       "its own process group and stopped when the load phase ends).");
 
   po::variables_map vm;
   try {
@@ -198,6 +212,17 @@ ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, s
     return usage("--offline-share must be between 0 and 1 (exclusive)");
   }
   if (o.body_bytes < 48 || o.body_bytes > 60000) return usage("--body-bytes must be from 48 to 60000");
+  if (senders == "all") {
+    o.senders = Senders::kAll;
+  } else if (senders != "rotate") {
+    return usage("--senders must be rotate or all");
+  }
+  if (!o.background_load.empty()) {
+    std::vector<std::string> ignored;
+    std::string why;
+    if (!BackgroundCommand(o.background_load, &ignored, &why)) return usage("--background-load: " + why);
+    if (o.mode == Mode::kIdle) return usage("--background-load needs a mode that sends (not idle)");
+  }
   if (o.setup_concurrency < 1 || o.setup_concurrency > 100000) {
     return usage("--setup-concurrency must be from 1 to 100000");
   }

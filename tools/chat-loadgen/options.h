@@ -18,6 +18,15 @@ enum class Mode {
 
 const char* ModeName(Mode mode);
 
+// Who sends each message of the schedule.
+enum class Senders {
+  kRotate,  // Every online device in a group in turn (message k: the (k mod senders)th), evenly spaced.
+  kAll,     // A uniformly random one of all online devices per message, drawn from the run's seed:
+            // bursts of several messages from one device happen, as with real clients.
+};
+
+const char* SendersName(Senders senders);
+
 struct Options {
   // The chatd WebSocket endpoint. Default: ws://127.0.0.1:8080/ws.
   WsUrl url;
@@ -53,6 +62,15 @@ struct Options {
   std::uint32_t setup_concurrency = 256;
   // No progress output on stderr. Default: off.
   bool quiet = false;
+  // Who sends each message. Default: kRotate.
+  Senders senders = Senders::kRotate;
+  // Count the sender's own device among each message's recipients: its newMessage copy is expected,
+  // timed and checked for loss like everyone else's. Default: off (the other members only).
+  bool count_own_device = false;
+  // Work started on this machine for the load phase, to measure with the box loaded on purpose:
+  // "stress-ng:N" (Debian's stress-ng, N CPU workers; 0 = one per CPU) or "cmd:COMMAND" (run by
+  // /bin/sh in a process group of its own); stopped when the load phase ends. Default: "" (none).
+  std::string background_load;
 
   // The number of groups after applying the default.
   std::uint32_t EffectiveGroups() const;

@@ -82,6 +82,18 @@ std::string Report::ToJson() const {
   j["rate"] = options.rate;
   j["duration_s"] = options.duration_s;
   j["threads"] = options.threads;
+  j["senders"] = SendersName(options.senders);
+  if (options.senders == Senders::kAll) j["senders_seed"] = senders_seed;
+  j["count_own_device"] = options.count_own_device;
+  j["body_bytes"] = options.body_bytes;
+  Json machine{{"loadavg_1m_before", Round(loadavg_before, 2)}, {"loadavg_1m_after", Round(loadavg_after, 2)}};
+  if (!options.background_load.empty()) {
+    machine["background_load"] = options.background_load;
+    machine["background_pid"] = background_pid;
+    machine["background_cpu_s"] = Round(background_cpu_s, 2);
+    machine["background_ending"] = background_ending;
+  }
+  j["machine"] = machine;
   j["setup"] = Json{{"seconds", Round(setup_s, 3)}, {"sessions_reused", sessions_reused}, {"signed_in", signed_in}};
   j["scheduled"] = scheduled;
   j["sent"] = sent;
@@ -125,6 +137,13 @@ std::string Report::ToJson() const {
       if (d >= 0) server[key] = d;
     }
     if (auto v = metrics_after.Get("chat_websockets")) server["websockets_after"] = *v;
+    Json stages = Json::object();
+    for (const StageSummary& st : MessageStages(metrics_before, metrics_after)) {
+      stages[st.stage] = Json{{"count", st.count},           {"mean", Round(st.mean_ms, 3)},
+                              {"p50", Round(st.p50_ms, 3)},   {"p99", Round(st.p99_ms, 3)},
+                              {"p999", Round(st.p999_ms, 3)}};
+    }
+    server["stages_ms"] = stages;
   }
   if (server_cpu_s >= 0) {
     server["cpu_s"] = Round(server_cpu_s, 3);
@@ -148,7 +167,10 @@ std::string Report::ToText() const {
   std::ostringstream o;
   o << "chat-loadgen " << ModeName(options.mode) << " against " << options.url.ToString() << ": "
     << options.clients << " clients, " << groups << " groups of " << options.group_size;
-  if (options.mode != Mode::kIdle) o << ", " << options.rate << " msgs/s";
+  if (options.mode != Mode::kIdle) {
+    o << ", " << options.rate << " msgs/s, senders " << SendersName(options.senders) << ", " << options.body_bytes
+      << "-byte bodies" << (options.count_own_device ? ", own device counted" : "");
+  }
   o << "\n";
   if (!fatal.empty()) {
     o << "  FAILED: " << fatal << "\n";
@@ -185,6 +207,24 @@ std::string Report::ToText() const {
       o << "  server RSS " << rss_before.bytes / 1024 << " KiB -> " << rss_after.bytes / 1024 << " KiB ("
         << rss_after.source << ")\n";
     }
+  }
+  if (options.mode != Mode::kIdle && metrics_before.ok && metrics_after.ok) {
+    const std::vector<StageSummary> stages = MessageStages(metrics_before, metrics_after);
+    if (!stages.empty()) o << "  stages     (server, ms: p50 / p99 / p99.9, count)\n";
+    for (const StageSummary& st : stages) {
+      char line[160];
+      std::snprintf(line, sizeof line, "    %-18s %8.3f / %8.3f / %8.3f  (%llu)\n", st.stage.c_str(), st.p50_ms,
+                    st.p99_ms, st.p999_ms, static_cast<unsigned long long>(st.count));
+      o << line;
+    }
+  }
+  if (options.mode != Mode::kIdle) {
+    o << "  machine    load average " << Fixed(loadavg_before, 2) << " -> " << Fixed(loadavg_after, 2);
+    if (!options.background_load.empty()) {
+      o << "; background load " << options.background_load << " (pid " << background_pid << ", "
+        << Fixed(background_cpu_s, 1) << " CPU s, " << background_ending << ")";
+    }
+    o << "\n";
   }
   if (metrics_before.ok && metrics_after.ok) {
     o << "  server     send-queue drops " << Delta(metrics_before, metrics_after, "chat_send_queue_drops_total")

@@ -57,6 +57,16 @@ struct Report {
   RssReading rss_after;
   std::uint64_t idle_connections = 0;  // idle: connections held when memory was read.
 
+  // The machine during the load phase: the 1-minute load average as it began and ended (-1 unknown),
+  // and the background load started on purpose (--background-load): its pid, CPU seconds, ending.
+  double loadavg_before = -1;
+  double loadavg_after = -1;
+  int background_pid = -1;
+  double background_cpu_s = 0;
+  std::string background_ending;
+  // --senders all: the seed the senders were drawn from.
+  std::uint64_t senders_seed = 0;
+
   // The server's CPU during the load phase (from /proc when it runs here; -1 unknown).
   double server_cpu_s = -1;
   // chat-loadgen's own CPU during the load phase.

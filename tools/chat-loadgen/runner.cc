@@ -11,6 +11,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "background_load.h"
 #include "run_shared.h"
 #include "state_file.h"
 #include "worker.h"
@@ -352,6 +353,12 @@ void Runner::Load() {
   auto plan = std::make_shared<SendPlan>();
   plan->rate = o.rate;
   plan->total = o.TotalMessages();
+  plan->random = o.senders == Senders::kAll;
+  if (plan->random) {
+    std::random_device rd;
+    plan->seed = (std::uint64_t{rd()} << 32) | rd();
+    report_.senders_seed = plan->seed;
+  }
   for (std::uint32_t c = 0; c < o.clients; ++c) {
     if (Online(c) && !shared_.layout.groups_of[c].empty()) plan->senders.push_back(c);
   }
@@ -531,7 +538,23 @@ Report Runner::Run() {
     if (o.mode == Mode::kIdle) {
       HoldIdle();
     } else {
-      Load();
+      // The box loaded on purpose, for the load phase only (setup is not measured).
+      BackgroundLoad background;
+      std::string error;
+      if (!o.background_load.empty()) {
+        if (background.Start(o.background_load, &error)) {
+          report_.background_pid = background.pid();
+          progress_.Line("background load: " + o.background_load + " (pid " + std::to_string(background.pid()) + ")");
+        } else {
+          report_.fatal = error;
+        }
+      }
+      report_.loadavg_before = LoadAverage1m();
+      if (report_.fatal.empty()) Load();
+      report_.loadavg_after = LoadAverage1m();
+      background.Stop();
+      report_.background_cpu_s = background.cpu_s();
+      report_.background_ending = background.ending();
     }
     // After the run, while the connections are still open (idle: that is the point).
     report_.metrics_after = ScrapeMetrics(o.url.host, o.url.port, kMetricsTimeout);

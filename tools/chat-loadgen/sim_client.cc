@@ -218,7 +218,8 @@ void SimClient::OnSendResult(const ServerFrame& frame, std::uint64_t number) {
     stats_.last_ack_ns = now;
     stats_.send_ack_us.Record((now - msg->scheduled_ns) / 1000);
     if (seq != 0) {
-      stats_.expected.Add(m.members - 1);
+      // Every other member's device, and with --count-own-device this one's own copy too.
+      stats_.expected.Add(shared_.options.count_own_device ? m.members : m.members - 1);
       worker_.Acked(AckedMessage{m.chat, seq, index_});
     }
   } else {
@@ -288,8 +289,10 @@ SimClient::Membership* SimClient::FindMembership(std::uint64_t chat) {
 void SimClient::CountDelivery(const MessageView& message, ChatReceipts::Outcome outcome, bool live) {
   if (outcome != ChatReceipts::Outcome::kFirst) return;
   BodyStamp stamp;
-  // Entries that are not ours (membership changes, other clients) are tracked for order only.
-  if (!DecodeBody(message.body, &stamp) || stamp.sender == index_) return;
+  // Entries that are not ours (membership changes, other clients) are tracked for order only; the
+  // sender's own copy counts only with --count-own-device.
+  if (!DecodeBody(message.body, &stamp)) return;
+  if (stamp.sender == index_ && !shared_.options.count_own_device) return;
   stats_.delivered.Add();
   const std::int64_t now = worker_.Now();
   stats_.last_delivery_ns = now;
@@ -516,7 +519,7 @@ SimClient::Verdict SimClient::Verify(const std::vector<std::vector<AckedMessage>
     for (const AckedMessage& a : acked[m.group]) {
       if (m.receipts.Received(a.seq)) {
         ++matched;
-      } else if (a.sender != index_) {
+      } else if (a.sender != index_ || shared_.options.count_own_device) {
         ++v.lost;
       }
     }

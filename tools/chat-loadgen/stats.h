@@ -35,12 +35,14 @@ struct WorkerStats {
   Counter sent;           // sendMessage requests written.
   Counter acked;          // sendMessage answered ok (first answer per message).
   Counter send_failed;    // Messages given up on (a non-retryable error).
-  Counter delivered;      // First receipts of other members' messages (live or by sync).
+  Counter delivered;      // First receipts of other members' messages, live or by sync (and of one's own
+                          // with --count-own-device).
   Counter duplicates;
   Counter reordered;
   Counter disconnects;    // Connections that ended without the tool asking.
   Counter resynced;       // Devices that completed a resync (reconnect-storm, offline-sync, 1008).
-  Counter expected;       // Deliveries expected so far: (members - 1) per acknowledged message.
+  Counter expected;       // Deliveries expected so far: (members - 1) per acknowledged message (members
+                          // with --count-own-device).
   Counter groups_done;    // createChat/getChat calls completed (ok or failed for good).
 
   // Worker-thread only.
