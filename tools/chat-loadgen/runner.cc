@@ -101,15 +101,17 @@ class Runner {
 bool Runner::Resolve() {
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::resolver resolver(ioc);
-  boost::system::error_code ec;
-  auto results = resolver.resolve(shared_.options.url.host, std::to_string(shared_.options.url.port), ec);
-  if (ec || results.empty()) {
-    report_.fatal = "cannot resolve " + shared_.options.url.host + ": " + ec.message();
-    return false;
+  if (shared_.options.urls.empty()) shared_.options.urls = {shared_.options.url};
+  shared_.targets.clear();
+  for (const WsUrl& url : shared_.options.urls) {
+    boost::system::error_code ec;
+    auto results = resolver.resolve(url.host, std::to_string(url.port), ec);
+    if (ec || results.empty()) {
+      report_.fatal = "cannot resolve " + url.host + ": " + ec.message();
+      return false;
+    }
+    shared_.targets.push_back(Target{results.begin()->endpoint(), url.HostHeader(), url.path});
   }
-  shared_.endpoint = results.begin()->endpoint();
-  shared_.host_header = shared_.options.url.HostHeader();
-  shared_.path = shared_.options.url.path;
   return true;
 }
 
@@ -369,8 +371,24 @@ void Runner::Load() {
                  std::to_string(plan->senders.size()) + " senders over " + Number(schedule_s) + " s" +
                  (offline ? " (" + std::to_string(o.clients - online) + " devices offline)" : ""));
   const double cpu0 = CpuSeconds();
-  const int server_pid = report_.rss_before.pid;
-  const double server_cpu0 = server_pid > 0 ? ProcessCpuSeconds(server_pid) : -1;
+  // The server's CPU: every node's process that runs on this machine (one per --url).
+  std::vector<int> server_pids;
+  if (report_.rss_before.pid > 0) server_pids.push_back(report_.rss_before.pid);
+  for (std::size_t i = 1; i < o.urls.size(); ++i) {
+    if (!IsLoopbackHost(o.urls[i].host)) continue;
+    const int pid = FindListenerPid(o.urls[i].port);
+    if (pid > 0 && std::find(server_pids.begin(), server_pids.end(), pid) == server_pids.end()) server_pids.push_back(pid);
+  }
+  auto server_cpu = [&server_pids] {
+    double sum = 0;
+    for (int pid : server_pids) {
+      const double s = ProcessCpuSeconds(pid);
+      if (s < 0) return -1.0;  // A node went away (or restarted): the figure would be wrong.
+      sum += s;
+    }
+    return server_pids.empty() ? -1.0 : sum;
+  };
+  const double server_cpu0 = server_cpu();
   for (auto& w : workers_) w->StartLoad(plan);
 
   // ---- The schedule ----
@@ -464,9 +482,10 @@ void Runner::Load() {
   report_.unexpected = verdict.unexpected;
   report_.loadgen_cpu_s = CpuSeconds() - cpu0;
   if (server_cpu0 >= 0) {
-    const double server_cpu1 = ProcessCpuSeconds(server_pid);
+    const double server_cpu1 = server_cpu();
     if (server_cpu1 >= 0) report_.server_cpu_s = server_cpu1 - server_cpu0;
   }
+  report_.server_processes = server_pids.size();
   report_.load_wall_s = static_cast<double>(Worker::Now() - plan->start_ns) / 1e9;
   report_.unresolved = unresolved();
 }
@@ -484,6 +503,7 @@ void Runner::Collect() {
     report_.duplicates += s.duplicates.Get();
     report_.reordered += s.reordered.Get();
     report_.disconnects += s.disconnects.Get();
+    report_.failovers += s.failovers.Get();
     report_.resynced += s.resynced.Get();
     report_.scheduled += w->scheduled();
     report_.latency_us.Merge(s.latency_us);
