@@ -16,7 +16,7 @@ clients=${5:-600}
 group=${6:-100}
 out=$(mktemp -d /tmp/cluster-bench-XXXXXX)
 
-CHATD_BIN=$build/tools/chatd/chatd CHATCTL_BIN=$build/tools/chatctl/chatctl \
+RUN_CLUSTER_CHATD=$build/tools/chatd/chatd RUN_CLUSTER_CHATCTL=$build/tools/chatctl/chatctl \
   bash scripts/run-cluster.sh --no-deps -- --password-cost minimum --rate-limits off --spam off \
   --max-connections-per-address 0 --max-connections 5000 --log-level warning > "$out/cluster.out" 2>&1 &
 cluster=$!

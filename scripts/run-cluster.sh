@@ -6,7 +6,7 @@
 # started, by its PID, and removes the folder.
 #
 #   bash scripts/run-cluster.sh              # ports chosen free; Ctrl-C stops everything
-#   CHATD_BIN=... CHATCTL_BIN=... bash scripts/run-cluster.sh --no-deps   # prebuilt binaries (tests)
+#   RUN_CLUSTER_CHATD=... RUN_CLUSTER_CHATCTL=... bash scripts/run-cluster.sh --no-deps   # prebuilt binaries (tests)
 #
 # Options: --no-deps (do not run deps.sh), --keep (leave the folder, with the logs, at the end).
 # Extra arguments after -- go to every chatd.
@@ -27,14 +27,14 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$deps" = 1 ]; then bash scripts/deps.sh; fi
-if [ -z "${CHATD_BIN:-}" ]; then
+if [ -z "${RUN_CLUSTER_CHATD:-}" ]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" \
     -DLIBCHAT_BUILD_TESTS=OFF -DLIBCHAT_BUILD_BENCHMARKS=OFF > /dev/null
   cmake --build build -j"$(nproc)" --target chatd chatctl chat-loadgen
-  CHATD_BIN=$PWD/build/tools/chatd/chatd
-  CHATCTL_BIN=$PWD/build/tools/chatctl/chatctl
+  RUN_CLUSTER_CHATD=$PWD/build/tools/chatd/chatd
+  RUN_CLUSTER_CHATCTL=$PWD/build/tools/chatctl/chatctl
 fi
-CHATCTL_BIN=${CHATCTL_BIN:-chatctl}
+RUN_CLUSTER_CHATCTL=${RUN_CLUSTER_CHATCTL:-chatctl}
 PGBIN=${LIBCHAT_PG_BIN:-/usr/lib/postgresql/15/bin}
 NATS_BIN=${LIBCHAT_NATS_SERVER:-/usr/sbin/nats-server}
 
@@ -70,11 +70,13 @@ trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Free loopback ports: random ones nothing answers on (checked with bash's /dev/tcp), distinct.
+# Free loopback ports: random ones nothing answers on (checked with bash's /dev/tcp), distinct, below
+# the kernel's ephemeral range (a port an outgoing connection holds as its own cannot be listened on).
 free_ports() {
-  local out=() p
+  local out=() p low=32768
+  read -r low _ < /proc/sys/net/ipv4/ip_local_port_range 2> /dev/null || true
   while [ ${#out[@]} -lt "$1" ]; do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (low - 10000)))
     case " ${out[*]} " in *" $p "*) continue ;; esac
     if ! (: < "/dev/tcp/127.0.0.1/$p") 2> /dev/null; then out+=("$p"); fi
   done
@@ -110,9 +112,13 @@ CONF
 done
 # Ready when every server has routes to the two others.
 for i in 0 1 2; do
-  for attempt in $(seq 1 100); do
+  for attempt in $(seq 1 300); do
     http_get "${nats_http[$i]}" /routez | grep -q '"num_routes": 2' && break
-    [ "$attempt" = 100 ] && { echo "run-cluster: nats server $i did not join the cluster (log: $dir/nats$i.log)" >&2; exit 1; }
+    if [ "$attempt" = 300 ]; then
+      echo "run-cluster: nats server $i did not join the cluster; its log:" >&2
+      tail -20 "$dir/nats$i.log" >&2
+      exit 1
+    fi
     sleep 0.1
   done
 done
@@ -120,17 +126,18 @@ done
 # ---- PostgreSQL: a primary and a synchronous streaming standby ----
 pg_dir "$dir/pg0"
 pg_dir "$dir/sock"
+pg_dir "$dir/pglog"
 "${as_pg[@]}" "$PGBIN/initdb" -D "$dir/pg0" -U postgres --auth=trust -E UTF8 --locale=C > "$dir/initdb.log" 2>&1
 pg_opts() {
   echo "-c listen_addresses=127.0.0.1 -c port=$1 -c unix_socket_directories=$dir/sock -c max_connections=200"
 }
-"${as_pg[@]}" "$PGBIN/pg_ctl" start -w -t 60 -D "$dir/pg0" -l "$dir/pg0.log" \
+"${as_pg[@]}" "$PGBIN/pg_ctl" start -w -t 60 -D "$dir/pg0" -l "$dir/pglog/pg0.log" \
   -o "$(pg_opts "${pg_port[0]}") -c synchronous_standby_names='ANY 1 (standby1)'" > /dev/null
 pids_pg+=("$(head -1 "$dir/pg0/postmaster.pid")")
 pg_dir "$dir/pg1"
 "${as_pg[@]}" "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "${pg_port[0]}" -U postgres -D "$dir/pg1" -X stream -R \
   --checkpoint=fast > "$dir/basebackup.log" 2>&1
-"${as_pg[@]}" "$PGBIN/pg_ctl" start -w -t 60 -D "$dir/pg1" -l "$dir/pg1.log" \
+"${as_pg[@]}" "$PGBIN/pg_ctl" start -w -t 60 -D "$dir/pg1" -l "$dir/pglog/pg1.log" \
   -o "$(pg_opts "${pg_port[1]}") -c \"primary_conninfo=host=127.0.0.1 port=${pg_port[0]} user=postgres application_name=standby1\"" \
   > /dev/null
 pids_pg+=("$(head -1 "$dir/pg1/postmaster.pid")")
@@ -142,7 +149,7 @@ token=$dir/admin.token
 (umask 077 && head -c 32 /dev/urandom | base64 > "$token")
 for i in 0 1 2; do
   mkdir -m 700 "$dir/node$i"
-  "$CHATD_BIN" --node-id "node-$i" --listen "127.0.0.1:${chat_port[$i]}" --data-dir "$dir/node$i" \
+  "$RUN_CLUSTER_CHATD" --node-id "node-$i" --listen "127.0.0.1:${chat_port[$i]}" --data-dir "$dir/node$i" \
     --store "$store&pool=8" --blob-store "$store" --bus "nats://127.0.0.1:${nats_client[$i]}" \
     --admin-token-file "$token" --admin-listen "127.0.0.1:${admin_port[$i]}" \
     ${chatd_extra[@]+"${chatd_extra[@]}"} > "$dir/node$i.out" 2> "$dir/node$i.log" &
@@ -165,11 +172,13 @@ cat << TXT
 run-cluster: the cluster is ready in $dir (Ctrl-C stops it all)
   chatd nodes:  node-0 127.0.0.1:${chat_port[0]}, node-1 127.0.0.1:${chat_port[1]}, node-2 127.0.0.1:${chat_port[2]}
                 web app http://127.0.0.1:${chat_port[0]}/ (any node), metrics http://127.0.0.1:PORT/metrics
-  chatctl:      $CHATCTL_BIN --admin-url http://127.0.0.1:${admin_port[0]} --admin-token-file $token nodes
+  chatctl:      $RUN_CLUSTER_CHATCTL --admin-url http://127.0.0.1:${admin_port[0]} --admin-token-file $token nodes
   chat-loadgen: build/tools/chat-loadgen/chat-loadgen --url ${urls%,} --clients 300 --group-size 10 --rate 500
+                (for load, start the cluster with: -- --password-cost minimum --rate-limits off --spam off
+                 --max-connections-per-address 0: the defaults throttle many sign-ups from one address)
   NATS:         nats://127.0.0.1:${nats_client[0]},127.0.0.1:${nats_client[1]},127.0.0.1:${nats_client[2]}
   PostgreSQL:   primary 127.0.0.1:${pg_port[0]}, standby 127.0.0.1:${pg_port[1]} (synchronous): $PGBIN/psql -h 127.0.0.1 -p ${pg_port[0]} -U postgres chat
-  logs:         $dir/node*.log, nats*.log, pg*.log
+  logs:         $dir/node*.log, nats*.log, pglog/
 run-cluster: pids chatd=${pids_chatd[*]} nats=${pids_nats[*]} postgres=${pids_pg[*]}
 TXT
 
