@@ -20,7 +20,7 @@ RUN_CLUSTER_CHATD=$build/tools/chatd/chatd RUN_CLUSTER_CHATCTL=$build/tools/chat
   bash scripts/run-cluster.sh --no-deps -- --password-cost minimum --rate-limits off --spam off \
   --max-connections-per-address 0 --max-connections 5000 --log-level warning > "$out/cluster.out" 2>&1 &
 cluster=$!
-trap 'kill -TERM $cluster 2> /dev/null; wait $cluster 2> /dev/null; rm -rf "$out"' EXIT
+trap 'kill -TERM $cluster 2> /dev/null; wait $cluster 2> /dev/null || true; rm -rf "$out"' EXIT
 for _ in $(seq 1 600); do
   grep -q "^run-cluster: pids " "$out/cluster.out" && break
   kill -0 $cluster 2> /dev/null || { cat "$out/cluster.out" >&2; exit 1; }
@@ -55,7 +55,8 @@ for rep in $(seq 1 "$reps"); do
     if [ $nodes = 1 ]; then url=$one state=$out/one.json; else url=$three state=$out/three.json; fi
     n0=$(cpu_of $nats_pids)
     p0=$(cpu_of $(pg_all))
-    j=$("${LG[@]}" --url "$url" --state "$state" --rate "$rate" --duration "$duration" | tail -1)
+    # A failed run (loss, refused sends) still prints its report: shown, with its failure.
+    j=$("${LG[@]}" --url "$url" --state "$state" --rate "$rate" --duration "$duration" | tail -1) || true
     n1=$(cpu_of $nats_pids)
     p1=$(cpu_of $(pg_all))
     python3 - "$rep" "$nodes" "$j" "$((n1 - n0))" "$((p1 - p0))" "$hz" << 'PY'
@@ -63,8 +64,10 @@ import json, sys
 rep, nodes, j, nats, pg, hz = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 d = max(j["delivered"], 1)
 print("\t".join(str(x) for x in [rep, nodes, j["deliveries_per_s"], j["latency_ms"]["p50"], j["latency_ms"]["p99"],
-      j["lost"] + j["duplicates"] + j["reordered"], j["server"].get("cpu_us_per_delivery", "?"),
+      j["lost"] + j["duplicates"] + j["reordered"] if j["ok"] else "FAILED: " + j.get("failure", "?"),
+      j["server"].get("cpu_us_per_delivery", "?"),
       round(nats / hz * 1e6 / d, 2), round(pg / hz * 1e6 / d, 2)]))
 PY
   done
 done
+exit 0

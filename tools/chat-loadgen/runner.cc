@@ -202,41 +202,55 @@ bool Runner::SignIn(const std::function<bool(std::uint32_t)>& include, const cha
 
 bool Runner::GroupCalls(bool create) {
   const std::uint32_t groups = report_.groups;
-  const std::uint64_t base = Sum().groups_done;
-  for (std::uint32_t g = 0; g < groups; ++g) {
-    shared_.groups[g].failed = false;
-    // Any online member can read the head; the owner creates (everyone is online during provisioning).
-    std::uint32_t caller = shared_.layout.members[g][0];
-    if (!create) {
-      for (std::uint32_t c : shared_.layout.members[g]) {
-        if (Online(c)) {
-          caller = c;
-          break;
+  // A call whose connection ended before its answer (a node going away, a session closed as a slow
+  // consumer by the presence burst of a mass resume) is marked failed: it is asked again, of the same
+  // member once it is back, a few times. createChat is not repeated (it is not idempotent).
+  constexpr int kAttempts = 5;
+  std::vector<std::uint32_t> todo(groups);
+  for (std::uint32_t g = 0; g < groups; ++g) todo[g] = g;
+  for (int attempt = 0; attempt < kAttempts && !todo.empty(); ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(500 * attempt));
+    const std::uint64_t base = Sum().groups_done;
+    for (std::uint32_t g : todo) {
+      shared_.groups[g].failed = false;
+      // Any online member can read the head; the owner creates (everyone is online during provisioning).
+      std::uint32_t caller = shared_.layout.members[g][0];
+      if (!create) {
+        for (std::uint32_t c : shared_.layout.members[g]) {
+          if (Online(c)) {
+            caller = c;
+            break;
+          }
         }
       }
+      Worker& w = *workers_[shared_.WorkerOf(caller)];
+      if (create) {
+        w.CreateGroup(caller, g);
+      } else {
+        w.FetchHead(caller, g);
+      }
     }
-    Worker& w = *workers_[shared_.WorkerOf(caller)];
-    if (create) {
-      w.CreateGroup(caller, g);
-    } else {
-      w.FetchHead(caller, g);
+    const auto start = std::chrono::steady_clock::now();
+    const std::uint64_t want = todo.size();
+    while (Sum().groups_done - base < want) {
+      if (std::chrono::steady_clock::now() - start > kSetupStall) {
+        report_.fatal = std::string(create ? "createChat" : "getChat") + " did not complete";
+        return false;
+      }
+      progress_.Update(static_cast<double>(Sum().groups_done - base) / static_cast<double>(want),
+                       std::string(create ? "creating groups: " : "reading chat heads: ") +
+                           std::to_string(Sum().groups_done - base) + "/" + std::to_string(want));
+      std::this_thread::sleep_for(kPoll / 5);
     }
+    std::vector<std::uint32_t> failed;
+    for (std::uint32_t g : todo) {
+      if (shared_.groups[g].failed) failed.push_back(g);
+    }
+    todo = std::move(failed);
+    if (create) break;
   }
-  const auto start = std::chrono::steady_clock::now();
-  while (Sum().groups_done - base < groups) {
-    if (std::chrono::steady_clock::now() - start > kSetupStall) {
-      report_.fatal = std::string(create ? "createChat" : "getChat") + " did not complete";
-      return false;
-    }
-    progress_.Update(static_cast<double>(Sum().groups_done - base) / groups,
-                     std::string(create ? "creating groups: " : "reading chat heads: ") +
-                         std::to_string(Sum().groups_done - base) + "/" + std::to_string(groups));
-    std::this_thread::sleep_for(kPoll / 5);
-  }
-  std::uint32_t failed = 0;
-  for (std::uint32_t g = 0; g < groups; ++g) failed += shared_.groups[g].failed ? 1 : 0;
-  if (failed > 0) {
-    report_.fatal = std::to_string(failed) + " of " + std::to_string(groups) + " groups could not be " +
+  if (!todo.empty()) {
+    report_.fatal = std::to_string(todo.size()) + " of " + std::to_string(groups) + " groups could not be " +
                     (create ? "created" : "read (getChat)") + "; see the server log";
     return false;
   }
