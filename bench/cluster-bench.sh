@@ -43,7 +43,10 @@ pg_all() { local p; for p in $pg_pids; do echo "$p"; pgrep -P "$p" || true; done
 
 one="ws://127.0.0.1:${ports[0]}/ws"
 three="ws://127.0.0.1:${ports[0]}/ws,ws://127.0.0.1:${ports[1]}/ws,ws://127.0.0.1:${ports[2]}/ws"
-LG=("$build/tools/chat-loadgen/chat-loadgen" --json --quiet --clients "$clients" --group-size "$group" --threads 1)
+# A gentler resume (60 devices at a time): 600 devices resuming at once in groups of 100 make a burst
+# of presence events that closes some sessions as slow consumers (1008), more often across nodes.
+LG=("$build/tools/chat-loadgen/chat-loadgen" --json --quiet --clients "$clients" --group-size "$group" --threads 1
+    --setup-concurrency 60)
 # Provision both layouts once (separate state files: the state is keyed by the URL list).
 "${LG[@]}" --url "$one" --state "$out/one.json" --rate 10 --duration 1 > /dev/null
 "${LG[@]}" --url "$three" --state "$out/three.json" --rate 10 --duration 1 > /dev/null
