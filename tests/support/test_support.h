@@ -108,9 +108,8 @@ struct Fixture {
   ManualClock clock;
   std::shared_ptr<Bus> bus;
   std::shared_ptr<Store> store;
-  // Attachment bytes: mem:// for "mem", file:// in the fixture's directory for "leveldb", the
-  // server's own blob store in the same database for the server backends (postgres://). Kept across
-  // Reopen.
+  // Attachment bytes: mem:// for "mem", file:// in the fixture's directory for "leveldb" and the
+  // server backends. Kept across Reopen.
   std::shared_ptr<BlobStore> blobs;
   std::unique_ptr<ChatService> service;
 };
