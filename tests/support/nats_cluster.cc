@@ -180,6 +180,16 @@ void NatsCluster::Stop(int i) {
   n.pid = -1;
 }
 
+void NatsCluster::Kill9(int i) {
+  Node& n = nodes_[static_cast<std::size_t>(i)];
+  if (n.pid <= 0) return;
+  if (!Gone(n.pid) && IsNatsServer(n.pid)) {
+    ::kill(n.pid, SIGKILL);
+    WaitGone(n.pid, 10s);
+  }
+  n.pid = -1;
+}
+
 Status NatsCluster::Restart(int i) {
   Stop(i);
   // Same ports: its routes were configured by them, and its clients reconnect to them.

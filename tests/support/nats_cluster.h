@@ -45,6 +45,8 @@ class NatsCluster {
   // Stops server i (SIGTERM, then SIGKILL if it lingers; after checking /proc/PID/comm) and waits for
   // it to go. Its clients see the connection drop. Idempotent.
   void Stop(int i);
+  // SIGKILL of server i (after checking /proc/PID/comm), as a crash would; waits for it to go.
+  void Kill9(int i);
   // Starts server i again on the same ports and waits until its routes are back.
   Status Restart(int i);
 

@@ -18,6 +18,7 @@ constexpr unsigned kHelpWidth = 100;
 constexpr std::uint32_t kMaxGroupSize = 1000;
 constexpr unsigned kMaxThreads = 64;
 constexpr std::uint32_t kMaxClients = 1'000'000;
+constexpr std::size_t kMaxUrls = 64;
 
 // Unsigned options would take "-1" as 2^32-1 (boost::lexical_cast): digits only.
 bool AllDigits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
@@ -44,7 +45,7 @@ const char* kIntro =
     "It is meant for load-testing your own servers. It connects to 127.0.0.1 unless told otherwise;\n"
     "do not point it at servers you do not operate.\n"
     "\n"
-    "Usage: chat-loadgen [--url ws://127.0.0.1:8080/ws] [--clients C] [--group-size M] [--rate R]\n"
+    "Usage: chat-loadgen [--url ws://127.0.0.1:8080/ws[,ws://...]] [--clients C] [--group-size M] [--rate R]\n"
     "                    [--duration T] [--mode steady|idle|reconnect-storm|offline-sync] [options]\n"
     "\n"
     "Modes:\n"
@@ -104,7 +105,9 @@ ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, s
       ("help,h", "Print this help and exit.")
       ("version", "Print the version and exit.")
       ("url", po::value<std::string>(&url)->default_value(url),
-       "chatd WebSocket endpoint (ws:// only). /metrics is read from the same host and port.")
+       "chatd WebSocket endpoint (ws:// only). /metrics is read from the same host and port. Several "
+       "nodes of one deployment: ws://A:P/ws,ws://B:P/ws,... (comma-separated): the clients are spread "
+       "over them and fail over to the next when their node's connection ends.")
       ("clients", po::value<std::uint32_t>(&o.clients)->default_value(o.clients),
        "Simulated devices: one user, one device, one connection each.")
       ("group-size", po::value<std::uint32_t>(&o.group_size)->default_value(o.group_size),
@@ -189,9 +192,15 @@ ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, s
     *error = std::move(message);
     return ParseOutcome::kUsageError;
   };
-  auto parsed = ParseWsUrl(url, error);
-  if (!parsed) return ParseOutcome::kUsageError;
-  o.url = *parsed;
+  for (std::size_t start = 0; start <= url.size();) {
+    const std::size_t comma = std::min(url.find(',', start), url.size());
+    auto parsed = ParseWsUrl(url.substr(start, comma - start), error);
+    if (!parsed) return ParseOutcome::kUsageError;
+    o.urls.push_back(*parsed);
+    start = comma + 1;
+  }
+  if (o.urls.size() > kMaxUrls) return usage("--url names at most 64 nodes");
+  o.url = o.urls.front();
   if (!ParseMode(mode, &o.mode)) return usage("--mode must be steady, idle, reconnect-storm or offline-sync");
   if (o.clients < 1 || o.clients > kMaxClients) return usage("--clients must be from 1 to 1000000");
   if (o.mode != Mode::kIdle) {

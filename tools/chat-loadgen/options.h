@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ws_url.h"
 
@@ -28,8 +29,12 @@ enum class Senders {
 const char* SendersName(Senders senders);
 
 struct Options {
-  // The chatd WebSocket endpoint. Default: ws://127.0.0.1:8080/ws.
+  // The chatd WebSocket endpoint: the first of `urls`. Default: ws://127.0.0.1:8080/ws.
   WsUrl url;
+  // Every node of the deployment (--url ws://A/ws,ws://B/ws,...): client i connects first to
+  // urls[i % size] and, whenever its connection ends without being asked to, to the next one
+  // (failover), then resumes and resyncs. Default: {url}.
+  std::vector<WsUrl> urls;
   // Simulated devices, one user and one connection each. Default: 1000.
   std::uint32_t clients = 1000;
   // Members per group. Default: 100.

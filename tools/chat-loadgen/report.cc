@@ -76,6 +76,11 @@ std::string Report::ToJson() const {
   j["ok"] = Passed();
   if (!Passed()) j["failure"] = FailureSummary();
   j["url"] = options.url.ToString();
+  if (options.urls.size() > 1) {
+    Json urls = Json::array();
+    for (const WsUrl& u : options.urls) urls.push_back(u.ToString());
+    j["urls"] = urls;
+  }
   j["clients"] = options.clients;
   j["group_size"] = options.group_size;
   j["groups"] = groups;
@@ -107,6 +112,7 @@ std::string Report::ToJson() const {
   j["reordered"] = reordered;
   j["unexpected"] = unexpected;
   j["disconnects"] = disconnects;
+  j["failovers"] = failovers;
   j["sends_per_s"] = Round(sends_per_s, 1);
   j["acks_per_s"] = Round(acks_per_s, 1);
   j["deliveries_per_s"] = Round(deliveries_per_s, 1);
@@ -147,6 +153,7 @@ std::string Report::ToJson() const {
   }
   if (server_cpu_s >= 0) {
     server["cpu_s"] = Round(server_cpu_s, 3);
+    server["processes"] = server_processes;
     if (delivered > 0) server["cpu_us_per_delivery"] = Round(server_cpu_s * 1e6 / static_cast<double>(delivered), 2);
   }
   if (options.mode == Mode::kIdle) {
@@ -165,7 +172,8 @@ std::string Report::ToJson() const {
 
 std::string Report::ToText() const {
   std::ostringstream o;
-  o << "chat-loadgen " << ModeName(options.mode) << " against " << options.url.ToString() << ": "
+  o << "chat-loadgen " << ModeName(options.mode) << " against " << options.url.ToString()
+    << (options.urls.size() > 1 ? " and " + std::to_string(options.urls.size() - 1) + " more nodes" : std::string()) << ": "
     << options.clients << " clients, " << groups << " groups of " << options.group_size;
   if (options.mode != Mode::kIdle) {
     o << ", " << options.rate << " msgs/s, senders " << SendersName(options.senders) << ", " << options.body_bytes
@@ -233,7 +241,7 @@ std::string Report::ToText() const {
     o << "  server     /metrics unavailable: " << (metrics_before.ok ? metrics_after.error : metrics_before.error)
       << "\n";
   }
-  if (disconnects > 0) o << "  disconnects " << disconnects << "\n";
+  if (disconnects > 0) o << "  disconnects " << disconnects << " (" << failovers << " failed over to another node)\n";
   if (!errors.empty()) {
     o << "  errors    ";
     for (const auto& [code, n] : errors) o << " " << code << "=" << n;

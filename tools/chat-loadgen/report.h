@@ -35,6 +35,7 @@ struct Report {
   std::uint64_t reordered = 0;
   std::uint64_t unexpected = 0;   // Entries received that no sender had acknowledged (informational).
   std::uint64_t disconnects = 0;  // Connections that ended without the tool asking.
+  std::uint64_t failovers = 0;    // Of those, reconnected to the next node of --url (several nodes).
   double send_window_s = 0;       // First to last send written.
   double delivery_window_s = 0;   // First send to last delivery.
   double sends_per_s = 0;       // Sends written per second.
@@ -67,8 +68,10 @@ struct Report {
   // --senders all: the seed the senders were drawn from.
   std::uint64_t senders_seed = 0;
 
-  // The server's CPU during the load phase (from /proc when it runs here; -1 unknown).
+  // The server's CPU during the load phase (from /proc when it runs here; -1 unknown): the sum over
+  // the nodes of --url found on this machine (server_processes of them).
   double server_cpu_s = -1;
+  std::size_t server_processes = 0;
   // chat-loadgen's own CPU during the load phase.
   double loadgen_cpu_s = 0;
   double load_wall_s = 0;

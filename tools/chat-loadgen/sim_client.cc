@@ -26,7 +26,11 @@ bool IsRetryable(std::string_view code) { return code == "resource_exhausted" ||
 }  // namespace
 
 SimClient::SimClient(Worker& worker, std::uint32_t index)
-    : worker_(worker), shared_(worker.shared()), stats_(worker.stats()), index_(index) {}
+    : worker_(worker),
+      shared_(worker.shared()),
+      stats_(worker.stats()),
+      index_(index),
+      target_(static_cast<std::uint32_t>(index % shared_.targets.size())) {}
 
 SimClient::~SimClient() {
   if (conn_) conn_->Detach();
@@ -58,7 +62,8 @@ void SimClient::Connect() {
   ++epoch_;
   phase_ = Phase::kConnecting;
   conn_ = std::make_shared<WsConnection>(worker_.ioc(), this);
-  conn_->Start(shared_.endpoint, shared_.host_header, shared_.path);
+  const Target& t = shared_.targets[target_];
+  conn_->Start(t.endpoint, t.host_header, t.path);
 }
 
 void SimClient::OnOpen() {
@@ -501,6 +506,10 @@ void SimClient::OnClosed(const char* what, error_code ec, int close_code) {
   stats_.disconnects.Add();
   stats_.Error(close_code != 0 ? "close_" + std::to_string(close_code) : std::string(what) + ": " + ec.message());
   ++failures_;
+  // Failover: the node may be gone; the next attempt goes to the next node of --url (the same one
+  // when there is only one). Resume and sync work on any node of a deployment.
+  target_ = static_cast<std::uint32_t>((target_ + 1) % shared_.targets.size());
+  if (shared_.targets.size() > 1) stats_.failovers.Add();
   if (in_setup_ && failures_ > kMaxSetupAttempts) return SetupFailed("could not connect");
   // The resync of a dropped device is timed from the drop.
   if (resync_on_connect_ && resync_started_ns_ == 0) resync_started_ns_ = worker_.Now();

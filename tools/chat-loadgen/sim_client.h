@@ -126,6 +126,7 @@ class SimClient final : public WsConnection::Handler, private SyncVisitor {
   RunShared& shared_;
   WorkerStats& stats_;
   const std::uint32_t index_;
+  std::uint32_t target_;  // Index into RunShared::targets of the node it connects to.
 
   std::shared_ptr<WsConnection> conn_;
   Phase phase_ = Phase::kOffline;

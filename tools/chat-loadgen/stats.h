@@ -40,6 +40,7 @@ struct WorkerStats {
   Counter duplicates;
   Counter reordered;
   Counter disconnects;    // Connections that ended without the tool asking.
+  Counter failovers;      // Of those, with several --url nodes: the next attempt went to another node.
   Counter resynced;       // Devices that completed a resync (reconnect-storm, offline-sync, 1008).
   Counter expected;       // Deliveries expected so far: (members - 1) per acknowledged message (members
                           // with --count-own-device).

@@ -121,7 +121,7 @@ std::vector<po::options_description> ConfigurableGroups(Settings& s, Raw& raw) {
        "letters, digits and . _ : - (at most 64). Default: the host name and the --listen port, HOST:PORT.")
       ("blob-store", po::value<std::string>(&s.blob_uri)->default_value(""),
        "Blob store URI for attachment bytes, overriding the default file://<absolute data-dir>/blobs. "
-       "mem:// keeps them in memory (tests only).")
+       "mem:// keeps them in memory (tests only); postgres://... in a PostgreSQL database, shared by every node.")
       ("data-permissions", po::value<std::string>(&raw.data_permissions)->default_value("strict"),
        "strict|warn: at start, the data dir, its store/ (folders and files) and the folders of its blobs/ "
        "must grant nothing to group or others. strict refuses to start otherwise (fix: chmod -R go-rwx "
