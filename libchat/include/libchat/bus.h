@@ -13,6 +13,7 @@
 #include "libchat/call_types.h"
 #include "libchat/ice.h"
 #include "libchat/result.h"
+#include "libchat/shared_kv.h"
 #include "libchat/types.h"
 
 namespace chat {
@@ -149,6 +150,14 @@ class Bus {
   virtual Subscription OnPossibleLoss(std::function<void()> /*fn*/) { return {}; }
   // Whether the bus can carry events now (connected to a server). "" when it can, else why not.
   virtual std::string Unready() const { return ""; }
+  // Opens (creating it if needed) the bucket `options.name` that every node of the deployment
+  // shares (shared_kv.h): cluster-wide state beside the events. NotSupported on a bus with one node
+  // (the in-process bus: there is nothing to share, callers keep their state in memory);
+  // InvalidArgument for a bad name; Unavailable if the engine cannot hold it (for NATS: JetStream
+  // off). Blocks; call at startup.
+  virtual Result<std::shared_ptr<SharedKv>> OpenSharedKv(const SharedKvOptions& /*options*/) {
+    return Status::NotSupported("this bus has no shared state (one node)");
+  }
 };
 
 // The in-process bus (inproc://): Publish calls each handler before returning.
