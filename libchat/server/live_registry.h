@@ -64,6 +64,10 @@ class LiveRegistry {
   virtual std::vector<DeviceAt> DevicesOf(UserId user) const = 0;
   // This node's id.
   virtual const std::string& node() const = 0;
+  // Writes what is queued (the transitions of the sessions that just closed are still called), takes
+  // this node's heartbeat out and stops the registry's threads; DeviceChanged does nothing after.
+  // Queries still answer (from the last state). Blocks up to a few seconds. Idempotent.
+  virtual void Close() = 0;
 };
 
 // The one-node registry: the router is the truth; `transition` is called from DeviceChanged with the

@@ -97,6 +97,9 @@ Status NatsCluster::WriteConfig(int i) const {
   out << "server_name: n" << i << "\n"
       << "listen: 127.0.0.1:" << n.client_port << "\n"
       << "http: 127.0.0.1:" << n.http_port << "\n"
+      // JetStream for the buckets chatd shares between nodes (presence, heartbeats): in memory,
+      // bounded; the file store's folder is the cluster's private one.
+      << "jetstream {\n  store_dir: \"" << dir_ << "/js" << i << "\"\n  max_memory_store: 128MB\n  max_file_store: 16MB\n}\n"
       << "cluster {\n  name: libchat-test\n  listen: 127.0.0.1:" << n.route_port << "\n"
       << (advertise_ ? "" : "  no_advertise: true\n") << "  routes: [";
   bool first = true;

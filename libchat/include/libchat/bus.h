@@ -154,7 +154,7 @@ class Bus {
   // shares (shared_kv.h): cluster-wide state beside the events. NotSupported on a bus with one node
   // (the in-process bus: there is nothing to share, callers keep their state in memory);
   // InvalidArgument for a bad name; Unavailable if the engine cannot hold it (for NATS: JetStream
-  // off). Blocks; call at startup.
+  // off). Blocks; call at startup. Every SharedKv must be destroyed before the bus.
   virtual Result<std::shared_ptr<SharedKv>> OpenSharedKv(const SharedKvOptions& /*options*/) {
     return Status::NotSupported("this bus has no shared state (one node)");
   }

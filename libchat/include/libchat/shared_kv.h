@@ -28,8 +28,8 @@ struct SharedKvOptions {
   // Required.
   std::string name;
   // A key whose last write is older than this disappears (heartbeats). 0: never. It is the
-  // bucket's, fixed when the bucket is first created: a node opening an existing bucket with another
-  // TTL gets FailedPrecondition. Default: 0.
+  // bucket's, fixed when the bucket is first created: a node opening an existing bucket keeps the
+  // TTL it was created with. Default: 0.
   std::int64_t ttl_ms = 0;
 };
 
@@ -65,8 +65,10 @@ class SharedKv {
   virtual Result<std::vector<std::string>> Keys() = 0;
   // Calls `fn` with every key's current value (deleted keys not included), then `fn` with an empty
   // key once caught up, then with each later write in the bucket's order, until the Subscription is
-  // destroyed. `fn` runs on a thread of the SharedKv's and must not block. After a reconnection of
-  // the engine the current values are delivered again from the start (then an empty key again).
+  // destroyed. `fn` runs on a thread of the SharedKv's and must not block. Across an outage of the
+  // engine the watch resumes where it was (NATS: an ordered consumer); a write it could not see (the
+  // bucket keeps one value per key) is missed, so a mirror must tolerate staleness or re-read.
+  // No watch at all (an empty Subscription) if the engine does not answer now.
   virtual Subscription Watch(std::function<void(const Change&)> fn) = 0;
 };
 
