@@ -114,6 +114,12 @@ void OnAsyncError(natsConnection*, natsSubscription*, natsStatus err, void* clos
   if (err == NATS_SLOW_CONSUMER) static_cast<Core*>(closure)->PossibleLoss();
 }
 
+// nats.c's last error text of this thread ("" if none: nats_GetLastError returns null then).
+std::string LastError() {
+  const char* e = nats_GetLastError(nullptr);
+  return e != nullptr ? e : "";
+}
+
 std::string Describe(const Uri& uri) {
   std::string host = uri.host;
   if (std::size_t at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);  // No credentials.
@@ -376,12 +382,13 @@ class NatsBus final : public Bus {
     MutexLock lock(&js_mu_);
     if (js_ == nullptr && natsConnection_JetStream(&js_, conn_, nullptr) != NATS_OK) {
       js_ = nullptr;
-      return Status::Unavailable(describe_ + ": JetStream context: " + nats_GetLastError(nullptr));
+      return Status::Unavailable(describe_ + ": JetStream context: " + LastError());
     }
     const std::string bucket = core_->prefix_token + "_" + n;
     const std::string what = describe_ + " bucket " + bucket;
     kvStore* kv = nullptr;
     natsStatus s = NATS_OK;
+    std::string why;  // Why the bucket could not be created.
     // A cluster that just started may still be electing its JetStream leader: tried for 10 s.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     for (;;) {
@@ -392,12 +399,15 @@ class NatsBus final : public Bus {
         kvConfig_Init(&cfg);
         cfg.Bucket = bucket.c_str();
         cfg.History = 1;
-        cfg.TTL = options.ttl_ms;
+        cfg.TTL = options.ttl_ms * 1'000'000;  // nats.c takes nanoseconds here.
         cfg.StorageType = js_MemoryStorage;
         // 3 replicas; a cluster of fewer servers refuses them, and gets one.
         cfg.Replicas = 3;
         s = js_CreateKeyValue(&kv, js_, &cfg);
-        if (s != NATS_OK) s = js_KeyValue(&kv, js_, bucket.c_str());
+        if (s != NATS_OK) {
+          why = LastError();
+          s = js_KeyValue(&kv, js_, bucket.c_str());
+        }
         if (s != NATS_OK) {
           cfg.Replicas = 1;
           s = js_CreateKeyValue(&kv, js_, &cfg);
@@ -408,7 +418,7 @@ class NatsBus final : public Bus {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     if (s != NATS_OK) {
-      return Status::Unavailable(what + ": " + natsStatus_GetText(s) + " (" + nats_GetLastError(nullptr) +
+      return Status::Unavailable(what + ": " + natsStatus_GetText(s) + " (" + why +
                                  "; is JetStream enabled on the NATS servers?)");
     }
     return std::shared_ptr<SharedKv>(std::make_shared<NatsSharedKv>(js_, kv, bucket, what));
@@ -516,7 +526,7 @@ Result<std::unique_ptr<Bus>> OpenNatsBus(const Uri& uri) {
   s = natsConnection_Connect(&conn, opts);
   natsOptions_Destroy(opts);
   if (s != NATS_OK) {
-    return Status::Unavailable(describe + ": connect: " + natsStatus_GetText(s) + " (" + nats_GetLastError(nullptr) + ")");
+    return Status::Unavailable(describe + ": connect: " + natsStatus_GetText(s) + " (" + LastError() + ")");
   }
   return std::unique_ptr<Bus>(std::make_unique<NatsBus>(conn, std::move(core), describe));
 }

@@ -174,6 +174,17 @@ TEST_CASE("typing across nodes: a member on node B sees typing sent on node A, c
   auto chat = typist.client->CreateGroup("typing", {bob});
   REQUIRE_OK(chat);
   LiveDevice reader = LoginDevice(*b, "bob", "b-phone");
+  // Typing is not stored: it reaches B only once B's interest in the chat is known to A's NATS
+  // server, a moment after Bob's login is answered (the client would sync what it missed). A
+  // message that reaches B live shows that it is.
+  REQUIRE(reader.client->Call("ping").ok);
+  bool live = false;
+  for (int i = 0; i < 10 && !live; ++i) {
+    auto hello = typist.client->SendMessage(chat->id, "m" + std::to_string(i), "hello");
+    REQUIRE_OK(hello);
+    live = WaitForMessage(*reader.client, chat->id, hello->message.seq, 300ms).has_value();
+  }
+  REQUIRE(live);
   auto is_typing = [&](const ClientEvent& e) { return e.name == "typing" && e.chat == chat->id; };
 
   REQUIRE_OK(typist.client->Typing(chat->id, true));

@@ -287,6 +287,7 @@ TEST_CASE("nats bus: a shared bucket seen from two nodes: compare-and-set lets o
 
   // A bucket with a TTL forgets a key not written again within it.
   auto beats = a->OpenSharedKv(SharedKvOptions{"beats", 300});
+  INFO((beats.ok() ? std::string() : beats.error().ToString()));
   REQUIRE_OK(beats);
   REQUIRE_OK((*beats)->Put("n.a", "1"));
   CHECK((*beats)->Get("n.a").ok());

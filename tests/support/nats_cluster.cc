@@ -86,6 +86,13 @@ Result<std::unique_ptr<NatsCluster>> NatsCluster::Start(int servers, bool advert
   c->dir_ = templ;
   c->advertise_ = advertise;
   c->nodes_.resize(static_cast<std::size_t>(servers));
+  // Every server's ports before the first starts: each configuration lists the routes to all the
+  // others (a JetStream cluster refuses to start without configured routes).
+  for (Node& n : c->nodes_) {
+    n.client_port = FreeLoopbackPort();
+    n.route_port = FreeLoopbackPort();
+    n.http_port = FreeLoopbackPort();
+  }
   for (int i = 0; i < servers; ++i) LIBCHAT_RETURN_IF_ERROR(c->StartNode(i));
   for (int i = 0; i < servers; ++i) LIBCHAT_RETURN_IF_ERROR(c->WaitRouted(i));
   return c;
