@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chatd_process.h"
+#include "cluster_fixture.h"
 #include "gateway.h"
 #include "nats_cluster.h"
 #include "pg_cluster.h"
@@ -22,27 +23,9 @@ namespace {
 
 constexpr const char* kAdminToken = "cluster-admin-token-0123456789abcdef";
 
-std::string UniquePrefix() {
-  std::random_device rd;
-  return "s" + std::to_string(rd()) + std::to_string(rd());
-}
-
-// A database of its own on the run's PostgreSQL server, dropped at the end.
-struct Database {
-  Database() {
-    auto made = SharedPgCluster().NewDatabase();
-    REQUIRE_OK(made);
-    name = *made;
-    uri = SharedPgCluster().Uri(name) + "?pool=4";
-  }
-  ~Database() { SharedPgCluster().DropDatabase(name).IgnoreError(); }
-  std::string name;
-  std::string uri;
-};
-
 // Three chatd nodes on one database and the run's NATS cluster, node i attached to server i, each
 // with the admin API and a short node heartbeat TTL (1 s: a killed node's users go offline within
-// about 1.5 s). `extra_a` is added to node A's flags, `extra` to every node's.
+// about 1.1 s). `extra_a` is added to node A's flags, `extra` to every node's.
 struct ThreeNodes {
   explicit ThreeNodes(std::vector<std::string> extra_a = {}, std::vector<std::string> extra = {}) {
     auto nats = SharedNatsCluster();

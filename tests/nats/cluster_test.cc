@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "chatd_process.h"
+#include "cluster_fixture.h"
 #include "nats_cluster.h"
 #include "pg_cluster.h"
 
@@ -20,30 +21,12 @@ using Json = nlohmann::json;
 
 namespace {
 
-std::string UniquePrefix() {
-  std::random_device rd;
-  return "c" + std::to_string(rd()) + std::to_string(rd());
-}
-
 // One chatd node on the shared database and the bus at `nats_url`.
 std::unique_ptr<ChatdProcess> Node(const TempDir& dir, const std::string& store, const std::string& nats_url,
                                    const std::string& prefix, const std::string& id) {
   return std::make_unique<ChatdProcess>(
       dir.str(), std::vector<std::string>{"--store", store, "--bus", nats_url + "?prefix=" + prefix, "--node-id", id});
 }
-
-// A database of its own on the run's PostgreSQL server, dropped at the end.
-struct Database {
-  Database() {
-    auto made = SharedPgCluster().NewDatabase();
-    REQUIRE_OK(made);
-    name = *made;
-    uri = SharedPgCluster().Uri(name) + "?pool=4";
-  }
-  ~Database() { SharedPgCluster().DropDatabase(name).IgnoreError(); }
-  std::string name;
-  std::string uri;
-};
 
 // Three chatd nodes on one database and the run's NATS cluster, node i attached to server i.
 struct ThreeNodes {
