@@ -217,7 +217,12 @@ class NatsSharedKv final : public SharedKv {
   Result<std::vector<std::string>> Keys() override {
     kvKeysList list;
     std::memset(&list, 0, sizeof list);
-    const natsStatus s = kvStore_Keys(&list, kv_, nullptr);
+    // A deadline: without one nats.c 3.4 may wait forever for the end of the listing (seen under
+    // load: the heartbeat thread of the live registry must never hang on it).
+    kvWatchOptions opts;
+    kvWatchOptions_Init(&opts);
+    opts.Timeout = 2000;
+    const natsStatus s = kvStore_Keys(&list, kv_, &opts);
     std::vector<std::string> out;
     if (s == NATS_NOT_FOUND) return out;  // No key at all.
     if (s != NATS_OK) return Fail("keys", s);
