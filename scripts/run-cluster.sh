@@ -101,6 +101,13 @@ for i in 0 1 2; do
 server_name: n$i
 listen: 127.0.0.1:${nats_client[$i]}
 http: 127.0.0.1:${nats_http[$i]}
+# JetStream holds the buckets the chatd nodes share (presence, heartbeats, throttle, rate limits):
+# in memory, bounded (docs/scaling.md, "Cluster-wide state").
+jetstream {
+  store_dir: "$dir/js$i"
+  max_memory_store: 256MB
+  max_file_store: 64MB
+}
 cluster {
   name: libchat-local
   listen: 127.0.0.1:${nats_route[$i]}

@@ -253,6 +253,18 @@ bool Router::IsDeviceLive(UserId user, DeviceId device) const {
   return std::any_of(it->second.begin(), it->second.end(), [device](const Entry& e) { return e.device == device; });
 }
 
+std::vector<std::pair<UserId, DeviceId>> Router::LiveDevices() const {
+  std::vector<std::pair<UserId, DeviceId>> out;
+  MutexLock lock(&mu_);
+  out.reserve(session_count_);
+  for (const auto& [user, list] : sessions_) {
+    for (const Entry& e : list) out.emplace_back(user, e.device);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 std::size_t Router::SessionCount() const {
   MutexLock lock(&mu_);
   return session_count_;

@@ -87,6 +87,8 @@ class Router {
   // True if `device` of `user` has a live session on this node (the push dispatcher's LiveCheck).
   bool IsDeviceLive(UserId user, DeviceId device) const;
   std::size_t SessionCount() const;
+  // Every (user, device) with a live session on this node (a device with two sessions once).
+  std::vector<std::pair<UserId, DeviceId>> LiveDevices() const;
 
   // The bus handler. Queues the event for the fan-out thread; waits only while kMaxQueuedEvents are
   // already waiting for it (the publishers, the store's committer first, then slow down to the pace

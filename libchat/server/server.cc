@@ -174,8 +174,11 @@ void ServerImpl::Stop() {
   for (auto& ctx : contexts_) ctx->stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
-  // 5. Finish the commands already accepted (and the last-seen updates of closed sessions), then stop
-  //    listening to the bus: after this no server thread touches the service.
+  // 5. Write the closed sessions' devices out of the cluster's live registry (their users' offline
+  //    announcements go to the workers), finish the commands already accepted (and the last-seen
+  //    updates of closed sessions), then stop listening to the bus: after this no server thread
+  //    touches the service.
+  if (st.live) st.live->Close();
   st.hash_workers.Shutdown();
   st.workers.Shutdown();
   // Sends the workers started complete when their group commit does: wait for those answers, whose

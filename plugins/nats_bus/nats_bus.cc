@@ -17,10 +17,14 @@
 #include <nats/nats.h>
 
 #include <atomic>
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mutex.h"
@@ -39,6 +43,7 @@ using detail::WriterLock;
 // callbacks before it goes), so a callback never finds it destroyed.
 struct Core : std::enable_shared_from_this<Core> {
   std::string prefix;
+  std::string prefix_token;  // The prefix as a bucket-name token (OpenSharedKv).
 
   SharedMutex mu;
   bool closed GUARDED_BY(mu) = false;
@@ -139,6 +144,12 @@ void OnAsyncError(natsConnection*, natsSubscription*, natsStatus err, void* clos
   if (err == NATS_SLOW_CONSUMER) static_cast<Core*>(closure)->PossibleLoss();
 }
 
+// nats.c's last error text of this thread ("" if none: nats_GetLastError returns null then).
+std::string LastError() {
+  const char* e = nats_GetLastError(nullptr);
+  return e != nullptr ? e : "";
+}
+
 std::string Describe(const Uri& uri) {
   std::string host = uri.host;
   if (std::size_t at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);  // No credentials.
@@ -166,6 +177,141 @@ bool ValidToken(const std::string& s) {
   return s.front() != '.' && s.back() != '.' && s.find("..") == std::string::npos;
 }
 
+// A bucket of JetStream's key-value store (shared_kv.h): a stream KV_<name>, in memory on the NATS
+// servers, replicated on up to 3 of them, one value per key (history 1).
+class NatsSharedKv final : public SharedKv {
+ public:
+  // `js` and `kv` belong to the bus, which outlives this (bus.h: OpenSharedKv); `kv` is destroyed here.
+  NatsSharedKv(jsCtx* js, kvStore* kv, std::string name, std::string describe)
+      : js_(js), kv_(kv), name_(std::move(name)), describe_(std::move(describe)) {}
+  ~NatsSharedKv() override { kvStore_Destroy(kv_); }
+
+  Result<Entry> Get(const std::string& key) override {
+    kvEntry* e = nullptr;
+    const natsStatus s = kvStore_Get(&e, kv_, key.c_str());
+    if (s == NATS_NOT_FOUND) return Status::NotFound(describe_ + ": " + key + ": no value");
+    if (s != NATS_OK) return Fail("get " + key, s);
+    Entry out{std::string(static_cast<const char*>(kvEntry_Value(e)), static_cast<std::size_t>(kvEntry_ValueLen(e))),
+              kvEntry_Revision(e)};
+    kvEntry_Destroy(e);
+    return out;
+  }
+
+  Result<std::uint64_t> Put(const std::string& key, std::string_view value) override {
+    std::uint64_t rev = 0;
+    const natsStatus s = kvStore_Put(&rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size()));
+    if (s != NATS_OK) return Fail("put " + key, s);
+    return rev;
+  }
+
+  Result<std::uint64_t> Swap(const std::string& key, std::string_view value, std::uint64_t expected) override {
+    std::uint64_t rev = 0;
+    const natsStatus s =
+        expected == 0 ? kvStore_Create(&rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size()))
+                      : kvStore_Update(&rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size()), expected);
+    if (s == NATS_OK) return rev;
+    // nats.c reports a lost race as a plain error: tell it from an engine failure by what the key
+    // holds now.
+    const std::string why = natsStatus_GetText(s);
+    auto now = Get(key);
+    const std::uint64_t current = now.ok() ? now->revision : 0;
+    if ((now.ok() || now.error().IsNotFound()) && current != expected) {
+      return Status::FailedPrecondition(describe_ + ": " + key + ": revision " + std::to_string(expected) +
+                                        " is no longer the last");
+    }
+    return Status::Unavailable(describe_ + ": swap " + key + ": " + why);
+  }
+
+  Status Erase(const std::string& key, std::uint64_t expected) override {
+    // A delete marker, as kvStore_Delete writes it, but only on top of revision `expected`.
+    natsMsg* msg = nullptr;
+    const std::string subject = "$KV." + name_ + "." + key;
+    natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, nullptr, 0);
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "KV-Operation", "DEL");
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.ExpectLastSubjectSeq = expected;
+    jsErrCode err = static_cast<jsErrCode>(0);
+    jsPubAck* ack = nullptr;
+    if (s == NATS_OK) s = js_PublishMsg(&ack, js_, msg, &po, &err);
+    jsPubAck_Destroy(ack);
+    natsMsg_Destroy(msg);
+    if (s == NATS_OK) return Status::Ok();
+    if (err == JSStreamWrongLastSequenceErr) {
+      return Status::FailedPrecondition(describe_ + ": " + key + ": revision " + std::to_string(expected) +
+                                        " is no longer the last");
+    }
+    return Fail("erase " + key, s);
+  }
+
+  Result<std::vector<std::string>> Keys() override {
+    kvKeysList list;
+    std::memset(&list, 0, sizeof list);
+    // A deadline: without one nats.c 3.4 may wait forever for the end of the listing (seen under
+    // load: the heartbeat thread of the live registry must never hang on it).
+    kvWatchOptions opts;
+    kvWatchOptions_Init(&opts);
+    opts.Timeout = 2000;
+    const natsStatus s = kvStore_Keys(&list, kv_, &opts);
+    std::vector<std::string> out;
+    if (s == NATS_NOT_FOUND) return out;  // No key at all.
+    if (s != NATS_OK) return Fail("keys", s);
+    for (int i = 0; i < list.Count; ++i) out.emplace_back(list.Keys[i]);
+    kvKeysList_Destroy(&list);
+    return out;
+  }
+
+  Subscription Watch(std::function<void(const Change&)> fn) override {
+    kvWatcher* w = nullptr;
+    if (kvStore_WatchAll(&w, kv_, nullptr) != NATS_OK) {
+      // No watch now (the engine is away): the caller re-reads after its next possible loss.
+      return {};
+    }
+    auto stop = std::make_shared<std::atomic<bool>>(false);
+    std::thread reader([w, fn = std::move(fn), stop] {
+      while (!stop->load()) {
+        kvEntry* e = nullptr;
+        const natsStatus s = kvWatcher_Next(&e, w, 250);
+        if (s == NATS_TIMEOUT) continue;
+        if (s != NATS_OK) {
+          if (stop->load()) break;
+          // Stopped under us or the connection closed: nothing more will come.
+          if (s == NATS_ILLEGAL_STATE || s == NATS_CONNECTION_CLOSED) break;
+          continue;
+        }
+        Change c;
+        if (e != nullptr) {
+          c.key = kvEntry_Key(e);
+          c.revision = kvEntry_Revision(e);
+          if (kvEntry_Operation(e) == kvOp_Put) {
+            c.value = std::string(static_cast<const char*>(kvEntry_Value(e)),
+                                  static_cast<std::size_t>(kvEntry_ValueLen(e)));
+          }
+          kvEntry_Destroy(e);
+        }
+        fn(c);  // An empty key: the current values have all been delivered.
+      }
+    });
+    auto shared = std::make_shared<std::thread>(std::move(reader));
+    return Subscription([w, stop, shared] {
+      stop->store(true);
+      kvWatcher_Stop(w);
+      if (shared->joinable()) shared->join();
+      kvWatcher_Destroy(w);
+    });
+  }
+
+ private:
+  Status Fail(const std::string& what, natsStatus s) const {
+    return Status::Unavailable(describe_ + ": " + what + ": " + natsStatus_GetText(s));
+  }
+
+  jsCtx* js_;
+  kvStore* kv_;
+  const std::string name_;
+  const std::string describe_;
+};
+
 class NatsBus final : public Bus {
  public:
   NatsBus(natsConnection* conn, std::shared_ptr<Core> core, std::string describe)
@@ -177,6 +323,11 @@ class NatsBus final : public Bus {
 
   ~NatsBus() override {
     everyone_.Reset();
+    {
+      MutexLock lock(&js_mu_);
+      if (js_ != nullptr) jsCtx_Destroy(js_);
+      js_ = nullptr;
+    }
     {
       WriterLock lock(&core_->mu);
       core_->closed = true;
@@ -288,6 +439,57 @@ class NatsBus final : public Bus {
     return answer;
   }
 
+  Result<std::shared_ptr<SharedKv>> OpenSharedKv(const SharedKvOptions& options) override {
+    const std::string& n = options.name;
+    if (n.empty() || n.size() > 64 || n.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
+                                           std::string::npos) {
+      return Status::InvalidArgument(describe_ + ": bucket name '" + n + "': letters, digits, - and _ (at most 64)");
+    }
+    MutexLock lock(&js_mu_);
+    if (js_ == nullptr && natsConnection_JetStream(&js_, conn_, nullptr) != NATS_OK) {
+      js_ = nullptr;
+      return Status::Unavailable(describe_ + ": JetStream context: " + LastError());
+    }
+    const std::string bucket = core_->prefix_token + "_" + n;
+    const std::string what = describe_ + " bucket " + bucket;
+    kvStore* kv = nullptr;
+    natsStatus s = NATS_OK;
+    std::string why;  // Why the bucket could not be created.
+    // A cluster that just started may still be electing its JetStream leader: tried for 10 s.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      // Bind to the bucket another node made, else make it (and bind if another node just did).
+      s = js_KeyValue(&kv, js_, bucket.c_str());
+      if (s != NATS_OK) {
+        kvConfig cfg;
+        kvConfig_Init(&cfg);
+        cfg.Bucket = bucket.c_str();
+        cfg.History = 1;
+        cfg.TTL = options.ttl_ms * 1'000'000;  // nats.c takes nanoseconds here.
+        cfg.StorageType = js_MemoryStorage;
+        // 3 replicas; a cluster of fewer servers refuses them, and gets one.
+        cfg.Replicas = 3;
+        s = js_CreateKeyValue(&kv, js_, &cfg);
+        if (s != NATS_OK) {
+          why = LastError();
+          s = js_KeyValue(&kv, js_, bucket.c_str());
+        }
+        if (s != NATS_OK) {
+          cfg.Replicas = 1;
+          s = js_CreateKeyValue(&kv, js_, &cfg);
+          if (s != NATS_OK) s = js_KeyValue(&kv, js_, bucket.c_str());
+        }
+      }
+      if (s == NATS_OK || std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    if (s != NATS_OK) {
+      return Status::Unavailable(what + ": " + natsStatus_GetText(s) + " (" + why +
+                                 "; is JetStream enabled on the NATS servers?)");
+    }
+    return std::shared_ptr<SharedKv>(std::make_shared<NatsSharedKv>(js_, kv, bucket, what));
+  }
+
   // Subscribes the whole bus (the Subscribe handlers, or `on_message`) to `subject` until the
   // Subscription goes.
   Subscription Watch(const std::string& subject, natsMsgHandler on_message = OnMessage) {
@@ -328,6 +530,8 @@ class NatsBus final : public Bus {
   std::shared_ptr<Core> core_;
   const std::string describe_;
   Subscription everyone_;
+  Mutex js_mu_;
+  jsCtx* js_ GUARDED_BY(js_mu_) = nullptr;
 };
 
 }  // namespace
@@ -337,6 +541,11 @@ Result<std::unique_ptr<Bus>> OpenNatsBus(const Uri& uri) {
   const std::string describe = Describe(uri);
   auto core = std::make_shared<Core>();
   core->prefix = uri.Get("prefix", "libchat");
+  // Bucket names take no '.': the prefix's dots become '_'.
+  core->prefix_token = core->prefix;
+  for (char& c : core->prefix_token) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '_';
+  }
   if (!ValidToken(core->prefix)) {
     return Status::InvalidArgument(describe + ": prefix=" + core->prefix + ": not a NATS subject (no '*', '>', spaces)");
   }
@@ -384,7 +593,7 @@ Result<std::unique_ptr<Bus>> OpenNatsBus(const Uri& uri) {
   s = natsConnection_Connect(&conn, opts);
   natsOptions_Destroy(opts);
   if (s != NATS_OK) {
-    return Status::Unavailable(describe + ": connect: " + natsStatus_GetText(s) + " (" + nats_GetLastError(nullptr) + ")");
+    return Status::Unavailable(describe + ": connect: " + natsStatus_GetText(s) + " (" + LastError() + ")");
   }
   return std::unique_ptr<Bus>(std::make_unique<NatsBus>(conn, std::move(core), describe));
 }

@@ -4,20 +4,15 @@
 #pragma once
 
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "chatd_process.h"
+#include "cluster_fixture.h"
 #include "nats_cluster.h"
 #include "pg_cluster.h"
 
 namespace chat::test {
-
-inline std::string UniquePrefix() {
-  std::random_device rd;
-  return "c" + std::to_string(rd()) + std::to_string(rd());
-}
 
 // The chatd arguments of one node on the shared database and the bus at `nats_url`.
 inline std::vector<std::string> NodeArgs(const std::string& store, const std::string& nats_url,
@@ -33,19 +28,6 @@ inline std::unique_ptr<ChatdProcess> Node(const TempDir& dir, const std::string&
                                           const std::string& prefix, const std::string& id) {
   return std::make_unique<ChatdProcess>(dir.str(), NodeArgs(store, nats_url, prefix, id));
 }
-
-// A database of its own on the run's PostgreSQL server, dropped at the end.
-struct Database {
-  Database() {
-    auto made = SharedPgCluster().NewDatabase();
-    REQUIRE_OK(made);
-    name = *made;
-    uri = SharedPgCluster().Uri(name) + "?pool=4";
-  }
-  ~Database() { SharedPgCluster().DropDatabase(name).IgnoreError(); }
-  std::string name;
-  std::string uri;
-};
 
 // Three chatd nodes on one database and the run's NATS cluster, node i attached to server i, each
 // started with `extra` arguments too.

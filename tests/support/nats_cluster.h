@@ -1,7 +1,8 @@
 // NatsCluster: throw-away NATS servers for tests, started by this code and stopped by their PIDs:
 // N nats-server processes (Debian's nats-server 2.9) joined by routes into one cluster, each on free
 // ports of 127.0.0.1 (client, route, monitoring), with their configuration and logs in a private
-// temporary folder. No JetStream: the bus uses core NATS only.
+// temporary folder. JetStream is on (in memory, bounded), for the key-value buckets that chatd nodes
+// share (Bus::OpenSharedKv).
 //
 // The test suite shares one cluster among the tests of a ctest run (a CTest fixture starts it with
 // `nats_cluster_ctl start STATE` and stops it at the end; SharedNatsCluster() finds it through

@@ -13,6 +13,7 @@
 #include "libchat/call_types.h"
 #include "libchat/ice.h"
 #include "libchat/result.h"
+#include "libchat/shared_kv.h"
 #include "libchat/types.h"
 
 namespace chat {
@@ -167,6 +168,15 @@ class Bus {
   virtual Result<std::string> Request(const std::string& address, const std::string& /*request*/,
                                       int /*timeout_ms*/) {
     return Status::NotFound("no node serves " + address);
+  }
+
+  // Opens (creating it if needed) the bucket `options.name` that every node of the deployment
+  // shares (shared_kv.h): cluster-wide state beside the events. NotSupported on a bus with one node
+  // (the in-process bus: there is nothing to share, callers keep their state in memory);
+  // InvalidArgument for a bad name; Unavailable if the engine cannot hold it (for NATS: JetStream
+  // off). Blocks; call at startup. Every SharedKv must be destroyed before the bus.
+  virtual Result<std::shared_ptr<SharedKv>> OpenSharedKv(const SharedKvOptions& /*options*/) {
+    return Status::NotSupported("this bus has no shared state (one node)");
   }
 };
 
