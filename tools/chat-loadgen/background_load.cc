@@ -13,14 +13,14 @@
 #include <fstream>
 #include <thread>
 
+#include "options.h"
+
 extern char** environ;
 
 namespace chat::loadgen {
 namespace {
 
 constexpr unsigned kMaxStressWorkers = 256;
-
-bool AllDigits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
 
 double Seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; }
 

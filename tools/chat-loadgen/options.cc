@@ -20,9 +20,6 @@ constexpr unsigned kMaxThreads = 64;
 constexpr std::uint32_t kMaxClients = 1'000'000;
 constexpr std::size_t kMaxUrls = 64;
 
-// Unsigned options would take "-1" as 2^32-1 (boost::lexical_cast): digits only.
-bool AllDigits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
-
 bool ParseMode(const std::string& text, Mode* mode) {
   for (Mode m : {Mode::kSteady, Mode::kIdle, Mode::kReconnectStorm, Mode::kOfflineSync}) {
     if (text == ModeName(m)) {
@@ -239,5 +236,7 @@ ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, s
   *options = std::move(o);
   return ParseOutcome::kRun;
 }
+
+bool AllDigits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
 
 }  // namespace chat::loadgen

@@ -89,4 +89,8 @@ enum class ParseOutcome { kRun, kHelp, kUsageError };
 // kHelp when --help was given (*error then holds the help text).
 ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, std::string* error);
 
+// True for a non-empty string of decimal digits (unsigned options would take "-1" as 2^32-1 through
+// boost::lexical_cast: digits only).
+bool AllDigits(const std::string& s);
+
 }  // namespace chat::loadgen
