@@ -257,6 +257,7 @@ TEST_CASE("nats bus: a request reaches the one node serving its address and the 
   CHECK_CODE(after, StatusCode::kNotFound);
   std::lock_guard lock(answering_mu);
   for (auto& t : answering) t.join();
+}
 
 TEST_CASE("nats bus: a shared bucket seen from two nodes: compare-and-set lets one writer win, a conditional "
           "delete too, the watch sees every change, and a TTL bucket forgets",
