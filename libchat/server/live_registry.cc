@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <set>
 #include <sstream>
@@ -112,8 +113,15 @@ class ClusterLiveRegistry final : public LiveRegistry {
 
   // The first heartbeat goes before any device is written: the other nodes never see a device of a
   // node without a heartbeat (which they would take for dead).
+  // A NATS cluster that has just started may still be electing the bucket's JetStream leader (the
+  // put answers "no responders"): the first heartbeat is tried for 10 s, as the bucket's creation is.
   Status Start() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     auto beat = nodes_->Put(heartbeat_key_, std::to_string(SystemClock()->NowMs()));
+    while (!beat.ok() && beat.error().IsRetryable() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      beat = nodes_->Put(heartbeat_key_, std::to_string(SystemClock()->NowMs()));
+    }
     if (!beat.ok()) return beat.error();
     heartbeat_rev_ = *beat;
     watch_ = live_->Watch([this](const SharedKv::Change& c) { Mirror(c); });
