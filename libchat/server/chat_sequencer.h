@@ -8,7 +8,9 @@
 // Per chat it keeps the last seq delivered and the entries that arrived ahead of a gap. A chat is
 // tracked from the first entry this node sees of it (its baseline: the devices of a session that
 // registered before it got the earlier ones by their sync), and forgotten when the node no longer
-// watches it. Entries are kMessage, kMessageDeleted and kChatUpdate events (each with its message);
+// watches it. Of a forgotten chat it remembers the last seq delivered (for the last kForgottenKept
+// chats): a copy of an entry delivered before arriving late (a kChatUpdate comes by the chat's subject
+// and by each member's, and the node may stop watching in between) is dropped, not a new baseline. Entries are kMessage, kMessageDeleted and kChatUpdate events (each with its message);
 // the sequencer never sees other events.
 //
 // Not thread-safe: owned by the router's fan-out thread.
@@ -16,6 +18,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <unordered_map>
@@ -61,11 +64,14 @@ class ChatSequencer {
   std::vector<Repair> Check(ChatId chat, Seq after);
   // When Due will next have something; TimePoint::max() when nothing waits.
   TimePoint NextDue() const;
-  // Stops tracking `chat` (no longer watched), dropping what it held.
+  // Stops tracking `chat` (no longer watched), dropping what it held and remembering its last seq.
   void Forget(ChatId chat);
   // Whether `chat` is tracked.
   bool Tracks(ChatId chat) const { return chats_.count(chat) != 0; }
   std::size_t tracked() const { return chats_.size(); }
+  // Forgotten chats whose last seq is remembered, at most kForgottenKept.
+  std::size_t forgotten() const { return forgotten_.size(); }
+  static constexpr std::size_t kForgottenKept = 4096;
 
   std::uint64_t duplicates() const { return duplicates_; }  // Entries dropped as already delivered.
   std::uint64_t held() const { return held_total_; }        // Entries that arrived ahead of a gap.
@@ -83,11 +89,18 @@ class ChatSequencer {
   void Offer(State& s, EventPtr entry, TimePoint now, std::vector<EventPtr>* out);
   // Delivers the held entries that follow `last` without a gap.
   void Drain(State& s, std::vector<EventPtr>* out);
+  // The state of `chat`; a chat not tracked yet is tracked after `after`, or after its remembered
+  // last seq if that is later.
+  State& Track(ChatId chat, Seq after);
   // Sets s.due, keeping dues_ (so that Due and NextDue cost nothing while no gap is open).
   void SetDue(State& s, TimePoint due);
 
   const std::chrono::milliseconds hold_;
   std::unordered_map<ChatId, State> chats_;
+  // Last seq delivered of forgotten chats, and the order they were forgotten in (oldest dropped
+  // first; an id may be listed more than once, erased when its newest listing goes).
+  std::unordered_map<ChatId, Seq> forgotten_;
+  std::deque<std::pair<ChatId, Seq>> forgotten_order_;
   std::size_t dues_ = 0;  // States whose due is set.
   std::uint64_t duplicates_ = 0;
   std::uint64_t held_total_ = 0;

@@ -31,7 +31,7 @@ std::vector<Seq> Seqs(const std::vector<ChatSequencer::EventPtr>& events) {
 
 }  // namespace
 
-TEST_CASE("chat sequencer: entries in order pass at once; duplicates are dropped", "[unit][router]") {
+TEST_CASE("chat sequencer: entries in order pass at once, duplicates are dropped", "[unit][router]") {
   ChatSequencer seq(200ms);
   const auto t = std::chrono::steady_clock::now();
   std::vector<ChatSequencer::EventPtr> out;
@@ -79,7 +79,7 @@ TEST_CASE("chat sequencer: a gap still open after the hold is repaired from the 
   CHECK(seq.NextDue() == ChatSequencer::TimePoint::max());
 }
 
-TEST_CASE("chat sequencer: a failed repair is tried again; a gap the store cannot fill is skipped, not waited for",
+TEST_CASE("chat sequencer: a failed repair is tried again, a gap the store cannot fill is skipped, not waited for",
           "[unit][router]") {
   ChatSequencer seq(200ms);
   const auto t = std::chrono::steady_clock::now();
@@ -137,4 +137,45 @@ TEST_CASE("chat sequencer: a chat just watched is read from the entry that added
   auto again = seq.Check(3, 0);
   REQUIRE(again.size() == 1);
   CHECK(again[0].after == 13);
+}
+
+// Found in the cluster test: the kChatUpdate removing a user reaches that user's node twice (by the
+// chat's subject and by the user's); the node stops watching the chat between the two copies, and the
+// second one used to start the chat afresh and reach the removed user's devices a second time.
+TEST_CASE("chat sequencer: a chat forgotten and seen again drops the entries it had delivered, and starts afresh after them",
+          "[unit][router]") {
+  ChatSequencer seq(200ms);
+  const auto t = std::chrono::steady_clock::now();
+  std::vector<ChatSequencer::EventPtr> out;
+  for (Seq s : {7, 8}) seq.Arrive(Entry(1, s), t, &out);
+  seq.Forget(1);
+  CHECK_FALSE(seq.Tracks(1));
+  seq.Arrive(Entry(1, 8), t, &out);  // The second copy of the last entry.
+  CHECK(Seqs(out) == std::vector<Seq>{7, 8});
+  CHECK(seq.duplicates() == 1);
+  CHECK_FALSE(seq.Tracks(1));
+  // Added again later: that entry is the new baseline.
+  seq.Arrive(Entry(1, 12), t, &out);
+  seq.Arrive(Entry(1, 13), t, &out);
+  CHECK(Seqs(out) == std::vector<Seq>{7, 8, 12, 13});
+  // A check of a chat watched again never reads back before what was delivered.
+  seq.Forget(1);
+  auto repairs = seq.Check(1, 10);
+  REQUIRE(repairs.size() == 1);
+  CHECK(repairs[0].after == 13);
+}
+
+TEST_CASE("chat sequencer: what it remembers of forgotten chats is bounded", "[unit][router]") {
+  ChatSequencer seq(200ms);
+  const auto t = std::chrono::steady_clock::now();
+  std::vector<ChatSequencer::EventPtr> out;
+  for (ChatId c = 1; c <= ChatSequencer::kForgottenKept + 10; ++c) {
+    seq.Arrive(Entry(c, 5), t, &out);
+    seq.Forget(c);
+  }
+  CHECK(seq.forgotten() == ChatSequencer::kForgottenKept);
+  // The oldest went first: chat 1 starts afresh, the last one still drops its delivered entry.
+  seq.Arrive(Entry(1, 5), t, &out);
+  seq.Arrive(Entry(ChatSequencer::kForgottenKept + 10, 5), t, &out);
+  CHECK(out.size() == ChatSequencer::kForgottenKept + 10 + 1);
 }

@@ -176,7 +176,7 @@ class KeywordRule final : public SpamRule {
   }
 };
 
-TEST_CASE("spam guard throttles, flags and suspends at its thresholds; refused calls change nothing",
+TEST_CASE("spam guard throttles, flags and suspends at its thresholds, refused calls change nothing",
           "[spam][guard]") {
   ManualClock clock;
   SpamOptions options;

@@ -35,7 +35,7 @@ Attr ThisThread() {
 
 }  // namespace
 
-TEST_CASE("a thread asking for a 100 us slice gets it and keeps its policy and nice value; off by default",
+TEST_CASE("a thread asking for a 100 us slice gets it and keeps its policy and nice value, off by default",
           "[unit][threads]") {
   // Off unless the environment asks for it (LIBCHAT_THREAD_SLICE_US).
   if (std::getenv("LIBCHAT_THREAD_SLICE_US") == nullptr) {
