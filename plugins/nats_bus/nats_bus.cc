@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "mutex.h"
+#include "recent_entries.h"
 
 namespace chat {
 namespace {
@@ -54,7 +55,7 @@ struct Core : std::enable_shared_from_this<Core> {
   // Served request subjects (Bus::Serve) and their handlers.
   std::map<std::string, Bus::RequestHandler> served GUARDED_BY(mu);
   // Set once connected, before any subscription; replies are published on it while not closed.
-  natsConnection* conn = nullptr;
+  natsConnection* conn GUARDED_BY(mu) = nullptr;
 
   // nats.c subscriptions not yet completed (their handler may still be called).
   Mutex subs_mu;
@@ -62,6 +63,32 @@ struct Core : std::enable_shared_from_this<Core> {
   int live_subs GUARDED_BY(subs_mu) = 0;
 
   std::atomic<std::uint64_t> malformed{0};
+
+  // This node's latest entries per chat, published again after a reconnect (recent_entries.h). Set
+  // before the connection is made.
+  std::unique_ptr<detail::RecentEntries> recent;
+
+  // Publishes `e` to other nodes on its subjects. nats.c buffers it (also while reconnecting, up to its
+  // reconnect buffer); a failure loses it for them, and their gap repair reads it from the store when a
+  // later entry of the chat comes, or RecentEntries' publication after the reconnect shows them the gap.
+  static void Send(natsConnection* conn, const std::string& prefix, const Event& e) {
+    const std::string bytes = SerializeEvent(e);
+    auto send = [&](const std::string& subject) {
+      natsConnection_Publish(conn, subject.c_str(), bytes.data(), static_cast<int>(bytes.size()));
+    };
+    if (e.type == EventType::kSessionRevoked) return send(prefix + ".all");
+    if (e.chat != 0) send(prefix + ".c." + std::to_string(e.chat));
+    if (e.chat == 0 || e.type == EventType::kChatUpdate) {
+      for (UserId u : e.recipients) send(prefix + ".u." + std::to_string(u));
+    }
+  }
+  // After a reconnect: the latest entries again (receivers drop what they have).
+  void Republish() {
+    const auto again = recent->Reconnected(std::chrono::steady_clock::now());
+    ReaderLock lock(&mu);
+    if (closed || conn == nullptr) return;
+    for (const auto& e : again) Send(conn, prefix, *e);
+  }
 
   void Remote(std::shared_ptr<const Event> e) {
     ReaderLock lock(&mu);
@@ -137,7 +164,13 @@ void OnSubscriptionComplete(void* closure) {
   core->subs_done.SignalAll();
 }
 
-void OnReconnected(natsConnection*, void* closure) { static_cast<Core*>(closure)->PossibleLoss(); }
+void OnReconnected(natsConnection*, void* closure) {
+  auto* core = static_cast<Core*>(closure);
+  core->PossibleLoss();
+  core->Republish();
+}
+
+void OnDisconnected(natsConnection*, void* closure) { static_cast<Core*>(closure)->recent->Disconnected(); }
 
 void OnAsyncError(natsConnection*, natsSubscription*, natsStatus err, void* closure) {
   // A slow consumer: the client dropped messages of a subscription whose queue was full.
@@ -316,7 +349,10 @@ class NatsBus final : public Bus {
  public:
   NatsBus(natsConnection* conn, std::shared_ptr<Core> core, std::string describe)
       : conn_(conn), core_(std::move(core)), describe_(std::move(describe)) {
-    core_->conn = conn_;
+    {
+      WriterLock lock(&core_->mu);
+      core_->conn = conn_;
+    }
     // Every node hears the events meant for every node (revocations) from the start.
     everyone_ = Watch(core_->prefix + ".all");
   }
@@ -352,17 +388,8 @@ class NatsBus final : public Bus {
       for (const auto& [id, h] : core_->all) h(event);
       for (const auto& [id, h] : core_->local) h(event);
     }
-    const std::string bytes = SerializeEvent(*event);
-    auto send = [&](const std::string& subject) {
-      // Buffered by nats.c (also while reconnecting, up to its reconnect buffer); a failure loses the
-      // event for other nodes, whose gap repair reads it from the store.
-      natsConnection_Publish(conn_, subject.c_str(), bytes.data(), static_cast<int>(bytes.size()));
-    };
-    if (event->type == EventType::kSessionRevoked) return send(core_->prefix + ".all");
-    if (event->chat != 0) send(core_->prefix + ".c." + std::to_string(event->chat));
-    if (event->chat == 0 || event->type == EventType::kChatUpdate) {
-      for (UserId u : event->recipients) send(core_->prefix + ".u." + std::to_string(u));
-    }
+    core_->recent->Published(event, std::chrono::steady_clock::now());
+    Core::Send(conn_, core_->prefix, *event);
   }
 
   Subscription Subscribe(Handler handler) override { return core_->Add(&Core::all, std::move(handler), core_); }
@@ -551,6 +578,8 @@ Result<std::unique_ptr<Bus>> OpenNatsBus(const Uri& uri) {
   }
   LIBCHAT_ASSIGN_OR_RETURN(long reconnect_wait, IntOption(uri, "reconnect_wait_ms", 250, 10, 60000));
   LIBCHAT_ASSIGN_OR_RETURN(long ping_interval, IntOption(uri, "ping_interval_ms", 5000, 100, 600000));
+  // As long as a lost connection may go unnoticed (two unanswered pings, below), and some.
+  core->recent = std::make_unique<detail::RecentEntries>(std::chrono::milliseconds(2000 + 3 * ping_interval), 65536);
 
   // nats://[user:password@]h1:4222,h2:4222: each host a server URL, with the credentials if any.
   std::string hosts = uri.host;
@@ -584,6 +613,7 @@ Result<std::unique_ptr<Bus>> OpenNatsBus(const Uri& uri) {
   if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, ping_interval);
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, 2);
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, OnReconnected, core.get());
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, OnDisconnected, core.get());
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, OnAsyncError, core.get());
   if (s != NATS_OK) {
     natsOptions_Destroy(opts);

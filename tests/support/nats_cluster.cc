@@ -200,6 +200,11 @@ void NatsCluster::Kill9(int i) {
   n.pid = -1;
 }
 
+void NatsCluster::Freeze(int i) {
+  Node& n = nodes_[static_cast<std::size_t>(i)];
+  if (n.pid > 0 && !Gone(n.pid) && IsNatsServer(n.pid)) ::kill(n.pid, SIGSTOP);
+}
+
 Status NatsCluster::Restart(int i) {
   Stop(i);
   // Same ports: its routes were configured by them, and its clients reconnect to them.

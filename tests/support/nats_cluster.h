@@ -48,6 +48,10 @@ class NatsCluster {
   void Stop(int i);
   // SIGKILL of server i (after checking /proc/PID/comm), as a crash would; waits for it to go.
   void Kill9(int i);
+  // SIGSTOP of server i (after checking /proc/PID/comm): it reads nothing more, so what its clients
+  // write stays unread in its sockets (and dies with it on a Kill9). Its clients notice nothing until
+  // their pings go unanswered.
+  void Freeze(int i);
   // Starts server i again on the same ports and waits until its routes are back.
   Status Restart(int i);
 
