@@ -16,6 +16,7 @@
 // Not thread-safe: owned by the router's fan-out thread.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -39,6 +40,17 @@ class ChatSequencer {
     ChatId chat = 0;
     Seq after = 0;
     Seq before = 0;
+
+    // How many entries to read at most, in reads of at most `page`.
+    std::size_t Limit(std::size_t page) const {
+      if (before == 0) return page;
+      return static_cast<std::size_t>(std::min<Seq>(before - after - 1, page));
+    }
+    // Whether a read of `limit` that returned `got` entries may have left some of the range unread
+    // (Repaired's `more`): it was cut at its limit and the range goes on past it.
+    bool More(std::size_t limit, std::size_t got) const {
+      return got == limit && limit != 0 && (before == 0 || after + limit < before - 1);
+    }
   };
 
   // `hold`: how long an entry that arrived ahead of a gap waits for the missing ones to arrive on
@@ -48,10 +60,12 @@ class ChatSequencer {
   // An entry arrived. Appends to `out` what may be delivered now, in seq order: nothing when it is a
   // duplicate (seq already delivered) or arrived ahead of a gap (held).
   void Arrive(EventPtr entry, TimePoint now, std::vector<EventPtr>* out);
-  // The entries read from the store for a Repair of `chat` (ok: the read succeeded; more: it was cut
-  // at its limit), in seq order. Appends to `out` what may be delivered now. A gap the store could not fill (it has fewer entries
-  // than the seqs say) is skipped, the held entries delivered, and counted in skipped().
-  void Repaired(ChatId chat, const std::vector<EventPtr>& entries, bool ok, bool more, TimePoint now,
+  // The entries read from the store for `repair` (ok: the read succeeded; more: it was cut at its
+  // limit), in seq order. Appends to `out` what may be delivered now. Seqs of the repair's range
+  // (below its `before`) that a complete read did not return are not in the store: skipped, counted in
+  // skipped() (cannot happen with a gapless log). A gap beyond the range (an entry held since the
+  // read started) is not concluded from this read: it is repaired in turn after the hold.
+  void Repaired(const Repair& repair, const std::vector<EventPtr>& entries, bool ok, bool more, TimePoint now,
                 std::vector<EventPtr>* out);
   // The repairs to start now: gaps that waited `hold`, each once until its Repaired.
   std::vector<Repair> Due(TimePoint now);

@@ -156,6 +156,9 @@ std::string Metrics::Render() const {
   AppendScalar(&out, "chat_bus_duplicates_dropped_total", "counter",
                "Entries that reached this node twice (e.g. late, after their repair) and were dropped.",
                d(bus_duplicates_dropped.Get()));
+  AppendScalar(&out, "chat_bus_seqs_skipped_total", "counter",
+               "Seqs a gap repair did not find in the store (the log is gapless: stays 0).",
+               d(bus_seqs_skipped.Get()));
   AppendScalar(&out, "chat_attachment_uploads_total", "counter", "Attachment uploads completed.",
                d(attachment_uploads.Get()));
   AppendScalar(&out, "chat_attachment_downloads_total", "counter", "Attachment downloads sent in full.",

@@ -122,6 +122,7 @@ struct Metrics {
   Counter receipt_events;           // Coalesced receipt events sent (one per chat per window).
   Counter bus_entries_repaired;     // Entries a bus between nodes missed, read from the store instead.
   Counter bus_duplicates_dropped;   // Entries that arrived at this node twice (or after their repair).
+  Counter bus_seqs_skipped;         // Seqs a repair found missing from the store (never expected).
   Counter attachment_uploads;       // Attachment uploads completed (PUT /v1/attachments/{id}).
   Counter attachment_downloads;     // Attachment responses sent in full (GET, 200 or 206).
   Histogram delivery_latency;       // Message accepted (server timestamp) -> newMessage frame written.

@@ -47,11 +47,18 @@ void Router::CheckChat(ChatId chat, Seq seq) {
                  }});
 }
 
-void Router::Repaired(ChatId chat, std::vector<std::shared_ptr<const Event>> entries, bool ok, bool more) {
-  auto apply = [this, chat, entries = std::move(entries), ok, more] {
+void Router::Repaired(const ChatSequencer::Repair& repair, std::vector<std::shared_ptr<const Event>> entries, bool ok,
+                      bool more) {
+  auto apply = [this, repair, entries = std::move(entries), ok, more] {
     std::vector<std::shared_ptr<const Event>> out;
-    sequencer_.Repaired(chat, entries, ok, more, std::chrono::steady_clock::now(), &out);
+    const std::uint64_t skipped = sequencer_.skipped();
+    sequencer_.Repaired(repair, entries, ok, more, std::chrono::steady_clock::now(), &out);
     metrics_.bus_entries_repaired.Add(entries.size());
+    if (sequencer_.skipped() != skipped) {
+      metrics_.bus_seqs_skipped.Add(sequencer_.skipped() - skipped);
+      log_.Warn("router: chat ", repair.chat, ": ", sequencer_.skipped() - skipped,
+                " seqs before a held entry are not in the store; delivering on without them");
+    }
     for (const auto& e : out) Send(*e);
   };
   Enqueue(Queued{nullptr, std::move(apply)});
@@ -62,7 +69,7 @@ void Router::StartRepairs(std::vector<ChatSequencer::Repair> repairs) {
     if (between_.repair(r)) continue;
     // Could not start (the workers are busy or stopping): the sequencer asks again after a hold.
     std::vector<std::shared_ptr<const Event>> out;
-    sequencer_.Repaired(r.chat, {}, false, false, std::chrono::steady_clock::now(), &out);
+    sequencer_.Repaired(r, {}, false, false, std::chrono::steady_clock::now(), &out);
   }
 }
 

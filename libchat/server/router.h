@@ -69,7 +69,8 @@ class Router {
   void CheckChat(ChatId chat, Seq seq);
   // The entries read for a repair of `chat` (ok: read; more: cut at the read's limit). Thread-safe;
   // applied on the fan-out thread in queue order.
-  void Repaired(ChatId chat, std::vector<std::shared_ptr<const Event>> entries, bool ok, bool more);
+  void Repaired(const ChatSequencer::Repair& repair, std::vector<std::shared_ptr<const Event>> entries, bool ok,
+                bool more);
 
   // Subscribes to `bus` and starts the fan-out thread. REQUIRES: not attached.
   void Attach(Bus& bus);

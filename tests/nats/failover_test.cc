@@ -155,6 +155,26 @@ void RequirePassed(const Json& j) {
   CHECK(j["expected"].get<std::uint64_t>() > 0);
 }
 
+// What the nodes say of the bus between them (printed when a run fails): their bus metrics and the
+// log lines of their routers and buses.
+std::string BusReport(const Cluster& c) {
+  std::ostringstream out;
+  for (int i = 0; i < 3; ++i) {
+    if (!c.node[i]) continue;
+    out << "node " << i << ":";
+    for (const char* m : {"chat_bus_entries_repaired_total", "chat_bus_duplicates_dropped_total",
+                          "chat_bus_seqs_skipped_total"}) {
+      out << " " << m << "=" << MetricValue(c.node[i]->port(), m);
+    }
+    out << "\n";
+    std::istringstream log(c.node[i]->Log());
+    for (std::string line; std::getline(log, line);) {
+      if (line.find("router") != std::string::npos || line.find("bus") != std::string::npos) out << "  " << line << "\n";
+    }
+  }
+  return out.str();
+}
+
 // Messages the nodes have taken in so far (each node counts its own clients' sends).
 double MessagesIn(const Cluster& c) {
   double sum = 0;
@@ -284,6 +304,7 @@ TEST_CASE("chat-loadgen across three nodes: the NATS server a node is attached t
   REQUIRE(WaitFor([&] { return MessagesIn(c) >= 200; }, std::chrono::seconds(30)));
   nats.Kill9(1);
   const Json j = run.Report();
+  INFO(BusReport(c));
   RequirePassed(j);
   // Node B lost its server: it reconnected to another one (its log says so) and checked its chats
   // against the store; its own clients never had to reconnect.

@@ -108,6 +108,14 @@ std::string Report::ToJson() const {
   j["expected"] = expected;
   j["delivered"] = delivered;
   j["lost"] = lost;
+  if (!lost_sample.empty()) {
+    Json sample = Json::array();
+    for (const LostDelivery& l : lost_sample) {
+      sample.push_back(Json{{"chat", l.message.chat}, {"seq", l.message.seq}, {"sender", l.message.sender},
+                            {"recipient", l.client}, {"recipient_url", l.node}});
+    }
+    j["lost_sample"] = std::move(sample);
+  }
   j["duplicates"] = duplicates;
   j["reordered"] = reordered;
   j["unexpected"] = unexpected;

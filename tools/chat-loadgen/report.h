@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "histogram.h"
 #include "options.h"
 #include "server_metrics.h"
+#include "stats.h"
 
 namespace chat::loadgen {
 
@@ -31,6 +33,7 @@ struct Report {
   std::uint64_t expected = 0;     // Deliveries: (members - 1) per acknowledged message.
   std::uint64_t delivered = 0;
   std::uint64_t lost = 0;
+  std::vector<LostDelivery> lost_sample;  // The first few lost deliveries.
   std::uint64_t duplicates = 0;
   std::uint64_t reordered = 0;
   std::uint64_t unexpected = 0;   // Entries received that no sender had acknowledged (informational).

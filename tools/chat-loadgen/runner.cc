@@ -354,11 +354,7 @@ SimClient::Verdict Runner::Verify() {
   std::vector<std::future<SimClient::Verdict>> parts;
   for (auto& w : workers_) parts.push_back(w->Verify(shared_acked));
   SimClient::Verdict total;
-  for (auto& p : parts) {
-    const SimClient::Verdict v = p.get();
-    total.lost += v.lost;
-    total.unexpected += v.unexpected;
-  }
+  for (auto& p : parts) total.Add(p.get());
   return total;
 }
 
@@ -500,6 +496,7 @@ void Runner::Load() {
     std::this_thread::sleep_for(verified ? kPoll * 4 : kPoll);
   }
   report_.lost = verdict.lost;
+  report_.lost_sample = verdict.lost_sample;
   report_.unexpected = verdict.unexpected;
   report_.loadgen_cpu_s = CpuSeconds() - cpu0;
   if (server_cpu0 >= 0) {

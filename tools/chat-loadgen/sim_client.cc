@@ -530,6 +530,7 @@ SimClient::Verdict SimClient::Verify(const std::vector<std::vector<AckedMessage>
         ++matched;
       } else if (a.sender != index_ || shared_.options.count_own_device) {
         ++v.lost;
+        if (v.lost_sample.size() < Verdict::kLostSample) v.lost_sample.push_back(LostDelivery{a, index_, target_});
       }
     }
     v.unexpected += m.receipts.distinct() - std::min(matched, m.receipts.distinct());

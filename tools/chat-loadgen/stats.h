@@ -67,4 +67,12 @@ struct AckedMessage {
   std::uint32_t sender = 0;  // Client index.
 };
 
+// One acknowledged message a client never received: what the report lists of the first few, so that
+// a loss can be looked up in the nodes' logs.
+struct LostDelivery {
+  AckedMessage message;
+  std::uint32_t client = 0;  // The recipient's client index.
+  std::uint32_t node = 0;    // The --url index the recipient was connected to at the end.
+};
+
 }  // namespace chat::loadgen

@@ -232,11 +232,7 @@ std::future<SimClient::Verdict> Worker::Verify(std::shared_ptr<const std::vector
   auto f = p->get_future();
   net::post(ioc_, [this, p, acked] {
     SimClient::Verdict total;
-    for (auto& c : clients_) {
-      const SimClient::Verdict v = c->Verify(*acked);
-      total.lost += v.lost;
-      total.unexpected += v.unexpected;
-    }
+    for (auto& c : clients_) total.Add(c->Verify(*acked));
     p->set_value(total);
   });
   return f;
