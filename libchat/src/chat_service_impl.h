@@ -195,6 +195,8 @@ class ChatServiceImpl final : public ChatService {
                           options_.enforce_rate_limits, options_.clock};
   ModerationCache moderation_{*store_};
   SpamService spam_{options_, store_.get()};
+  // On a bus between nodes (ShareState): spam points go to the other nodes every period.
+  static constexpr std::int64_t kSharedSpamPeriodMs = 100;
   Subscription subscription_;
 };
 

@@ -177,6 +177,13 @@ Status ChatServiceImpl::ShareState() {
     buckets_.TrackSpent(limits);
     rates_ = std::make_unique<SharedRates>(std::move(*kv), buckets_, kSharedRatePeriodMs);
   }
+  if (options_.spam.enabled) {
+    // Every node's spam points and clears reach the others (shared_spam.h); a node's batch key and a
+    // clear live a minute after their last write.
+    auto kv = bus_->OpenSharedKv(SharedKvOptions{"spam", 60'000});
+    if (!kv.ok()) return kv.error().WithContext("spam scores");
+    spam_.Share(std::move(*kv), kSharedSpamPeriodMs);
+  }
   return Status::Ok();
 }
 Status ChatServiceImpl::RestoreSpam() { return spam_.Restore(); }

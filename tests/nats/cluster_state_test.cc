@@ -52,6 +52,14 @@ struct ThreeNodes {
     REQUIRE(res);
     return {res->status, Json::parse(res->body, nullptr, false)};
   }
+  // GET from node i's admin API: (status, JSON body).
+  std::pair<int, Json> AdminGet(int i, const std::string& path) {
+    httplib::Client http("127.0.0.1", chatd[i]->AdminPort());
+    http.set_bearer_token_auth(kAdminToken);
+    auto res = http.Get(path);
+    REQUIRE(res);
+    return {res->status, Json::parse(res->body, nullptr, false)};
+  }
 
   Database db;
   TempDir token_dir;
@@ -290,4 +298,85 @@ TEST_CASE("per-user rate limits are the cluster's: chats created through node A 
   // The user's 2 left (and what refilled meanwhile, 20 a minute), not B's own 10.
   CHECK(admitted_b <= 4);
   CHECK(admitted_b >= 1);
+}
+
+namespace {
+
+// A message the mention-flood rule scores 12 points (22 mentions: 10 free, then 1 point each). The
+// rule keeps no window, so a send scores the same through whichever node it goes: two make 24 (over
+// flag_score 20), four make 48 (over suspend_score 40), and two per node never suspend.
+std::string TwelvePointText() {
+  std::string text = "look";
+  for (int i = 0; i < 22; ++i) text += " @user" + std::to_string(i);
+  return text;
+}
+
+// Sends TwelvePointText through devices[i % n] until a send is refused, waiting `between` after each
+// admitted one; at most 10. The sends admitted and the refusal.
+std::pair<int, Status> SendUntilRefused(const std::vector<Client*>& devices, ChatId chat,
+                                        std::chrono::milliseconds between) {
+  for (int i = 0; i < 10; ++i) {
+    auto sent = devices[i % devices.size()]->SendMessage(chat, "spam" + std::to_string(i), TwelvePointText());
+    if (!sent.ok()) return {i, sent.error()};
+    std::this_thread::sleep_for(between);
+  }
+  return {10, Status::Ok()};
+}
+
+}  // namespace
+
+TEST_CASE("spam scores are the cluster's: sends spread over two nodes are suspended after as many as on one "
+          "node, and an admin's clear through node A lets the user send on node B again",
+          "[nats][postgres][cluster][spam]") {
+  // Spam scoring is on by default in chatd.
+  ThreeNodes nodes;
+  auto& [a, b, c] = nodes.chatd;
+  (void)c;
+  const UserId bob = RegisterUser(*a, "bob");
+  const UserId carol = RegisterUser(*a, "carol");
+  RegisterUser(*a, "solo");
+  const UserId mallory = RegisterUser(*a, "mallory");
+
+  // On one node: the fifth send is refused (0, 12 throttled, 24 flagged, 36, then 48 suspended).
+  LiveDevice solo = LoginDevice(*a, "solo", "s-phone");
+  auto solo_chat = solo.client->CreateGroup("solo", {bob, carol});
+  REQUIRE_OK(solo_chat);
+  auto [on_one, solo_refusal] = SendUntilRefused({solo.client.get()}, solo_chat->id, 0ms);
+  REQUIRE(on_one == 4);
+  CHECK(solo_refusal.code() == StatusCode::kPermissionDenied);
+
+  // Spread over A and B, each send reconciled before the next (a reconcile period is 100 ms): the
+  // same count, though each node scored only two of the four.
+  LiveDevice on_a = LoginDevice(*a, "mallory", "m-phone");
+  LiveDevice on_b = LoginDevice(*b, "mallory", "m-laptop");
+  auto chat = on_a.client->CreateGroup("spread", {bob, carol});
+  REQUIRE_OK(chat);
+  auto [spread, refusal] = SendUntilRefused({on_a.client.get(), on_b.client.get()}, chat->id, 600ms);
+  CHECK(spread == on_one);
+  CHECK(refusal.code() == StatusCode::kPermissionDenied);
+  // Both nodes refuse, whichever refused first.
+  for (Client* device : {on_a.client.get(), on_b.client.get()}) {
+    auto more = device->SendMessage(chat->id, "more", "hello");
+    REQUIRE_FALSE(more.ok());
+    CHECK(more.error().code() == StatusCode::kPermissionDenied);
+  }
+  // The account is flagged for admins (stored once or twice: the same record), and suspended now in
+  // the eyes of either node.
+  for (int node : {0, 1}) {
+    auto [status, flagged] = nodes.AdminGet(node, "/v1/spam/flagged");
+    REQUIRE(status == 200);
+    bool suspended = false;
+    for (const Json& f : flagged.at("flagged")) {
+      if (f.at("userId") == mallory) suspended = f.at("current").at("suspended") == true;
+    }
+    CHECK(suspended);
+  }
+
+  // An admin clears the account through A: B lets the user send again.
+  auto [cleared, standing] = nodes.AdminPost(0, "/v1/users/" + std::to_string(mallory) + "/unflag", "{}");
+  REQUIRE(cleared == 200);
+  CHECK(standing.at("suspended") == false);
+  int tries = 0;
+  CHECK(Eventually([&] { return on_b.client->SendMessage(chat->id, "again" + std::to_string(++tries), "hello").ok(); },
+                   kWait));
 }
