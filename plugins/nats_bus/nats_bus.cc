@@ -57,10 +57,13 @@ struct Core : std::enable_shared_from_this<Core> {
   // Set once connected, before any subscription; replies are published on it while not closed.
   natsConnection* conn GUARDED_BY(mu) = nullptr;
 
-  // nats.c subscriptions not yet completed (their handler may still be called).
+  // nats.c subscriptions not yet completed (their handler may still be called), and whether the
+  // connection's closed callback has run (the last of its callbacks: disconnected, reconnected and
+  // error callbacks come before it, on the same thread).
   Mutex subs_mu;
   CondVar subs_done;
   int live_subs GUARDED_BY(subs_mu) = 0;
+  bool conn_closed GUARDED_BY(subs_mu) = false;
 
   std::atomic<std::uint64_t> malformed{0};
 
@@ -171,6 +174,15 @@ void OnReconnected(natsConnection*, void* closure) {
 }
 
 void OnDisconnected(natsConnection*, void* closure) { static_cast<Core*>(closure)->recent->Disconnected(); }
+
+void OnClosed(natsConnection*, void* closure) {
+  auto* core = static_cast<Core*>(closure);
+  // Signalled under the lock: the bus's destructor, waiting for this, cannot free the core before
+  // this callback has let go of it.
+  MutexLock lock(&core->subs_mu);
+  core->conn_closed = true;
+  core->subs_done.SignalAll();
+}
 
 void OnAsyncError(natsConnection*, natsSubscription*, natsStatus err, void* closure) {
   // A slow consumer: the client dropped messages of a subscription whose queue was full.
@@ -368,13 +380,15 @@ class NatsBus final : public Bus {
       WriterLock lock(&core_->mu);
       core_->closed = true;
     }
-    // Closing ends every subscription; wait for their completion callbacks, after which nats.c calls
-    // nothing that points at the core.
+    // Closing ends every subscription; wait for their completion callbacks and for the connection's
+    // closed callback (its disconnected callback runs before it, asynchronously: it once ran after the
+    // core was freed and corrupted the heap at chatd's exit), after which nats.c calls nothing that
+    // points at the core.
     natsConnection_Close(conn_);
     {
       MutexLock lock(&core_->subs_mu);
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      while (core_->live_subs > 0 && std::chrono::steady_clock::now() < deadline) {
+      while ((core_->live_subs > 0 || !core_->conn_closed) && std::chrono::steady_clock::now() < deadline) {
         core_->subs_done.WaitFor(&core_->subs_mu, 100);
       }
     }
@@ -614,6 +628,7 @@ Result<std::unique_ptr<Bus>> OpenNatsBus(const Uri& uri) {
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, 2);
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, OnReconnected, core.get());
   if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, OnDisconnected, core.get());
+  if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, OnClosed, core.get());
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, OnAsyncError, core.get());
   if (s != NATS_OK) {
     natsOptions_Destroy(opts);

@@ -90,7 +90,9 @@ struct Cluster {
   void Start(int i) { node[i] = std::make_unique<ChatdProcess>(dirs[i].str(), Args(i)); }
   // SIGTERM, wait for a clean exit, start again on the same port and data dir.
   void Restart(int i) {
-    REQUIRE(node[i]->SignalAndWait(SIGTERM) == 0);
+    const int code = node[i]->SignalAndWait(SIGTERM);
+    INFO("node " << i << "'s log:\n" << node[i]->Log());
+    REQUIRE(code == 0);
     Start(i);
   }
   std::string Urls() const {
