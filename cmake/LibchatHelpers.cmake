@@ -25,6 +25,18 @@ function(libchat_no_unity_batch target)
   set_property(TARGET ${target} PROPERTY LIBCHAT_UNITY_BATCH "")
 endfunction()
 
+# libchat_unity_whole(target): the whole of a library in one batch (with LIBCHAT_UNITY_BUILD), for
+# those where the files share most of their templates. libchat_server (27 files): 4 batches of 8
+# took 81 CPU s at gcc -O2 and 72 s with clang ASan at -O0, one batch 52 s and 48 s (-35 %): Beast's,
+# Asio's and nlohmann/json's templates are instantiated and compiled once instead of in every batch.
+# Only where no two files define the same name in an anonymous namespace (the batch would not
+# compile): libchat_core, libchat_postgres_store and chatctl do, and keep batches of 8.
+function(libchat_unity_whole target)
+  if(LIBCHAT_UNITY_BUILD)
+    libchat_unity_batch(${target} 0)
+  endif()
+endfunction()
+
 function(libchat_unity_make_batches)
   get_property(targets GLOBAL PROPERTY LIBCHAT_UNITY_TARGETS)
   list(REMOVE_DUPLICATES targets)
