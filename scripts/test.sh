@@ -17,10 +17,11 @@
 # pass under ASan+UBSan and TSan and add about a minute of test time per build.
 # No debug information (-g): it doubles the compile time of the Beast-heavy files and a failing test
 # reports itself; -gline-tables-only keeps sanitizer reports symbolised. Ninja; ccache when installed
-# (.ci/run keeps its cache outside the clone). A second run rebuilds only what changed. The tests of
-# one build run while the next one compiles, and beside the tests of the other builds: they mostly
-# wait on sockets and processes, so ctest runs LIBCHAT_TEST_JOBS of them at once (default: three per
-# core). Their output is in build-*/ctest.log, printed here when they end.
+# (.ci/run keeps its cache outside the clone; the unity batches and the tests' precompiled header name
+# no absolute path, so a clone in another folder hits the same entries). A second run rebuilds only
+# what changed. The tests of one build run while the next one compiles, and beside the tests of the
+# other builds: they mostly wait on sockets and processes, so ctest runs LIBCHAT_TEST_JOBS of them at
+# once (default: three per core). Their output is in build-*/ctest.log, printed here when they end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh

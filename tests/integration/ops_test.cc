@@ -460,7 +460,7 @@ TEST_CASE("metrics serve process and build and per-command and send-to-fan-out f
 TEST_CASE("the Prometheus rules pass promtool and every metric the rules and the dashboard name is served",
           "[integration][monitoring]") {
   TempDir dir;
-  const std::string rules_dir = LIBCHAT_SOURCE_DIR "/packaging/prometheus";
+  const std::string rules_dir = std::string(LIBCHAT_SOURCE_DIR) + "/packaging/prometheus";
   if (std::system("command -v promtool > /dev/null 2>&1") == 0) {
     auto check = Tool("promtool", "check rules chatd-alerts.yml", rules_dir);
     CHECK(check.code == 0);
@@ -469,7 +469,7 @@ TEST_CASE("the Prometheus rules pass promtool and every metric the rules and the
   } else {
     WARN("promtool is not installed (Debian: prometheus): the rules are not checked");
   }
-  const Json dashboard = Json::parse(Slurp(LIBCHAT_SOURCE_DIR "/packaging/grafana/chatd-dashboard.json"), nullptr, false);
+  const Json dashboard = Json::parse(Slurp(std::string(LIBCHAT_SOURCE_DIR) + "/packaging/grafana/chatd-dashboard.json"), nullptr, false);
   REQUIRE_FALSE(dashboard.is_discarded());
   REQUIRE(dashboard.at("panels").size() > 5);
   std::string exprs = Slurp(rules_dir + "/chatd-alerts.yml");
@@ -515,7 +515,7 @@ TEST_CASE("docs/operations.md documents every option chatd --help prints", "[int
     if (std::regex_search(line, m, option)) flags.insert(m[1]);
   }
   REQUIRE(flags.size() > 40);
-  const std::string docs = Slurp(LIBCHAT_SOURCE_DIR "/docs/operations.md");
+  const std::string docs = Slurp(std::string(LIBCHAT_SOURCE_DIR) + "/docs/operations.md");
   REQUIRE_FALSE(docs.empty());
   for (const std::string& f : flags) {
     INFO("--" << f << " is printed by chatd --help but not documented in docs/operations.md");

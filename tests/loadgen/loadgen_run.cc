@@ -1,5 +1,6 @@
 #include "loadgen_run.h"
 
+#include "build_paths.h"
 #include "subprocess.h"
 
 #ifndef LOADGEN_PATH

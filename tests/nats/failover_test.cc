@@ -458,7 +458,7 @@ TEST_CASE("scripts/run-cluster.sh starts NATS x3, PostgreSQL with a standby and 
   ::setenv("RUN_CLUSTER_CHATCTL", CHATCTL_BIN, 1);
   TempDir dir;
   // Argon2id at its lowest cost: the test signs two users in, and their hashes are not what it checks.
-  Subprocess script({"/bin/bash", SCRIPTS_DIR "/run-cluster.sh", "--no-deps", "--", "--password-cost", "minimum"},
+  Subprocess script({"/bin/bash", std::string(SCRIPTS_DIR) + "/run-cluster.sh", "--no-deps", "--", "--password-cost", "minimum"},
                     dir.str() + "/run-cluster.err");
   const std::string pids_line = script.WaitForLine("run-cluster: pids ", std::chrono::seconds(60));
   INFO("run-cluster output:\n" << script.output() << "\nstderr:\n" << ReadFile(dir.str() + "/run-cluster.err"));

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "build_paths.h"
 #include "libchat/libchat.h"
 
 // Like LevelDB's ASSERT_LEVELDB_OK: fails with the Status text.
