@@ -3,6 +3,9 @@
 // connection's stream type, and so the only one that instantiates socket and TLS operations.
 #include "transport.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <sstream>
 #include <utility>
 
@@ -194,6 +197,20 @@ void Transport::Teardown(WaitHandler done) {
   StartTeardown(std::move(done));
 }
 
+void Transport::WaitReadable(WaitHandler done) {
+  net::post(get_executor(), [done = std::move(done)]() mutable { done(net::error::operation_not_supported); });
+}
+
+std::size_t Transport::PeekNow(void*, std::size_t, error_code& ec) {
+  ec = net::error::operation_not_supported;
+  return 0;
+}
+
+std::size_t Transport::ReadNow(void*, std::size_t, error_code& ec) {
+  ec = net::error::operation_not_supported;
+  return 0;
+}
+
 void Transport::WaitDone(WaitHandler done, error_code ec) {
   EndOp(ec);
   done(ec);
@@ -237,6 +254,13 @@ class TcpTransport final : public Transport {
   }
   bool is_open() const override { return socket_.is_open(); }
 
+  bool can_wait_readable() const override { return true; }
+  void WaitReadable(WaitHandler done) override {
+    socket_.async_wait(tcp::socket::wait_read, [done = std::move(done)](error_code ec) mutable { done(ec); });
+  }
+  std::size_t PeekNow(void* data, std::size_t size, error_code& ec) override { return Recv(data, size, MSG_PEEK, ec); }
+  std::size_t ReadNow(void* data, std::size_t size, error_code& ec) override { return Recv(data, size, 0, ec); }
+
  protected:
   void StartHandshake(WaitHandler done) override {
     net::post(socket_.get_executor(), [this, done = std::move(done)]() mutable { WaitDone(std::move(done), {}); });
@@ -270,6 +294,19 @@ class TcpTransport final : public Transport {
   }
 
  private:
+  // One recv(2) that does not wait, whatever the socket's mode.
+  std::size_t Recv(void* data, std::size_t size, int flags, error_code& ec) {
+    ec = {};
+    for (;;) {
+      const ssize_t n = ::recv(socket_.native_handle(), data, size, flags | MSG_DONTWAIT);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno == EINTR) continue;
+      ec = (errno == EAGAIN || errno == EWOULDBLOCK) ? error_code(net::error::would_block)
+                                                     : error_code(errno, boost::system::system_category());
+      return 0;
+    }
+  }
+
   LaneSocket socket_;
 };
 
