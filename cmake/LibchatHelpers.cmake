@@ -6,6 +6,9 @@
 set(LIBCHAT_FUZZ_COVERAGE_TARGETS libchat_core libchat_server libchat_fuzz_world)
 
 function(libchat_target_defaults target)
+  if(LIBCHAT_UNITY_BUILD)
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE ${LIBCHAT_UNITY_BATCH})
+  endif()
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wno-missing-field-initializers)
   if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
     # Checks the GUARDED_BY/REQUIRES annotations (docs/architecture.md, B4 of the style guide).

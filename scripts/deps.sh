@@ -23,6 +23,9 @@ packages=(
   # systemd-analyze verifies the unit, dpkg-deb (and dpkg-shlibdeps, in build-essential) make and
   # read the Debian package.
   prometheus systemd dpkg-dev
+  # chat-loadgen --background-load stress-ng:N: load the machine on purpose while measuring (and its
+  # integration test).
+  stress-ng
 )
 missing=()
 for p in "${packages[@]}"; do

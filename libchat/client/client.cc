@@ -17,9 +17,39 @@ Client::~Client() {
   impl_->Shutdown();
 }
 
+namespace {
+
+// "HOST:PORT" or "[V6]:PORT" to its parts; nullopt when it is neither.
+std::optional<std::pair<std::string, std::uint16_t>> ParseHostPort(const std::string& text) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return std::nullopt;
+  std::string h = text.substr(0, colon);
+  if (h.front() == '[') {
+    if (h.size() < 3 || h.back() != ']') return std::nullopt;
+    h = h.substr(1, h.size() - 2);
+  }
+  unsigned long p = 0;
+  for (std::size_t i = colon + 1; i < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') return std::nullopt;
+    p = p * 10 + static_cast<unsigned long>(text[i] - '0');
+    if (p > 65535) return std::nullopt;
+  }
+  if (p == 0) return std::nullopt;
+  return std::pair{h, static_cast<std::uint16_t>(p)};
+}
+
+}  // namespace
+
 Status Client::Impl::Setup(const std::string& h, std::uint16_t p) {
   host = h;
   port = p;
+  servers = {{h, p}};
+  for (const std::string& entry : options.failover) {
+    auto parsed = ParseHostPort(entry);
+    if (!parsed) return Status::InvalidArgument("ClientOptions::failover: expected HOST:PORT, got '" + entry + "'");
+    servers.push_back(*parsed);
+  }
+  current = 0;
   LIBCHAT_RETURN_IF_ERROR(InitTls());
   if (!options.local_store.empty()) {
     auto opened = LocalStore::Open(options.local_store);
@@ -33,6 +63,25 @@ Status Client::Impl::Setup(const std::string& h, std::uint16_t p) {
   }
   thread = std::thread([this] { ioc.run(); });
   return Status::Ok();
+}
+
+Status Client::Impl::OpenAnyLink() {
+  Status last = Status::Unavailable("no server");
+  for (std::size_t tried = 0; tried < servers.size(); ++tried) {
+    const std::size_t i = (current + tried) % servers.size();
+    host = servers[i].first;
+    port = servers[i].second;
+    last = OpenLink();
+    if (last.ok()) {
+      current = i;
+      return last;
+    }
+    if (last.code() != StatusCode::kUnavailable) return last;
+  }
+  // Back to the one it started from: the next attempt begins there again.
+  host = servers[current].first;
+  port = servers[current].second;
+  return last;
 }
 
 Status Client::Impl::SignedIn(const Session& s) {
@@ -49,7 +98,7 @@ Result<std::unique_ptr<Client>> Client::Connect(const std::string& host, std::ui
   auto impl = std::make_shared<Impl>(std::move(options));
   std::unique_ptr<Client> client(new Client(impl));
   LIBCHAT_RETURN_IF_ERROR(impl->Setup(host, port));
-  LIBCHAT_RETURN_IF_ERROR(impl->OpenLink());
+  LIBCHAT_RETURN_IF_ERROR(impl->OpenAnyLink());
   return client;
 }
 
@@ -57,7 +106,7 @@ Result<std::unique_ptr<Client>> Client::Open(const std::string& host, std::uint1
   auto impl = std::make_shared<Impl>(std::move(options));
   std::unique_ptr<Client> client(new Client(impl));
   LIBCHAT_RETURN_IF_ERROR(impl->Setup(host, port));
-  Status s = impl->OpenLink();
+  Status s = impl->OpenAnyLink();
   // With a local copy, an unreachable server is a normal state: read locally, Reconnect later.
   if (!s.ok() && !(s.code() == StatusCode::kUnavailable && impl->local)) return s;
   return client;
@@ -139,6 +188,11 @@ Seq Client::LastSeq(ChatId chat) const {
   return it == impl_->last_seq.end() ? 0 : it->second;
 }
 
+std::map<ChatId, Seq> Client::Cursors() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return std::map<ChatId, Seq>(impl_->last_seq.begin(), impl_->last_seq.end());
+}
+
 void Client::SetLastSeq(ChatId chat, Seq seq) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->last_seq[chat] = seq;
@@ -163,6 +217,12 @@ void Client::Close() {
   impl_->RequestClose();
   // The server answers a close at once; a dead one is not waited for long.
   WaitForClose(std::chrono::seconds(2)).reset();
+}
+
+std::string Client::server() const {
+  // host and port change only while disconnected, from the thread that calls Reconnect.
+  const bool v6 = impl_->host.find(':') != std::string::npos;
+  return (v6 ? "[" + impl_->host + "]" : impl_->host) + ":" + std::to_string(impl_->port);
 }
 
 UserId Client::user() const {

@@ -23,6 +23,8 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "json_codec.h"
 #include "libchat/client.h"
@@ -119,9 +121,13 @@ struct Client::Impl {
   void Shutdown();
 
   // ---- client.cc ----
-  // Remembers the server, sets up TLS and the local store (whose cursors seed LastSeq), starts the
-  // I/O thread. Not connected yet.
+  // Remembers the server (and options.failover after it), sets up TLS and the local store (whose
+  // cursors seed LastSeq), starts the I/O thread. Not connected yet. InvalidArgument for a failover
+  // entry that is not HOST:PORT.
   Status Setup(const std::string& host, std::uint16_t port);
+  // OpenLink to the current server, else to the next ones of `servers` in turn, each once; stays on
+  // the first that answers. The last Unavailable if none does; any other error at once.
+  Status OpenAnyLink();
   // After login/resume: the session is this connection's (and the local copy's).
   Status SignedIn(const Session& s);
 
@@ -142,6 +148,10 @@ struct Client::Impl {
   const ClientOptions options;
   std::string host;
   std::uint16_t port = 0;
+  // The server given to Connect/Open, then options.failover; `current` is host:port's index. Written
+  // only while disconnected (Setup, Reconnect), like host and port.
+  std::vector<std::pair<std::string, std::uint16_t>> servers;
+  std::size_t current = 0;
   client_internal::net::io_context ioc{1};
   client_internal::net::executor_work_guard<client_internal::net::io_context::executor_type> guard{ioc.get_executor()};
   std::shared_ptr<client_internal::ssl::context> tls_ctx;  // Set by InitTls.

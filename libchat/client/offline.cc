@@ -186,11 +186,12 @@ Status Client::Reconnect(const std::string& host, std::uint16_t port) {
   }
   impl_->host = host;
   impl_->port = port;
+  impl_->servers[impl_->current] = {host, port};
   return Reconnect();
 }
 
 Status Client::Reconnect() {
-  LIBCHAT_RETURN_IF_ERROR(impl_->OpenLink());
+  LIBCHAT_RETURN_IF_ERROR(impl_->OpenAnyLink());
   std::string token;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);

@@ -26,14 +26,13 @@ constexpr std::size_t kRepairPage = 256;
 }  // namespace
 
 void ServerState::RepairFromStore(const ChatSequencer::Repair& r) {
-  const std::size_t limit =
-      r.before != 0 ? static_cast<std::size_t>(std::min<Seq>(r.before - r.after - 1, kRepairPage)) : kRepairPage;
+  const std::size_t limit = r.Limit(kRepairPage);
   std::vector<std::shared_ptr<const Event>> events;
-  if (limit == 0) return router.Repaired(r.chat, std::move(events), true, false);
+  if (limit == 0) return router.Repaired(r, std::move(events), true, false);
   auto entries = service.store().ReadMessages(r.chat, r.after, limit);
   if (!entries.ok()) {
     log.Warn("router: repair of chat ", r.chat, " after seq ", r.after, ": ", entries.error().ToString());
-    return router.Repaired(r.chat, std::move(events), false, false);
+    return router.Repaired(r, std::move(events), false, false);
   }
   // The recipients here: the users with a session on this node who are in the chat, each from the
   // entry after the one they joined at (as the publisher's recipients would have been). A user no
@@ -43,7 +42,8 @@ void ServerState::RepairFromStore(const ChatSequencer::Repair& r) {
     auto p = service.store().GetParticipant(r.chat, u);
     if (p.ok()) joined.emplace(u, p->joined_seq);
   }
-  const bool more = entries->size() == limit && r.before == 0;
+  // A gap longer than a page is read in several (the sequencer asks again while `more`).
+  const bool more = r.More(limit, entries->size());
   for (Message& m : *entries) {
     if (r.before != 0 && m.seq >= r.before) break;
     auto e = std::make_shared<Event>();
@@ -55,7 +55,7 @@ void ServerState::RepairFromStore(const ChatSequencer::Repair& r) {
     e->message = std::make_shared<const Message>(std::move(m));
     events.push_back(std::move(e));
   }
-  router.Repaired(r.chat, std::move(events), true, more);
+  router.Repaired(r, std::move(events), true, more);
 }
 
 void ServerState::EnableBetweenNodes() {

@@ -7,7 +7,7 @@
 namespace chat::detail {
 namespace {
 
-CallDevice Device(const Caller& caller) { return CallDevice{caller.user, caller.device}; }
+CallDevice CallerDevice(const Caller& caller) { return CallDevice{caller.user, caller.device}; }
 
 }  // namespace
 
@@ -18,7 +18,7 @@ CommandOutcome CallInvite(CommandContext& ctx, const Caller& caller, Args& args)
   if (!args.ok()) return BadArgs(args);
   CallMedia media;
   if (!Parse(media_name, &media)) return Err(Status::InvalidArgument("media must be audio or video, not '" + media_name + "'"));
-  auto start = ctx.calls.Invite(Device(caller), chat, media, sdp);
+  auto start = ctx.calls.Invite(CallerDevice(caller), chat, media, sdp);
   if (!start.ok()) return Err(start.error());
   ctx.log.Info("user ", caller.user, " (device ", caller.device, ") calls chat ", chat, ": call ", start->call_id,
                " rings ", start->callees.size(), " users");
@@ -32,7 +32,7 @@ CommandOutcome CallAccept(CommandContext& ctx, const Caller& caller, Args& args)
   const std::string call_id = args.Str("callId", true);
   const std::string sdp = args.Str("sdp", true);
   if (!args.ok()) return BadArgs(args);
-  auto ice = ctx.calls.Accept(Device(caller), call_id, sdp);
+  auto ice = ctx.calls.Accept(CallerDevice(caller), call_id, sdp);
   if (!ice.ok()) return Err(ice.error());
   ctx.log.Info("call ", call_id, " answered by user ", caller.user, " (device ", caller.device, ")");
   return Ok(Json{{"callId", call_id}, {"iceServers", codec::IceServersJson(*ice)}});
@@ -45,7 +45,7 @@ CommandOutcome CallReject(CommandContext& ctx, const Caller& caller, Args& args)
   if (reason != "declined" && reason != "busy") {
     return Err(Status::InvalidArgument("reason must be declined or busy, not '" + reason + "'"));
   }
-  Status s = ctx.calls.Reject(Device(caller), call_id, reason == "busy");
+  Status s = ctx.calls.Reject(CallerDevice(caller), call_id, reason == "busy");
   if (!s.ok()) return Err(s);
   return Ok(Json{{"callId", call_id}});
 }
@@ -55,7 +55,7 @@ CommandOutcome CallIce(CommandContext& ctx, const Caller& caller, Args& args) {
   const Json* candidate = args.Object("candidate", true);
   if (!args.ok()) return BadArgs(args);
   // Relayed as is: the server does not interpret candidates, it only bounds their size.
-  Status s = ctx.calls.Ice(Device(caller), call_id, Dump(*candidate));
+  Status s = ctx.calls.Ice(CallerDevice(caller), call_id, Dump(*candidate));
   if (!s.ok()) return Err(s);
   return Ok(Json{{"callId", call_id}});
 }
@@ -63,7 +63,7 @@ CommandOutcome CallIce(CommandContext& ctx, const Caller& caller, Args& args) {
 CommandOutcome CallHangup(CommandContext& ctx, const Caller& caller, Args& args) {
   const std::string call_id = args.Str("callId", true);
   if (!args.ok()) return BadArgs(args);
-  auto end = ctx.calls.Hangup(Device(caller), call_id);
+  auto end = ctx.calls.Hangup(CallerDevice(caller), call_id);
   if (!end.ok()) return Err(end.error());
   ctx.log.Info("call ", call_id, " hung up by user ", caller.user, ": ", ToString(end->outcome));
   return Ok(Json{{"callId", call_id}, {"outcome", ToString(end->outcome)}, {"durationMs", end->duration_ms}});

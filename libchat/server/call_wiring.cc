@@ -1,6 +1,7 @@
 // The server's call manager and push dispatcher: created from ServerOptions on start, their counters
 // rendered into /metrics, destroyed in the shutdown sequence.
 #include <memory>
+#include <random>
 
 #include "server_state.h"
 
@@ -33,20 +34,53 @@ void RenderCalls(const CallStats& s, std::string* out) {
   AppendScalar(out, "chat_calls_completed_total", "counter", "Calls ended after an answer.", d(s.completed));
   AppendScalar(out, "chat_calls_refused_total", "counter", "Call signalling commands refused.", d(s.refused));
   AppendScalar(out, "chat_calls_ice_relayed_total", "counter", "ICE candidates relayed.", d(s.ice_relayed));
+  AppendScalar(out, "chat_calls_forwarded_total", "counter", "Call commands sent to the node holding the call.",
+               d(s.forwarded));
+  AppendScalar(out, "chat_calls_owner_lost_total", "counter",
+               "Calls ended because the node holding them stopped answering.", d(s.owner_lost));
   AppendScalar(out, "chat_calls_ringing", "gauge", "Calls ringing now.", d(s.ringing));
   AppendScalar(out, "chat_calls_active", "gauge", "Calls connected now.", d(s.active));
 }
 
 }  // namespace
 
+Status ServerState::StartLive() {
+  std::string node = options.node_id;
+  if (node.empty()) {
+    std::random_device rd;
+    node = "node-" + std::to_string(rd()) + std::to_string(rd());
+  }
+  // Presence transitions are announced by a worker (Presence::Transition).
+  auto transition = [this](UserId user, bool online) { presence.Transition(user, online); };
+  if (!service.bus().BetweenNodes()) {
+    live = NewLocalLiveRegistry(router, node, nullptr);
+    return Status::Ok();
+  }
+  // Two buckets every node of the deployment shares (docs/scaling.md, "Presence").
+  auto devices = service.bus().OpenSharedKv(SharedKvOptions{"live", 0});
+  if (!devices.ok()) return devices.error().WithContext("live devices");
+  auto nodes = service.bus().OpenSharedKv(SharedKvOptions{"nodes", options.node_ttl.count()});
+  if (!nodes.ok()) return nodes.error().WithContext("node heartbeats");
+  ClusterLiveOptions o;
+  o.node = node;
+  o.node_ttl_ms = options.node_ttl.count();
+  auto made = NewClusterLiveRegistry(std::move(*devices), std::move(*nodes), router, o, log, transition);
+  if (!made.ok()) return made.error();
+  live = std::move(*made);
+  presence.UseRegistry(live.get());
+  log.Info("live registry: node ", node, " on the bus's shared buckets (node heartbeat TTL ", o.node_ttl_ms, " ms)");
+  return Status::Ok();
+}
+
 Status ServerState::StartCalls() {
+  if (Status s = StartLive(); !s.ok()) return s;
   if (!options.push_senders.empty()) {
     // The dispatcher wants shared ownership; the service owns the store and bus and outlives the
     // server (Server::Create's contract), so non-owning aliases are safe here.
     std::shared_ptr<Store> store(std::shared_ptr<Store>(), &service.store());
     std::shared_ptr<Bus> bus(std::shared_ptr<Bus>(), &service.bus());
     auto made = PushDispatcher::Create(options.push, store, bus, options.push_senders,
-                                       [this](UserId user, DeviceId device) { return router.IsDeviceLive(user, device); });
+                                       [this](UserId user, DeviceId device) { return live->IsDeviceLive(user, device); });
     if (!made.ok()) return made.error().WithContext("push");
     std::lock_guard<std::mutex> lock(calls_mu);
     push = std::move(*made);

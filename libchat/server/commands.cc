@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <map>
 #include <utility>
@@ -390,7 +391,36 @@ CommandOutcome GetChat(CommandContext& ctx, const Caller& caller, Args& args) {
 
 // ---- Messages ----
 
+namespace {
+
+// The stamps of one send's stages (StageHistograms). The worker (queued) and the committer (durable)
+// each write their own and then arrive; the second to arrive records the stages, so that a commit
+// completing before SendAsync has returned on the worker is measured too.
+struct SendStamps {
+  std::int64_t read_ns = 0;     // The session handed the frame over (Caller::received).
+  std::int64_t worker_ns = 0;   // The worker started the command.
+  std::int64_t queued_ns = 0;   // SendAsync returned: the append is queued for the group commit.
+  std::int64_t durable_ns = 0;  // The completion ran on the committer: written and fsynced.
+  bool stored = false;          // A new entry (not a refusal, nor the answer to a resend).
+  std::atomic<int> arrived{0};
+
+  void Arrive(StageHistograms& h) {
+    if (arrived.fetch_add(1, std::memory_order_acq_rel) != 1 || !stored) return;
+    if (read_ns != 0) h.Observe(StageHistograms::kReadToWorker, worker_ns - read_ns);
+    h.Observe(StageHistograms::kWorkerToQueued, queued_ns - worker_ns);
+    h.Observe(StageHistograms::kQueuedToDurable, durable_ns - queued_ns);
+  }
+};
+
+}  // namespace
+
 void SendMessage(CommandContext& ctx, const Caller& caller, Args& args, CommandDone done) {
+  auto stamps = std::make_shared<SendStamps>();
+  stamps->worker_ns = StageHistograms::NowNs();
+  if (caller.received != std::chrono::steady_clock::time_point()) {
+    stamps->read_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(caller.received.time_since_epoch()).count();
+  }
   SendRequest r;
   r.sender = caller.user;
   r.device = caller.device;
@@ -418,7 +448,11 @@ void SendMessage(CommandContext& ctx, const Caller& caller, Args& args, CommandD
   Metrics& metrics = ctx.metrics;
   // `done` runs on the store's committer thread once the message is durable: build the small result
   // object only; the session encodes it on its lane.
-  ctx.service.SendAsync(r, [&metrics, received = caller.received, done = std::move(done)](Result<AppendResult> sent) {
+  ctx.service.SendAsync(r, [&metrics, received = caller.received, stamps,
+                            done = std::move(done)](Result<AppendResult> sent) {
+    stamps->durable_ns = StageHistograms::NowNs();
+    stamps->stored = sent.ok() && !sent->duplicate;
+    stamps->Arrive(metrics.message_stages);
     if (!sent.ok()) return done(Err(sent.error()));
     if (!sent->duplicate) {
       metrics.messages_in.Add();
@@ -434,6 +468,8 @@ void SendMessage(CommandContext& ctx, const Caller& caller, Args& args, CommandD
                  {"timestamp", sent->message.timestamp},
                  {"duplicate", sent->duplicate}}));
   });
+  stamps->queued_ns = StageHistograms::NowNs();
+  stamps->Arrive(metrics.message_stages);
 }
 
 CommandOutcome Sync(CommandContext& ctx, const Caller& caller, Args& args) {

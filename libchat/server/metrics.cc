@@ -44,6 +44,65 @@ void Histogram::Render(const char* name, const char* help, std::string* out) con
   out->append(line);
 }
 
+std::size_t StageHistograms::ShardOfThisThread() {
+  // Threads take shards in turn as they first record: the few that record (lanes, workers, the
+  // committer, the fan-out thread) each get their own line of counters while there are enough.
+  static std::atomic<std::size_t> next{0};
+  thread_local const std::size_t shard = next.fetch_add(1, std::memory_order_relaxed) % kShards;
+  return shard;
+}
+
+void StageHistograms::Observe(Stage stage, std::int64_t ns) {
+  if (ns < 0) ns = 0;
+  std::size_t i = 0;
+  while (i < kBoundsNs.size() && ns > kBoundsNs[i]) ++i;
+  Shard& s = shards_[ShardOfThisThread()];
+  s.counts[stage][i].fetch_add(1, std::memory_order_relaxed);
+  s.sum_ns[stage].fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
+}
+
+std::uint64_t StageHistograms::Count(Stage stage) const {
+  std::uint64_t n = 0;
+  for (const Shard& s : shards_) {
+    for (const auto& c : s.counts[stage]) n += c.load(std::memory_order_relaxed);
+  }
+  return n;
+}
+
+void StageHistograms::Render(std::string* out) const {
+  out->append(
+      "# HELP chat_message_stage_seconds Where a message's time goes in the server, by stage: read_to_worker, "
+      "worker_to_queued, queued_to_durable (group commit and fsync), durable_to_fanout (router queue and "
+      "encoding), fanout_to_written (per recipient: lane, send queue, socket write).\n"
+      "# TYPE chat_message_stage_seconds histogram\n");
+  char line[256];
+  for (std::size_t stage = 0; stage < kStages; ++stage) {
+    std::array<std::uint64_t, kBuckets> counts{};
+    std::uint64_t sum_ns = 0;
+    for (const Shard& s : shards_) {
+      for (std::size_t b = 0; b < kBuckets; ++b) counts[b] += s.counts[stage][b].load(std::memory_order_relaxed);
+      sum_ns += s.sum_ns[stage].load(std::memory_order_relaxed);
+    }
+    // Prometheus buckets are cumulative.
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < kBoundsNs.size(); ++b) {
+      cumulative += counts[b];
+      std::snprintf(line, sizeof line, "chat_message_stage_seconds_bucket{stage=\"%s\",le=\"%g\"} %llu\n",
+                    kNames[stage], static_cast<double>(kBoundsNs[b]) / 1e9,
+                    static_cast<unsigned long long>(cumulative));
+      out->append(line);
+    }
+    cumulative += counts.back();
+    std::snprintf(line, sizeof line,
+                  "chat_message_stage_seconds_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n"
+                  "chat_message_stage_seconds_sum{stage=\"%s\"} %.9f\n"
+                  "chat_message_stage_seconds_count{stage=\"%s\"} %llu\n",
+                  kNames[stage], static_cast<unsigned long long>(cumulative), kNames[stage],
+                  static_cast<double>(sum_ns) / 1e9, kNames[stage], static_cast<unsigned long long>(cumulative));
+    out->append(line);
+  }
+}
+
 std::string Metrics::Render() const {
   std::string out;
   out.reserve(4096);
@@ -101,6 +160,9 @@ std::string Metrics::Render() const {
   AppendScalar(&out, "chat_bus_duplicates_dropped_total", "counter",
                "Entries that reached this node twice (e.g. late, after their repair) and were dropped.",
                d(bus_duplicates_dropped.Get()));
+  AppendScalar(&out, "chat_bus_seqs_skipped_total", "counter",
+               "Seqs a gap repair did not find in the store (the log is gapless: stays 0).",
+               d(bus_seqs_skipped.Get()));
   AppendScalar(&out, "chat_attachment_uploads_total", "counter", "Attachment uploads completed.",
                d(attachment_uploads.Get()));
   AppendScalar(&out, "chat_attachment_downloads_total", "counter", "Attachment downloads sent in full.",
@@ -121,6 +183,7 @@ std::string Metrics::Render() const {
                              "From a sendMessage frame's arrival to its newMessage event handed to the live sessions "
                              "of every recipient on this node.",
                              &out);
+  message_stages.Render(&out);
   commands.Render(&out);
   RenderProcessMetrics(&out);
   // ---- End of the operations block.

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -49,6 +50,54 @@ class Histogram {
   std::atomic<std::uint64_t> count_{0};
 };
 
+// Where a message's time goes on its way through the server, per stage (docs/architecture.md, "The
+// path of a message"; docs/operations.md, "Metrics"), rendered as chat_message_stage_seconds{stage}.
+// Buckets from 10 us to 10 s in 1-2-5 steps: the stages are short, and their tails are the point.
+// Recording is lock-free and cheap enough for every delivery: each thread records into its own
+// cache-line-aligned shard (threads are spread over kShards by a thread-local index), two relaxed
+// additions per observation; a scrape sums the shards.
+class StageHistograms {
+ public:
+  enum Stage : std::size_t {
+    kReadToWorker,     // sendMessage frame read and parsed on the lane -> a worker starts it.
+    kWorkerToQueued,   // The worker starts it -> its append is queued for the group commit.
+    kQueuedToDurable,  // Queued -> its group's write and fsync done (the send's completion runs).
+    kDurableToFanout,  // Its event queued to the router (on the committer) -> encoded, handed to lanes.
+    kFanoutToWritten,  // Handed to lanes -> the gathered write carrying it to one recipient completed.
+    kStages
+  };
+  static constexpr std::array<const char*, kStages> kNames = {"read_to_worker", "worker_to_queued",
+                                                              "queued_to_durable", "durable_to_fanout",
+                                                              "fanout_to_written"};
+  static constexpr std::array<std::int64_t, 19> kBoundsNs = {
+      10'000,      20'000,      50'000,        100'000,       200'000,       500'000,      1'000'000,
+      2'000'000,   5'000'000,   10'000'000,    20'000'000,    50'000'000,    100'000'000,  200'000'000,
+      500'000'000, 1'000'000'000, 2'000'000'000, 5'000'000'000, 10'000'000'000};
+
+  // Thread-safe, lock-free. A negative duration counts as 0.
+  void Observe(Stage stage, std::int64_t ns);
+  // Appends the chat_message_stage_seconds family (HELP, TYPE, then each stage's series).
+  void Render(std::string* out) const;
+  // Observations of `stage` so far (tests).
+  std::uint64_t Count(Stage stage) const;
+
+  // steady_clock now, in nanoseconds: the stamps the stages are measured between.
+  static std::int64_t NowNs() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+ private:
+  static constexpr std::size_t kShards = 8;
+  static constexpr std::size_t kBuckets = kBoundsNs.size() + 1;  // The last: +Inf.
+  struct alignas(64) Shard {
+    std::array<std::array<std::atomic<std::uint64_t>, kBuckets>, kStages> counts{};
+    std::array<std::atomic<std::uint64_t>, kStages> sum_ns{};
+  };
+  static std::size_t ShardOfThisThread();
+  std::array<Shard, kShards> shards_{};
+};
+
 struct Metrics {
   Gauge connections;                // Open connections (HTTP and WebSocket).
   Counter connections_accepted;     // Connections accepted since start.
@@ -75,6 +124,7 @@ struct Metrics {
   Counter receipt_events;           // Coalesced receipt events sent (one per chat per window).
   Counter bus_entries_repaired;     // Entries a bus between nodes missed, read from the store instead.
   Counter bus_duplicates_dropped;   // Entries that arrived at this node twice (or after their repair).
+  Counter bus_seqs_skipped;         // Seqs a repair found missing from the store (never expected).
   Counter attachment_uploads;       // Attachment uploads completed (PUT /v1/attachments/{id}).
   Counter attachment_downloads;     // Attachment responses sent in full (GET, 200 or 206).
   Histogram delivery_latency;       // Message accepted (server timestamp) -> newMessage frame written.
@@ -99,6 +149,8 @@ struct Metrics {
   // live session of the recipients on this node (durable first; the in-process bus fans out before
   // the sender's answer).
   Histogram send_fanout_latency;
+  // Per stage of a message's path (StageHistograms above): chat_message_stage_seconds{stage}.
+  StageHistograms message_stages;
   // ---- End of the operations block. ----
 
   std::string Render() const;

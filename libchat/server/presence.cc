@@ -8,19 +8,28 @@
 namespace chat::detail {
 
 void Presence::DeviceConnected(UserId user, DeviceId device, bool came_online) {
+  if (live_ != nullptr) {
+    // The registry decides whether the user came online anywhere (and calls Transition).
+    live_->DeviceChanged(user, device, came_online, false);
+    came_online = false;
+  }
   if (!workers_.TrySubmit([this, user, device, came_online] {
         Touch(device);
-        if (came_online) Announce(user);
+        if (came_online) Announce(user, std::nullopt);
       })) {
     if (workers_.accepting()) log_.Warn("presence: worker queue full; online of user ", user, " not announced");
   }
 }
 
 void Presence::DeviceDisconnected(UserId user, DeviceId device, bool went_offline) {
+  if (live_ != nullptr) {
+    live_->DeviceChanged(user, device, false, went_offline);
+    went_offline = false;
+  }
   if (!workers_.TrySubmit([this, user, device, went_offline] {
         // Touch first: the offline announcement's last seen must already be stored.
         Touch(device);
-        if (went_offline) Announce(user);
+        if (went_offline) Announce(user, std::nullopt);
       })) {
     if (workers_.accepting()) {
       log_.Warn("presence: worker queue full; last seen of device ", device, " not recorded");
@@ -33,13 +42,19 @@ void Presence::DeviceActive(DeviceId device) {
   if (!workers_.TrySubmit([this, device] { Touch(device); })) return;
 }
 
+void Presence::Transition(UserId user, bool online) {
+  if (!workers_.TrySubmit([this, user, online] { Announce(user, online); })) {
+    if (workers_.accepting()) log_.Warn("presence: worker queue full; ", online ? "online" : "offline", " of user ", user, " not announced");
+  }
+}
+
 void Presence::Touch(DeviceId device) {
   Status s = service_.TouchDevice(device);
   // NotFound: the device was removed meanwhile (logout); nothing to record.
   if (!s.ok() && !s.IsNotFound()) log_.Warn("presence: touch device ", device, ": ", s.ToString());
 }
 
-void Presence::Announce(UserId user) {
+void Presence::Announce(UserId user, std::optional<bool> online) {
   auto u = service_.GetUser(user);
   if (!u.ok()) {
     log_.Warn("presence: user ", user, ": ", u.error().ToString());
@@ -71,7 +86,9 @@ void Presence::Announce(UserId user) {
   e->type = EventType::kPresence;
   e->user = user;
   e->recipients.assign(partners.begin(), partners.end());
-  e->online = router_.IsOnline(user);
+  // One node: the router's state now (the latest of two racing announcements wins under the lock).
+  // Several: the registry's transition, decided by one compare-and-set on the user's record.
+  e->online = online.has_value() ? *online : router_.IsOnline(user);
   if (!e->online) e->last_seen = service_.options().clock->NowMs();
   service_.bus().Publish(std::move(e));
 }
@@ -93,7 +110,7 @@ Result<std::vector<PresenceView>> Presence::Query(UserId viewer, const std::vect
     // has always been seen, so a hidden last seen means hidden presence).
     v.visible = seen->has_value();
     if (v.visible) {
-      v.online = router_.IsOnline(u);
+      v.online = live_ != nullptr ? live_->IsOnline(u) : router_.IsOnline(u);
       v.last_seen = *seen;
     }
     out.push_back(v);

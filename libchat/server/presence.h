@@ -1,7 +1,8 @@
 // Presence: online/offline and last seen.
 //
-// A user is online while at least one of their devices has an authenticated session on this node
-// (the router knows). Coming online and going offline are announced to the user's chat partners as
+// A user is online while at least one of their devices has an authenticated session: on this node
+// (the router knows), or, on a bus between nodes, on any node (the LiveRegistry knows, and decides
+// when a user comes online or goes offline: UseRegistry). Coming online and going offline are announced to the user's chat partners as
 // `presence` events through the Bus, unless the user hides their last seen from everybody ("nobody").
 // Last seen is the device activity the store records (connect, disconnect, heartbeats), which the
 // ChatService filters per viewer (everyone / chat_partners / nobody).
@@ -15,6 +16,7 @@
 
 #include "libchat/service.h"
 #include "libchat/types.h"
+#include "live_registry.h"
 #include "logger.h"
 #include "mutex.h"
 #include "router.h"
@@ -45,6 +47,13 @@ class Presence {
   // A heartbeat: records the activity. Non-blocking; callers throttle.
   void DeviceActive(DeviceId device);
 
+  // From now on the cluster registry `live` decides online and offline (the came_online and
+  // went_offline answers of the router are ignored): DeviceConnected/Disconnected tell it, and it
+  // calls Transition. Call once, before serving. `live` must outlive this.
+  void UseRegistry(LiveRegistry* live) { live_ = live; }
+  // The registry's transition: announces `user` online or offline (last seen: now). Non-blocking.
+  void Transition(UserId user, bool online);
+
   // What `viewer` may know of `users`. PermissionDenied (naming the user) if the viewer shares no chat
   // with one of them: presence is only for chat partners. Blocks on the store.
   Result<std::vector<PresenceView>> Query(UserId viewer, const std::vector<UserId>& users);
@@ -52,12 +61,14 @@ class Presence {
  private:
   // Worker side of DeviceConnected/Disconnected.
   void Touch(DeviceId device);
-  void Announce(UserId user);
+  // `online`: the state to announce; nullopt: the router's (one node).
+  void Announce(UserId user, std::optional<bool> online);
 
   ChatService& service_;
   WorkerPool& workers_;
   Router& router_;
   const Logger& log_;
+  LiveRegistry* live_ = nullptr;  // Set before serving, then read-only.
   // Serialises "read online state + publish" so that the last event published for a user carries
   // their latest state even when two announcements race on different workers.
   Mutex publish_mu_;

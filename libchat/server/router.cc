@@ -5,6 +5,7 @@
 
 #include "event_json.h"
 #include "protocol.h"
+#include "thread_slice.h"
 
 namespace chat::detail {
 
@@ -46,11 +47,18 @@ void Router::CheckChat(ChatId chat, Seq seq) {
                  }});
 }
 
-void Router::Repaired(ChatId chat, std::vector<std::shared_ptr<const Event>> entries, bool ok, bool more) {
-  auto apply = [this, chat, entries = std::move(entries), ok, more] {
+void Router::Repaired(const ChatSequencer::Repair& repair, std::vector<std::shared_ptr<const Event>> entries, bool ok,
+                      bool more) {
+  auto apply = [this, repair, entries = std::move(entries), ok, more] {
     std::vector<std::shared_ptr<const Event>> out;
-    sequencer_.Repaired(chat, entries, ok, more, std::chrono::steady_clock::now(), &out);
+    const std::uint64_t skipped = sequencer_.skipped();
+    sequencer_.Repaired(repair, entries, ok, more, std::chrono::steady_clock::now(), &out);
     metrics_.bus_entries_repaired.Add(entries.size());
+    if (sequencer_.skipped() != skipped) {
+      metrics_.bus_seqs_skipped.Add(sequencer_.skipped() - skipped);
+      log_.Warn("router: chat ", repair.chat, ": ", sequencer_.skipped() - skipped,
+                " seqs before a held entry are not in the store; delivering on without them");
+    }
     for (const auto& e : out) Send(*e);
   };
   Enqueue(Queued{nullptr, std::move(apply)});
@@ -61,7 +69,7 @@ void Router::StartRepairs(std::vector<ChatSequencer::Repair> repairs) {
     if (between_.repair(r)) continue;
     // Could not start (the workers are busy or stopping): the sequencer asks again after a hold.
     std::vector<std::shared_ptr<const Event>> out;
-    sequencer_.Repaired(r.chat, {}, false, false, std::chrono::steady_clock::now(), &out);
+    sequencer_.Repaired(r, {}, false, false, std::chrono::steady_clock::now(), &out);
   }
 }
 
@@ -106,7 +114,8 @@ void Router::OnEvent(std::shared_ptr<const Event> event) {
     Revoke(event->user, event->only_device != 0 ? event->only_device : event->device, event->keep_token_hash);
     return;
   }
-  Enqueue(Queued{std::move(event), nullptr});
+  const std::int64_t stamp = event->type == EventType::kMessage ? StageHistograms::NowNs() : 0;
+  Enqueue(Queued{std::move(event), nullptr, stamp});
 }
 
 bool Router::Enqueue(Queued item) {
@@ -134,6 +143,8 @@ void Router::AfterQueued(std::function<void()> fn) {
 }
 
 void Router::FanOut() {
+  // Every event passes through here on its way to the lanes.
+  RequestLatencySlice();
   std::deque<Queued> batch;
   bool stop = false;
   while (!stop) {
@@ -159,7 +170,9 @@ void Router::FanOut() {
       if (q.then) {
         q.then();
       } else if (!stop) {
+        routing_queued_ns_ = q.queued_ns;
         Route(q.event);  // Once stopping, events are dropped (their sessions are closing); answers still go.
+        routing_queued_ns_ = 0;
       }
     }
     batch.clear();
@@ -195,6 +208,11 @@ void Router::Send(const Event& event) {
   if (event.type == EventType::kMessage) {
     frame.is_message = true;
     frame.message_timestamp = event.message->timestamp;
+    // Encoded: from here each recipient's copy is timed to its socket write (fanout_to_written).
+    frame.handed_ns = StageHistograms::NowNs();
+    if (routing_queued_ns_ != 0) {
+      metrics_.message_stages.Observe(StageHistograms::kDurableToFanout, frame.handed_ns - routing_queued_ns_);
+    }
   }
   Deliver(event.recipients, event.exclude_device, event.only_device, frame);
   if (event.type == EventType::kChatUpdate && between_.membership) {
@@ -240,6 +258,18 @@ bool Router::IsDeviceLive(UserId user, DeviceId device) const {
   auto it = sessions_.find(user);
   if (it == sessions_.end()) return false;
   return std::any_of(it->second.begin(), it->second.end(), [device](const Entry& e) { return e.device == device; });
+}
+
+std::vector<std::pair<UserId, DeviceId>> Router::LiveDevices() const {
+  std::vector<std::pair<UserId, DeviceId>> out;
+  MutexLock lock(&mu_);
+  out.reserve(session_count_);
+  for (const auto& [user, list] : sessions_) {
+    for (const Entry& e : list) out.emplace_back(user, e.device);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 std::size_t Router::SessionCount() const {

@@ -69,7 +69,8 @@ class Router {
   void CheckChat(ChatId chat, Seq seq);
   // The entries read for a repair of `chat` (ok: read; more: cut at the read's limit). Thread-safe;
   // applied on the fan-out thread in queue order.
-  void Repaired(ChatId chat, std::vector<std::shared_ptr<const Event>> entries, bool ok, bool more);
+  void Repaired(const ChatSequencer::Repair& repair, std::vector<std::shared_ptr<const Event>> entries, bool ok,
+                bool more);
 
   // Subscribes to `bus` and starts the fan-out thread. REQUIRES: not attached.
   void Attach(Bus& bus);
@@ -87,6 +88,8 @@ class Router {
   // True if `device` of `user` has a live session on this node (the push dispatcher's LiveCheck).
   bool IsDeviceLive(UserId user, DeviceId device) const;
   std::size_t SessionCount() const;
+  // Every (user, device) with a live session on this node (a device with two sessions once).
+  std::vector<std::pair<UserId, DeviceId>> LiveDevices() const;
 
   // The bus handler. Queues the event for the fan-out thread; waits only while kMaxQueuedEvents are
   // already waiting for it (the publishers, the store's committer first, then slow down to the pace
@@ -120,6 +123,9 @@ class Router {
   struct Queued {
     std::shared_ptr<const Event> event;
     std::function<void()> then;
+    // kMessage events: when the bus handler queued it (steady ns; on the in-process bus that is the
+    // committer, right after the fsync), for the durable_to_fanout stage. 0 otherwise.
+    std::int64_t queued_ns = 0;
   };
   // Queues `item`, waiting while the queue is full. False once stopping (nothing queued).
   bool Enqueue(Queued item) EXCLUDES(queue_mu_);
@@ -157,6 +163,8 @@ class Router {
   BetweenNodes between_;
   ChatSequencer sequencer_{kGapHold};
   std::chrono::steady_clock::time_point recheck_at_ = std::chrono::steady_clock::time_point::max();
+  // The fan-out thread's own: Queued::queued_ns of the event being routed (0: none).
+  std::int64_t routing_queued_ns_ = 0;
   // Chats to check once more (CheckChat), and when.
   std::unordered_map<ChatId, std::chrono::steady_clock::time_point> chat_rechecks_;
 

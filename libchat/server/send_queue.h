@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,9 @@ struct OutFrame {
   // frame has been written. 0 for every other frame.
   TimeMs message_timestamp = 0;
   bool is_message = false;
+  // For newMessage frames: when the router handed the encoded frame to the lanes (steady clock, ns),
+  // for the fanout_to_written stage (metrics.h, StageHistograms). 0 for every other frame.
+  std::int64_t handed_ns = 0;
 };
 
 class SendQueue {

@@ -15,6 +15,7 @@
 #include "listener.h"
 #include "server_state.h"
 #include "static_files.h"
+#include "thread_slice.h"
 #include "tls.h"
 #include "tls_reload.h"
 #include "ws_session.h"
@@ -138,6 +139,8 @@ Result<Endpoint> ServerImpl::Start() {
   // One thread per lane, and no other thread runs its io_context (the ownership rule, io_lane.h).
   for (auto& lane : state_->lanes) {
     threads_.emplace_back([this, lane = lane.get()] {
+      // Every message passes through a lane twice (its frame read, its frames written).
+      RequestLatencySlice();
       lane->Run([this](const char* what) { state_->log.Error("network thread: unexpected exception: ", what); });
     });
   }
@@ -178,8 +181,11 @@ void ServerImpl::Stop() {
   for (auto& ctx : contexts_) ctx->stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
-  // 5. Finish the commands already accepted (and the last-seen updates of closed sessions), then stop
-  //    listening to the bus: after this no server thread touches the service.
+  // 5. Write the closed sessions' devices out of the cluster's live registry (their users' offline
+  //    announcements go to the workers), finish the commands already accepted (and the last-seen
+  //    updates of closed sessions), then stop listening to the bus: after this no server thread
+  //    touches the service.
+  if (st.live) st.live->Close();
   st.hash_workers.Shutdown();
   st.workers.Shutdown();
   // Sends the workers started complete when their group commit does: wait for those answers, whose

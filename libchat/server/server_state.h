@@ -15,6 +15,7 @@
 #include "address_slots.h"
 #include "client_address.h"
 #include "commands.h"
+#include "live_registry.h"
 #include "libchat/server/server.h"
 #include "libchat/service.h"
 #include "log_limiter.h"
@@ -79,6 +80,11 @@ struct ServerState {
         workers(options.workers, options.worker_queue,
                 [this](std::size_t depth) { metrics.worker_queue_depth.Set(static_cast<std::int64_t>(depth)); }) {}
 
+  // The registry's threads call into presence and the workers: stopped before those go.
+  ~ServerState() {
+    if (live) live->Close();
+  }
+
   // REQUIRES: StartCalls() succeeded (true from Start until Stop has joined the workers).
   CommandContext Context() {
     return CommandContext{service, presence, options, log, metrics, *calls, registration, resumes, refusal_log};
@@ -91,6 +97,10 @@ struct ServerState {
   // Destroys both (joining their threads). Called by Stop once no command runs and before the
   // router detaches, since their events still go through it.
   void StopCalls();
+  // Creates `live`: on a bus between nodes the cluster registry on the bus's shared buckets (an
+  // error if the bus cannot hold them: the node must not serve with presence of its own), else the
+  // router's. Called by StartCalls first. Defined in call_wiring.cc.
+  Status StartLive();
 
   // On a bus between nodes: turns the router's sequencing on, with the repairs and membership
   // updates below. Called once by Start before the router attaches. Defined in between_nodes.cc.
@@ -124,6 +134,10 @@ struct ServerState {
   Interest interest;
   Router router;
   Presence presence;
+  // Which devices are live where (live_registry.h); set by StartLive before serving, closed by Stop
+  // before the workers finish (its last transitions are announced by them) and destroyed with the
+  // state. Presence, the push dispatcher's LiveCheck (and calls) ask it.
+  std::unique_ptr<LiveRegistry> live;
   // Set by StartCalls, reset by StopCalls; declared after the router, which the dispatcher's
   // LiveCheck uses, and destroyed before it. Commands use `calls` without the lock: it exists
   // whenever a command can run. /metrics reads both under the lock (Server::MetricsText may race

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "thread_slice.h"
+
 namespace chat::detail {
 
 WorkerPool::WorkerPool(unsigned threads, std::size_t max_queue, std::function<void(std::size_t)> on_depth)
@@ -50,6 +52,8 @@ bool WorkerPool::accepting() const {
 }
 
 void WorkerPool::Run() {
+  // A send passes through a worker on its way to the store.
+  RequestLatencySlice();
   for (;;) {
     Job job;
     std::size_t depth;

@@ -577,11 +577,15 @@ void WsSession::OnWrite(beast::error_code ec, std::size_t) {
   if (ec) return Fail(ec, "write");
   std::uint64_t messages = 0;
   const std::int64_t now = NowMs();
+  const std::int64_t now_ns = StageHistograms::NowNs();
   for (std::size_t i = 0; i < writing_frames_; ++i) {
     const OutFrame& sent = queue_.front();
     if (sent.is_message) {
       ++messages;
       state_->metrics.delivery_latency.ObserveMicros((now - sent.message_timestamp) * 1000);
+      if (sent.handed_ns != 0) {
+        state_->metrics.message_stages.Observe(StageHistograms::kFanoutToWritten, now_ns - sent.handed_ns);
+      }
     }
     queue_.Pop();
   }

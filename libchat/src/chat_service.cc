@@ -138,6 +138,7 @@ Result<std::unique_ptr<ChatService>> ChatService::Create(ServiceOptions options,
       std::make_unique<detail::ChatServiceImpl>(std::move(options), std::move(store), std::move(bus), std::move(blobs));
   // Flags raised before a restart keep their scores (and suspensions).
   LIBCHAT_RETURN_IF_ERROR(service->RestoreSpam());
+  LIBCHAT_RETURN_IF_ERROR(service->ShareState());
   return std::unique_ptr<ChatService>(std::move(service));
 }
 

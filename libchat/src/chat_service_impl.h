@@ -26,6 +26,7 @@
 #include "libchat/service.h"
 #include "login_throttle.h"
 #include "moderation.h"
+#include "shared_rates.h"
 #include "spam_service.h"
 #include "token_buckets.h"
 #include "typing_gate.h"
@@ -80,6 +81,10 @@ class ChatServiceImpl final : public ChatService {
   Status ClearSpam(UserId user) override;
   SpamCounters SpamCountersSinceStart() override;
   Status RestoreSpam();
+  // On a bus between nodes: the login throttle's records go to a bucket every node shares, and the
+  // rate limits' spends to the other nodes (docs/scaling.md, "Cluster-wide state"). An error if the
+  // bus cannot hold the buckets. At creation.
+  Status ShareState();
 
   // ---- chats (service_chats.cc)
   Result<Chat> CreateGroup(UserId creator, const std::string& name, const std::vector<UserId>& members,
@@ -181,11 +186,17 @@ class ChatServiceImpl final : public ChatService {
   AccessCache access_{*store_};
   Attachments attachments_;
   TokenBuckets buckets_{options_.clock};
+  // On a bus between nodes (ShareState): this node's spends go to the others every period, and
+  // theirs come off buckets_. Declared after it: stopped first.
+  static constexpr std::int64_t kSharedRatePeriodMs = 100;
+  std::unique_ptr<SharedRates> rates_;
   LoginThrottle throttle_{options_.login_throttle, options_.clock};
   TypingGate typing_gate_{options_.limits.typing_per_user, options_.limits.typing_coalesce_ms,
                           options_.enforce_rate_limits, options_.clock};
   ModerationCache moderation_{*store_};
   SpamService spam_{options_, store_.get()};
+  // On a bus between nodes (ShareState): spam points go to the other nodes every period.
+  static constexpr std::int64_t kSharedSpamPeriodMs = 100;
   Subscription subscription_;
 };
 

@@ -1,6 +1,10 @@
 #include "login_throttle.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <optional>
+
+#include "crypto.h"
 
 namespace chat::detail {
 namespace {
@@ -14,6 +18,22 @@ std::string PairKey(std::string_view account, std::string_view address) {
 }
 std::string AccountKey(std::string_view account) { return "u:" + std::string(account); }
 std::string AddressKey(std::string_view address) { return "a:" + std::string(address); }
+
+// The bucket's key of a record: names and addresses are client strings, never keys as they are.
+std::string SharedKey(const std::string& key) { return "t." + Sha256Hex(key).substr(0, 40); }
+
+std::string EncodeRecord(std::uint32_t failures, TimeMs last) {
+  return std::to_string(failures) + " " + std::to_string(last);
+}
+
+bool DecodeRecord(const std::string& v, std::uint32_t* failures, TimeMs* last) {
+  unsigned long f = 0;
+  long long l = 0;
+  if (std::sscanf(v.c_str(), "%lu %lld", &f, &l) != 2) return false;
+  *failures = static_cast<std::uint32_t>(f);
+  *last = static_cast<TimeMs>(l);
+  return true;
+}
 
 }  // namespace
 
@@ -49,23 +69,71 @@ void LoginThrottle::RefillGlobal(TimeMs now) {
   global_updated_ms_ = std::max(global_updated_ms_, now);
 }
 
+std::optional<LoginThrottle::Record> LoginThrottle::Pull(const std::string& key, TimeMs now) {
+  auto got = shared_->Get(SharedKey(key));
+  if (!got.ok()) {
+    if (got.error().IsNotFound()) return std::nullopt;
+    // The engine is away: this node's own view decides (it keeps what it pushed).
+    MutexLock lock(&mu_);
+    const Record* r = Find(key, now);
+    return r != nullptr ? std::optional<Record>(*r) : std::nullopt;
+  }
+  Record r;
+  if (!DecodeRecord(got->value, &r.failures, &r.last_failure_ms)) return std::nullopt;
+  if (now - r.last_failure_ms >= options_.forget_after_ms) return std::nullopt;
+  return r;
+}
+
+void LoginThrottle::Push(const std::string& key, TimeMs now, const std::function<bool(Record&)>& change) {
+  const std::string shared_key = SharedKey(key);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    auto got = shared_->Get(shared_key);
+    if (!got.ok() && !got.error().IsNotFound()) return;
+    Record r;
+    std::uint64_t rev = 0;
+    if (got.ok()) {
+      rev = got->revision;
+      if (!DecodeRecord(got->value, &r.failures, &r.last_failure_ms) ||
+          now - r.last_failure_ms >= options_.forget_after_ms) {
+        r = Record{};
+      }
+    }
+    const bool keep = change(r);
+    Status s = keep ? shared_->Swap(shared_key, EncodeRecord(r.failures, r.last_failure_ms), rev).status()
+                    : (rev == 0 ? Status::Ok() : shared_->Erase(shared_key, rev));
+    if (s.code() == StatusCode::kFailedPrecondition) continue;  // Another node's failure came first.
+    if (!s.ok()) return;
+    return;
+  }
+}
+
 Status LoginThrottle::Check(std::string_view account, std::string_view address) {
   if (!options_.enabled) return Status::Ok();
   const TimeMs now = clock_->NowMs();
+  std::optional<Record> pair, from, name;
+  if (shared_) {
+    // The cluster's records, before deciding (a round trip each, off the lock).
+    pair = Pull(PairKey(account, address), now);
+    if (!address.empty()) from = Pull(AddressKey(address), now);
+    name = Pull(AccountKey(account), now);
+  }
   MutexLock lock(&mu_);
+  if (!shared_) {
+    auto copy = [](const Record* r) { return r != nullptr ? std::optional<Record>(*r) : std::nullopt; };
+    pair = copy(Find(PairKey(account, address), now));
+    if (!address.empty()) from = copy(Find(AddressKey(address), now));
+    name = copy(Find(AccountKey(account), now));
+  }
   TimeMs allowed = 0;
-  const Record* pair = Find(PairKey(account, address), now);
-  if (pair != nullptr) allowed = std::max(allowed, AllowedAt(*pair));
-  const Record* from = address.empty() ? nullptr : Find(AddressKey(address), now);
-  if (from != nullptr) allowed = std::max(allowed, AllowedAt(*from));
+  if (pair) allowed = std::max(allowed, AllowedAt(*pair));
+  if (from) allowed = std::max(allowed, AllowedAt(*from));
   // Other addresses' failures against the name hold back only an address that failed against it
   // too (or an unknown one): the owner at a clean address always gets through.
-  const Record* name = Find(AccountKey(account), now);
-  if (name != nullptr && (address.empty() || (pair != nullptr && pair->failures > 0))) {
+  if (name && (address.empty() || (pair && pair->failures > 0))) {
     allowed = std::max(allowed, AllowedAt(*name));
   }
   // The global budget, for addresses with failures of their own.
-  const bool dirty = address.empty() ? pair != nullptr : from != nullptr;
+  const bool dirty = address.empty() ? pair.has_value() : from.has_value();
   if (dirty && options_.global_failures.burst > 0) {
     RefillGlobal(now);
     if (global_tokens_ < 1) {
@@ -99,6 +167,17 @@ void LoginThrottle::Fail(std::string key, TimeMs now) {
 void LoginThrottle::Failed(std::string_view account, std::string_view address) {
   if (!options_.enabled) return;
   const TimeMs now = clock_->NowMs();
+  if (shared_) {
+    auto fail = [now](Record& r) {
+      ++r.failures;
+      r.last_failure_ms = now;
+      return true;
+    };
+    Push(PairKey(account, address), now, fail);
+    Push(AccountKey(account), now, fail);
+    if (!address.empty()) Push(AddressKey(address), now, fail);
+    // The node's own records too: they decide while the bucket does not answer (Pull).
+  }
   MutexLock lock(&mu_);
   Fail(PairKey(account, address), now);
   Fail(AccountKey(account), now);
@@ -112,6 +191,19 @@ void LoginThrottle::Failed(std::string_view account, std::string_view address) {
 void LoginThrottle::Succeeded(std::string_view account, std::string_view address) {
   if (!options_.enabled) return;
   const TimeMs now = clock_->NowMs();
+  if (shared_) {
+    std::uint32_t mine = 0;
+    Push(PairKey(account, address), now, [&mine](Record& r) {
+      mine = r.failures;
+      return false;
+    });
+    if (mine > 0) {
+      Push(AccountKey(account), now, [mine](Record& r) {
+        r.failures -= std::min(r.failures, mine);
+        return r.failures > 0;
+      });
+    }
+  }
   MutexLock lock(&mu_);
   auto pair = records_.find(PairKey(account, address));
   if (pair == records_.end()) return;

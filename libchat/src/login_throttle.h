@@ -14,15 +14,24 @@
 //
 // The account key is the name as typed (normalised by the caller), whether or not such a user exists,
 // so a refusal says nothing about which names are real. Thread-safe (one mutex).
+//
+// Several nodes (Share): the three records are the cluster's, in a SharedKv bucket whose TTL is
+// forget_after_ms: Check reads them (three round trips: a password check costs far more), Failed and
+// Succeeded change them with compare-and-set, so failures through any node count everywhere. The
+// global budget stays per node: it bounds this node's Argon2id work.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
 #include "libchat/clock.h"
 #include "libchat/options.h"
+#include "libchat/shared_kv.h"
 #include "libchat/status.h"
 #include "mutex.h"
 
@@ -32,6 +41,11 @@ class LoginThrottle {
  public:
   // `clock` is not owned and must outlive this.
   LoginThrottle(LoginThrottleOptions options, Clock* clock);
+
+  // Keeps the records in `kv`, shared with the other nodes, from now on. Call before the first
+  // Check. If the bucket does not answer, the node's own records decide (logged by the caller's
+  // metrics, never a refusal because of the engine).
+  void Share(std::shared_ptr<SharedKv> kv) { shared_ = std::move(kv); }
 
   // OK if a password check for `account` from `address` may run now; otherwise ResourceExhausted
   // with retry_after_ms() set to when it may. `address` is whatever identifies the source (an IP
@@ -62,6 +76,12 @@ class LoginThrottle {
   void Fail(std::string key, TimeMs now) REQUIRES(mu_);
   // Refills the global failure budget to `now`.
   void RefillGlobal(TimeMs now) REQUIRES(mu_);
+  // Shared records: the bucket's record of `key`, if any and not stale (the engine away: this node's
+  // own record, which Failed keeps too).
+  std::optional<Record> Pull(const std::string& key, TimeMs now) EXCLUDES(mu_);
+  // Shared records: `change` applied to the bucket's record of `key` with compare-and-set.
+  // `change` returns false to delete the record.
+  void Push(const std::string& key, TimeMs now, const std::function<bool(Record&)>& change) EXCLUDES(mu_);
 
   const LoginThrottleOptions options_;
   Clock* const clock_;
@@ -71,6 +91,7 @@ class LoginThrottle {
   // The global failure budget (options_.global_failures).
   double global_tokens_ GUARDED_BY(mu_) = 0;
   TimeMs global_updated_ms_ = 0;
+  std::shared_ptr<SharedKv> shared_;  // Set before use, then read-only.
 };
 
 }  // namespace chat::detail

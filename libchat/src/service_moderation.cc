@@ -152,6 +152,40 @@ Result<SpamReportAdded> ChatServiceImpl::ReportMessage(UserId reporter, ChatId c
 SpamStanding ChatServiceImpl::SpamStatus(UserId user) { return spam_.Standing(user); }
 Status ChatServiceImpl::ClearSpam(UserId user) { return spam_.Clear(user); }
 SpamCounters ChatServiceImpl::SpamCountersSinceStart() { return spam_.counters(); }
+
+// ------------------------------------------------------------------ several nodes
+
+Status ChatServiceImpl::ShareState() {
+  if (!bus_->BetweenNodes()) return Status::Ok();
+  if (options_.login_throttle.enabled) {
+    // A record nobody failed against for forget_after_ms is forgotten: the bucket's TTL does it.
+    auto kv = bus_->OpenSharedKv(SharedKvOptions{"throttle", options_.login_throttle.forget_after_ms});
+    if (!kv.ok()) return kv.error().WithContext("login throttle");
+    throttle_.Share(std::move(*kv));
+  }
+  if (options_.enforce_rate_limits) {
+    // Every node's spends reach the others (shared_rates.h); a node's batch key lives a minute after
+    // its last write.
+    auto kv = bus_->OpenSharedKv(SharedKvOptions{"rates", 60'000});
+    if (!kv.ok()) return kv.error().WithContext("rate limits");
+    std::vector<std::pair<std::uint32_t, RateLimit>> limits;
+    for (RateAction a : {RateAction::kSend, RateAction::kCreateChat, RateAction::kAddParticipants, RateAction::kUpload}) {
+      const RatePolicy p = PolicyOf(a);
+      limits.emplace_back(DeviceBucket(a), options_.limits.*p.per_device);
+      limits.emplace_back(UserBucket(a), options_.limits.*p.per_user);
+    }
+    buckets_.TrackSpent(limits);
+    rates_ = std::make_unique<SharedRates>(std::move(*kv), buckets_, kSharedRatePeriodMs);
+  }
+  if (options_.spam.enabled) {
+    // Every node's spam points and clears reach the others (shared_spam.h); a node's batch key and a
+    // clear live a minute after their last write.
+    auto kv = bus_->OpenSharedKv(SharedKvOptions{"spam", 60'000});
+    if (!kv.ok()) return kv.error().WithContext("spam scores");
+    spam_.Share(std::move(*kv), kSharedSpamPeriodMs);
+  }
+  return Status::Ok();
+}
 Status ChatServiceImpl::RestoreSpam() { return spam_.Restore(); }
 
 }  // namespace chat::detail

@@ -9,6 +9,8 @@ namespace {
 
 // The memoised facts are a cache: past this many entries it starts over rather than grow.
 constexpr std::size_t kMaxFacts = 1 << 20;
+// How long a clear is remembered to stop other nodes' older points (SpamGuard::ApplyRemote).
+constexpr TimeMs kClearMemoryMs = 60'000;
 
 }  // namespace
 
@@ -19,9 +21,9 @@ SpamGuard::SpamGuard(const SpamOptions& options, Clock* clock)
       throttled_limit_{options.throttled_burst, options.throttled_per_minute},
       throttle_(clock) {}
 
-double SpamGuard::Decayed(const State& state, TimeMs now) const {
-  if (state.score <= 0 || now <= state.at || options_.half_life_ms <= 0) return state.score;
-  return state.score * std::exp2(-static_cast<double>(now - state.at) / static_cast<double>(options_.half_life_ms));
+double SpamGuard::Decayed(double score, TimeMs at, TimeMs now) const {
+  if (score <= 0 || now <= at || options_.half_life_ms <= 0) return score;
+  return score * std::exp2(-static_cast<double>(now - at) / static_cast<double>(options_.half_life_ms));
 }
 
 Status SpamGuard::Admit(UserId sender) {
@@ -66,14 +68,14 @@ std::optional<SpamFlag> SpamGuard::Score(const SpamSend& send) {
   if (points <= 0) return std::nullopt;
   Shard& shard = ShardOf(send.sender);
   MutexLock lock(&shard.mu);
-  return AddLocked(shard, send.sender, points, reasons, send.now);
+  return AddLocked(shard, send.sender, points, reasons, send.now, tracking());
 }
 
 std::optional<SpamFlag> SpamGuard::AddPoints(UserId user, double points, const std::string& reason) {
   if (!options_.enabled || points <= 0) return std::nullopt;
   Shard& shard = ShardOf(user);
   MutexLock lock(&shard.mu);
-  return AddLocked(shard, user, points, reason, clock_->NowMs());
+  return AddLocked(shard, user, points, reason, clock_->NowMs(), tracking());
 }
 
 std::optional<SpamFlag> SpamGuard::AddCappedPoints(UserId user, double points, double cap, const std::string& reason) {
@@ -84,29 +86,31 @@ std::optional<SpamFlag> SpamGuard::AddCappedPoints(UserId user, double points, d
   // new accounts cannot each see room left.
   MutexLock lock(&shard.mu);
   State& s = shard.states[user];
-  double so_far = s.capped;
-  if (so_far > 0 && now > s.capped_at && options_.half_life_ms > 0) {
-    so_far *= std::exp2(-static_cast<double>(now - s.capped_at) / static_cast<double>(options_.half_life_ms));
-  }
+  const double so_far = Decayed(s.capped, s.capped_at, now);
   const double allowed = std::min(points, std::max(0.0, cap - so_far));
   s.capped = so_far + allowed;
   s.capped_at = std::max(s.capped_at, now);
   if (allowed <= 0) return std::nullopt;
-  return AddLocked(shard, user, allowed, reason, now);
+  return AddLocked(shard, user, allowed, reason, now, tracking());
 }
 
 std::optional<SpamFlag> SpamGuard::AddLocked(Shard& shard, UserId user, double points, const std::string& reason,
-                                             TimeMs now) {
+                                             TimeMs now, bool track) {
   // Drop senders whose points have decayed to nothing, so the map holds only the recently suspect.
   if (shard.states.size() > 4096) {
     for (auto it = shard.states.begin(); it != shard.states.end();) {
       it = !it->second.flagged && Decayed(it->second, now) < 0.01 ? shard.states.erase(it) : std::next(it);
     }
   }
+  if (track) {
+    Pending& p = shard.added[user];
+    p.points = Decayed(p.points, p.at, now) + points;
+    p.at = std::max(p.at, now);
+  }
   State& s = shard.states[user];
   s.score = Decayed(s, now) + points;
   s.at = std::max(s.at, now);
-  s.reasons.push_back(reason);
+  if (!reason.empty()) s.reasons.push_back(reason);
   while (s.reasons.size() > kMaxSpamReasons) s.reasons.pop_front();
   const bool newly_flagged = !s.flagged && s.score >= options_.flag_score;
   const bool newly_suspended = !s.suspended_recorded && s.score >= options_.suspend_score;
@@ -127,13 +131,46 @@ std::optional<SpamFlag> SpamGuard::AddLocked(Shard& shard, UserId user, double p
   return f;
 }
 
-void SpamGuard::Clear(UserId user) {
+void SpamGuard::Clear(UserId user, TimeMs at) {
   {
     Shard& shard = ShardOf(user);
     MutexLock lock(&shard.mu);
     shard.states.erase(user);
+    shard.added.erase(user);
+    if (tracking()) {
+      // Clears are an admin's, few: forgotten after a minute (a batch of points delayed longer than
+      // that, by an outage of the engine, brings back what was added before the clear).
+      const TimeMs now = clock_->NowMs();
+      for (auto it = shard.cleared.begin(); it != shard.cleared.end();) {
+        it = it->second < now - kClearMemoryMs ? shard.cleared.erase(it) : std::next(it);
+      }
+      TimeMs& last = shard.cleared[user];
+      last = std::max(last, at);
+    }
   }
   for (const auto& rule : rules_) rule->Forget(user);
+}
+
+std::vector<SpamGuard::Added> SpamGuard::TakeAdded() {
+  std::vector<Added> out;
+  for (Shard& shard : shards_) {
+    MutexLock lock(&shard.mu);
+    for (const auto& [user, p] : shard.added) out.push_back({user, p.points, p.at});
+    shard.added.clear();
+  }
+  return out;
+}
+
+std::optional<SpamFlag> SpamGuard::ApplyRemote(UserId user, double points, TimeMs at) {
+  if (!options_.enabled || points <= 0) return std::nullopt;
+  const TimeMs now = clock_->NowMs();
+  Shard& shard = ShardOf(user);
+  // The clear's check and the points it would stop under one lock: a concurrent Clear comes wholly
+  // before or after.
+  MutexLock lock(&shard.mu);
+  auto cleared = shard.cleared.find(user);
+  if (cleared != shard.cleared.end() && at <= cleared->second) return std::nullopt;
+  return AddLocked(shard, user, Decayed(points, at, now), std::string(), now, /*track=*/false);
 }
 
 void SpamGuard::Restore(const SpamFlag& flag) {

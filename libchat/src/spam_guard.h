@@ -48,10 +48,30 @@ class SpamGuard {
   std::optional<SpamFlag> AddCappedPoints(UserId user, double points, double cap, const std::string& reason);
 
   // Forgets the user's score, flag and rule windows (an admin cleared the account).
-  void Clear(UserId user);
+  void Clear(UserId user) { Clear(user, clock_->NowMs()); }
+  // The same, as of `at`: while TrackAdded is on, also the points not yet taken by TakeAdded, and
+  // ApplyRemote then ignores points another node added about the user at or before `at` (they were
+  // cleared with the rest). For a clear on another node, `at` is that node's.
+  void Clear(UserId user, TimeMs at);
   // Takes back a stored flag after a restart: the score decays from flag.updated_at, the account
   // stays flagged, and a suspension holds until the score falls below suspend_score.
   void Restore(const SpamFlag& flag);
+
+  // ---- several nodes as one (shared_spam.h): the score of a user is the sum of what every node added.
+  // Points a node added about a user since the last TakeAdded, as of `at` (the last add).
+  struct Added {
+    UserId user = 0;
+    double points = 0;
+    TimeMs at = 0;
+  };
+  // From now on, remembers the points Score, AddPoints and AddCappedPoints add, until TakeAdded.
+  void TrackAdded() { track_.store(true, std::memory_order_relaxed); }
+  // The points added since the last call, per user, and forgets them.
+  std::vector<Added> TakeAdded();
+  // Points another node added about `user`, as of `at` (that node's clock): decayed to now and added
+  // to the score, never remembered for TakeAdded (no node publishes another's points again), and no
+  // reason recorded. Nothing if the user was cleared at or after `at`. Same return as Score.
+  std::optional<SpamFlag> ApplyRemote(UserId user, double points, TimeMs at);
 
   SpamStanding Standing(UserId user);
   SpamCounters counters() const;
@@ -73,19 +93,30 @@ class SpamGuard {
     TimeMs capped_at = 0;
     std::deque<std::string> reasons;
   };
+  struct Pending {
+    double points = 0;  // As of `at`.
+    TimeMs at = 0;
+  };
   struct Shard {
     Mutex mu;
     std::unordered_map<UserId, State> states GUARDED_BY(mu);
+    // While track_: the points added here since the last TakeAdded, and when users were last
+    // cleared (for ApplyRemote; kept a minute).
+    std::unordered_map<UserId, Pending> added GUARDED_BY(mu);
+    std::unordered_map<UserId, TimeMs> cleared GUARDED_BY(mu);
   };
   static constexpr std::size_t kShards = 16;
 
   Shard& ShardOf(UserId user) { return shards_[user % kShards]; }
-  // The score decayed from state.at to now.
-  double Decayed(const State& state, TimeMs now) const;
-  // Adds points to the user's state and decides whether the stored flag must change. REQUIRES: the
-  // shard's mutex held.
-  std::optional<SpamFlag> AddLocked(Shard& shard, UserId user, double points, const std::string& reason, TimeMs now)
-      REQUIRES(shard.mu);
+  // `score` as of `at`, decayed to `now`.
+  double Decayed(double score, TimeMs at, TimeMs now) const;
+  double Decayed(const State& state, TimeMs now) const { return Decayed(state.score, state.at, now); }
+  // Adds points to the user's state and decides whether the stored flag must change; `track`: also
+  // to the points TakeAdded returns. An empty `reason` is not recorded. REQUIRES: the shard's mutex
+  // held.
+  std::optional<SpamFlag> AddLocked(Shard& shard, UserId user, double points, const std::string& reason, TimeMs now,
+                                    bool track) REQUIRES(shard.mu);
+  bool tracking() const { return track_.load(std::memory_order_relaxed); }
 
   const SpamOptions options_;
   Clock* const clock_;
@@ -93,6 +124,7 @@ class SpamGuard {
   const RateLimit throttled_limit_;
   TokenBuckets throttle_;
   std::array<Shard, kShards> shards_;
+  std::atomic<bool> track_{false};
 
   Mutex facts_mu_;
   std::unordered_map<UserId, TimeMs> created_at_ GUARDED_BY(facts_mu_);

@@ -69,6 +69,23 @@ void SpamService::Persist(const std::optional<SpamFlag>& flag) {
   store_->PutSpamFlag(*flag).IgnoreError();
 }
 
+void SpamService::PersistRemote(SpamFlag flag) {
+  // The node whose own points raised the flag may have stored it with the reasons it saw: kept,
+  // oldest first, with this node's after them.
+  auto stored = store_->GetSpamFlag(flag.user);
+  if (stored.ok()) {
+    flag.flagged_at = std::min(flag.flagged_at, stored->flagged_at);
+    std::vector<std::string> reasons = std::move(stored->reasons);
+    for (std::string& r : flag.reasons) {
+      if (std::find(reasons.begin(), reasons.end(), r) == reasons.end()) reasons.push_back(std::move(r));
+    }
+    if (reasons.size() > kMaxSpamReasons) reasons.erase(reasons.begin(), reasons.end() - kMaxSpamReasons);
+    flag.reasons = std::move(reasons);
+  }
+  if (flag.reasons.empty()) flag.reasons.push_back("scored on other nodes");
+  Persist(flag);
+}
+
 double SpamService::ReportPoints(std::uint64_t earlier) const {
   const ReportOptions& o = options_.spam.reports;
   auto total = [&o](std::uint64_t n) {
@@ -135,8 +152,15 @@ Status SpamService::Clear(UserId user) {
   if (!u.ok()) return u.error().IsNotFound() ? Status::NotFound("user " + std::to_string(user) + " does not exist") : u.error();
   Status s = store_->DeleteSpamFlag(user);
   if (!s.ok() && !s.IsNotFound()) return s;
-  guard_.Clear(user);
-  return Status::Ok();
+  const TimeMs at = options_.clock->NowMs();
+  guard_.Clear(user, at);
+  return shared_ ? shared_->PublishClear(user, at) : Status::Ok();
+}
+
+void SpamService::Share(std::shared_ptr<SharedKv> kv, std::int64_t period_ms) {
+  // PutSpamFlag replaces: a flag stored by two nodes is one record.
+  auto store_flag = [this](const SpamFlag& f) { PersistRemote(f); };
+  shared_ = std::make_unique<SharedSpam>(std::move(kv), guard_, options_.clock, std::move(store_flag), period_ms);
 }
 
 }  // namespace chat::detail

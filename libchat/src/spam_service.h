@@ -7,12 +7,14 @@
 // only when an account becomes flagged or suspended.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "libchat/options.h"
 #include "libchat/service.h"
 #include "libchat/store.h"
+#include "shared_spam.h"
 #include "spam_guard.h"
 
 namespace chat::detail {
@@ -37,8 +39,11 @@ class SpamService {
 
   // ChatService::ReportMessage.
   Result<SpamReportAdded> Report(UserId reporter, ChatId chat, Seq seq, const std::string& reason);
-  // ChatService::ClearSpam.
+  // ChatService::ClearSpam: on every node when shared (Unavailable if the others could not be told).
   Status Clear(UserId user);
+  // On a bus between nodes, before serving: this node's points reach the others every `period_ms`
+  // and theirs add to this node's scores; clears reach them all (shared_spam.h).
+  void Share(std::shared_ptr<SharedKv> kv, std::int64_t period_ms);
   SpamStanding Standing(UserId user) { return guard_.Standing(user); }
   SpamCounters counters() const { return guard_.counters(); }
 
@@ -47,10 +52,14 @@ class SpamService {
   double ReportPoints(std::uint64_t earlier_by_reporter) const;
   bool SharesOtherChat(UserId a, UserId b, ChatId except);
   void Persist(const std::optional<SpamFlag>& flag);
+  // Persist for a flag that other nodes' points raised here, with the stored flag's reasons kept.
+  void PersistRemote(SpamFlag flag);
 
   const ServiceOptions& options_;
   Store* const store_;
   SpamGuard guard_;
+  // Set by Share before the service serves, read-only after. Declared after guard_: stopped first.
+  std::unique_ptr<SharedSpam> shared_;
 };
 
 }  // namespace chat::detail

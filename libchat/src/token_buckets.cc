@@ -37,6 +37,7 @@ Status TokenBuckets::Take(std::initializer_list<Charge> charges, double units, s
   MutexLock lock(&mu_);
   if (buckets_.size() >= sweep_at_) SweepFull(now);
   Bucket* taken[2] = {nullptr, nullptr};
+  BucketKey keys[2];
   double cost[2] = {0, 0};
   TimeMs wait_ms = 0;
   std::size_t n = 0;
@@ -53,6 +54,7 @@ Status TokenBuckets::Take(std::initializer_list<Charge> charges, double units, s
       wait_ms = std::max(wait_ms, std::max<TimeMs>(w, 1));
     }
     taken[n] = &b;
+    keys[n] = c.key;
     cost[n] = need;
     ++n;
   }
@@ -61,8 +63,37 @@ Status TokenBuckets::Take(std::initializer_list<Charge> charges, double units, s
                                      std::to_string(wait_ms) + " ms")
         .WithRetryAfter(wait_ms);
   }
-  for (std::size_t i = 0; i < n; ++i) taken[i]->tokens -= cost[i];
+  for (std::size_t i = 0; i < n; ++i) {
+    taken[i]->tokens -= cost[i];
+    if (track_) spent_[keys[i]] += cost[i];
+  }
   return Status::Ok();
+}
+
+void TokenBuckets::TrackSpent(const std::vector<std::pair<std::uint32_t, RateLimit>>& limits) {
+  MutexLock lock(&mu_);
+  track_ = true;
+  for (const auto& [id, limit] : limits) limits_[id] = limit;
+}
+
+std::vector<std::pair<BucketKey, double>> TokenBuckets::TakeSpent() {
+  std::unordered_map<BucketKey, double, KeyHash> spent;
+  {
+    MutexLock lock(&mu_);
+    spent.swap(spent_);
+  }
+  return {spent.begin(), spent.end()};
+}
+
+void TokenBuckets::ApplyRemote(const BucketKey& key, double units) {
+  const TimeMs now = clock_->NowMs();
+  MutexLock lock(&mu_);
+  auto limit = limits_.find(key.limit);
+  if (limit == limits_.end() || limit->second.burst <= 0) return;
+  // Debt is bounded (a burst's worth below zero per node at most would do; twice the burst keeps a
+  // flood from other nodes from locking the owner out for long).
+  Bucket& b = Refilled(key, limit->second, now);
+  b.tokens = std::max(-2 * limit->second.burst, b.tokens - units);
 }
 
 }  // namespace chat::detail

@@ -2,6 +2,12 @@
 // bucket per (limit, user or device), refilled lazily from an injected Clock.
 //
 // Thread-safe (one mutex; every call is a few arithmetic operations on a hash map entry).
+//
+// Several nodes (shared_rates.h): with TrackSpent on, every Take also adds what it took to a map of
+// spends, which SharedRates sends to the other nodes every few hundred ms, and the spends of other
+// nodes are taken from this node's buckets (ApplyRemote) — below zero if need be: a bucket in debt
+// refills to zero before it admits again, so over time the cluster admits the limit's rate once,
+// not once per node.
 // Memory: a bucket that has refilled to its burst is indistinguishable from an absent one, so such
 // buckets are swept whenever the map doubles in size.
 #pragma once
@@ -11,6 +17,8 @@
 #include <initializer_list>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "libchat/clock.h"
 #include "libchat/options.h"
@@ -42,6 +50,15 @@ class TokenBuckets {
   // when every bucket will hold enough, if any holds too few; nothing is taken then.
   Status Take(std::initializer_list<Charge> charges, double units, std::string_view what);
 
+  // From now on Take records what it takes, for TakeSpent. `limits`: every limit id that other
+  // nodes may charge, with its RateLimit (the same on every node).
+  void TrackSpent(const std::vector<std::pair<std::uint32_t, RateLimit>>& limits);
+  // What was taken since the last call (key, units), and forgets it.
+  std::vector<std::pair<BucketKey, double>> TakeSpent();
+  // Another node took `units` from its bucket of `key`: this node's bucket pays them too (it may go
+  // into debt). A limit id not declared to TrackSpent is ignored.
+  void ApplyRemote(const BucketKey& key, double units);
+
  private:
   struct Bucket {
     double tokens = 0;
@@ -64,6 +81,8 @@ class TokenBuckets {
   // limit id -> its RateLimit, remembered for sweeping.
   std::unordered_map<std::uint32_t, RateLimit> limits_ GUARDED_BY(mu_);
   std::size_t sweep_at_ GUARDED_BY(mu_) = 1024;
+  bool track_ GUARDED_BY(mu_) = false;
+  std::unordered_map<BucketKey, double, KeyHash> spent_ GUARDED_BY(mu_);
 };
 
 }  // namespace chat::detail

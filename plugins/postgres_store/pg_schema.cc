@@ -223,11 +223,34 @@ const std::vector<SchemaStep>& SchemaSteps() {
       {1, "the first schema: accounts, chats, day-partitioned messages, cursors, attachments, moderation",
        kV1Up, kV1Down},
       InvitesSchemaStep(),
+      ClusterSchemaStep(),
   };
   return steps;
 }
 
 int LatestVersion() { return static_cast<int>(SchemaSteps().size()); }
+
+Status EnsureSchema(Conn& conn, bool create, const std::string& description) {
+  LIBCHAT_ASSIGN_OR_RETURN(int version, CurrentVersion(conn));
+  if (version == 0) {
+    if (!create) {
+      return Status::FailedPrecondition(description + ": the database holds no libchat schema; run `chat-migrate up`");
+    }
+    // Concurrent first starts are serialised by Migrate's lock: the second finds the schema made.
+    return Migrate(conn, LatestVersion(), {}).status();
+  }
+  if (version > LatestVersion()) {
+    return Status::FailedPrecondition(description + ": store schema version " + std::to_string(version) +
+                                      " is newer than this build's (" + std::to_string(LatestVersion()) +
+                                      "); upgrade libchat");
+  }
+  if (version < LatestVersion()) {
+    return Status::FailedPrecondition(description + ": store schema version " + std::to_string(version) +
+                                      " is older than this build's (" + std::to_string(LatestVersion()) +
+                                      "); run `chat-migrate up`");
+  }
+  return Status::Ok();
+}
 
 Result<int> CurrentVersion(Conn& conn) {
   LIBCHAT_ASSIGN_OR_RETURN(Rows t, conn.Exec("SELECT to_regclass('libchat_schema') IS NOT NULL"));

@@ -21,6 +21,15 @@ struct SchemaStep {
 
 // Schema version 2, invitations (pg_admin.cc).
 const SchemaStep& InvitesSchemaStep();
+// Schema version 3, several nodes as one service: shared attachment bytes and node heartbeats
+// (pg_blobs.cc).
+const SchemaStep& ClusterSchemaStep();
+
+// Makes sure the database the connection is on holds this build's schema: creates it in an empty
+// database when `create` (Migrate serialises concurrent first starts), else FailedPrecondition; a
+// database at another version is FailedPrecondition (older: run chat-migrate up; newer: upgrade).
+// `description` names the database in errors.
+Status EnsureSchema(Conn& conn, bool create, const std::string& description);
 
 // Every step, ascending; step i (from 0) produces version i + 1.
 const std::vector<SchemaStep>& SchemaSteps();

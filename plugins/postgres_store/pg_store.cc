@@ -37,22 +37,7 @@ void PgStore::Info(const std::string& line) const {
 Status PgStore::Open() {
   {
     LIBCHAT_ASSIGN_OR_RETURN(Pool::Lease lease, pool_.Acquire());
-    LIBCHAT_ASSIGN_OR_RETURN(int version, CurrentVersion(*lease));
-    if (version == 0) {
-      if (!options_.create) {
-        return Status::FailedPrecondition(description_ + ": the database holds no libchat schema; run `chat-migrate up`");
-      }
-      // Concurrent first starts are serialised by Migrate's lock: the second finds the schema made.
-      LIBCHAT_RETURN_IF_ERROR(Migrate(*lease, LatestVersion(), {}).status());
-    } else if (version > LatestVersion()) {
-      return Status::FailedPrecondition(description_ + ": store schema version " + std::to_string(version) +
-                                        " is newer than this build's (" + std::to_string(LatestVersion()) +
-                                        "); upgrade libchat");
-    } else if (version < LatestVersion()) {
-      return Status::FailedPrecondition(description_ + ": store schema version " + std::to_string(version) +
-                                        " is older than this build's (" + std::to_string(LatestVersion()) +
-                                        "); run `chat-migrate up`");
-    }
+    LIBCHAT_RETURN_IF_ERROR(EnsureSchema(*lease, options_.create, description_));
     // Today's and tomorrow's partitions, so that the first sends of a day never wait for DDL.
   }
   const TimeMs now = options_.clock->NowMs();

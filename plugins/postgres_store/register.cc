@@ -7,6 +7,11 @@
 #include "pg_store.h"
 
 namespace chat {
+namespace pg {
+// pg_blobs.cc
+Result<std::unique_ptr<BlobStore>> OpenPostgresBlobStore(const std::string& conninfo, std::size_t pool_size,
+                                                          bool create, const std::string& description);
+}  // namespace pg
 namespace {
 
 // A value for a libpq keyword=value connection string: quoted, with quotes and backslashes escaped.
@@ -165,6 +170,13 @@ void RegisterPostgresStore(Registry& registry) {
       auto store = std::make_unique<pg::PgStore>(conninfo, Describe(uri), std::move(options));
       LIBCHAT_RETURN_IF_ERROR(store->Open());
       return std::unique_ptr<Store>(std::move(store));
+    });
+    registry.RegisterBlob(scheme, [](const Uri& uri) -> Result<std::unique_ptr<BlobStore>> {
+      // A handful of connections: a transfer holds one per chunk (256 KiB), not for its whole length.
+      PostgresStoreOptions options;
+      options.pool_size = 4;
+      LIBCHAT_ASSIGN_OR_RETURN(std::string conninfo, PostgresConninfo(uri, &options));
+      return pg::OpenPostgresBlobStore(conninfo, options.pool_size, options.create, "blobs " + Describe(uri));
     });
     registry.RegisterSchemaTool(scheme, [](const Uri& uri) -> Result<SchemaTool> {
       PostgresStoreOptions options;

@@ -110,7 +110,7 @@ TEST_CASE("provisioning refuses bad input before creating anything", "[admin][pr
   CHECK(h.store().ListUsers(0, 10)->empty());
 }
 
-TEST_CASE("provisioning a disabled user stops with a typed error naming it; a retry after enabling completes",
+TEST_CASE("provisioning a disabled user stops with a typed error naming it, a retry after enabling completes",
           "[admin][provision]") {
   AdminHarness h("leveldb");
   auto first = h.Post("/v1/provision", Request("lg", 20));

@@ -471,6 +471,36 @@ class Actor {
     if (!s || !chat) return;
     auto r = world_.service().Leave(s->user_id, *chat);
     Count(r.ok());
+    if (r.ok()) CheckCursorsGoneAfterLeave(s->user_id, *chat);
+  }
+
+  // Once a leave has returned, none of the user's devices reads a cursor in the chat: a cursor write
+  // queued before the leave (an ack in the same commit group) must not outlive it. Conclusive only
+  // while the membership stays as the leave left it: the member list is an immutable snapshot, so the
+  // same pointer before and after the reads means no change in between (a concurrent re-add would
+  // let an ack write a cursor legitimately).
+  void CheckCursorsGoneAfterLeave(UserId user, ChatId chat) {
+    auto before = world_.store().Members(chat);
+    if (!before.ok() || std::count((*before)->begin(), (*before)->end(), user) != 0) return;
+    std::vector<DeviceId> devices;
+    {
+      std::lock_guard lock(h_.mu);
+      for (const auto& session : h_.sessions) {
+        if (session.user_id == user) devices.push_back(session.device);
+      }
+    }
+    for (DeviceId device : devices) {
+      // A removed device's cursor may outlive it until the retention sweep (RemoveDeviceInto: an ack
+      // in flight lands after its scan); the leave no longer lists the device. Not a violation.
+      if (!world_.store().GetDevice(device).ok()) continue;
+      auto cursor = world_.store().DeviceCursor(device, chat);
+      if (!cursor.ok() || *cursor == 0) continue;
+      auto after = world_.store().Members(chat);
+      if (!after.ok() || after->get() != before->get()) return;
+      std::lock_guard lock(h_.mu);
+      h_.Violation("device " + std::to_string(device) + " still reads cursor " + std::to_string(*cursor) +
+                   " of chat " + std::to_string(chat) + " after its user's leave returned");
+    }
   }
 
   void Send() {

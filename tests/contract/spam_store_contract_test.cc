@@ -61,7 +61,7 @@ TEST_CASE("spam flags are stored, replaced, listed in user order and deleted", "
   CHECK_CODE(s.PutSpamFlag(Flag(0, 1, 1)), StatusCode::kInvalidArgument);
 }
 
-TEST_CASE("a reporter reports a message once; reports list by id, all or per sender", "[contract][spam]") {
+TEST_CASE("a reporter reports a message once, reports list by id, all or per sender", "[contract][spam]") {
   Fixture f(test::StoreBackend());
   Store& s = *f.store;
   auto a = s.AddSpamReport(Report(3, 5, 100, 7, 1000));

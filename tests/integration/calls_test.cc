@@ -9,30 +9,13 @@
 
 #include "libchat/ice.h"
 
+#include "call_events.h"
 #include "test_server.h"
 
 namespace chat::test {
 namespace {
 
 using Json = nlohmann::json;
-
-Reply Cmd(Client& c, const std::string& cmd, const Json& args) { return c.Call(cmd, args.dump()); }
-
-Json ResultOf(const Reply& r) {
-  INFO(r.raw);
-  REQUIRE(r.ok);
-  return Json::parse(r.result);
-}
-
-// The next event `name` of call `call_id` on `c`.
-std::optional<Json> WaitForCallEvent(Client& c, const std::string& name, const std::string& call_id,
-                                     std::chrono::milliseconds timeout = kWait) {
-  auto e = c.WaitForEvent(
-      [&](const ClientEvent& ev) { return ev.name == name && Json::parse(ev.data).value("callId", "") == call_id; },
-      timeout);
-  if (!e) return std::nullopt;
-  return Json::parse(e->data);
-}
 
 // True if a call event of `call_id` arrives within `timeout`; other events stay buffered.
 bool HasCallEvent(Client& c, const std::string& call_id, std::chrono::milliseconds timeout = 200ms) {
@@ -44,21 +27,6 @@ bool HasCallEvent(Client& c, const std::string& call_id, std::chrono::millisecon
           timeout)
       .has_value();
 }
-
-// The call entry `call_id` left in `chat`, as the newMessage event `c` receives.
-std::optional<Json> WaitForCallEntry(Client& c, ChatId chat, const std::string& call_id) {
-  auto e = c.WaitForEvent(
-      [&](const ClientEvent& ev) {
-        return ev.name == "newMessage" && ev.chat == chat && ev.entry && ev.entry->kind == MessageKind::kCall &&
-               Json::parse(ev.entry->body).value("callId", "") == call_id;
-      },
-      kWait);
-  if (!e) return std::nullopt;
-  return Json::parse(e->entry->body);
-}
-
-const std::string kOffer = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
-const std::string kAnswer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
 
 TEST_CASE("chatd relays a call across three devices: invite, ring, accept, ICE both ways, hang-up, call entry",
           "[integration][calls]") {

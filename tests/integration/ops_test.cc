@@ -414,6 +414,24 @@ TEST_CASE("metrics serve process and build and per-command and send-to-fan-out f
   CHECK(std::regex_search(metrics, std::regex(R"(chat_command_requests_total\{command="login",code="[a-z_]+"\} 1)")));
   CHECK(MetricValue(chatd.port(), "process_resident_memory_bytes") > 0);
   CHECK(MetricValue(chatd.port(), "chat_send_fanout_latency_seconds_count") >= 1);
+  // The message's path, stage by stage: once each up to its fan-out, then once per device it was
+  // written to (bob's, and ada's own copy). The last stages are recorded as the writes complete,
+  // which may be a moment after the clients read them.
+  auto stage_count = [&chatd](const char* stage) {
+    return MetricValue(chatd.port(), std::string("chat_message_stage_seconds_count{stage=\"") + stage + "\"}");
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((stage_count("fanout_to_written") < 2 || stage_count("worker_to_queued") < 1) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (const char* stage : {"read_to_worker", "worker_to_queued", "queued_to_durable", "durable_to_fanout"}) {
+    INFO(stage);
+    CHECK(stage_count(stage) == 1);
+  }
+  CHECK(stage_count("fanout_to_written") == 2);
+  CHECK(metrics.find("chat_message_stage_seconds_bucket{stage=\"queued_to_durable\",le=\"1e-05\"}") !=
+        std::string::npos);
 #ifdef CHATCTL_PATH
   // chatctl stats reads the process metrics: the resident memory is a figure, not "n/a".
   auto stats = Tool(CHATCTL_PATH, "stats --metrics-url http://127.0.0.1:" + std::to_string(chatd.port()) + "/metrics",

@@ -1,6 +1,9 @@
 // chat-loadgen against a real chatd (temp data dir, port 0, minimum password cost): small runs of
 // every mode pass with nothing lost, and a second run resumes the sessions of the first.
+#include <signal.h>
+
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <nlohmann/json.hpp>
 
 #include "chatd_process.h"
@@ -46,6 +49,34 @@ TEST_CASE("loadgen against chatd: steady runs lose nothing and reuse sessions", 
   const Json second = Passes(RunLoadgen(args));
   CHECK(second["setup"]["sessions_reused"] == true);
   CHECK(second["delivered"] == 400);
+}
+
+TEST_CASE("loadgen against chatd: random senders with their own device counted, on a loaded machine",
+          "[loadgen][integration]") {
+  chat::test::TempDir dir;
+  chat::test::ChatdProcess chatd(dir.str(), kChatdArgs);
+  const Json j = Passes(RunLoadgen({"--url", chatd.ws_url(), "--clients", "20", "--group-size", "5", "--rate", "50",
+                                    "--duration", "2", "--senders", "all", "--count-own-device", "--body-bytes", "128",
+                                    "--background-load", "stress-ng:1", "--state", dir.str() + "/state.json"}));
+  CHECK(j["acked"] == 100);
+  // Every member's device of the sender's group, the sender's own included.
+  CHECK(j["expected"] == 500);
+  CHECK(j["delivered"] == 500);
+  CHECK(j["latency_ms"]["count"] == 500);
+  // The background load ran for the load phase and is gone, with everything it started.
+  const int pid = j["machine"]["background_pid"].get<int>();
+  REQUIRE(pid > 0);
+  CHECK(j["machine"]["background_cpu_s"].get<double>() > 0);
+  CHECK(kill(-pid, 0) == -1);
+  CHECK(errno == ESRCH);
+  // The server's stages: one per message up to the fan-out, one per delivery after it.
+  const Json& stages = j["server"]["stages_ms"];
+  for (const char* stage : {"read_to_worker", "worker_to_queued", "queued_to_durable", "durable_to_fanout"}) {
+    INFO(stage);
+    CHECK(stages[stage]["count"] == 100);
+  }
+  CHECK(stages["fanout_to_written"]["count"] == 500);
+  CHECK(stages["queued_to_durable"]["p50"].get<double>() > 0);
 }
 
 TEST_CASE("loadgen against chatd: a reconnect storm resyncs every device", "[loadgen][integration]") {

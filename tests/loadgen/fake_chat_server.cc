@@ -166,8 +166,8 @@ struct FakeChatServer::Impl {
   void Deliver(std::uint64_t user, bool sender, std::uint64_t chat, std::uint64_t seq, const std::string& frame) {
     auto it = sessions.find(user);
     std::shared_ptr<Session> s = it == sessions.end() ? nullptr : it->second.lock();
-    if (sender) {
-      if (s) s->SendMessage(chat, seq, frame);  // The sender's own copy is never spoilt.
+    if (sender && !plan.spoil_own_copies) {
+      if (s) s->SendMessage(chat, seq, frame);  // The sender's own copy is not spoilt.
       return;
     }
     const std::uint64_t d = ++deliveries;

@@ -16,11 +16,14 @@ namespace chat::loadgen::test {
 
 struct FaultPlan {
   // Of the deliveries to devices other than the sender (counted 1, 2, 3, ... in the order the server
-  // makes them), every Nth is dropped / sent twice / held back until the next delivery to the same
+  // makes them; the sender's own copies too with spoil_own_copies), every Nth is dropped / sent twice / held back until the next delivery to the same
   // device has gone out. 0 disables a fault. A delivery gets at most one fault, checked in that order.
   std::uint64_t drop_every = 0;
   std::uint64_t duplicate_every = 0;
   std::uint64_t delay_every = 0;
+  // The sender's own copy of each message is counted and spoilt like the others' (false: it always
+  // goes out intact and uncounted).
+  bool spoil_own_copies = false;
 };
 
 class FakeChatServer {

@@ -48,6 +48,33 @@ TEST_CASE("loadgen counts exactly what a lossy server drops, duplicates and reor
   CHECK(j["server"]["metrics"] == false);
 }
 
+TEST_CASE("loadgen --count-own-device counts the sender's own copies, and their loss, duplicates and reorders",
+          "[loadgen][integration]") {
+  chat::test::TempDir dir;
+  FakeChatServer server(FaultPlan{/*drop_every=*/97, /*duplicate_every=*/89, /*delay_every=*/83,
+                                  /*spoil_own_copies=*/true});
+  std::vector<std::string> args = SmallRun(server, dir.str() + "/state.json");
+  args.insert(args.end(), {"--count-own-device", "--senders", "all", "--body-bytes", "128"});
+  const LoadgenRun run = RunLoadgen(args);
+  server.Stop();
+  const Json j = ParseReport(run);
+  INFO(run.last_line);
+  CHECK(run.exit_code == 1);
+  CHECK(server.messages() == 400);
+  REQUIRE(server.dropped() > 0);
+  REQUIRE(server.duplicated() > 0);
+  REQUIRE(server.reordered() > 0);
+  CHECK(j["senders"] == "all");
+  CHECK(j["count_own_device"] == true);
+  CHECK(j["acked"] == 400);
+  // Groups of 5, every member's device: 2000 deliveries, the senders' own 400 among them.
+  CHECK(j["expected"] == 2000);
+  CHECK(j["lost"] == server.dropped());
+  CHECK(j["duplicates"] == server.duplicated());
+  CHECK(j["reordered"] == server.reordered());
+  CHECK(j["delivered"] == 2000 - server.dropped());
+}
+
 TEST_CASE("loadgen passes a faithful server and reports zero faults", "[loadgen][integration]") {
   chat::test::TempDir dir;
   FakeChatServer server(FaultPlan{});
@@ -70,6 +97,9 @@ TEST_CASE("loadgen: usage errors exit 2, --help exits 0", "[loadgen][integration
   CHECK(RunLoadgen({"--mode", "sideways"}).exit_code == 2);
   CHECK(RunLoadgen({"--url", "http://127.0.0.1:1/ws"}).exit_code == 2);
   CHECK(RunLoadgen({"--no-such-flag"}).exit_code == 2);
+  CHECK(RunLoadgen({"--senders", "some"}).exit_code == 2);
+  CHECK(RunLoadgen({"--background-load", "stress-ng:x"}).exit_code == 2);
+  CHECK(RunLoadgen({"--background-load", "yes"}).exit_code == 2);
   const LoadgenRun help = RunLoadgen({"--help"});
   CHECK(help.exit_code == 0);
   CHECK(help.output.find("--group-size") != std::string::npos);

@@ -6,58 +6,16 @@
 // The observing devices are raw WebSockets: chat::Client drops duplicates and would hide them.
 #include <signal.h>
 
-#include <random>
 #include <set>
 #include <thread>
 
-#include "chatd_process.h"
-#include "nats_cluster.h"
-#include "pg_cluster.h"
+#include "three_nodes.h"
 
 using namespace chat;
 using namespace chat::test;
 using Json = nlohmann::json;
 
 namespace {
-
-std::string UniquePrefix() {
-  std::random_device rd;
-  return "c" + std::to_string(rd()) + std::to_string(rd());
-}
-
-// One chatd node on the shared database and the bus at `nats_url`.
-std::unique_ptr<ChatdProcess> Node(const TempDir& dir, const std::string& store, const std::string& nats_url,
-                                   const std::string& prefix, const std::string& id) {
-  return std::make_unique<ChatdProcess>(
-      dir.str(), std::vector<std::string>{"--store", store, "--bus", nats_url + "?prefix=" + prefix, "--node-id", id});
-}
-
-// A database of its own on the run's PostgreSQL server, dropped at the end.
-struct Database {
-  Database() {
-    auto made = SharedPgCluster().NewDatabase();
-    REQUIRE_OK(made);
-    name = *made;
-    uri = SharedPgCluster().Uri(name) + "?pool=4";
-  }
-  ~Database() { SharedPgCluster().DropDatabase(name).IgnoreError(); }
-  std::string name;
-  std::string uri;
-};
-
-// Three chatd nodes on one database and the run's NATS cluster, node i attached to server i.
-struct ThreeNodes {
-  ThreeNodes() {
-    auto nats = SharedNatsCluster();
-    REQUIRE_OK(nats);
-    const std::string prefix = UniquePrefix();
-    const char* names[] = {"node-a", "node-b", "node-c"};
-    for (int i = 0; i < 3; ++i) chatd[i] = Node(dirs[i], db.uri, (*nats)->Url(i), prefix, names[i]);
-  }
-  Database db;
-  TempDir dirs[3];
-  std::unique_ptr<ChatdProcess> chatd[3];
-};
 
 // A device's live session on a raw WebSocket: every frame the server sends is seen, duplicates too.
 struct Observer {
@@ -135,13 +93,12 @@ bool ClosedByServer(RawWebSocket& ws) {
   return false;
 }
 
-// Every seq of [from, to] exactly once, ascending.
-bool ExactlyOnceInOrder(const std::vector<Seq>& got, Seq from, Seq to) {
-  if (got.size() != to - from + 1) return false;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    if (got[i] != from + i) return false;
-  }
-  return true;
+// Every seq of [from, to] exactly once, ascending: compared as vectors so that a failure prints
+// what arrived.
+std::vector<Seq> Seqs(Seq from, Seq to) {
+  std::vector<Seq> all;
+  for (Seq s = from; s <= to; ++s) all.push_back(s);
+  return all;
 }
 
 }  // namespace
@@ -189,7 +146,7 @@ TEST_CASE("three chatd nodes on NATS and PostgreSQL: messages, a delete and rece
                       10s));
     // A moment more: a duplicate would come now.
     o.ReadUntil(chat->id, alice, [](const Observer&) { return false; }, 300ms);
-    CHECK(ExactlyOnceInOrder(o.entries, first, end));
+    CHECK(o.entries == Seqs(first, end));
     CHECK(o.deleted == std::vector<Seq>{first + 3});
     CHECK(o.alice_read == end);
   }
@@ -246,7 +203,7 @@ TEST_CASE("a chatd node whose NATS server stops while messages flow gets every m
     CHECK(o->ReadUntil(chat->id, alice,
                        [&](const Observer& x) { return !x.entries.empty() && x.entries.back() >= last; }, 15s));
     o->ReadUntil(chat->id, alice, [](const Observer&) { return false; }, 300ms);
-    CHECK(ExactlyOnceInOrder(o->entries, first, last));
+    CHECK(o->entries == Seqs(first, last));
   }
   // B was not ready while cut off, and is again; what it missed meanwhile came from the store.
   CHECK(saw_unready);
@@ -303,7 +260,7 @@ TEST_CASE("a user on node B added to a chat on node A gets its entries from the 
   const Seq added = sent.front() - 1;  // The membership entry that added Bob.
   CHECK(bob_b.ReadUntil(chat->id, alice, [&](const Observer& x) { return !x.entries.empty() && x.entries.back() >= sent.back(); },
                         10s));
-  CHECK(ExactlyOnceInOrder(bob_b.entries, added, sent.back()));
+  CHECK(bob_b.entries == Seqs(added, sent.back()));
 
   modify("remove");
   const Seq removed = sent.back() + 1;
@@ -311,7 +268,7 @@ TEST_CASE("a user on node B added to a chat on node A gets its entries from the 
   // Carol, who stayed, sees all of it; Bob sees his removal and nothing after it.
   CHECK(carol_c.ReadUntil(chat->id, alice, [&](const Observer& x) { return !x.entries.empty() && x.entries.back() >= removed + 3; },
                           10s));
-  CHECK(ExactlyOnceInOrder(carol_c.entries, added, removed + 3));
+  CHECK(carol_c.entries == Seqs(added, removed + 3));
   bob_b.ReadUntil(chat->id, alice, [](const Observer&) { return false; }, 500ms);
-  CHECK(ExactlyOnceInOrder(bob_b.entries, added, removed));
+  CHECK(bob_b.entries == Seqs(added, removed));
 }

@@ -79,7 +79,7 @@ TEST_CASE("dispatcher: a notification waits for messages a worker is still fanni
   CHECK(sent[0].last_seq == second.seq);
 }
 
-TEST_CASE("dispatcher: a missed call's log entry is pushed; an answered, rejected or busy one is not",
+TEST_CASE("dispatcher: a missed call's log entry is pushed, an answered, rejected or busy one is not",
           "[push][unit]") {
   PushWorld w;
   auto log = std::make_shared<RecordingPushSender>();

@@ -52,9 +52,12 @@ inline std::string BusUri() {
   return GENERATE(Catch::Generators::from_range(ContractBackends("LIBCHAT_TEST_BUS_URI", {"inproc://"})));
 }
 
-// BlobStore (blob.h): a blob store URI for TestRegistry().MakeBlob; then LIBCHAT_TEST_BLOB_URI.
+// BlobStore (blob.h): a blob store URI for TestRegistry().MakeBlob, or the name of a server backend of
+// the build (ServerStoreBackends(): "postgres", a database of its own); then LIBCHAT_TEST_BLOB_URI.
 inline std::string BlobUri() {
-  return GENERATE(Catch::Generators::from_range(ContractBackends("LIBCHAT_TEST_BLOB_URI", {"mem://", "file://{tmp}/blobs"})));
+  std::vector<std::string> builtin = {"mem://", "file://{tmp}/blobs"};
+  for (auto& b : ServerStoreBackends()) builtin.push_back(b);
+  return GENERATE_COPY(Catch::Generators::from_range(ContractBackends("LIBCHAT_TEST_BLOB_URI", builtin)));
 }
 
 // PushSender (push.h): a push URI for TestRegistry().MakePush; then LIBCHAT_TEST_PUSH_URI (a sender

@@ -84,7 +84,9 @@ int RunChatdToExit(const std::string& data_dir, const std::vector<std::string>& 
 
 ChatdProcess::ChatdProcess(const std::string& data_dir, std::vector<std::string> args) {
   log_path_ = data_dir + "/chatd.log";
-  std::vector<std::string> argv = {CHATD_PATH, "--listen", "127.0.0.1:0", "--data-dir", data_dir};
+  std::vector<std::string> argv = {CHATD_PATH, "--data-dir", data_dir};
+  // A node restarted in place keeps its port (the tests' clients have its address): --listen in `args`.
+  if (std::find(args.begin(), args.end(), "--listen") == args.end()) argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
   // Defaults that `args` may override: Argon2id at its lowest cost (a test of hashing under load asks
   // for the real one), the full log (read back on failure), and no rate limits (tests of other
   // features send faster than people do; a test of the limits turns them on itself).

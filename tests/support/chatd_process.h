@@ -25,7 +25,7 @@ constexpr std::chrono::milliseconds kWait = 5s;
 
 class ChatdProcess {
  public:
-  // Starts chatd with --listen 127.0.0.1:0 --data-dir `data_dir` plus `args` (and --password-cost
+  // Starts chatd with --listen 127.0.0.1:0 (unless `args` has --listen) --data-dir `data_dir` plus `args` (and --password-cost
   // minimum, --log-level debug and --rate-limits off unless `args` set them), its log in
   // data_dir/chatd.log, and waits for its "chatd listening on" line. REQUIREs that it comes within 15 s.
   ChatdProcess(const std::string& data_dir, std::vector<std::string> args = {});

@@ -86,6 +86,13 @@ Result<std::unique_ptr<NatsCluster>> NatsCluster::Start(int servers, bool advert
   c->dir_ = templ;
   c->advertise_ = advertise;
   c->nodes_.resize(static_cast<std::size_t>(servers));
+  // Every server's ports before the first starts: each configuration lists the routes to all the
+  // others (a JetStream cluster refuses to start without configured routes).
+  for (Node& n : c->nodes_) {
+    n.client_port = FreeLoopbackPort();
+    n.route_port = FreeLoopbackPort();
+    n.http_port = FreeLoopbackPort();
+  }
   for (int i = 0; i < servers; ++i) LIBCHAT_RETURN_IF_ERROR(c->StartNode(i));
   for (int i = 0; i < servers; ++i) LIBCHAT_RETURN_IF_ERROR(c->WaitRouted(i));
   return c;
@@ -97,6 +104,9 @@ Status NatsCluster::WriteConfig(int i) const {
   out << "server_name: n" << i << "\n"
       << "listen: 127.0.0.1:" << n.client_port << "\n"
       << "http: 127.0.0.1:" << n.http_port << "\n"
+      // JetStream for the buckets chatd shares between nodes (presence, heartbeats): in memory,
+      // bounded; the file store's folder is the cluster's private one.
+      << "jetstream {\n  store_dir: \"" << dir_ << "/js" << i << "\"\n  max_memory_store: 128MB\n  max_file_store: 16MB\n}\n"
       << "cluster {\n  name: libchat-test\n  listen: 127.0.0.1:" << n.route_port << "\n"
       << (advertise_ ? "" : "  no_advertise: true\n") << "  routes: [";
   bool first = true;
@@ -178,6 +188,21 @@ void NatsCluster::Stop(int i) {
     }
   }
   n.pid = -1;
+}
+
+void NatsCluster::Kill9(int i) {
+  Node& n = nodes_[static_cast<std::size_t>(i)];
+  if (n.pid <= 0) return;
+  if (!Gone(n.pid) && IsNatsServer(n.pid)) {
+    ::kill(n.pid, SIGKILL);
+    WaitGone(n.pid, 10s);
+  }
+  n.pid = -1;
+}
+
+void NatsCluster::Freeze(int i) {
+  Node& n = nodes_[static_cast<std::size_t>(i)];
+  if (n.pid > 0 && !Gone(n.pid) && IsNatsServer(n.pid)) ::kill(n.pid, SIGSTOP);
 }
 
 Status NatsCluster::Restart(int i) {

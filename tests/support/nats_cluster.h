@@ -1,7 +1,8 @@
 // NatsCluster: throw-away NATS servers for tests, started by this code and stopped by their PIDs:
 // N nats-server processes (Debian's nats-server 2.9) joined by routes into one cluster, each on free
 // ports of 127.0.0.1 (client, route, monitoring), with their configuration and logs in a private
-// temporary folder. No JetStream: the bus uses core NATS only.
+// temporary folder. JetStream is on (in memory, bounded), for the key-value buckets that chatd nodes
+// share (Bus::OpenSharedKv).
 //
 // The test suite shares one cluster among the tests of a ctest run (a CTest fixture starts it with
 // `nats_cluster_ctl start STATE` and stops it at the end; SharedNatsCluster() finds it through
@@ -45,6 +46,12 @@ class NatsCluster {
   // Stops server i (SIGTERM, then SIGKILL if it lingers; after checking /proc/PID/comm) and waits for
   // it to go. Its clients see the connection drop. Idempotent.
   void Stop(int i);
+  // SIGKILL of server i (after checking /proc/PID/comm), as a crash would; waits for it to go.
+  void Kill9(int i);
+  // SIGSTOP of server i (after checking /proc/PID/comm): it reads nothing more, so what its clients
+  // write stays unread in its sockets (and dies with it on a Kill9). Its clients notice nothing until
+  // their pings go unanswered.
+  void Freeze(int i);
   // Starts server i again on the same ports and waits until its routes are back.
   Status Restart(int i);
 

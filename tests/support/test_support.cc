@@ -103,7 +103,13 @@ Fixture::Fixture(const std::string& b, KvStoreOptions o) : backend(b), store_opt
     database = made.database;
   }
   if (server || uri.find("{tmp}") != std::string::npos) dir = std::make_unique<TempDir>();
-  if (dir) {
+  if (server) {
+    // A server store's attachment bytes in the same database (--blob-store postgres://...), so that
+    // the attachment suites (limits, retention, erasure) run on that blob store too.
+    auto b = TestRegistry().MakeBlob(uri);
+    REQUIRE_OK(b);
+    blobs = std::move(*b);
+  } else if (dir) {
     auto b = NewFileBlobStore((dir->path() / "blobs").string());
     REQUIRE_OK(b);
     blobs = std::move(*b);
@@ -118,6 +124,7 @@ Fixture::Fixture(const std::string& b, KvStoreOptions o) : backend(b), store_opt
 Fixture::~Fixture() {
   service.reset();
   store.reset();
+  blobs.reset();  // Its connections before the database goes.
   if (!database.empty()) ReleaseServerStore(backend, {store_uri, database});
 }
 

@@ -8,7 +8,7 @@
 
 namespace chat::detail {
 
-TEST_CASE("registrations: per address, then overall; refused ones take nothing") {
+TEST_CASE("registrations: per address, then overall, refused ones take nothing") {
   ManualClock clock;
   RegistrationGuard g({2, 1}, {3, 60}, /*enabled=*/true, &clock);  // 2 then 1/min per address; 3 then 1/s overall.
   REQUIRE_OK(g.Admit("203.0.113.1"));

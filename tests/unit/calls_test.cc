@@ -232,7 +232,7 @@ TEST_CASE("a declined direct call ends as rejected, or busy, and the callee's ot
   CHECK(w.calls->Stats().rejected == 1);
 }
 
-TEST_CASE("in a group, one member declining leaves the others ringing; the first to accept takes the call", "[calls]") {
+TEST_CASE("in a group, one member declining leaves the others ringing, the first to accept takes the call", "[calls]") {
   CallWorld w;
   Session alice = w.f.NewUser("alice");
   Session bob = w.f.NewUser("bob");

@@ -11,7 +11,7 @@
 
 using namespace chat;
 
-TEST_CASE("a failed write fails its appends and every later one; nothing acknowledged is lost", "[unit][store]") {
+TEST_CASE("a failed write fails its appends and every later one, nothing acknowledged is lost", "[unit][store]") {
   auto faulty = std::make_unique<test::FaultyEngine>(NewMemKvEngine());
   test::FaultyEngine* engine = faulty.get();
   auto store = MakeKvStore(std::move(faulty));

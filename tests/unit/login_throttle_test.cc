@@ -18,7 +18,7 @@ void FailTimes(LoginThrottle& t, int n, const char* account, const char* address
 
 }  // namespace
 
-TEST_CASE("five failures are free; the sixth check waits one second, then the delay doubles") {
+TEST_CASE("five failures are free, the sixth check waits one second, then the delay doubles") {
   ManualClock clock;
   LoginThrottle t(Defaults(), &clock);
   FailTimes(t, 5, "ada", "");

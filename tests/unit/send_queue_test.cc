@@ -41,7 +41,7 @@ TEST_CASE("send queue: frames come out in order through pops and compaction", "[
   CHECK(q.bytes() == 0);
 }
 
-TEST_CASE("send queue: bounds in frames and bytes; one large frame fits an empty queue", "[unit][server]") {
+TEST_CASE("send queue: bounds in frames and bytes, one large frame fits an empty queue", "[unit][server]") {
   SendQueue q(3, 10);
   CHECK(q.Push(Frame(std::string(50, 'x'))));  // Larger than the byte bound, but the queue was empty.
   CHECK_FALSE(q.Push(Frame("a")));

@@ -1,6 +1,8 @@
 // The built-in spam rules one by one (each fires on its pattern and stays quiet on ordinary use), and
 // SpamGuard's thresholds and decay, with a ManualClock.
 #include <chrono>
+#include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -176,7 +178,7 @@ class KeywordRule final : public SpamRule {
   }
 };
 
-TEST_CASE("spam guard throttles, flags and suspends at its thresholds; refused calls change nothing",
+TEST_CASE("spam guard throttles, flags and suspends at its thresholds, refused calls change nothing",
           "[spam][guard]") {
   ManualClock clock;
   SpamOptions options;
@@ -271,6 +273,84 @@ TEST_CASE("spam guard switched off scores and refuses nothing", "[spam][guard]")
     REQUIRE_OK(guard.Admit(1));
   }
   CHECK(guard.Standing(1).score == 0);
+}
+
+TEST_CASE("spam guard across nodes: another node's points add up with decay, are never published again, and a "
+          "clear stops those added before it",
+          "[spam][guard][shared]") {
+  ManualClock clock;
+  SpamOptions options;
+  options.extra_rules.push_back(std::make_shared<KeywordRule>());
+  SpamGuard here(options, &clock);
+  SpamGuard there(options, &clock);
+  here.TrackAdded();
+  there.TrackAdded();
+  auto score = [&](SpamGuard& guard, UserId u) {
+    SendBuilder b(u, 1, "forbidden", clock.NowMs());
+    return guard.Score(b.get());
+  };
+  // Moves what `from` added since last time to `to`, as SharedSpam does.
+  auto reconcile = [](SpamGuard& from, SpamGuard& to) {
+    for (const SpamGuard::Added& a : from.TakeAdded()) (void)to.ApplyRemote(a.user, a.points, a.at);
+  };
+
+  // 15 here, then half a half-life later 15 there: both see 15 x 0.707 + 15, as one node would.
+  CHECK_FALSE(score(here, 1).has_value());
+  clock.Advance(options.half_life_ms / 2);
+  CHECK_FALSE(score(there, 1).has_value());
+  const double one_node = 15 * std::exp2(-0.5) + 15;
+  reconcile(here, there);
+  reconcile(there, here);
+  CHECK(here.Standing(1).score == Approx(one_node));
+  CHECK(there.Standing(1).score == Approx(one_node));
+
+  SECTION("points applied from another node are not taken again: nothing goes back") {
+    CHECK(here.TakeAdded().empty());
+    CHECK(there.TakeAdded().empty());
+  }
+  SECTION("a batch applied late counts decayed from when its points were added") {
+    CHECK_FALSE(score(here, 2).has_value());
+    auto added = here.TakeAdded();
+    REQUIRE(added.size() == 1);
+    CHECK(added[0].points == Approx(15));
+    clock.Advance(options.half_life_ms);
+    (void)there.ApplyRemote(added[0].user, added[0].points, added[0].at);
+    CHECK(there.Standing(2).score == Approx(7.5));
+  }
+  SECTION("remote points that reach a threshold raise the flag there too, with its score") {
+    // 25.6 + 15 here = 40.6: suspended; there learns it from the points alone.
+    auto flag = score(here, 1);
+    REQUIRE(flag.has_value());
+    CHECK(flag->suspended);
+    std::optional<SpamFlag> remote;
+    for (const SpamGuard::Added& a : here.TakeAdded()) remote = there.ApplyRemote(a.user, a.points, a.at);
+    REQUIRE(remote.has_value());
+    CHECK(remote->suspended);
+    CHECK(remote->score == Approx(flag->score));
+    CHECK(there.Admit(1).code() == StatusCode::kPermissionDenied);
+  }
+  SECTION("a clear forgets the points not yet taken, and stops another node's points added before it") {
+    (void)score(there, 1);  // Not reconciled yet.
+    auto before = there.TakeAdded();
+    REQUIRE(before.size() == 1);
+    clock.Advance(1);
+    (void)score(here, 1);
+    here.Clear(1);
+    CHECK(here.TakeAdded().empty());
+    CHECK_FALSE(here.ApplyRemote(1, before[0].points, before[0].at).has_value());
+    CHECK(here.Standing(1).score == 0);
+    REQUIRE_OK(here.Admit(1));
+    // Points added after the clear count.
+    clock.Advance(1);
+    (void)here.ApplyRemote(1, 5, clock.NowMs());
+    CHECK(here.Standing(1).score == Approx(5));
+  }
+  SECTION("a clear from another node, as of its time") {
+    there.Clear(1, clock.NowMs());
+    CHECK(there.Standing(1).score == 0);
+    CHECK_FALSE(there.Standing(1).flagged);
+    REQUIRE_OK(there.Admit(1));
+  }
 }
 
 }  // namespace

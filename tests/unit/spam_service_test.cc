@@ -195,7 +195,7 @@ TEST_CASE("spam reports: distinct reporters escalate, one reporter repeating doe
   }
 }
 
-TEST_CASE("reports by new accounts weigh a quarter and at most 4 points together; suspects add nothing",
+TEST_CASE("reports by new accounts weigh a quarter and at most 4 points together, suspects add nothing",
           "[spam][service][reports]") {
   SpamWorld w;
   Session victim = w.OldUser("victim");

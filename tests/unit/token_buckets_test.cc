@@ -67,3 +67,35 @@ TEST_CASE("a bucket does not refill beyond its burst however long it rests") {
 }
 
 }  // namespace chat::detail
+
+namespace chat::detail {
+
+TEST_CASE("several nodes: what one node's buckets take is reported once, and another node pays it, into debt") {
+  ManualClock clock;
+  TokenBuckets a(&clock);
+  TokenBuckets b(&clock);
+  a.TrackSpent({{1, kTenThenSixPerMinute}});
+  b.TrackSpent({{1, kTenThenSixPerMinute}});
+  for (int i = 0; i < 8; ++i) REQUIRE_OK(a.Take({{{1, 7}, &kTenThenSixPerMinute}}, 1, "things"));
+  auto spent = a.TakeSpent();
+  REQUIRE(spent.size() == 1);
+  CHECK(spent[0].first == BucketKey{1, 7});
+  CHECK(spent[0].second == 8);
+  CHECK(a.TakeSpent().empty());  // Reported once.
+
+  // B hears of A's 8 and of 8 more: its full bucket of 10 is 6 in debt; nothing passes until it has
+  // refilled to 1 (7 tokens at one per 10 s).
+  b.ApplyRemote(BucketKey{1, 7}, 8);
+  b.ApplyRemote(BucketKey{1, 7}, 8);
+  Status refused = b.Take({{{1, 7}, &kTenThenSixPerMinute}}, 1, "things");
+  CHECK(refused.code() == StatusCode::kResourceExhausted);
+  CHECK(refused.retry_after_ms() == 70'000);
+  // Debt is bounded at twice the burst.
+  for (int i = 0; i < 10; ++i) b.ApplyRemote(BucketKey{1, 7}, 10);
+  CHECK(b.Take({{{1, 7}, &kTenThenSixPerMinute}}, 1, "things").retry_after_ms() == 210'000);
+  // A limit id nobody declared is ignored; another owner is untouched.
+  b.ApplyRemote(BucketKey{2, 7}, 100);
+  REQUIRE_OK(b.Take({{{1, 8}, &kTenThenSixPerMinute}}, 1, "things"));
+}
+
+}  // namespace chat::detail

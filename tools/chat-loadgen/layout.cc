@@ -24,4 +24,14 @@ bool IsOffline(std::uint32_t index, double share) {
   return std::floor((index + 1.0) * share) > std::floor(index * share);
 }
 
+std::uint32_t RandomSenderPosition(std::uint64_t seed, std::uint64_t k, std::size_t senders) {
+  // splitmix64's finaliser: every bit of (seed, k) reaches every bit of the result.
+  std::uint64_t z = seed + (k + 1) * 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  // Lemire's multiply-shift on the high 32 bits (senders < 2^32, so the product fits): no division.
+  return static_cast<std::uint32_t>(((z >> 32) * static_cast<std::uint64_t>(senders)) >> 32);
+}
+
 }  // namespace chat::loadgen

@@ -2,6 +2,7 @@
 // run of the same shape (and the state file) agrees on them.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -22,5 +23,10 @@ Layout MakeLayout(std::uint32_t clients, std::uint32_t group_size, std::uint32_t
 // offline-sync: whether client `index` stays offline, for a share `share` of `clients`. Spread evenly
 // over the indices (so over groups and threads); floor(clients * share) devices in all.
 bool IsOffline(std::uint32_t index, double share);
+
+// --senders all: the position (0 <= position < senders) of the device that sends message k, drawn
+// uniformly and independently per message from `seed` (a hash of seed and k, so every worker draws
+// the same without sharing a generator). REQUIRES: senders > 0.
+std::uint32_t RandomSenderPosition(std::uint64_t seed, std::uint64_t k, std::size_t senders);
 
 }  // namespace chat::loadgen

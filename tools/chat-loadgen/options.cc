@@ -5,6 +5,7 @@
 #include <sstream>
 #include <thread>
 
+#include "background_load.h"
 #include "libchat/version.h"
 
 namespace chat::loadgen {
@@ -17,9 +18,7 @@ constexpr unsigned kHelpWidth = 100;
 constexpr std::uint32_t kMaxGroupSize = 1000;
 constexpr unsigned kMaxThreads = 64;
 constexpr std::uint32_t kMaxClients = 1'000'000;
-
-// Unsigned options would take "-1" as 2^32-1 (boost::lexical_cast): digits only.
-bool AllDigits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
+constexpr std::size_t kMaxUrls = 64;
 
 bool ParseMode(const std::string& text, Mode* mode) {
   for (Mode m : {Mode::kSteady, Mode::kIdle, Mode::kReconnectStorm, Mode::kOfflineSync}) {
@@ -43,7 +42,7 @@ const char* kIntro =
     "It is meant for load-testing your own servers. It connects to 127.0.0.1 unless told otherwise;\n"
     "do not point it at servers you do not operate.\n"
     "\n"
-    "Usage: chat-loadgen [--url ws://127.0.0.1:8080/ws] [--clients C] [--group-size M] [--rate R]\n"
+    "Usage: chat-loadgen [--url ws://127.0.0.1:8080/ws[,ws://...]] [--clients C] [--group-size M] [--rate R]\n"
     "                    [--duration T] [--mode steady|idle|reconnect-storm|offline-sync] [options]\n"
     "\n"
     "Modes:\n"
@@ -78,6 +77,8 @@ const char* ModeName(Mode mode) {
   return "steady";
 }
 
+const char* SendersName(Senders senders) { return senders == Senders::kAll ? "all" : "rotate"; }
+
 std::uint32_t Options::EffectiveGroups() const {
   if (groups > 0) return groups;
   return std::max<std::uint32_t>(1, clients / group_size);
@@ -94,13 +95,16 @@ ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, s
   o.threads = std::max(1u, std::thread::hardware_concurrency() / 2);
   std::string url = "ws://127.0.0.1:8080/ws";
   std::string mode = "steady";
+  std::string senders = "rotate";
 
   po::options_description run("Load", kHelpWidth, kHelpWidth / 2);
   run.add_options()
       ("help,h", "Print this help and exit.")
       ("version", "Print the version and exit.")
       ("url", po::value<std::string>(&url)->default_value(url),
-       "chatd WebSocket endpoint (ws:// only). /metrics is read from the same host and port.")
+       "chatd WebSocket endpoint (ws:// only). /metrics is read from the same host and port. Several "
+       "nodes of one deployment: ws://A:P/ws,ws://B:P/ws,... (comma-separated): the clients are spread "
+       "over them and fail over to the next when their node's connection ends.")
       ("clients", po::value<std::uint32_t>(&o.clients)->default_value(o.clients),
        "Simulated devices: one user, one device, one connection each.")
       ("group-size", po::value<std::uint32_t>(&o.group_size)->default_value(o.group_size),
@@ -127,7 +131,17 @@ ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, s
        "Bytes per message body (at least 48, the timing stamp).")
       ("setup-concurrency", po::value<std::uint32_t>(&o.setup_concurrency)->default_value(o.setup_concurrency),
        "Devices connecting and signing in at the same time during setup.")
-      ("quiet", po::bool_switch(&o.quiet), "No progress output on stderr.");
+      ("quiet", po::bool_switch(&o.quiet), "No progress output on stderr.")
+      ("senders", po::value<std::string>(&senders)->default_value(senders),
+       "Who sends each message: rotate (every device in a group in turn, evenly spaced) or all (a random "
+       "one of all devices per message, so some send bursts).")
+      ("count-own-device", po::bool_switch(&o.count_own_device),
+       "Count the sender's own device as a recipient: its copy of each message is expected, timed and "
+       "checked for loss too.")
+      ("background-load", po::value<std::string>(&o.background_load)->default_value(""),
+       "Load this machine on purpose during the load phase: stress-ng:N (Debian's stress-ng with N CPU "
+       "workers; 0 = one per CPU) or cmd:COMMAND (any command, e.g. a parallel compile; run by /bin/sh in "
+       "its own process group and stopped when the load phase ends).");
 
   po::variables_map vm;
   try {
@@ -175,9 +189,15 @@ ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, s
     *error = std::move(message);
     return ParseOutcome::kUsageError;
   };
-  auto parsed = ParseWsUrl(url, error);
-  if (!parsed) return ParseOutcome::kUsageError;
-  o.url = *parsed;
+  for (std::size_t start = 0; start <= url.size();) {
+    const std::size_t comma = std::min(url.find(',', start), url.size());
+    auto parsed = ParseWsUrl(url.substr(start, comma - start), error);
+    if (!parsed) return ParseOutcome::kUsageError;
+    o.urls.push_back(*parsed);
+    start = comma + 1;
+  }
+  if (o.urls.size() > kMaxUrls) return usage("--url names at most 64 nodes");
+  o.url = o.urls.front();
   if (!ParseMode(mode, &o.mode)) return usage("--mode must be steady, idle, reconnect-storm or offline-sync");
   if (o.clients < 1 || o.clients > kMaxClients) return usage("--clients must be from 1 to 1000000");
   if (o.mode != Mode::kIdle) {
@@ -198,6 +218,17 @@ ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, s
     return usage("--offline-share must be between 0 and 1 (exclusive)");
   }
   if (o.body_bytes < 48 || o.body_bytes > 60000) return usage("--body-bytes must be from 48 to 60000");
+  if (senders == "all") {
+    o.senders = Senders::kAll;
+  } else if (senders != "rotate") {
+    return usage("--senders must be rotate or all");
+  }
+  if (!o.background_load.empty()) {
+    std::vector<std::string> ignored;
+    std::string why;
+    if (!BackgroundCommand(o.background_load, &ignored, &why)) return usage("--background-load: " + why);
+    if (o.mode == Mode::kIdle) return usage("--background-load needs a mode that sends (not idle)");
+  }
   if (o.setup_concurrency < 1 || o.setup_concurrency > 100000) {
     return usage("--setup-concurrency must be from 1 to 100000");
   }
@@ -205,5 +236,7 @@ ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, s
   *options = std::move(o);
   return ParseOutcome::kRun;
 }
+
+bool AllDigits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
 
 }  // namespace chat::loadgen

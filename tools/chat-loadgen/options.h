@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ws_url.h"
 
@@ -18,9 +19,22 @@ enum class Mode {
 
 const char* ModeName(Mode mode);
 
+// Who sends each message of the schedule.
+enum class Senders {
+  kRotate,  // Every online device in a group in turn (message k: the (k mod senders)th), evenly spaced.
+  kAll,     // A uniformly random one of all online devices per message, drawn from the run's seed:
+            // bursts of several messages from one device happen, as with real clients.
+};
+
+const char* SendersName(Senders senders);
+
 struct Options {
-  // The chatd WebSocket endpoint. Default: ws://127.0.0.1:8080/ws.
+  // The chatd WebSocket endpoint: the first of `urls`. Default: ws://127.0.0.1:8080/ws.
   WsUrl url;
+  // Every node of the deployment (--url ws://A/ws,ws://B/ws,...): client i connects first to
+  // urls[i % size] and, whenever its connection ends without being asked to, to the next one
+  // (failover), then resumes and resyncs. Default: {url}.
+  std::vector<WsUrl> urls;
   // Simulated devices, one user and one connection each. Default: 1000.
   std::uint32_t clients = 1000;
   // Members per group. Default: 100.
@@ -53,6 +67,15 @@ struct Options {
   std::uint32_t setup_concurrency = 256;
   // No progress output on stderr. Default: off.
   bool quiet = false;
+  // Who sends each message. Default: kRotate.
+  Senders senders = Senders::kRotate;
+  // Count the sender's own device among each message's recipients: its newMessage copy is expected,
+  // timed and checked for loss like everyone else's. Default: off (the other members only).
+  bool count_own_device = false;
+  // Work started on this machine for the load phase, to measure with the box loaded on purpose:
+  // "stress-ng:N" (Debian's stress-ng, N CPU workers; 0 = one per CPU) or "cmd:COMMAND" (run by
+  // /bin/sh in a process group of its own); stopped when the load phase ends. Default: "" (none).
+  std::string background_load;
 
   // The number of groups after applying the default.
   std::uint32_t EffectiveGroups() const;
@@ -65,5 +88,9 @@ enum class ParseOutcome { kRun, kHelp, kUsageError };
 // Fills *options from the command line. kUsageError with *error set (one line) for a bad flag or value;
 // kHelp when --help was given (*error then holds the help text).
 ParseOutcome ParseOptions(int argc, const char* const* argv, Options* options, std::string* error);
+
+// True for a non-empty string of decimal digits (unsigned options would take "-1" as 2^32-1 through
+// boost::lexical_cast: digits only).
+bool AllDigits(const std::string& s);
 
 }  // namespace chat::loadgen

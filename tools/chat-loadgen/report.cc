@@ -76,12 +76,29 @@ std::string Report::ToJson() const {
   j["ok"] = Passed();
   if (!Passed()) j["failure"] = FailureSummary();
   j["url"] = options.url.ToString();
+  if (options.urls.size() > 1) {
+    Json urls = Json::array();
+    for (const WsUrl& u : options.urls) urls.push_back(u.ToString());
+    j["urls"] = urls;
+  }
   j["clients"] = options.clients;
   j["group_size"] = options.group_size;
   j["groups"] = groups;
   j["rate"] = options.rate;
   j["duration_s"] = options.duration_s;
   j["threads"] = options.threads;
+  j["senders"] = SendersName(options.senders);
+  if (options.senders == Senders::kAll) j["senders_seed"] = senders_seed;
+  j["count_own_device"] = options.count_own_device;
+  j["body_bytes"] = options.body_bytes;
+  Json machine{{"loadavg_1m_before", Round(loadavg_before, 2)}, {"loadavg_1m_after", Round(loadavg_after, 2)}};
+  if (!options.background_load.empty()) {
+    machine["background_load"] = options.background_load;
+    machine["background_pid"] = background_pid;
+    machine["background_cpu_s"] = Round(background_cpu_s, 2);
+    machine["background_ending"] = background_ending;
+  }
+  j["machine"] = machine;
   j["setup"] = Json{{"seconds", Round(setup_s, 3)}, {"sessions_reused", sessions_reused}, {"signed_in", signed_in}};
   j["scheduled"] = scheduled;
   j["sent"] = sent;
@@ -91,10 +108,19 @@ std::string Report::ToJson() const {
   j["expected"] = expected;
   j["delivered"] = delivered;
   j["lost"] = lost;
+  if (!lost_sample.empty()) {
+    Json sample = Json::array();
+    for (const LostDelivery& l : lost_sample) {
+      sample.push_back(Json{{"chat", l.message.chat}, {"seq", l.message.seq}, {"sender", l.message.sender},
+                            {"recipient", l.client}, {"recipient_url", l.node}});
+    }
+    j["lost_sample"] = std::move(sample);
+  }
   j["duplicates"] = duplicates;
   j["reordered"] = reordered;
   j["unexpected"] = unexpected;
   j["disconnects"] = disconnects;
+  j["failovers"] = failovers;
   j["sends_per_s"] = Round(sends_per_s, 1);
   j["acks_per_s"] = Round(acks_per_s, 1);
   j["deliveries_per_s"] = Round(deliveries_per_s, 1);
@@ -125,9 +151,17 @@ std::string Report::ToJson() const {
       if (d >= 0) server[key] = d;
     }
     if (auto v = metrics_after.Get("chat_websockets")) server["websockets_after"] = *v;
+    Json stages = Json::object();
+    for (const StageSummary& st : MessageStages(metrics_before, metrics_after)) {
+      stages[st.stage] = Json{{"count", st.count},           {"mean", Round(st.mean_ms, 3)},
+                              {"p50", Round(st.p50_ms, 3)},   {"p99", Round(st.p99_ms, 3)},
+                              {"p999", Round(st.p999_ms, 3)}};
+    }
+    server["stages_ms"] = stages;
   }
   if (server_cpu_s >= 0) {
     server["cpu_s"] = Round(server_cpu_s, 3);
+    server["processes"] = server_processes;
     if (delivered > 0) server["cpu_us_per_delivery"] = Round(server_cpu_s * 1e6 / static_cast<double>(delivered), 2);
   }
   if (options.mode == Mode::kIdle) {
@@ -146,9 +180,13 @@ std::string Report::ToJson() const {
 
 std::string Report::ToText() const {
   std::ostringstream o;
-  o << "chat-loadgen " << ModeName(options.mode) << " against " << options.url.ToString() << ": "
+  o << "chat-loadgen " << ModeName(options.mode) << " against " << options.url.ToString()
+    << (options.urls.size() > 1 ? " and " + std::to_string(options.urls.size() - 1) + " more nodes" : std::string()) << ": "
     << options.clients << " clients, " << groups << " groups of " << options.group_size;
-  if (options.mode != Mode::kIdle) o << ", " << options.rate << " msgs/s";
+  if (options.mode != Mode::kIdle) {
+    o << ", " << options.rate << " msgs/s, senders " << SendersName(options.senders) << ", " << options.body_bytes
+      << "-byte bodies" << (options.count_own_device ? ", own device counted" : "");
+  }
   o << "\n";
   if (!fatal.empty()) {
     o << "  FAILED: " << fatal << "\n";
@@ -186,6 +224,24 @@ std::string Report::ToText() const {
         << rss_after.source << ")\n";
     }
   }
+  if (options.mode != Mode::kIdle && metrics_before.ok && metrics_after.ok) {
+    const std::vector<StageSummary> stages = MessageStages(metrics_before, metrics_after);
+    if (!stages.empty()) o << "  stages     (server, ms: p50 / p99 / p99.9, count)\n";
+    for (const StageSummary& st : stages) {
+      char line[160];
+      std::snprintf(line, sizeof line, "    %-18s %8.3f / %8.3f / %8.3f  (%llu)\n", st.stage.c_str(), st.p50_ms,
+                    st.p99_ms, st.p999_ms, static_cast<unsigned long long>(st.count));
+      o << line;
+    }
+  }
+  if (options.mode != Mode::kIdle) {
+    o << "  machine    load average " << Fixed(loadavg_before, 2) << " -> " << Fixed(loadavg_after, 2);
+    if (!options.background_load.empty()) {
+      o << "; background load " << options.background_load << " (pid " << background_pid << ", "
+        << Fixed(background_cpu_s, 1) << " CPU s, " << background_ending << ")";
+    }
+    o << "\n";
+  }
   if (metrics_before.ok && metrics_after.ok) {
     o << "  server     send-queue drops " << Delta(metrics_before, metrics_after, "chat_send_queue_drops_total")
       << ", worker rejections " << Delta(metrics_before, metrics_after, "chat_worker_rejected_total") << "\n";
@@ -193,7 +249,7 @@ std::string Report::ToText() const {
     o << "  server     /metrics unavailable: " << (metrics_before.ok ? metrics_after.error : metrics_before.error)
       << "\n";
   }
-  if (disconnects > 0) o << "  disconnects " << disconnects << "\n";
+  if (disconnects > 0) o << "  disconnects " << disconnects << " (" << failovers << " failed over to another node)\n";
   if (!errors.empty()) {
     o << "  errors    ";
     for (const auto& [code, n] : errors) o << " " << code << "=" << n;

@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "histogram.h"
 #include "options.h"
 #include "server_metrics.h"
+#include "stats.h"
 
 namespace chat::loadgen {
 
@@ -31,10 +33,12 @@ struct Report {
   std::uint64_t expected = 0;     // Deliveries: (members - 1) per acknowledged message.
   std::uint64_t delivered = 0;
   std::uint64_t lost = 0;
+  std::vector<LostDelivery> lost_sample;  // The first few lost deliveries.
   std::uint64_t duplicates = 0;
   std::uint64_t reordered = 0;
   std::uint64_t unexpected = 0;   // Entries received that no sender had acknowledged (informational).
   std::uint64_t disconnects = 0;  // Connections that ended without the tool asking.
+  std::uint64_t failovers = 0;    // Of those, reconnected to the next node of --url (several nodes).
   double send_window_s = 0;       // First to last send written.
   double delivery_window_s = 0;   // First send to last delivery.
   double sends_per_s = 0;       // Sends written per second.
@@ -57,8 +61,20 @@ struct Report {
   RssReading rss_after;
   std::uint64_t idle_connections = 0;  // idle: connections held when memory was read.
 
-  // The server's CPU during the load phase (from /proc when it runs here; -1 unknown).
+  // The machine during the load phase: the 1-minute load average as it began and ended (-1 unknown),
+  // and the background load started on purpose (--background-load): its pid, CPU seconds, ending.
+  double loadavg_before = -1;
+  double loadavg_after = -1;
+  int background_pid = -1;
+  double background_cpu_s = 0;
+  std::string background_ending;
+  // --senders all: the seed the senders were drawn from.
+  std::uint64_t senders_seed = 0;
+
+  // The server's CPU during the load phase (from /proc when it runs here; -1 unknown): the sum over
+  // the nodes of --url found on this machine (server_processes of them).
   double server_cpu_s = -1;
+  std::size_t server_processes = 0;
   // chat-loadgen's own CPU during the load phase.
   double loadgen_cpu_s = 0;
   double load_wall_s = 0;

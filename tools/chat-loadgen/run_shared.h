@@ -22,11 +22,16 @@ struct GroupState {
   bool failed = false;     // createChat or getChat failed for good.
 };
 
-struct RunShared {
-  Options options;
+// One node a client may connect to (Options::urls, resolved).
+struct Target {
   boost::asio::ip::tcp::endpoint endpoint;
   std::string host_header;
   std::string path;
+};
+
+struct RunShared {
+  Options options;
+  std::vector<Target> targets;  // Per node of Options::urls, in its order; at least one.
   Layout layout;
   std::string prefix;    // Usernames: prefix + "_" + client index.
   std::string password;

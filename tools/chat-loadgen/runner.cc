@@ -11,6 +11,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "background_load.h"
 #include "run_shared.h"
 #include "state_file.h"
 #include "worker.h"
@@ -101,15 +102,17 @@ class Runner {
 bool Runner::Resolve() {
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::resolver resolver(ioc);
-  boost::system::error_code ec;
-  auto results = resolver.resolve(shared_.options.url.host, std::to_string(shared_.options.url.port), ec);
-  if (ec || results.empty()) {
-    report_.fatal = "cannot resolve " + shared_.options.url.host + ": " + ec.message();
-    return false;
+  if (shared_.options.urls.empty()) shared_.options.urls = {shared_.options.url};
+  shared_.targets.clear();
+  for (const WsUrl& url : shared_.options.urls) {
+    boost::system::error_code ec;
+    auto results = resolver.resolve(url.host, std::to_string(url.port), ec);
+    if (ec || results.empty()) {
+      report_.fatal = "cannot resolve " + url.host + ": " + ec.message();
+      return false;
+    }
+    shared_.targets.push_back(Target{results.begin()->endpoint(), url.HostHeader(), url.path});
   }
-  shared_.endpoint = results.begin()->endpoint();
-  shared_.host_header = shared_.options.url.HostHeader();
-  shared_.path = shared_.options.url.path;
   return true;
 }
 
@@ -200,41 +203,55 @@ bool Runner::SignIn(const std::function<bool(std::uint32_t)>& include, const cha
 
 bool Runner::GroupCalls(bool create) {
   const std::uint32_t groups = report_.groups;
-  const std::uint64_t base = Sum().groups_done;
-  for (std::uint32_t g = 0; g < groups; ++g) {
-    shared_.groups[g].failed = false;
-    // Any online member can read the head; the owner creates (everyone is online during provisioning).
-    std::uint32_t caller = shared_.layout.members[g][0];
-    if (!create) {
-      for (std::uint32_t c : shared_.layout.members[g]) {
-        if (Online(c)) {
-          caller = c;
-          break;
+  // A call whose connection ended before its answer (a node going away, a session closed as a slow
+  // consumer by the presence burst of a mass resume) is marked failed: it is asked again, of the same
+  // member once it is back, a few times. createChat is not repeated (it is not idempotent).
+  constexpr int kAttempts = 5;
+  std::vector<std::uint32_t> todo(groups);
+  for (std::uint32_t g = 0; g < groups; ++g) todo[g] = g;
+  for (int attempt = 0; attempt < kAttempts && !todo.empty(); ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(500 * attempt));
+    const std::uint64_t base = Sum().groups_done;
+    for (std::uint32_t g : todo) {
+      shared_.groups[g].failed = false;
+      // Any online member can read the head; the owner creates (everyone is online during provisioning).
+      std::uint32_t caller = shared_.layout.members[g][0];
+      if (!create) {
+        for (std::uint32_t c : shared_.layout.members[g]) {
+          if (Online(c)) {
+            caller = c;
+            break;
+          }
         }
       }
+      Worker& w = *workers_[shared_.WorkerOf(caller)];
+      if (create) {
+        w.CreateGroup(caller, g);
+      } else {
+        w.FetchHead(caller, g);
+      }
     }
-    Worker& w = *workers_[shared_.WorkerOf(caller)];
-    if (create) {
-      w.CreateGroup(caller, g);
-    } else {
-      w.FetchHead(caller, g);
+    const auto start = std::chrono::steady_clock::now();
+    const std::uint64_t want = todo.size();
+    while (Sum().groups_done - base < want) {
+      if (std::chrono::steady_clock::now() - start > kSetupStall) {
+        report_.fatal = std::string(create ? "createChat" : "getChat") + " did not complete";
+        return false;
+      }
+      progress_.Update(static_cast<double>(Sum().groups_done - base) / static_cast<double>(want),
+                       std::string(create ? "creating groups: " : "reading chat heads: ") +
+                           std::to_string(Sum().groups_done - base) + "/" + std::to_string(want));
+      std::this_thread::sleep_for(kPoll / 5);
     }
+    std::vector<std::uint32_t> failed;
+    for (std::uint32_t g : todo) {
+      if (shared_.groups[g].failed) failed.push_back(g);
+    }
+    todo = std::move(failed);
+    if (create) break;
   }
-  const auto start = std::chrono::steady_clock::now();
-  while (Sum().groups_done - base < groups) {
-    if (std::chrono::steady_clock::now() - start > kSetupStall) {
-      report_.fatal = std::string(create ? "createChat" : "getChat") + " did not complete";
-      return false;
-    }
-    progress_.Update(static_cast<double>(Sum().groups_done - base) / groups,
-                     std::string(create ? "creating groups: " : "reading chat heads: ") +
-                         std::to_string(Sum().groups_done - base) + "/" + std::to_string(groups));
-    std::this_thread::sleep_for(kPoll / 5);
-  }
-  std::uint32_t failed = 0;
-  for (std::uint32_t g = 0; g < groups; ++g) failed += shared_.groups[g].failed ? 1 : 0;
-  if (failed > 0) {
-    report_.fatal = std::to_string(failed) + " of " + std::to_string(groups) + " groups could not be " +
+  if (!todo.empty()) {
+    report_.fatal = std::to_string(todo.size()) + " of " + std::to_string(groups) + " groups could not be " +
                     (create ? "created" : "read (getChat)") + "; see the server log";
     return false;
   }
@@ -337,11 +354,7 @@ SimClient::Verdict Runner::Verify() {
   std::vector<std::future<SimClient::Verdict>> parts;
   for (auto& w : workers_) parts.push_back(w->Verify(shared_acked));
   SimClient::Verdict total;
-  for (auto& p : parts) {
-    const SimClient::Verdict v = p.get();
-    total.lost += v.lost;
-    total.unexpected += v.unexpected;
-  }
+  for (auto& p : parts) total.Add(p.get());
   return total;
 }
 
@@ -352,6 +365,12 @@ void Runner::Load() {
   auto plan = std::make_shared<SendPlan>();
   plan->rate = o.rate;
   plan->total = o.TotalMessages();
+  plan->random = o.senders == Senders::kAll;
+  if (plan->random) {
+    std::random_device rd;
+    plan->seed = (std::uint64_t{rd()} << 32) | rd();
+    report_.senders_seed = plan->seed;
+  }
   for (std::uint32_t c = 0; c < o.clients; ++c) {
     if (Online(c) && !shared_.layout.groups_of[c].empty()) plan->senders.push_back(c);
   }
@@ -369,8 +388,24 @@ void Runner::Load() {
                  std::to_string(plan->senders.size()) + " senders over " + Number(schedule_s) + " s" +
                  (offline ? " (" + std::to_string(o.clients - online) + " devices offline)" : ""));
   const double cpu0 = CpuSeconds();
-  const int server_pid = report_.rss_before.pid;
-  const double server_cpu0 = server_pid > 0 ? ProcessCpuSeconds(server_pid) : -1;
+  // The server's CPU: every node's process that runs on this machine (one per --url).
+  std::vector<int> server_pids;
+  if (report_.rss_before.pid > 0) server_pids.push_back(report_.rss_before.pid);
+  for (std::size_t i = 1; i < o.urls.size(); ++i) {
+    if (!IsLoopbackHost(o.urls[i].host)) continue;
+    const int pid = FindListenerPid(o.urls[i].port);
+    if (pid > 0 && std::find(server_pids.begin(), server_pids.end(), pid) == server_pids.end()) server_pids.push_back(pid);
+  }
+  auto server_cpu = [&server_pids] {
+    double sum = 0;
+    for (int pid : server_pids) {
+      const double s = ProcessCpuSeconds(pid);
+      if (s < 0) return -1.0;  // A node went away (or restarted): the figure would be wrong.
+      sum += s;
+    }
+    return server_pids.empty() ? -1.0 : sum;
+  };
+  const double server_cpu0 = server_cpu();
   for (auto& w : workers_) w->StartLoad(plan);
 
   // ---- The schedule ----
@@ -461,12 +496,14 @@ void Runner::Load() {
     std::this_thread::sleep_for(verified ? kPoll * 4 : kPoll);
   }
   report_.lost = verdict.lost;
+  report_.lost_sample = verdict.lost_sample;
   report_.unexpected = verdict.unexpected;
   report_.loadgen_cpu_s = CpuSeconds() - cpu0;
   if (server_cpu0 >= 0) {
-    const double server_cpu1 = ProcessCpuSeconds(server_pid);
+    const double server_cpu1 = server_cpu();
     if (server_cpu1 >= 0) report_.server_cpu_s = server_cpu1 - server_cpu0;
   }
+  report_.server_processes = server_pids.size();
   report_.load_wall_s = static_cast<double>(Worker::Now() - plan->start_ns) / 1e9;
   report_.unresolved = unresolved();
 }
@@ -484,6 +521,7 @@ void Runner::Collect() {
     report_.duplicates += s.duplicates.Get();
     report_.reordered += s.reordered.Get();
     report_.disconnects += s.disconnects.Get();
+    report_.failovers += s.failovers.Get();
     report_.resynced += s.resynced.Get();
     report_.scheduled += w->scheduled();
     report_.latency_us.Merge(s.latency_us);
@@ -531,7 +569,23 @@ Report Runner::Run() {
     if (o.mode == Mode::kIdle) {
       HoldIdle();
     } else {
-      Load();
+      // The box loaded on purpose, for the load phase only (setup is not measured).
+      BackgroundLoad background;
+      std::string error;
+      if (!o.background_load.empty()) {
+        if (background.Start(o.background_load, &error)) {
+          report_.background_pid = background.pid();
+          progress_.Line("background load: " + o.background_load + " (pid " + std::to_string(background.pid()) + ")");
+        } else {
+          report_.fatal = error;
+        }
+      }
+      report_.loadavg_before = LoadAverage1m();
+      if (report_.fatal.empty()) Load();
+      report_.loadavg_after = LoadAverage1m();
+      background.Stop();
+      report_.background_cpu_s = background.cpu_s();
+      report_.background_ending = background.ending();
     }
     // After the run, while the connections are still open (idle: that is the point).
     report_.metrics_after = ScrapeMetrics(o.url.host, o.url.port, kMetricsTimeout);

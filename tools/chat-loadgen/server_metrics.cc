@@ -8,7 +8,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <fstream>
 #include <sstream>
 
@@ -69,6 +72,53 @@ std::map<std::string, double> ParsePrometheusText(const std::string& text) {
     const double v = std::strtod(line.c_str() + end + 1, &parsed_end);
     if (parsed_end == line.c_str() + end + 1) continue;
     out[line.substr(0, end)] = v;
+  }
+  return out;
+}
+
+double HistogramQuantile(double q, const std::vector<std::pair<double, double>>& cumulative) {
+  if (cumulative.empty() || cumulative.back().second <= 0) return 0;
+  const double rank = q * cumulative.back().second;
+  double lower = 0, below = 0;
+  for (const auto& [bound, count] : cumulative) {
+    if (count >= rank && count > below) {
+      // Beyond the last finite bound: say the bound (the value is at least that).
+      if (std::isinf(bound)) return lower;
+      return lower + (bound - lower) * (rank - below) / (count - below);
+    }
+    if (!std::isinf(bound)) lower = bound;
+    below = count;
+  }
+  return lower;
+}
+
+std::vector<StageSummary> MessageStages(const MetricsSnapshot& before, const MetricsSnapshot& after) {
+  static const char* const kStages[] = {"read_to_worker", "worker_to_queued", "queued_to_durable",
+                                        "durable_to_fanout", "fanout_to_written"};
+  std::vector<StageSummary> out;
+  for (const char* stage : kStages) {
+    const std::string prefix = std::string("chat_message_stage_seconds_bucket{stage=\"") + stage + "\",le=\"";
+    std::vector<std::pair<double, double>> buckets;
+    for (auto it = after.values.lower_bound(prefix); it != after.values.end() && it->first.rfind(prefix, 0) == 0;
+         ++it) {
+      const std::string le = it->first.substr(prefix.size(), it->first.size() - prefix.size() - 2);  // Drops "}.
+      const double bound = le == "+Inf" ? std::numeric_limits<double>::infinity() : std::strtod(le.c_str(), nullptr);
+      buckets.emplace_back(bound, it->second - before.Get(it->first).value_or(0));
+    }
+    if (buckets.empty()) continue;
+    std::sort(buckets.begin(), buckets.end());
+    const std::string labels = std::string("{stage=\"") + stage + "\"}";
+    const double count = buckets.back().second;
+    const double sum = after.Get("chat_message_stage_seconds_sum" + labels).value_or(0) -
+                       before.Get("chat_message_stage_seconds_sum" + labels).value_or(0);
+    StageSummary s;
+    s.stage = stage;
+    s.count = count > 0 ? static_cast<std::uint64_t>(count) : 0;
+    s.mean_ms = count > 0 ? sum / count * 1e3 : 0;
+    s.p50_ms = HistogramQuantile(0.5, buckets) * 1e3;
+    s.p99_ms = HistogramQuantile(0.99, buckets) * 1e3;
+    s.p999_ms = HistogramQuantile(0.999, buckets) * 1e3;
+    out.push_back(s);
   }
   return out;
 }

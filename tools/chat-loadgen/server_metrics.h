@@ -9,6 +9,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace chat::loadgen {
 
@@ -26,6 +28,27 @@ MetricsSnapshot ScrapeMetrics(const std::string& host, std::uint16_t port, std::
 
 // Parses Prometheus text exposition: "name{labels} value [timestamp]" lines; comments skipped.
 std::map<std::string, double> ParsePrometheusText(const std::string& text);
+
+// One stage of a message's path through chatd (chat_message_stage_seconds{stage}, docs/operations.md)
+// over a run: the histogram's increase between two scrapes, and its percentiles estimated from the
+// buckets as Prometheus's histogram_quantile does (linear within a bucket; the buckets are 1-2-5
+// steps from 10 us, so a figure is known to within its bucket).
+struct StageSummary {
+  std::string stage;
+  std::uint64_t count = 0;
+  double mean_ms = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double p999_ms = 0;
+};
+
+// The stages chatd exports, in path order, from the increase between `before` and `after`. Empty
+// when the server exports none (an older chatd).
+std::vector<StageSummary> MessageStages(const MetricsSnapshot& before, const MetricsSnapshot& after);
+
+// Percentile q (0..1) of a cumulative histogram given as (upper bound, cumulative count) pairs in
+// ascending order, the last bound +Inf. 0 when empty.
+double HistogramQuantile(double q, const std::vector<std::pair<double, double>>& cumulative);
 
 // The server's resident memory in bytes and where it came from ("metrics:<name>" or "procfs:<pid>").
 struct RssReading {

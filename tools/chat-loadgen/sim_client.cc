@@ -26,7 +26,11 @@ bool IsRetryable(std::string_view code) { return code == "resource_exhausted" ||
 }  // namespace
 
 SimClient::SimClient(Worker& worker, std::uint32_t index)
-    : worker_(worker), shared_(worker.shared()), stats_(worker.stats()), index_(index) {}
+    : worker_(worker),
+      shared_(worker.shared()),
+      stats_(worker.stats()),
+      index_(index),
+      target_(static_cast<std::uint32_t>(index % shared_.targets.size())) {}
 
 SimClient::~SimClient() {
   if (conn_) conn_->Detach();
@@ -58,7 +62,8 @@ void SimClient::Connect() {
   ++epoch_;
   phase_ = Phase::kConnecting;
   conn_ = std::make_shared<WsConnection>(worker_.ioc(), this);
-  conn_->Start(shared_.endpoint, shared_.host_header, shared_.path);
+  const Target& t = shared_.targets[target_];
+  conn_->Start(t.endpoint, t.host_header, t.path);
 }
 
 void SimClient::OnOpen() {
@@ -218,7 +223,8 @@ void SimClient::OnSendResult(const ServerFrame& frame, std::uint64_t number) {
     stats_.last_ack_ns = now;
     stats_.send_ack_us.Record((now - msg->scheduled_ns) / 1000);
     if (seq != 0) {
-      stats_.expected.Add(m.members - 1);
+      // Every other member's device, and with --count-own-device this one's own copy too.
+      stats_.expected.Add(shared_.options.count_own_device ? m.members : m.members - 1);
       worker_.Acked(AckedMessage{m.chat, seq, index_});
     }
   } else {
@@ -288,8 +294,10 @@ SimClient::Membership* SimClient::FindMembership(std::uint64_t chat) {
 void SimClient::CountDelivery(const MessageView& message, ChatReceipts::Outcome outcome, bool live) {
   if (outcome != ChatReceipts::Outcome::kFirst) return;
   BodyStamp stamp;
-  // Entries that are not ours (membership changes, other clients) are tracked for order only.
-  if (!DecodeBody(message.body, &stamp) || stamp.sender == index_) return;
+  // Entries that are not ours (membership changes, other clients) are tracked for order only; the
+  // sender's own copy counts only with --count-own-device.
+  if (!DecodeBody(message.body, &stamp)) return;
+  if (stamp.sender == index_ && !shared_.options.count_own_device) return;
   stats_.delivered.Add();
   const std::int64_t now = worker_.Now();
   stats_.last_delivery_ns = now;
@@ -498,6 +506,10 @@ void SimClient::OnClosed(const char* what, error_code ec, int close_code) {
   stats_.disconnects.Add();
   stats_.Error(close_code != 0 ? "close_" + std::to_string(close_code) : std::string(what) + ": " + ec.message());
   ++failures_;
+  // Failover: the node may be gone; the next attempt goes to the next node of --url (the same one
+  // when there is only one). Resume and sync work on any node of a deployment.
+  target_ = static_cast<std::uint32_t>((target_ + 1) % shared_.targets.size());
+  if (shared_.targets.size() > 1) stats_.failovers.Add();
   if (in_setup_ && failures_ > kMaxSetupAttempts) return SetupFailed("could not connect");
   // The resync of a dropped device is timed from the drop.
   if (resync_on_connect_ && resync_started_ns_ == 0) resync_started_ns_ = worker_.Now();
@@ -516,8 +528,9 @@ SimClient::Verdict SimClient::Verify(const std::vector<std::vector<AckedMessage>
     for (const AckedMessage& a : acked[m.group]) {
       if (m.receipts.Received(a.seq)) {
         ++matched;
-      } else if (a.sender != index_) {
+      } else if (a.sender != index_ || shared_.options.count_own_device) {
         ++v.lost;
+        if (v.lost_sample.size() < Verdict::kLostSample) v.lost_sample.push_back(LostDelivery{a, index_, target_});
       }
     }
     v.unexpected += m.receipts.distinct() - std::min(matched, m.receipts.distinct());

@@ -61,8 +61,18 @@ class SimClient final : public WsConnection::Handler, private SyncVisitor {
 
   // ---- Verification ----
   struct Verdict {
+    static constexpr std::size_t kLostSample = 20;
     std::uint64_t lost = 0;        // Acknowledged messages of others never received.
     std::uint64_t unexpected = 0;  // Entries received that no sender had acknowledged.
+    std::vector<LostDelivery> lost_sample;  // The first kLostSample of them.
+
+    void Add(const Verdict& other) {
+      lost += other.lost;
+      unexpected += other.unexpected;
+      for (const LostDelivery& l : other.lost_sample) {
+        if (lost_sample.size() < kLostSample) lost_sample.push_back(l);
+      }
+    }
   };
   // `acked[g]`: the acknowledged messages of group g's chat, sorted by seq.
   Verdict Verify(const std::vector<std::vector<AckedMessage>>& acked) const;
@@ -126,6 +136,7 @@ class SimClient final : public WsConnection::Handler, private SyncVisitor {
   RunShared& shared_;
   WorkerStats& stats_;
   const std::uint32_t index_;
+  std::uint32_t target_;  // Index into RunShared::targets of the node it connects to.
 
   std::shared_ptr<WsConnection> conn_;
   Phase phase_ = Phase::kOffline;

@@ -35,12 +35,15 @@ struct WorkerStats {
   Counter sent;           // sendMessage requests written.
   Counter acked;          // sendMessage answered ok (first answer per message).
   Counter send_failed;    // Messages given up on (a non-retryable error).
-  Counter delivered;      // First receipts of other members' messages (live or by sync).
+  Counter delivered;      // First receipts of other members' messages, live or by sync (and of one's own
+                          // with --count-own-device).
   Counter duplicates;
   Counter reordered;
   Counter disconnects;    // Connections that ended without the tool asking.
+  Counter failovers;      // Of those, with several --url nodes: the next attempt went to another node.
   Counter resynced;       // Devices that completed a resync (reconnect-storm, offline-sync, 1008).
-  Counter expected;       // Deliveries expected so far: (members - 1) per acknowledged message.
+  Counter expected;       // Deliveries expected so far: (members - 1) per acknowledged message (members
+                          // with --count-own-device).
   Counter groups_done;    // createChat/getChat calls completed (ok or failed for good).
 
   // Worker-thread only.
@@ -62,6 +65,14 @@ struct AckedMessage {
   std::uint64_t chat = 0;
   std::uint64_t seq = 0;
   std::uint32_t sender = 0;  // Client index.
+};
+
+// One acknowledged message a client never received: what the report lists of the first few, so that
+// a loss can be looked up in the nodes' logs.
+struct LostDelivery {
+  AckedMessage message;
+  std::uint32_t client = 0;  // The recipient's client index.
+  std::uint32_t node = 0;    // The --url index the recipient was connected to at the end.
 };
 
 }  // namespace chat::loadgen

@@ -130,13 +130,30 @@ void Worker::StartLoad(std::shared_ptr<const SendPlan> plan) {
     }
     round_ = 0;
     pos_ = 0;
+    next_k_ = 0;
     if (own_positions_.empty() || plan_->total == 0) return;
     OnSendTimer();
   });
 }
 
 std::uint64_t Worker::NextOwnMessage() {
+  if (plan_->random) {
+    // Every worker draws the same sender for message k; it sends those whose sender lives here.
+    while (next_k_ < plan_->total && shared_.WorkerOf(plan_->SenderOf(next_k_)) != id_) ++next_k_;
+    return next_k_;
+  }
   return round_ * plan_->senders.size() + own_positions_[pos_];
+}
+
+void Worker::AdvanceOwnMessage() {
+  if (plan_->random) {
+    ++next_k_;
+    return;
+  }
+  if (++pos_ == own_positions_.size()) {
+    pos_ = 0;
+    ++round_;
+  }
 }
 
 void Worker::OnSendTimer() {
@@ -155,12 +172,9 @@ void Worker::OnSendTimer() {
       });
       return;
     }
-    Local(plan_->senders[k % plan_->senders.size()])->Schedule(due);
+    Local(plan_->SenderOf(k))->Schedule(due);
     scheduled_count_.Add();
-    if (++pos_ == own_positions_.size()) {
-      pos_ = 0;
-      ++round_;
-    }
+    AdvanceOwnMessage();
   }
 }
 
@@ -218,11 +232,7 @@ std::future<SimClient::Verdict> Worker::Verify(std::shared_ptr<const std::vector
   auto f = p->get_future();
   net::post(ioc_, [this, p, acked] {
     SimClient::Verdict total;
-    for (auto& c : clients_) {
-      const SimClient::Verdict v = c->Verify(*acked);
-      total.lost += v.lost;
-      total.unexpected += v.unexpected;
-    }
+    for (auto& c : clients_) total.Add(c->Verify(*acked));
     p->set_value(total);
   });
   return f;

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "layout.h"
 #include "sim_client.h"
 #include "stats.h"
 
@@ -28,15 +29,22 @@ namespace chat::loadgen {
 struct RunShared;
 
 // The send schedule of a run, the same for every worker: message k (0 <= k < total) is due at
-// start_ns + k / rate seconds and is sent by client senders[k mod senders.size()].
+// start_ns + k / rate seconds and is sent by client senders[k mod senders.size()] (--senders rotate)
+// or by senders[RandomSenderPosition(seed, k, senders.size())] (--senders all).
 struct SendPlan {
   std::int64_t start_ns = 0;
   double rate = 0;
   std::uint64_t total = 0;
   std::vector<std::uint32_t> senders;
+  bool random = false;
+  std::uint64_t seed = 0;
 
   std::int64_t DueNs(std::uint64_t k) const {
     return start_ns + static_cast<std::int64_t>(static_cast<double>(k) * 1e9 / rate);
+  }
+  // The client that sends message k.
+  std::uint32_t SenderOf(std::uint64_t k) const {
+    return senders[random ? RandomSenderPosition(seed, k, senders.size()) : k % senders.size()];
   }
 };
 
@@ -110,8 +118,10 @@ class Worker {
   void ArmDeferred();
   void OnDeferredTimer();
   void OnSendTimer();
-  // The next message of the plan this worker sends, as an index into the plan; advances the cursor.
+  // The next message of the plan this worker sends, as an index into the plan (total: none left).
   std::uint64_t NextOwnMessage();
+  // Moves past the message NextOwnMessage returned.
+  void AdvanceOwnMessage();
 
   RunShared& shared_;
   const unsigned id_;
@@ -142,6 +152,7 @@ class Worker {
   std::vector<std::uint32_t> own_positions_;  // Positions p in plan_->senders whose client lives here.
   std::uint64_t round_ = 0;                   // Message k = round_ * senders + own_positions_[pos_].
   std::size_t pos_ = 0;
+  std::uint64_t next_k_ = 0;                  // Random senders: the next message to consider.
   Counter scheduled_count_;
 
   std::vector<AckedMessage> acked_;

@@ -10,8 +10,6 @@
 namespace chat::ctl {
 namespace {
 
-std::string Id(const Json& j) { return std::to_string(j.get<std::uint64_t>()); }
-
 // `USER` as a numeric id or a username, resolved to the id (not_found for an unknown one).
 Result<std::string> ResolveUser(Invocation& inv, const std::string& user) {
   Result<Json> u = IsId(user) && !inv.Has("by-name") ? inv.admin().Get("/v1/users/" + user)

@@ -9,8 +9,6 @@
 namespace chat::ctl {
 namespace {
 
-std::string Id(const Json& j) { return std::to_string(j.get<std::uint64_t>()); }
-
 std::string ChatArg(const std::string& value) {
   if (!IsId(value)) throw UsageError("'" + value + "' is not a chat id");
   return value;

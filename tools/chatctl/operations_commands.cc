@@ -1,5 +1,6 @@
-// inbox stats, retention run, stats, backup, restore
+// inbox stats, retention run, stats, nodes, backup, restore
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "cli.h"
@@ -43,6 +44,26 @@ Status InboxStats(Invocation& inv) {
   t.Print(inv.out());
   inv.out() << "total pending: " << Num(r["totalPending"]) << '\n';
   PrintMoreHint(inv, r);
+  return Status::Ok();
+}
+
+Status Nodes(Invocation& inv) {
+  LIBCHAT_ASSIGN_OR_RETURN(Json r, inv.admin().Get("/v1/nodes"));
+  if (inv.json()) return inv.PrintJson(r);
+  Table t({"NODE", "STATE", "CONNECTIONS", "LAST HEARTBEAT", "AGO", "LISTEN", "ADMIN", "STARTED", "VERSION"});
+  const std::string self = r.value("self", "");
+  for (const auto& n : r["nodes"]) {
+    const std::string id = n["nodeId"];
+    const double age_s = static_cast<double>(n["heartbeatAgeMs"].get<std::int64_t>()) / 1000.0;
+    char ago[32];
+    std::snprintf(ago, sizeof ago, "%.1f s", age_s);
+    t.Row({id == self ? id + " *" : id, n["state"], Num(n["connections"]), FormatTime(n["lastHeartbeat"]), ago,
+           n["listen"], n["admin"].get<std::string>().empty() ? "-" : n["admin"].get<std::string>(),
+           FormatTime(n["startedAt"]), n["version"]});
+  }
+  t.Print(inv.out());
+  inv.out() << "* the node answering. Per-node metrics: http://LISTEN/metrics (Prometheus text), or chatctl stats "
+               "--metrics-url http://LISTEN/metrics\n";
   return Status::Ok();
 }
 
@@ -172,6 +193,12 @@ void AddOperationCommands(std::vector<Command>* commands) {
                                          "chatd's metrics endpoint");
                        },
                        Stats});
+  commands->push_back({"nodes", "", "", 0, "every node of the deployment: state, connections, last heartbeat",
+                       "Asks the node at --admin-url; with a PostgreSQL store it lists every node that heartbeats into\n"
+                       "it (each node writes its row every 5 s, and once more when it stops): up, silent (no heartbeat\n"
+                       "for 15 s: killed, hung or cut off from the database) or stopped. With another store, the node\n"
+                       "alone. Each node's metrics are at http://LISTEN/metrics.",
+                       [](po::options_description&) {}, Nodes});
   commands->push_back({"backup", "", "", 0, "write a consistent snapshot of the store to a new directory, while chatd runs",
                        "DIR must be absent or empty and on chatd's machine (its parent must exist). The backup holds\n"
                        "DIR/store, a LevelDB database of every record as of one moment, DIR/blobs, the attachment\n"

@@ -43,6 +43,8 @@ bool IsId(const std::string& s) {
   return !s.empty() && s.size() <= 20 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+std::string Id(const Json& j) { return std::to_string(j.get<std::uint64_t>()); }
+
 std::string UrlEncode(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {

@@ -18,6 +18,8 @@ void PrintMoreHint(Invocation& inv, const Json& page);
 
 // True for a decimal number (an id rather than a name).
 bool IsId(const std::string& s);
+// An id field of a response (a JSON number) as text.
+std::string Id(const Json& j);
 // Percent-encodes everything but unreserved characters (RFC 3986).
 std::string UrlEncode(const std::string& s);
 

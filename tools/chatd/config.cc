@@ -54,6 +54,7 @@ struct Raw {
   unsigned write_timeout_ms = 30000;
   unsigned receipt_interval_ms = 50;
   unsigned shutdown_grace_ms = 3000;
+  unsigned node_ttl_ms = 6000;
   double call_ring_timeout_s = 45;
   unsigned turn_ttl_s = 86400;
   bool push_previews = false;
@@ -119,9 +120,12 @@ std::vector<po::options_description> ConfigurableGroups(Settings& s, Raw& raw) {
       ("node-id", po::value<std::string>(&s.node_id)->default_value(""),
        "This node's name among the nodes sharing a store and a bus (logs; the bus connection's name): "
        "letters, digits and . _ : - (at most 64). Default: the host name and the --listen port, HOST:PORT.")
+      ("node-ttl-ms", po::value<unsigned>(&raw.node_ttl_ms)->default_value(raw.node_ttl_ms),
+       "With --bus between nodes: a node whose heartbeat is older than this is taken for dead and its users "
+       "announced offline (heartbeats every quarter of it). The first node of a deployment fixes it. At least 200.")
       ("blob-store", po::value<std::string>(&s.blob_uri)->default_value(""),
        "Blob store URI for attachment bytes, overriding the default file://<absolute data-dir>/blobs. "
-       "mem:// keeps them in memory (tests only).")
+       "mem:// keeps them in memory (tests only); postgres://... in a PostgreSQL database, shared by every node.")
       ("data-permissions", po::value<std::string>(&raw.data_permissions)->default_value("strict"),
        "strict|warn: at start, the data dir, its store/ (folders and files) and the folders of its blobs/ "
        "must grant nothing to group or others. strict refuses to start otherwise (fix: chmod -R go-rwx "
@@ -422,6 +426,7 @@ Status Convert(const Raw& raw, Settings& s) {
     return Status::InvalidArgument("--node-id takes letters, digits and . _ : - (at most 64), got '" +
                                    s.node_id + "'");
   }
+  server.node_id = s.node_id;
   if (!ParseLogLevel(raw.log_level, &server.log_level)) {
     return Status::InvalidArgument("--log-level must be debug, info, warning or error, got '" + raw.log_level + "'");
   }
@@ -491,6 +496,8 @@ Status Convert(const Raw& raw, Settings& s) {
   server.write_timeout = std::chrono::milliseconds(raw.write_timeout_ms);
   server.receipt_interval = std::chrono::milliseconds(raw.receipt_interval_ms);
   server.shutdown_grace = std::chrono::milliseconds(raw.shutdown_grace_ms);
+  if (raw.node_ttl_ms < 200) return Status::InvalidArgument("--node-ttl-ms must be at least 200");
+  server.node_ttl = std::chrono::milliseconds(raw.node_ttl_ms);
   if (!(raw.call_ring_timeout_s > 0) || raw.call_ring_timeout_s > 3600) {
     return Status::InvalidArgument("--call-ring-timeout must be more than 0 and at most 3600 seconds");
   }

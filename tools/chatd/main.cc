@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "config.h"
 #include "data_dir.h"
+#include "heartbeat.h"
 #include "libchat/admin.h"
 #include "libchat/libchat.h"
 #include "libchat/server/server.h"
@@ -246,11 +248,21 @@ int main(int argc, char** argv) {
 
   // ---- The admin API, on its own loopback listener, bound before the chat port announces itself:
   // a taken admin port fails the start before "listening" is printed. ----
+  // The node list (GET /v1/nodes): the heartbeat, once it is started below, after the ports are known.
+  // Declared before the admin server, which reads it, so that it outlives it.
+  std::unique_ptr<chat::chatd::Heartbeat> heartbeat;
+  std::atomic<chat::chatd::Heartbeat*> heartbeat_ptr{nullptr};
   std::unique_ptr<chat::AdminServer> admin_server;
   chat::AdminEndpoint admin_endpoint;
   if (!s.admin_token_file.empty()) {
     chat::AdminOptions admin_options = s.admin;
     admin_options.blob_dir = blob_dir;
+    admin_options.node_id = s.node_id;
+    admin_options.list_nodes = [&heartbeat_ptr]() -> chat::Result<std::vector<chat::AdminNode>> {
+      chat::chatd::Heartbeat* hb = heartbeat_ptr.load();
+      if (hb == nullptr) return chat::Status::Unavailable("chatd is starting");
+      return hb->List();
+    };
     // Audit lines go through the log: stamped, levelled, and in --log-format.
     admin_options.audit_log = [&log](const std::string& line) { log(chat::LogLevel::kInfo, line); };
     chat::Server* metrics_source = srv.get();
@@ -274,6 +286,33 @@ int main(int argc, char** argv) {
     std::printf("chatd admin API on %s:%u\n", admin_endpoint.address.c_str(), static_cast<unsigned>(admin_endpoint.port));
   }
   std::fflush(stdout);
+
+  // ---- Heartbeat: this node's row in the store's node registry (chatctl nodes) ----
+  {
+    chat::chatd::Heartbeat::Self self;
+    self.node_id = s.node_id;
+    self.listen = endpoint->address + ":" + std::to_string(endpoint->port);
+    if (admin_server) self.admin = admin_endpoint.address + ":" + std::to_string(admin_endpoint.port);
+    self.started_at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+    // The clients: open WebSocket sessions (chat_websockets; chat_connections counts HTTP too).
+    self.connections = [server = srv.get()]() -> std::uint64_t {
+      const std::string text = server->MetricsText();
+      const std::size_t at = text.find("\nchat_websockets ");
+      if (at == std::string::npos) return 0;
+      return std::strtoull(text.c_str() + at + 17, nullptr, 10);
+    };
+    auto started = chat::chatd::Heartbeat::Start(store_uri, std::move(self), std::chrono::seconds(5),
+                                                 [&log](const std::string& line) { log(chat::LogLevel::kWarning, line); });
+    if (!started.ok()) {
+      log(chat::LogLevel::kWarning, "node heartbeat not started (chatctl nodes will not list this node): " +
+                                        started.error().ToString());
+    } else {
+      heartbeat = std::move(*started);
+      heartbeat_ptr.store(heartbeat.get());
+    }
+  }
 
   // ---- Retention: what retention no longer keeps is deleted without anyone asking ----
   std::unique_ptr<chat::RetentionScheduler> retention;
@@ -316,7 +355,10 @@ int main(int argc, char** argv) {
   retention.reset();
   if (admin_server) admin_server->Stop();
   admin_server.reset();
+  heartbeat_ptr.store(nullptr);
   srv->Stop();
+  // The node's last row says it stopped (before the server goes: the heartbeat counts its connections).
+  heartbeat.reset();
   srv.reset();
   service->reset();
   shared_bus.reset();

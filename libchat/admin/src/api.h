@@ -101,6 +101,9 @@ class Body {
   std::vector<std::string> read_;
 };
 
+// The largest id a query parameter may name.
+constexpr std::uint64_t kMaxId = ~std::uint64_t{0};
+
 // The largest `after` a page may start from: the stores seek to after + 1.
 constexpr std::uint64_t kMaxAfter = ~std::uint64_t{0} - 1;
 

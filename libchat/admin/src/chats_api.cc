@@ -1,7 +1,6 @@
 // Chats: list, show, members, and the tail of a chat's messages (metadata unless bodies are asked for,
 // which is logged).
 #include <algorithm>
-#include <limits>
 #include <map>
 
 #include "api.h"
@@ -9,8 +8,6 @@
 
 namespace chat::admin {
 namespace {
-
-constexpr std::uint64_t kMaxId = std::numeric_limits<std::uint64_t>::max();
 
 Chat GetChatOr404(Store& store, ChatId id) {
   auto c = store.GetChat(id);

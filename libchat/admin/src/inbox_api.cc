@@ -1,15 +1,12 @@
 // Inbox statistics: what each device has not yet acknowledged. For a device, pending is the sum over
 // the chats of its user of (head - acked), where acked is the device's cursor (never before the user
 // joined). One indexed lookup per chat of each user: no scan of messages.
-#include <limits>
 
 #include "api.h"
 #include "views.h"
 
 namespace chat::admin {
 namespace {
-
-constexpr std::uint64_t kMaxId = std::numeric_limits<std::uint64_t>::max();
 
 // Appends one row per device of `user` to `rows`; returns the user's total.
 std::uint64_t AddDeviceRows(Store& store, const User& user, Json* rows) {

@@ -118,6 +118,30 @@ void AddOperationRoutes(Context& ctx, Routes* routes) {
     return r;
   }});
 
+  routes->push_back({"GET", "/v1/nodes", [&ctx](const httplib::Request& req) {
+    Query q(req, {});
+    if (!ctx.options.list_nodes) Throw(Status::NotSupported("this admin API was started without a node list"));
+    const std::vector<AdminNode> nodes = Must(ctx.options.list_nodes());
+    Reply r;
+    r.body["self"] = ctx.options.node_id;
+    Json list = Json::array();
+    for (const AdminNode& n : nodes) {
+      const char* state = n.stopped ? "stopped" : n.age_ms > ctx.options.node_silent_after.count() ? "silent" : "up";
+      list.push_back({{"nodeId", n.node_id},
+                      {"state", state},
+                      {"listen", n.listen},
+                      {"admin", n.admin},
+                      {"metrics", n.listen.empty() ? Json(nullptr) : Json("http://" + n.listen + "/metrics")},
+                      {"version", n.version},
+                      {"connections", n.connections},
+                      {"startedAt", n.started_at},
+                      {"lastHeartbeat", n.heartbeat_at},
+                      {"heartbeatAgeMs", n.age_ms}});
+    }
+    r.body["nodes"] = list;
+    return r;
+  }});
+
   routes->push_back({"GET", "/v1/metrics", [&ctx](const httplib::Request& req) {
     Query q(req, {});
     if (!ctx.metrics_text) Throw(Status::NotSupported("this admin API was started without a metrics source"));

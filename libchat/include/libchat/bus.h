@@ -13,6 +13,7 @@
 #include "libchat/call_types.h"
 #include "libchat/ice.h"
 #include "libchat/result.h"
+#include "libchat/shared_kv.h"
 #include "libchat/types.h"
 
 namespace chat {
@@ -149,6 +150,34 @@ class Bus {
   virtual Subscription OnPossibleLoss(std::function<void()> /*fn*/) { return {}; }
   // Whether the bus can carry events now (connected to a server). "" when it can, else why not.
   virtual std::string Unready() const { return ""; }
+
+  // ---- Requests between nodes: one node serves an address, any node asks it (call signalling sent
+  // to the node that holds the call, docs/scaling.md "Calls"). The in-process bus serves nothing.
+  //
+  // Sends the answer of a request; callable once, from any thread, also after the handler returned.
+  using Reply = std::function<void(std::string)>;
+  using RequestHandler = std::function<void(std::string request, Reply reply)>;
+  // Serves the requests sent to `address` (letters, digits, '-' and '_') on this node until the
+  // Subscription is destroyed; after that the handler is no longer called and no call is in progress.
+  // The handler runs on the bus's thread and must not block: it queues the work and replies later (never from within the handler).
+  // Non-blocking; in force at the bus's server once FlushInterest returns.
+  virtual Subscription Serve(const std::string& /*address*/, RequestHandler /*handler*/) { return {}; }
+  // Sends `request` to the node serving `address` and waits up to `timeout_ms` for the reply.
+  // NotFound when no node serves the address (no such node: it never was, or it is gone);
+  // Unavailable when no reply came in time or the bus is not connected. Thread-safe; blocks.
+  virtual Result<std::string> Request(const std::string& address, const std::string& /*request*/,
+                                      int /*timeout_ms*/) {
+    return Status::NotFound("no node serves " + address);
+  }
+
+  // Opens (creating it if needed) the bucket `options.name` that every node of the deployment
+  // shares (shared_kv.h): cluster-wide state beside the events. NotSupported on a bus with one node
+  // (the in-process bus: there is nothing to share, callers keep their state in memory);
+  // InvalidArgument for a bad name; Unavailable if the engine cannot hold it (for NATS: JetStream
+  // off). Blocks; call at startup. Every SharedKv must be destroyed before the bus.
+  virtual Result<std::shared_ptr<SharedKv>> OpenSharedKv(const SharedKvOptions& /*options*/) {
+    return Status::NotSupported("this bus has no shared state (one node)");
+  }
 };
 
 // The in-process bus (inproc://): Publish calls each handler before returning.

@@ -14,8 +14,13 @@
 // bus carries them like any other event. Devices without a live session are rung by push
 // (PushDispatcher::NotifyCall).
 //
-// Call state lives in memory: calls in progress do not survive a restart (their devices see the
-// connection drop; no call entry is written for them).
+// Call state lives in memory, on the node that started the call (its "owner"). On a bus between
+// nodes (Bus::BetweenNodes) the call id begins with the owner's incarnation and the commands of
+// devices connected to other nodes are forwarded to it (Bus::Request), where they run as on one node;
+// the node of a device that answered keeps a "leg" of the call (that device is busy) and ends it with
+// callEnded "node_failed" if the owner stops answering (docs/scaling.md, "Calls"). Calls in progress do
+// not survive a restart of their owner (their devices see the connection drop; no call entry is
+// written for them unless a device that answered sits on another node).
 #pragma once
 
 #include <cstddef>
@@ -59,6 +64,10 @@ struct CallOptions {
   RateLimit invite_per_user{5, 10};
   // STUN/TURN servers handed to both ends when a call starts.
   IceOptions ice;
+  // Between nodes: how often a node asks the owners of the calls its devices answered elsewhere
+  // which have ended; an owner that does not answer 3 times in a row is taken for gone and those
+  // calls end ("node_failed"). Default: 2 s.
+  TimeMs owner_check_ms = 2000;
   // Run a thread of its own that ends calls when their timeouts pass. false: the owner calls
   // RunDue() (tests, with a ManualClock). Default: true.
   bool timer_thread = true;
@@ -76,6 +85,8 @@ struct CallStats {
   std::uint64_t ice_relayed = 0; // ICE candidates relayed (or held for the accepting device).
   std::uint64_t refused = 0;     // Signalling commands refused (not a member, unknown call, too large, ...).
   std::uint64_t log_errors = 0;  // Call entries that could not be written to the chat.
+  std::uint64_t forwarded = 0;   // Commands sent to the node holding the call (between nodes).
+  std::uint64_t owner_lost = 0;  // Calls ended here because the node holding them stopped answering.
   std::size_t ringing = 0;       // Calls ringing now.
   std::size_t active = 0;        // Calls connected now.
 };
@@ -93,8 +104,9 @@ struct CallStart {
   TimeMs ring_until = 0;                // Wall-clock time at which an unanswered call ends.
 };
 
-// Thread-safe. Every method may block on the store (membership reads, the call entry): call them
-// from worker threads, not network threads. Every refusal leaves the calls and the store unchanged.
+// Thread-safe. Every method may block on the store (membership reads, the call entry) and, between
+// nodes, on a request to the call's owner (up to 3 s; Unavailable when it does not answer in time):
+// call them from worker threads, not network threads. Every refusal leaves the calls and the store unchanged.
 class CallManager {
  public:
   // `service` must outlive the manager; so must `push` (null: no call pushes). InvalidArgument for

@@ -20,11 +20,25 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "libchat/result.h"
 #include "libchat/service.h"
 
 namespace chat {
+
+// One node of the deployment, as GET /v1/nodes shows it (chatctl nodes; docs/admin.md, "Nodes").
+struct AdminNode {
+  std::string node_id;
+  std::string listen;   // The clients' HOST:PORT; its /metrics is http://LISTEN/metrics.
+  std::string admin;    // Its admin API's HOST:PORT ("" without one).
+  std::string version;
+  std::int64_t started_at = 0;    // ms since the epoch.
+  std::int64_t heartbeat_at = 0;  // ms since the epoch: its last heartbeat.
+  std::int64_t age_ms = 0;        // How long ago that was.
+  std::uint64_t connections = 0;  // Its open WebSocket connections at that heartbeat.
+  bool stopped = false;           // It said goodbye when it shut down.
+};
 
 struct AdminOptions {
   // Address to listen on, numeric IPv4 or IPv6. Default: "127.0.0.1" (loopback only; put the admin
@@ -61,6 +75,13 @@ struct AdminOptions {
   // POST /v1/backup copies next to the store (docs/admin.md, "Backup"). Default: "" (a backup holds
   // the store only: with a blob store that is not a folder, back the bytes up by other means).
   std::string blob_dir;
+  // The deployment's nodes for GET /v1/nodes (chatd: the heartbeats in a PostgreSQL store, or this
+  // node alone), and how old a heartbeat may be before the node is shown as silent. Called on the
+  // serving threads. Default: empty (GET /v1/nodes answers not_supported), 15 s.
+  std::function<Result<std::vector<AdminNode>>()> list_nodes;
+  std::chrono::milliseconds node_silent_after{15'000};
+  // This node's id (GET /v1/nodes marks it). Default: "".
+  std::string node_id;
 };
 
 // The address the admin API is bound to.

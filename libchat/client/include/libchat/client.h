@@ -72,6 +72,12 @@ struct ClientOptions {
   // or "mem://". Needs libchat::plugins for leveldb://. Default: "" (no local copy: the Local* readers,
   // Post, Synchronize and Reconnect's sync answer NotSupported).
   std::string local_store;
+  // Other nodes of the same deployment, "HOST:PORT" each (IPv6 as "[::1]:8080"), for failover (docs/
+  // scaling.md, "Clients"): Connect and Open try them in order when the address they were given cannot
+  // be reached, and Reconnect() tries the node it was last connected to, then the next ones in turn,
+  // each once, and stays on the first that answers. Every node serves every session: the session is
+  // resumed there (and, with a local copy, synchronised). Default: none.
+  std::vector<std::string> failover;
 };
 
 // What a message carries besides its text (sendMessage's optional fields).
@@ -205,6 +211,9 @@ class Client {
   // ---- Per-chat cursor ----
   // The highest seq of `chat` seen without a gap (0: none).
   Seq LastSeq(ChatId chat) const;
+  // LastSeq of every chat seen so far: after a Reconnect without a local copy, Sync(Cursors()) returns
+  // exactly what was missed meanwhile.
+  std::map<ChatId, Seq> Cursors() const;
   // Sets it, e.g. from the application's own storage after a restart.
   void SetLastSeq(ChatId chat, Seq seq);
 
@@ -214,13 +223,18 @@ class Client {
   std::optional<CloseInfo> WaitForClose(std::chrono::milliseconds timeout);
   // Closes with 1000 and waits briefly for the server's answer. Idempotent.
   void Close();
-  // After the connection closed: connects again (hello), and with a session in the local store resumes
-  // it and Synchronize()s. FailedPrecondition while connected; Unavailable if the server cannot be
-  // reached; resume's error (e.g. Unauthenticated: the local copy is then cleared). Blocks.
+  // After the connection closed: connects again (hello), to the same node or, when it cannot be
+  // reached, to the next of options.failover; resumes the session this client signed in with (Login,
+  // Resume, or the one in the local store) and, with a local copy, Synchronize()s (without one, call
+  // Sync(Cursors())). FailedPrecondition while connected; Unavailable if no node can be reached;
+  // resume's error (e.g. Unauthenticated: the local copy is then cleared). Blocks.
   Status Reconnect();
   // The same, to another address from now on (the server moved, or another node serves it). Not
   // concurrently with another Reconnect or Open of this client.
   Status Reconnect(const std::string& host, std::uint16_t port);
+
+  // The node this client is (or was last) connected to, "HOST:PORT".
+  std::string server() const;
 
   // The signed-in user and device (0 before login/resume).
   UserId user() const;

@@ -142,6 +142,14 @@ struct ServerOptions {
   PushSenders push_senders;
   // The dispatcher's options (ignored without push_senders). Default: PushOptions' defaults.
   PushOptions push;
+  // This node's id among several (chatd --node-id), in the cluster's live-device registry. Letters,
+  // digits and . _ : -. Default: "" (on a bus between nodes: "node-" and a random number).
+  std::string node_id;
+  // On a bus between nodes: a node whose heartbeat is older than this is taken for dead, its devices
+  // for gone, and its users announced offline to their partners on the other nodes
+  // (docs/scaling.md, "Presence"). The first node to create the deployment's bucket fixes it.
+  // Default: 6 s.
+  std::chrono::milliseconds node_ttl{6'000};
   // Asked by every /readyz request, on a network thread, once the server listens and is not
   // draining: false answers 503, so that a load balancer stops sending clients here (chatd passes
   // the store's Availability, which turns false while its database is away). Must not block.

@@ -62,7 +62,7 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo, Po
 // The schema of a PostgreSQL store, managed by chat-migrate (status, up, down, versions). Each step
 // runs in one transaction with its version row, under an advisory lock, so concurrent chatd starts
 // and migrations never interleave.
-constexpr int kPostgresSchemaVersion = 2;
+constexpr int kPostgresSchemaVersion = 3;
 // Every step this build knows, ascending (step i goes from version i to i + 1).
 std::vector<MigrationStep> PostgresSchemaSteps();
 // The database's version (0: empty) and what reaching `target` would apply.
@@ -79,6 +79,39 @@ Result<std::string> PostgresConninfo(const Uri& uri, PostgresStoreOptions* optio
 
 // Registers the "postgres" and "postgresql" store schemes (and their schema tool for chat-migrate):
 // postgres://USER[:PASSWORD]@HOST[:PORT][,HOST2[:PORT2]...]/DB?pool=8&batch=1024&sslmode=...
+// and the same schemes as blob stores (attachment bytes in tables blobs and blob_chunks of the
+// database, shared by every node: chatd --blob-store postgres://...; keys pool, default 4, and create).
 void RegisterPostgresStore(Registry& registry);
+
+// ---- Nodes (chatctl nodes; docs/scaling.md, "Nodes and heartbeats") ----
+
+// One chatd node as its last heartbeat described it (table `nodes`).
+struct NodeHeartbeat {
+  std::string node_id;
+  std::string listen;   // The clients' HOST:PORT.
+  std::string admin;    // The admin API's HOST:PORT ("" without one).
+  std::string version;  // libchat's version.
+  TimeMs started_at = 0;
+  TimeMs heartbeat_at = 0;  // The database's clock when it was written (one clock for every node).
+  std::uint64_t connections = 0;  // Open WebSocket connections then.
+  bool stopped = false;           // The node said goodbye when it shut down.
+  TimeMs age_ms = 0;              // List only: how long ago heartbeat_at was, by the database's clock.
+};
+
+// The heartbeats of a deployment's nodes in its PostgreSQL database. Thread-safe.
+class NodeRegistry {
+ public:
+  virtual ~NodeRegistry() = default;
+  // Writes (inserts or replaces) this node's row; heartbeat_at is set to the database's now.
+  virtual Status Beat(const NodeHeartbeat& node) = 0;
+  // Every node that ever beat here (stopped and silent ones too), by node id.
+  virtual Result<std::vector<NodeHeartbeat>> List() = 0;
+  // Forgets nodes whose last heartbeat is older than `age_ms` (a node renamed or retired).
+  virtual Result<std::uint64_t> Forget(TimeMs age_ms) = 0;
+};
+
+// The registry on the database a postgres:// URI names (its own keys are ignored; one connection).
+// Unavailable if the database cannot be reached; FailedPrecondition if its schema is not this build's.
+Result<std::unique_ptr<NodeRegistry>> OpenNodeRegistry(const std::string& postgres_uri);
 
 }  // namespace chat
