@@ -172,13 +172,10 @@ void Transport::WriteDone(IoHandler done, error_code ec, std::size_t n) {
     waiting_.erase(waiting_.begin());
     StartGated(std::move(next));
   } else {
-    // Idle again: an idle connection keeps no long buffer list and no waiting room.
-    if (owned_.capacity() > 16) {
-      std::vector<net::const_buffer>().swap(owned_);
-    } else {
-      owned_.clear();
-    }
-    if (waiting_.capacity() != 0) std::vector<PendingWrite>().swap(waiting_);
+    // Idle again: an idle connection keeps no buffer list (Beast's after the upgrade response: its
+    // later writes, pings and the close, are rare) and no waiting room.
+    std::vector<net::const_buffer>().swap(owned_);
+    std::vector<PendingWrite>().swap(waiting_);
   }
   done(ec, n);
 }

@@ -595,8 +595,8 @@ void WsSession::OnWrite(beast::error_code ec, std::size_t) {
     DoWrite();
   } else {
     // Idle again: do not keep the batch's bookkeeping for a connection that may now sleep for hours.
-    write_headers_ = {};
-    write_buffers_ = {};
+    ReleaseStorage(write_headers_);
+    ReleaseStorage(write_buffers_);
     if (closing_) return DoClose();
   }
   // The peer caught up: resume reading if backpressure paused it.
