@@ -166,7 +166,7 @@ std::string FragmentFrame(int opcode, const std::string& payload) {
   return frame;
 }
 
-TEST_CASE("a fragmented request split at every awkward point, a ping among its fragments, is read whole; "
+TEST_CASE("a fragmented request split at every awkward point, a ping among its fragments, is read whole, "
           "so is a 200 KB one, and an oversized one is refused with the session still usable",
           "[integration][idle]") {
   TestServer s;
