@@ -14,9 +14,13 @@
 // recipients, then asks each touched session once to write, so a session that received five events
 // since the last drain sends them in one gathered write. It calls the sessions directly: they are
 // this thread's.
+//
+// The lane also keeps its connections' deadlines (idle ticks, write timeouts) on one TimerWheel
+// (timer_wheel.h): one Asio timer per lane instead of one or two per connection.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cassert>
 #include <exception>
 #include <memory>
@@ -29,14 +33,18 @@
 
 #include "mutex.h"
 #include "peer.h"
+#include "timer_wheel.h"
 
 namespace chat::detail {
 
 class IoLane final : public DeliveryLane {
  public:
-  explicit IoLane(boost::asio::io_context& ioc) : ioc_(ioc) {}
+  // `tick`: the resolution of the lane's timer wheel (how late a connection's deadline may fire).
+  IoLane(boost::asio::io_context& ioc, std::chrono::milliseconds tick) : ioc_(ioc), wheel_(ioc, tick) {}
 
   boost::asio::io_context& context() const { return ioc_; }
+  // The lane's deadlines. Its thread only.
+  TimerWheel& wheel() { return wheel_; }
   boost::asio::io_context::executor_type executor() const { return ioc_.get_executor(); }
 
   // Runs the io_context on the calling thread, which becomes the lane's one thread, until it is
@@ -64,7 +72,9 @@ class IoLane final : public DeliveryLane {
 
   // Drops what was never drained, once the io_context has stopped: the batches hold sessions, which
   // must be destroyed while their io_context still exists (and they hold the state that owns us).
+  // Also stops the timer wheel, whose timer must go before the io_context (the lane outlives it).
   void Discard() {
+    wheel_.Stop();
     std::vector<Batch> dropped;
     MutexLock lock(&mu_);
     dropped.swap(inbox_);
@@ -108,6 +118,7 @@ class IoLane final : public DeliveryLane {
   }
 
   boost::asio::io_context& ioc_;
+  TimerWheel wheel_;
   std::atomic<std::thread::id> thread_{};
   Mutex mu_;
   std::vector<Batch> inbox_ GUARDED_BY(mu_);

@@ -119,6 +119,10 @@ std::string Metrics::Render() const {
                "TLS handshakes that failed or timed out (e.g. a plain-HTTP client on the TLS port).",
                d(tls_handshake_failures.Get()));
   AppendScalar(&out, "chat_websockets", "gauge", "Open WebSocket sessions.", d(websockets.Get()));
+  AppendScalar(&out, "chat_ws_reading_sessions", "gauge",
+               "WebSocket sessions in the middle of reading a request (holding a read buffer); idle plain-TCP "
+               "sessions wait for readability without one.",
+               d(ws_reading.Get()));
   AppendScalar(&out, "chat_devices_online", "gauge", "Authenticated WebSocket sessions (devices online).",
                d(devices_online.Get()));
   AppendScalar(&out, "chat_requests_total", "counter", "Protocol commands received.", d(requests.Get()));

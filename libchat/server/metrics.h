@@ -106,6 +106,8 @@ struct Metrics {
   Counter tls_handshake_failures;   // TLS handshakes that failed or timed out (e.g. plain HTTP on the TLS port).
   Gauge websockets;                 // Open WebSocket sessions.
   Gauge devices_online;             // Authenticated WebSocket sessions.
+  Gauge ws_reading;                 // WebSocket sessions with a read in flight (holding a read buffer):
+                                    // between requests a plain-TCP session waits for readability instead.
   Counter requests;                 // Commands received.
   Counter request_errors;           // Commands answered with an error.
   Counter messages_in;              // sendMessage accepted (duplicates excluded).

@@ -24,6 +24,13 @@ struct OutFrame {
   std::int64_t handed_ns = 0;
 };
 
+// Empties `v` and gives its storage back. Not `v = {}`: that assigns an empty initializer_list and
+// keeps the capacity, which an idle connection would then hold for as long as it lives.
+template <class T>
+void ReleaseStorage(std::vector<T>& v) {
+  std::vector<T>().swap(v);
+}
+
 class SendQueue {
  public:
   SendQueue(std::size_t max_frames, std::size_t max_bytes) : max_frames_(max_frames), max_bytes_(max_bytes) {}
@@ -40,6 +47,8 @@ class SendQueue {
     return true;
   }
   bool empty() const { return head_ == frames_.size(); }
+  // Frames it has room for without allocating: 0 once drained (nothing held while idle).
+  std::size_t capacity() const { return frames_.capacity(); }
   std::size_t size() const { return frames_.size() - head_; }
   std::size_t bytes() const { return bytes_; }
   // True when more than half of either bound is used: the session stops reading requests until the
@@ -75,7 +84,7 @@ class SendQueue {
   // A vector read from head_, rather than a std::deque: an empty deque still holds a 512-byte block,
   // and most connections are idle with nothing queued. Memory goes back once the queue drains.
   void Release() {
-    frames_ = {};
+    ReleaseStorage(frames_);
     head_ = 0;
   }
 

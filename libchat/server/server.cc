@@ -2,6 +2,8 @@
 // runs the shutdown sequence.
 #include "libchat/server/server.h"
 
+#include <algorithm>
+#include <chrono>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -102,7 +104,12 @@ Result<Endpoint> ServerImpl::Start() {
   state_->tls_reloader = std::move(reloader);
   state_->tls = std::move(*tls);
   state_->site = std::move(site);
-  for (auto& ctx : contexts_) state_->lanes.push_back(std::make_shared<IoLane>(*ctx));
+  // The lanes' timer wheels tick at an eighth of the shortest WebSocket deadline (half the idle
+  // timeout, the write timeout), between 1 ms and 250 ms: a deadline fires at most that late.
+  const auto shortest = std::min(options_.idle_timeout / 2, options_.write_timeout);
+  const auto tick = std::clamp<std::chrono::milliseconds>(shortest / 8, std::chrono::milliseconds(1),
+                                                          std::chrono::milliseconds(250));
+  for (auto& ctx : contexts_) state_->lanes.push_back(std::make_shared<IoLane>(*ctx, tick));
   // Fail at start, not on the first call: bad call or push options refuse to serve.
   if (Status calls = state_->StartCalls(); !calls.ok()) {
     state_.reset();

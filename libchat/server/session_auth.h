@@ -39,6 +39,12 @@ class SessionAuth {
     return ApplyLocked(keep_token_hash);
   }
 
+  // The token (hashed) the session authenticated with, or was rotated to; empty before that.
+  std::string token_hash() const EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return token_hash_;
+  }
+
   bool revoked() const EXCLUDES(mu_) {
     MutexLock lock(&mu_);
     return revoked_;

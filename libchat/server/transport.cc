@@ -3,6 +3,9 @@
 // connection's stream type, and so the only one that instantiates socket and TLS operations.
 #include "transport.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <sstream>
 #include <utility>
 
@@ -169,13 +172,10 @@ void Transport::WriteDone(IoHandler done, error_code ec, std::size_t n) {
     waiting_.erase(waiting_.begin());
     StartGated(std::move(next));
   } else {
-    // Idle again: an idle connection keeps no long buffer list and no waiting room.
-    if (owned_.capacity() > 16) {
-      std::vector<net::const_buffer>().swap(owned_);
-    } else {
-      owned_.clear();
-    }
-    if (waiting_.capacity() != 0) std::vector<PendingWrite>().swap(waiting_);
+    // Idle again: an idle connection keeps no buffer list (Beast's after the upgrade response: its
+    // later writes, pings and the close, are rare) and no waiting room.
+    std::vector<net::const_buffer>().swap(owned_);
+    std::vector<PendingWrite>().swap(waiting_);
   }
   done(ec, n);
 }
@@ -192,6 +192,20 @@ void Transport::Shutdown(WaitHandler done) {
 void Transport::Teardown(WaitHandler done) {
   BeginOp();
   StartTeardown(std::move(done));
+}
+
+void Transport::WaitReadable(WaitHandler done) {
+  net::post(get_executor(), [done = std::move(done)]() mutable { done(net::error::operation_not_supported); });
+}
+
+std::size_t Transport::PeekNow(void*, std::size_t, error_code& ec) {
+  ec = net::error::operation_not_supported;
+  return 0;
+}
+
+std::size_t Transport::ReadNow(void*, std::size_t, error_code& ec) {
+  ec = net::error::operation_not_supported;
+  return 0;
 }
 
 void Transport::WaitDone(WaitHandler done, error_code ec) {
@@ -237,6 +251,13 @@ class TcpTransport final : public Transport {
   }
   bool is_open() const override { return socket_.is_open(); }
 
+  bool can_wait_readable() const override { return true; }
+  void WaitReadable(WaitHandler done) override {
+    socket_.async_wait(tcp::socket::wait_read, [done = std::move(done)](error_code ec) mutable { done(ec); });
+  }
+  std::size_t PeekNow(void* data, std::size_t size, error_code& ec) override { return Recv(data, size, MSG_PEEK, ec); }
+  std::size_t ReadNow(void* data, std::size_t size, error_code& ec) override { return Recv(data, size, 0, ec); }
+
  protected:
   void StartHandshake(WaitHandler done) override {
     net::post(socket_.get_executor(), [this, done = std::move(done)]() mutable { WaitDone(std::move(done), {}); });
@@ -270,6 +291,19 @@ class TcpTransport final : public Transport {
   }
 
  private:
+  // One recv(2) that does not wait, whatever the socket's mode.
+  std::size_t Recv(void* data, std::size_t size, int flags, error_code& ec) {
+    ec = {};
+    for (;;) {
+      const ssize_t n = ::recv(socket_.native_handle(), data, size, flags | MSG_DONTWAIT);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno == EINTR) continue;
+      ec = (errno == EAGAIN || errno == EWOULDBLOCK) ? error_code(net::error::would_block)
+                                                     : error_code(errno, boost::system::system_category());
+      return 0;
+    }
+  }
+
   LaneSocket socket_;
 };
 

@@ -86,6 +86,20 @@ class Transport {
   // stream: TLS close_notify; plain: shut the send side down, read until the peer's FIN, close.
   void Teardown(WaitHandler done);
 
+  // Readiness, for a WebSocket session waiting for its next request without holding a read and
+  // its buffer (ws_session.h). Plain TCP only: can_wait_readable() is false for TLS, whose library
+  // may already hold decrypted bytes that the socket no longer shows, and the three calls below
+  // then fail with operation_not_supported.
+  virtual bool can_wait_readable() const { return false; }
+  // Completes once the socket has bytes to read or has been closed by the peer, or with an error
+  // (operation_aborted after Close). Never inline. Not under the deadline.
+  virtual void WaitReadable(WaitHandler done);
+  // Non-blocking: copies up to `size` bytes that can be read now, leaving them to be read (PeekNow)
+  // or consuming them (ReadNow). net::error::would_block if there are none; 0 and no error at the
+  // end of the stream. REQUIRES: no read in flight.
+  virtual std::size_t PeekNow(void* data, std::size_t size, error_code& ec);
+  virtual std::size_t ReadNow(void* data, std::size_t size, error_code& ec);
+
   // Operations pending or started from now on fail with beast::error::timeout once `d` has passed.
   void ExpiresAfter(std::chrono::steady_clock::duration d);
   // No deadline (and its timer freed).

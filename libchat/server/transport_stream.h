@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -22,6 +23,7 @@
 #include <boost/beast/core/role.hpp>
 
 #include "transport.h"
+#include "ws_frame.h"
 
 namespace chat::detail {
 
@@ -36,6 +38,12 @@ class TransportStream {
 
   executor_type get_executor() const noexcept { return executor_; }
   Transport& transport() { return *transport_; }
+
+  // From now on, follows the frame boundaries of the bytes Beast reads (a WebSocket session's,
+  // ws_frame.h): Drained() then says whether Beast holds none of them unread.
+  void ScanFrames() { scan_ = true; }
+  // REQUIRES: ScanFrames() before the first read. See FrameScanner::Drained.
+  bool Drained(std::uint64_t messages) const { return scanner_.Drained(messages); }
   // Gives the transport up (to the WebSocket session). REQUIRES: nothing pending.
   std::unique_ptr<Transport> Release() { return std::move(transport_); }
   // Closes the connection: pending operations complete with an error (beast::close_socket).
@@ -54,7 +62,12 @@ class TransportStream {
             first = *it;
             if (first.size() != 0) break;
           }
-          transport_->ReadSome(first, Transport::IoHandler(std::move(h)));
+          if (!scan_) return transport_->ReadSome(first, Transport::IoHandler(std::move(h)));
+          transport_->ReadSome(first, Transport::IoHandler([this, data = static_cast<const std::uint8_t*>(first.data()),
+                                                            h = std::move(h)](error_code ec, std::size_t n) mutable {
+            scanner_.Feed(data, n);
+            h(ec, n);
+          }));
         },
         handler, buffers);
   }
@@ -78,6 +91,8 @@ class TransportStream {
  private:
   std::unique_ptr<Transport> transport_;
   executor_type executor_;
+  bool scan_ = false;
+  FrameScanner scanner_;
 };
 
 // Beast's websocket::stream ends a connection through teardown() of its next layer, found by

@@ -1,8 +1,10 @@
 #include "ws_session.h"
 
-#include <atomic>
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <exception>
+#include <optional>
 #include <utility>
 
 #include "libchat/version.h"
@@ -32,8 +34,6 @@ WsSession::WsSession(std::unique_ptr<Transport> transport, IoLane& lane, std::sh
                      std::string remote, AddressSlot slot)
     : state_(std::move(state)),
       ws_(std::move(transport)),
-      write_timer_(ws_.get_executor()),
-      idle_timer_(ws_.get_executor()),
       queue_(state_->options.send_queue_messages, state_->options.send_queue_bytes),
       remote_(std::move(remote)),
       slot_(std::move(slot)),
@@ -44,7 +44,9 @@ WsSession::WsSession(std::unique_ptr<Transport> transport, IoLane& lane, std::sh
 }
 
 WsSession::~WsSession() {
-  // Normally Finish() ran on the lane; this covers a session destroyed with its io_context.
+  // Normally Finish() ran on the lane (and took the node off the wheel); this covers a session
+  // destroyed with its io_context, after the lane's thread has stopped.
+  TimerWheel::Cancel(this);
   if (registered_) state_->router.Remove(caller_.user, this);
   if (open_ && !finished_) state_->metrics.websockets.Add(-1);
   if (registered_) state_->metrics.devices_online.Add(-1);
@@ -69,6 +71,8 @@ void WsSession::Run(http::request<http::string_body> request) {
   // The hard cap: Beast closes with 1009 beyond it. Frames between max_frame_bytes and the cap are
   // discarded as they arrive and answered with frame_too_large, keeping the connection usable.
   ws_.read_message_max(4 * o.max_frame_bytes);
+  // Plain TCP: follow the frames Beast reads, so that DoRead knows when it may wait for readability.
+  if (ws_.next_layer().transport().can_wait_readable()) ws_.next_layer().ScanFrames();
   ws_.async_accept(request, beast::bind_front_handler(&WsSession::OnAccept, this->shared_from_this()));
 }
 
@@ -79,17 +83,34 @@ void WsSession::OnAccept(beast::error_code ec) {
   state_->log.Debug("ws ", id_, " from ", remote_, " open");
   if (state_->draining.load()) return StartClose(static_cast<std::uint16_t>(websocket::close_code::going_away),
                                                  "going away", false);
-  StartIdleTimer();
+  idle_due_ = std::chrono::steady_clock::now() + state_->options.idle_timeout / 2;
+  ScheduleDeadline();
   DoRead();
 }
 
-void WsSession::StartIdleTimer() {
-  idle_timer_.expires_after(state_->options.idle_timeout / 2);
-  idle_timer_.async_wait(beast::bind_front_handler(&WsSession::OnIdleTimer, this->shared_from_this()));
+void WsSession::ScheduleDeadline() {
+  if (finished_) return;
+  // No idle ticks once closing: the close handshake is bounded by Beast's handshake timeout.
+  std::optional<std::chrono::steady_clock::time_point> due;
+  if (!closing_) due = idle_due_;
+  if (writing_ && (!due || write_due_ < *due)) due = write_due_;
+  if (!due) return TimerWheel::Cancel(this);
+  lane_->wheel().Schedule(this, *due);
 }
 
-void WsSession::OnIdleTimer(beast::error_code ec) {
-  if (ec || closing_ || finished_) return;
+void WsSession::OnDeadline() {
+  // The wheel holds no reference: keep the session alive while it acts (a close may drop the last
+  // other one).
+  auto self = this->weak_from_this().lock();
+  if (!self || finished_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (writing_ && now >= write_due_) OnWriteTimeout();
+  if (!closing_ && !finished_ && now >= idle_due_) OnIdleTick();
+  ScheduleDeadline();
+}
+
+void WsSession::OnIdleTick() {
+  idle_due_ = std::chrono::steady_clock::now() + state_->options.idle_timeout / 2;
   // Not reading means we paused (a command running, or the peer behind on output): not the peer's
   // silence.
   if (input_seen_ || !reading_) {
@@ -113,7 +134,6 @@ void WsSession::OnIdleTimer(beast::error_code ec) {
     ws_.set_option(closing);
     return StartClose(static_cast<std::uint16_t>(websocket::close_code::going_away), "idle timeout", false);
   }
-  StartIdleTimer();
 }
 
 // ---- Input ----
@@ -126,6 +146,51 @@ void WsSession::DoRead() {
   // One request at a time, and no new input while the peer is behind on output.
   if (reading_ || busy_ || closing_ || finished_ || queue_.HalfFull()) return;
   reading_ = true;
+  // Between requests, with nothing of a next frame in Beast's hands: wait until the socket has
+  // something, holding neither Beast's read operation nor a buffer meanwhile.
+  TransportStream& stream = ws_.next_layer();
+  if (stream.transport().can_wait_readable() && stream.Drained(messages_read_)) {
+    stream.transport().WaitReadable(beast::bind_front_handler(&WsSession::OnReadable, this->shared_from_this()));
+    return;
+  }
+  StartRead();
+}
+
+void WsSession::OnReadable(beast::error_code ec) {
+  // Closing: Beast's close operation reads the peer's close frame itself.
+  if (closing_ || finished_) {
+    reading_ = false;
+    return;
+  }
+  if (ec) {
+    reading_ = false;
+    return Fail(ec, "wait");
+  }
+  // Pongs (answers to our idle pings) are input, and nothing more: dropped here, they do not wake
+  // Beast, whose read would then stay pending for the next frame.
+  Transport& transport = ws_.next_layer().transport();
+  std::array<std::uint8_t, 2 + 4 + 125> head;
+  for (;;) {
+    beast::error_code peek_ec;
+    const std::size_t n = transport.PeekNow(head.data(), head.size(), peek_ec);
+    if (peek_ec == net::error::would_block) {
+      // Nothing (more) to read: wait again.
+      reading_ = false;
+      return DoRead();
+    }
+    // An error or the end of the stream is Beast's to report; anything but a whole pong is its to read.
+    if (peek_ec || n == 0) break;
+    const std::optional<std::size_t> pong = CompletePongSize(head.data(), n);
+    if (!pong) break;
+    transport.ReadNow(head.data(), *pong, peek_ec);
+    if (peek_ec) break;
+    input_seen_ = true;
+  }
+  StartRead();
+}
+
+void WsSession::StartRead() {
+  state_->metrics.ws_reading.Add(1);
   const std::size_t max = state_->options.max_frame_bytes;
   // Read at most one byte past the limit: enough to know the frame is too large. A new message is
   // read in small steps at first: Beast reads the socket into its own buffer and copies into ours,
@@ -140,6 +205,7 @@ void WsSession::DoRead() {
 
 void WsSession::OnRead(beast::error_code ec, std::size_t) {
   reading_ = false;
+  state_->metrics.ws_reading.Add(-1);
   if (!ec) input_seen_ = true;
   if (ec == websocket::error::closed) return Finish("closed by peer");
   if (ec == websocket::error::message_too_big) {
@@ -147,6 +213,7 @@ void WsSession::OnRead(beast::error_code ec, std::size_t) {
     return Finish("frame too big");
   }
   if (ec) return Fail(ec, "read");
+  if (ws_.is_message_done()) ++messages_read_;
   if (!ws_.got_text()) binary_ = true;
   if (oversized_ || buffer_.size() > state_->options.max_frame_bytes) {
     oversized_ = true;
@@ -334,7 +401,6 @@ void WsSession::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std:
     std::optional<std::string> rotated;
     if (outcome.ok && outcome.effect == SessionEffect::kTokenRotated) rotated = outcome.token_hash;
     revoked_meanwhile = auth_.EndOwnChange(rotated);
-    if (rotated) token_hash_ = *rotated;
   }
   if (finished_) return;  // The connection ended while the command ran; its effect stays in the store.
   if (!outcome.ok) state_->metrics.request_errors.Add();
@@ -346,7 +412,6 @@ void WsSession::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std:
     case SessionEffect::kAuthenticated: {
       caller_.user = outcome.user;
       caller_.device = outcome.device;
-      token_hash_ = outcome.token_hash;
       auth_.SetToken(outcome.token_hash);
       // Register before the response goes out: the client syncs after it, so whatever commits from
       // now on reaches it live or by that sync (it drops seq it has already seen).
@@ -377,7 +442,7 @@ void WsSession::VerifyRegistration() {
   busy_ = true;  // No command until the check is done: a revoked session must not act.
   auto self = this->shared_from_this();
   const bool queued = state_->workers.TrySubmit(
-      [self, user = caller_.user, device = caller_.device, hash = token_hash_] {
+      [self, user = caller_.user, device = caller_.device, hash = auth_.token_hash()] {
         // On a bus between nodes, the user's chats are watched before the session reads its next
         // command (its sync): what commits after that sync's read reaches this node live.
         self->state_->interest.WatchChatsOf(user).IgnoreError();
@@ -469,12 +534,10 @@ void WsSession::OnSlowConsumer() {
 
 void WsSession::DoWrite() {
   writing_ = true;
-  const std::uint64_t seq = ++write_seq_;
-  // A peer that stops reading must not hold a write (and its buffers) forever.
-  write_timer_.expires_after(state_->options.write_timeout);
-  write_timer_.async_wait([self = this->shared_from_this(), seq](beast::error_code ec) {
-    if (!ec) self->OnWriteTimeout(seq);
-  });
+  // A peer that stops reading must not hold a write (and its buffers) forever. Usually the session's
+  // node is due earlier (the idle tick) and OnDeadline looks at the write then: nothing to move.
+  write_due_ = std::chrono::steady_clock::now() + state_->options.write_timeout;
+  if (!scheduled() || lane_->wheel().DueOf(*this) > write_due_) ScheduleDeadline();
   // Everything pending, up to a batch: one writev of at most 2 x kMaxBatchFrames buffers (below
   // IOV_MAX) and about kMaxBatchBytes, so that one write does not hog the thread.
   constexpr std::size_t kMaxBatchFrames = 256;
@@ -499,8 +562,9 @@ void WsSession::DoWrite() {
                                      beast::bind_front_handler(&WsSession::OnWrite, this->shared_from_this()));
 }
 
-void WsSession::OnWriteTimeout(std::uint64_t write_seq) {
-  if (!writing_ || write_seq != write_seq_) return;  // That write completed meanwhile.
+void WsSession::OnWriteTimeout() {
+  // Once: the write completes with an error soon after the socket is closed.
+  write_due_ = std::chrono::steady_clock::time_point::max();
   state_->log.Warn("ws ", id_, " user ", caller_.user, ": write stalled for ",
                    state_->options.write_timeout.count(), " ms; connection dropped");
   // Closing the socket completes the pending write with an error, which finishes the session.
@@ -508,8 +572,8 @@ void WsSession::OnWriteTimeout(std::uint64_t write_seq) {
 }
 
 void WsSession::OnWrite(beast::error_code ec, std::size_t) {
+  // The deadline of this write is dropped lazily: OnDeadline finds no write in flight.
   writing_ = false;
-  write_timer_.cancel();
   if (ec) return Fail(ec, "write");
   std::uint64_t messages = 0;
   const std::int64_t now = NowMs();
@@ -531,8 +595,8 @@ void WsSession::OnWrite(beast::error_code ec, std::size_t) {
     DoWrite();
   } else {
     // Idle again: do not keep the batch's bookkeeping for a connection that may now sleep for hours.
-    write_headers_ = {};
-    write_buffers_ = {};
+    ReleaseStorage(write_headers_);
+    ReleaseStorage(write_buffers_);
     if (closing_) return DoClose();
   }
   // The peer caught up: resume reading if backpressure paused it.
@@ -582,8 +646,7 @@ void WsSession::Fail(beast::error_code ec, const char* what) {
 void WsSession::Finish(const char* why) {
   if (finished_) return;
   finished_ = true;
-  write_timer_.cancel();
-  idle_timer_.cancel();
+  TimerWheel::Cancel(this);
   const auto lived =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - opened_at_).count();
   if (open_) {

@@ -13,6 +13,16 @@
 // consumer: its queue is dropped and it is closed with 1008 "slow consumer"; the client catches up
 // by sync, so memory stays bounded and nothing is lost.
 //
+// Memory of an idle connection (docs/benchmarks.md): most connections are idle most of the time, so
+// between requests a session holds no read. On plain TCP, once Beast holds nothing unread (the
+// transport stream follows the frame boundaries of what Beast has read, ws_frame.h), the session
+// waits for the socket to become readable and starts Beast's read (and allocates its buffer) only
+// then; pongs answering our idle pings are dropped without waking Beast. Over TLS the library may
+// hold decrypted bytes the socket does not show, so a TLS session keeps a read pending as before.
+// The idle tick and the write timeout are one node on the lane's timer wheel (timer_wheel.h), not
+// timers of the session's own; the outbound queue and the write's bookkeeping are released when
+// they empty.
+//
 // Threading: a session lives on one IoLane (io_lane.h) from accept to close, and that lane's one
 // thread is its owner: every handler, timer and post of the session runs there (its executor is the
 // lane's io_context, with no strand), and the lane's delivery drain calls QueueHere/FlushHere
@@ -32,6 +42,7 @@
 #include "send_queue.h"
 #include "server_state.h"
 #include "session_auth.h"
+#include "timer_wheel.h"
 #include "transport_stream.h"
 #include "ws_frame.h"
 
@@ -40,7 +51,7 @@ namespace chat::detail {
 
 // Plain ws:// and wss:// alike: the connection is a Transport (transport.h), so this code and Beast's
 // websocket::stream<TransportStream> are compiled once.
-class WsSession final : public Peer, public std::enable_shared_from_this<WsSession> {
+class WsSession final : public Peer, public TimerWheel::Node, public std::enable_shared_from_this<WsSession> {
  public:
   // Takes over the connection (a TLS one has completed its handshake) on `lane`, the lane whose
   // io_context the transport's executor is.
@@ -63,7 +74,10 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
  private:
   void OnAccept(beast::error_code ec);
 
+  // Reads the next request: waits for readability first when that is possible (see above).
   void DoRead();
+  void OnReadable(beast::error_code ec);
+  void StartRead();
   void OnRead(beast::error_code ec, std::size_t bytes);
   void HandleFrame(const std::string& text);
   void HandleHello(const Request& request);
@@ -84,13 +98,16 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
   void OnSlowConsumer();
   void DoWrite();
   void OnWrite(beast::error_code ec, std::size_t bytes);
-  void OnWriteTimeout(std::uint64_t write_seq);
+  void OnWriteTimeout();
+  // The session's one deadline on the lane's wheel: the earlier of the next idle tick and the
+  // deadline of the write in flight. OnDeadline handles whichever has passed and schedules again.
+  void ScheduleDeadline();
+  void OnDeadline() override;
   // The idle timeout (ServerOptions::idle_timeout), kept here rather than by Beast so that an idle
   // connection is closed with a close frame (1001 "idle timeout") instead of a dropped socket (1006
   // at the client). Every half timeout: input since the last tick (or reading paused by us) keeps the
   // connection; otherwise a ping goes out, and if nothing has come back by the next tick, it closes.
-  void StartIdleTimer();
-  void OnIdleTimer(beast::error_code ec);
+  void OnIdleTick();
 
   // Begins the close handshake with `code`. `flush`: send what is queued first (e.g. the error that
   // explains the close); otherwise queued frames are dropped (the client resyncs).
@@ -104,10 +121,9 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
   void Unregister();
 
   std::shared_ptr<ServerState> state_;
-  websocket::stream<TransportStream> ws_;
-  net::steady_timer write_timer_;
-  net::steady_timer idle_timer_;
-  beast::flat_buffer buffer_;
+  // No permessage-deflate (chatd never offers it), so none of its state either.
+  websocket::stream<TransportStream, /*deflateSupported=*/false> ws_;
+  beast::flat_buffer buffer_;  // The request being read; empty (no allocation) between requests.
   SendQueue queue_;
   // The write in flight: how many frames of queue_'s front it carries, their headers and the
   // buffer sequence (header, payload, header, ...), kept alive until OnWrite.
@@ -122,7 +138,7 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
 
   // Lane state (its thread only).
   bool open_ = false;         // The upgrade completed.
-  bool reading_ = false;      // An async_read_some is in flight.
+  bool reading_ = false;      // Waiting for readability, or an async_read_some is in flight.
   bool flush_wanted_ = false; // QueueHere queued frames that FlushHere has not started writing yet.
   bool writing_ = false;      // A write is in flight (the first writing_frames_ of queue_).
   bool busy_ = false;         // A command is with the workers.
@@ -137,13 +153,15 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
   bool input_seen_ = false;   // A frame (data, ping or pong) arrived since the last idle tick.
   bool idle_ping_sent_ = false;  // The idle timer pinged and no input has come since.
   bool ping_in_flight_ = false;  // An async_ping has not completed yet (Beast allows one).
-  std::uint64_t write_seq_ = 0;
+  std::uint64_t messages_read_ = 0;  // Messages Beast has returned whole (FrameScanner::Drained).
+  std::chrono::steady_clock::time_point idle_due_{};   // The next idle tick.
+  std::chrono::steady_clock::time_point write_due_{};  // The write in flight times out (writing_).
   std::uint16_t close_code_ = 0;
   std::string close_why_;
   Caller caller_;
-  std::string token_hash_;  // The token this session authenticated with (hashed); lane state.
   std::chrono::steady_clock::time_point last_touch_{};
-  // Any thread: revocations (router) and the lane (before each command).
+  // Any thread: revocations (router) and the lane (before each command). Holds the session's token
+  // (hashed), once.
   SessionAuth auth_;
 };
 

@@ -176,6 +176,17 @@ TEST_CASE("chatd with --tls-cert/--tls-key: two users chat over wss://") {
   auto ev = WaitForMessage(**bob, chat->id, sent->message.seq);
   REQUIRE(ev.has_value());
   CHECK(ev->entry->body == "hello over TLS");
+  // Between requests a wss:// session keeps Beast's read pending (OpenSSL may hold decrypted bytes
+  // the socket no longer shows, so waiting for readability could miss them; ws_session.h): both
+  // idle sessions are reading, and a request is still answered.
+  double reading = -1;
+  for (const auto deadline = std::chrono::steady_clock::now() + kWait; std::chrono::steady_clock::now() < deadline;) {
+    reading = HttpsMetric(chatd.port(), cert, "chat_ws_reading_sessions");
+    if (reading == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(reading == 2);
+  REQUIRE_OK((*bob)->ListChats());
   // A clean close over TLS (close frame, then close_notify) leaves chatd serving.
   (*ada)->Close();
   CHECK(HttpsGet(chatd.port(), "/healthz", cert) == "200\nok\n");

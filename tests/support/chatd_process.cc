@@ -267,9 +267,9 @@ RawWebSocket::~RawWebSocket() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void RawWebSocket::SendText(const std::string& text) {
+std::string RawWebSocket::MaskedFrame(int opcode, const std::string& text) {
   std::string frame;
-  frame.push_back(static_cast<char>(0x81));  // FIN, text.
+  frame.push_back(static_cast<char>(0x80 | opcode));  // FIN, opcode.
   const std::size_t n = text.size();
   if (n < 126) {
     frame.push_back(static_cast<char>(0x80 | n));
@@ -285,8 +285,12 @@ void RawWebSocket::SendText(const std::string& text) {
   const char key[4] = {0x12, 0x34, 0x56, 0x78};
   frame.append(key, 4);
   for (std::size_t i = 0; i < n; ++i) frame.push_back(static_cast<char>(text[i] ^ key[i % 4]));
-  SendAll(fd_, frame);
+  return frame;
 }
+
+void RawWebSocket::SendText(const std::string& text) { SendAll(fd_, MaskedFrame(1, text)); }
+
+void RawWebSocket::SendRaw(const std::string& bytes) { SendAll(fd_, bytes); }
 
 bool RawWebSocket::ReadExact(char* out, std::size_t n, std::chrono::steady_clock::time_point deadline) {
   std::size_t got = 0;

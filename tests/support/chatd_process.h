@@ -125,6 +125,10 @@ class RawWebSocket {
 
   // Sends one masked text frame.
   void SendText(const std::string& text);
+  // One masked client frame (FIN set) of `opcode` (1 text, 9 ping, 10 pong, ...), to send with SendRaw.
+  static std::string MaskedFrame(int opcode, const std::string& payload);
+  // Sends `bytes` as they are, in one write (several frames at once, for instance).
+  void SendRaw(const std::string& bytes);
   struct Frame {
     int opcode = -1;  // 1 text, 2 binary, 8 close, 9 ping, 10 pong; -1: connection ended or timeout.
     std::string payload;

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "send_queue.h"
 #include "ws_frame.h"
@@ -67,6 +68,28 @@ TEST_CASE("send queue: Clear keeps the frames being written", "[unit][server]") 
   CHECK(q.bytes() == 0);
   CHECK(q.Push(Frame("again")));
   CHECK(*q.front().text == "again");
+}
+
+TEST_CASE("send queue: holds no storage once drained, by pops or by Clear (an idle session keeps none)",
+          "[unit][server]") {
+  SendQueue q(1000, 1 << 20);
+  for (int i = 0; i < 40; ++i) REQUIRE(q.Push(Frame(std::to_string(i))));
+  CHECK(q.capacity() >= 40);
+  while (!q.empty()) q.Pop();
+  CHECK(q.capacity() == 0);
+  for (int i = 0; i < 40; ++i) REQUIRE(q.Push(Frame(std::to_string(i))));
+  q.Clear(0);
+  CHECK(q.capacity() == 0);
+}
+
+TEST_CASE("ReleaseStorage frees a vector's storage, which assigning {} does not", "[unit][server]") {
+  std::vector<int> v(32);
+  v = {};
+  CHECK(v.capacity() == 32);  // Why ReleaseStorage exists (an initializer_list assignment).
+  v.resize(64);
+  chat::detail::ReleaseStorage(v);
+  CHECK(v.empty());
+  CHECK(v.capacity() == 0);
 }
 
 TEST_CASE("websocket text frame headers use the shortest length form (RFC 6455 5.2)", "[unit][server]") {
