@@ -80,6 +80,19 @@ std::string HttpGet(int port, const std::string& path) {
 
 Result<std::unique_ptr<NatsCluster>> NatsCluster::Start(int servers, bool advertise) {
   if (!fs::exists(ServerBinary())) return Status::Unavailable(ServerBinary() + " is not installed (scripts/deps.sh)");
+  // On a loaded machine a cluster once stayed one route short for 15 s (two servers dialled each
+  // other at once; nats-server closed one connection as a duplicate and the pair never re-formed):
+  // such a start is stopped and made again from scratch, on fresh ports.
+  Status last;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto c = StartOnce(servers, advertise);
+    if (c.ok()) return c;
+    last = c.error();
+  }
+  return last;
+}
+
+Result<std::unique_ptr<NatsCluster>> NatsCluster::StartOnce(int servers, bool advertise) {
   std::unique_ptr<NatsCluster> c(new NatsCluster());
   std::string templ = (fs::temp_directory_path() / "libchat-nats-XXXXXX").string();
   if (::mkdtemp(templ.data()) == nullptr) return Status::Unavailable("mkdtemp");

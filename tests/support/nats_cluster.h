@@ -69,6 +69,8 @@ class NatsCluster {
     pid_t pid = -1;
   };
   NatsCluster() = default;
+  // One attempt of Start; the object's destructor stops what it started if it fails.
+  static Result<std::unique_ptr<NatsCluster>> StartOnce(int servers, bool advertise);
   Status WriteConfig(int i) const;
   Status StartNode(int i);
   // Waits until server i's monitoring endpoint reports a route to every other server.
