@@ -4,27 +4,26 @@
 # interleaved (per repetition, per rate, per mix, per machine state, each variant in turn), one chatd
 # per variant (its own data folder and port), 10 s runs.
 #
-# Variants (VARIANTS, default "off on"):
-#   off     chatd and chat-loadgen at nice 0, LIBCHAT_THREAD_SLICE_US=0
-#   on      the same with LIBCHAT_THREAD_SLICE_US=100 (the short-slice experiment)
-#   base    = off
+# Variants (VARIANTS, default "base server"):
+#   base    chatd and chat-loadgen at nice 0
 #   client  chat-loadgen at nice -10 (the measuring client no longer starved)
 #   server  chatd and chat-loadgen at nice -10 (the server prioritised over the background work)
+# (The variants on and serverslice, a 100 us scheduler slice, measured the LIBCHAT_THREAD_SLICE_US
+# experiment; it was removed: docs/benchmarks.md, "Tails on a quiet machine".)
 # The background load always runs at nice 0. MIXES (default "rotate all"): rotate is chat-loadgen's
 # default; all is the mix (--senders all --count-own-device --body-bytes 128).
 # Usage: [VARIANTS=...] [MIXES=...] matrix.sh CHATD LOADGEN OUTDIR [REPS] [DURATION] [RATES]
 # Then: python3 bench/tails/summarize.py OUTDIR
 set -u
 CHATD=$1; LG=$2; OUT=$3; REPS=${4:-3}; DUR=${5:-10}; RATES=${6:-"100 500 2000"}
-LOADS=${LOADS:-"quiet loaded"}; MIXES=${MIXES:-"rotate all"}; VARIANTS=${VARIANTS:-"off on"}
+LOADS=${LOADS:-"quiet loaded"}; MIXES=${MIXES:-"rotate all"}; VARIANTS=${VARIANTS:-"base server"}
 mkdir -p "$OUT"
-declare -A PORTS=([off]=9421 [on]=9422 [base]=9441 [client]=9442 [server]=9443)
-declare -A SLICE=([off]=0 [on]=100 [base]=0 [client]=0 [server]=0)
-declare -A SNICE=([off]=0 [on]=0 [base]=0 [client]=0 [server]=-10)
-declare -A LNICE=([off]=0 [on]=0 [base]=0 [client]=-10 [server]=-10)
+declare -A PORTS=([base]=9441 [client]=9442 [server]=9443)
+declare -A SNICE=([base]=0 [client]=0 [server]=-10)
+declare -A LNICE=([base]=0 [client]=-10 [server]=-10)
 declare -A PIDS
 for v in $VARIANTS; do
-  LIBCHAT_THREAD_SLICE_US=${SLICE[$v]} nice -n ${SNICE[$v]} "$CHATD" --data-dir "$OUT/data-$v" \
+  nice -n ${SNICE[$v]} "$CHATD" --data-dir "$OUT/data-$v" \
     --listen 127.0.0.1:${PORTS[$v]} --password-cost minimum --log-level warning --max-connections 10500 \
     --rate-limits off --spam off --max-connections-per-address 0 > "$OUT/chatd-$v.log" 2>&1 &
   PIDS[$v]=$!

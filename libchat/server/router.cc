@@ -5,7 +5,6 @@
 
 #include "event_json.h"
 #include "protocol.h"
-#include "thread_slice.h"
 
 namespace chat::detail {
 
@@ -143,8 +142,6 @@ void Router::AfterQueued(std::function<void()> fn) {
 }
 
 void Router::FanOut() {
-  // Every event passes through here on its way to the lanes.
-  RequestLatencySlice();
   std::deque<Queued> batch;
   bool stop = false;
   while (!stop) {

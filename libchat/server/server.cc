@@ -15,7 +15,6 @@
 #include "listener.h"
 #include "server_state.h"
 #include "static_files.h"
-#include "thread_slice.h"
 #include "tls.h"
 #include "tls_reload.h"
 #include "ws_session.h"
@@ -139,8 +138,6 @@ Result<Endpoint> ServerImpl::Start() {
   // One thread per lane, and no other thread runs its io_context (the ownership rule, io_lane.h).
   for (auto& lane : state_->lanes) {
     threads_.emplace_back([this, lane = lane.get()] {
-      // Every message passes through a lane twice (its frame read, its frames written).
-      RequestLatencySlice();
       lane->Run([this](const char* what) { state_->log.Error("network thread: unexpected exception: ", what); });
     });
   }

@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "thread_slice.h"
 
 namespace chat::detail {
 
@@ -52,8 +51,6 @@ bool WorkerPool::accepting() const {
 }
 
 void WorkerPool::Run() {
-  // A send passes through a worker on its way to the store.
-  RequestLatencySlice();
   for (;;) {
     Job job;
     std::size_t depth;

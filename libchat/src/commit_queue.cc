@@ -1,7 +1,6 @@
 #include "commit_queue.h"
 
 #include "codec.h"
-#include "thread_slice.h"
 
 namespace chat::detail {
 
@@ -91,8 +90,6 @@ void CommitQueue::MergeCounters(const std::vector<std::shared_ptr<Ticket>>& grou
 }
 
 void CommitQueue::Run() {
-  // Every durable write passes through here, and every send waits for it.
-  RequestLatencySlice();
   std::vector<std::shared_ptr<Ticket>> group;
   KvBatch merged;
   for (;;) {
