@@ -2,6 +2,7 @@
 // by URI, the schema tool, retention by whole day partitions, erasure of deleted text, and what a
 // caller sees while the database is down. Real servers throughout (tests/support/pg_cluster.h).
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "libchat/plugins/postgres_store.h"
@@ -15,31 +16,14 @@ using chat::test::PgCluster;
 
 namespace {
 
-SendRequest Text(const Session& s, ChatId chat, const std::string& client_id, const std::string& body = "hi") {
-  SendRequest r;
-  r.sender = s.user.id;
-  r.device = s.device.id;
-  r.chat = chat;
-  r.client_id = client_id;
-  r.body = body;
-  return r;
-}
-
 std::string Count(const PgCluster& cluster, const std::string& db, const std::string& sql) {
   auto r = cluster.Sql(sql, db);
   REQUIRE_OK(r);
   return *r;
 }
 
-template <typename F>
-bool Eventually(F ready, std::chrono::milliseconds timeout = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!ready()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
-}
+// PostgreSQL's state changes (a restarted server, a vacuum) take seconds: poll for up to 20 s.
+bool Eventually(const std::function<bool()>& ready) { return test::Eventually(ready, 20s, 50ms); }
 
 }  // namespace
 
@@ -128,8 +112,8 @@ TEST_CASE("retention drops an expired day partition whole and deletes a shorter 
   for (int day = 0; day < 3; ++day) {
     for (int i = 0; i < 20; ++i) {
       const std::string id = std::to_string(day) + "-" + std::to_string(i);
-      REQUIRE_OK(f.service->Send(Text(alice, short_chat->id, "s" + id)));
-      REQUIRE_OK(f.service->Send(Text(alice, long_chat->id, "l" + id)));
+      REQUIRE_OK(f.service->Send(test::TextMessage(alice, short_chat->id, "s" + id)));
+      REQUIRE_OK(f.service->Send(test::TextMessage(alice, long_chat->id, "l" + id)));
     }
     days.push_back("messages_2023111" + std::to_string(5 + day));
     f.clock.Advance(kMsPerDay);
@@ -160,13 +144,13 @@ TEST_CASE("retention drops an expired day partition whole and deletes a shorter 
   // Dedup rows left with their messages: an expired client id is free again.
   CHECK(Count(cluster, f.database, "SELECT count(*) FROM dedup WHERE expires_at <= " +
                                        std::to_string(f.clock.NowMs())) == "0");
-  auto fresh = f.service->Send(Text(alice, long_chat->id, "l0-0"));
+  auto fresh = f.service->Send(test::TextMessage(alice, long_chat->id, "l0-0"));
   REQUIRE_OK(fresh);
   CHECK_FALSE(fresh->duplicate);
   // A send into a day whose partition was dropped makes it again (an old timestamp, e.g. a clock
   // that went back) instead of failing.
   f.clock.Set(1'700'006'400'000 + 3'600'000);
-  REQUIRE_OK(f.service->Send(Text(alice, long_chat->id, "back-in-time")));
+  REQUIRE_OK(f.service->Send(test::TextMessage(alice, long_chat->id, "back-in-time")));
 }
 
 TEST_CASE("a deleted message's text is gone from every row version of its partition once the eraser ran",
@@ -178,9 +162,9 @@ TEST_CASE("a deleted message's text is gone from every row version of its partit
   auto chat = f.service->CreateGroup(alice.user.id, "g", {});
   REQUIRE_OK(chat);
   const std::string secret = "the launch code is 0000";
-  auto sent = f.service->Send(Text(alice, chat->id, "s", secret));
+  auto sent = f.service->Send(test::TextMessage(alice, chat->id, "s", secret));
   REQUIRE_OK(sent);
-  for (int i = 0; i < 5; ++i) REQUIRE_OK(f.service->Send(Text(alice, chat->id, "k" + std::to_string(i), "keep")));
+  for (int i = 0; i < 5; ++i) REQUIRE_OK(f.service->Send(test::TextMessage(alice, chat->id, "k" + std::to_string(i), "keep")));
   const std::string partition = Count(cluster, f.database,
                                       "SELECT tableoid::regclass::text FROM messages WHERE chat_id = " +
                                           std::to_string(chat->id) + " AND seq = " + std::to_string(sent->message.seq));
@@ -230,37 +214,37 @@ TEST_CASE("two stores on one database answer each other's resends with the origi
   REQUIRE_OK(chat);
 
   // Sent here; resent through the other store, which never saw it: the original, once.
-  auto sent = f.service->Send(Text(alice, chat->id, "m1", "first"));
+  auto sent = f.service->Send(test::TextMessage(alice, chat->id, "m1", "first"));
   REQUIRE_OK(sent);
-  auto resent = other->Send(Text(alice, chat->id, "m1", "first again"));
+  auto resent = other->Send(test::TextMessage(alice, chat->id, "m1", "first again"));
   REQUIRE_OK(resent);
   CHECK(resent->duplicate);
   CHECK(resent->message.seq == sent->message.seq);
   CHECK(resent->message.id == sent->message.id);
   CHECK(resent->message.body == "first");
   // The seq the resend was given in memory there was given back: the next entry takes it.
-  auto fresh = other->Send(Text(alice, chat->id, "m2"));
+  auto fresh = other->Send(test::TextMessage(alice, chat->id, "m2"));
   REQUIRE_OK(fresh);
   CHECK_FALSE(fresh->duplicate);
   CHECK(fresh->message.seq == sent->message.seq + 1);
   // In another chat: refused, as any reuse of a client id there.
   auto chat2 = f.service->CreateGroup(alice.user.id, "g2", {});
   REQUIRE_OK(chat2);
-  CHECK_CODE(other->Send(Text(alice, chat2->id, "m1")), StatusCode::kInvalidArgument);
+  CHECK_CODE(other->Send(test::TextMessage(alice, chat2->id, "m1")), StatusCode::kInvalidArgument);
   // Known here: the stored message as it is now, not as it was sent.
   REQUIRE_OK(f.service->DeleteMessage(alice.user.id, alice.device.id, chat->id, sent->message.seq));
-  auto after_delete = f.service->Send(Text(alice, chat->id, "m1", "first"));
+  auto after_delete = f.service->Send(test::TextMessage(alice, chat->id, "m1", "first"));
   REQUIRE_OK(after_delete);
   CHECK(after_delete->duplicate);
   CHECK(after_delete->message.deleted);
   CHECK(after_delete->message.body.empty());
 
   // Carol added through this store: the other store's members are older, and its check asks again.
-  REQUIRE_OK(other->Send(Text(alice, chat->id, "warm")));  // The other store holds the chat's members.
+  REQUIRE_OK(other->Send(test::TextMessage(alice, chat->id, "warm")));  // The other store holds the chat's members.
   ParticipantChange add;
   add.add.push_back(carol.user.id);
   REQUIRE_OK(f.service->ModifyParticipants(alice.user.id, chat->id, add));
-  auto by_carol = other->Send(Text(carol, chat->id, "c1"));
+  auto by_carol = other->Send(test::TextMessage(carol, chat->id, "c1"));
   REQUIRE_OK(by_carol);
   // Removed through this store: the other store still lists her, but the entry is checked where it
   // is written, under the chat row's lock, against the members there.
@@ -269,17 +253,17 @@ TEST_CASE("two stores on one database answer each other's resends with the origi
   REQUIRE_OK(f.service->ModifyParticipants(alice.user.id, chat->id, remove));
   auto head = f.store->Head(chat->id);
   REQUIRE_OK(head);
-  CHECK_CODE(other->Send(Text(carol, chat->id, "c2")), StatusCode::kPermissionDenied);
+  CHECK_CODE(other->Send(test::TextMessage(carol, chat->id, "c2")), StatusCode::kPermissionDenied);
   auto head_after = f.store->Head(chat->id);
   REQUIRE_OK(head_after);
   CHECK(*head_after == *head);
   // Her resend of what she sent as a member still gets its original, through either store.
-  auto carol_resent = other->Send(Text(carol, chat->id, "c1"));
+  auto carol_resent = other->Send(test::TextMessage(carol, chat->id, "c1"));
   REQUIRE_OK(carol_resent);
   CHECK(carol_resent->duplicate);
   CHECK(carol_resent->message.seq == by_carol->message.seq);
   auto third = open_other();
-  auto carol_third = third->Send(Text(carol, chat->id, "c1"));
+  auto carol_third = third->Send(test::TextMessage(carol, chat->id, "c1"));
   REQUIRE_OK(carol_third);
   CHECK(carol_third->duplicate);
   CHECK(carol_third->message.seq == by_carol->message.seq);
@@ -306,13 +290,13 @@ TEST_CASE("while the database is down calls fail as unavailable with a retry hin
   auto chat = (*service)->CreateGroup(alice->user.id, "g", {});
   REQUIRE_OK(chat);
   std::vector<AppendResult> acked;
-  auto first = (*service)->Send(Text(*alice, chat->id, "before"));
+  auto first = (*service)->Send(test::TextMessage(*alice, chat->id, "before"));
   REQUIRE_OK(first);
   acked.push_back(*first);
 
   cluster.Stop();
   // Sends and reads fail fast and retryably; nothing crashes.
-  auto during = (*service)->Send(Text(*alice, chat->id, "during"));
+  auto during = (*service)->Send(test::TextMessage(*alice, chat->id, "during"));
   CHECK_CODE(during, StatusCode::kUnavailable);
   CHECK(during.status().retry_after_ms() > 0);
   CHECK_CODE(store->GetChat(chat->id), StatusCode::kUnavailable);
@@ -323,12 +307,12 @@ TEST_CASE("while the database is down calls fail as unavailable with a retry hin
   // The same client id again: stored once, whatever the failed attempt did.
   Result<AppendResult> retried = Status::Unavailable("");
   CHECK(Eventually([&] {
-    retried = (*service)->Send(Text(*alice, chat->id, "during"));
+    retried = (*service)->Send(test::TextMessage(*alice, chat->id, "during"));
     return retried.ok();
   }));
   REQUIRE_OK(retried);
   acked.push_back(*retried);
-  auto after = (*service)->Send(Text(*alice, chat->id, "after"));
+  auto after = (*service)->Send(test::TextMessage(*alice, chat->id, "after"));
   REQUIRE_OK(after);
   acked.push_back(*after);
   auto log = store->ReadMessages(chat->id, 0, 100);

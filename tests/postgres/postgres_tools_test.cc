@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "libchat/plugins/postgres_store.h"
 #include "migrate_support.h"
 #include "pg_cluster.h"
+#include "test_support.h"
 
 using namespace chat;
 using namespace std::chrono_literals;
@@ -62,15 +64,8 @@ nlohmann::json LastJsonLine(const std::string& text) {
   return nlohmann::json::parse(text.substr(start == std::string::npos ? 0 : start + 1, end + 1));
 }
 
-template <typename F>
-bool Eventually(F ready, std::chrono::milliseconds timeout = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!ready()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
-}
+// PostgreSQL's state changes (a restarted server, a vacuum) take seconds: poll for up to 20 s.
+bool Eventually(const std::function<bool()>& ready) { return test::Eventually(ready, 20s, 50ms); }
 
 }  // namespace
 

@@ -77,13 +77,5 @@ std::size_t RecordingGateway::WaitForRequests(std::size_t n, std::chrono::millis
   return requests_.size();
 }
 
-bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds deadline) {
-  auto until = std::chrono::steady_clock::now() + deadline;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= until) return condition();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
 
 }  // namespace chat::test

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "test_support.h"  // Eventually
+
 #include <nlohmann/json.hpp>
 
 namespace chat::test {
@@ -73,8 +75,5 @@ class RecordingGateway {
   Responder responder_;
 };
 
-// Polls `condition` until it holds or the deadline passes; returns its last value. For states that
-// another thread reaches (a sender's answer), without fixed sleeps.
-bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds deadline = std::chrono::seconds(10));
 
 }  // namespace chat::test

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 namespace chat::test {
 namespace {
@@ -51,6 +52,16 @@ void WriteFile(const std::filesystem::path& path, std::string_view content) {
   out << content;
   out.close();
   REQUIRE(out.good());
+}
+
+bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds poll) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= until) return condition();
+    std::this_thread::sleep_for(poll);
+  }
+  return true;
 }
 
 SendRequest TextMessage(const Session& s, ChatId chat, const std::string& client_id, const std::string& body) {

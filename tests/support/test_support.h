@@ -3,7 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,6 +59,11 @@ class TempDir {
 std::string ReadFile(const std::filesystem::path& path);
 // Writes `content` to `path`, replacing it. REQUIREs success.
 void WriteFile(const std::filesystem::path& path, std::string_view content);
+
+// Polls `condition` every `poll` until it holds or `timeout` passes; returns its last value. For states
+// another thread or process reaches (a sender's answer, a server's readiness), without fixed sleeps.
+bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                std::chrono::milliseconds poll = std::chrono::milliseconds(2));
 
 // A text message from the device of `s` (builders for the requests tests send most).
 SendRequest TextMessage(const Session& s, ChatId chat, const std::string& client_id, const std::string& body = "hi");
