@@ -224,46 +224,36 @@ void Router::Send(const Event& event) {
 
 bool Router::Add(UserId user, DeviceId device, const std::shared_ptr<Peer>& peer) {
   MutexLock lock(&mu_);
-  auto& list = sessions_[user];
-  const bool first = list.empty();
-  list.push_back(Entry{device, peer.get(), peer});
-  ++session_count_;
+  const bool first = sessions_.find(user) == sessions_.end();
+  sessions_.emplace(user, Entry{device, peer.get(), peer});
   return first;
 }
 
 bool Router::Remove(UserId user, const Peer* peer) {
   MutexLock lock(&mu_);
-  auto it = sessions_.find(user);
-  if (it == sessions_.end()) return false;
-  auto& list = it->second;
-  auto e = std::find_if(list.begin(), list.end(), [peer](const Entry& x) { return x.key == peer; });
-  if (e == list.end()) return false;
-  list.erase(e);
-  --session_count_;
-  if (!list.empty()) return false;
-  sessions_.erase(it);
-  return true;
+  auto [begin, end] = sessions_.equal_range(user);
+  auto e = std::find_if(begin, end, [peer](const auto& x) { return x.second.key == peer; });
+  if (e == end) return false;
+  sessions_.erase(e);
+  return sessions_.find(user) == sessions_.end();
 }
 
 bool Router::IsOnline(UserId user) const {
   MutexLock lock(&mu_);
-  return sessions_.count(user) != 0;
+  return sessions_.find(user) != sessions_.end();
 }
 
 bool Router::IsDeviceLive(UserId user, DeviceId device) const {
   MutexLock lock(&mu_);
-  auto it = sessions_.find(user);
-  if (it == sessions_.end()) return false;
-  return std::any_of(it->second.begin(), it->second.end(), [device](const Entry& e) { return e.device == device; });
+  auto [begin, end] = sessions_.equal_range(user);
+  return std::any_of(begin, end, [device](const auto& e) { return e.second.device == device; });
 }
 
 std::vector<std::pair<UserId, DeviceId>> Router::LiveDevices() const {
   std::vector<std::pair<UserId, DeviceId>> out;
   MutexLock lock(&mu_);
-  out.reserve(session_count_);
-  for (const auto& [user, list] : sessions_) {
-    for (const Entry& e : list) out.emplace_back(user, e.device);
-  }
+  out.reserve(sessions_.size());
+  for (const auto& [user, e] : sessions_) out.emplace_back(user, e.device);
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
@@ -271,7 +261,7 @@ std::vector<std::pair<UserId, DeviceId>> Router::LiveDevices() const {
 
 std::size_t Router::SessionCount() const {
   MutexLock lock(&mu_);
-  return session_count_;
+  return sessions_.size();
 }
 
 void Router::Deliver(std::vector<UserId> users, DeviceId exclude, DeviceId only, const OutFrame& frame) {
@@ -284,9 +274,9 @@ void Router::Deliver(std::vector<UserId> users, DeviceId exclude, DeviceId only,
     // lane, which must never happen while other threads wait for this map.
     MutexLock lock(&mu_);
     for (UserId u : users) {
-      auto it = sessions_.find(u);
-      if (it == sessions_.end()) continue;
-      for (const Entry& e : it->second) {
+      auto [begin, end] = sessions_.equal_range(u);
+      for (auto it = begin; it != end; ++it) {
+        const Entry& e = it->second;
         if (exclude != 0 && e.device == exclude) continue;
         if (only != 0 && e.device != only) continue;
         targets.push_back(e.peer);
@@ -317,12 +307,10 @@ void Router::Revoke(UserId user, DeviceId device, const std::string& keep_token_
   std::vector<std::weak_ptr<Peer>> targets;
   {
     MutexLock lock(&mu_);
-    auto it = sessions_.find(user);
-    if (it != sessions_.end()) {
-      for (const Entry& e : it->second) {
-        // Device 0: every session of the user (e.g. the account was disabled).
-        if (device == 0 || e.device == device) targets.push_back(e.peer);
-      }
+    auto [begin, end] = sessions_.equal_range(user);
+    for (auto it = begin; it != end; ++it) {
+      // Device 0: every session of the user (e.g. the account was disabled).
+      if (device == 0 || it->second.device == device) targets.push_back(it->second.peer);
     }
   }
   for (auto& w : targets) {

@@ -146,8 +146,10 @@ class Router {
   const Logger& log_;
   ReceiptCoalescer receipts_;
   mutable Mutex mu_;
-  std::unordered_map<UserId, std::vector<Entry>> sessions_ GUARDED_BY(mu_);
-  std::size_t session_count_ GUARDED_BY(mu_) = 0;
+  // One node per live session, under its user's key: most users have one session, and a map of
+  // vectors cost each of them a vector's allocation besides the node (issue 17: memory per idle
+  // connection).
+  std::unordered_multimap<UserId, Entry> sessions_ GUARDED_BY(mu_);
 
   // Events between the bus handler and the fan-out thread.
   Mutex queue_mu_;

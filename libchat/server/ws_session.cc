@@ -302,18 +302,16 @@ void WsSession::HandlePing(const Request& request) {
 
 void WsSession::Submit(Request request, const CommandSpec* spec) {
   Json id = request.id;
+  Caller caller{caller_.user, caller_.device, remote_, std::chrono::steady_clock::now()};
   // The service will publish this device's revocation when the command succeeds; the outcome, not
   // the revocation, then decides what happens to this connection (SessionAuth).
-  own_change_ = ChangesOwnCredentials(request, caller_);
+  own_change_ = ChangesOwnCredentials(request, caller);
   if (own_change_) auth_.BeginOwnChange();
   busy_ = true;
   // Password commands wait for one of the few hash workers; a flood of them (register, wrong
   // passwords) then delays only its own kind, never the commands of signed-in users.
-  const bool hashes = HashesPassword(request, caller_);
+  const bool hashes = HashesPassword(request, caller);
   WorkerPool& pool = hashes ? state_->hash_workers : state_->workers;
-  Caller caller = caller_;
-  caller.remote = remote_;
-  caller.received = std::chrono::steady_clock::now();
   auto self = this->shared_from_this();
   const bool queued =
       pool.TrySubmit([self, spec, caller = std::move(caller), request = std::move(request)]() mutable {
@@ -426,7 +424,7 @@ void WsSession::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std:
     }
     case SessionEffect::kLoggedOut:
       Unregister();
-      caller_ = Caller{};
+      caller_ = SignedIn{};
       break;
   }
   Enqueue(OutFrame{std::move(frame), 0, false});
@@ -605,11 +603,11 @@ void WsSession::OnWrite(beast::error_code ec, std::size_t) {
 
 // ---- Closing ----
 
-void WsSession::StartClose(std::uint16_t code, std::string reason, bool flush) {
+void WsSession::StartClose(std::uint16_t code, const char* reason, bool flush) {
   if (closing_ || finished_) return;
   closing_ = true;
   close_code_ = code;
-  close_why_ = std::move(reason);
+  close_why_ = reason;
   if (!open_) {
     // Still in the upgrade: there is no WebSocket to close politely.
     CloseSocket();
@@ -633,7 +631,7 @@ void WsSession::DoClose() {
 
 void WsSession::OnClose(beast::error_code ec) {
   if (ec && !IsDisconnect(ec)) state_->log.Debug("ws ", id_, ": close: ", ec.message());
-  Finish(close_why_.c_str());
+  Finish(close_why_);
 }
 
 void WsSession::Fail(beast::error_code ec, const char* what) {

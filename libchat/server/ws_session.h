@@ -111,7 +111,7 @@ class WsSession final : public Peer, public TimerWheel::Node, public std::enable
 
   // Begins the close handshake with `code`. `flush`: send what is queued first (e.g. the error that
   // explains the close); otherwise queued frames are dropped (the client resyncs).
-  void StartClose(std::uint16_t code, std::string reason, bool flush);
+  void StartClose(std::uint16_t code, const char* reason, bool flush);
   void DoClose();
   void OnClose(beast::error_code ec);
   void Fail(beast::error_code ec, const char* what);
@@ -157,8 +157,14 @@ class WsSession final : public Peer, public TimerWheel::Node, public std::enable
   std::chrono::steady_clock::time_point idle_due_{};   // The next idle tick.
   std::chrono::steady_clock::time_point write_due_{};  // The write in flight times out (writing_).
   std::uint16_t close_code_ = 0;
-  std::string close_why_;
-  Caller caller_;
+  const char* close_why_ = "";  // A literal: StartClose's reason.
+  // Who the connection acts for once signed in (0 before). Not a Caller, whose `remote` (remote_,
+  // filled in per command) would be 32 more bytes for every connection.
+  struct SignedIn {
+    UserId user = 0;
+    DeviceId device = 0;
+  };
+  SignedIn caller_;
   std::chrono::steady_clock::time_point last_touch_{};
   // Any thread: revocations (router) and the lane (before each command). Holds the session's token
   // (hashed), once.

@@ -237,11 +237,12 @@ Status KvStore::RemoveDeviceInto(const Device& d, TimeMs now, KvBatch* b) {
 
 void KvStore::PutDevice(const Device& d, const Device* old, KvBatch* b) {
   b->Put(keys::Device(d.id), EncodeDevice(d));
-  b->Put(keys::UserDevice(d.user, d.id), "");
+  if (old == nullptr || old->user != d.user || old->id != d.id) b->Put(keys::UserDevice(d.user, d.id), "");
+  const bool same_token = old != nullptr && old->token_hash == d.token_hash && old->id == d.id;
   if (old != nullptr && old->token_hash != d.token_hash && !old->token_hash.empty()) {
     b->Delete(keys::DeviceToken(old->token_hash));
   }
-  if (!d.token_hash.empty()) {
+  if (!d.token_hash.empty() && !same_token) {
     std::string v;
     keys::AppendBE(&v, d.id);
     b->Put(keys::DeviceToken(d.token_hash), v);

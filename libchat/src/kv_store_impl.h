@@ -220,6 +220,10 @@ class KvStore final : public Store {
 
   // ---- accounts helpers
   Mutex& StripeFor(std::uint64_t h) { return stripes_[h % stripes_.size()]; }
+  // Writes device `d` and its indexes to `b`. `old`: the stored record it replaces (same id and user,
+  // read under the user's stripe), whose index entries that stay the same are not written again: a
+  // last-seen touch on every sign-in writes the record alone, not the user's device list and the
+  // token index too (bytes in the WAL and the memtable for each one).
   void PutDevice(const Device& d, const Device* old, KvBatch* b);
   // Adds the removal of device `d` (record, indexes, the cursors visible in the engine) to `b`, and a
   // marker that lets the retention sweep erase cursors written for it after this scan.

@@ -26,6 +26,8 @@ class ModerationCache {
   void InvalidateBlocks(UserId user);
 
  private:
+  // Null: the user blocks nobody, which is most users (every user who comes online is looked up,
+  // for the presence announcement), so that an empty list costs them no set of their own.
   using BlockSet = std::shared_ptr<const std::unordered_set<UserId>>;
   // More lists than this and the cache starts over: memory stays bounded however many users send.
   static constexpr std::size_t kMaxCachedLists = 100000;

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "libchat/kv.h"
 
@@ -32,6 +34,11 @@ class FaultyEngine final : public KvEngine {
   }
   // Writes that have begun blocking on the hold.
   int blocked() const { return blocked_; }
+  // The keys the last write put or deleted, in order.
+  std::vector<std::string> last_keys() const {
+    std::lock_guard lock(hold_mu_);
+    return last_keys_;
+  }
 
   Result<std::string> Get(std::string_view key) override { return base_->Get(key); }
   Status Write(const KvBatch& batch, bool sync) override {
@@ -41,6 +48,11 @@ class FaultyEngine final : public KvEngine {
         ++blocked_;
         hold_cv_.wait(lock, [this] { return !held_; });
       }
+    }
+    {
+      std::lock_guard lock(hold_mu_);
+      last_keys_.clear();
+      for (const KvBatch::Op& op : batch.ops()) last_keys_.push_back(op.key);
     }
     int n = ++writes_;
     if (fail_from_ > 0 && n >= fail_from_) return Status::Unavailable("injected write failure");
@@ -54,9 +66,10 @@ class FaultyEngine final : public KvEngine {
   std::unique_ptr<KvEngine> base_;
   std::atomic<int> fail_from_{0};
   std::atomic<int> writes_{0};
-  std::mutex hold_mu_;
+  mutable std::mutex hold_mu_;
   std::condition_variable hold_cv_;
   bool held_ = false;
+  std::vector<std::string> last_keys_;  // GUARDED_BY(hold_mu_)
   std::atomic<int> blocked_{0};
 };
 
