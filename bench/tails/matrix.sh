@@ -22,6 +22,8 @@ declare -A PORTS=([base]=9441 [client]=9442 [server]=9443)
 declare -A SNICE=([base]=0 [client]=0 [server]=-10)
 declare -A LNICE=([base]=0 [client]=-10 [server]=-10)
 declare -A PIDS
+# Stop exactly the servers this run started, however it ends.
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done' EXIT
 for v in $VARIANTS; do
   nice -n ${SNICE[$v]} "$CHATD" --data-dir "$OUT/data-$v" \
     --listen 127.0.0.1:${PORTS[$v]} --password-cost minimum --log-level warning --max-connections 10500 \
@@ -45,4 +47,4 @@ for rep in $(seq $REPS); do for rate in $RATES; do for mix in $MIXES; do for loa
   tail -1 "$OUT/$name.out" > "$OUT/$name.json"
   echo "$name $(python3 -c "import json; j=json.load(open('$OUT/$name.json')); print(j['ok'], j['latency_ms']['p99'], j['lost'])" 2>&1)" | tee -a "$OUT/summary.txt"
 done; done; done; done; done
-for v in $VARIANTS; do kill ${PIDS[$v]}; wait ${PIDS[$v]} 2>/dev/null; done
+for v in $VARIANTS; do kill ${PIDS[$v]}; wait ${PIDS[$v]} 2>/dev/null; unset "PIDS[$v]"; done

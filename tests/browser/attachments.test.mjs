@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { deflateSync } from 'node:zlib';
-import { startChatd, launchBrowser, openApp, signUp, createDirect, openChat, until, screenshot, WAIT }
+import { startChatd, launchBrowser, openApp, signUp, createDirect, openChat, send, until, screenshot, WAIT }
   from './lib/harness.mjs';
 
 // A valid 16x16 PNG (solid colour), so that the browser can decode and show it.
@@ -82,6 +82,45 @@ test('a file uploads with a progress bar and downloads intact; an image shows in
     assert.equal(got.length, pdf.length);
     assert.equal(createHash('sha256').update(got).digest('hex'), createHash('sha256').update(pdf).digest('hex'));
     assert.deepEqual([...alice.errors, ...bob.errors].map(String), []);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});
+
+// The bug behind a flaky CI run: a conversation redrawn while an image loaded (here: the next message
+// arriving) rebuilt the image's message as "Loading image…", and when the image came its node looked
+// unchanged (the signature only said "an entry exists"), so it stayed "Loading image…" for good. The
+// download is held back here so that the next message surely comes while it loads; and one failed
+// download is tried again instead of waiting for some other redraw.
+test('an inline image shows even when the conversation is redrawn while it loads, and after a failed download', async () => {
+  const server = await startChatd();
+  const browser = await launchBrowser();
+  try {
+    const [alice, bob] = await Promise.all([openApp(browser, server), openApp(browser, server)]);
+    await signUp(alice.page, 'alice');
+    await signUp(bob.page, 'bob');
+    await createDirect(alice.page, 'bob');
+    await openChat(bob.page, 'Alice');
+
+    let downloads = 0;
+    await bob.page.route('**/v1/attachments/*', async (route) => {
+      downloads += 1;
+      // The first download fails (as a busy server's would); the second is answered late.
+      if (downloads === 1) return route.fulfill({ status: 503, body: 'busy' });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      return route.continue();
+    });
+    await alice.page.getByTestId('file-input').setInputFiles({ name: 'dot.png', mimeType: 'image/png', buffer: png() });
+    await until('the first download failed', () => downloads >= 1);
+    await until('the second download began', () => downloads >= 2);
+    await send(alice.page, 'after the image');
+    await bob.page.locator('[data-testid=message-body]', { hasText: 'after the image' }).waitFor({ timeout: WAIT });
+
+    const img = bob.page.getByTestId('inline-image');
+    await img.waitFor({ timeout: WAIT });
+    await until('the image decoded', () => img.evaluate((el) => el.complete && el.naturalWidth === 16));
+    assert.equal(downloads, 2);
   } finally {
     await browser.close();
     await server.stop();

@@ -10,6 +10,9 @@ import { systemText } from './text.js';
 
 const NEAR_TOP_PX = 80;
 const NEAR_BOTTOM_PX = 60;
+// An inline image is fetched up to this many times before the message says it is unavailable.
+const IMAGE_ATTEMPTS = 4;
+const IMAGE_FAILED = Symbol('image failed');
 
 export class ConversationView {
   constructor(root, engine, calls, { onInfo, onBack }) {
@@ -22,7 +25,8 @@ export class ConversationView {
     this.nodes = new Map();     // key -> {el, sig}
     this.replyTo = null;        // seq
     this.uploads = [];          // {name, fraction, el}
-    this.images = new Map();    // attachment id -> object URL (or a Promise while loading)
+    this.images = new Map();    // attachment id -> object URL, a Promise while loading, or IMAGE_FAILED
+    this.imageFailures = new Map();  // attachment id -> failed loads so far
     this.loadingOlder = false;
     this.openTicks = new Set();
   }
@@ -170,7 +174,7 @@ export class ConversationView {
     const ticks = mine ? JSON.stringify(e.ticks(m.chatId, m.seq)) : '';
     const reply = m.replyTo ? (e.messages.get(m.chatId) || new Map()).get(m.replyTo) : null;
     return [m.seq, m.deleted, m.body, e.userName(m.sender), ticks, this.openTicks.has(m.seq),
-            reply ? `${reply.deleted}${reply.body}` : '', (m.attachments || []).map((a) => this.images.has(a)).join()].join('|');
+            reply ? `${reply.deleted}${reply.body}` : '', (m.attachments || []).map((a) => this.imageState(a)).join()].join('|');
   }
 
   messageEl(c, m) {
@@ -239,12 +243,22 @@ export class ConversationView {
     } }, '↩ ', text.length > 120 ? `${text.slice(0, 120)}…` : text);
   }
 
+  // What a message's node shows of image `id`, as part of its signature: the node must be built again
+  // when the image arrives, also if it was built again while the image was loading.
+  imageState(id) {
+    const v = this.images.get(id);
+    if (v === undefined) return 'none';
+    if (v === IMAGE_FAILED) return 'failed';
+    return typeof v === 'string' ? 'shown' : 'loading';
+  }
+
   attachmentEl(m, id) {
     if (m.kind === 'image') {
       const url = this.images.get(id);
       if (typeof url === 'string') {
         return h('img', { src: url, alt: m.body || 'image', class: 'inline-image', 'data-testid': 'inline-image' });
       }
+      if (url === IMAGE_FAILED) return h('span', { class: 'image-loading', 'data-testid': 'image-failed' }, 'Image unavailable');
       if (!url) this.loadImage(id);
       return h('span', { class: 'image-loading' }, 'Loading image…');
     }
@@ -276,7 +290,16 @@ export class ConversationView {
       this.images.set(id, URL.createObjectURL(blob));
       this.render(false);
     }).catch(() => {
-      this.images.delete(id);
+      // Try again a few times, later each time (the server busy, the network gone for a moment): no
+      // redraw would start the next load, the message's node already shows "Loading image…".
+      const failures = (this.imageFailures.get(id) || 0) + 1;
+      this.imageFailures.set(id, failures);
+      if (failures >= IMAGE_ATTEMPTS) {
+        this.images.set(id, IMAGE_FAILED);
+        this.render(false);
+        return;
+      }
+      setTimeout(() => this.loadImage(id), 500 * 2 ** failures);
     });
     this.images.set(id, p);
   }
