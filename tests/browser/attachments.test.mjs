@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { deflateSync } from 'node:zlib';
-import { startChatd, launchBrowser, openApp, signUp, createDirect, openChat, send, until, screenshot, WAIT }
-  from './lib/harness.mjs';
+import { startChatd, launchBrowser, aliceAndBobInADirectChat, send, until, screenshot, WAIT } from './lib/harness.mjs';
 
 // A valid 16x16 PNG (solid colour), so that the browser can decode and show it.
 function png() {
@@ -44,11 +43,7 @@ test('a file uploads with a progress bar and downloads intact; an image shows in
   const server = await startChatd();
   const browser = await launchBrowser();
   try {
-    const [alice, bob] = await Promise.all([openApp(browser, server), openApp(browser, server)]);
-    await signUp(alice.page, 'alice');
-    await signUp(bob.page, 'bob');
-    await createDirect(alice.page, 'bob');
-    await openChat(bob.page, 'Alice');
+    const [alice, bob] = await aliceAndBobInADirectChat(browser, server);
 
     const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(6 * 1024 * 1024)]);
     // Record the progress bar's values as the page sets them.
@@ -97,11 +92,7 @@ test('an inline image shows even when the conversation is redrawn while it loads
   const server = await startChatd();
   const browser = await launchBrowser();
   try {
-    const [alice, bob] = await Promise.all([openApp(browser, server), openApp(browser, server)]);
-    await signUp(alice.page, 'alice');
-    await signUp(bob.page, 'bob');
-    await createDirect(alice.page, 'bob');
-    await openChat(bob.page, 'Alice');
+    const [alice, bob] = await aliceAndBobInADirectChat(browser, server);
 
     let downloads = 0;
     await bob.page.route('**/v1/attachments/*', async (route) => {

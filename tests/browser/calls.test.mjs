@@ -2,17 +2,13 @@
 // by chatd, and both sides reach "connected"; hanging up ends it on both and leaves a call entry.
 
 import { test } from 'node:test';
-import { startChatd, launchBrowser, openApp, signUp, createDirect, openChat, screenshot, WAIT } from './lib/harness.mjs';
+import { startChatd, launchBrowser, aliceAndBobInADirectChat, screenshot, WAIT } from './lib/harness.mjs';
 
 test('a video call between two pages reaches connected on both sides', async () => {
   const server = await startChatd();
   const browser = await launchBrowser({ media: true });
   try {
-    const [alice, bob] = await Promise.all([openApp(browser, server), openApp(browser, server)]);
-    await signUp(alice.page, 'alice');
-    await signUp(bob.page, 'bob');
-    await createDirect(alice.page, 'bob');
-    await openChat(bob.page, 'Alice');
+    const [alice, bob] = await aliceAndBobInADirectChat(browser, server);
 
     await alice.page.getByTestId('call-video').click();
     await alice.page.getByTestId('call-state').filter({ hasText: 'Ringing' }).waitFor({ timeout: WAIT });

@@ -169,3 +169,13 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: file });
   return file;
 }
+
+/** Alice and bob, signed up in pages of their own, in a direct chat that both have open. */
+export async function aliceAndBobInADirectChat(browser, server) {
+  const [alice, bob] = await Promise.all([openApp(browser, server), openApp(browser, server)]);
+  await signUp(alice.page, 'alice');
+  await signUp(bob.page, 'bob');
+  await createDirect(alice.page, 'bob');
+  await openChat(bob.page, 'Alice');
+  return [alice, bob];
+}
