@@ -340,7 +340,7 @@ TEST_CASE("a chat's last message, acknowledged by a node whose NATS server then 
   // kLossRecheck): past that, only the bus can bring it the next message.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
 
-  nats.Freeze(1);  // Node B's server reads nothing more: what B publishes stays in its socket.
+  REQUIRE(nats.Freeze(1));  // Node B's server reads nothing more: what B publishes stays in its socket.
   auto last = alice.client->SendMessage(chat->id, "t2", "the last");
   REQUIRE_OK(last);  // Committed and acknowledged by node B.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));

@@ -254,7 +254,7 @@ TEST_CASE("nats bus: the last entry a node published into a server that then die
   }
   REQUIRE(sb.size() >= 1);
 
-  nats.Freeze(1);
+  REQUIRE(nats.Freeze(1));
   a->Publish(entry(2));
   // Written to server 1's socket, which reads nothing now (late copies of entry 1 may still come).
   CHECK_FALSE(sb.WaitForSeq(2, 300ms));

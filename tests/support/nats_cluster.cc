@@ -45,6 +45,25 @@ bool Gone(pid_t pid) {
   return gone;
 }
 
+// Whether every thread of `pid` is stopped (state T in /proc/PID/task/TID/stat). SIGSTOP is only
+// queued when kill() returns: each thread stops on its next way back to user space, and one running on
+// the other core may read a socket in between.
+bool AllThreadsStopped(pid_t pid) {
+  std::error_code ec;
+  bool any = false;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;  // The thread exited meanwhile.
+    const std::size_t close = line.rfind(')');
+    if (close == std::string::npos || close + 2 >= line.size()) return false;
+    const char state = line[close + 2];
+    if (state != 'T' && state != 't') return false;
+    any = true;
+  }
+  return !ec && any;
+}
+
 bool WaitGone(pid_t pid, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!Gone(pid)) {
@@ -213,9 +232,21 @@ void NatsCluster::Kill9(int i) {
   n.pid = -1;
 }
 
-void NatsCluster::Freeze(int i) {
+bool NatsCluster::Freeze(int i) {
   Node& n = nodes_[static_cast<std::size_t>(i)];
-  if (n.pid > 0 && !Gone(n.pid) && IsNatsServer(n.pid)) ::kill(n.pid, SIGSTOP);
+  if (n.pid <= 0 || Gone(n.pid) || !IsNatsServer(n.pid)) return false;
+  ::kill(n.pid, SIGSTOP);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!AllThreadsStopped(n.pid)) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+bool NatsCluster::Frozen(int i) const {
+  const Node& n = nodes_[static_cast<std::size_t>(i)];
+  return n.pid > 0 && AllThreadsStopped(n.pid);
 }
 
 Status NatsCluster::Restart(int i) {

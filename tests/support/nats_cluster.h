@@ -50,8 +50,11 @@ class NatsCluster {
   void Kill9(int i);
   // SIGSTOP of server i (after checking /proc/PID/comm): it reads nothing more, so what its clients
   // write stays unread in its sockets (and dies with it on a Kill9). Its clients notice nothing until
-  // their pings go unanswered.
-  void Freeze(int i);
+  // their pings go unanswered. Returns once every thread of the server has stopped (true), or false
+  // if it did not within 10 s or is not running.
+  [[nodiscard]] bool Freeze(int i);
+  // Whether every thread of server i is stopped now.
+  bool Frozen(int i) const;
   // Starts server i again on the same ports and waits until its routes are back.
   Status Restart(int i);
 
