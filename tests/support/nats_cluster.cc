@@ -31,48 +31,6 @@ std::string ServerBinary() {
 
 bool IsNatsServer(pid_t pid) { return ProcessName(pid).rfind("nats-server", 0) == 0; }
 
-// Gone: no longer in /proc, or a zombie (reaped here when it is our child; else its parent reaps it).
-bool Gone(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  bool gone = !std::getline(stat, line);
-  if (!gone) {
-    const std::size_t close = line.rfind(')');
-    gone = close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
-  }
-  // A zombie leader whose other threads still exit cannot be reaped yet (waitpid says 0): not gone.
-  if (gone && ::waitpid(pid, nullptr, WNOHANG) == 0) return false;
-  return gone;
-}
-
-// Whether every thread of `pid` is stopped (state T in /proc/PID/task/TID/stat). SIGSTOP is only
-// queued when kill() returns: each thread stops on its next way back to user space, and one running on
-// the other core may read a socket in between.
-bool AllThreadsStopped(pid_t pid) {
-  std::error_code ec;
-  bool any = false;
-  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    std::ifstream stat(task.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;  // The thread exited meanwhile.
-    const std::size_t close = line.rfind(')');
-    if (close == std::string::npos || close + 2 >= line.size()) return false;
-    const char state = line[close + 2];
-    if (state != 'T' && state != 't') return false;
-    any = true;
-  }
-  return !ec && any;
-}
-
-bool WaitGone(pid_t pid, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!Gone(pid)) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
-
 // GET `path` from 127.0.0.1:port; the whole answer, or "" if nothing answers.
 std::string HttpGet(int port, const std::string& path) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -188,7 +146,7 @@ Status NatsCluster::StartNode(int i) {
     n.pid = child;
     // Ready when its monitoring endpoint answers; a port taken meanwhile makes it exit at once.
     const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline && !Gone(n.pid)) {
+    while (std::chrono::steady_clock::now() < deadline && !ProcessGone(n.pid)) {
       if (!HttpGet(n.http_port, "/varz").empty()) return Status::Ok();
       std::this_thread::sleep_for(10ms);
     }
@@ -212,11 +170,11 @@ Status NatsCluster::WaitRouted(int i) const {
 void NatsCluster::Stop(int i) {
   Node& n = nodes_[static_cast<std::size_t>(i)];
   if (n.pid <= 0) return;
-  if (!Gone(n.pid) && IsNatsServer(n.pid)) {
+  if (!ProcessGone(n.pid) && IsNatsServer(n.pid)) {
     ::kill(n.pid, SIGTERM);
-    if (!WaitGone(n.pid, 10s) && IsNatsServer(n.pid)) {
+    if (!WaitProcessGone(n.pid, 10s) && IsNatsServer(n.pid)) {
       ::kill(n.pid, SIGKILL);
-      WaitGone(n.pid, 10s);
+      WaitProcessGone(n.pid, 10s);
     }
   }
   n.pid = -1;
@@ -225,16 +183,16 @@ void NatsCluster::Stop(int i) {
 void NatsCluster::Kill9(int i) {
   Node& n = nodes_[static_cast<std::size_t>(i)];
   if (n.pid <= 0) return;
-  if (!Gone(n.pid) && IsNatsServer(n.pid)) {
+  if (!ProcessGone(n.pid) && IsNatsServer(n.pid)) {
     ::kill(n.pid, SIGKILL);
-    WaitGone(n.pid, 10s);
+    WaitProcessGone(n.pid, 10s);
   }
   n.pid = -1;
 }
 
 bool NatsCluster::Freeze(int i) {
   Node& n = nodes_[static_cast<std::size_t>(i)];
-  if (n.pid <= 0 || Gone(n.pid) || !IsNatsServer(n.pid)) return false;
+  if (n.pid <= 0 || ProcessGone(n.pid) || !IsNatsServer(n.pid)) return false;
   ::kill(n.pid, SIGSTOP);
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (!AllThreadsStopped(n.pid)) {

@@ -81,8 +81,6 @@ int Run(const std::vector<std::string>& argv, const std::string& log) {
 
 bool IsPostgres(pid_t pid) { return ProcessName(pid).rfind("postgres", 0) == 0; }
 
-bool Alive(pid_t pid) { return fs::exists("/proc/" + std::to_string(pid)); }
-
 // The server processes whose parent is `pid` (backends, walsender, checkpointer, ...).
 std::vector<pid_t> ChildrenOf(pid_t pid) {
   std::vector<pid_t> out;
@@ -102,15 +100,6 @@ std::vector<pid_t> ChildrenOf(pid_t pid) {
     if (ppid == pid) out.push_back(static_cast<pid_t>(std::stol(name)));
   }
   return out;
-}
-
-bool WaitGone(pid_t pid, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (Alive(pid)) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
 }
 
 Status Chown(const std::string& path) {
@@ -213,26 +202,26 @@ PgCluster::~PgCluster() {
 
 void PgCluster::Stop() {
   if (pid_ <= 0) return;
-  if (Alive(pid_) && IsPostgres(pid_)) {
+  if (!ProcessGone(pid_) && IsPostgres(pid_)) {
     ::kill(pid_, SIGINT);  // Fast shutdown: sessions are ended, nothing waits for clients.
-    if (!WaitGone(pid_, 30s) && IsPostgres(pid_)) {
+    if (!WaitProcessGone(pid_, 30s) && IsPostgres(pid_)) {
       ::kill(pid_, SIGKILL);
-      WaitGone(pid_, 10s);
+      WaitProcessGone(pid_, 10s);
     }
   }
   pid_ = -1;
 }
 
 void PgCluster::Kill9() {
-  if (pid_ <= 0 || !Alive(pid_) || !IsPostgres(pid_)) return;
+  if (pid_ <= 0 || ProcessGone(pid_) || !IsPostgres(pid_)) return;
   const std::vector<pid_t> children = ChildrenOf(pid_);
   ::kill(pid_, SIGKILL);
   // As in a machine crash, the whole server goes at once: its backends too, not on their own time.
   for (pid_t child : children) {
     if (IsPostgres(child)) ::kill(child, SIGKILL);
   }
-  WaitGone(pid_, 10s);
-  for (pid_t child : children) WaitGone(child, 10s);
+  WaitProcessGone(pid_, 10s);
+  for (pid_t child : children) WaitProcessGone(child, 10s);
   pid_ = -1;
 }
 
