@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include "libchat/bus.h"
+#include "crypto.h"
 #include "libchat/clock.h"
 #include "mutex.h"
 #include "router.h"
@@ -62,16 +63,6 @@ class LocalLiveRegistry final : public LiveRegistry {
 
 // ---- Several nodes ----
 
-std::string Hex(const std::string& s) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
-  }
-  return out;
-}
-
 std::string UserKey(UserId user) { return "u." + std::to_string(user); }
 
 // "NODE DEVICE\n" lines, sorted; malformed lines are skipped (never written by this code).
@@ -107,7 +98,7 @@ class ClusterLiveRegistry final : public LiveRegistry {
         options_(std::move(options)),
         log_(log),
         transition_(std::move(transition)),
-        heartbeat_key_("n." + Hex(options_.node)) {}
+        heartbeat_key_("n." + detail::HexEncode(options_.node)) {}
 
   ~ClusterLiveRegistry() override { Close(); }
 
@@ -329,7 +320,7 @@ class ClusterLiveRegistry final : public LiveRegistry {
       for (const auto& [user, devices] : mirror_) {
         std::set<std::string> dead;
         for (const DeviceAt& d : devices) {
-          if (d.node != options_.node && alive.count("n." + Hex(d.node)) == 0) dead.insert(d.node);
+          if (d.node != options_.node && alive.count("n." + detail::HexEncode(d.node)) == 0) dead.insert(d.node);
         }
         for (const std::string& n : dead) ops.push_back(Op{user, 0, n});
       }

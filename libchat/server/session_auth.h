@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "crypto.h"
 #include "mutex.h"
 
 namespace chat::detail {
@@ -49,13 +50,7 @@ class TokenHash {
   // The hash as it was set.
   std::string str() const {
     if (!compact_) return other_ != nullptr ? *other_ : std::string();
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out(2 * raw_.size(), '\0');
-    for (std::size_t i = 0; i < raw_.size(); ++i) {
-      out[2 * i] = kHex[raw_[i] >> 4];
-      out[2 * i + 1] = kHex[raw_[i] & 0xf];
-    }
-    return out;
+    return HexEncode(std::string_view(reinterpret_cast<const char*>(raw_.data()), raw_.size()));
   }
 
   bool operator==(std::string_view other) const {

@@ -22,6 +22,10 @@ std::string ToHex(const unsigned char* data, std::size_t n) {
 
 }  // namespace
 
+std::string HexEncode(std::string_view bytes) {
+  return ToHex(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+}
+
 Result<std::string> HashPassword(std::string_view password, PasswordCost cost) {
   EnsureSodium();
   unsigned long long ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;

@@ -19,6 +19,8 @@ std::string RandomHex(std::size_t bytes);
 std::string NewToken();
 // BLAKE2b-256 of a token, hex: what is stored instead of the token.
 std::string HashToken(std::string_view token);
+// `bytes` as lower-case hex (libsodium's constant-time encoder).
+std::string HexEncode(std::string_view bytes);
 // SHA-256 as lower-case hex.
 std::string Sha256Hex(std::string_view data);
 

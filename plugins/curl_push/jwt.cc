@@ -11,6 +11,8 @@
 #include <sstream>
 #include <vector>
 
+#include "crypto.h"
+
 namespace chat::curl_push {
 
 struct SigningKey::Key {
@@ -114,13 +116,7 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data) {
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
        data.size(), mac, &len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += kHex[mac[i] >> 4];
-    out += kHex[mac[i] & 15];
-  }
-  return out;
+  return detail::HexEncode(std::string_view(reinterpret_cast<const char*>(mac), len));
 }
 
 Result<std::string> ReadSmallFile(const std::string& path, std::string_view what) {
