@@ -16,8 +16,6 @@ Bus& ChatService::bus() { return *bus_; }
 
 namespace detail {
 
-Status NotMember(ChatId chat) { return Status::PermissionDenied("not a member of chat " + std::to_string(chat)); }
-
 ChatServiceImpl::ChatServiceImpl(ServiceOptions options, std::shared_ptr<Store> store, std::shared_ptr<Bus> bus,
                                  std::shared_ptr<BlobStore> blobs)
     : ChatService(std::move(options), std::move(store), std::move(bus)),

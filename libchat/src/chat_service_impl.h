@@ -23,6 +23,7 @@
 
 #include "access_cache.h"
 #include "attachments.h"
+#include "denials.h"
 #include "libchat/service.h"
 #include "login_throttle.h"
 #include "moderation.h"
@@ -32,8 +33,6 @@
 #include "typing_gate.h"
 
 namespace chat::detail {
-
-Status NotMember(ChatId chat);
 
 class ChatServiceImpl final : public ChatService {
  public:

@@ -3,14 +3,12 @@
 namespace chat::detail {
 namespace {
 
-constexpr std::uint8_t kFormatV1 = 1;
-
-Status Corrupt(const char* what) { return Status::Corruption(std::string("undecodable ") + what + " record"); }
-
 // Checks the format byte; the record decoders below read the fields in the order the encoders wrote them.
 bool StartV1(Reader& r) { return r.Byte() == kFormatV1 && !r.failed(); }
 
 }  // namespace
+
+Status CorruptRecord(const char* what) { return Status::Corruption(std::string("undecodable ") + what + " record"); }
 
 void Writer::U64(std::uint64_t v) {
   while (v >= 0x80) {
@@ -77,7 +75,7 @@ std::string EncodeUser(const User& u) {
 Result<User> DecodeUser(std::string_view in) {
   Reader r(in);
   User u;
-  if (!StartV1(r)) return Corrupt("user");
+  if (!StartV1(r)) return CorruptRecord("user");
   u.id = r.U64();
   u.username = r.Str();
   u.display_name = r.Str();
@@ -87,7 +85,7 @@ Result<User> DecodeUser(std::string_view in) {
   u.created_at = r.I64();
   u.disabled = r.Byte() != 0;
   u.last_seen_visibility = static_cast<LastSeenVisibility>(r.Byte());
-  if (r.failed()) return Corrupt("user");
+  if (r.failed()) return CorruptRecord("user");
   return u;
 }
 
@@ -107,7 +105,7 @@ std::string EncodeInvite(const Invite& i) {
 Result<Invite> DecodeInvite(std::string_view in) {
   Reader r(in);
   Invite i;
-  if (!StartV1(r)) return Corrupt("invite");
+  if (!StartV1(r)) return CorruptRecord("invite");
   i.id = r.Str();
   i.code_hash = r.Str();
   i.created_at = r.I64();
@@ -115,7 +113,7 @@ Result<Invite> DecodeInvite(std::string_view in) {
   const std::uint64_t max_uses = r.U64();
   const std::uint64_t uses = r.U64();
   i.note = r.Str();
-  if (r.failed() || max_uses > 0xffffffffu || uses > 0xffffffffu) return Corrupt("invite");
+  if (r.failed() || max_uses > 0xffffffffu || uses > 0xffffffffu) return CorruptRecord("invite");
   i.max_uses = static_cast<std::uint32_t>(max_uses);
   i.uses = static_cast<std::uint32_t>(uses);
   return i;
@@ -133,11 +131,11 @@ std::string EncodeBan(const UserBan& b) {
 Result<UserBan> DecodeBan(std::string_view in) {
   Reader r(in);
   UserBan b;
-  if (!StartV1(r)) return Corrupt("ban");
+  if (!StartV1(r)) return CorruptRecord("ban");
   b.user = r.U64();
   b.at = r.I64();
   b.reason = r.Str();
-  if (r.failed()) return Corrupt("ban");
+  if (r.failed()) return CorruptRecord("ban");
   return b;
 }
 
@@ -160,7 +158,7 @@ std::string EncodeDevice(const Device& d) {
 Result<Device> DecodeDevice(std::string_view in) {
   Reader r(in);
   Device d;
-  if (!StartV1(r)) return Corrupt("device");
+  if (!StartV1(r)) return CorruptRecord("device");
   d.id = r.U64();
   d.user = r.U64();
   d.kind = r.Str();
@@ -171,7 +169,7 @@ Result<Device> DecodeDevice(std::string_view in) {
   d.token_expires_at = r.I64();
   d.created_at = r.I64();
   d.last_seen = r.I64();
-  if (r.failed()) return Corrupt("device");
+  if (r.failed()) return CorruptRecord("device");
   return d;
 }
 
@@ -192,7 +190,7 @@ std::string EncodeChat(const Chat& c) {
 Result<Chat> DecodeChat(std::string_view in) {
   Reader r(in);
   Chat c;
-  if (!StartV1(r)) return Corrupt("chat");
+  if (!StartV1(r)) return CorruptRecord("chat");
   c.id = r.U64();
   c.kind = static_cast<ChatKind>(r.Byte());
   c.name = r.Str();
@@ -201,7 +199,7 @@ Result<Chat> DecodeChat(std::string_view in) {
   c.retention_ms = r.I64();
   c.created_by = r.U64();
   c.created_at = r.I64();
-  if (r.failed()) return Corrupt("chat");
+  if (r.failed()) return CorruptRecord("chat");
   return c;
 }
 
@@ -219,13 +217,13 @@ std::string EncodeParticipant(const Participant& p) {
 Result<Participant> DecodeParticipant(std::string_view in) {
   Reader r(in);
   Participant p;
-  if (!StartV1(r)) return Corrupt("participant");
+  if (!StartV1(r)) return CorruptRecord("participant");
   p.chat = r.U64();
   p.user = r.U64();
   p.role = static_cast<Role>(r.Byte());
   p.joined_at = r.I64();
   p.joined_seq = r.U64();
-  if (r.failed()) return Corrupt("participant");
+  if (r.failed()) return CorruptRecord("participant");
   return p;
 }
 
@@ -252,7 +250,7 @@ std::string EncodeMessage(const Message& m) {
 Result<Message> DecodeMessage(std::string_view in) {
   Reader r(in);
   Message m;
-  if (!StartV1(r)) return Corrupt("message");
+  if (!StartV1(r)) return CorruptRecord("message");
   m.chat = r.U64();
   m.seq = r.U64();
   m.id = r.Str();
@@ -262,13 +260,13 @@ Result<Message> DecodeMessage(std::string_view in) {
   m.kind = static_cast<MessageKind>(r.Byte());
   m.body = r.Str();
   std::uint64_t n = r.U64();
-  if (n > in.size()) return Corrupt("message");
+  if (n > in.size()) return CorruptRecord("message");
   for (std::uint64_t i = 0; i < n && !r.failed(); ++i) m.attachments.push_back(r.Str());
   m.reply_to = r.U64();
   m.ref_seq = r.U64();
   m.timestamp = r.I64();
   m.deleted = r.Byte() != 0;
-  if (r.failed()) return Corrupt("message");
+  if (r.failed()) return CorruptRecord("message");
   return m;
 }
 
@@ -285,12 +283,12 @@ std::string EncodeReceipt(const ReceiptCursor& c) {
 Result<ReceiptCursor> DecodeReceipt(std::string_view in) {
   Reader r(in);
   ReceiptCursor c;
-  if (!StartV1(r)) return Corrupt("receipt");
+  if (!StartV1(r)) return CorruptRecord("receipt");
   c.chat = r.U64();
   c.user = r.U64();
   c.delivered = r.U64();
   c.read = r.U64();
-  if (r.failed()) return Corrupt("receipt");
+  if (r.failed()) return CorruptRecord("receipt");
   return c;
 }
 
@@ -312,7 +310,7 @@ std::string EncodeAttachment(const Attachment& a) {
 Result<Attachment> DecodeAttachment(std::string_view in) {
   Reader r(in);
   Attachment a;
-  if (!StartV1(r)) return Corrupt("attachment");
+  if (!StartV1(r)) return CorruptRecord("attachment");
   a.id = r.Str();
   a.uploader = r.U64();
   a.kind = static_cast<AttachmentKind>(r.Byte());
@@ -322,7 +320,7 @@ Result<Attachment> DecodeAttachment(std::string_view in) {
   a.state = static_cast<AttachmentState>(r.Byte());
   a.created_at = r.I64();
   a.completed_at = r.I64();
-  if (r.failed()) return Corrupt("attachment");
+  if (r.failed()) return CorruptRecord("attachment");
   return a;
 }
 

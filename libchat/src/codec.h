@@ -12,6 +12,12 @@
 
 namespace chat::detail {
 
+// The format byte of every record this codec writes (codec.cc, spam_tables.cc).
+inline constexpr std::uint8_t kFormatV1 = 1;
+
+// Corruption: "undecodable <what> record".
+Status CorruptRecord(const char* what);
+
 class Writer {
  public:
   void U64(std::uint64_t v);

@@ -6,16 +6,11 @@
 
 #include "codec.h"
 #include "crypto.h"
+#include "denials.h"
 #include "keys.h"
 #include "kv_store_impl.h"
 
 namespace chat::detail {
-
-namespace {
-
-Status NotMember(ChatId chat) { return Status::PermissionDenied("not a member of chat " + std::to_string(chat)); }
-
-}  // namespace
 
 Result<Message> KvStore::DedupTarget(std::string_view dedup_value) {
   Reader r(dedup_value);

@@ -9,15 +9,11 @@
 namespace chat::detail {
 namespace {
 
-constexpr std::uint8_t kFormatV1 = 1;
-
 std::string EncodeCount(std::uint64_t v) {
   std::string s;
   keys::AppendBE(&s, v);
   return s;
 }
-
-Status Corrupt(const char* what) { return Status::Corruption(std::string("undecodable ") + what + " record"); }
 
 }  // namespace
 
@@ -36,7 +32,7 @@ std::string EncodeSpamFlag(const SpamFlag& f) {
 
 Result<SpamFlag> DecodeSpamFlag(std::string_view in) {
   Reader r(in);
-  if (r.Byte() != kFormatV1) return Corrupt("spam flag");
+  if (r.Byte() != kFormatV1) return CorruptRecord("spam flag");
   SpamFlag f;
   f.user = r.U64();
   f.score = std::bit_cast<double>(r.U64());
@@ -45,7 +41,7 @@ Result<SpamFlag> DecodeSpamFlag(std::string_view in) {
   f.suspended = r.Byte() != 0;
   const std::uint64_t n = r.U64();
   for (std::uint64_t i = 0; i < n && !r.failed(); ++i) f.reasons.push_back(r.Str());
-  if (r.failed() || !r.done()) return Corrupt("spam flag");
+  if (r.failed() || !r.done()) return CorruptRecord("spam flag");
   return f;
 }
 
@@ -64,7 +60,7 @@ std::string EncodeSpamReport(const SpamReport& rep) {
 
 Result<SpamReport> DecodeSpamReport(std::string_view in) {
   Reader r(in);
-  if (r.Byte() != kFormatV1) return Corrupt("spam report");
+  if (r.Byte() != kFormatV1) return CorruptRecord("spam report");
   SpamReport rep;
   rep.id = r.U64();
   rep.reporter = r.U64();
@@ -73,7 +69,7 @@ Result<SpamReport> DecodeSpamReport(std::string_view in) {
   rep.seq = r.U64();
   rep.reason = r.Str();
   rep.reported_at = r.I64();
-  if (r.failed() || !r.done()) return Corrupt("spam report");
+  if (r.failed() || !r.done()) return CorruptRecord("spam report");
   return rep;
 }
 

@@ -8,8 +8,6 @@ namespace chat::pg {
 
 namespace {
 
-std::int64_t LimitOf(std::size_t limit) { return static_cast<std::int64_t>(std::min<std::size_t>(limit, 1u << 30)); }
-
 // The token column is NULL for a device without a session, so that "no token" is never unique.
 Params DeviceParams(const Device& d) {
   Params p;

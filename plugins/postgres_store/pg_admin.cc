@@ -13,8 +13,6 @@
 
 namespace chat::pg {
 
-Params MessageParams(const Message& m, TimeMs accepted_at, TimeMs expires_at);  // pg_log.cc
-
 // Schema version 2: invitations to register. The id is the code's first characters, the code itself
 // is kept only as a digest.
 const SchemaStep& InvitesSchemaStep() {
@@ -60,11 +58,6 @@ Params InviteParams(const Invite& v) {
 
 constexpr const char* kInsertInvite =
     "INSERT INTO invites (id, code_hash, created_at, expires_at, max_uses, uses, note) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-
-constexpr const char* kInsertMessageSql =
-    "INSERT INTO messages (chat_id, seq, accepted_at, id, sender, sender_device, client_id, kind, body, "
-    "attachments, reply_to, ref_seq, ts, deleted, expires_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 // Attachments referenced by nothing any more start their grace period now (CollectAttachments).
 Status MarkUnreferenced(Conn& c, const std::vector<std::string>& ids, TimeMs now) {

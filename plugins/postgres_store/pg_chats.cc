@@ -13,14 +13,7 @@
 
 namespace chat::pg {
 
-Params MessageParams(const Message& m, TimeMs accepted_at, TimeMs expires_at);  // pg_log.cc
-
 namespace {
-
-constexpr const char* kInsertMessageSql =
-    "INSERT INTO messages (chat_id, seq, accepted_at, id, sender, sender_device, client_id, kind, body, "
-    "attachments, reply_to, ref_seq, ts, deleted, expires_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 constexpr const char* kUpsertParticipant =
     "INSERT INTO participants (chat_id, user_id, role, joined_at, joined_seq) VALUES ($1, $2, $3, $4, $5) "

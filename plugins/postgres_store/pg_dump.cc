@@ -9,8 +9,6 @@
 
 namespace chat::pg {
 
-Params MessageParams(const Message& m, TimeMs accepted_at, TimeMs expires_at);  // pg_log.cc
-
 namespace {
 
 constexpr std::int64_t kPage = 1000;
@@ -306,10 +304,7 @@ Status PgStore::ImportEntity(Conn& c, const Message& m) {
     }
     LIBCHAT_RETURN_IF_ERROR(d);
   }
-  LIBCHAT_RETURN_IF_ERROR(c.Exec("INSERT INTO messages (chat_id, seq, accepted_at, id, sender, sender_device, client_id, "
-                                 "kind, body, attachments, reply_to, ref_seq, ts, deleted, expires_at) "
-                                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                                 MessageParams(m, accepted, expires))
+  LIBCHAT_RETURN_IF_ERROR(c.Exec(kInsertMessageSql, MessageParams(m, accepted, expires))
                               .status());
   for (const auto& a : m.attachments) {
     LIBCHAT_RETURN_IF_ERROR(c.Exec("INSERT INTO attachment_refs (attachment_id, chat_id, seq, expires_at) "

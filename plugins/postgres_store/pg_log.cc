@@ -8,6 +8,7 @@
 #include <set>
 
 #include "crypto.h"
+#include "denials.h"
 #include "pg_rows.h"
 #include "pg_schema.h"
 #include "pg_store.h"
@@ -16,7 +17,7 @@ namespace chat::pg {
 
 namespace {
 
-Status NotMember(ChatId chat) { return Status::PermissionDenied("not a member of chat " + std::to_string(chat)); }
+using detail::NotMember;
 
 std::string DedupKey(DeviceId device, std::string_view client_id) {
   std::string k = std::to_string(device);
@@ -39,10 +40,6 @@ Status CheckAppend(const Message& draft, const std::vector<Participant>& members
   return Status::Ok();
 }
 
-constexpr const char* kInsertMessage =
-    "INSERT INTO messages (chat_id, seq, accepted_at, id, sender, sender_device, client_id, kind, body, "
-    "attachments, reply_to, ref_seq, ts, deleted, expires_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 constexpr const char* kSetHead = "UPDATE chats SET head = $2, last_ts = $3 WHERE id = $1";
 
 // A whole batch in one statement (so, outside an explicit transaction, in one transaction and one
@@ -125,7 +122,6 @@ constexpr const char* kLockGroup = "SELECT id FROM chats WHERE id = ANY($1) ORDE
 
 }  // namespace
 
-// The parameters of kInsertMessage for one entry.
 Params MessageParams(const Message& m, TimeMs accepted_at, TimeMs expires_at) {
   Params p;
   p.Uint(m.chat).Uint(m.seq).Int(accepted_at).Text(m.id).Uint(m.sender).Uint(m.sender_device).Bytes(m.client_id);
@@ -811,7 +807,7 @@ Result<Message> PgStore::DeleteMessage(ChatId chat, Seq seq, UserId actor, Devic
       entry.kind = MessageKind::kDeletion;
       entry.ref_seq = seq;
       entry.timestamp = std::max(now, row.last_ts);
-      LIBCHAT_RETURN_IF_ERROR(c.Exec(kInsertMessage, MessageParams(entry, now, now + row.chat.retention_ms)).status());
+      LIBCHAT_RETURN_IF_ERROR(c.Exec(kInsertMessageSql, MessageParams(entry, now, now + row.chat.retention_ms)).status());
       return c.Exec(kSetHead, Params().Uint(chat).Uint(entry.seq).Int(entry.timestamp)).status();
     }));
     MemberList ids;

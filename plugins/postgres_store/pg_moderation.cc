@@ -6,8 +6,6 @@ namespace chat::pg {
 
 namespace {
 
-std::int64_t LimitOf(std::size_t limit) { return static_cast<std::int64_t>(std::min<std::size_t>(limit, 1u << 30)); }
-
 // A transaction-scoped advisory lock on (kind, user): the users named need not exist.
 constexpr const char* kUserLock = "SELECT pg_advisory_xact_lock($1::int4, ($2 % 2147483647)::int4)";
 constexpr std::int64_t kBlockLock = 72620;

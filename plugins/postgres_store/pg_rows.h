@@ -2,6 +2,9 @@
 // query of an entity reads the same columns in the same order.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
+
 #include "libchat/spam.h"
 #include "libchat/types.h"
 #include "pg_conn.h"
@@ -36,5 +39,17 @@ SpamReport SpamReportAt(const Rows& r, int row);
 // Ids and seqs are unsigned 64-bit in libchat and bigint in the database: values past 2^63 - 1 do not
 // fit. InvalidArgument naming `what` for one that does not (only an import can bring one).
 Status CheckFits(std::uint64_t v, const char* what);
+
+// One row of `messages`: the statement, and its parameters for one entry (pg_log.cc).
+inline constexpr const char* kInsertMessageSql =
+    "INSERT INTO messages (chat_id, seq, accepted_at, id, sender, sender_device, client_id, kind, body, "
+    "attachments, reply_to, ref_seq, ts, deleted, expires_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+Params MessageParams(const Message& m, TimeMs accepted_at, TimeMs expires_at);
+
+// A page size as the LIMIT of a query: at most 2^30 rows.
+inline std::int64_t LimitOf(std::size_t limit) {
+  return static_cast<std::int64_t>(std::min<std::size_t>(limit, std::size_t{1} << 30));
+}
 
 }  // namespace chat::pg

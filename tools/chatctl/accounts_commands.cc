@@ -12,10 +12,8 @@ namespace {
 
 // `USER` as a numeric id or a username, resolved to the id (not_found for an unknown one).
 Result<std::string> ResolveUser(Invocation& inv, const std::string& user) {
-  Result<Json> u = IsId(user) && !inv.Has("by-name") ? inv.admin().Get("/v1/users/" + user)
-                                                     : inv.admin().Get("/v1/users/by-name/" + UrlEncode(user));
-  if (!u.ok()) return u.error();
-  return Id((*u)["id"]);
+  LIBCHAT_ASSIGN_OR_RETURN(Json u, FetchUser(inv, user));
+  return Id(u["id"]);
 }
 
 // What cannot be undone asks for --yes: a script says so, a person reads what is about to go first.

@@ -18,12 +18,7 @@ std::string Num(const Json& j) { return std::to_string(j.get<std::uint64_t>()); 
 Status InboxStats(Invocation& inv) {
   Json r;
   if (inv.Has("user")) {
-    const std::string user = inv.Get<std::string>("user");
-    std::string id = user;
-    if (!IsId(user)) {
-      LIBCHAT_ASSIGN_OR_RETURN(Json u, inv.admin().Get("/v1/users/by-name/" + UrlEncode(user)));
-      id = Num(u["id"]);
-    }
+    LIBCHAT_ASSIGN_OR_RETURN(std::string id, UserIdOf(inv, inv.Get<std::string>("user")));
     LIBCHAT_ASSIGN_OR_RETURN(r, inv.admin().Get("/v1/inbox?user=" + id));
   } else {
     LIBCHAT_ASSIGN_OR_RETURN(r, FetchPages(inv, "/v1/inbox", "devices"));

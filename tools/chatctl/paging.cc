@@ -45,6 +45,17 @@ bool IsId(const std::string& s) {
 
 std::string Id(const Json& j) { return std::to_string(j.get<std::uint64_t>()); }
 
+Result<Json> FetchUser(Invocation& inv, const std::string& user) {
+  if (IsId(user) && !inv.Has("by-name")) return inv.admin().Get("/v1/users/" + user);
+  return inv.admin().Get("/v1/users/by-name/" + UrlEncode(user));
+}
+
+Result<std::string> UserIdOf(Invocation& inv, const std::string& user) {
+  if (IsId(user)) return user;
+  LIBCHAT_ASSIGN_OR_RETURN(Json u, inv.admin().Get("/v1/users/by-name/" + UrlEncode(user)));
+  return Id(u["id"]);
+}
+
 std::string UrlEncode(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {

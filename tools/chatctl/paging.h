@@ -23,4 +23,10 @@ std::string Id(const Json& j);
 // Percent-encodes everything but unreserved characters (RFC 3986).
 std::string UrlEncode(const std::string& s);
 
+// `USER` of the command line: a numeric id or a username (a username always with --by-name, where
+// the command has that option). Looked up either way, so that a wrong one fails with not_found.
+Result<Json> FetchUser(Invocation& inv, const std::string& user);
+// `USER` as an id: a numeric one as it is, a username looked up (not_found if unknown).
+Result<std::string> UserIdOf(Invocation& inv, const std::string& user);
+
 }  // namespace chat::ctl

@@ -14,13 +14,6 @@ std::string Score(double v) {
   return buf;
 }
 
-// `USER` is a numeric id or a username; a username is looked up (not_found if unknown).
-Result<std::string> ResolveUser(Invocation& inv, const std::string& user) {
-  if (IsId(user)) return user;
-  LIBCHAT_ASSIGN_OR_RETURN(Json u, inv.admin().Get("/v1/users/by-name/" + UrlEncode(user)));
-  return std::to_string(u["id"].get<std::uint64_t>());
-}
-
 Status ListFlagged(Invocation& inv) {
   LIBCHAT_ASSIGN_OR_RETURN(Json page, FetchPages(inv, "/v1/spam/flagged", "flagged"));
   if (inv.json()) return inv.PrintJson(page);
@@ -39,7 +32,7 @@ Status ListFlagged(Invocation& inv) {
 Status ListReports(Invocation& inv) {
   std::string path = "/v1/spam/reports";
   if (inv.Has("user")) {
-    LIBCHAT_ASSIGN_OR_RETURN(std::string id, ResolveUser(inv, inv.Get<std::string>("user")));
+    LIBCHAT_ASSIGN_OR_RETURN(std::string id, UserIdOf(inv, inv.Get<std::string>("user")));
     path += "?user=" + id;
   }
   LIBCHAT_ASSIGN_OR_RETURN(Json page, FetchPages(inv, path, "reports"));
@@ -57,7 +50,7 @@ Status ListReports(Invocation& inv) {
 }
 
 Status Unflag(Invocation& inv) {
-  LIBCHAT_ASSIGN_OR_RETURN(std::string id, ResolveUser(inv, inv.args()[0]));
+  LIBCHAT_ASSIGN_OR_RETURN(std::string id, UserIdOf(inv, inv.args()[0]));
   LIBCHAT_ASSIGN_OR_RETURN(Json r, inv.admin().Post("/v1/users/" + id + "/unflag", Json::object()));
   if (inv.json()) return inv.PrintJson(r);
   inv.out() << "cleared the spam flag and score of user " << id << "; it can send again\n";

@@ -51,12 +51,6 @@ void PrintUser(Invocation& inv, const Json& u) {
   PrintFields(inv.out(), fields);
 }
 
-// `USER` is a numeric id or a username. Looked up, so that a wrong one fails with not_found.
-Result<Json> FetchUser(Invocation& inv, const std::string& user) {
-  if (IsId(user) && !inv.Has("by-name")) return inv.admin().Get("/v1/users/" + user);
-  return inv.admin().Get("/v1/users/by-name/" + UrlEncode(user));
-}
-
 Status ListUsers(Invocation& inv) {
   LIBCHAT_ASSIGN_OR_RETURN(Json page, FetchPages(inv, "/v1/users", "users"));
   if (inv.json()) return inv.PrintJson(page);
