@@ -1,11 +1,12 @@
 // Three people in three browser contexts chat in a group: they see each other online, see typing, the
 // sender's ticks turn from sent to read (per member), a reply quotes its message, and a deleted
 // message becomes a tombstone everywhere. Screenshots of the sign-in screen and the conversation.
+// A click on a chat entry opens the chat even when the list is redrawn between press and release.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startChatd, launchBrowser, openApp, signUp, createGroup, openChat, send, bodies, until, screenshot, WAIT }
-  from './lib/harness.mjs';
+import { startChatd, launchBrowser, openApp, signUp, createGroup, openChat, send, bodies, until, screenshot, WAIT,
+  aliceAndBobInADirectChat } from './lib/harness.mjs';
 
 test('a group chat: presence, typing, ticks to read, reply, delete', async () => {
   const server = await startChatd();
@@ -93,6 +94,41 @@ test('a group chat: presence, typing, ticks to read, reply, delete', async () =>
     // Messages came once each, in one order.
     const expected = ['Hello both, train at 9?', 'Yes!'];
     assert.deepEqual((await bodies(alice.page)).filter((b) => expected.includes(b)), expected);
+    assert.deepEqual([...alice.errors, ...bob.errors].map(String), []);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});
+
+// The chat list is redrawn with every event (presence, typing, messages). An entry element replaced
+// between the press and the release of the mouse made no click: seen as openChat timing out in loaded
+// runs (browser_chat, browser_offline) after the entry had been found and clicked.
+test('a chat entry pressed while the list is redrawn still opens its chat, also when the entry itself changes', async () => {
+  const server = await startChatd();
+  const browser = await launchBrowser();
+  try {
+    const [alice, bob] = await aliceAndBobInADirectChat(browser, server);
+    await createGroup(alice.page, 'Quiet', ['bob']);
+    await openChat(bob.page, 'Quiet');
+    await send(bob.page, 'first');
+    const preview = (text) => alice.page.getByTestId('chat-preview').filter({ hasText: text });
+    await preview('first').waitFor({ timeout: WAIT });
+
+    // Press on the direct chat's entry (below 'Quiet'); a message in 'Quiet' redraws the list (it stays
+    // first, so the entry under the mouse stays where it is); release.
+    const pressAndReleaseAround = async (title, message) => {
+      const box = await alice.page.getByTestId('chat-item').filter({ hasText: title }).boundingBox();
+      await alice.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      await alice.page.mouse.down();
+      await send(bob.page, message);
+      await preview(message).waitFor({ timeout: WAIT });
+      await alice.page.mouse.up();
+      await alice.page.getByTestId('conv-title').filter({ hasText: title }).waitFor({ timeout: WAIT });
+    };
+    await pressAndReleaseAround('Bob', 'second');
+    // Now press on 'Quiet' itself: the message changes that very entry's preview and time.
+    await pressAndReleaseAround('Quiet', 'third');
     assert.deepEqual([...alice.errors, ...bob.errors].map(String), []);
   } finally {
     await browser.close();

@@ -8,6 +8,15 @@ import { CallView } from './callview.js';
 import { h, clear, notify, modal, formDialog, confirmDialog, formatTime, formatLastSeen } from './dom.js';
 import { USER_PREVIEW, initials, systemText } from './text.js';
 
+
+// Makes `children` the children of `parent`, in this order, touching the DOM only if they are not
+// already: an element moved or replaced between a press and its release loses the click.
+function replaceIfChanged(parent, children) {
+  const now = parent.children;
+  if (now.length === children.length && children.every((c, i) => now[i] === c)) return;
+  parent.replaceChildren(...children);
+}
+
 export class App {
   constructor(root, engine, calls) {
     this.root = root;
@@ -59,6 +68,13 @@ export class App {
     this.sidebar = h('aside', { class: 'sidebar', 'aria-label': 'Chats' });
     this.main = h('main', { class: 'conversation', 'aria-label': 'Conversation' });
     this.root.append(h('div', { class: 'layout' }, this.sidebar, this.main));
+    // The sidebar's parts and each chat's list entry keep their elements from render to render and
+    // change in place: a press on an entry that a render replaced before its release would not be a
+    // click (the press and the release would hit different elements), and renders come with every
+    // event (presence, typing, messages).
+    this.sideParts = new Map();  // part -> {el, sig}
+    this.chatEntries = new Map();  // chatId -> {li, button, sig}
+    this.chatList = h('ul', { class: 'chatlist', 'aria-label': 'Your chats', 'data-testid': 'chatlist' });
     this.conversation = new ConversationView(this.main, this.engine, this.calls, {
       onInfo: (chatId) => this.chatInfo(chatId),
       onBack: () => this.engine.closeChat(),
@@ -158,12 +174,13 @@ export class App {
       offline: 'Offline: showing what this browser has saved.',
       stopped: 'Offline.',
     }[e.connState] || '';
-    const banner = h('p', { class: `conn-banner ${e.connState}`, role: 'status', 'data-testid': 'connection',
-                            'data-state': e.connState },
+    const bannerSig = JSON.stringify([e.connState, waiting, !!e.conn]);
+    const banner = this.sidePart('banner', bannerSig, () => h('p', { class: `conn-banner ${e.connState}`, role: 'status',
+                                                                 'data-testid': 'connection', 'data-state': e.connState },
       connText, waiting ? ` ${waiting} message${waiting === 1 ? '' : 's'} waiting to be sent.` : '',
-      e.connState === 'offline' && e.conn ? h('button', { class: 'link', onclick: () => e.conn.reconnectNow() }, 'Retry now') : null);
+      e.connState === 'offline' && e.conn ? h('button', { class: 'link', onclick: () => e.conn.reconnectNow() }, 'Retry now') : null));
 
-    const header = h('header', { class: 'side-head' },
+    const header = this.sidePart('header', JSON.stringify([me.displayName, me.username]), () => h('header', { class: 'side-head' },
       h('div', { class: 'me' }, h('strong', { 'data-testid': 'me' }, me.displayName || me.username),
         h('small', {}, `@${me.username}`)),
       h('nav', { class: 'side-actions', 'aria-label': 'Account and chats' },
@@ -171,22 +188,31 @@ export class App {
         h('button', { onclick: () => this.newGroup(), 'data-testid': 'new-group' }, 'New group'),
         h('button', { onclick: () => this.devices(), 'data-testid': 'devices' }, 'Devices'),
         h('button', { onclick: () => this.blockedUsers() }, 'Blocked'),
-        h('button', { onclick: () => this.logout(), 'data-testid': 'logout' }, 'Sign out')));
+        h('button', { onclick: () => this.logout(), 'data-testid': 'logout' }, 'Sign out'))));
 
-    const list = h('ul', { class: 'chatlist', 'aria-label': 'Your chats', 'data-testid': 'chatlist' });
-    for (const c of this.sortedChats()) list.append(this.chatItem(c));
-    if (!e.chats.size) list.append(h('li', { class: 'empty' }, 'No chats yet: start one with New chat or New group.'));
-    const focusedChat = document.activeElement && document.activeElement.dataset
-      ? document.activeElement.dataset.chatId : undefined;
-    clear(this.sidebar, header, banner, list);
-    if (focusedChat) {
-      const again = this.sidebar.querySelector(`[data-chat-id="${focusedChat}"]`);
-      if (again) again.focus();
-    }
+    const chats = this.sortedChats();
+    const items = chats.map((c) => this.chatItem(c));
+    const shown = new Set(chats.map((c) => c.chatId));
+    for (const id of [...this.chatEntries.keys()]) if (!shown.has(id)) this.chatEntries.delete(id);
+    if (!items.length) items.push(this.sidePart('empty', '', () => h('li', { class: 'empty' },
+      'No chats yet: start one with New chat or New group.')));
+    replaceIfChanged(this.chatList, items);
+    replaceIfChanged(this.sidebar, [header, banner, this.chatList]);
     this.conversation.render(full);
     if (this.openPanel) this.openPanel();
   }
 
+  // The element of sidebar part `key`, made again only when its signature changes.
+  sidePart(key, sig, make) {
+    const had = this.sideParts.get(key);
+    if (had && had.sig === sig) return had.el;
+    const el = make();
+    this.sideParts.set(key, { el, sig });
+    return el;
+  }
+
+  // Chat c's list entry: the same <li> and <button> for as long as the chat is listed, their content
+  // and attributes updated when what they show changes.
   chatItem(c) {
     const e = this.engine;
     const title = e.chatTitle(c);
@@ -202,17 +228,32 @@ export class App {
     const p = peer ? e.presence.get(peer) : null;
     const online = p && p.visible !== false && p.online;
     const active = c.chatId === e.openChatId;
-    return h('li', {},
-      h('button', { class: `chat-item${active ? ' active' : ''}`, 'data-chat-id': c.chatId, 'data-testid': 'chat-item',
-                    'aria-current': active ? 'true' : null, onclick: () => this.open(c.chatId),
-                    'aria-label': `${title}${online ? ', online' : ''}${c.unread ? `, ${c.unread} unread` : ''}` },
-        h('span', { class: `avatar${online ? ' online' : ''}`, 'aria-hidden': 'true' }, initials(title)),
-        h('span', { class: 'chat-text' },
-          h('span', { class: 'chat-title' }, title, c.chat && c.chat.kind === 'group' ? h('small', {}, ' · group') : null),
-          h('span', { class: 'chat-preview', 'data-testid': 'chat-preview' }, preview)),
-        h('span', { class: 'chat-side' },
-          h('time', {}, last ? formatTime(last.timestamp) : ''),
-          c.unread ? h('span', { class: 'badge', 'data-testid': 'unread' }, String(c.unread)) : null)));
+    const group = !!(c.chat && c.chat.kind === 'group');
+    const time = last ? formatTime(last.timestamp) : '';
+    const sig = JSON.stringify([title, preview, online, active, group, time, c.unread || 0]);
+    let entry = this.chatEntries.get(c.chatId);
+    if (!entry) {
+      const button = h('button', { class: 'chat-item', 'data-chat-id': c.chatId, 'data-testid': 'chat-item',
+                                   onclick: () => this.open(c.chatId) });
+      entry = { li: h('li', {}, button), button, sig: null };
+      this.chatEntries.set(c.chatId, entry);
+    }
+    if (entry.sig === sig) return entry.li;
+    entry.sig = sig;
+    const b = entry.button;
+    b.className = `chat-item${active ? ' active' : ''}`;
+    if (active) b.setAttribute('aria-current', 'true');
+    else b.removeAttribute('aria-current');
+    b.setAttribute('aria-label', `${title}${online ? ', online' : ''}${c.unread ? `, ${c.unread} unread` : ''}`);
+    b.replaceChildren(
+      h('span', { class: `avatar${online ? ' online' : ''}`, 'aria-hidden': 'true' }, initials(title)),
+      h('span', { class: 'chat-text' },
+        h('span', { class: 'chat-title' }, title, group ? h('small', {}, ' · group') : null),
+        h('span', { class: 'chat-preview', 'data-testid': 'chat-preview' }, preview)),
+      h('span', { class: 'chat-side' },
+        h('time', {}, time),
+        c.unread ? h('span', { class: 'badge', 'data-testid': 'unread' }, String(c.unread)) : null));
+    return entry.li;
   }
 
   // ---- Dialogs ----
