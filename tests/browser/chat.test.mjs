@@ -104,7 +104,7 @@ test('a group chat: presence, typing, ticks to read, reply, delete', async () =>
 // The chat list is redrawn with every event (presence, typing, messages). An entry element replaced
 // between the press and the release of the mouse made no click: seen as openChat timing out in loaded
 // runs (browser_chat, browser_offline) after the entry had been found and clicked.
-test('a chat entry pressed while the list is redrawn still opens its chat, also when the entry itself changes', async () => {
+test('a chat entry pressed while the list is redrawn still opens its chat, also when the entry itself changes, and a focused entry keeps the focus when it moves', async () => {
   const server = await startChatd();
   const browser = await launchBrowser();
   try {
@@ -129,6 +129,18 @@ test('a chat entry pressed while the list is redrawn still opens its chat, also 
     await pressAndReleaseAround('Bob', 'second');
     // Now press on 'Quiet' itself: the message changes that very entry's preview and time.
     await pressAndReleaseAround('Quiet', 'third');
+
+    // Keyboard focus on an entry stays there when a message moves the entry to the top of the list.
+    await alice.page.getByTestId('chat-item').filter({ hasText: 'Bob' }).focus();
+    await openChat(bob.page, 'Alice');
+    await send(bob.page, 'fourth');
+    await until('the direct chat moved to the top', async () =>
+      (await alice.page.getByTestId('chat-item').first().textContent()).includes('fourth'));
+    const focused = await alice.page.evaluate(() => {
+      const a = document.activeElement;
+      return a && a.dataset.testid === 'chat-item' ? a.textContent : `<${a ? a.tagName : 'nothing'}>`;
+    });
+    assert.ok(focused.includes('Bob'), `focus is on: ${focused}`);
     assert.deepEqual([...alice.errors, ...bob.errors].map(String), []);
   } finally {
     await browser.close();

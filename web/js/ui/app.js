@@ -8,7 +8,6 @@ import { CallView } from './callview.js';
 import { h, clear, notify, modal, formDialog, confirmDialog, formatTime, formatLastSeen } from './dom.js';
 import { USER_PREVIEW, initials, systemText } from './text.js';
 
-
 // Makes `children` the children of `parent`, in this order, touching the DOM only if they are not
 // already: an element moved or replaced between a press and its release loses the click.
 function replaceIfChanged(parent, children) {
@@ -196,8 +195,11 @@ export class App {
     for (const id of [...this.chatEntries.keys()]) if (!shown.has(id)) this.chatEntries.delete(id);
     if (!items.length) items.push(this.sidePart('empty', '', () => h('li', { class: 'empty' },
       'No chats yet: start one with New chat or New group.')));
+    // Moving the focused entry (the list reordered) takes the focus from it: give it back.
+    const focused = document.activeElement;
     replaceIfChanged(this.chatList, items);
     replaceIfChanged(this.sidebar, [header, banner, this.chatList]);
+    if (focused && focused !== document.activeElement && focused.isConnected) focused.focus();
     this.conversation.render(full);
     if (this.openPanel) this.openPanel();
   }
