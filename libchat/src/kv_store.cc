@@ -156,7 +156,12 @@ StoreStats KvStore::Stats() {
 
 std::string KvStore::Describe() const { return engine_->Describe(); }
 
-Status KvStore::Backup(const std::string& dir) { return engine_->Backup(dir); }
+Status KvStore::Backup(const std::string& dir) {
+  // Cursors and device updates are written behind (visible to readers at once, in the engine with a
+  // later commit group): what was acknowledged before the backup must be in the engine it copies.
+  LIBCHAT_RETURN_IF_ERROR(WaitForQueuedWrites());
+  return engine_->Backup(dir);
+}
 
 }  // namespace detail
 
