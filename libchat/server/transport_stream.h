@@ -44,6 +44,8 @@ class TransportStream {
   void ScanFrames() { scan_ = true; }
   // REQUIRES: ScanFrames() before the first read. See FrameScanner::Drained.
   bool Drained(std::uint64_t messages) const { return scanner_.Drained(messages); }
+  // REQUIRES: ScanFrames() before the first read. See FrameScanner::OnlyPongsUnread.
+  bool OnlyPongsUnread(std::uint64_t messages) const { return scanner_.OnlyPongsUnread(messages); }
   // Gives the transport up (to the WebSocket session). REQUIRES: nothing pending.
   std::unique_ptr<Transport> Release() { return std::move(transport_); }
   // Closes the connection: pending operations complete with an error (beast::close_socket).

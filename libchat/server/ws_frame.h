@@ -5,7 +5,7 @@
 //   that a batch of frames goes out in one gathered write: payload bytes are shared by every
 //   recipient, the header is built per write from the payload's length.
 // * FrameScanner: where the frames end in the bytes handed to Beast, so that a session knows when
-//   Beast holds nothing unread and it may wait for the socket instead (ws_session.h).
+//   Beast holds nothing unread (or only pongs) and it may wait for the socket instead (ws_session.h).
 // * CompletePongSize: a whole client pong at the front of bytes not handed to Beast yet, which a
 //   waiting session drops itself (Beast would only drop it too, but then go on holding a read).
 #pragma once
@@ -70,6 +70,7 @@ class FrameScanner {
       }
       // FIN on a data frame (continuation, text, binary) ends a message; control frames never do.
       ends_message_ = (header_[0] & 0x80) != 0 && (header_[0] & 0x0F) < 8;
+      is_pong_ = header_[0] == 0x8A;
       have_ = 0;
       payload_left_ = len;
       if (len == 0) EndFrame();
@@ -83,10 +84,19 @@ class FrameScanner {
     return have_ == 0 && payload_left_ == 0 && last_ended_message_ && messages_ == messages;
   }
 
+  // True when the bytes fed so far are those of `messages` whole messages followed by nothing but
+  // whole pongs (FIN, no RSV bits), Drained() included: Beast holds them unread, but reading them would
+  // only tell that the peer is alive, so the reader may wait for the socket and let Beast drop them
+  // with the next request. (Pings are not among them: Beast must answer those now.)
+  bool OnlyPongsUnread(std::uint64_t messages) const {
+    return have_ == 0 && payload_left_ == 0 && only_pongs_since_message_ && messages_ == messages;
+  }
+
  private:
   void EndFrame() {
     last_ended_message_ = ends_message_;
     if (ends_message_) ++messages_;
+    only_pongs_since_message_ = ends_message_ || (only_pongs_since_message_ && is_pong_);
   }
 
   std::uint64_t payload_left_ = 0;  // Of the frame whose header was read last.
@@ -95,6 +105,8 @@ class FrameScanner {
   std::uint8_t have_ = 0;            // Bytes of a header being read.
   bool ends_message_ = false;        // The frame being read ends a message.
   bool last_ended_message_ = true;   // The last whole frame ended a message (or nothing was fed).
+  bool is_pong_ = false;             // The frame being read is a pong.
+  bool only_pongs_since_message_ = true;  // Every whole frame since the last message's end is a pong.
 };
 
 // If `bytes` begins with a whole, well-formed client pong (FIN, no RSV bits, masked, at most 125

@@ -149,7 +149,10 @@ void WsSession::DoRead() {
   // Between requests, with nothing of a next frame in Beast's hands: wait until the socket has
   // something, holding neither Beast's read operation nor a buffer meanwhile.
   TransportStream& stream = ws_.next_layer();
-  if (stream.transport().can_wait_readable() && stream.Drained(messages_read_)) {
+  // Whole pongs Beast read behind the last request (a client answering an idle ping while it sends)
+  // are input, and Beast drops them with the next read: no reason to start one now and hold it.
+  if (stream.transport().can_wait_readable() && stream.OnlyPongsUnread(messages_read_)) {
+    if (!stream.Drained(messages_read_)) input_seen_ = true;
     stream.transport().WaitReadable(beast::bind_front_handler(&WsSession::OnReadable, this->shared_from_this()));
     return;
   }

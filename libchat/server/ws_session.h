@@ -153,7 +153,7 @@ class WsSession final : public Peer, public TimerWheel::Node, public std::enable
   bool input_seen_ = false;   // A frame (data, ping or pong) arrived since the last idle tick.
   bool idle_ping_sent_ = false;  // The idle timer pinged and no input has come since.
   bool ping_in_flight_ = false;  // An async_ping has not completed yet (Beast allows one).
-  std::uint64_t messages_read_ = 0;  // Messages Beast has returned whole (FrameScanner::Drained).
+  std::uint64_t messages_read_ = 0;  // Messages Beast has returned whole (FrameScanner::OnlyPongsUnread).
   std::chrono::steady_clock::time_point idle_due_{};   // The next idle tick.
   std::chrono::steady_clock::time_point write_due_{};  // The write in flight times out (writing_).
   std::uint16_t close_code_ = 0;

@@ -80,6 +80,52 @@ TEST_CASE("frame scanner: drained exactly when the bytes fed end with the last m
   }
 }
 
+TEST_CASE("frame scanner: only pongs unread exactly when nothing but whole pongs follows the last message returned",
+          "[unit][server]") {
+  const std::size_t pieces[] = {1, 2, 5, 1536};
+  for (std::size_t piece : pieces) {
+    INFO("fed in pieces of " << piece);
+    FrameScanner s;
+    CHECK(s.OnlyPongsUnread(0));  // Nothing fed: drained, which includes no pongs.
+    std::vector<std::uint8_t> bytes = ClientFrame(0x81, 10);
+    for (const auto& f : {ClientFrame(0x8A, 0), ClientFrame(0x8A, 125)}) bytes.insert(bytes.end(), f.begin(), f.end());
+    // Fed up to each byte: only the end of the message, and the end of each whole pong, qualify.
+    const std::size_t message_end = 2 + 4 + 10, first_pong_end = message_end + 6, end = bytes.size();
+    for (std::size_t n = 1; n <= end; ++n) {
+      FrameScanner part;
+      part.Feed(bytes.data(), n);
+      const bool at_boundary = n == message_end || n == first_pong_end || n == end;
+      INFO("fed " << n << " bytes");
+      CHECK(part.OnlyPongsUnread(1) == at_boundary);
+      CHECK_FALSE(part.OnlyPongsUnread(0));  // The message is not returned yet.
+      CHECK(part.Drained(1) == (n == message_end));
+    }
+    FeedInPieces(s, bytes, piece);
+    CHECK(s.OnlyPongsUnread(1));
+    CHECK_FALSE(s.Drained(1));
+    // A ping behind them must be answered by Beast now: not only pongs any more, until a message ends.
+    const auto ping = ClientFrame(0x89, 3);
+    FeedInPieces(s, ping, piece);
+    CHECK_FALSE(s.OnlyPongsUnread(1));
+    const auto text = ClientFrame(0x81, 3);
+    FeedInPieces(s, text, piece);
+    CHECK(s.OnlyPongsUnread(2));
+    CHECK(s.Drained(2));
+    // A pong in the middle of a fragmented message does not end it.
+    std::vector<std::uint8_t> fragmented = ClientFrame(0x01, 4);
+    for (const auto& f : {ClientFrame(0x8A, 1), ClientFrame(0x80, 2)}) fragmented.insert(fragmented.end(), f.begin(), f.end());
+    FeedInPieces(s, std::vector<std::uint8_t>(fragmented.begin(), fragmented.begin() + 2 + 4 + 4 + 2 + 4 + 1), piece);
+    CHECK_FALSE(s.OnlyPongsUnread(2));
+    s.Feed(fragmented.data() + 17, fragmented.size() - 17);
+    CHECK(s.OnlyPongsUnread(3));
+    // A pong with an RSV bit is Beast's to refuse: not counted as one.
+    auto odd = ClientFrame(0x8A, 0);
+    odd[0] |= 0x40;
+    FeedInPieces(s, odd, piece);
+    CHECK_FALSE(s.OnlyPongsUnread(3));
+  }
+}
+
 TEST_CASE("a whole masked pong at the front of unread bytes is recognised, anything else is not", "[unit][server]") {
   const auto pong = ClientFrame(0x8A, 4);
   CHECK(CompletePongSize(pong.data(), pong.size()) == pong.size());
