@@ -36,12 +36,12 @@ jobs=${LIBCHAT_JOBS:-$(nproc)}
 read -ra extra <<< "${LIBCHAT_CMAKE_ARGS:-}"
 common=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIBCHAT_WARNINGS_AS_ERRORS=ON "${extra[@]}")
 # The clang builds link with lld: a sanitized chatd links in 2 s of CPU instead of 14 s with GNU ld.
-clang=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=lld)
-# The sanitizer builds link their libraries as shared objects, and an executable is not relinked when
-# only a library it links changed: after an edit in the core, the ASan build relinks one library
-# instead of ~60 executables (~60 s of the run after touching one file, docs/benchmarks.md). The gcc
-# build stays as shipped: static libraries.
-shared=(-DBUILD_SHARED_LIBS=ON -DCMAKE_LINK_DEPENDS_NO_SHARED=ON)
+# Their programs are not position-independent (-no-pie): the suites start ~1,100 sanitized processes
+# (chatd, chatctl, chat-migrate, the tests), and a sanitized PIE spends half its start applying ~940k
+# relocations (UBSan's check data, ASan's global descriptors, libFuzzer's PC table): 0.125 CPU s a
+# start instead of 0.19 (0.25 with shared libraries, tried: then the ASan suite took 399 CPU s, 291
+# without PIE; docs/benchmarks.md, "Seventh round").
+clang=(-DCMAKE_CXX_COMPILER=clang++ "-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -no-pie" -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=lld)
 
 test_jobs=${LIBCHAT_TEST_JOBS:-$((3 * jobs))}
 
@@ -76,7 +76,7 @@ cmake --build build-test -j"$jobs"
 start_tests build-test
 
 step "clang ASan+UBSan build"
-cmake -S . -B build-sanitize "${common[@]}" "${clang[@]}" "${shared[@]}" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only -DNDEBUG" \
+cmake -S . -B build-sanitize "${common[@]}" "${clang[@]}" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only -DNDEBUG" \
   -DLIBCHAT_TEST_OPTIMIZATION=-O0 -DLIBCHAT_SANITIZE=address,undefined -DLIBCHAT_SANITIZE_TEST_CODE=OFF -DLIBCHAT_FUZZ=ON -DLIBCHAT_FUZZ_SECONDS="${LIBCHAT_FUZZ_SECONDS:-60}" \
   -DLIBCHAT_BUILD_LOADGEN=OFF -DLIBCHAT_BUILD_BENCHMARKS=OFF -DLIBCHAT_INSTALL=OFF > /dev/null
 cmake --build build-sanitize -j"$jobs"
@@ -87,7 +87,7 @@ start_tests build-sanitize
 step "clang TSan build (core, unit and concurrency tests)"
 # -O0, test code too: 154 CPU s to build instead of 226 at -O1; the suite 30 CPU s instead of 17
 # (docs/benchmarks.md, "Build time", fifth round).
-cmake -S . -B build-tsan "${common[@]}" "${clang[@]}" "${shared[@]}" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only -DNDEBUG" \
+cmake -S . -B build-tsan "${common[@]}" "${clang[@]}" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only -DNDEBUG" \
   -DLIBCHAT_TEST_OPTIMIZATION=-O0 -DLIBCHAT_SANITIZE=thread -DLIBCHAT_WITH_SERVER=OFF -DLIBCHAT_WITH_ADMIN=OFF -DLIBCHAT_WITH_CURL=OFF \
   -DLIBCHAT_BUILD_TOOLS=OFF -DLIBCHAT_BUILD_BENCHMARKS=OFF -DLIBCHAT_INSTALL=OFF > /dev/null
 cmake --build build-tsan -j"$jobs" --target tests-unit tests-concurrency
