@@ -82,6 +82,11 @@ int RunChatdToExit(const std::string& data_dir, const std::vector<std::string>& 
 
 // ---- ChatdProcess ----
 
+// How long a chatd may take to say it listens. Generous: a sanitized chatd on PostgreSQL and NATS,
+// started while the three suites of scripts/test.sh share two cores, once took more than 15 s (its log
+// showed it opening the store and the bus, slowly); a chatd that never starts still fails the test.
+constexpr auto kStartDeadline = 45s;
+
 ChatdProcess::ChatdProcess(const std::string& data_dir, std::vector<std::string> args) {
   log_path_ = data_dir + "/chatd.log";
   std::vector<std::string> argv = {CHATD_PATH, "--data-dir", data_dir};
@@ -97,7 +102,7 @@ ChatdProcess::ChatdProcess(const std::string& data_dir, std::vector<std::string>
   argv.insert(argv.end(), args.begin(), args.end());
   process_ = std::make_unique<Subprocess>(std::move(argv), log_path_);
   // The line that names the port says that chatd is ready.
-  const std::string line = process_->WaitForLine("chatd listening on ", 15s);
+  const std::string line = process_->WaitForLine("chatd listening on ", kStartDeadline);
   INFO("chatd stdout: " << process_->output());
   INFO("chatd log:\n" << Log());
   REQUIRE(!line.empty());
@@ -107,7 +112,7 @@ ChatdProcess::ChatdProcess(const std::string& data_dir, std::vector<std::string>
 
 std::uint16_t ChatdProcess::AdminPort() {
   if (admin_port_ != 0) return admin_port_;
-  const std::string line = process_->WaitForLine("chatd admin API on ", 15s);
+  const std::string line = process_->WaitForLine("chatd admin API on ", kStartDeadline);
   INFO("chatd stdout: " << process_->output());
   REQUIRE(!line.empty());
   admin_port_ = static_cast<std::uint16_t>(std::stoul(line.substr(line.rfind(':') + 1)));
