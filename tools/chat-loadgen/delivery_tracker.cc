@@ -16,20 +16,25 @@ void ChatReceipts::MarkNew(std::uint8_t* slot, std::uint8_t how) {
   while (contiguous_ - base_ < state_.size() && state_[contiguous_ - base_] != 0) ++contiguous_;
 }
 
+void ChatReceipts::OnNewConnection() {
+  last_live_ = 0;
+  for (std::uint8_t& slot : state_) slot &= static_cast<std::uint8_t>(~kLiveOnThisConnection);
+}
+
 ChatReceipts::Outcome ChatReceipts::OnLive(std::uint64_t seq) {
   std::uint8_t* slot = Slot(seq);
   if (slot == nullptr) return Outcome::kIgnored;
-  if (*slot & kLive) {
+  if (*slot & kLiveOnThisConnection) {
     ++duplicates_;
     return Outcome::kDuplicate;
   }
-  if (*slot & kSynced) {
-    *slot |= kLive;
+  if (*slot != 0) {
+    *slot |= kLive | kLiveOnThisConnection;
     return Outcome::kOverlap;
   }
   if (seq < last_live_) ++reordered_;
   if (seq > last_live_) last_live_ = seq;
-  MarkNew(slot, kLive);
+  MarkNew(slot, kLive | kLiveOnThisConnection);
   return Outcome::kFirst;
 }
 

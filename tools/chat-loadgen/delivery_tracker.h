@@ -6,11 +6,13 @@
 // its sendMessage was acknowledged), so receipts are kept and checked then (Received).
 //
 // What counts as what (docs/protocol.md, "Rules for client writers"):
-//  * duplicate: a seq delivered live twice, or twice in one sync (across its pages);
+//  * duplicate: a seq delivered live twice on one connection, or twice in one sync (across its pages);
 //  * out of order: a seq arriving live below the highest seq already received live on the same
 //    connection, or below the previous entry of the same sync;
 //  * a seq received both live and by sync is not a duplicate: the protocol tells clients to expect
-//    that around a (re)connect and to drop it by seq.
+//    that around a (re)connect and to drop it by seq. Nor is a seq received live again on a later
+//    connection: a node the device fails over to may be behind the one that died and send it live
+//    once it catches up (seen in the three-node failover test under load).
 // Not thread-safe: owned by one simulated device, touched only on its worker thread.
 #pragma once
 
@@ -38,8 +40,9 @@ class ChatReceipts {
   // An entry of the current sync (see BeginSync).
   Outcome OnSynced(std::uint64_t seq);
 
-  // A new connection: live ordering starts afresh (events of different connections are not ordered).
-  void OnNewConnection() { last_live_ = 0; }
+  // A new connection: live ordering and live copies start afresh (events of different connections
+  // are not ordered, and a later connection may repeat what an earlier one delivered).
+  void OnNewConnection();
   // A sync from `after` (exclusive) begins: its entries must come in ascending order above it.
   void BeginSync(std::uint64_t after) { sync_last_ = after; }
 
@@ -59,6 +62,7 @@ class ChatReceipts {
  private:
   static constexpr std::uint8_t kLive = 1;
   static constexpr std::uint8_t kSynced = 2;
+  static constexpr std::uint8_t kLiveOnThisConnection = 4;
 
   // The state byte of `seq`, growing the table; nullptr for an untracked seq.
   std::uint8_t* Slot(std::uint64_t seq);
