@@ -201,6 +201,7 @@ Status PgStore::Erase(const std::vector<TimeMs>& due) {
   const std::set<TimeMs> days(due.begin(), due.end());
   LIBCHAT_ASSIGN_OR_RETURN(Pool::Lease lease, pool_.Acquire());
   Status s;
+  std::vector<TimeMs> clean, again;
   for (TimeMs day : days) {
     const std::string name = PartitionName(day);
     auto exists = lease->Exec("SELECT to_regclass($1) IS NOT NULL", Params().Text(name));
@@ -211,8 +212,35 @@ Status PgStore::Erase(const std::vector<TimeMs>& due) {
     if (!exists->Bool(0, 0)) continue;
     s = lease->Script("VACUUM " + name);
     if (!s.ok()) break;
+    // VACUUM keeps the versions a transaction that began before the deletion might still see (one
+    // of this database's, anywhere in the store's own pool too): it reports how many it had to keep
+    // as the partition's dead rows. Those days are vacuumed again, later.
+    auto kept = lease->Exec("SELECT coalesce(n_dead_tup, 0) FROM pg_stat_all_tables WHERE relid = to_regclass($1)",
+                            Params().Text(name));
+    if (!kept.ok()) {
+      s = kept.error();
+      break;
+    }
+    (kept->size() > 0 && kept->Int(0, 0) > 0 ? again : clean).push_back(day);
   }
+  RecheckErase(clean, again);
   return Seen(s, *lease);
+}
+
+void PgStore::RecheckErase(const std::vector<TimeMs>& clean, const std::vector<TimeMs>& again) {
+  MutexLock lock(&erase_mu_);
+  // A day VACUUM left clean starts from one second again at its next deletion.
+  for (TimeMs day : clean) erase_rechecks_.erase(day);
+  for (TimeMs day : again) {
+    int& attempts = erase_rechecks_[day];
+    // 1, 2, 4 ... 64 s: a snapshot held that long is rare, and each recheck vacuums a whole day.
+    if (attempts >= kMaxEraseRechecks) {
+      erase_rechecks_.erase(day);  // Autovacuum removes them in the end.
+      continue;
+    }
+    eraser_.Schedule(day, std::int64_t{1000} << attempts);
+    ++attempts;
+  }
 }
 
 Status PgStore::TEST_EraseNow() { return eraser_.WaitAll(); }

@@ -303,6 +303,9 @@ class PgStore final : public Store {
   void ScheduleErase(TimeMs accepted_at);
   // The eraser's work: VACUUM of each day partition of `days` that still exists.
   Status Erase(const std::vector<TimeMs>& days);
+  // Schedules the days in `again` (VACUUM had to keep dead row versions there) for another VACUUM,
+  // 1 s later, then 2, 4 ... up to kMaxEraseRechecks times; forgets the days in `clean`.
+  void RecheckErase(const std::vector<TimeMs>& clean, const std::vector<TimeMs>& again) EXCLUDES(erase_mu_);
   Result<RetentionReport> Sweep(TimeMs now, TimeMs cursor_ttl_ms, std::size_t max_deletes, bool apply);
 
   // ---------------------------------------------------------------- accounts helpers
@@ -350,6 +353,11 @@ class PgStore final : public Store {
 
   // The eraser: day partitions holding deleted messages (their day starts), vacuumed when due.
   detail::EraseQueue<TimeMs> eraser_;
+  // Days whose last VACUUM had to keep dead row versions, and how often they were vacuumed again.
+  // Touched only by the eraser's thread (Erase); the mutex keeps that checked.
+  static constexpr int kMaxEraseRechecks = 7;
+  Mutex erase_mu_;
+  std::map<TimeMs, int> erase_rechecks_ GUARDED_BY(erase_mu_);
 
   std::atomic<std::uint64_t> appends_{0};
   std::atomic<std::uint64_t> batches_{0};
