@@ -155,38 +155,55 @@ TEST_CASE("retention drops an expired day partition whole and deletes a shorter 
   REQUIRE_OK(f.service->Send(test::TextMessage(alice, long_chat->id, "back-in-time")));
 }
 
+// A store with one message holding `secret` (and `keepers` more after it in the same chat), and the
+// queries that find the secret's bytes in its day partition with pageinspect.
+struct SecretInPartition {
+  SecretInPartition(const std::string& secret, int keepers) : cluster(test::SharedPgCluster()) {
+    REQUIRE_OK(cluster.Sql("CREATE EXTENSION IF NOT EXISTS pageinspect", f.database));
+    alice = f.NewUser("alice");
+    auto group = f.service->CreateGroup(alice.user.id, "g", {});
+    REQUIRE_OK(group);
+    chat = group->id;
+    auto sent = f.service->Send(test::TextMessage(alice, chat, "s", secret));
+    REQUIRE_OK(sent);
+    seq = sent->message.seq;
+    for (int i = 0; i < keepers; ++i) REQUIRE_OK(f.service->Send(test::TextMessage(alice, chat, "k" + std::to_string(i), "keep")));
+    const std::string partition = Count(cluster, f.database,
+                                        "SELECT tableoid::regclass::text FROM messages WHERE chat_id = " +
+                                            std::to_string(chat) + " AND seq = " + std::to_string(seq));
+    // The row versions of the partition that hold the text, and its pages whose bytes still do
+    // (anywhere: a removed version's bytes in a page's free space count too).
+    const std::string pages = "generate_series(0, pg_relation_size('" + partition + "') / 8192 - 1) b";
+    const std::string text = "convert_to('" + secret + "', 'UTF8')";
+    versions_with_text = "SELECT count(*) FROM " + pages + ", heap_page_items(get_raw_page('" + partition +
+                         "', b::int)) WHERE position(" + text + " IN t_data) > 0";
+    pages_with_text = "SELECT count(*) FROM " + pages + " WHERE position(" + text + " IN get_raw_page('" +
+                      partition + "', b::int)) > 0";
+  }
+  std::string Versions() { return Count(cluster, f.database, versions_with_text); }
+  std::string Pages() { return Count(cluster, f.database, pages_with_text); }
+  void Delete() { REQUIRE_OK(f.service->DeleteMessage(alice.user.id, alice.device.id, chat, seq)); }
+
+  Fixture f{"postgres"};
+  PgCluster& cluster;
+  Session alice;
+  ChatId chat = 0;
+  Seq seq = 0;
+  std::string versions_with_text, pages_with_text;
+};
+
 TEST_CASE("a deleted message's text is gone from every row version of its partition once the eraser ran",
           "[postgres][erasure]") {
-  Fixture f("postgres");
-  auto& cluster = test::SharedPgCluster();
-  REQUIRE_OK(cluster.Sql("CREATE EXTENSION IF NOT EXISTS pageinspect", f.database));
-  auto alice = f.NewUser("alice");
-  auto chat = f.service->CreateGroup(alice.user.id, "g", {});
-  REQUIRE_OK(chat);
-  const std::string secret = "the launch code is 0000";
-  auto sent = f.service->Send(test::TextMessage(alice, chat->id, "s", secret));
-  REQUIRE_OK(sent);
-  for (int i = 0; i < 5; ++i) REQUIRE_OK(f.service->Send(test::TextMessage(alice, chat->id, "k" + std::to_string(i), "keep")));
-  const std::string partition = Count(cluster, f.database,
-                                      "SELECT tableoid::regclass::text FROM messages WHERE chat_id = " +
-                                          std::to_string(chat->id) + " AND seq = " + std::to_string(sent->message.seq));
-  // The row versions of the partition that hold the text, and its pages whose bytes still do
-  // (anywhere: a removed version's bytes in a page's free space count too).
-  const std::string pages = "generate_series(0, pg_relation_size('" + partition + "') / 8192 - 1) b";
-  const std::string text = "convert_to('" + secret + "', 'UTF8')";
-  const std::string versions_with_text = "SELECT count(*) FROM " + pages + ", heap_page_items(get_raw_page('" +
-                                         partition + "', b::int)) WHERE position(" + text + " IN t_data) > 0";
-  const std::string pages_with_text = "SELECT count(*) FROM " + pages + " WHERE position(" + text +
-                                      " IN get_raw_page('" + partition + "', b::int)) > 0";
-  CHECK(Count(cluster, f.database, versions_with_text) == "1");
-  REQUIRE_OK(f.service->DeleteMessage(alice.user.id, alice.device.id, chat->id, sent->message.seq));
+  SecretInPartition m("the launch code is 0000", 5);
+  CHECK(m.Versions() == "1");
+  m.Delete();
   // The tombstone is a new row version; the old one holds the text until VACUUM removes it, which
   // the eraser runs erase_delay_ms after the deletion (0 in the fixture). A snapshot another session
   // still holds keeps it, and the eraser vacuums again (the next test).
-  CHECK(Eventually([&] { return Count(cluster, f.database, versions_with_text) == "0"; }));
+  CHECK(Eventually([&] { return m.Versions() == "0"; }));
   // VACUUM compacts the page: the tombstone, written next to the old version, moves over it.
-  CHECK(Count(cluster, f.database, pages_with_text) == "0");
-  auto stored = f.store->GetMessage(chat->id, sent->message.seq);
+  CHECK(m.Pages() == "0");
+  auto stored = m.f.store->GetMessage(m.chat, m.seq);
   REQUIRE_OK(stored);
   CHECK(stored->deleted);
   CHECK(stored->body.empty());
@@ -197,22 +214,9 @@ TEST_CASE("a deleted message's text is gone from every row version of its partit
 // and nothing vacuumed the partition again.
 TEST_CASE("a deleted message's text still goes once a snapshot that kept it through the eraser's VACUUM ends",
           "[postgres][erasure]") {
-  Fixture f("postgres");
-  auto& cluster = test::SharedPgCluster();
-  REQUIRE_OK(cluster.Sql("CREATE EXTENSION IF NOT EXISTS pageinspect", f.database));
-  auto alice = f.NewUser("alice");
-  auto chat = f.service->CreateGroup(alice.user.id, "g", {});
-  REQUIRE_OK(chat);
-  const std::string secret = "kept by a snapshot 4711";
-  auto sent = f.service->Send(test::TextMessage(alice, chat->id, "s", secret));
-  REQUIRE_OK(sent);
-  const std::string partition = Count(cluster, f.database,
-                                      "SELECT tableoid::regclass::text FROM messages WHERE chat_id = " +
-                                          std::to_string(chat->id) + " AND seq = " + std::to_string(sent->message.seq));
-  const std::string versions_with_text =
-      "SELECT count(*) FROM generate_series(0, pg_relation_size('" + partition + "') / 8192 - 1) b, heap_page_items(get_raw_page('" +
-      partition + "', b::int)) WHERE position(convert_to('" + secret + "', 'UTF8') IN t_data) > 0";
-
+  SecretInPartition m("kept by a snapshot 4711", 0);
+  auto& cluster = m.cluster;
+  auto& f = m.f;
   // Another session of the same database holds a snapshot taken before the deletion.
   PGconn* holder = PQconnectdb(cluster.Conninfo(f.database).c_str());
   REQUIRE(PQstatus(holder) == CONNECTION_OK);
@@ -224,14 +228,14 @@ TEST_CASE("a deleted message's text still goes once a snapshot that kept it thro
   };
   REQUIRE(exec("BEGIN ISOLATION LEVEL REPEATABLE READ"));
   REQUIRE(exec("SELECT count(*) FROM chats"));
-  REQUIRE_OK(f.service->DeleteMessage(alice.user.id, alice.device.id, chat->id, sent->message.seq));
+  m.Delete();
   // The eraser vacuums at once (erase_delay_ms 0 in the fixture), and must keep the old version.
   std::this_thread::sleep_for(1500ms);
-  CHECK(Count(cluster, f.database, versions_with_text) == "1");
+  CHECK(m.Versions() == "1");
   REQUIRE(exec("COMMIT"));
   PQfinish(holder);
   // It vacuums the partition again (1 s, then 2 s, ... later) and the text goes.
-  CHECK(Eventually([&] { return Count(cluster, f.database, versions_with_text) == "0"; }));
+  CHECK(Eventually([&] { return m.Versions() == "0"; }));
 }
 
 TEST_CASE("two stores on one database answer each other's resends with the original and refuse a member the other removed",
