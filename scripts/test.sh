@@ -37,9 +37,9 @@ read -ra extra <<< "${LIBCHAT_CMAKE_ARGS:-}"
 common=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIBCHAT_WARNINGS_AS_ERRORS=ON "${extra[@]}")
 # The clang builds link with lld: a sanitized chatd links in 2 s of CPU instead of 14 s with GNU ld.
 # Their programs are not position-independent (-no-pie): the suites start ~1,100 sanitized processes
-# (chatd, chatctl, chat-migrate, the tests), and a sanitized PIE spends half its start applying ~940k
-# relocations (UBSan's check data, ASan's global descriptors, libFuzzer's PC table): 0.125 CPU s a
-# start instead of 0.19 (0.25 with shared libraries, tried: then the ASan suite took 399 CPU s, 291
+# (chatd, chatctl, chat-migrate, the tests), and a sanitized PIE spends a third of its start applying
+# ~940k relocations (UBSan's check data, ASan's global descriptors, libFuzzer's PC table): 0.126 CPU s
+# a start instead of 0.177 (0.245 with shared libraries, tried: then the ASan suite took 399 CPU s, 291
 # without PIE; docs/benchmarks.md, "Seventh round").
 clang=(-DCMAKE_CXX_COMPILER=clang++ "-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -no-pie" -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=lld)
 
