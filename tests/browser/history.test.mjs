@@ -18,12 +18,30 @@ test('older messages page in on scroll-up and with the keyboard', async () => {
     await signUp(phone.page, 'bob');
     await phone.context.close();
     await createDirect(alice.page, 'bob');
+    // Messages shown stay in place while more arrive: an element taken out of the list and put back
+    // (the whole list replaced on each frame) makes the browser lay out every message again, and a
+    // burst into a long conversation then took ~40 ms a message. Counted: message elements removed
+    // from alice's list that are back in it at the end.
+    await alice.page.evaluate(() => {
+      const list = document.querySelector('[data-testid=messages]');
+      window.removedShown = new Set();
+      window.listObserver = new MutationObserver((records) => {
+        for (const r of records) for (const n of r.removedNodes) if (n.dataset && n.dataset.seq) window.removedShown.add(n);
+      });
+      window.listObserver.observe(list, { childList: true });
+    });
     // Through the app's own outbox, in order.
     await alice.page.evaluate(async (n) => {
       const e = window.libchat.engine;
       for (let i = 0; i < n; i++) await e.send(e.openChatId, { body: `m${i}` });
     }, COUNT);
     await until('all sent', () => alice.page.evaluate(() => window.libchat.engine.outbox.length === 0), 30000);
+    await alice.page.locator('[data-testid=message-body]', { hasText: `m${COUNT - 1}` }).waitFor({ timeout: WAIT });
+    const movedBack = await alice.page.evaluate(() => {
+      window.listObserver.disconnect();
+      return [...window.removedShown].filter((n) => n.isConnected).length;
+    });
+    assert.equal(movedBack, 0, 'message elements taken out of the list and put back');
 
     // Bob signs in on a browser that holds nothing yet.
     const bob = await openApp(browser, server);

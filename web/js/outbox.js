@@ -52,11 +52,16 @@ export class Outbox {
     this.flush();
   }
 
-  /** Sends what waits, in order, one at a time, while connected and signed in. */
+  /**
+   * Sends what waits, in order, one at a time, while connected and signed in. The next message goes
+   * out as soon as the previous one is acknowledged; storing what an acknowledgement changed
+   * (IndexedDB) goes on beside it, so a burst costs one round trip a message, not also its writes.
+   */
   async flush() {
     const e = this.engine;
     if (this.flushing || e.connState !== 'online' || !e.session) return;
     this.flushing = true;
+    const stored = [];
     try {
       for (;;) {
         const item = this.items.find((o) => !o.error);
@@ -84,11 +89,13 @@ export class Outbox {
                         senderDevice: e.session.device.id, clientId: item.clientId, kind: item.kind,
                         body: item.body, attachments: item.attachments, replyTo: item.replyTo, refSeq: 0,
                         timestamp: r.timestamp, deleted: false };
-        await this.drop(item.clientId);
-        await e.applyEntry(entry);
+        // drop() takes the item out of `items` at once (the loop must not send it again); its
+        // IndexedDB delete and the entry's writes complete in the background.
+        stored.push(this.drop(item.clientId).then(() => e.applyEntry(entry)));
       }
     } finally {
       this.flushing = false;
+      await Promise.all(stored);
     }
   }
 }

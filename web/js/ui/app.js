@@ -5,16 +5,8 @@
 import { describeError } from '../errors.js';
 import { ConversationView } from './conversation.js';
 import { CallView } from './callview.js';
-import { h, clear, notify, modal, formDialog, confirmDialog, formatTime, formatLastSeen } from './dom.js';
+import { h, clear, reconcileChildren, notify, modal, formDialog, confirmDialog, formatTime, formatLastSeen } from './dom.js';
 import { USER_PREVIEW, initials, systemText } from './text.js';
-
-// Makes `children` the children of `parent`, in this order, touching the DOM only if they are not
-// already: an element moved or replaced between a press and its release loses the click.
-function replaceIfChanged(parent, children) {
-  const now = parent.children;
-  if (now.length === children.length && children.every((c, i) => now[i] === c)) return;
-  parent.replaceChildren(...children);
-}
 
 export class App {
   constructor(root, engine, calls) {
@@ -197,8 +189,8 @@ export class App {
       'No chats yet: start one with New chat or New group.')));
     // Moving the focused entry (the list reordered) takes the focus from it: give it back.
     const focused = document.activeElement;
-    replaceIfChanged(this.chatList, items);
-    replaceIfChanged(this.sidebar, [header, banner, this.chatList]);
+    reconcileChildren(this.chatList, items);
+    reconcileChildren(this.sidebar, [header, banner, this.chatList]);
     if (focused && focused !== document.activeElement && focused.isConnected) focused.focus();
     this.conversation.render(full);
     if (this.openPanel) this.openPanel();

@@ -5,7 +5,7 @@
 import { USER_KINDS } from '../engine.js';
 import { describeError } from '../errors.js';
 import { uploadAttachment, downloadAttachment, downloadName } from '../files.js';
-import { h, clear, notify, formDialog, confirmDialog, formatTime, formatLastSeen, formatSize } from './dom.js';
+import { h, clear, reconcileChildren, notify, formDialog, confirmDialog, formatTime, formatLastSeen, formatSize } from './dom.js';
 import { systemText } from './text.js';
 
 const NEAR_TOP_PX = 80;
@@ -141,8 +141,7 @@ export class ConversationView {
     const wanted = [];
     for (const m of entries) wanted.push(this.node(`s${m.seq}`, this.signature(m), () => this.messageEl(c, m)));
     for (const o of pending) wanted.push(this.node(`o${o.clientId}`, JSON.stringify(o), () => this.pendingEl(o)));
-    const current = [...this.list.children];
-    if (current.length !== wanted.length || current.some((el, i) => el !== wanted[i])) this.list.replaceChildren(...wanted);
+    reconcileChildren(this.list, wanted);
     const keep = new Set(wanted);
     for (const [k, v] of this.nodes) if (!keep.has(v.el)) this.nodes.delete(k);
 

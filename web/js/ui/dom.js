@@ -26,6 +26,22 @@ function append(el, children) {
   }
 }
 
+/**
+ * Makes `children` (elements) the children of `parent`, in this order, with the fewest DOM changes:
+ * elements already in place stay untouched. Replacing them all would make the browser restyle and lay
+ * out every one again (a long conversation, once per frame while messages stream in), and an element
+ * moved or replaced between a press and its release loses the click.
+ */
+export function reconcileChildren(parent, children) {
+  const keep = new Set(children);
+  for (const el of [...parent.children]) if (!keep.has(el)) el.remove();
+  let at = parent.firstElementChild;
+  for (const c of children) {
+    if (c === at) at = at.nextElementSibling;
+    else parent.insertBefore(c, at);
+  }
+}
+
 export function clear(el, ...children) {
   el.replaceChildren();
   append(el, children);
