@@ -43,6 +43,7 @@ class LocalLiveRegistry final : public LiveRegistry {
     if (first_here) transition_(user, true);
     if (last_here) transition_(user, false);
   }
+  Status AwaitWritten(UserId, std::chrono::milliseconds) override { return Status::Ok(); }
   bool IsOnline(UserId user) const override { return router_.IsOnline(user); }
   bool IsDeviceLive(UserId user, DeviceId device) const override { return router_.IsDeviceLive(user, device); }
   std::vector<DeviceAt> DevicesOf(UserId user) const override {
@@ -127,6 +128,23 @@ class ClusterLiveRegistry final : public LiveRegistry {
 
   void DeviceChanged(UserId user, DeviceId device, bool, bool) override { Queue(Op{user, device, {}}); }
 
+  Status AwaitWritten(UserId user, std::chrono::milliseconds timeout) override {
+    if (writers_.empty()) return Status::Ok();
+    Writer& w = *writers_[user % writers_.size()];
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    MutexLock lock(&w.mu);
+    // The user's ops go to this writer in order: once it has applied as many ops as it had been
+    // given when we asked, theirs are among them.
+    const std::uint64_t ticket = w.queued;
+    while (w.applied < ticket && !w.stop) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return Status::Unavailable("live registry: user " + std::to_string(user) + " not written in time");
+      }
+      w.applied_cv.WaitUntil(&w.mu, deadline);
+    }
+    return Status::Ok();
+  }
+
   bool IsOnline(UserId user) const override {
     if (router_.IsOnline(user)) return true;
     MutexLock lock(&mu_);
@@ -188,6 +206,10 @@ class ClusterLiveRegistry final : public LiveRegistry {
     CondVar cv;
     std::deque<Op> queue GUARDED_BY(mu);
     bool stop GUARDED_BY(mu) = false;
+    // Ops ever queued and ever applied (or given up on); AwaitWritten waits on applied_cv.
+    std::uint64_t queued GUARDED_BY(mu) = 0;
+    std::uint64_t applied GUARDED_BY(mu) = 0;
+    CondVar applied_cv;
     std::thread thread;
   };
 
@@ -198,6 +220,7 @@ class ClusterLiveRegistry final : public LiveRegistry {
       MutexLock lock(&w.mu);
       if (w.stop) return;
       w.queue.push_back(std::move(op));
+      ++w.queued;
     }
     w.cv.Signal();
   }
@@ -213,6 +236,11 @@ class ClusterLiveRegistry final : public LiveRegistry {
         w.queue.pop_front();
       }
       Apply(op);
+      {
+        MutexLock lock(&w.mu);
+        ++w.applied;
+      }
+      w.applied_cv.SignalAll();
     }
   }
 

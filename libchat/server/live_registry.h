@@ -20,6 +20,7 @@
 // Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -54,6 +55,13 @@ class LiveRegistry {
   // line with the router (the device is live here iff the router has a session of it) and calls
   // `transition` if the user came online or went offline cluster-wide. Non-blocking.
   virtual void DeviceChanged(UserId user, DeviceId device, bool first_here, bool last_here) = 0;
+
+  // Blocks until every registry write queued for `user` before this call has been applied (or given
+  // up on: an engine failure is left to the next reconcile), at most `timeout`. A session's
+  // authentication is answered after it: a device whose login or resume was answered is in the
+  // cluster's record, so another of the user's devices going on another node does not take the user
+  // offline meanwhile. Unavailable after `timeout`; Ok at once on one node and after Close.
+  virtual Status AwaitWritten(UserId user, std::chrono::milliseconds timeout) = 0;
 
   // Whether `user` has a live device on any node. Non-blocking (the node's mirror: another node's
   // change shows here within a NATS round trip).

@@ -1,6 +1,7 @@
 #include "presence.h"
 
 #include <algorithm>
+#include <chrono>
 #include <iterator>
 #include <set>
 #include <string>
@@ -35,6 +36,11 @@ void Presence::DeviceDisconnected(UserId user, DeviceId device, bool went_offlin
       log_.Warn("presence: worker queue full; last seen of device ", device, " not recorded");
     }
   }
+}
+
+Status Presence::AwaitRegistered(UserId user) {
+  if (live_ == nullptr) return Status::Ok();
+  return live_->AwaitWritten(user, std::chrono::seconds(5));
 }
 
 void Presence::DeviceActive(DeviceId device) {

@@ -44,6 +44,10 @@ class Presence {
   // A device session ended (went_offline: it was the user's last). Records last seen and announces
   // the user if they went offline. Non-blocking.
   void DeviceDisconnected(UserId user, DeviceId device, bool went_offline);
+  // Blocks until the cluster registry has written what DeviceConnected/Disconnected of `user` queued
+  // (up to 5 s; then Unavailable, and the registry's reconcile writes it later). Ok at once on one
+  // node. Called before a session's authentication is answered (LiveRegistry::AwaitWritten).
+  Status AwaitRegistered(UserId user);
   // A heartbeat: records the activity. Non-blocking; callers throttle.
   void DeviceActive(DeviceId device);
 

@@ -414,8 +414,9 @@ void WsSession::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std:
       caller_.user = outcome.user;
       caller_.device = outcome.device;
       auth_.SetToken(outcome.token_hash);
-      // Register before the response goes out: the client syncs after it, so whatever commits from
-      // now on reaches it live or by that sync (it drops seq it has already seen).
+      // Register before the response goes out (VerifyRegistration sends it): the client syncs after
+      // it, so whatever commits from now on reaches it live or by that sync (it drops seq it has
+      // already seen).
       registered_ = true;
       const bool first = state_->router.Add(caller_.user, caller_.device, this->shared_from_this());
       state_->interest.AddSession(caller_.user);
@@ -430,38 +431,57 @@ void WsSession::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std:
       caller_ = SignedIn{};
       break;
   }
+  if (verify && !revoked_meanwhile) return VerifyRegistration(std::move(frame));
   Enqueue(OutFrame{std::move(frame), 0, false});
   if (outcome.effect == SessionEffect::kLoggedOut) {
     return StartClose(static_cast<std::uint16_t>(websocket::close_code::normal), "logged out", /*flush=*/true);
   }
   if (revoked_meanwhile) return CloseRevoked();
-  if (verify) return VerifyRegistration();
   DoRead();
 }
 
-void WsSession::VerifyRegistration() {
+void WsSession::VerifyRegistration(std::shared_ptr<const std::string> answer) {
   busy_ = true;  // No command until the check is done: a revoked session must not act.
   auto self = this->shared_from_this();
   const bool queued = state_->workers.TrySubmit(
-      [self, user = caller_.user, device = caller_.device, hash = auth_.token_hash()] {
+      [self, user = caller_.user, device = caller_.device, hash = auth_.token_hash(), answer]() mutable {
         // On a bus between nodes, the user's chats are watched before the session reads its next
         // command (its sync): what commits after that sync's read reaches this node live.
         self->state_->interest.WatchChatsOf(user).IgnoreError();
+        // And the device is in the cluster's record before the client hears it is signed in: the
+        // user's last other device ending on another node meanwhile would otherwise announce them
+        // offline, and this device's write online again (a flap; docs/scaling.md, "Presence").
+        if (Status w = self->state_->presence.AwaitRegistered(user); !w.ok()) {
+          self->state_->log.Warn("ws ", self->id_, ": ", w.ToString());
+        }
         Status s = self->state_->service.CheckSession(user, device, hash);
-        net::post(self->ws_.get_executor(), [self, s = std::move(s)]() mutable { self->OnVerified(std::move(s)); });
+        net::post(self->ws_.get_executor(), [self, s = std::move(s), answer = std::move(answer)]() mutable {
+          self->OnVerified(std::move(s), std::move(answer));
+        });
       });
   // A full worker queue: the check is not made, and the session does not go on unchecked.
-  if (!queued) OnVerified(Status::Unavailable("server busy"));
+  if (!queued) OnVerified(Status::Unavailable("server busy"), std::move(answer));
 }
 
-void WsSession::OnVerified(Status status) {
+void WsSession::OnVerified(Status status, std::shared_ptr<const std::string> answer) {
   busy_ = false;
   if (finished_ || closing_) return;
-  if (!status.ok()) {
+  if (status.code() == StatusCode::kUnauthenticated || status.code() == StatusCode::kPermissionDenied) {
     state_->log.Info("ws ", id_, ": session of user ", caller_.user, " device ", caller_.device,
                      " ended while it was being registered: ", StatusCodeName(status.code()));
     auth_.Revoke({});
     return CloseRevoked();
+  }
+  Enqueue(OutFrame{std::move(answer), 0, false});
+  if (!status.ok()) {
+    // Not checked (a full worker queue, the store unavailable): the session is not used unchecked,
+    // but it stands. The client has its answer (a login's new token) and reconnects and resumes;
+    // 4001 would have signed it out for good.
+    state_->log.Warn("ws ", id_, ": session of user ", caller_.user, " device ", caller_.device,
+                     " not registered: ", StatusCodeName(status.code()), "; closing with 1013");
+    Unregister();
+    return StartClose(static_cast<std::uint16_t>(websocket::close_code::try_again_later), "try again later",
+                      /*flush=*/true);
   }
   DoRead();
 }

@@ -85,10 +85,13 @@ class WsSession final : public Peer, public TimerWheel::Node, public std::enable
   void Submit(Request request, const CommandSpec* spec);
   void OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std::string> frame);
   // Right after a login/resume registered the session for live events: checks the session against
-  // the store once more (a revocation published before the registration would otherwise be missed),
-  // reading no frames until it is done.
-  void VerifyRegistration();
-  void OnVerified(Status status);
+  // the store once more (a revocation published before the registration would otherwise be missed)
+  // and, on a bus between nodes, waits until the user's chats are watched and the device is in the
+  // cluster's live registry; only then is `answer` (the login/resume reply) sent and the next frame
+  // read. A session found revoked is closed with 4001, unanswered; one that could not be checked
+  // (server busy, store unavailable) is answered and closed with 1013 "try again later".
+  void VerifyRegistration(std::shared_ptr<const std::string> answer);
+  void OnVerified(Status status, std::shared_ptr<const std::string> answer);
   // Closes with 4001 "session revoked".
   void CloseRevoked();
 

@@ -1,0 +1,210 @@
+// The cluster's live-device registry (libchat/server/live_registry.h) on two nodes' routers and an
+// in-memory SharedKv whose writes can be held back: what AwaitWritten promises, which a login or
+// resume answer relies on (ws_session.cc, VerifyRegistration).
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <mutex>
+
+#include "live_registry.h"
+#include "router.h"
+#include "test_support.h"
+
+namespace chat::test {
+namespace {
+
+using namespace std::chrono_literals;
+using detail::LiveRegistry;
+using detail::Router;
+
+// A SharedKv in memory, as the NATS bucket behaves for one process: revisions grow with every write,
+// compare-and-set on them, watches called in write order. Hold() makes writes (Put, Swap, Erase)
+// wait until Release(), as a slow engine would.
+class HeldKv final : public SharedKv {
+ public:
+  Result<Entry> Get(const std::string& key) override {
+    std::lock_guard lock(mu_);
+    auto it = values_.find(key);
+    if (it == values_.end()) return Status::NotFound(key);
+    return it->second;
+  }
+  Result<std::uint64_t> Put(const std::string& key, std::string_view value) override {
+    return Write(key, std::string(value), std::nullopt);
+  }
+  Result<std::uint64_t> Swap(const std::string& key, std::string_view value, std::uint64_t expected) override {
+    return Write(key, std::string(value), expected);
+  }
+  Status Erase(const std::string& key, std::uint64_t expected) override {
+    return Write(key, std::nullopt, expected).status();
+  }
+  Result<std::vector<std::string>> Keys() override {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& [k, v] : values_) out.push_back(k);
+    return out;
+  }
+  Subscription Watch(std::function<void(const Change&)> fn) override {
+    std::lock_guard lock(mu_);
+    for (const auto& [k, v] : values_) fn(Change{k, v.value, v.revision});
+    fn(Change{});
+    const int id = next_watch_++;
+    watches_[id] = std::move(fn);
+    return Subscription([this, id] {
+      std::lock_guard lock(mu_);
+      watches_.erase(id);
+    });
+  }
+
+  void Hold() {
+    std::lock_guard lock(mu_);
+    held_ = true;
+  }
+  void Release() {
+    {
+      std::lock_guard lock(mu_);
+      held_ = false;
+    }
+    cv_.notify_all();
+  }
+  // Writes that are waiting on Hold.
+  int waiting() {
+    std::lock_guard lock(mu_);
+    return waiting_;
+  }
+
+ private:
+  // `value` nullopt: erase. `expected` nullopt: unconditional; 0: only if absent.
+  Result<std::uint64_t> Write(const std::string& key, std::optional<std::string> value,
+                              std::optional<std::uint64_t> expected) {
+    std::unique_lock lock(mu_);
+    ++waiting_;
+    cv_.wait(lock, [&] { return !held_; });
+    --waiting_;
+    auto it = values_.find(key);
+    const std::uint64_t now = it == values_.end() ? 0 : it->second.revision;
+    if (expected && *expected != now) return Status::FailedPrecondition(key + " changed");
+    const std::uint64_t rev = ++revision_;
+    if (value) {
+      values_[key] = Entry{*value, rev};
+    } else {
+      values_.erase(key);
+    }
+    // Watches in write order: called under the lock (the registry's mirror only takes its own).
+    for (auto& [id, fn] : watches_) fn(Change{key, value, rev});
+    return rev;
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, Entry> values_;
+  std::map<int, std::function<void(const Change&)>> watches_;
+  int next_watch_ = 0;
+  std::uint64_t revision_ = 0;
+  bool held_ = false;
+  int waiting_ = 0;
+};
+
+class NullPeer final : public detail::Peer {
+ public:
+  void Deliver(detail::OutFrame) override {}
+  void Revoke(const std::string&) override {}
+};
+
+// One node: its router and its registry on the shared buckets; the transitions it announced.
+struct Node {
+  Node(const std::string& id, const std::shared_ptr<HeldKv>& live, const std::shared_ptr<HeldKv>& nodes)
+      : router(metrics, log, [] {}) {
+    detail::ClusterLiveOptions options;
+    options.node = id;
+    options.node_ttl_ms = 60000;
+    options.reconcile_ms = 600000;
+    auto r = detail::NewClusterLiveRegistry(live, nodes, router, options, log, [this](UserId user, bool online) {
+      std::lock_guard lock(mu);
+      transitions.emplace_back(user, online);
+    });
+    REQUIRE_OK(r);
+    registry = std::move(*r);
+  }
+  ~Node() { registry->Close(); }
+
+  void Connect(UserId user, DeviceId device) {
+    const bool first = router.Add(user, device, peer);
+    registry->DeviceChanged(user, device, first, false);
+  }
+  void Disconnect(UserId user, DeviceId device) {
+    const bool last = router.Remove(user, peer.get());
+    registry->DeviceChanged(user, device, false, last);
+  }
+  std::vector<std::pair<UserId, bool>> Transitions() {
+    std::lock_guard lock(mu);
+    return transitions;
+  }
+
+  detail::Metrics metrics;
+  detail::Logger log{LogLevel::kError, nullptr};
+  Router router;
+  std::shared_ptr<NullPeer> peer = std::make_shared<NullPeer>();
+  std::unique_ptr<LiveRegistry> registry;
+  std::mutex mu;
+  std::vector<std::pair<UserId, bool>> transitions;
+};
+
+}  // namespace
+
+TEST_CASE("live registry: AwaitWritten returns once the device's write has landed, so the user's last other "
+          "device going on another node afterwards does not take them offline",
+          "[unit][live_registry]") {
+  auto live = std::make_shared<HeldKv>();
+  auto nodes = std::make_shared<HeldKv>();
+  Node a("node-a", live, nodes);
+  Node b("node-b", live, nodes);
+  constexpr UserId kBob = 7;
+
+  a.Connect(kBob, 1);
+  REQUIRE_OK(a.registry->AwaitWritten(kBob, 5s));
+  CHECK(a.Transitions() == std::vector<std::pair<UserId, bool>>{{kBob, true}});
+
+  // Bob's laptop signs in on B while the bucket is slow: B's answer waits for the write.
+  live->Hold();
+  b.Connect(kBob, 2);
+  auto written = std::async(std::launch::async, [&] { return b.registry->AwaitWritten(kBob, 10s); });
+  CHECK(written.wait_for(300ms) == std::future_status::timeout);
+  CHECK(live->waiting() == 1);
+  live->Release();
+  REQUIRE(written.wait_for(10s) == std::future_status::ready);
+  REQUIRE_OK(written.get());
+  CHECK(b.registry->DevicesOf(kBob).size() == 2);
+
+  // The phone goes on A after the laptop's sign-in was answered: Bob stays online, nobody says otherwise.
+  a.Disconnect(kBob, 1);
+  REQUIRE_OK(a.registry->AwaitWritten(kBob, 5s));
+  CHECK(a.Transitions() == std::vector<std::pair<UserId, bool>>{{kBob, true}});
+  CHECK(b.Transitions().empty());
+  CHECK(a.registry->IsOnline(kBob));
+
+  // The laptop goes too: exactly one node (B, whose write emptied the set) announces him offline.
+  b.Disconnect(kBob, 2);
+  REQUIRE_OK(b.registry->AwaitWritten(kBob, 5s));
+  CHECK(b.Transitions() == std::vector<std::pair<UserId, bool>>{{kBob, false}});
+  CHECK_FALSE(a.registry->IsOnline(kBob));
+}
+
+TEST_CASE("live registry: AwaitWritten gives up after its timeout while the bucket does not answer, and the "
+          "write still lands later",
+          "[unit][live_registry]") {
+  auto live = std::make_shared<HeldKv>();
+  auto nodes = std::make_shared<HeldKv>();
+  Node a("node-a", live, nodes);
+  live->Hold();
+  a.Connect(9, 1);
+  const auto started = std::chrono::steady_clock::now();
+  Status s = a.registry->AwaitWritten(9, 200ms);
+  CHECK(s.code() == StatusCode::kUnavailable);
+  CHECK(std::chrono::steady_clock::now() - started >= 200ms);
+  live->Release();
+  REQUIRE_OK(a.registry->AwaitWritten(9, 5s));
+  CHECK(a.registry->DevicesOf(9).size() == 1);
+}
+
+}  // namespace chat::test
