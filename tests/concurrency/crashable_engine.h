@@ -1,10 +1,12 @@
 // Engines for the history checker's restarts (LevelDB's fault_injection_test in spirit):
 //  - SharedEngine lets one engine outlive the stores opened over it (a mem:// "disk" across restarts);
 //  - CrashableEngine fails writes from a chosen point on (as a full disk or a dying device does) and,
-//    on Crash(), drops every write not yet synced, as a power cut does. Synced writes stay.
+//    on Crash(), drops every write not yet synced, as a power cut does. Synced writes stay. Its
+//    backups are copies in memory.
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -76,13 +78,34 @@ class CrashableEngine final : public KvEngine {
     return base_->Write(batch, sync);
   }
   std::unique_ptr<KvIterator> NewIterator() override { return base_->NewIterator(); }
-  Status Backup(const std::string& dir) override { return base_->Backup(dir); }
+  // Copies what the engine holds into memory, kept under the name `dir` (TakeBackup hands it over),
+  // under the write lock: one consistent moment, as LevelDB's checkpoint is. The checker then opens
+  // a store on the copy and looks for what was acknowledged before the backup began.
+  Status Backup(const std::string& dir) override {
+    std::lock_guard lock(mu_);
+    Content copy;
+    auto it = base_->NewIterator();
+    for (it->Seek(""); it->Valid(); it->Next()) copy.emplace_back(std::string(it->key()), std::string(it->value()));
+    if (Status s = it->status(); !s.ok()) return s;
+    backups_[dir] = std::move(copy);
+    return Status::Ok();
+  }
+  using Content = std::vector<std::pair<std::string, std::string>>;
+  Content TakeBackup(const std::string& dir) {
+    std::lock_guard lock(mu_);
+    auto it = backups_.find(dir);
+    if (it == backups_.end()) return {};
+    Content out = std::move(it->second);
+    backups_.erase(it);
+    return out;
+  }
   Status CompactRange(std::string_view begin, std::string_view end) override { return base_->CompactRange(begin, end); }
   std::string Describe() const override { return "crashable(" + base_->Describe() + ")"; }
 
  private:
   std::unique_ptr<KvEngine> base_;
   std::mutex mu_;
+  std::map<std::string, Content> backups_;  // Guarded by mu_.
   std::vector<std::pair<std::string, std::optional<std::string>>> undo_;  // Unsynced writes' old values.
   std::atomic<int> fail_after_{-1};
   std::atomic<int> failed_{0};

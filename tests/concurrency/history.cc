@@ -144,6 +144,26 @@ struct SentMessage {
   DeviceId device = 0;
   std::string client_id;
   UserId sender = 0;
+  std::uint64_t acked_at = 0;  // Tick after the send returned.
+};
+
+// A successful ack in phase `phase`: the device's cursor in `chat` is at least `seq` from tick `at`
+// on, until a crash (cursors are written behind, unsynced: a crash may take them back, and the
+// client acks again).
+struct CursorAck {
+  DeviceId device = 0;
+  UserId user = 0;
+  ChatId chat = 0;
+  Seq seq = 0;
+  std::uint64_t at = 0;
+  int phase = 0;
+};
+
+// A backup (Store::Backup) begun at tick `started` in phase `phase`: the engine's content it copied.
+struct BackupTaken {
+  std::uint64_t started = 0;
+  int phase = 0;
+  CrashableEngine::Content content;
 };
 
 struct DeviceOp {
@@ -169,6 +189,9 @@ class History {
   std::set<std::pair<ChatId, Seq>> deleted;
   std::vector<DeviceOp> ok_device_ops;  // Device-scoped operations that succeeded.
   std::vector<RecordedEvent> events;
+  std::vector<CursorAck> cursor_acks;
+  std::vector<BackupTaken> backups;
+  std::set<int> crashed_phases;  // Phases that ended in a crash.
   std::set<UserId> all_user_ids;
   std::set<DeviceId> all_device_ids;
   std::set<ChatId> all_chat_ids;
@@ -188,7 +211,7 @@ std::uint64_t Tick() { return g_tick.fetch_add(1) + 1; }
 class Actor {
  public:
   Actor(World& world, History& h, const HistoryOptions& o, int thread, int phase)
-      : world_(world), h_(h), o_(o), thread_(thread), rng_(o.seed * 1000003 + phase * 7919 + thread) {}
+      : world_(world), h_(h), o_(o), thread_(thread), phase_(phase), rng_(o.seed * 1000003 + phase * 7919 + thread) {}
 
   void Run(int ops) {
     for (int i = 0; i < ops; ++i) {
@@ -217,8 +240,10 @@ class Actor {
         Leave();
       } else if (pick < 92) {
         RemoveDevice();
-      } else {
+      } else if (pick < 99) {
         Sync();
+      } else {
+        Backup();
       }
     }
   }
@@ -528,6 +553,7 @@ class Actor {
     if (Uniform(6) == 0) r.reply_to = static_cast<Seq>(Uniform(20));
     const std::uint64_t start = Tick();
     auto a = world_.service().Send(r);
+    const std::uint64_t end = Tick();
     Count(a.ok());
     std::lock_guard lock(h_.mu);
     if (!resend) h_.sessions[si].sent.emplace_back(r.chat, r.client_id);
@@ -542,7 +568,7 @@ class Actor {
       if (known != h_.sent.end()) {
         h_.Violation("client id " + r.client_id + " of device " + std::to_string(r.device) + " stored twice");
       }
-      h_.sent[key] = {a->message.chat, a->message.seq, a->message.id, r.body, r.device, r.client_id, r.sender};
+      h_.sent[key] = {a->message.chat, a->message.seq, a->message.id, r.body, r.device, r.client_id, r.sender, end};
       h_.ok_device_ops.push_back({si, start, "send"});
     }
   }
@@ -579,12 +605,30 @@ class Actor {
     auto head = world_.store().Head(*chat);
     if (!head.ok() || *head == 0) return;
     const std::uint64_t start = Tick();
-    auto r = world_.service().Ack(s->user_id, s->device, *chat, 1 + static_cast<Seq>(Uniform(static_cast<int>(*head))));
+    const Seq seq = 1 + static_cast<Seq>(Uniform(static_cast<int>(*head)));
+    auto r = world_.service().Ack(s->user_id, s->device, *chat, seq);
+    const std::uint64_t end = Tick();
     Count(r.ok());
     if (!r.ok()) return;
     DeviceActed(si, start, "ack");
     std::lock_guard lock(h_.mu);
     h_.sessions[si].acked.insert(*chat);
+    h_.cursor_acks.push_back({s->device, s->user_id, *chat, seq, end, phase_});
+  }
+
+  // A backup while the others write: checked at the end (CheckBackups) for everything acknowledged
+  // before it began (a cursor acknowledged just before one was once missing from it: its write was
+  // still queued behind).
+  void Backup() {
+    CrashableEngine* engine = world_.engine();
+    if (engine == nullptr) return;  // PostgreSQL: its backups are pg_dump's (tests/postgres).
+    const std::uint64_t start = Tick();
+    const std::string name = "backup-" + std::to_string(start);
+    Status s = world_.store().Backup(name);
+    Count(s.ok());
+    if (!s.ok()) return;  // Writes failing (a phase ending in a crash): no backup.
+    std::lock_guard lock(h_.mu);
+    h_.backups.push_back({start, phase_, engine->TakeBackup(name)});
   }
 
   void RemoveDevice() {
@@ -618,6 +662,7 @@ class Actor {
   History& h_;
   const HistoryOptions& o_;
   const int thread_;
+  const int phase_;
   std::mt19937_64 rng_;
   int next_user_ = 0;
 };
@@ -629,6 +674,8 @@ struct MembershipReplay {
   std::map<UserId, Role> members;
   // members[s]: after the entry with seq s (index 0: before any).
   std::vector<std::vector<UserId>> after;
+  // Users who left or were removed at some point (their devices' cursors of the chat went with it).
+  std::set<UserId> removed_ever;
 };
 
 std::vector<UserId> Keys(const std::map<UserId, Role>& m) {
@@ -688,13 +735,17 @@ void CheckChat(Store& store, ChatId chat, std::uint32_t limit, History& h, const
           if (mem.count(u.get<UserId>())) h.Violation(where + ": user " + u.dump() + " joined twice");
           mem[u.get<UserId>()] = Role::kMember;
         }
-        for (const auto& u : body["removed"]) mem.erase(u.get<UserId>());
+        for (const auto& u : body["removed"]) {
+          mem.erase(u.get<UserId>());
+          replay->removed_ever.insert(u.get<UserId>());
+        }
         for (const auto& r : body["roles"]) {
           Role role;
           if (ParseRole(r["role"].get<std::string>(), &role)) mem[r["userId"].get<UserId>()] = role;
         }
       } else if (action == "left") {
         mem.erase(body["userId"].get<UserId>());
+        replay->removed_ever.insert(body["userId"].get<UserId>());
         if (body.contains("newOwner")) mem[body["newOwner"].get<UserId>()] = Role::kOwner;
       }
       if (c->kind == ChatKind::kGroup && !mem.empty()) {
@@ -811,6 +862,52 @@ void CheckCursors(World& world, History& h, const std::map<ChatId, MembershipRep
   }
 }
 
+// Each backup, opened as a store of its own, holds every message and cursor acknowledged before it
+// began, except cursors that went legitimately: the device's (revoked at some point), the user's in
+// that chat (left or removed at some point), or acknowledged before a crash (unsynced).
+void CheckBackups(History& h, const std::map<ChatId, MembershipReplay>& replays) {
+  std::set<DeviceId> revoked;
+  for (const auto& s : h.sessions) {
+    if (s.revoked_at != 0) revoked.insert(s.device);
+  }
+  for (std::size_t b = 0; b < h.backups.size(); ++b) {
+    const BackupTaken& backup = h.backups[b];
+    const std::string where = "backup at tick " + std::to_string(backup.started);
+    auto engine = NewMemKvEngine();
+    KvBatch batch;
+    for (const auto& [k, v] : backup.content) batch.Put(k, v);
+    if (Status s = engine->Write(batch, false); !s.ok()) return h.Violation(where + ": " + s.ToString());
+    KvStoreOptions so;
+    so.info_log = [](std::string_view) {};
+    auto store = MakeKvStore(std::move(engine), so);
+    if (!store.ok()) {
+      h.Violation(where + ": does not open: " + store.error().ToString());
+      continue;
+    }
+    for (const auto& [key, sent] : h.sent) {
+      if (sent.acked_at >= backup.started) continue;
+      auto page = (*store)->ReadMessages(sent.chat, sent.seq - 1, 1);
+      if (!page.ok() || page->empty() || page->front().seq != sent.seq || page->front().id != sent.id) {
+        h.Violation(where + ": message " + std::to_string(sent.seq) + " of chat " + std::to_string(sent.chat) +
+                    ", acknowledged before it, is missing");
+      }
+    }
+    for (const CursorAck& a : h.cursor_acks) {
+      if (a.at >= backup.started || revoked.count(a.device)) continue;
+      auto crash = h.crashed_phases.lower_bound(a.phase);
+      if (crash != h.crashed_phases.end() && *crash < backup.phase) continue;
+      auto replay = replays.find(a.chat);
+      if (replay == replays.end() || replay->second.removed_ever.count(a.user)) continue;
+      auto cursor = (*store)->DeviceCursor(a.device, a.chat);
+      if (!cursor.ok() || *cursor < a.seq) {
+        h.Violation(where + ": device " + std::to_string(a.device) + "'s cursor of chat " + std::to_string(a.chat) +
+                    " is " + (cursor.ok() ? std::to_string(*cursor) : cursor.error().ToString()) +
+                    ", acknowledged " + std::to_string(a.seq) + " before it");
+      }
+    }
+  }
+}
+
 void CheckAll(World& world, const HistoryOptions& o, History& h) {
   std::map<ChatId, std::vector<const SentMessage*>> sent_by_chat;
   for (const auto& [key, sent] : h.sent) sent_by_chat[sent.chat].push_back(&sent);
@@ -819,6 +916,7 @@ void CheckAll(World& world, const HistoryOptions& o, History& h) {
   CheckEvents(replays, h);
   CheckSessions(world, h);
   CheckCursors(world, h, replays);
+  CheckBackups(h, replays);
 }
 
 }  // namespace
@@ -827,7 +925,7 @@ std::string HistoryReport::Summary() const {
   std::ostringstream s;
   s << phases << " phases (" << crashes << " crashes), " << operations << " operations (" << operations_ok
     << " succeeded), " << messages_acked << " messages acknowledged, " << events << " events; "
-    << violations.size() << " violations";
+    << backups << " backups; " << violations.size() << " violations";
   for (const auto& v : violations) s << "\n  " << v;
   return s.str();
 }
@@ -861,7 +959,11 @@ HistoryReport RunHistoryCheck(const HistoryOptions& o) {
       threads.emplace_back([&, t] { Actor(world, h, o, t, phase).Run(o.ops_per_thread); });
     }
     for (auto& t : threads) t.join();
-    if (crash) ++report.crashes;
+    if (crash) {
+      ++report.crashes;
+      std::lock_guard lock(h.mu);
+      h.crashed_phases.insert(phase);
+    }
     world.Close(crash);
     ++report.phases;
   }
@@ -877,6 +979,7 @@ HistoryReport RunHistoryCheck(const HistoryOptions& o) {
     report.operations_ok = h.operations_ok;
     report.messages_acked = h.sent.size();
     report.events = h.events.size();
+    report.backups = static_cast<int>(h.backups.size());
     for (auto& v : h.violations) report.violations.push_back(v);
   }
   world.Close();

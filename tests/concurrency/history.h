@@ -14,7 +14,9 @@
 //  - a revoked device (removed, logged out, its user's password changed elsewhere, its user banned
 //    or disabled) never acts again: every operation it starts afterwards fails, its old token never
 //    resumes, and a login whose password check raced a password change leaves no device behind;
-//  - no device keeps a cursor of a chat its user is not in.
+//  - no device keeps a cursor of a chat its user is not in;
+//  - a backup taken while the others write holds every message and cursor acknowledged before it
+//    began (mem and LevelDB: the engine's copy, in memory).
 // Seeded: a run's choices are reproducible from its seed (its interleavings are the machine's).
 #pragma once
 
@@ -48,6 +50,7 @@ struct HistoryReport {
   std::uint64_t events = 0;
   int phases = 0;
   int crashes = 0;
+  int backups = 0;
   std::vector<std::string> violations;  // Empty: every invariant held.
   std::string Summary() const;
 };

@@ -25,6 +25,7 @@ chat::check::HistoryReport Run(const std::string& backend, std::uint64_t seed, c
   CHECK(report.messages_acked > 50);
   CHECK(report.events > 50);
   CHECK(report.crashes == (backend == "postgres" ? 0 : 2));
+  if (backend != "postgres") CHECK(report.backups > 0);
   return report;
 }
 

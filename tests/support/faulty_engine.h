@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "libchat/kv.h"
@@ -59,7 +60,31 @@ class FaultyEngine final : public KvEngine {
     return base_->Write(batch, sync);
   }
   std::unique_ptr<KvIterator> NewIterator() override { return base_->NewIterator(); }
-  Status Backup(const std::string& dir) override { return base_->Backup(dir); }
+  // With KeepBackupsInMemory(), Backup copies what the engine holds at that moment into backup()
+  // instead of the base's Backup (mem:// has no disk form): a test can then open a store on that
+  // copy and see what a backup taken then would have held.
+  Status Backup(const std::string& dir) override {
+    if (!backups_in_memory_) return base_->Backup(dir);
+    std::vector<std::pair<std::string, std::string>> copy;
+    auto it = base_->NewIterator();
+    for (it->Seek(""); it->Valid(); it->Next()) copy.emplace_back(std::string(it->key()), std::string(it->value()));
+    if (Status s = it->status(); !s.ok()) return s;
+    std::lock_guard lock(hold_mu_);
+    backup_ = std::move(copy);
+    return Status::Ok();
+  }
+  void KeepBackupsInMemory() { backups_in_memory_ = true; }
+  // The last in-memory backup, as a new mem:// engine.
+  std::unique_ptr<KvEngine> RestoreBackup() const {
+    auto engine = NewMemKvEngine();
+    KvBatch batch;
+    {
+      std::lock_guard lock(hold_mu_);
+      for (const auto& [k, v] : backup_) batch.Put(k, v);
+    }
+    if (Status s = engine->Write(batch, false); !s.ok()) return nullptr;
+    return engine;
+  }
   std::string Describe() const override { return "faulty(" + base_->Describe() + ")"; }
 
  private:
@@ -71,6 +96,8 @@ class FaultyEngine final : public KvEngine {
   bool held_ = false;
   std::vector<std::string> last_keys_;  // GUARDED_BY(hold_mu_)
   std::atomic<int> blocked_{0};
+  std::atomic<bool> backups_in_memory_{false};
+  std::vector<std::pair<std::string, std::string>> backup_;  // GUARDED_BY(hold_mu_)
 };
 
 }  // namespace chat::test
