@@ -2,6 +2,7 @@
 // deterministic (the test opens the gate once it has done what must happen in between).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -48,6 +49,15 @@ class GatedStore : public StoreWrapper {
  public:
   using StoreWrapper::StoreWrapper;
   Gate append, add_device, update_device, remove_device, find_token;
+  // The next `n` GetDevice calls fail with Unavailable (a store that stopped answering for a moment).
+  std::atomic<int> fail_get_device{0};
+
+  Result<Device> GetDevice(DeviceId id) override {
+    for (int n = fail_get_device.load(); n > 0;) {
+      if (fail_get_device.compare_exchange_weak(n, n - 1)) return Status::Unavailable("injected: the store does not answer");
+    }
+    return StoreWrapper::GetDevice(id);
+  }
 
   void AppendAsync(Message draft, CommitObserver observer, AppendDone done, AppendAdmission admit) override {
     append.Pass();

@@ -16,6 +16,7 @@ using chat::test::GatedStore;
 namespace {
 
 constexpr int kRevoked = 4001;
+constexpr int kTryAgainLater = 1013;
 
 struct LiveServer {
   LiveServer() {
@@ -128,4 +129,30 @@ TEST_CASE("a revocation arriving while the connection's own logout is in flight 
   auto closed = x->WaitForClose(std::chrono::seconds(5));
   REQUIRE(closed.has_value());
   CHECK((closed->code == kRevoked || closed->code == 1000));
+}
+
+// Regression: a session whose registration check could not be made (the store not answering, or a
+// full worker queue) was closed with 4001 "session revoked", which clients take as signed out for
+// good (the web app forgets its session). It is now answered and closed with 1013, and the token
+// resumes on the next connection.
+TEST_CASE("a resume whose registration cannot be checked is answered and closed with 1013, and the token still "
+          "works",
+          "[integration][sessions][regress]") {
+  LiveServer s;
+  auto owner = s.Connect();
+  REQUIRE_OK(owner->Register("alice", "password-alice"));
+  auto session = owner->Login("alice", "password-alice", "phone");
+  REQUIRE_OK(session);
+
+  s.store->fail_get_device = 1;  // Resume itself reads no device by id; the registration check does.
+  auto c = s.Connect();
+  REQUIRE_OK(c->Resume(session->token));
+  auto closed = c->WaitForClose(std::chrono::seconds(5));
+  REQUIRE(closed.has_value());
+  CHECK(closed->code == kTryAgainLater);
+  CHECK(s.store->fail_get_device == 0);
+
+  auto again = s.Connect();
+  REQUIRE_OK(again->Resume(session->token));
+  REQUIRE_OK(again->CreateGroup("still signed in", {}));
 }
