@@ -76,6 +76,9 @@ Result<CredentialChangeResult> KvStore::ChangeCredentials(const CredentialChange
   auto ticket = std::make_shared<Ticket>();
   KvBatch& b = ticket->batch;
   const bool banned = engine_->Get(keys::Ban(user.id)).ok();
+  if (change.keep_only_if_live && (user.disabled || banned)) {
+    return Status::PermissionDenied("account '" + user.username + "' is " + (banned ? "banned" : "disabled"));
+  }
   if (change.lift_ban) {
     if (!banned) return Status::NotFound("user " + std::to_string(user.id) + " is not banned");
     b.Delete(keys::Ban(user.id));
@@ -101,6 +104,9 @@ Result<CredentialChangeResult> KvStore::ChangeCredentials(const CredentialChange
   for (const Device& d : devices) {
     if (d.id == change.keep_device) {
       kept_found = true;
+      if (change.keep_only_if_live && d.token_hash.empty()) {
+        return Status::FailedPrecondition("device " + std::to_string(d.id) + " has no live session");
+      }
       Device kept = d;
       kept.token_hash = change.keep_token_hash;
       kept.token_expires_at = change.keep_token_expires_at;

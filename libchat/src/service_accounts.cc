@@ -176,8 +176,7 @@ Result<Session> ChatServiceImpl::Resume(const std::string& token) {
 Status ChatServiceImpl::CheckSession(UserId user, DeviceId device, std::string_view token_hash) {
   auto d = store_->GetDevice(device);
   if (!d.ok()) return d.error().IsNotFound() ? Status::Unauthenticated("session ended: log in again") : d.error();
-  if (d->user != user || d->token_hash.empty() || (!token_hash.empty() && d->token_hash != token_hash) ||
-      (d->token_expires_at != 0 && d->token_expires_at < Now())) {
+  if (d->user != user || !d->HasLiveToken(Now()) || (!token_hash.empty() && d->token_hash != token_hash)) {
     return Status::Unauthenticated("session ended: log in again");
   }
   LIBCHAT_ASSIGN_OR_RETURN(User u, store_->GetUser(user));
@@ -190,6 +189,7 @@ Result<Session> ChatServiceImpl::ChangePassword(UserId user, DeviceId device, co
   LIBCHAT_RETURN_IF_ERROR(CheckPassword(new_password));
   auto own = store_->GetDevice(device);
   if (!own.ok() || own->user != user) return Status::NotFound("device " + std::to_string(device) + " is not yours");
+  if (!own->HasLiveToken(Now())) return Status::Unauthenticated("session ended: log in again");
   // Only a live session may do this: a device whose token was forgotten (its account was disabled,
   // or unbanned) would otherwise get a fresh token here, and act again.
   LIBCHAT_RETURN_IF_ERROR(access_.CheckDevice(user, device));
@@ -210,9 +210,14 @@ Result<Session> ChatServiceImpl::ChangePassword(UserId user, DeviceId device, co
   change.keep_token_hash = HashToken(s.token);
   change.keep_token_expires_at = Now() + options_.session_ttl_ms;
   change.others = CredentialChange::Others::kRemove;
+  // The checks above ran before the store's lock: the session (its token, the account open) is
+  // checked again with the write. A disable, ban or unban that ended it meanwhile must not be undone
+  // by a fresh token here.
+  change.keep_only_if_live = true;
   auto changed = store_->ChangeCredentials(change);
   if (!changed.ok()) {
     if (changed.error().code() == StatusCode::kUnauthenticated) return BadCredentials();
+    if (changed.error().code() == StatusCode::kFailedPrecondition) return Status::Unauthenticated("session ended: log in again");
     if (changed.error().IsNotFound()) return Status::NotFound("device " + std::to_string(device) + " is not yours");
     return changed.error();
   }

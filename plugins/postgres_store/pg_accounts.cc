@@ -111,6 +111,9 @@ Result<CredentialChangeResult> PgStore::ChangeCredentials(const CredentialChange
     }
     LIBCHAT_ASSIGN_OR_RETURN(Rows ban, c.Exec("SELECT 1 FROM bans WHERE user_id = $1", Params().Uint(user.id)));
     const bool banned = !ban.empty();
+    if (change.keep_only_if_live && (user.disabled || banned)) {
+      return Status::PermissionDenied("account '" + user.username + "' is " + (banned ? "banned" : "disabled"));
+    }
     if (change.lift_ban) {
       if (!banned) return Status::NotFound("user " + std::to_string(user.id) + " is not banned");
       LIBCHAT_RETURN_IF_ERROR(c.Exec("DELETE FROM bans WHERE user_id = $1", Params().Uint(user.id)).status());
@@ -137,6 +140,9 @@ Result<CredentialChangeResult> PgStore::ChangeCredentials(const CredentialChange
       const Device d = DeviceAt(devices, i);
       if (d.id == change.keep_device) {
         kept_found = true;
+        if (change.keep_only_if_live && d.token_hash.empty()) {
+          return Status::FailedPrecondition("device " + std::to_string(d.id) + " has no live session");
+        }
         Device kept = d;
         kept.token_hash = change.keep_token_hash;
         kept.token_expires_at = change.keep_token_expires_at;

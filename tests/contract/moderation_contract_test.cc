@@ -101,6 +101,74 @@ TEST_CASE("a ban and the user's disabled flag change together and survive a reop
   REQUIRE_OK(f.service->Login("alice", "password-alice", {"phone", "p"}));
 }
 
+// Regression (found by the history checker): a password change checked the asking session before
+// the store's lock, so a disable, ban or unban that ended the session meanwhile could be followed by
+// the change handing that device a fresh token. The store now checks the session with the write.
+TEST_CASE("a password change keeps its device only while the session is live: refused on a disabled or banned "
+          "account and on a device whose token was forgotten, changing nothing",
+          "[contract][moderation][regress]") {
+  Fixture f(test::StoreBackend());
+  auto a = f.NewUser("alice");
+  const UserId alice = a.user.id;
+  const std::string password_hash = f.store->GetUser(alice)->password_hash;
+  auto password_change = [&](DeviceId device) {
+    CredentialChange c;
+    c.user = alice;
+    c.expected_password_hash = password_hash;
+    c.new_password_hash = "new-hash";
+    c.keep_device = device;
+    c.keep_token_hash = "fresh-token-hash";
+    c.others = CredentialChange::Others::kRemove;
+    c.keep_only_if_live = true;
+    return f.store->ChangeCredentials(c);
+  };
+  auto set_disabled = [&](bool disabled) {
+    CredentialChange c;
+    c.user = alice;
+    c.disabled = disabled;
+    c.others = disabled ? CredentialChange::Others::kForgetTokens : CredentialChange::Others::kKeep;
+    return f.store->ChangeCredentials(c).status();
+  };
+  auto unchanged = [&](DeviceId device, const std::string& token_hash) {
+    CHECK(f.store->GetUser(alice)->password_hash == password_hash);
+    auto d = f.store->GetDevice(device);
+    REQUIRE_OK(d);
+    CHECK(d->token_hash == token_hash);
+  };
+
+  // Disabled (its tokens forgotten): refused.
+  REQUIRE_OK(set_disabled(true));
+  CHECK_CODE(password_change(a.device.id), StatusCode::kPermissionDenied);
+  unchanged(a.device.id, "");
+  // Enabled again: the account is open, but the device's session stays ended.
+  REQUIRE_OK(set_disabled(false));
+  CHECK_CODE(password_change(a.device.id), StatusCode::kFailedPrecondition);
+  unchanged(a.device.id, "");
+
+  // A new login; then banned (the tokens stay, refused): refused.
+  Session phone = f.NewDevice("alice");
+  const std::string phone_token = f.store->GetDevice(phone.device.id)->token_hash;
+  REQUIRE_FALSE(phone_token.empty());
+  REQUIRE_OK(f.store->ChangeCredentials(BanOf(alice, 1000, "spam")));
+  CHECK_CODE(password_change(phone.device.id), StatusCode::kPermissionDenied);
+  unchanged(phone.device.id, phone_token);
+  // Unbanned, its tokens forgotten (as ChatService::UnbanUser does): refused.
+  CredentialChange unban = UnbanOf(alice);
+  unban.others = CredentialChange::Others::kForgetTokens;
+  REQUIRE_OK(f.store->ChangeCredentials(unban));
+  CHECK_CODE(password_change(phone.device.id), StatusCode::kFailedPrecondition);
+  unchanged(phone.device.id, "");
+
+  // A live session changes it, keeping its device with the fresh token and removing the others.
+  Session laptop = f.NewDevice("alice");
+  auto changed = password_change(laptop.device.id);
+  REQUIRE_OK(changed);
+  REQUIRE(changed->kept.has_value());
+  CHECK(changed->kept->token_hash == "fresh-token-hash");
+  CHECK(f.store->GetDevice(a.device.id).status().IsNotFound());
+  CHECK(f.store->GetUser(alice)->password_hash == "new-hash");
+}
+
 TEST_CASE("export and import carry blocks and bans", "[contract][moderation][export]") {
   Fixture f(test::StoreBackend());
   auto a = f.NewUser("alice"), b = f.NewUser("bob"), c = f.NewUser("carol");

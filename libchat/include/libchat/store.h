@@ -94,6 +94,12 @@ struct CredentialChange {
   DeviceId keep_device = 0;
   std::string keep_token_hash;
   TimeMs keep_token_expires_at = 0;
+  // Only a live session keeps its device (a password change): refuse, changing nothing, with
+  // PermissionDenied if the account is disabled or banned, FailedPrecondition if keep_device holds no
+  // token (forgotten by a disable or unban). Checked with the write, so that a session ended while
+  // the caller was checking it never gets a fresh token. (Expiry is the caller's to check, on its
+  // clock: the store's may differ.)
+  bool keep_only_if_live = false;
   // What happens to every other device of the user.
   enum class Others {
     kKeep,          // Left as they are (a disabled account's tokens are refused anyway).

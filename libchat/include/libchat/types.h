@@ -45,6 +45,10 @@ struct Device {
   TimeMs token_expires_at = 0;
   TimeMs created_at = 0;
   TimeMs last_seen = 0;
+
+  // Whether a session of this device may act at `now`: it holds a token (not forgotten by a disable
+  // or unban) that has not expired (0: never expires).
+  bool HasLiveToken(TimeMs now) const { return !token_hash.empty() && (token_expires_at == 0 || token_expires_at >= now); }
 };
 
 enum class ChatKind : std::uint8_t { kDirect = 0, kGroup = 1 };
