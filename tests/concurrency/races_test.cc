@@ -20,6 +20,7 @@
 #include "kv_store_impl.h"
 #include "libchat/plugins/leveldb_store.h"
 #include "test_support.h"
+#include "write_hold.h"
 
 using namespace chat;
 using chat::test::Fixture;
@@ -503,32 +504,16 @@ struct HeldRig {
   class HoldEngine final : public check::SharedEngine {
    public:
     explicit HoldEngine(std::unique_ptr<KvEngine> base) : SharedEngine(std::shared_ptr<KvEngine>(std::move(base))) {}
-    void Hold() {
-      std::lock_guard lock(mu_);
-      held_ = true;
-    }
-    void Release() {
-      std::lock_guard lock(mu_);
-      held_ = false;
-      cv_.notify_all();
-    }
-    int blocked() const { return blocked_; }
+    void Hold() { hold_.Hold(); }
+    void Release() { hold_.Release(); }
+    int blocked() const { return hold_.blocked(); }
     Status Write(const KvBatch& batch, bool sync) override {
-      {
-        std::unique_lock lock(mu_);
-        if (held_) {
-          ++blocked_;
-          cv_.wait(lock, [&] { return !held_; });
-        }
-      }
+      hold_.Wait();
       return SharedEngine::Write(batch, sync);
     }
 
    private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool held_ = false;
-    std::atomic<int> blocked_{0};
+    test::WriteHold hold_;
   };
 
   ManualClock clock;

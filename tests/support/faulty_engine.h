@@ -4,13 +4,13 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "libchat/kv.h"
+#include "write_hold.h"
 
 namespace chat::test {
 
@@ -24,17 +24,10 @@ class FaultyEngine final : public KvEngine {
 
   // While held, writes block (the store's committer stops in the middle of a group), so that a test
   // can look at the store with writes queued behind.
-  void HoldWrites() {
-    std::lock_guard lock(hold_mu_);
-    held_ = true;
-  }
-  void ReleaseWrites() {
-    std::lock_guard lock(hold_mu_);
-    held_ = false;
-    hold_cv_.notify_all();
-  }
+  void HoldWrites() { hold_.Hold(); }
+  void ReleaseWrites() { hold_.Release(); }
   // Writes that have begun blocking on the hold.
-  int blocked() const { return blocked_; }
+  int blocked() const { return hold_.blocked(); }
   // The keys the last write put or deleted, in order.
   std::vector<std::string> last_keys() const {
     std::lock_guard lock(hold_mu_);
@@ -43,13 +36,7 @@ class FaultyEngine final : public KvEngine {
 
   Result<std::string> Get(std::string_view key) override { return base_->Get(key); }
   Status Write(const KvBatch& batch, bool sync) override {
-    {
-      std::unique_lock lock(hold_mu_);
-      if (held_) {
-        ++blocked_;
-        hold_cv_.wait(lock, [this] { return !held_; });
-      }
-    }
+    hold_.Wait();
     {
       std::lock_guard lock(hold_mu_);
       last_keys_.clear();
@@ -91,11 +78,9 @@ class FaultyEngine final : public KvEngine {
   std::unique_ptr<KvEngine> base_;
   std::atomic<int> fail_from_{0};
   std::atomic<int> writes_{0};
+  WriteHold hold_;
   mutable std::mutex hold_mu_;
-  std::condition_variable hold_cv_;
-  bool held_ = false;
   std::vector<std::string> last_keys_;  // GUARDED_BY(hold_mu_)
-  std::atomic<int> blocked_{0};
   std::atomic<bool> backups_in_memory_{false};
   std::vector<std::pair<std::string, std::string>> backup_;  // GUARDED_BY(hold_mu_)
 };

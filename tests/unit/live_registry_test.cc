@@ -2,7 +2,6 @@
 // in-memory SharedKv whose writes can be held back: what AwaitWritten promises, which a login or
 // resume answer relies on (ws_session.cc, VerifyRegistration).
 #include <atomic>
-#include <condition_variable>
 #include <future>
 #include <map>
 #include <mutex>
@@ -10,6 +9,7 @@
 #include "live_registry.h"
 #include "router.h"
 #include "test_support.h"
+#include "write_hold.h"
 
 namespace chat::test {
 namespace {
@@ -56,31 +56,17 @@ class HeldKv final : public SharedKv {
     });
   }
 
-  void Hold() {
-    std::lock_guard lock(mu_);
-    held_ = true;
-  }
-  void Release() {
-    {
-      std::lock_guard lock(mu_);
-      held_ = false;
-    }
-    cv_.notify_all();
-  }
+  void Hold() { hold_.Hold(); }
+  void Release() { hold_.Release(); }
   // Writes that are waiting on Hold.
-  int waiting() {
-    std::lock_guard lock(mu_);
-    return waiting_;
-  }
+  int waiting() const { return hold_.waiting(); }
 
  private:
   // `value` nullopt: erase. `expected` nullopt: unconditional; 0: only if absent.
   Result<std::uint64_t> Write(const std::string& key, std::optional<std::string> value,
                               std::optional<std::uint64_t> expected) {
-    std::unique_lock lock(mu_);
-    ++waiting_;
-    cv_.wait(lock, [&] { return !held_; });
-    --waiting_;
+    hold_.Wait();
+    std::lock_guard lock(mu_);
     auto it = values_.find(key);
     const std::uint64_t now = it == values_.end() ? 0 : it->second.revision;
     if (expected && *expected != now) return Status::FailedPrecondition(key + " changed");
@@ -95,14 +81,12 @@ class HeldKv final : public SharedKv {
     return rev;
   }
 
+  WriteHold hold_;
   std::mutex mu_;
-  std::condition_variable cv_;
   std::map<std::string, Entry> values_;
   std::map<int, std::function<void(const Change&)>> watches_;
   int next_watch_ = 0;
   std::uint64_t revision_ = 0;
-  bool held_ = false;
-  int waiting_ = 0;
 };
 
 class NullPeer final : public detail::Peer {
