@@ -2,8 +2,10 @@
 // change ends every other connection holding the device's token; a resume that raced the removal of its
 // device does not survive its registration; a revocation that arrives while the connection's own logout
 // is in flight is applied when that logout fails, not dropped.
+#include <algorithm>
 #include <future>
 #include <memory>
+#include <thread>
 
 #include "gated_store.h"
 #include "libchat/client.h"
@@ -19,7 +21,8 @@ constexpr int kRevoked = 4001;
 constexpr int kTryAgainLater = 1013;
 
 struct LiveServer {
-  LiveServer() {
+  // `workers`, `worker_queue`: the server's command workers and their queue (small: a busy server).
+  explicit LiveServer(unsigned workers = 4, std::size_t worker_queue = 4096) {
     auto kv = MakeKvStore(NewMemKvEngine());
     REQUIRE_OK(kv);
     store = std::make_shared<GatedStore>(std::shared_ptr<Store>(std::move(*kv)));
@@ -35,7 +38,8 @@ struct LiveServer {
     options.address = "127.0.0.1";
     options.port = 0;
     options.io_threads = 1;
-    options.workers = 4;
+    options.workers = workers;
+    options.worker_queue = worker_queue;
     auto made = Server::Create(options, *service);
     REQUIRE_OK(made);
     server = std::move(*made);
@@ -155,4 +159,56 @@ TEST_CASE("a resume whose registration cannot be checked is answered and closed 
   auto again = s.Connect();
   REQUIRE_OK(again->Resume(session->token));
   REQUIRE_OK(again->CreateGroup("still signed in", {}));
+}
+
+// The same as an attacker (or a reconnect storm) would make it happen: many connections resume at once
+// on a server with one worker and a queue of one. Each is refused as busy (resource_exhausted), or
+// answered and then either serves or is closed with 1013; none is told its session was revoked (4001),
+// and the token works afterwards. Before the 1013 change, most of them were closed with 4001.
+TEST_CASE("resumes flooding a server with a full worker queue are refused or closed with 1013, never as revoked",
+          "[integration][sessions][security]") {
+  LiveServer s(/*workers=*/1, /*worker_queue=*/1);
+  auto owner = s.Connect();
+  REQUIRE_OK(owner->Register("alice", "password-alice"));
+  auto session = owner->Login("alice", "password-alice", "phone");
+  REQUIRE_OK(session);
+
+  constexpr int kConnections = 48;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kConnections; ++i) clients.push_back(s.Connect());
+  std::vector<std::future<Result<Session>>> resumes;
+  for (auto& c : clients) {
+    resumes.push_back(std::async(std::launch::async, [&c, token = session->token] { return c->Resume(token); }));
+  }
+  int answered = 0, busy = 0;
+  for (auto& r : resumes) {
+    auto got = r.get();
+    if (got.ok()) {
+      ++answered;
+    } else {
+      CHECK(got.error().code() == StatusCode::kResourceExhausted);
+      ++busy;
+    }
+  }
+  CHECK(answered + busy == kConnections);
+  // Registrations still queued end within a moment: one deadline for all of them.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  int try_again = 0;
+  for (auto& c : clients) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto closed = c->WaitForClose(std::max(left, std::chrono::milliseconds(1)));
+    if (!closed) continue;
+    CHECK(closed->code != kRevoked);
+    if (closed->code == kTryAgainLater) ++try_again;
+  }
+  INFO(answered << " answered, " << busy << " refused as busy, " << try_again << " closed with 1013");
+  // The token still works: a client that heard 1013 or resource_exhausted tries again, and gets in
+  // once the queue has room.
+  bool in = false;
+  for (int attempt = 0; attempt < 50 && !in; ++attempt) {
+    auto again = s.Connect();
+    in = again->Resume(session->token).ok() && again->CreateGroup("still signed in", {}).ok();
+    if (!in) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(in);
 }
