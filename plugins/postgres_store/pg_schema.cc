@@ -230,14 +230,34 @@ const std::vector<SchemaStep>& SchemaSteps() {
 
 int LatestVersion() { return static_cast<int>(SchemaSteps().size()); }
 
+// A fresh database gets every step in one transaction under the schema lock: nodes starting together
+// on it must never see a version in between (Migrate commits one step at a time, and a node that read
+// version 2 of 3 refused to start: "older than this build's"). The second of two concurrent creators
+// waits for the lock and finds the schema made.
+static Status CreateSchema(Conn& conn) {
+  return InTransaction(conn, [&]() -> Status {
+    LIBCHAT_RETURN_IF_ERROR(conn.Script(kSchemaLock));
+    LIBCHAT_RETURN_IF_ERROR(conn.Script(kVersionTable));
+    LIBCHAT_ASSIGN_OR_RETURN(int now, CurrentVersion(conn));
+    if (now != 0) return Status::Ok();
+    for (const SchemaStep& step : SchemaSteps()) {
+      LIBCHAT_RETURN_IF_ERROR(conn.Script(step.up));
+      LIBCHAT_RETURN_IF_ERROR(conn.Exec("INSERT INTO libchat_schema (version, description) VALUES ($1::int8::int4, $2)",
+                                        Params().Int(step.to).Text(step.description))
+                                  .status());
+    }
+    return Status::Ok();
+  });
+}
+
 Status EnsureSchema(Conn& conn, bool create, const std::string& description) {
   LIBCHAT_ASSIGN_OR_RETURN(int version, CurrentVersion(conn));
   if (version == 0) {
     if (!create) {
       return Status::FailedPrecondition(description + ": the database holds no libchat schema; run `chat-migrate up`");
     }
-    // Concurrent first starts are serialised by Migrate's lock: the second finds the schema made.
-    return Migrate(conn, LatestVersion(), {}).status();
+    LIBCHAT_RETURN_IF_ERROR(CreateSchema(conn));
+    LIBCHAT_ASSIGN_OR_RETURN(version, CurrentVersion(conn));
   }
   if (version > LatestVersion()) {
     return Status::FailedPrecondition(description + ": store schema version " + std::to_string(version) +
