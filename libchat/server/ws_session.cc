@@ -30,6 +30,17 @@ bool IsDisconnect(const beast::error_code& ec) {
 
 }  // namespace
 
+template <typename... A>
+void WsSession::WarnLimited(const A&... args) const {
+  const LogLimiter::Verdict v = state_->refusal_log.Admit(SourceAddress(remote_));
+  if (!v.log) {
+    state_->metrics.log_lines_suppressed.Add();
+    return;
+  }
+  if (v.suppressed == 0) return state_->log.Warn(args...);
+  state_->log.Warn(args..., " (", v.suppressed, " more such lines from this address were not logged)");
+}
+
 WsSession::WsSession(std::unique_ptr<Transport> transport, IoLane& lane, std::shared_ptr<ServerState> state,
                      std::string remote, AddressSlot slot)
     : state_(std::move(state)),
@@ -452,7 +463,7 @@ void WsSession::VerifyRegistration(std::shared_ptr<const std::string> answer) {
         // user's last other device ending on another node meanwhile would otherwise announce them
         // offline, and this device's write online again (a flap; docs/scaling.md, "Presence").
         if (Status w = self->state_->presence.AwaitRegistered(user); !w.ok()) {
-          self->state_->log.Warn("ws ", self->id_, ": ", w.ToString());
+          self->WarnLimited("ws ", self->id_, ": ", w.ToString());
         }
         Status s = self->state_->service.CheckSession(user, device, hash);
         net::post(self->ws_.get_executor(), [self, s = std::move(s), answer = std::move(answer)]() mutable {
@@ -477,8 +488,8 @@ void WsSession::OnVerified(Status status, std::shared_ptr<const std::string> ans
     // Not checked (a full worker queue, the store unavailable): the session is not used unchecked,
     // but it stands. The client has its answer (a login's new token) and reconnects and resumes;
     // 4001 would have signed it out for good.
-    state_->log.Warn("ws ", id_, ": session of user ", caller_.user, " device ", caller_.device,
-                     " not registered: ", StatusCodeName(status.code()), "; closing with 1013");
+    WarnLimited("ws ", id_, ": session of user ", caller_.user, " device ", caller_.device, " not registered: ",
+                StatusCodeName(status.code()), "; closing with 1013");
     Unregister();
     return StartClose(static_cast<std::uint16_t>(websocket::close_code::try_again_later), "try again later",
                       /*flush=*/true);

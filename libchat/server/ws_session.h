@@ -94,6 +94,10 @@ class WsSession final : public Peer, public TimerWheel::Node, public std::enable
   void OnVerified(Status status, std::shared_ptr<const std::string> answer);
   // Closes with 4001 "session revoked".
   void CloseRevoked();
+  // A warning a client can cause (its sign-ins on a saturated server): at most a few lines a minute
+  // per source address (state_->refusal_log), the rest counted in log_lines_suppressed. Any thread.
+  template <typename... A>
+  void WarnLimited(const A&... args) const;
 
   void SendResult(const Json& id, const Json& result);
   void SendError(const Json& id, WireError error);
