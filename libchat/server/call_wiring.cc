@@ -34,6 +34,8 @@ void RenderCalls(const CallStats& s, std::string* out) {
   AppendScalar(out, "chat_calls_completed_total", "counter", "Calls ended after an answer.", d(s.completed));
   AppendScalar(out, "chat_calls_refused_total", "counter", "Call signalling commands refused.", d(s.refused));
   AppendScalar(out, "chat_calls_ice_relayed_total", "counter", "ICE candidates relayed.", d(s.ice_relayed));
+  AppendScalar(out, "chat_calls_rung_late_total", "counter",
+               "Rings sent to a device that signed in while its call rang.", d(s.rung_late));
   AppendScalar(out, "chat_calls_forwarded_total", "counter", "Call commands sent to the node holding the call.",
                d(s.forwarded));
   AppendScalar(out, "chat_calls_owner_lost_total", "counter",
@@ -64,7 +66,10 @@ Status ServerState::StartLive() {
   ClusterLiveOptions o;
   o.node = node;
   o.node_ttl_ms = options.node_ttl.count();
-  auto made = NewClusterLiveRegistry(std::move(*devices), std::move(*nodes), router, o, log, transition);
+  // A device signing in on another node is rung for the calls held here (this node's own sessions
+  // ring themselves: WsSession::VerifyRegistration).
+  auto appeared = [this](UserId user, DeviceId device) { RingLate(user, device); };
+  auto made = NewClusterLiveRegistry(std::move(*devices), std::move(*nodes), router, o, log, transition, appeared);
   if (!made.ok()) return made.error();
   live = std::move(*made);
   presence.UseRegistry(live.get());
@@ -100,6 +105,11 @@ Status ServerState::StartCalls() {
     if (calls) RenderCalls(calls->Stats(), out);
   };
   return Status::Ok();
+}
+
+void ServerState::RingLate(UserId user, DeviceId device) {
+  std::lock_guard<std::mutex> lock(calls_mu);
+  if (calls) calls->DeviceOnline(CallDevice{user, device});
 }
 
 void ServerState::StopCalls() {

@@ -92,13 +92,14 @@ bool Has(const Devices& devices, const std::string& node, DeviceId device) {
 class ClusterLiveRegistry final : public LiveRegistry {
  public:
   ClusterLiveRegistry(std::shared_ptr<SharedKv> live, std::shared_ptr<SharedKv> nodes, const Router& router,
-                      ClusterLiveOptions options, const Logger& log, Transition transition)
+                      ClusterLiveOptions options, const Logger& log, Transition transition, Appeared appeared)
       : live_(std::move(live)),
         nodes_(std::move(nodes)),
         router_(router),
         options_(std::move(options)),
         log_(log),
         transition_(std::move(transition)),
+        appeared_(std::move(appeared)),
         heartbeat_key_("n." + detail::HexEncode(options_.node)) {}
 
   ~ClusterLiveRegistry() override { Close(); }
@@ -298,20 +299,38 @@ class ClusterLiveRegistry final : public LiveRegistry {
     log_.Warn("live registry: user ", op.user, ": too many concurrent writes; left to the next reconcile");
   }
 
+  // The watch's callback: one thread, in the bucket's order.
   void Mirror(const SharedKv::Change& c) {
-    if (c.key.rfind("u.", 0) != 0) return;  // The end of the initial values, or not ours.
+    if (c.key.empty()) {
+      MutexLock lock(&mu_);
+      initial_read_ = true;  // The end of the initial values: what changes from now on is news.
+      return;
+    }
+    if (c.key.rfind("u.", 0) != 0) return;  // Not ours.
     UserId user = 0;
     try {
       user = std::stoull(c.key.substr(2));
     } catch (const std::exception&) {
       return;
     }
-    MutexLock lock(&mu_);
-    if (c.value && !c.value->empty()) {
-      mirror_[user] = Parse(*c.value);
-    } else {
-      mirror_.erase(user);
+    std::vector<DeviceId> appeared;
+    {
+      MutexLock lock(&mu_);
+      Devices now = c.value && !c.value->empty() ? Parse(*c.value) : Devices{};
+      if (appeared_ && initial_read_) {
+        auto old = mirror_.find(user);
+        for (const DeviceAt& d : now) {
+          if (d.node == options_.node) continue;  // This node's sessions tell the calls themselves.
+          if (old == mirror_.end() || !Has(old->second, d.node, d.device)) appeared.push_back(d.device);
+        }
+      }
+      if (now.empty()) {
+        mirror_.erase(user);
+      } else {
+        mirror_[user] = std::move(now);
+      }
     }
+    for (DeviceId device : appeared) appeared_(user, device);
   }
 
   void RunHeart() {
@@ -383,12 +402,15 @@ class ClusterLiveRegistry final : public LiveRegistry {
   const ClusterLiveOptions options_;
   const Logger& log_;
   const Transition transition_;
+  const Appeared appeared_;
   const std::string heartbeat_key_;
   // Written by Start, then by the heart thread only; Close reads it after joining that thread.
   std::uint64_t heartbeat_rev_ = 0;
 
   mutable Mutex mu_;
   std::unordered_map<UserId, Devices> mirror_ GUARDED_BY(mu_);
+  // Whether the watch has delivered the bucket's initial values: devices in them are not news.
+  bool initial_read_ GUARDED_BY(mu_) = false;
 
   std::vector<std::unique_ptr<Writer>> writers_;  // Fixed by Start.
   Mutex heart_mu_;
@@ -408,14 +430,15 @@ std::unique_ptr<LiveRegistry> NewLocalLiveRegistry(const Router& router, std::st
 Result<std::unique_ptr<LiveRegistry>> NewClusterLiveRegistry(std::shared_ptr<SharedKv> live,
                                                              std::shared_ptr<SharedKv> nodes, const Router& router,
                                                              ClusterLiveOptions options, const Logger& log,
-                                                             LiveRegistry::Transition transition) {
+                                                             LiveRegistry::Transition transition,
+                                                             LiveRegistry::Appeared appeared) {
   if (options.node.empty()) return Status::InvalidArgument("live registry: no node id");
   if (options.node.find_first_of(" \n\t") != std::string::npos) {
     return Status::InvalidArgument("live registry: node id '" + options.node + "' has white space");
   }
   if (options.node_ttl_ms < 200) return Status::InvalidArgument("live registry: node_ttl_ms must be at least 200");
   auto r = std::make_unique<ClusterLiveRegistry>(std::move(live), std::move(nodes), router, std::move(options), log,
-                                                 std::move(transition));
+                                                 std::move(transition), std::move(appeared));
   if (Status s = r->Start(); !s.ok()) return s.WithContext("live registry");
   return std::unique_ptr<LiveRegistry>(std::move(r));
 }

@@ -40,6 +40,9 @@ class LiveRegistry {
   // A user came online (their first live device anywhere) or went offline (their last one went, or
   // the node holding it died). For each user, transitions alternate and are seen by one node only.
   using Transition = std::function<void(UserId user, bool online)>;
+  // A device came live on another node (a (node, device) pair the mirror did not hold; this node's
+  // own sessions are the router's). Runs on the registry's watch thread; must not block.
+  using Appeared = std::function<void(UserId user, DeviceId device)>;
   struct DeviceAt {
     DeviceId device = 0;
     std::string node;
@@ -100,9 +103,12 @@ struct ClusterLiveOptions {
 // The cluster registry on `live` (no TTL) and `nodes` (TTL = options.node_ttl_ms) buckets. Starts its
 // heartbeat and writer threads; the destructor stops them and takes this node's devices out of the
 // bucket (best effort: a crash leaves them to the heartbeat's expiry). `router` must outlive it.
+// `appeared` (may be empty) is told of devices that come live on other nodes once the bucket's
+// initial values are read (the calls held here ring them: CallManager::DeviceOnline).
 Result<std::unique_ptr<LiveRegistry>> NewClusterLiveRegistry(std::shared_ptr<SharedKv> live,
                                                              std::shared_ptr<SharedKv> nodes, const Router& router,
                                                              ClusterLiveOptions options, const Logger& log,
-                                                             LiveRegistry::Transition transition);
+                                                             LiveRegistry::Transition transition,
+                                                             LiveRegistry::Appeared appeared = nullptr);
 
 }  // namespace chat::detail

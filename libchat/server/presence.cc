@@ -9,11 +9,9 @@
 namespace chat::detail {
 
 void Presence::DeviceConnected(UserId user, DeviceId device, bool came_online) {
-  if (live_ != nullptr) {
-    // The registry decides whether the user came online anywhere (and calls Transition).
-    live_->DeviceChanged(user, device, came_online, false);
-    came_online = false;
-  }
+  // With the cluster registry, Register writes the device and the registry decides whether the user
+  // came online anywhere (and calls Transition).
+  if (live_ != nullptr) came_online = false;
   if (!workers_.TrySubmit([this, user, device, came_online] {
         Touch(device);
         if (came_online) Announce(user, std::nullopt);
@@ -38,8 +36,10 @@ void Presence::DeviceDisconnected(UserId user, DeviceId device, bool went_offlin
   }
 }
 
-Status Presence::AwaitRegistered(UserId user) {
+Status Presence::Register(UserId user, DeviceId device) {
   if (live_ == nullptr) return Status::Ok();
+  // The registry's write asks the router, so a session that ended meanwhile writes nothing.
+  live_->DeviceChanged(user, device, false, false);
   return live_->AwaitWritten(user, std::chrono::seconds(5));
 }
 

@@ -38,16 +38,20 @@ class Presence {
   Presence(ChatService& service, WorkerPool& workers, Router& router, const Logger& log)
       : service_(service), workers_(workers), router_(router), log_(log) {}
 
-  // A device session authenticated (came_online: the user's first session). Records the activity and
-  // announces the user if they came online. Non-blocking.
+  // A device session authenticated (came_online: the user's first session). Records the activity and,
+  // on one node, announces the user if they came online (with the cluster registry, Register does).
+  // Non-blocking.
   void DeviceConnected(UserId user, DeviceId device, bool came_online);
   // A device session ended (went_offline: it was the user's last). Records last seen and announces
   // the user if they went offline. Non-blocking.
   void DeviceDisconnected(UserId user, DeviceId device, bool went_offline);
-  // Blocks until the cluster registry has written what DeviceConnected/Disconnected of `user` queued
-  // (up to 5 s; then Unavailable, and the registry's reconcile writes it later). Ok at once on one
-  // node. Called before a session's authentication is answered (LiveRegistry::AwaitWritten).
-  Status AwaitRegistered(UserId user);
+  // After DeviceConnected, once this node watches the user's chats: writes the device into the
+  // cluster registry and blocks until that write (and what DeviceDisconnected of `user` queued before
+  // it) has landed, up to 5 s (then Unavailable, and the registry's reconcile writes it later). Ok at
+  // once on one node. Called before a session's authentication is answered
+  // (LiveRegistry::AwaitWritten). Written only then because the other nodes act on the write: the
+  // calls they hold ring the device on the chat's subject, which this node must already receive.
+  Status Register(UserId user, DeviceId device);
   // A heartbeat: records the activity. Non-blocking; callers throttle.
   void DeviceActive(DeviceId device);
 

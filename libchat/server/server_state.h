@@ -97,6 +97,10 @@ struct ServerState {
   // Destroys both (joining their threads). Called by Stop once no command runs and before the
   // router detaches, since their events still go through it.
   void StopCalls();
+  // Rings `device` for the calls held on this node that still ring its user
+  // (CallManager::DeviceOnline), if the calls are running. Takes calls_mu; never blocks for long.
+  // Defined in call_wiring.cc.
+  void RingLate(UserId user, DeviceId device);
   // Creates `live`: on a bus between nodes the cluster registry on the bus's shared buckets (an
   // error if the bus cannot hold them: the node must not serve with presence of its own), else the
   // router's. Called by StartCalls first. Defined in call_wiring.cc.

@@ -461,14 +461,20 @@ void WsSession::VerifyRegistration(std::shared_ptr<const std::string> answer) {
         self->state_->interest.WatchChatsOf(user).IgnoreError();
         // And the device is in the cluster's record before the client hears it is signed in: the
         // user's last other device ending on another node meanwhile would otherwise announce them
-        // offline, and this device's write online again (a flap; docs/scaling.md, "Presence").
-        if (Status w = self->state_->presence.AwaitRegistered(user); !w.ok()) {
+        // offline, and this device's write online again (a flap; docs/scaling.md, "Presence"). Not
+        // before its chats are watched: the nodes holding calls that ring the user ring it on seeing
+        // that write (CallManager::DeviceOnline), on the chat's subject.
+        if (Status w = self->state_->presence.Register(user, device); !w.ok()) {
           self->WarnLimited("ws ", self->id_, ": ", w.ToString());
         }
         Status s = self->state_->service.CheckSession(user, device, hash);
+        const bool ring = s.ok();
         net::post(self->ws_.get_executor(), [self, s = std::move(s), answer = std::move(answer)]() mutable {
           self->OnVerified(std::move(s), std::move(answer));
         });
+        // Calls ringing the user ring this device too (it may have been woken by their push). After
+        // the answer is posted, to the same lane: the client hears it is signed in first.
+        if (ring) self->state_->RingLate(user, device);
       });
   // A full worker queue: the check is not made, and the session does not go on unchecked.
   if (!queued) OnVerified(Status::Unavailable("server busy"), std::move(answer));

@@ -53,6 +53,7 @@ struct Call {
   CallDevice caller;
   std::vector<UserId> callees;  // Every member rung, sorted.
   std::vector<UserId> ringing;  // Those still ringing (not declined), sorted; empty once answered.
+  std::string offer;            // The caller's SDP offer, kept while it rings for devices that sign in late.
   CallState state = CallState::kRinging;
   CallDevice answered;          // The device that accepted (kActive).
   TimeMs ring_until = 0;
@@ -240,14 +241,12 @@ class CallManagerImpl final : public CallManager {
     call.ringing = callees;
     call.ring_until = now + options_.ring_timeout_ms;
 
+    call.offer = sdp_offer;
+
     // One callRing per callee: each carries TURN credentials of its own user.
     for (UserId u : callees) {
-      CallSignal ring = Signal(CallSignalType::kRing, call.id, caller.user, caller.device);
-      ring.media = media;
-      ring.sdp = sdp_offer;
-      ring.ring_until = call.ring_until;
-      ring.ice_servers = MakeIceServers(options_.ice, u, now);
-      Emit({u}, 0, caller.device, chat, std::move(ring));
+      Emit({u}, 0, caller.device, chat, RingSignal(call, u, now));
+      ringing_users_.emplace(u, call.id);
       if (push_ != nullptr) {
         CallPush p;
         p.callee = u;
@@ -330,7 +329,10 @@ class CallManagerImpl final : public CallManager {
     call.state = CallState::kActive;
     call.answered = callee;
     call.answered_at = now;
+    for (UserId u : call.ringing) UnindexRinging(u, call.id);
     call.ringing.clear();
+    call.offer.clear();
+    call.offer.shrink_to_fit();
     busy_devices_[callee.device] = call.id;
     ++stats_.answered;
 
@@ -421,6 +423,21 @@ class CallManagerImpl final : public CallManager {
       result = ended->end;
     }
     return result;
+  }
+
+  void DeviceOnline(const CallDevice& device) override {
+    MutexLock lock(&mu_);
+    const TimeMs now = Now();
+    auto [first, last] = ringing_users_.equal_range(device.user);
+    for (auto r = first; r != last; ++r) {
+      auto it = calls_.find(r->second);
+      if (it == calls_.end()) continue;
+      const Call& call = it->second;
+      // Its own call never rings the caller's device; a call past its timeout is about to end.
+      if (call.state != CallState::kRinging || call.ring_until <= now || device.device == call.caller.device) continue;
+      Emit({device.user}, device.device, 0, call.chat, RingSignal(call, device.user, now));
+      ++stats_.rung_late;
+    }
   }
 
   void RunDue() override {
@@ -746,6 +763,7 @@ class CallManagerImpl final : public CallManager {
   std::optional<Ended> DeclineLocked(CallMap::iterator it, const CallDevice& callee, bool busy) REQUIRES(mu_) {
     Call& call = it->second;
     call.ringing.erase(std::remove(call.ringing.begin(), call.ringing.end(), callee.user), call.ringing.end());
+    UnindexRinging(callee.user, call.id);
     call.last_decline_busy = busy;
     const char* reason = busy ? "busy" : "rejected";
     Emit({callee.user}, 0, callee.device, call.chat, EndSignal(call.id, "rejected_elsewhere"));
@@ -783,6 +801,7 @@ class CallManagerImpl final : public CallManager {
       case CallOutcome::kBusy: ++stats_.rejected; break;
       case CallOutcome::kCompleted: ++stats_.completed; break;
     }
+    for (UserId u : call.ringing) UnindexRinging(u, call.id);
     busy_devices_.erase(call.caller.device);
     if (active) busy_devices_.erase(call.answered.device);
     if (auto mine = calls_by_caller_.find(call.caller.user); mine != calls_by_caller_.end() && --mine->second == 0) {
@@ -820,6 +839,27 @@ class CallManagerImpl final : public CallManager {
     s.user = user;
     s.device = device;
     return s;
+  }
+
+  // The callRing of `call` for the devices of `callee`: TURN credentials of that user's own.
+  CallSignal RingSignal(const Call& call, UserId callee, TimeMs now) const {
+    CallSignal ring = Signal(CallSignalType::kRing, call.id, call.caller.user, call.caller.device);
+    ring.media = call.media;
+    ring.sdp = call.offer;
+    ring.ring_until = call.ring_until;
+    ring.ice_servers = MakeIceServers(options_.ice, callee, now);
+    return ring;
+  }
+
+  // Takes the pair (user, call) out of ringing_users_.
+  void UnindexRinging(UserId user, const std::string& call_id) REQUIRES(mu_) {
+    auto [first, last] = ringing_users_.equal_range(user);
+    for (auto r = first; r != last; ++r) {
+      if (r->second == call_id) {
+        ringing_users_.erase(r);
+        return;
+      }
+    }
   }
 
   static CallSignal EndSignal(const std::string& call_id, const char* reason) {
@@ -884,6 +924,9 @@ class CallManagerImpl final : public CallManager {
   CallMap calls_ GUARDED_BY(mu_);
   std::unordered_map<DeviceId, std::string> busy_devices_ GUARDED_BY(mu_);   // Device -> its call.
   std::unordered_map<UserId, std::size_t> calls_by_caller_ GUARDED_BY(mu_);  // Calls each user started.
+  // The users each call still rings (Call::ringing), by user: DeviceOnline looks up a user's calls
+  // without walking every call.
+  std::unordered_multimap<UserId, std::string> ringing_users_ GUARDED_BY(mu_);
   detail::TokenBuckets invites_{options_.clock};                              // CallOptions::invite_per_user.
   CallStats stats_ GUARDED_BY(mu_);
   bool stop_ GUARDED_BY(mu_) = false;

@@ -113,6 +113,51 @@ TEST_CASE("chatd relays a call across three devices: invite, ring, accept, ICE b
   CHECK(MetricValue(s.port(), "chat_calls_ice_relayed_total") == 3);
 }
 
+TEST_CASE("chatd rings a device that signs in while its call rings (a resume, as after a call push, or a new "
+          "login), and that device can answer",
+          "[integration][calls]") {
+  TestServer s;
+  RegisterUser(s.chatd(), "alice");
+  const UserId bob = RegisterUser(s.chatd(), "bob");
+  LiveDevice a = LoginDevice(s.chatd(), "alice", "alice-phone");
+  Session phone;
+  {
+    LiveDevice b = LoginDevice(s.chatd(), "bob", "bob-phone");
+    phone = b.session;
+  }  // bob's phone goes offline, its session kept.
+  auto chat = a.client->CreateDirect(bob);
+  REQUIRE_OK(chat);
+  const Json start = ResultOf(Cmd(*a.client, "callInvite", {{"chatId", chat->id}, {"media", "audio"}, {"sdp", kOffer}}));
+  const std::string call_id = start.at("callId");
+
+  // The phone comes back (woken by the call's push, it resumes): it rings.
+  LiveDevice b1 = ResumeDevice(s.chatd(), phone);
+  auto ring = WaitForCallEvent(*b1.client, "callRing", call_id);
+  REQUIRE(ring);
+  CHECK(ring->at("sdp") == kOffer);
+  CHECK(ring->at("callerId") == a.user());
+  CHECK(ring->at("ringUntil") == start.at("ringUntil"));
+  // So does a device that logs in for the first time meanwhile; the caller's own new device does not.
+  LiveDevice b2 = LoginDevice(s.chatd(), "bob", "bob-laptop");
+  REQUIRE(WaitForCallEvent(*b2.client, "callRing", call_id));
+  LiveDevice a2 = LoginDevice(s.chatd(), "alice", "alice-laptop");
+
+  // The phone answers; the laptop stops ringing.
+  REQUIRE(Cmd(*b1.client, "callAccept", {{"callId", call_id}, {"sdp", kAnswer}}).ok);
+  auto answer = WaitForCallEvent(*a.client, "callAccepted", call_id);
+  REQUIRE(answer);
+  CHECK(answer->at("deviceId") == b1.id());
+  auto elsewhere = WaitForCallEvent(*b2.client, "callEnded", call_id);
+  REQUIRE(elsewhere);
+  CHECK(elsewhere->at("reason") == "answered_elsewhere");
+  CHECK_FALSE(HasCallEvent(*a2.client, call_id));
+  // Answered: a device signing in now is not rung.
+  LiveDevice b3 = LoginDevice(s.chatd(), "bob", "bob-tablet");
+  CHECK_FALSE(HasCallEvent(*b3.client, call_id));
+  CHECK(MetricValue(s.port(), "chat_calls_rung_late_total") == 2);
+  REQUIRE(Cmd(*a.client, "callHangup", {{"callId", call_id}}).ok);
+}
+
 TEST_CASE("chatd ends an unanswered call after --call-ring-timeout and logs it missed", "[integration][calls]") {
   TestServer s({"--call-ring-timeout", "0.5"});
   RegisterUser(s.chatd(), "alice");

@@ -136,6 +136,48 @@ TEST_CASE("a call from node A rings the callee's devices on nodes B and C, answe
   CHECK(MetricValue(nodes.chatd[0]->port(), "chat_calls_ice_relayed_total") == 3);
 }
 
+TEST_CASE("devices that sign in on nodes B and C while a call held by node A rings are rung by A, and one answers "
+          "through it",
+          "[nats][postgres][cluster][calls]") {
+  ThreeNodes nodes;
+  DirectCall call(nodes);
+  Session phone;
+  {
+    LiveDevice b = Online(*nodes.chatd[1], "bob", "b-phone");
+    phone = b.session;
+  }  // bob's phone goes offline, its session kept.
+  const std::string call_id = call.Invite();
+
+  // The phone resumes on B (as after the call's push): A sees it come live and rings it.
+  LiveDevice b_phone = ResumeDevice(*nodes.chatd[1], phone);
+  auto ring = WaitForCallEvent(*b_phone.client, "callRing", call_id);
+  REQUIRE(ring);
+  CHECK(ring->at("sdp") == kOffer);
+  CHECK(ring->at("callerId") == call.alice.user());
+  // A new device on C rings too, once; one on A, the caller's node, as well.
+  LiveDevice b_laptop = Online(*nodes.chatd[2], "bob", "b-laptop");
+  REQUIRE(WaitForCallEvent(*b_laptop.client, "callRing", call_id));
+  LiveDevice b_watch = Online(*nodes.chatd[0], "bob", "b-watch");
+  REQUIRE(WaitForCallEvent(*b_watch.client, "callRing", call_id));
+  CHECK(CallEventsWithin(*b_laptop.client, call_id, 300ms).empty());
+
+  // The phone answers through B -> A; the others stop ringing.
+  ResultOf(Cmd(*b_phone.client, "callAccept", {{"callId", call_id}, {"sdp", kAnswer}}));
+  auto answer = WaitForCallEvent(*call.alice.client, "callAccepted", call_id);
+  REQUIRE(answer);
+  CHECK(answer->at("deviceId") == b_phone.id());
+  for (LiveDevice* d : {&b_laptop, &b_watch}) {
+    auto elsewhere = WaitForCallEvent(*d->client, "callEnded", call_id);
+    REQUIRE(elsewhere);
+    CHECK(elsewhere->at("reason") == "answered_elsewhere");
+  }
+  // Answered: a device signing in now, anywhere, is not rung.
+  LiveDevice b_tablet = Online(*nodes.chatd[2], "bob", "b-tablet");
+  CHECK(CallEventsWithin(*b_tablet.client, call_id, 500ms).empty());
+  CHECK(MetricValue(nodes.chatd[0]->port(), "chat_calls_rung_late_total") == 3);
+  REQUIRE(Cmd(*call.alice.client, "callHangup", {{"callId", call_id}}).ok);
+}
+
 TEST_CASE("a callee on node B rejecting a call from node A ends it for the caller and stops the ringing on node C",
           "[nats][postgres][cluster][calls]") {
   ThreeNodes nodes;

@@ -236,6 +236,12 @@ TEST_CASE("pushes across nodes: the node that sends pushes no device live on ano
   }
   auto chat = sender.client->CreateGroup("plans", {bob, dave});
   REQUIRE_OK(chat);
+  // A decides from its mirror of the cluster's registry, which learns of Dave's leaving a moment after
+  // B wrote it: once A says he is offline, its dispatcher must push to him.
+  REQUIRE(Eventually([&] {
+    Reply r = sender.client->Call("getPresence", Json{{"userIds", {dave}}}.dump());
+    return r.ok && Json::parse(r.result).at("presence").at(0).value("online", true) == false;
+  }));
   auto sent = sender.client->SendMessage(chat->id, "m1", "dinner at 8?");
   REQUIRE_OK(sent);
   REQUIRE(WaitForMessage(*bob_b.client, chat->id, sent->message.seq).has_value());

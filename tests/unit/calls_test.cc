@@ -277,6 +277,76 @@ TEST_CASE("the caller hanging up before an answer stops the ringing and logs a m
   CHECK(CallEntries(w.f, bob.user.id, chat->id).at(0).at("outcome") == "missed");
 }
 
+TEST_CASE("a device that signs in while a call rings is rung too and can answer, but not once its user declined, "
+          "the call was answered or its ring timed out",
+          "[calls]") {
+  CallOptions options;
+  options.ice.turn_urls = {"turn:turn.example.org:3478?transport=udp"};
+  options.ice.turn_secret = "north-secret";
+  CallWorld w(options);
+  Session alice = w.f.NewUser("alice");
+  Session bob1 = w.f.NewUser("bob");
+  Session carol1 = w.f.NewUser("carol");
+  auto chat = w.f.service->CreateGroup(alice.user.id, "team", {bob1.user.id, carol1.user.id});
+  REQUIRE_OK(chat);
+  auto start = w.calls->Invite(Dev(alice), chat->id, CallMedia::kVideo, kOffer);
+  REQUIRE_OK(start);
+  REQUIRE(w.signals.For(bob1, "callRing").size() == 1);
+
+  // bob signs in on a second device (say, woken by the call's push): that device, and only it, is
+  // rung again, with the offer and bob's own TURN credentials.
+  w.f.clock.Advance(5000);
+  Session bob2 = w.f.NewDevice("bob");
+  const std::size_t before = w.signals.size();
+  w.calls->DeviceOnline(Dev(bob2));
+  REQUIRE(w.signals.size() == before + 1);
+  auto rings = w.signals.For(bob2, "callRing");
+  REQUIRE(rings.size() == 2);  // The invite's, addressed to every device of bob's, and its own.
+  CHECK(rings[1].at("callId") == start->call_id);
+  CHECK(rings[1].at("sdp") == kOffer);
+  CHECK(rings[1].at("media") == "video");
+  CHECK(rings[1].at("ringUntil") == start->ring_until);
+  CHECK(rings[1].at("iceServers").at(0).at("username") == "1700086405:" + std::to_string(bob1.user.id));
+  CHECK(w.signals.For(bob1, "callRing").size() == 1);
+  CHECK(w.calls->Stats().rung_late == 1);
+
+  // The caller's devices are never rung by their own call; nor is a user who declined.
+  Session alice2 = w.f.NewDevice("alice");
+  w.calls->DeviceOnline(Dev(alice));
+  w.calls->DeviceOnline(Dev(alice2));
+  REQUIRE_OK(w.calls->Reject(Dev(carol1), start->call_id, false));
+  Session carol2 = w.f.NewDevice("carol");
+  const std::size_t after_decline = w.signals.size();
+  w.calls->DeviceOnline(Dev(carol2));
+  CHECK(w.signals.size() == after_decline);
+
+  // The late device answers the call.
+  REQUIRE_OK(w.calls->Accept(Dev(bob2), start->call_id, kAnswer));
+  auto accepted = w.signals.For(alice, "callAccepted");
+  REQUIRE(accepted.size() == 1);
+  CHECK(accepted[0].at("deviceId") == bob2.device.id);
+  // Answered: nobody is rung by it any more.
+  Session bob3 = w.f.NewDevice("bob");
+  const std::size_t after_answer = w.signals.size();
+  w.calls->DeviceOnline(Dev(bob3));
+  CHECK(w.signals.size() == after_answer);
+  CHECK(w.calls->Stats().rung_late == 1);
+  REQUIRE_OK(w.calls->Hangup(Dev(alice), start->call_id));
+
+  // A call whose ring timeout has passed (its timer not yet run) rings no one either.
+  auto second = w.calls->Invite(Dev(alice), chat->id, CallMedia::kAudio, kOffer);
+  REQUIRE_OK(second);
+  w.f.clock.Advance(45'000);
+  const std::size_t timed_out = w.signals.size();
+  w.calls->DeviceOnline(Dev(bob3));
+  CHECK(w.signals.size() == timed_out);
+  w.calls->RunDue();
+  CHECK(w.calls->Stats().ringing == 0);
+  // Nothing of the calls is left to ring anyone.
+  w.calls->DeviceOnline(Dev(bob3));
+  CHECK(w.calls->Stats().rung_late == 1);
+}
+
 TEST_CASE("refused signalling changes nothing: non-member, oversized or empty SDP, unknown call, busy device",
           "[calls]") {
   CallOptions options;

@@ -5,8 +5,17 @@
 // The caller makes its offer before it knows the call's ICE servers (they come in callInvite's
 // answer), so it starts with the ones the last call handed out (kept in IndexedDB) and switches to the
 // new ones once they arrive; the callee gets them with callRing, before its answer.
+//
+// Ringing stops with callEnded, or, if that never comes (the connection dropped at the wrong moment,
+// or the server node holding the call died), when the call's entry arrives in the chat or at its
+// ringUntil. A device that signs in while a call rings gets callRing again (docs/protocol.md): the same
+// callId is the same call.
 
 import { ProtocolError } from './protocol.js';
+
+const DEFAULT_RING_MS = 45000;     // chatd's --call-ring-timeout default.
+const MAX_RING_MS = 10 * 60000;    // Beyond it, ringUntil is taken for a clock out of step.
+const RING_GRACE_MS = 5000;        // callEnded "timeout" normally comes first.
 
 /**
  * state.phase: "idle" | "outgoing" (ringing the others) | "incoming" (ringing here) | "active"
@@ -22,6 +31,8 @@ export class CallController extends EventTarget {
   }
 
   reset() {
+    clearTimeout(this.ringTimer);
+    this.ringTimer = null;
     if (this.pc) {
       this.pc.onicecandidate = this.pc.onconnectionstatechange = this.pc.ontrack = null;
       this.pc.close();
@@ -45,6 +56,25 @@ export class CallController extends EventTarget {
 
   emit() {
     this.dispatchEvent(new CustomEvent('change'));
+  }
+
+  // Stops ringing at `ringUntil` (the server's clock) and a few seconds more, should no callEnded come.
+  // A clock that disagrees with the server's by more than the ring itself gets the server's default.
+  watchRing(callId, ringUntil) {
+    clearTimeout(this.ringTimer);
+    let left = (ringUntil || 0) - Date.now();
+    if (!(left > 0 && left <= MAX_RING_MS)) left = DEFAULT_RING_MS;
+    this.ringTimer = setTimeout(() => this.ringLapsed(callId), left + RING_GRACE_MS);
+  }
+
+  ringLapsed(callId) {
+    if (this.callId !== callId || (this.phase !== 'incoming' && this.phase !== 'outgoing')) return;
+    const outgoing = this.phase === 'outgoing';
+    this.reset();
+    this.ended = { reason: 'timeout', outcome: 'missed' };
+    this.emit();
+    // The caller tells the server, in case it still holds the call (not_found if it ended it).
+    if (outgoing) this.engine.request('callHangup', { callId }).catch(() => {});
   }
 
   fail(e) {
@@ -108,6 +138,7 @@ export class CallController extends EventTarget {
       const r = await this.engine.request('callInvite', { chatId, media, sdp: this.pc.localDescription.sdp });
       if (this.phase !== 'outgoing') return;  // Hung up while the invite was on its way.
       this.callId = r.callId;
+      this.watchRing(r.callId, r.ringUntil);
       this.engine.rememberIceServers(r.iceServers);
       if (r.iceServers && r.iceServers.length) this.pc.setConfiguration({ iceServers: r.iceServers });
       // The caller may trickle candidates while the call rings (they are held for the callee).
@@ -124,6 +155,7 @@ export class CallController extends EventTarget {
     const ring = this.ring;
     if (this.phase !== 'incoming' || !ring) return;
     this.phase = 'active';
+    clearTimeout(this.ringTimer);
     this.emit();
     try {
       this.localStream = await this.getMedia(ring.media);
@@ -170,6 +202,15 @@ export class CallController extends EventTarget {
     try {
       switch (name) {
         case 'callRing':
+          if (data.callId === this.callId) {
+            // Rung again after signing in again: the same call (with fresh TURN credentials).
+            if (this.phase === 'incoming') {
+              this.ring = data;
+              this.watchRing(data.callId, data.ringUntil);
+              this.emit();
+            }
+            return;
+          }
           if (this.phase !== 'idle') {
             // protocol.md: "busy" tells the caller this user is in another call.
             this.engine.request('callReject', { callId: data.callId, reason: 'busy' }).catch(() => {});
@@ -182,11 +223,13 @@ export class CallController extends EventTarget {
           this.chatId = data.chatId;
           this.media = data.media;
           this.peerName = this.engine.userName(data.callerId);
+          this.watchRing(data.callId, data.ringUntil);
           this.emit();
           break;
         case 'callAccepted':
           if (data.callId !== this.callId || !this.pc) return;
           this.phase = 'active';
+          clearTimeout(this.ringTimer);
           await this.pc.setRemoteDescription({ type: 'answer', sdp: data.sdp });
           this.emit();
           break;
@@ -200,6 +243,14 @@ export class CallController extends EventTarget {
           if (data.callId !== this.callId) return;
           this.reset();
           this.ended = { reason: data.reason, outcome: data.outcome || '' };
+          this.emit();
+          break;
+        case 'callLogged':
+          // The call's entry (engine.js): written once the call ended, whether or not its callEnded
+          // reached this device.
+          if (data.callId !== this.callId || this.phase === 'idle') return;
+          this.reset();
+          this.ended = { reason: 'logged', outcome: data.outcome || '' };
           this.emit();
           break;
         default:

@@ -567,6 +567,11 @@ export class ChatEngine extends EventTarget {
     }
     await this.store.put('messages', m);
     if (m.kind === 'deletion') this.tombstone(m.chatId, m.refSeq);
+    if (m.kind === 'call' && this.callHandler && typeof m.clientId === 'string' && m.clientId.startsWith('call:')) {
+      let outcome = '';
+      try { outcome = JSON.parse(m.body).outcome || ''; } catch { /* not ours to judge */ }
+      this.callHandler('callLogged', { callId: m.clientId.slice(5), chatId: m.chatId, outcome });
+    }
     // Removed from the chat (or left it): nothing more of it is kept.
     if (m.kind === 'membership' && this.onMembership(c, m)) return;
     if (m.seq === c.last + 1) {

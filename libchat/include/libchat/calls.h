@@ -83,6 +83,7 @@ struct CallStats {
   std::uint64_t completed = 0;   // Ended after an answer.
   std::uint64_t timeouts = 0;    // Of the missed, those ended by the ring timeout.
   std::uint64_t ice_relayed = 0; // ICE candidates relayed (or held for the accepting device).
+  std::uint64_t rung_late = 0;   // callRing sent to a device that signed in while the call rang (DeviceOnline).
   std::uint64_t refused = 0;     // Signalling commands refused (not a member, unknown call, too large, ...).
   std::uint64_t log_errors = 0;  // Call entries that could not be written to the chat.
   std::uint64_t forwarded = 0;   // Commands sent to the node holding the call (between nodes).
@@ -154,6 +155,13 @@ class CallManager {
   // gets callEnded "hangup" (ringing devices "canceled"). NotFound for an unknown call;
   // PermissionDenied from any other device.
   virtual Result<CallEnd> Hangup(const CallDevice& from, const std::string& call_id) = 0;
+
+  // `device` has just signed in (a login or resume on some node, possibly woken by a call push):
+  // it gets callRing for every call held here that still rings its user (not declined, not
+  // answered, not its own call), as the devices online at the invite did. The server calls it once
+  // the session is registered; on a bus between nodes every node calls it for a device that signed
+  // in on another one, each ringing the calls it holds. Non-blocking (publishes events).
+  virtual void DeviceOnline(const CallDevice& device) = 0;
 
   // Ends every call whose ring timeout (or max_duration_ms) has passed by the clock. Called by the
   // timer thread, or by the owner when timer_thread is false.

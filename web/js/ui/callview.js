@@ -12,6 +12,8 @@ const ENDED_WORDS = {
   answered_elsewhere: 'Answered on another device.',
   rejected_elsewhere: 'Declined on another device.',
   max_duration: 'The call reached its longest allowed duration.',
+  node_failed: 'The call was cut off.',
+  logged: 'The call ended.',
 };
 
 export class CallView {
