@@ -232,15 +232,29 @@ TEST_CASE("a declined direct call ends as rejected, or busy, and the callee's ot
   CHECK(w.calls->Stats().rejected == 1);
 }
 
+// Alice calls Bob and Carol in their group "team".
+struct GroupCall {
+  explicit GroupCall(CallWorld& w, CallMedia media = CallMedia::kAudio)
+      : alice(w.f.NewUser("alice")), bob(w.f.NewUser("bob")), carol(w.f.NewUser("carol")) {
+    auto made = w.f.service->CreateGroup(alice.user.id, "team", {bob.user.id, carol.user.id});
+    REQUIRE_OK(made);
+    chat = made->id;
+    auto invited = w.calls->Invite(Dev(alice), chat, media, kOffer);
+    REQUIRE_OK(invited);
+    start = std::move(*invited);
+  }
+  Session alice, bob, carol;
+  ChatId chat = 0;
+  CallStart start;
+};
+
 TEST_CASE("in a group, one member declining leaves the others ringing, the first to accept takes the call", "[calls]") {
   CallWorld w;
-  Session alice = w.f.NewUser("alice");
-  Session bob = w.f.NewUser("bob");
-  Session carol = w.f.NewUser("carol");
-  auto chat = w.f.service->CreateGroup(alice.user.id, "team", {bob.user.id, carol.user.id});
-  REQUIRE_OK(chat);
-  auto start = w.calls->Invite(Dev(alice), chat->id, CallMedia::kAudio, kOffer);
-  REQUIRE_OK(start);
+  GroupCall g(w);
+  const Session& alice = g.alice;
+  const Session& bob = g.bob;
+  const Session& carol = g.carol;
+  const CallStart* start = &g.start;
   CHECK(start->callees.size() == 2);
 
   REQUIRE_OK(w.calls->Reject(Dev(bob), start->call_id, false));
@@ -284,13 +298,11 @@ TEST_CASE("a device that signs in while a call rings is rung too and can answer,
   options.ice.turn_urls = {"turn:turn.example.org:3478?transport=udp"};
   options.ice.turn_secret = "north-secret";
   CallWorld w(options);
-  Session alice = w.f.NewUser("alice");
-  Session bob1 = w.f.NewUser("bob");
-  Session carol1 = w.f.NewUser("carol");
-  auto chat = w.f.service->CreateGroup(alice.user.id, "team", {bob1.user.id, carol1.user.id});
-  REQUIRE_OK(chat);
-  auto start = w.calls->Invite(Dev(alice), chat->id, CallMedia::kVideo, kOffer);
-  REQUIRE_OK(start);
+  GroupCall g(w, CallMedia::kVideo);
+  const Session& alice = g.alice;
+  const Session& bob1 = g.bob;
+  const Session& carol1 = g.carol;
+  const CallStart* start = &g.start;
   REQUIRE(w.signals.For(bob1, "callRing").size() == 1);
 
   // bob signs in on a second device (say, woken by the call's push): that device, and only it, is
@@ -334,7 +346,7 @@ TEST_CASE("a device that signs in while a call rings is rung too and can answer,
   REQUIRE_OK(w.calls->Hangup(Dev(alice), start->call_id));
 
   // A call whose ring timeout has passed (its timer not yet run) rings no one either.
-  auto second = w.calls->Invite(Dev(alice), chat->id, CallMedia::kAudio, kOffer);
+  auto second = w.calls->Invite(Dev(alice), g.chat, CallMedia::kAudio, kOffer);
   REQUIRE_OK(second);
   w.f.clock.Advance(45'000);
   const std::size_t timed_out = w.signals.size();
