@@ -14,6 +14,7 @@
 
 #include "crypto.h"
 #include "mutex.h"
+#include "shared_rates.h"
 #include "token_buckets.h"
 
 namespace chat {
@@ -90,6 +91,10 @@ constexpr int kForwardTimeoutMs = 3000;
 constexpr int kOwnerMissesToEnd = 3;
 // Forwarded commands waiting for the owner's worker; beyond it they are dropped (the asker times out).
 constexpr std::size_t kMaxQueuedRequests = 10'000;
+// Between nodes: how often a node sends the invitations it admitted to the others (shared_rates.h).
+constexpr std::int64_t kSharedInvitePeriodMs = 100;
+// The limit id of CallOptions::invite_per_user in invites_ (its only limit).
+constexpr std::uint32_t kInviteLimit = 0;
 
 // Whether `s` is lower-case hexadecimal.
 bool IsHex(const std::string& s) {
@@ -224,7 +229,7 @@ class CallManagerImpl final : public CallManager {
     // Last, so that only an invite that goes out spends a token: each rings every member's devices
     // and pushes to their phones, with an SDP of up to max_sdp_bytes.
     if (service_.options().enforce_rate_limits) {
-      if (Status s = invites_.Take({{{0, caller.user}, &options_.invite_per_user}}, 1, "call invitations");
+      if (Status s = invites_.Take({{{kInviteLimit, caller.user}, &options_.invite_per_user}}, 1, "call invitations");
           !s.ok()) {
         return Refuse(s);
       }
@@ -458,6 +463,18 @@ class CallManagerImpl final : public CallManager {
       }
     }
     for (const Ended& e : ended) WriteEntry(e);
+  }
+
+  // Between nodes, with rate limits on: the invitations each node admits are charged to the same
+  // user's bucket on every other node (SharedRates), so the limit is the cluster's. Called once by
+  // Create, before any call.
+  Status ShareInviteLimits() {
+    if (!between_ || !service_.options().enforce_rate_limits) return Status::Ok();
+    auto kv = service_.bus().OpenSharedKv(SharedKvOptions{"call_rates", 60'000});
+    if (!kv.ok()) return kv.error().WithContext("call invitation limits");
+    invites_.TrackSpent({{kInviteLimit, options_.invite_per_user}});
+    shared_invites_ = std::make_unique<detail::SharedRates>(std::move(*kv), invites_, kSharedInvitePeriodMs);
+    return Status::Ok();
   }
 
   CallStats Stats() const override {
@@ -928,6 +945,9 @@ class CallManagerImpl final : public CallManager {
   // without walking every call.
   std::unordered_multimap<UserId, std::string> ringing_users_ GUARDED_BY(mu_);
   detail::TokenBuckets invites_{options_.clock};                              // CallOptions::invite_per_user.
+  // Between nodes: the other nodes' invitations charged to invites_ (ShareInviteLimits); destroyed
+  // first, before the buckets it charges.
+  std::unique_ptr<detail::SharedRates> shared_invites_;
   CallStats stats_ GUARDED_BY(mu_);
   bool stop_ GUARDED_BY(mu_) = false;
   // Calls held by other nodes that a device of this node answered, by call id (their devices are
@@ -963,7 +983,9 @@ Result<std::unique_ptr<CallManager>> CallManager::Create(CallOptions options, Ch
   if (options.ice.turn_ttl_ms <= 0) return Status::InvalidArgument("ice.turn_ttl_ms must be positive");
   if (options.owner_check_ms <= 0) return Status::InvalidArgument("owner_check_ms must be positive");
   if (options.clock == nullptr) options.clock = SystemClock();
-  return std::unique_ptr<CallManager>(std::make_unique<CallManagerImpl>(std::move(options), service, push));
+  auto calls = std::make_unique<CallManagerImpl>(std::move(options), service, push);
+  if (Status s = calls->ShareInviteLimits(); !s.ok()) return s;
+  return std::unique_ptr<CallManager>(std::move(calls));
 }
 
 }  // namespace chat

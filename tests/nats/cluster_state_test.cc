@@ -308,6 +308,39 @@ TEST_CASE("per-user rate limits are the cluster's: chats created through node A 
   CHECK(admitted_b >= 1);
 }
 
+TEST_CASE("call invitations are limited for the cluster: invitations through node A count against the same user "
+          "on node B",
+          "[nats][postgres][cluster][rate][calls]") {
+  ThreeNodesWithLimits nodes;
+  auto& [a, b, c] = nodes.chatd;
+  (void)c;
+  RegisterUser(*a, "alice");
+  const UserId bob = RegisterUser(*a, "bob");
+  auto invite_and_hang_up = [&](LiveDevice& d, ChatId chat) {
+    Reply r = d.client->Call("callInvite", Json{{"chatId", chat}, {"media", "audio"}, {"sdp", "v=0\r\n"}}.dump());
+    if (!r.ok) {
+      CHECK(r.code == "resource_exhausted");
+      return false;
+    }
+    REQUIRE(d.client->Call("callHangup", Json{{"callId", Json::parse(r.result).at("callId")}}.dump()).ok);
+    return true;
+  };
+  // Alice spends her 5 invitations at once through A.
+  LiveDevice on_a = LoginDevice(*a, "alice", "a-phone");
+  auto chat = on_a.client->CreateDirect(bob);
+  REQUIRE_OK(chat);
+  int admitted_a = 0;
+  for (int i = 0; i < 6; ++i) admitted_a += invite_and_hang_up(on_a, chat->id) ? 1 : 0;
+  REQUIRE(admitted_a == 5);
+  // A's spends reach B within a few periods (100 ms each): B does not admit 5 more.
+  std::this_thread::sleep_for(600ms);
+  LiveDevice on_b = LoginDevice(*b, "alice", "b-laptop");
+  int admitted_b = 0;
+  for (int i = 0; i < 5; ++i) admitted_b += invite_and_hang_up(on_b, chat->id) ? 1 : 0;
+  // What refilled meanwhile (10 a minute: one every 6 s) at most.
+  CHECK(admitted_b <= 1);
+}
+
 namespace {
 
 // A message the mention-flood rule scores 12 points (22 mentions: 10 free, then 1 point each). The

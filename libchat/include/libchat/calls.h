@@ -60,7 +60,9 @@ struct CallOptions {
   std::size_t max_calls_per_user = 3;
   // Invitations per user: each rings every device of every other member and pushes to their phones.
   // Beyond it callInvite fails with ResourceExhausted and a retry-after. Not enforced when the
-  // service's enforce_rate_limits is off. Default: 5 at once, then 10 a minute.
+  // service's enforce_rate_limits is off. On a bus between nodes it is the cluster's: each node's
+  // admissions are charged to the user on the others within ~100 ms (shared_rates.h). Default: 5 at
+  // once, then 10 a minute.
   RateLimit invite_per_user{5, 10};
   // STUN/TURN servers handed to both ends when a call starts.
   IceOptions ice;
