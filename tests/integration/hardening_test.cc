@@ -19,14 +19,6 @@ using Clock = std::chrono::steady_clock;
 // `depth` nested arrays around 1: Nested(2) is [[1]].
 std::string Nested(int depth) { return std::string(static_cast<std::size_t>(depth), '[') + "1" + std::string(static_cast<std::size_t>(depth), ']'); }
 
-// A raw WebSocket past hello.
-std::unique_ptr<RawWebSocket> RawAfterHello(std::uint16_t port) {
-  auto ws = std::make_unique<RawWebSocket>(port);
-  const Json hello = Json::parse(ws->Call(R"({"id":"h","cmd":"hello","version":1})"));
-  REQUIRE(hello.at("ok") == true);
-  return ws;
-}
-
 TEST_CASE("JSON nested deeper than 32 levels gets bad_request and the connection keeps serving",
           "[integration][hardening]") {
   TestServer s;

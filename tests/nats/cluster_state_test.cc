@@ -26,8 +26,8 @@ constexpr const char* kAdminToken = "cluster-admin-token-0123456789abcdef";
 // Three chatd nodes on one database and the run's NATS cluster, node i attached to server i, each
 // with the admin API and a short node heartbeat TTL (1 s: a killed node's users go offline within
 // about 1.1 s). `extra_a` is added to node A's flags, `extra` to every node's.
-struct ThreeNodes {
-  explicit ThreeNodes(std::vector<std::string> extra_a = {}, std::vector<std::string> extra = {}) {
+struct AdminNodes {
+  explicit AdminNodes(std::vector<std::string> extra_a = {}, std::vector<std::string> extra = {}) {
     auto nats = SharedNatsCluster();
     REQUIRE_OK(nats);
     const std::string prefix = UniquePrefix();
@@ -68,8 +68,8 @@ struct ThreeNodes {
 };
 
 // Three nodes with the rate limits on.
-struct ThreeNodesWithLimits : ThreeNodes {
-  ThreeNodesWithLimits() : ThreeNodes({}, {"--rate-limits", "on"}) {}
+struct AdminNodesWithLimits : AdminNodes {
+  AdminNodesWithLimits() : AdminNodes({}, {"--rate-limits", "on"}) {}
 };
 
 // The next presence event about `user` on `c`.
@@ -98,7 +98,7 @@ bool ShowsOnline(Client& viewer, UserId user, bool online) {
 TEST_CASE("presence across nodes: a user with devices on two nodes stays online while either is connected, "
           "goes offline with last seen when both are gone",
           "[nats][postgres][cluster][presence]") {
-  ThreeNodes nodes;
+  AdminNodes nodes;
   auto& [a, b, c] = nodes.chatd;
   const UserId alice = RegisterUser(*a, "alice");
   const UserId bob = RegisterUser(*a, "bob");
@@ -134,7 +134,7 @@ TEST_CASE("presence across nodes: a user with devices on two nodes stays online 
 TEST_CASE("presence across nodes: when the node holding a user's last device is killed, partners on the other "
           "nodes see the user offline within the node TTL",
           "[nats][postgres][cluster][presence]") {
-  ThreeNodes nodes;
+  AdminNodes nodes;
   auto& [a, b, c] = nodes.chatd;
   RegisterUser(*a, "alice");
   const UserId bob = RegisterUser(*a, "bob");
@@ -158,7 +158,7 @@ TEST_CASE("presence across nodes: when the node holding a user's last device is 
 
 TEST_CASE("typing across nodes: a member on node B sees typing sent on node A, coalesced as on one node",
           "[nats][postgres][cluster]") {
-  ThreeNodes nodes;
+  AdminNodes nodes;
   auto& [a, b, c] = nodes.chatd;
   (void)c;
   RegisterUser(*a, "alice");
@@ -195,7 +195,7 @@ TEST_CASE("typing across nodes: a member on node B sees typing sent on node A, c
 
 TEST_CASE("a ban through node A's admin API closes the user's sessions on node C and refuses their login on B",
           "[nats][postgres][cluster][ban]") {
-  ThreeNodes nodes;
+  AdminNodes nodes;
   auto& [a, b, c] = nodes.chatd;
   const UserId mallory = RegisterUser(*a, "mallory");
   RegisterUser(*a, "carol");
@@ -219,7 +219,7 @@ TEST_CASE("pushes across nodes: the node that sends pushes no device live on ano
           "offline one",
           "[nats][postgres][cluster][push]") {
   RecordingGateway gateway;
-  ThreeNodes nodes({"--push", "webhook+http://127.0.0.1:" + std::to_string(gateway.port()) + "/push"});
+  AdminNodes nodes({"--push", "webhook+http://127.0.0.1:" + std::to_string(gateway.port()) + "/push"});
   auto& [a, b, c] = nodes.chatd;
   (void)c;
   RegisterUser(*a, "alice");
@@ -260,7 +260,7 @@ TEST_CASE("pushes across nodes: the node that sends pushes no device live on ano
 
 TEST_CASE("the login throttle is the cluster's: failures through node A hold back the same source on node B",
           "[nats][postgres][cluster][throttle]") {
-  ThreeNodes nodes;
+  AdminNodes nodes;
   auto& [a, b, c] = nodes.chatd;
   (void)c;
   RegisterUser(*a, "alice");
@@ -283,7 +283,7 @@ TEST_CASE("per-user rate limits are the cluster's: chats created through node A 
           "node B",
           "[nats][postgres][cluster][rate]") {
   // Rate limits on (the harness turns them off by default).
-  ThreeNodesWithLimits nodes;
+  AdminNodesWithLimits nodes;
   auto& [a, b, c] = nodes.chatd;
   (void)c;
   RegisterUser(*a, "alice");
@@ -311,7 +311,7 @@ TEST_CASE("per-user rate limits are the cluster's: chats created through node A 
 TEST_CASE("call invitations are limited for the cluster: invitations through node A count against the same user "
           "on node B",
           "[nats][postgres][cluster][rate][calls]") {
-  ThreeNodesWithLimits nodes;
+  AdminNodesWithLimits nodes;
   auto& [a, b, c] = nodes.chatd;
   (void)c;
   RegisterUser(*a, "alice");
@@ -370,7 +370,7 @@ TEST_CASE("spam scores are the cluster's: sends spread over two nodes are suspen
           "node, and an admin's clear through node A lets the user send on node B again",
           "[nats][postgres][cluster][spam]") {
   // Spam scoring is on by default in chatd.
-  ThreeNodes nodes;
+  AdminNodes nodes;
   auto& [a, b, c] = nodes.chatd;
   (void)c;
   const UserId bob = RegisterUser(*a, "bob");

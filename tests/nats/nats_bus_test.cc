@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "cluster_fixture.h"
 #include "nats_cluster.h"
 #include "test_support.h"
 
@@ -17,12 +18,6 @@ using namespace chat;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A subject prefix of its own per test, so that tests sharing the cluster never see each other.
-std::string UniquePrefix() {
-  std::random_device rd;
-  return "t" + std::to_string(rd()) + std::to_string(rd());
-}
 
 std::unique_ptr<Bus> Node(const std::string& url, const std::string& prefix) {
   auto bus = test::TestRegistry().MakeBus(url + "?prefix=" + prefix);
@@ -88,7 +83,7 @@ test::NatsCluster& Shared() {
 
 TEST_CASE("nats bus: a chat's event reaches once each node that watches the chat and no other node", "[nats]") {
   auto& cluster = Shared();
-  const std::string prefix = UniquePrefix();
+  const std::string prefix = test::UniquePrefix();
   auto a = Node(cluster.Url(0), prefix);
   auto b = Node(cluster.Url(1), prefix);
   auto c = Node(cluster.Url(2), prefix);
@@ -137,7 +132,7 @@ TEST_CASE("nats bus: a chat's event reaches once each node that watches the chat
 TEST_CASE("nats bus: presence goes to the recipients' nodes, membership changes also to the members' nodes, "
           "revocations to every node", "[nats]") {
   auto& cluster = Shared();
-  const std::string prefix = UniquePrefix();
+  const std::string prefix = test::UniquePrefix();
   auto a = Node(cluster.Url(0), prefix);
   auto b = Node(cluster.Url(1), prefix);
   auto c = Node(cluster.Url(2), prefix);
@@ -194,7 +189,7 @@ TEST_CASE("nats bus: a node whose server stops reconnects to another, reports th
   auto cluster = test::NatsCluster::Start(3);
   REQUIRE_OK(cluster);
   auto& nats = **cluster;
-  const std::string prefix = UniquePrefix();
+  const std::string prefix = test::UniquePrefix();
   // The node knows only server 0 at first; the cluster tells it of the others.
   auto a = Node(nats.Url(0), prefix);
   auto b = Node(nats.Url(1), prefix);
@@ -228,7 +223,7 @@ TEST_CASE("nats bus: the last entry a node published into a server that then die
   auto cluster = test::NatsCluster::Start(3);
   REQUIRE_OK(cluster);
   auto& nats = **cluster;
-  const std::string prefix = UniquePrefix();
+  const std::string prefix = test::UniquePrefix();
   auto a = Node(nats.Url(1), prefix);
   auto b = Node(nats.Url(0), prefix);
   Seen sb;
@@ -286,7 +281,7 @@ TEST_CASE("nats bus: a request reaches the one node serving its address and the 
           "nobody serves is NotFound at once",
           "[nats]") {
   auto& cluster = Shared();
-  const std::string prefix = UniquePrefix();
+  const std::string prefix = test::UniquePrefix();
   auto a = Node(cluster.Url(0), prefix);
   auto b = Node(cluster.Url(1), prefix);
   // B answers later, from a thread of its own, as the call manager does.
@@ -327,7 +322,7 @@ TEST_CASE("nats bus: a request reaches the one node serving its address and the 
 TEST_CASE("nats bus: a shared bucket seen from two nodes: compare-and-set lets one writer win, a conditional "
           "delete too, the watch sees every change, and a TTL bucket forgets",
           "[nats]") {
-  const std::string prefix = UniquePrefix();
+  const std::string prefix = test::UniquePrefix();
   auto a = Node(Shared().Url(0), prefix);
   auto b = Node(Shared().Url(1), prefix);
   auto kv_a = a->OpenSharedKv(SharedKvOptions{"state", 0});

@@ -24,8 +24,6 @@ std::string Count(const PgCluster& cluster, const std::string& db, const std::st
   return *r;
 }
 
-// PostgreSQL's state changes (a restarted server, a vacuum) take seconds: poll for up to 20 s.
-bool Eventually(const std::function<bool()>& ready) { return test::Eventually(ready, 20s, 50ms); }
 
 }  // namespace
 
@@ -225,7 +223,7 @@ TEST_CASE("a deleted message's text is gone from every row version of its partit
   // The tombstone is a new row version; the old one holds the text until VACUUM removes it, which
   // the eraser runs erase_delay_ms after the deletion (0 in the fixture). A snapshot another session
   // still holds keeps it, and the eraser vacuums again (the next test).
-  CHECK(Eventually([&] { return m.Versions() == "0"; }));
+  CHECK(test::PgEventually([&] { return m.Versions() == "0"; }));
   // VACUUM compacts the page: the tombstone, written next to the old version, moves over it.
   CHECK(m.Pages() == "0");
   auto stored = m.f.store->GetMessage(m.chat, m.seq);
@@ -260,7 +258,7 @@ TEST_CASE("a deleted message's text still goes once a snapshot that kept it thro
   REQUIRE(exec("COMMIT"));
   PQfinish(holder);
   // It vacuums the partition again (1 s, then 2 s, ... later) and the text goes.
-  CHECK(Eventually([&] { return m.Versions() == "0"; }));
+  CHECK(test::PgEventually([&] { return m.Versions() == "0"; }));
 }
 
 TEST_CASE("two stores on one database answer each other's resends with the original and refuse a member the other removed",
@@ -373,13 +371,13 @@ TEST_CASE("while the database is down calls fail as unavailable with a retry hin
   CHECK_CODE(during, StatusCode::kUnavailable);
   CHECK(during.status().retry_after_ms() > 0);
   CHECK_CODE(store->GetChat(chat->id), StatusCode::kUnavailable);
-  CHECK(Eventually([&] { return store->Availability().code() == StatusCode::kUnavailable; }));
+  CHECK(test::PgEventually([&] { return store->Availability().code() == StatusCode::kUnavailable; }));
 
   REQUIRE_OK(cluster.Restart());
-  CHECK(Eventually([&] { return store->Availability().ok(); }));
+  CHECK(test::PgEventually([&] { return store->Availability().ok(); }));
   // The same client id again: stored once, whatever the failed attempt did.
   Result<AppendResult> retried = Status::Unavailable("");
-  CHECK(Eventually([&] {
+  CHECK(test::PgEventually([&] {
     retried = (*service)->Send(test::TextMessage(*alice, chat->id, "during"));
     return retried.ok();
   }));

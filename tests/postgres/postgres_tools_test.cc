@@ -64,9 +64,6 @@ nlohmann::json LastJsonLine(const std::string& text) {
   return nlohmann::json::parse(text.substr(start == std::string::npos ? 0 : start + 1, end + 1));
 }
 
-// PostgreSQL's state changes (a restarted server, a vacuum) take seconds: poll for up to 20 s.
-bool Eventually(const std::function<bool()>& ready) { return test::Eventually(ready, 20s, 50ms); }
-
 }  // namespace
 
 TEST_CASE("chat-migrate copies a LevelDB store into PostgreSQL and back with the same content, a rerun does nothing",
@@ -167,16 +164,16 @@ TEST_CASE("chatd on PostgreSQL is not ready while the database is down and serve
   acked.push_back(*first);
 
   cluster.Stop();
-  CHECK(Eventually([&] { return test::HttpGet(chatd.port(), "/readyz") == "503\nnot ready\n"; }));
+  CHECK(test::PgEventually([&] { return test::HttpGet(chatd.port(), "/readyz") == "503\nnot ready\n"; }));
   CHECK(test::HttpGet(chatd.port(), "/healthz") == "200\nok\n");  // Alive, only not ready.
   auto during = alice.client->SendMessage(chat->id, "c2", "during");
   CHECK_CODE(during, StatusCode::kUnavailable);
   CHECK(during.status().retry_after_ms() > 0);
 
   REQUIRE_OK(cluster.Restart());
-  CHECK(Eventually([&] { return test::HttpGet(chatd.port(), "/readyz") == "200\nready\n"; }));
+  CHECK(test::PgEventually([&] { return test::HttpGet(chatd.port(), "/readyz") == "200\nready\n"; }));
   Result<AppendResult> retried = Status::Unavailable("");
-  CHECK(Eventually([&] {
+  CHECK(test::PgEventually([&] {
     retried = alice.client->SendMessage(chat->id, "c2", "during");
     return retried.ok();
   }));

@@ -11,16 +11,6 @@ using namespace chat;
 using namespace chat::test;
 using Json = nlohmann::json;
 
-namespace {
-
-std::unique_ptr<RawWebSocket> RawAfterHello(std::uint16_t port) {
-  auto ws = std::make_unique<RawWebSocket>(port);
-  REQUIRE(Json::parse(ws->Call(R"({"id":"h","cmd":"hello","version":1})")).at("ok") == true);
-  return ws;
-}
-
-}  // namespace
-
 TEST_CASE("request ids: a string of 1 to 128 bytes or an integer from 0 to 2^64-1", "[protocol][integration]") {
   TestServer s;
   auto ws = RawAfterHello(s.port());

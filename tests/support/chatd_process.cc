@@ -14,6 +14,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -345,6 +346,13 @@ std::string RawWebSocket::Call(const std::string& text) {
     REQUIRE(f.opcode != -1);
     if (f.opcode == 1) return f.payload;
   }
+}
+
+std::unique_ptr<RawWebSocket> RawAfterHello(std::uint16_t port) {
+  auto ws = std::make_unique<RawWebSocket>(port);
+  const auto hello = nlohmann::json::parse(ws->Call(R"({"id":"h","cmd":"hello","version":1})"), nullptr, false);
+  REQUIRE((hello.is_object() && hello.value("ok", false)));
+  return ws;
 }
 
 }  // namespace chat::test

@@ -147,4 +147,7 @@ class RawWebSocket {
   std::string pending_;  // Bytes read past the HTTP upgrade response.
 };
 
+// A raw WebSocket to chatd at `port` past hello (protocol version 1). REQUIREs success.
+std::unique_ptr<RawWebSocket> RawAfterHello(std::uint16_t port);
+
 }  // namespace chat::test

@@ -11,11 +11,14 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "libchat/result.h"
+#include "test_support.h"
 
 namespace chat::test {
 
@@ -88,5 +91,10 @@ class PgCluster {
 // LIBCHAT_TEST_PG_STATE), else one started on first use and stopped at exit. REQUIREs that it runs.
 // Defined in registry_plugins.cc (with Catch2): in tests that link every plugin.
 PgCluster& SharedPgCluster();
+
+// PostgreSQL's state changes (a restarted server, a vacuum) take seconds: polls `ready` for up to 20 s.
+inline bool PgEventually(const std::function<bool()>& ready) {
+  return Eventually(ready, std::chrono::seconds(20), std::chrono::milliseconds(50));
+}
 
 }  // namespace chat::test

@@ -13,7 +13,7 @@ Result<AppendResult> SendText(Fixture& f, const Session& from, ChatId chat, cons
   return f.service->Send(r);
 }
 
-const std::string kOffer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n";
+const std::string kSdpOffer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n";
 
 struct Pair {
   Pair() : f("mem"), a(f.NewUser("alice")), b(f.NewUser("bob")) {}
@@ -162,15 +162,15 @@ TEST_CASE("a blocked user cannot call the blocker in a direct chat, and does not
   REQUIRE_OK(g);
   REQUIRE_OK(p.f.service->BlockUser(p.b.user.id, p.a.user.id));
 
-  CHECK_CODE((*calls)->Invite({p.a.user.id, p.a.device.id}, dm->id, CallMedia::kAudio, kOffer),
+  CHECK_CODE((*calls)->Invite({p.a.user.id, p.a.device.id}, dm->id, CallMedia::kAudio, kSdpOffer),
              StatusCode::kPermissionDenied);
-  auto group_call = (*calls)->Invite({p.a.user.id, p.a.device.id}, g->id, CallMedia::kAudio, kOffer);
+  auto group_call = (*calls)->Invite({p.a.user.id, p.a.device.id}, g->id, CallMedia::kAudio, kSdpOffer);
   REQUIRE_OK(group_call);
   CHECK(group_call->callees == std::vector<UserId>{carol.user.id});
   REQUIRE_OK((*calls)->Hangup({p.a.user.id, p.a.device.id}, group_call->call_id));
 
   REQUIRE_OK(p.f.service->UnblockUser(p.b.user.id, p.a.user.id));
-  auto call = (*calls)->Invite({p.a.user.id, p.a.device.id}, dm->id, CallMedia::kAudio, kOffer);
+  auto call = (*calls)->Invite({p.a.user.id, p.a.device.id}, dm->id, CallMedia::kAudio, kSdpOffer);
   REQUIRE_OK(call);
   CHECK(call->callees == std::vector<UserId>{p.b.user.id});
 }
