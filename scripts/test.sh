@@ -22,12 +22,9 @@
 # reports itself; -gline-tables-only keeps sanitizer reports symbolised. Ninja; ccache when installed
 # (.ci/run keeps its cache outside the clone; the unity batches and the tests' precompiled header name
 # no absolute path, so a clone in another folder hits the same entries). A second run rebuilds only
-# what changed. The three builds come first, one after the other, then their three suites run side by
-# side: they mostly wait on sockets and processes, so ctest runs LIBCHAT_TEST_JOBS of them at once
-# (default: three per core). Their output is in build-*/ctest.log, printed here when they end. (Each
-# suite used to start as soon as its build was done, beside the next build: the suites' waits and
-# polls then stretched under the compilers, the compilers under the suites, and the run used more CPU
-# in all: docs/benchmarks.md, "Eighth round".)
+# what changed. The tests of one build run while the next one compiles, and beside the tests of the
+# other builds: they mostly wait on sockets and processes, so ctest runs LIBCHAT_TEST_JOBS of them at
+# once (default: three per core). Their output is in build-*/ctest.log, printed here when they end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -79,14 +76,16 @@ step "gcc build"
 # they are; run-chatd.sh and a plain build keep the system linker.
 cmake -S . -B build-test "${common[@]}" -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" > /dev/null
 cmake --build build-test -j"$jobs"
+start_tests build-test
 
 step "clang ASan+UBSan build"
 cmake -S . -B build-sanitize "${common[@]}" "${clang[@]}" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only -DNDEBUG" \
   -DLIBCHAT_TEST_OPTIMIZATION=-O0 -DLIBCHAT_SANITIZE=address,undefined -DLIBCHAT_SANITIZE_TEST_CODE=OFF -DLIBCHAT_FUZZ=ON -DLIBCHAT_FUZZ_SECONDS="${LIBCHAT_FUZZ_SECONDS:-60}" \
   -DLIBCHAT_BUILD_LOADGEN=OFF -DLIBCHAT_BUILD_BENCHMARKS=OFF -DLIBCHAT_INSTALL=OFF > /dev/null
 cmake --build build-sanitize -j"$jobs"
-# (The installed-package test builds the examples with the system compiler's plain flags, which
-# cannot link sanitized libraries: it runs in the first build only; LIBCHAT_INSTALL=OFF leaves it out.)
+# The installed-package test builds the examples with the system compiler's plain flags, which cannot
+# link sanitized libraries: it runs in the first build only (LIBCHAT_INSTALL=OFF leaves it out).
+start_tests build-sanitize
 
 step "clang TSan build (core, unit and concurrency tests)"
 # -O0, test code too: 154 CPU s to build instead of 226 at -O1; the suite 30 CPU s instead of 17
@@ -95,9 +94,6 @@ cmake -S . -B build-tsan "${common[@]}" "${clang[@]}" -DCMAKE_CXX_FLAGS_RELWITHD
   -DLIBCHAT_TEST_OPTIMIZATION=-O0 -DLIBCHAT_SANITIZE=thread -DLIBCHAT_WITH_SERVER=OFF -DLIBCHAT_WITH_ADMIN=OFF -DLIBCHAT_WITH_CURL=OFF \
   -DLIBCHAT_BUILD_TOOLS=OFF -DLIBCHAT_BUILD_BENCHMARKS=OFF -DLIBCHAT_INSTALL=OFF > /dev/null
 cmake --build build-tsan -j"$jobs" --target tests-unit tests-concurrency
-
-start_tests build-test
-start_tests build-sanitize
 # Debian's LevelDB is not built with TSan: its lock-free memtable reads are suppressed (tests/tsan.supp).
 export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1"
 start_tests build-tsan -L 'unit|concurrency'
