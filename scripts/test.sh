@@ -47,13 +47,22 @@ test_jobs=${LIBCHAT_TEST_JOBS:-$((3 * jobs))}
 
 # Runs the tests of build $1 in the background (ctest arguments after it); finish_tests waits for them.
 declare -A tests_pid=()
-# A failed build or suite stops the script: stop the tests still running in the background with it.
-trap 'for pid in "${tests_pid[@]}"; do kill "$pid" 2>/dev/null || true; done' EXIT
+# A failed build or suite stops the script: stop the suites still running in the background, and
+# every process their tests started. Each suite runs in a session of its own (setsid), so its process
+# group holds ctest, the test processes and the chatd, PostgreSQL and NATS servers they started (a
+# killed ctest alone left those running); SIGKILL after SIGTERM for any a test froze with SIGSTOP.
+stop_suites() {
+  [ ${#tests_pid[@]} -gt 0 ] || return 0
+  for pid in "${tests_pid[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  sleep 2
+  for pid in "${tests_pid[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+}
+trap stop_suites EXIT
 start_tests() {
   local build=$1
   shift
   step "$build tests (in the background)"
-  ctest --test-dir "$build" --output-on-failure -j"$test_jobs" --timeout 300 "$@" > "$build/ctest.log" 2>&1 &
+  setsid ctest --test-dir "$build" --output-on-failure -j"$test_jobs" --timeout 300 "$@" > "$build/ctest.log" 2>&1 &
   tests_pid[$build]=$!
 }
 finish_tests() {
