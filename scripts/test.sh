@@ -49,13 +49,22 @@ test_jobs=${LIBCHAT_TEST_JOBS:-$((3 * jobs))}
 declare -A tests_pid=()
 # A failed build or suite stops the script: stop the suites still running in the background, and
 # every process their tests started. Each suite runs in a session of its own (setsid), so its process
-# group holds ctest, the test processes and the chatd, PostgreSQL and NATS servers they started (a
-# killed ctest alone left those running); SIGKILL after SIGTERM for any a test froze with SIGSTOP.
+# group holds ctest, the test processes and the chatd and PostgreSQL servers they started (a killed
+# ctest alone left those running); SIGKILL after SIGTERM for any a test froze with SIGSTOP. The run's
+# NATS cluster keeps a session of its own (it outlives the fixture test that starts it): its
+# fixture's stop command ends it, as the cleanup test would have.
 stop_suites() {
   [ ${#tests_pid[@]} -gt 0 ] || return 0
   for pid in "${tests_pid[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
   sleep 2
   for pid in "${tests_pid[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  for build in "${!tests_pid[@]}"; do
+    for ctl in nats pg; do
+      if [ -f "$build/tests/$ctl-cluster.state" ] && [ -x "$build/tests/support/${ctl}_cluster_ctl" ]; then
+        "$build/tests/support/${ctl}_cluster_ctl" stop "$build/tests/$ctl-cluster.state" > /dev/null 2>&1 || true
+      fi
+    done
+  done
 }
 trap stop_suites EXIT
 start_tests() {
