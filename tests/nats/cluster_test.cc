@@ -155,10 +155,12 @@ TEST_CASE("three chatd nodes on NATS and PostgreSQL: messages, a delete and rece
     CHECK(MetricValue(node->port(), "chat_bus_entries_repaired_total") == 0);
     CHECK(MetricValue(node->port(), "chat_bus_duplicates_dropped_total") == 0);
   }
-  // A node on NATS shuts down cleanly (its subscriptions end with its sessions, then the bus).
+  // A node on NATS shuts down cleanly (its subscriptions end with its sessions, then the bus): well
+  // within its 3 s shutdown grace plus the room a loaded sanitized run needs (5.7 s seen with three
+  // suites on two cores); a shutdown stuck on the bus runs into SignalAndWait's 15 s instead.
   const auto stop_start = std::chrono::steady_clock::now();
   CHECK(b->SignalAndWait(SIGTERM) == 0);
-  CHECK(std::chrono::steady_clock::now() - stop_start < 5s);
+  CHECK(std::chrono::steady_clock::now() - stop_start < 8s);
 }
 
 TEST_CASE("a chatd node whose NATS server stops while messages flow gets every message once and in order, "
