@@ -4,7 +4,6 @@
 #include <libpq-fe.h>
 
 #include <chrono>
-#include <functional>
 #include <thread>
 
 #include "libchat/plugins/postgres_store.h"
@@ -23,7 +22,6 @@ std::string Count(const PgCluster& cluster, const std::string& db, const std::st
   REQUIRE_OK(r);
   return *r;
 }
-
 
 }  // namespace
 
