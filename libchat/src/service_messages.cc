@@ -2,7 +2,9 @@
 // history: never past retention, never before the reader joined), receipts, deletion, call entries
 // and typing.
 #include <algorithm>
+#include <atomic>
 #include <future>
+#include <optional>
 
 #include "chat_service_impl.h"
 #include "validate.h"
@@ -19,6 +21,32 @@ Result<AppendResult> DuplicateOf(const Message& original, ChatId requested_chat)
   }
   return AppendResult{original, true};
 }
+
+// A send is answered once it is both durable (the committer's completion) and scored for spam (the
+// sending thread, after AppendAsync returns): the second of the two to arrive answers. Answering on
+// the commit alone let a quick client send again before its previous send was scored, and that next
+// send was admitted on a score short of the previous one's points.
+class AnswerWhenScored {
+ public:
+  explicit AnswerWhenScored(std::function<void(Result<AppendResult>)> done) : done_(std::move(done)) {}
+
+  // The committer's completion: keeps the result (written before the release below).
+  void Committed(Result<AppendResult> result) {
+    result_.emplace(std::move(result));
+    Arrive();
+  }
+  // The sending thread, after scoring (or when nothing was admitted to score).
+  void Scored() { Arrive(); }
+
+ private:
+  void Arrive() {
+    if (arrivals_.fetch_add(1, std::memory_order_acq_rel) == 1) done_(std::move(*result_));
+  }
+
+  std::function<void(Result<AppendResult>)> done_;
+  std::optional<Result<AppendResult>> result_;
+  std::atomic<int> arrivals_{0};
+};
 
 }  // namespace
 
@@ -105,15 +133,20 @@ void ChatServiceImpl::SendAsync(const SendRequest& r, std::function<void(Result<
     if (auto b = moderation_.Blocks(other, r.sender); !b.ok()) return refuse(b.error());
   }
   // Admission runs on this thread, under the chat's lock, before AppendAsync returns (store.h); what
-  // it admitted is scored for spam afterwards, outside the lock (scoring may read and write the store).
+  // it admitted is scored for spam afterwards, outside the lock (scoring may read and write the store),
+  // and the answer waits for that scoring (AnswerWhenScored).
   MemberList admitted_among;
   AppendAdmission admit = [this, &r, &admitted_among](const AppendContext& ctx) -> Status {
     LIBCHAT_RETURN_IF_ERROR(AdmitSend(r, ctx));
     admitted_among = ctx.members;
     return Status::Ok();
   };
-  store_->AppendAsync(std::move(*draft), EntryObserver(EventType::kMessage), std::move(done), std::move(admit));
+  auto answer = std::make_shared<AnswerWhenScored>(std::move(done));
+  store_->AppendAsync(
+      std::move(*draft), EntryObserver(EventType::kMessage),
+      [answer](Result<AppendResult> result) { answer->Committed(std::move(result)); }, std::move(admit));
   if (admitted_among) spam_.Score(r, *admitted_among);
+  answer->Scored();
 }
 
 Result<SyncPage> ChatServiceImpl::Sync(UserId user, DeviceId device, ChatId chat, std::optional<Seq> after,

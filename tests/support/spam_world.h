@@ -13,12 +13,13 @@ namespace chat::test {
 struct SpamWorld {
   explicit SpamWorld(const std::string& backend = "mem") : fx(backend) { Start(); }
 
-  void Start() {
+  // Over `store` when given (a wrapper of fx.store), else over fx.store.
+  void Start(std::shared_ptr<Store> store = nullptr) {
     ServiceOptions opts;
     opts.clock = &fx.clock;
     opts.password_cost = PasswordCost::kMinimum;
     opts.enforce_rate_limits = false;
-    auto s = ChatService::Create(opts, fx.store, fx.bus, fx.blobs);
+    auto s = ChatService::Create(opts, store ? store : fx.store, fx.bus, fx.blobs);
     REQUIRE_OK(s);
     service = std::move(*s);
   }

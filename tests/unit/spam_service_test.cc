@@ -2,9 +2,12 @@
 // spammer is throttled, flagged (stored for admins) and suspended with typed errors; reports feed the
 // score (distinct reporters count, one repeating reporter does not escalate); ClearSpam restores
 // sending. That flags survive a restart is checked on LevelDB in tests/contract/spam_store_contract_test.cc.
+#include <future>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "libchat/store_wrapper.h"
 #include "spam_world.h"
 
 namespace chat::test {
@@ -38,6 +41,51 @@ TEST_CASE("ordinary use does not trip spam scoring", "[spam][service]") {
   auto flags = w.fx.store->ListSpamFlags(0, 10);
   REQUIRE_OK(flags);
   CHECK(flags->empty());
+}
+
+// A committer quicker than the sending thread: AppendAsync returns only after the append was answered,
+// which store.h allows (`done` on a store thread or on the calling thread, at any time).
+class AnsweredBeforeReturnStore : public StoreWrapper {
+ public:
+  using StoreWrapper::StoreWrapper;
+  void AppendAsync(Message draft, CommitObserver observer, AppendDone done, AppendAdmission admit) override {
+    auto answered = std::make_shared<std::promise<void>>();
+    auto waited = answered->get_future();
+    base().AppendAsync(
+        std::move(draft), std::move(observer),
+        [done = std::move(done), answered](Result<AppendResult> r) {
+          done(std::move(r));
+          answered->set_value();
+        },
+        std::move(admit));
+    waited.wait();
+  }
+};
+
+TEST_CASE("a send is answered only once its spam points count, so a quick next send sees them",
+          "[spam][service]") {
+  SpamWorld w;
+  Session spammer = w.OldUser("spammer");
+  Session bob = w.OldUser("bob");
+  std::vector<ChatId> chats;
+  for (int i = 0; i < 5; ++i) chats.push_back(w.Group(bob, {spammer.user.id}));
+  w.Start(std::make_shared<AnsweredBeforeReturnStore>(w.fx.store));
+  // What a client would see when the answer arrives: the score its next send is admitted on.
+  std::vector<bool> sent_ok;
+  std::vector<double> score_at_answer;
+  for (std::size_t i = 0; i < chats.size(); ++i) {
+    SendRequest r = TextMessage(spammer, chats[i], "c" + std::to_string(i), kSpam);
+    w.service->SendAsync(r, [&](Result<AppendResult> sent) {
+      sent_ok.push_back(sent.ok());
+      score_at_answer.push_back(w.service->SpamStatus(spammer.user.id).score);
+    });
+  }
+  REQUIRE(sent_ok == std::vector<bool>(5, true));
+  // Chats 1-3 free; the 4th and 5th 4 points each, counted by the time each is answered.
+  REQUIRE(score_at_answer.size() == 5);
+  CHECK(score_at_answer[2] == Approx(0));
+  CHECK(score_at_answer[3] == Approx(4));
+  CHECK(score_at_answer[4] == Approx(8));
 }
 
 TEST_CASE("a spammer sending the same text to many chats is throttled, flagged and suspended", "[spam][service]") {

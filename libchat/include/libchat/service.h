@@ -347,8 +347,9 @@ class ChatService {
   // NotFound, FailedPrecondition or PermissionDenied otherwise.
   virtual Result<AppendResult> Send(const SendRequest& request) = 0;
   // Send without blocking on the commit: validation runs on the calling thread, and `done` is called
-  // once the message is durable (or refused), possibly on a store thread; it must be quick. A server
-  // uses this so that a few worker threads keep many sends in flight (they share fsyncs).
+  // once the message is durable and its spam points count (or once refused), on a store thread or the
+  // calling thread; it must be quick. A server uses this so that a few worker threads keep many sends
+  // in flight (they share fsyncs).
   virtual void SendAsync(const SendRequest& request, std::function<void(Result<AppendResult>)> done) = 0;
   // What the device has not acknowledged in chat after `after` (default: its stored cursor),
   // oldest first, at most `limit` (capped by Limits::max_page). Never earlier than the user joined or
