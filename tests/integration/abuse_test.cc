@@ -231,20 +231,39 @@ TEST_CASE("failed logins by someone else do not stop the owner changing the pass
   RegisterUser(s.chatd(), "victim");
   LiveDevice victim = LoginDevice(s.chatd(), "victim", "phone");
   auto attacker = s.chatd().Connect();
+  // The last refusal: when its request was sent, and the wait it named. The server refused it at or
+  // after `sent`, so the attacker is held back at least until sent + retry_after.
+  Clock::time_point refused_sent{};
+  std::int64_t refused_retry_ms = 0;
   for (int i = 0; i < 8; ++i) {
+    const auto sent = Clock::now();
     Reply r = attacker->Call(
         "login", Json{{"username", "victim"}, {"password", "guess-" + std::to_string(i)}, {"device", {{"kind", "x"}}}}
                      .dump());
     CHECK((r.code == "unauthenticated" || r.code == "resource_exhausted"));
+    if (r.code == "resource_exhausted") {
+      refused_sent = sent;
+      refused_retry_ms = r.retry_after_ms;
+    }
   }
+  REQUIRE(refused_retry_ms > 0);  // Five failures, then refusals.
   // The owner, signed in, is not held back by the attacker's failures (issue 11, item 5)...
   auto token = victim.client->ChangePassword(PasswordOf("victim"), "a-brand-new-password");
   INFO((token.ok() ? "" : token.error().ToString()));
   CHECK(token.ok());
-  // ... while the attacker still is, even with the right (new) password.
+  // ... while the attacker still is, even with the right (new) password: answered before the wait
+  // the last refusal named was over, it is refused. (On a loaded machine the owner's password change
+  // may outlast that wait of 1 s; then the attacker may log in, as the throttle promises.)
   Reply again = attacker->Call(
       "login", Json{{"username", "victim"}, {"password", "a-brand-new-password"}, {"device", {{"kind", "x"}}}}.dump());
-  CHECK(again.code == "resource_exhausted");
+  const bool within_wait = Clock::now() < refused_sent + std::chrono::milliseconds(refused_retry_ms);
+  INFO(again.raw);
+  if (within_wait) {
+    CHECK(again.code == "resource_exhausted");
+  } else {
+    WARN("the password change outlasted the attacker's wait; the attacker's login is not checked");
+    CHECK((again.code == "resource_exhausted" || again.code.empty()));
+  }
 }
 
 TEST_CASE("register on a signed-in connection is refused like login and resume", "[integration][abuse]") {

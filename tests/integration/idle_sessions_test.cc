@@ -53,7 +53,9 @@ Json NextReply(RawWebSocket& ws, std::vector<std::string>& pongs) {
 
 TEST_CASE("idle sessions hold no read, and still get every event and stay connected through the idle pings",
           "[integration][idle]") {
-  TestServer s({"--idle-timeout-ms", "600"});
+  // Pings at half the idle timeout: a client has 1 s to answer, room enough on a loaded machine
+  // (600 ms, 300 ms to answer, closed sessions in loaded runs).
+  TestServer s({"--idle-timeout-ms", "2000"});
   constexpr int kUsers = 6;
   constexpr int kDevicesPerUser = 3;
   std::vector<UserId> members;
@@ -84,7 +86,7 @@ TEST_CASE("idle sessions hold no read, and still get every event and stay connec
 
   // Two idle timeouts with nothing sent: every session is pinged and answers with a pong, which the
   // server takes as input without starting a read; none is closed.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  std::this_thread::sleep_for(std::chrono::milliseconds(4500));
   CHECK(MetricValue(s.port(), "chat_devices_online") == kUsers * kDevicesPerUser);
   CHECK(ReadingSessionsReach(s.port(), 0));
   broadcast("second");
@@ -165,7 +167,8 @@ TEST_CASE("a pong right behind a request leaves the session idle, holding no rea
 TEST_CASE("an idle session that answers nothing is closed by the lane's timer wheel at the idle timeout, "
           "and one that only answers pings is not",
           "[integration][idle]") {
-  TestServer s({"--idle-timeout-ms", "400"});
+  // The answering client has 750 ms to answer each ping (200 ms was too little in loaded runs).
+  TestServer s({"--idle-timeout-ms", "1500"});
   RawWebSocket mute(s.port());
   RawWebSocket answering(s.port());
   CHECK(Json::parse(answering.Call(R"({"id":1,"cmd":"hello","version":1})")).at("ok") == true);
@@ -173,7 +176,7 @@ TEST_CASE("an idle session that answers nothing is closed by the lane's timer wh
   // The answering client replies to each ping with a pong and sends nothing else.
   bool mute_closed = false;
   std::thread mute_reader([&] { mute_closed = mute.WaitForEnd(); });
-  while (Clock::now() - start < std::chrono::milliseconds(1600)) {
+  while (Clock::now() - start < std::chrono::milliseconds(4000)) {
     RawWebSocket::Frame f = answering.Read(std::chrono::milliseconds(100));
     if (f.opcode == 9) answering.SendRaw(RawWebSocket::MaskedFrame(10, f.payload));
     REQUIRE(f.opcode != 8);  // Never closed.
