@@ -4,6 +4,8 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
+  # scripts/test_cache.py: a second test run reruns only the tests whose inputs changed.
+  python3
   libboost-dev libboost-program-options-dev
   libleveldb-dev libsnappy-dev
   libsodium-dev libssl-dev libcurl4-openssl-dev

@@ -25,6 +25,9 @@
 # what changed. The tests of one build run while the next one compiles, and beside the tests of the
 # other builds: they mostly wait on sockets and processes, so ctest runs LIBCHAT_TEST_JOBS of them at
 # once (default: three per core). Their output is in build-*/ctest.log, printed here when they end.
+# A second run in the same folders runs only the tests whose inputs changed since they passed there
+# (scripts/test_cache.py; LIBCHAT_TEST_CACHE=off runs them all): after a touch, or an edit that makes
+# the same binaries, none; after an edit of one test file, that executable's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -67,15 +70,27 @@ stop_suites() {
   done
 }
 trap stop_suites EXIT
+# Runs only the tests whose inputs changed since they last passed in this folder (scripts/test_cache.py:
+# the test executable, the programs it starts, the scripts and data it reads, the installed
+# packages); LIBCHAT_TEST_CACHE=off runs them all. A fresh clone (CI) has no results: it runs all.
 start_tests() {
-  local build=$1
-  shift
+  local build=$1 labels=${2:-} selection selected=()
+  selection=$(python3 scripts/test_cache.py select "$build" "$labels")
+  if [ "$selection" = none ]; then
+    step "$build tests: all passed before with the same inputs, none to run"
+    return 0
+  fi
+  local args=()
+  [ -z "$labels" ] || args+=(-L "$labels")
+  read -ra selected <<< "$selection"
   step "$build tests (in the background)"
-  setsid ctest --test-dir "$build" --output-on-failure -j"$test_jobs" --timeout 300 "$@" > "$build/ctest.log" 2>&1 &
+  setsid ctest --test-dir "$build" --output-on-failure -j"$test_jobs" --timeout 300 "${args[@]}" "${selected[@]}" \
+    > "$build/ctest.log" 2>&1 &
   tests_pid[$build]=$!
 }
 finish_tests() {
   local build=$1 rc=0
+  [ -n "${tests_pid[$build]:-}" ] || return 0
   wait "${tests_pid[$build]}" || rc=$?
   unset "tests_pid[$build]"
   if [ $rc -ne 0 ]; then
@@ -85,6 +100,7 @@ finish_tests() {
   fi
   # The summary: pass counts, label times, total time.
   sed -n '/tests passed/,$p' "$build/ctest.log"
+  python3 scripts/test_cache.py record "$build"
   step "$build tests passed"
 }
 
@@ -114,7 +130,7 @@ cmake -S . -B build-tsan "${common[@]}" "${clang[@]}" -DCMAKE_CXX_FLAGS_RELWITHD
 cmake --build build-tsan -j"$jobs" --target tests-unit tests-concurrency
 # Debian's LevelDB is not built with TSan: its lock-free memtable reads are suppressed (tests/tsan.supp).
 export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1"
-start_tests build-tsan -L 'unit|concurrency'
+start_tests build-tsan 'unit|concurrency'
 finish_tests build-test
 finish_tests build-sanitize
 finish_tests build-tsan
