@@ -27,7 +27,8 @@
 # once (default: three per core). Their output is in build-*/ctest.log, printed here when they end.
 # A second run in the same folders runs only the tests whose inputs changed since they passed there
 # (scripts/test_cache.py; LIBCHAT_TEST_CACHE=off runs them all): after a touch, or an edit that makes
-# the same binaries, none; after an edit of one test file, that executable's tests.
+# the same binaries, none; after an edit of one test file, that executable's tests; after a failed or
+# stopped run, the tests that did not pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -47,6 +48,8 @@ common=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIBCHAT_WARNINGS_AS_ERRORS=
 clang=(-DCMAKE_CXX_COMPILER=clang++ "-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -no-pie" -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=lld)
 
 test_jobs=${LIBCHAT_TEST_JOBS:-$((3 * jobs))}
+# Debian's (deps.sh): a python3 earlier in PATH may be a slower shim (pyenv's: 0.35 s a start).
+python=/usr/bin/python3
 
 # Runs the tests of build $1 in the background (ctest arguments after it); finish_tests waits for them.
 declare -A tests_pid=()
@@ -62,6 +65,7 @@ stop_suites() {
   sleep 2
   for pid in "${tests_pid[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   for build in "${!tests_pid[@]}"; do
+    "$python" scripts/test_cache.py record "$build" || true
     for ctl in nats pg; do
       if [ -f "$build/tests/$ctl-cluster.state" ] && [ -x "$build/tests/support/${ctl}_cluster_ctl" ]; then
         "$build/tests/support/${ctl}_cluster_ctl" stop "$build/tests/$ctl-cluster.state" > /dev/null 2>&1 || true
@@ -70,12 +74,16 @@ stop_suites() {
   done
 }
 trap stop_suites EXIT
+# A signal ends the script through exit, so that the EXIT trap runs (bash skips it when a signal's
+# default action kills it).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 # Runs only the tests whose inputs changed since they last passed in this folder (scripts/test_cache.py:
 # the test executable, the programs it starts, the scripts and data it reads, the installed
 # packages); LIBCHAT_TEST_CACHE=off runs them all. A fresh clone (CI) has no results: it runs all.
 start_tests() {
   local build=$1 labels=${2:-} selection selected=()
-  selection=$(python3 scripts/test_cache.py select "$build" "$labels")
+  selection=$("$python" scripts/test_cache.py select "$build" "$labels")
   if [ "$selection" = none ]; then
     step "$build tests: all passed before with the same inputs, none to run"
     return 0
@@ -93,6 +101,7 @@ finish_tests() {
   [ -n "${tests_pid[$build]:-}" ] || return 0
   wait "${tests_pid[$build]}" || rc=$?
   unset "tests_pid[$build]"
+  "$python" scripts/test_cache.py record "$build"
   if [ $rc -ne 0 ]; then
     cat "$build/ctest.log"
     echo "== test.sh: $build tests FAILED (at $((SECONDS - start)) s)"
@@ -100,7 +109,6 @@ finish_tests() {
   fi
   # The summary: pass counts, label times, total time.
   sed -n '/tests passed/,$p' "$build/ctest.log"
-  python3 scripts/test_cache.py record "$build"
   step "$build tests passed"
 }
 

@@ -18,7 +18,8 @@ is in every executable and in chatd).
   test_cache.py select BUILD [LABEL_REGEX]  prints the tests to run as ctest arguments: nothing (run
                                             them all: none passed before), `-I 0,0,0,n,...`, or
                                             `none` (every selected test passed with these inputs)
-  test_cache.py record BUILD                after a run that passed: keeps the keys it selected
+  test_cache.py record BUILD                after the run (passed, failed or stopped): keeps the keys
+                                            of the tests BUILD/ctest.log shows passed
 LIBCHAT_TEST_CACHE=off: select always says run them all.
 """
 import hashlib
@@ -29,7 +30,7 @@ import subprocess
 import sys
 
 PASSED = "test-results.passed"  # One key a line: tests that passed with these inputs.
-PENDING = "test-results.pending"  # The keys of the run in progress, recorded if it passes.
+PENDING = "test-results.pending"  # The keys of the run in progress, by test number.
 SKIP_DIRS = {"CMakeFiles", "Testing", "artifacts", "node_modules", ".cmake"}
 CXX_SUFFIXES = (".cc", ".h", ".cpp", ".hpp", ".c")
 
@@ -72,7 +73,7 @@ def shared_digest(build, root, test_programs, label_regex):
         dirs[:] = sorted(x for x in dirs if x not in SKIP_DIRS)
         for n in sorted(names):
             p = os.path.join(d, n)
-            if not os.path.isfile(p) or p in test_programs:
+            if not os.path.isfile(p) or os.path.realpath(p) in test_programs:
                 continue
             if os.access(p, os.X_OK) or n.endswith(".a") or ".so" in n:
                 h.update(f"{os.path.relpath(p, build)} {file_digest(p)}\n".encode())
@@ -86,7 +87,7 @@ def shared_digest(build, root, test_programs, label_regex):
         pkgs = b"no dpkg"
     h.update(pkgs)
     for k in sorted(os.environ):
-        if re.match(r"(LIBCHAT_|[ATUL]SAN_|UBSAN_|CHATD)", k) and k != "LIBCHAT_TEST_CACHE":
+        if re.match(r"(LIBCHAT_|[ATUL]SAN_|UBSAN_|CHATD)", k) and not k.startswith("LIBCHAT_TEST_CACHE"):
             h.update(f"{k}={os.environ[k]}\n".encode())
     h.update(f"labels={label_regex}\n".encode())
     return h.hexdigest()
@@ -105,11 +106,12 @@ def labels_of(test):
 
 
 def select(build, label_regex):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # The source tree: this script's (LIBCHAT_TEST_CACHE_SOURCE: another, for its own test).
+    root = os.environ.get("LIBCHAT_TEST_CACHE_SOURCE") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     tests = tests_of(build)
     wanted = [(i + 1, t) for i, t in enumerate(tests)
               if not label_regex or any(re.search(label_regex, label) for label in labels_of(t))]
-    programs = {t["command"][0] for _, t in wanted if t.get("command")}
+    programs = {os.path.realpath(t["command"][0]) for _, t in wanted if t.get("command")}
     shared = shared_digest(build, root, programs, label_regex)
     keys = {}
     for number, t in wanted:
@@ -127,22 +129,46 @@ def select(build, label_regex):
         except OSError:
             pass
     run = [n for n in keys if keys[n] not in passed]
-    # Line one: the keys this run checks; line two: every selected test's key (record keeps only
-    # those, so that the file holds the keys of the current inputs, not of every edit ever made).
-    with open(os.path.join(build, PENDING), "w") as f:
-        f.write(" ".join(keys[n] for n in run) + "\n" + " ".join(keys.values()) + "\n")
+    pending = os.path.join(build, PENDING)
     if not run:
+        if os.path.exists(pending):
+            os.remove(pending)
         print("none")
-    elif len(run) < len(keys):
-        print("-I 0,0,0," + ",".join(map(str, run)))
+    else:
+        # Line one: "number:key" of the tests this run checks; line two: every selected test's key
+        # (record keeps only those, so that the file holds the keys of the current inputs, not of
+        # every edit ever made).
+        with open(pending, "w") as f:
+            f.write(" ".join(f"{n}:{keys[n]}" for n in run) + "\n" + " ".join(keys.values()) + "\n")
+        if len(run) < len(keys):
+            print("-I 0,0,0," + ",".join(map(str, run)))
     sys.stderr.write(f"test_cache: {build}: {len(run)} of {len(keys)} tests to run, "
                      f"{len(keys) - len(run)} passed before with the same inputs\n")
 
 
+# A result line of ctest's output: "  3/580 Test  #99: name ....   Passed    0.47 sec".
+PASSED_LINE = re.compile(r"^\s*\d+/\d+ Test\s+#(\d+): .* Passed\s+[\d.]+ sec$")
+
+
 def record(build):
+    """Keeps the keys of the tests that passed in the run selected last (build/ctest.log's result
+    lines): after a failed or interrupted run too, so that the next one reruns only the others."""
     pending = os.path.join(build, PENDING)
+    if not os.path.exists(pending):
+        return
     with open(pending) as f:
-        ran, current = (set(line.split()) for line in (f.readline(), f.readline()))
+        ran_line, current_line = f.readline(), f.readline()
+    ran = dict(item.split(":") for item in ran_line.split())
+    current = set(current_line.split())
+    passed_now = set()
+    try:
+        with open(os.path.join(build, "ctest.log"), errors="replace") as f:
+            for line in f:
+                m = PASSED_LINE.match(line.rstrip("\n"))
+                if m and m.group(1) in ran:
+                    passed_now.add(ran[m.group(1)])
+    except OSError:
+        pass
     passed_path = os.path.join(build, PASSED)
     try:
         with open(passed_path) as f:
@@ -150,10 +176,9 @@ def record(build):
     except OSError:
         kept = set()
     with open(passed_path + ".tmp", "w") as f:
-        f.write("".join(k + "\n" for k in sorted(kept | ran)))
+        f.write("".join(k + "\n" for k in sorted(kept | passed_now)))
     os.replace(passed_path + ".tmp", passed_path)
     os.remove(pending)
-
 
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "select":
