@@ -236,7 +236,7 @@ class ClusterLiveRegistry final : public LiveRegistry {
         op = std::move(w.queue.front());
         w.queue.pop_front();
       }
-      Apply(op);
+      ApplyRetrying(w, op);
       {
         MutexLock lock(&w.mu);
         ++w.applied;
@@ -245,9 +245,35 @@ class ClusterLiveRegistry final : public LiveRegistry {
     }
   }
 
-  // One compare-and-set loop on the user's key. A lost race re-reads; an engine failure is logged and
-  // left to the next reconcile.
-  void Apply(const Op& op) {
+  // An engine failure (a NATS request timing out, the server briefly away) is retried for up to
+  // kWriteRetry, with backoff, before it is left to the next reconcile: until then the op is not
+  // applied, so AwaitWritten does not report a sign-in written that is not. (Counting a failed write
+  // as applied let a login be answered before its device was in the record, and the user's last
+  // other device going on another node then took them offline and the reconcile online again: a
+  // flap; tests/unit/live_registry_test.cc.)
+  void ApplyRetrying(Writer& w, const Op& op) {
+    static constexpr std::chrono::milliseconds kWriteRetry{5000};
+    const auto give_up = std::chrono::steady_clock::now() + kWriteRetry;
+    std::int64_t backoff_ms = 20;
+    Status failed;
+    for (int attempt = 0; !Apply(op, &failed); ++attempt) {
+      if (attempt == 0) log_.Warn("live registry: user ", op.user, ": ", failed.ToString(), "; retrying");
+      const auto next = std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms);
+      if (next >= give_up) {
+        log_.Warn("live registry: user ", op.user, ": not written for ", kWriteRetry.count(), " ms (",
+                  failed.ToString(), "); left to the next reconcile");
+        return;
+      }
+      MutexLock lock(&w.mu);
+      while (!w.stop && std::chrono::steady_clock::now() < next) w.cv.WaitUntil(&w.mu, next);
+      if (w.stop) return;
+      backoff_ms = std::min<std::int64_t>(backoff_ms * 2, 1000);
+    }
+  }
+
+  // One compare-and-set loop on the user's key. A lost race re-reads. False: the engine failed, with
+  // `failed` (ApplyRetrying tries again).
+  bool Apply(const Op& op, Status* failed) {
     const std::string key = UserKey(op.user);
     for (int attempt = 0; attempt < 16; ++attempt) {
       Devices before;
@@ -257,8 +283,8 @@ class ClusterLiveRegistry final : public LiveRegistry {
         before = Parse(got->value);
         rev = got->revision;
       } else if (!got.error().IsNotFound()) {
-        log_.Warn("live registry: user ", op.user, ": ", got.error().ToString());
-        return;
+        *failed = got.error();
+        return false;
       }
       Devices after = before;
       if (op.dead_node.empty()) {
@@ -266,7 +292,7 @@ class ClusterLiveRegistry final : public LiveRegistry {
         // any order, and the last one applied always writes the router's present state.
         const bool want = router_.IsDeviceLive(op.user, op.device);
         const bool has = Has(before, options_.node, op.device);
-        if (want == has) return;
+        if (want == has) return true;
         if (want) {
           after.push_back(DeviceAt{op.device, options_.node});
           std::sort(after.begin(), after.end(), [](const DeviceAt& a, const DeviceAt& b) {
@@ -280,13 +306,13 @@ class ClusterLiveRegistry final : public LiveRegistry {
       } else {
         after.erase(std::remove_if(after.begin(), after.end(), [&](const DeviceAt& d) { return d.node == op.dead_node; }),
                     after.end());
-        if (after.size() == before.size()) return;
+        if (after.size() == before.size()) return true;
       }
       Status s = after.empty() ? live_->Erase(key, rev) : live_->Swap(key, Encode(after), rev).status();
       if (s.code() == StatusCode::kFailedPrecondition) continue;  // Another node wrote first.
       if (!s.ok()) {
-        log_.Warn("live registry: user ", op.user, ": ", s.ToString());
-        return;
+        *failed = s;
+        return false;
       }
       // Our write decided it: tell presence of the transition, if any. (The mirror learns of the
       // write through the watch, in the bucket's order; this node's own sessions are the router's.)
@@ -294,9 +320,10 @@ class ClusterLiveRegistry final : public LiveRegistry {
         log_.Info("live registry: user ", op.user, " went offline with node ", op.dead_node);
       }
       if (transition_ && before.empty() != after.empty()) transition_(op.user, !after.empty());
-      return;
+      return true;
     }
     log_.Warn("live registry: user ", op.user, ": too many concurrent writes; left to the next reconcile");
+    return true;
   }
 
   // The watch's callback: one thread, in the bucket's order.

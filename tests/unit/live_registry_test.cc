@@ -58,6 +58,15 @@ class HeldKv final : public SharedKv {
 
   void Hold() { hold_.Hold(); }
   void Release() { hold_.Release(); }
+  // The next `n` writes fail with Unavailable, as a NATS request that timed out.
+  void FailWrites(int n) {
+    std::lock_guard lock(mu_);
+    fail_writes_ = n;
+  }
+  int failures_left() {
+    std::lock_guard lock(mu_);
+    return fail_writes_;
+  }
   // Writes that are waiting on Hold.
   int waiting() const { return hold_.waiting(); }
 
@@ -67,6 +76,10 @@ class HeldKv final : public SharedKv {
                               std::optional<std::uint64_t> expected) {
     hold_.Wait();
     std::lock_guard lock(mu_);
+    if (fail_writes_ > 0) {
+      --fail_writes_;
+      return Status::Unavailable("nats: timeout (injected)");
+    }
     auto it = values_.find(key);
     const std::uint64_t now = it == values_.end() ? 0 : it->second.revision;
     if (expected && *expected != now) return Status::FailedPrecondition(key + " changed");
@@ -87,6 +100,7 @@ class HeldKv final : public SharedKv {
   std::map<int, std::function<void(const Change&)>> watches_;
   int next_watch_ = 0;
   std::uint64_t revision_ = 0;
+  int fail_writes_ = 0;
 };
 
 class NullPeer final : public detail::Peer {
@@ -172,6 +186,32 @@ TEST_CASE("live registry: AwaitWritten returns once the device's write has lande
   REQUIRE_OK(b.registry->AwaitWritten(kBob, 5s));
   CHECK(b.Transitions() == std::vector<std::pair<UserId, bool>>{{kBob, false}});
   CHECK_FALSE(a.registry->IsOnline(kBob));
+}
+
+TEST_CASE("live registry: a write the bucket failed is retried and AwaitWritten waits for it, so the user's "
+          "last other device going afterwards does not take them offline",
+          "[unit][live_registry]") {
+  auto live = std::make_shared<HeldKv>();
+  auto nodes = std::make_shared<HeldKv>();
+  Node a("node-a", live, nodes);
+  Node b("node-b", live, nodes);
+  constexpr UserId kBob = 7;
+  a.Connect(kBob, 1);
+  REQUIRE_OK(a.registry->AwaitWritten(kBob, 5s));
+
+  // The laptop's write on B fails twice (the bucket timed out): B's sign-in waits until it landed.
+  live->FailWrites(2);
+  b.Connect(kBob, 2);
+  REQUIRE_OK(b.registry->AwaitWritten(kBob, 5s));
+  CHECK(live->failures_left() == 0);  // Both failures were that write's (tried three times).
+  CHECK(b.registry->DevicesOf(kBob).size() == 2);
+
+  // So the phone going on A leaves Bob online, and nobody announces otherwise.
+  a.Disconnect(kBob, 1);
+  REQUIRE_OK(a.registry->AwaitWritten(kBob, 5s));
+  CHECK(a.Transitions() == std::vector<std::pair<UserId, bool>>{{kBob, true}});
+  CHECK(b.Transitions().empty());
+  CHECK(a.registry->IsOnline(kBob));
 }
 
 TEST_CASE("live registry: AwaitWritten gives up after its timeout while the bucket does not answer, and the "
