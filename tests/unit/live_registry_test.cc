@@ -148,70 +148,70 @@ struct Node {
   std::vector<std::pair<UserId, bool>> transitions;
 };
 
+// Nodes A and B on the same buckets, Bob's phone live on A (written): the start of the stories
+// where his laptop signs in on B and the phone then goes.
+struct BobOnA {
+  BobOnA() {
+    a.Connect(kBob, 1);
+    REQUIRE_OK(a.registry->AwaitWritten(kBob, 5s));
+  }
+  // After the laptop's sign-in on B was answered, the phone goes on A: Bob stays online, and nobody
+  // says otherwise.
+  void PhoneGoesBobStaysOnline() {
+    a.Disconnect(kBob, 1);
+    REQUIRE_OK(a.registry->AwaitWritten(kBob, 5s));
+    CHECK(a.Transitions() == std::vector<std::pair<UserId, bool>>{{kBob, true}});
+    CHECK(b.Transitions().empty());
+    CHECK(a.registry->IsOnline(kBob));
+  }
+
+  static constexpr UserId kBob = 7;
+  std::shared_ptr<HeldKv> live = std::make_shared<HeldKv>();
+  std::shared_ptr<HeldKv> nodes = std::make_shared<HeldKv>();
+  Node a{"node-a", live, nodes};
+  Node b{"node-b", live, nodes};
+};
+
 }  // namespace
 
 TEST_CASE("live registry: AwaitWritten returns once the device's write has landed, so the user's last other "
           "device going on another node afterwards does not take them offline",
           "[unit][live_registry]") {
-  auto live = std::make_shared<HeldKv>();
-  auto nodes = std::make_shared<HeldKv>();
-  Node a("node-a", live, nodes);
-  Node b("node-b", live, nodes);
-  constexpr UserId kBob = 7;
-
-  a.Connect(kBob, 1);
-  REQUIRE_OK(a.registry->AwaitWritten(kBob, 5s));
-  CHECK(a.Transitions() == std::vector<std::pair<UserId, bool>>{{kBob, true}});
+  BobOnA w;
+  constexpr UserId kBob = BobOnA::kBob;
+  CHECK(w.a.Transitions() == std::vector<std::pair<UserId, bool>>{{kBob, true}});
 
   // Bob's laptop signs in on B while the bucket is slow: B's answer waits for the write.
-  live->Hold();
-  b.Connect(kBob, 2);
-  auto written = std::async(std::launch::async, [&] { return b.registry->AwaitWritten(kBob, 10s); });
+  w.live->Hold();
+  w.b.Connect(kBob, 2);
+  auto written = std::async(std::launch::async, [&] { return w.b.registry->AwaitWritten(kBob, 10s); });
   CHECK(written.wait_for(300ms) == std::future_status::timeout);
-  CHECK(live->waiting() == 1);
-  live->Release();
+  CHECK(w.live->waiting() == 1);
+  w.live->Release();
   REQUIRE(written.wait_for(10s) == std::future_status::ready);
   REQUIRE_OK(written.get());
-  CHECK(b.registry->DevicesOf(kBob).size() == 2);
-
-  // The phone goes on A after the laptop's sign-in was answered: Bob stays online, nobody says otherwise.
-  a.Disconnect(kBob, 1);
-  REQUIRE_OK(a.registry->AwaitWritten(kBob, 5s));
-  CHECK(a.Transitions() == std::vector<std::pair<UserId, bool>>{{kBob, true}});
-  CHECK(b.Transitions().empty());
-  CHECK(a.registry->IsOnline(kBob));
+  CHECK(w.b.registry->DevicesOf(kBob).size() == 2);
+  w.PhoneGoesBobStaysOnline();
 
   // The laptop goes too: exactly one node (B, whose write emptied the set) announces him offline.
-  b.Disconnect(kBob, 2);
-  REQUIRE_OK(b.registry->AwaitWritten(kBob, 5s));
-  CHECK(b.Transitions() == std::vector<std::pair<UserId, bool>>{{kBob, false}});
-  CHECK_FALSE(a.registry->IsOnline(kBob));
+  w.b.Disconnect(kBob, 2);
+  REQUIRE_OK(w.b.registry->AwaitWritten(kBob, 5s));
+  CHECK(w.b.Transitions() == std::vector<std::pair<UserId, bool>>{{kBob, false}});
+  CHECK_FALSE(w.a.registry->IsOnline(kBob));
 }
 
 TEST_CASE("live registry: a write the bucket failed is retried and AwaitWritten waits for it, so the user's "
           "last other device going afterwards does not take them offline",
           "[unit][live_registry]") {
-  auto live = std::make_shared<HeldKv>();
-  auto nodes = std::make_shared<HeldKv>();
-  Node a("node-a", live, nodes);
-  Node b("node-b", live, nodes);
-  constexpr UserId kBob = 7;
-  a.Connect(kBob, 1);
-  REQUIRE_OK(a.registry->AwaitWritten(kBob, 5s));
-
+  BobOnA w;
+  constexpr UserId kBob = BobOnA::kBob;
   // The laptop's write on B fails twice (the bucket timed out): B's sign-in waits until it landed.
-  live->FailWrites(2);
-  b.Connect(kBob, 2);
-  REQUIRE_OK(b.registry->AwaitWritten(kBob, 5s));
-  CHECK(live->failures_left() == 0);  // Both failures were that write's (tried three times).
-  CHECK(b.registry->DevicesOf(kBob).size() == 2);
-
-  // So the phone going on A leaves Bob online, and nobody announces otherwise.
-  a.Disconnect(kBob, 1);
-  REQUIRE_OK(a.registry->AwaitWritten(kBob, 5s));
-  CHECK(a.Transitions() == std::vector<std::pair<UserId, bool>>{{kBob, true}});
-  CHECK(b.Transitions().empty());
-  CHECK(a.registry->IsOnline(kBob));
+  w.live->FailWrites(2);
+  w.b.Connect(kBob, 2);
+  REQUIRE_OK(w.b.registry->AwaitWritten(kBob, 5s));
+  CHECK(w.live->failures_left() == 0);  // Both failures were that write's (tried three times).
+  CHECK(w.b.registry->DevicesOf(kBob).size() == 2);
+  w.PhoneGoesBobStaysOnline();
 }
 
 TEST_CASE("live registry: AwaitWritten gives up after its timeout while the bucket does not answer, and the "
