@@ -51,7 +51,8 @@ test_jobs=${LIBCHAT_TEST_JOBS:-$((3 * jobs))}
 # Debian's (deps.sh): a python3 earlier in PATH may be a slower shim (pyenv's: 0.35 s a start).
 python=/usr/bin/python3
 
-# Runs the tests of build $1 in the background (ctest arguments after it); finish_tests waits for them.
+# start_tests runs the tests of build $1 (labels matching $2, if given) in the background; finish_tests
+# waits for them.
 declare -A tests_pid=()
 # A failed build or suite stops the script: stop the suites still running in the background, and
 # every process their tests started. Each suite runs in a session of its own (setsid), so its process
