@@ -44,7 +44,9 @@ KvStore::KvStore(std::unique_ptr<KvEngine> engine, KvStoreOptions options)
     : engine_(std::move(engine)),
       options_(std::move(options)),
       commits_(engine_.get(), options_.sync, options_.group_commit, options_.max_group) {
-  eraser_.Start([this](const std::vector<EraseRange>& due) { return Erase(due); }, 0);
+  // An erasure that failed (an I/O error; LevelDB: a read that kept the replaced files too long) is
+  // tried again 30 s later. Its markers stay until one succeeds, so a restart meanwhile redoes it too.
+  eraser_.Start([this](const std::vector<EraseRange>& due) { return Erase(due); }, 30 * 1000);
 }
 
 KvStore::~KvStore() {

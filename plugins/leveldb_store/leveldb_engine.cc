@@ -8,10 +8,14 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "libchat/plugins/leveldb_store.h"
+#include "mutex.h"
 
 namespace chat {
 namespace {
@@ -77,9 +81,77 @@ Status MakePrivateDirs(const std::filesystem::path& dir) {
 leveldb::Slice ToSlice(std::string_view s) { return leveldb::Slice(s.data(), s.size()); }
 std::string_view ToView(const leveldb::Slice& s) { return std::string_view(s.data(), s.size()); }
 
+// Reads in flight (Gets and open iterators), counted by the epoch they began in. LevelDB deletes a
+// table file that a compaction replaced only once no read uses a version of the database that lists
+// it, and then only at its next flush or compaction: a read that began before CompactRange's
+// compactions ended keeps the replaced files (with the erased values in them) on disk after they
+// end, until LevelDB happens to clean up again (on an idle server: never). CompactRange starts a new
+// epoch once its compactions are done, waits for the reads of earlier epochs to end, and then has
+// LevelDB delete what they kept. One mutex, taken twice a read (LevelDB takes its own twice a Get).
+class ReadEpochs {
+ public:
+  // A read begins; the epoch to pass to End.
+  std::uint64_t Begin() EXCLUDES(mu_) {
+    detail::MutexLock lock(&mu_);
+    ++in_current_;
+    return current_;
+  }
+  void End(std::uint64_t epoch) EXCLUDES(mu_) {
+    detail::MutexLock lock(&mu_);
+    if (epoch == current_) {
+      --in_current_;
+      return;
+    }
+    auto it = older_.find(epoch);
+    if (it != older_.end() && --it->second == 0) {
+      older_.erase(it);
+      if (older_.empty()) ended_.SignalAll();
+    }
+  }
+  // Reads beginning from now on are of a new epoch. Whether any read of an earlier one is in flight.
+  bool Advance() EXCLUDES(mu_) {
+    detail::MutexLock lock(&mu_);
+    if (in_current_ > 0) older_[current_] += in_current_;
+    in_current_ = 0;
+    ++current_;
+    return !older_.empty();
+  }
+  // Waits until no read of an epoch before the current one is in flight. False if some still is at
+  // `deadline`.
+  bool WaitForOlder(std::chrono::steady_clock::time_point deadline) EXCLUDES(mu_) {
+    detail::MutexLock lock(&mu_);
+    while (!older_.empty()) {
+      if (!ended_.WaitUntil(&mu_, deadline)) return older_.empty();
+    }
+    return true;
+  }
+
+ private:
+  detail::Mutex mu_;
+  detail::CondVar ended_;  // The last read of the earlier epochs ended.
+  std::uint64_t current_ GUARDED_BY(mu_) = 0;
+  std::uint64_t in_current_ GUARDED_BY(mu_) = 0;              // Reads of current_ in flight.
+  std::map<std::uint64_t, std::uint64_t> older_ GUARDED_BY(mu_);  // Epoch -> its reads in flight (> 0).
+};
+
+// One read counted in ReadEpochs for its scope.
+class ReadScope {
+ public:
+  explicit ReadScope(ReadEpochs* epochs) : epochs_(epochs), epoch_(epochs->Begin()) {}
+  ~ReadScope() { epochs_->End(epoch_); }
+  ReadScope(const ReadScope&) = delete;
+  ReadScope& operator=(const ReadScope&) = delete;
+
+ private:
+  ReadEpochs* const epochs_;
+  const std::uint64_t epoch_;
+};
+
 class LevelDbIterator final : public KvIterator {
  public:
-  explicit LevelDbIterator(leveldb::Iterator* it) : it_(it) {}
+  // `read` counts the iterator as a read in flight until it is destroyed.
+  LevelDbIterator(std::unique_ptr<ReadScope> read, leveldb::Iterator* it) : read_(std::move(read)), it_(it) {}
+  ~LevelDbIterator() override { it_.reset(); }  // LevelDB's iterator first, then the read ends.
   void Seek(std::string_view target) override { it_->Seek(ToSlice(target)); }
   void SeekToLast() override { it_->SeekToLast(); }
   bool Valid() const override { return it_->Valid(); }
@@ -90,6 +162,7 @@ class LevelDbIterator final : public KvIterator {
   Status status() const override { return FromLevelDb(it_->status(), "leveldb iterator"); }
 
  private:
+  std::unique_ptr<ReadScope> read_;  // Declared first: destroyed last.
   std::unique_ptr<leveldb::Iterator> it_;
 };
 
@@ -103,6 +176,7 @@ class LevelDbEngine final : public KvEngine {
 
   Result<std::string> Get(std::string_view key) override {
     std::string value;
+    ReadScope read(&reads_);
     leveldb::Status s = db_->Get(leveldb::ReadOptions(), ToSlice(key), &value);
     if (s.IsNotFound()) return Status::NotFound("key");
     if (!s.ok()) return FromLevelDb(s, Describe() + ": get");
@@ -125,34 +199,41 @@ class LevelDbEngine final : public KvEngine {
 
   // LevelDB's CompactRange first flushes the memtable (the write-ahead log holding the old values is
   // replaced and deleted), then compacts each level that has files in the range into the next, which
-  // drops overwritten and deleted versions (no snapshots are held between calls). One pass is not
-  // always enough: a memtable flush writes every version of a key it holds into one file, and may
-  // place that file at level 1 or 2 where nothing deeper overlaps it, so no compaction reads it. A
-  // deletion marker written inside the range and flushed by a second pass lands above that file, and
-  // the second pass's compaction merges it down into it, rewriting it without the old versions.
+  // drops overwritten and deleted versions (no snapshot is held meanwhile: Backup, the only user of
+  // snapshots, waits for erase_mu_). One pass is not always enough: a memtable flush writes every
+  // version of a key it holds into one file, and may place that file at level 1 or 2 where nothing
+  // deeper overlaps it, so no compaction reads it. A deletion marker written inside the range and
+  // flushed by a second pass lands above that file, and the second pass's compaction merges it down
+  // into it, rewriting it without the old versions. Last, the files replaced are deleted only once
+  // the reads that began before are done (ReadEpochs).
   Status CompactRange(std::string_view begin, std::string_view end) override {
+    detail::MutexLock erasing(&erase_mu_);
     const leveldb::Slice b = ToSlice(begin);
     const leveldb::Slice e = ToSlice(end);
     db_->CompactRange(&b, &e);
     std::string marker(begin);
     marker.push_back('\0');
-    if (!end.empty() && std::string_view(marker) >= end) return Status::Ok();
-    leveldb::WriteBatch wb;
-    wb.Delete(marker);
-    leveldb::Status s = db_->Write(leveldb::WriteOptions(), &wb);
-    if (!s.ok()) return FromLevelDb(s, Describe() + ": compact");
-    db_->CompactRange(&b, &e);
-    return Status::Ok();
+    if (end.empty() || std::string_view(marker) < end) {
+      leveldb::WriteBatch wb;
+      wb.Delete(marker);
+      leveldb::Status s = db_->Write(leveldb::WriteOptions(), &wb);
+      if (!s.ok()) return FromLevelDb(s, Describe() + ": compact");
+      db_->CompactRange(&b, &e);
+    }
+    return DeleteReplacedFiles();
   }
 
   std::unique_ptr<KvIterator> NewIterator() override {
     leveldb::ReadOptions ro;
     ro.fill_cache = true;
-    return std::make_unique<LevelDbIterator>(db_->NewIterator(ro));
+    auto read = std::make_unique<ReadScope>(&reads_);
+    return std::make_unique<LevelDbIterator>(std::move(read), db_->NewIterator(ro));
   }
 
   // Copies every entry as of one snapshot into a new database in `dir`: consistent while writers go on.
   Status Backup(const std::string& dir) override {
+    // Its snapshot would keep erased values in what CompactRange writes meanwhile.
+    detail::MutexLock no_erasing(&erase_mu_);
     std::error_code ec;
     if (std::filesystem::exists(dir, ec) && !std::filesystem::is_empty(dir, ec)) {
       return Status::AlreadyExists("backup target " + dir + " is not empty");
@@ -193,7 +274,27 @@ class LevelDbEngine final : public KvEngine {
   std::string Describe() const override { return "leveldb://" + dir_; }
 
  private:
+  // After CompactRange's compactions: waits for the reads that began before them (which may use the
+  // files they replaced), then flushes the memtable, after which LevelDB deletes every file no
+  // version in use lists. The flush is asked for as the compaction of a range past every key the
+  // store writes (its keys are printable), so it compacts nothing else.
+  Status DeleteReplacedFiles() REQUIRES(erase_mu_) {
+    if (!reads_.Advance()) return Status::Ok();
+    if (!reads_.WaitForOlder(std::chrono::steady_clock::now() + kReadWait)) {
+      return Status::Unavailable(Describe() + ": compacted, but a read open for over " +
+                                 std::to_string(kReadWait.count()) + " s still uses the files replaced");
+    }
+    const std::string past(16, '\xff');
+    const leveldb::Slice p(past);
+    db_->CompactRange(&p, &p);
+    return Status::Ok();
+  }
+
+  static constexpr std::chrono::seconds kReadWait{30};
+
   std::string dir_;
+  ReadEpochs reads_;
+  detail::Mutex erase_mu_;  // CompactRange and Backup, one at a time.
   std::unique_ptr<leveldb::Cache> cache_;
   std::unique_ptr<const leveldb::FilterPolicy> filter_;
   std::unique_ptr<leveldb::DB> db_;
