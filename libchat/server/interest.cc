@@ -9,7 +9,7 @@ void Interest::AddSession(UserId user) {
   if (u.sessions++ == 0) u.watch = bus_.WatchUser(user);
 }
 
-Status Interest::WatchChatsOf(UserId user) {
+Status Interest::WatchChatsOf(UserId user, std::chrono::milliseconds timeout) {
   if (!active()) return Status::Ok();
   // Every session reads the list again (idempotent), so that a second session registering while the
   // first one's chats are still being watched also finds them watched before it syncs.
@@ -24,7 +24,8 @@ Status Interest::WatchChatsOf(UserId user) {
     if (it == users_.end()) return Status::Ok();  // The session ended meanwhile.
     for (const Participant& p : *chats) AddChatLocked(it->second, user, p.chat);
   }
-  return bus_.FlushInterest(5000);
+  if (timeout.count() <= 0) return Status::Unavailable("interest of user " + std::to_string(user) + ": no time left");
+  return bus_.FlushInterest(static_cast<int>(timeout.count()));
 }
 
 void Interest::RemoveSession(UserId user) {

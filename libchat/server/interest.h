@@ -14,6 +14,7 @@
 // Watch/Subscription calls).
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <set>
 #include <vector>
@@ -37,11 +38,11 @@ class Interest {
   // then WatchChatsOf.
   void AddSession(UserId user) EXCLUDES(mu_);
   // Watches every chat `user` is in (one store read), if the user still has a session here, and waits
-  // (at most a few seconds) until the bus's server has the interest. Blocks: call from a worker,
-  // before the session reads its next command. An error means the node may miss live events of some
-  // chat until its next entry or the next possible-loss check; the session works on (its syncs read
-  // the store).
-  Status WatchChatsOf(UserId user) EXCLUDES(mu_);
+  // (at most `timeout`) until the bus's server has the interest. Blocks: call from a worker, before
+  // the session reads its next command. An error means the node may miss live events of some chat
+  // until its next entry or the next possible-loss check; the session works on (its syncs read the
+  // store).
+  Status WatchChatsOf(UserId user, std::chrono::milliseconds timeout) EXCLUDES(mu_);
   // A session of `user` ended here; the last one stops watching the user and the chats no other local
   // user is in. Non-blocking.
   void RemoveSession(UserId user) EXCLUDES(mu_);

@@ -36,11 +36,11 @@ void Presence::DeviceDisconnected(UserId user, DeviceId device, bool went_offlin
   }
 }
 
-Status Presence::Register(UserId user, DeviceId device) {
+Status Presence::Register(UserId user, DeviceId device, std::chrono::milliseconds timeout) {
   if (live_ == nullptr) return Status::Ok();
   // The registry's write asks the router, so a session that ended meanwhile writes nothing.
   live_->DeviceChanged(user, device, false, false);
-  return live_->AwaitWritten(user, std::chrono::seconds(5));
+  return live_->AwaitWritten(user, std::max(timeout, std::chrono::milliseconds(0)));
 }
 
 void Presence::DeviceActive(DeviceId device) {

@@ -11,6 +11,7 @@
 // from a worker).
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <vector>
 
@@ -47,11 +48,11 @@ class Presence {
   void DeviceDisconnected(UserId user, DeviceId device, bool went_offline);
   // After DeviceConnected, once this node watches the user's chats: writes the device into the
   // cluster registry and blocks until that write (and what DeviceDisconnected of `user` queued before
-  // it) has landed, up to 5 s (then Unavailable, and the registry's reconcile writes it later). Ok at
-  // once on one node. Called before a session's authentication is answered
+  // it) has landed, up to `timeout` (then Unavailable, and the registry's writer or reconcile writes
+  // it later). Ok at once on one node. Called before a session's authentication is answered
   // (LiveRegistry::AwaitWritten). Written only then because the other nodes act on the write: the
   // calls they hold ring the device on the chat's subject, which this node must already receive.
-  Status Register(UserId user, DeviceId device);
+  Status Register(UserId user, DeviceId device, std::chrono::milliseconds timeout);
   // A heartbeat: records the activity. Non-blocking; callers throttle.
   void DeviceActive(DeviceId device);
 

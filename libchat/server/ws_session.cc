@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <exception>
 #include <optional>
 #include <utility>
@@ -14,6 +15,11 @@ namespace chat::detail {
 namespace {
 
 constexpr std::size_t kDiscardChunk = 64 * 1024;
+// What a sign-in on a bus between nodes waits at most, after its command, for the cluster: its chats'
+// interest at the NATS server and its device in the live registry (VerifyRegistration). Together
+// with one shared-bucket request of the login throttle (the bus's kv_timeout_ms, 2 s), it stays under
+// a client's 10 s request timeout when the node's NATS server has gone silent.
+constexpr std::chrono::milliseconds kClusterRegistrationWait{4000};
 
 std::int64_t NowMs() {
   using namespace std::chrono;
@@ -456,15 +462,21 @@ void WsSession::VerifyRegistration(std::shared_ptr<const std::string> answer) {
   auto self = this->shared_from_this();
   const bool queued = state_->workers.TrySubmit(
       [self, user = caller_.user, device = caller_.device, hash = auth_.token_hash(), answer]() mutable {
+        // Both waits below share one budget: with the node's NATS server silent, each would wait
+        // out its own timeout, and the client's request times out at 10 s (docs/scaling.md).
+        const auto deadline = std::chrono::steady_clock::now() + kClusterRegistrationWait;
+        const auto left = [deadline] {
+          return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        };
         // On a bus between nodes, the user's chats are watched before the session reads its next
         // command (its sync): what commits after that sync's read reaches this node live.
-        self->state_->interest.WatchChatsOf(user).IgnoreError();
+        self->state_->interest.WatchChatsOf(user, left()).IgnoreError();
         // And the device is in the cluster's record before the client hears it is signed in: the
         // user's last other device ending on another node meanwhile would otherwise announce them
         // offline, and this device's write online again (a flap; docs/scaling.md, "Presence"). Not
         // before its chats are watched: the nodes holding calls that ring the user ring it on seeing
         // that write (CallManager::DeviceOnline), on the chat's subject.
-        if (Status w = self->state_->presence.Register(user, device); !w.ok()) {
+        if (Status w = self->state_->presence.Register(user, device, left()); !w.ok()) {
           self->WarnLimited("ws ", self->id_, ": ", w.ToString());
         }
         Status s = self->state_->service.CheckSession(user, device, hash);

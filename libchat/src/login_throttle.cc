@@ -69,8 +69,16 @@ void LoginThrottle::RefillGlobal(TimeMs now) {
   global_updated_ms_ = std::max(global_updated_ms_, now);
 }
 
+bool LoginThrottle::SharedAnswering() const { return clock_->NowMs() >= shared_paused_until_.load(); }
+
+void LoginThrottle::PauseShared() { shared_paused_until_.store(clock_->NowMs() + kSharedPauseMs); }
+
 std::optional<LoginThrottle::Record> LoginThrottle::Pull(const std::string& key, TimeMs now) {
-  auto got = shared_->Get(SharedKey(key));
+  Result<SharedKv::Entry> got = Status::Unavailable("paused");
+  if (SharedAnswering()) {
+    got = shared_->Get(SharedKey(key));
+    if (!got.ok() && !got.error().IsNotFound()) PauseShared();
+  }
   if (!got.ok()) {
     if (got.error().IsNotFound()) return std::nullopt;
     // The engine is away: this node's own view decides (it keeps what it pushed).
@@ -86,9 +94,9 @@ std::optional<LoginThrottle::Record> LoginThrottle::Pull(const std::string& key,
 
 void LoginThrottle::Push(const std::string& key, TimeMs now, const std::function<bool(Record&)>& change) {
   const std::string shared_key = SharedKey(key);
-  for (int attempt = 0; attempt < 8; ++attempt) {
+  for (int attempt = 0; attempt < 8 && SharedAnswering(); ++attempt) {
     auto got = shared_->Get(shared_key);
-    if (!got.ok() && !got.error().IsNotFound()) return;
+    if (!got.ok() && !got.error().IsNotFound()) return PauseShared();
     Record r;
     std::uint64_t rev = 0;
     if (got.ok()) {
@@ -102,7 +110,7 @@ void LoginThrottle::Push(const std::string& key, TimeMs now, const std::function
     Status s = keep ? shared_->Swap(shared_key, EncodeRecord(r.failures, r.last_failure_ms), rev).status()
                     : (rev == 0 ? Status::Ok() : shared_->Erase(shared_key, rev));
     if (s.code() == StatusCode::kFailedPrecondition) continue;  // Another node's failure came first.
-    if (!s.ok()) return;
+    if (!s.ok()) PauseShared();
     return;
   }
 }

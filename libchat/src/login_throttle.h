@@ -18,9 +18,15 @@
 // Several nodes (Share): the three records are the cluster's, in a SharedKv bucket whose TTL is
 // forget_after_ms: Check reads them (three round trips: a password check costs far more), Failed and
 // Succeeded change them with compare-and-set, so failures through any node count everywhere. The
-// global budget stays per node: it bounds this node's Argon2id work.
+// global budget stays per node: it bounds this node's Argon2id work. A bucket that fails a request
+// (its engine away or silent: the request waited out its timeout) is not asked again for
+// kSharedPauseMs: meanwhile this node's own records decide (it keeps them too), so a sign-in waits
+// out at most one engine timeout, and the next ones none. Failing open to the node's own records,
+// not closed: refusing every sign-in while the bus is away would turn a NATS outage into a login
+// outage, and the per-node throttle and global budget still bound guessing through this node.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -42,9 +48,12 @@ class LoginThrottle {
   // `clock` is not owned and must outlive this.
   LoginThrottle(LoginThrottleOptions options, Clock* clock);
 
+  // How long a bucket that failed a request is left alone.
+  static constexpr TimeMs kSharedPauseMs = 10'000;
+
   // Keeps the records in `kv`, shared with the other nodes, from now on. Call before the first
-  // Check. If the bucket does not answer, the node's own records decide (logged by the caller's
-  // metrics, never a refusal because of the engine).
+  // Check. If the bucket does not answer, the node's own records decide (never a refusal because of
+  // the engine), for kSharedPauseMs before it is asked again.
   void Share(std::shared_ptr<SharedKv> kv) { shared_ = std::move(kv); }
 
   // OK if a password check for `account` from `address` may run now; otherwise ResourceExhausted
@@ -79,6 +88,9 @@ class LoginThrottle {
   // Shared records: the bucket's record of `key`, if any and not stale (the engine away: this node's
   // own record, which Failed keeps too).
   std::optional<Record> Pull(const std::string& key, TimeMs now) EXCLUDES(mu_);
+  // Whether the bucket is asked now; Pause after a request it failed.
+  bool SharedAnswering() const;
+  void PauseShared();
   // Shared records: `change` applied to the bucket's record of `key` with compare-and-set.
   // `change` returns false to delete the record.
   void Push(const std::string& key, TimeMs now, const std::function<bool(Record&)>& change) EXCLUDES(mu_);
@@ -92,6 +104,7 @@ class LoginThrottle {
   double global_tokens_ GUARDED_BY(mu_) = 0;
   TimeMs global_updated_ms_ = 0;
   std::shared_ptr<SharedKv> shared_;  // Set before use, then read-only.
+  std::atomic<TimeMs> shared_paused_until_{0};  // The bucket is not asked before this (clock_ ms).
 };
 
 }  // namespace chat::detail

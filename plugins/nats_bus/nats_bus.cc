@@ -45,6 +45,8 @@ using detail::WriterLock;
 struct Core : std::enable_shared_from_this<Core> {
   std::string prefix;
   std::string prefix_token;  // The prefix as a bucket-name token (OpenSharedKv).
+  // How long a shared bucket's request waits for its answer (URI key kv_timeout_ms).
+  long kv_timeout_ms = 2000;
 
   SharedMutex mu;
   bool closed GUARDED_BY(mu) = false;
@@ -487,7 +489,13 @@ class NatsBus final : public Bus {
       return Status::InvalidArgument(describe_ + ": bucket name '" + n + "': letters, digits, - and _ (at most 64)");
     }
     MutexLock lock(&js_mu_);
-    if (js_ == nullptr && natsConnection_JetStream(&js_, conn_, nullptr) != NATS_OK) {
+    // Each bucket request waits at most kv_timeout_ms (nats.c's default: 5 s). A server that stopped
+    // answering keeps its connection open until two pings go unanswered, and callers (a sign-in
+    // among them) must not wait out many such requests one after the other.
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = static_cast<int64_t>(core_->kv_timeout_ms);
+    if (js_ == nullptr && natsConnection_JetStream(&js_, conn_, &jo) != NATS_OK) {
       js_ = nullptr;
       return Status::Unavailable(describe_ + ": JetStream context: " + LastError());
     }
@@ -578,7 +586,7 @@ class NatsBus final : public Bus {
 }  // namespace
 
 Result<std::unique_ptr<Bus>> OpenNatsBus(const Uri& uri) {
-  LIBCHAT_RETURN_IF_ERROR(uri.CheckKeys({"prefix", "name", "reconnect_wait_ms", "ping_interval_ms"}));
+  LIBCHAT_RETURN_IF_ERROR(uri.CheckKeys({"prefix", "name", "reconnect_wait_ms", "ping_interval_ms", "kv_timeout_ms"}));
   const std::string describe = Describe(uri);
   auto core = std::make_shared<Core>();
   core->prefix = uri.Get("prefix", "libchat");
@@ -592,6 +600,7 @@ Result<std::unique_ptr<Bus>> OpenNatsBus(const Uri& uri) {
   }
   LIBCHAT_ASSIGN_OR_RETURN(long reconnect_wait, IntOption(uri, "reconnect_wait_ms", 250, 10, 60000));
   LIBCHAT_ASSIGN_OR_RETURN(long ping_interval, IntOption(uri, "ping_interval_ms", 5000, 100, 600000));
+  LIBCHAT_ASSIGN_OR_RETURN(core->kv_timeout_ms, IntOption(uri, "kv_timeout_ms", 2000, 100, 60000));
   // As long as a lost connection may go unnoticed (two unanswered pings, below), and some.
   core->recent = std::make_unique<detail::RecentEntries>(std::chrono::milliseconds(2000 + 3 * ping_interval), 65536);
 

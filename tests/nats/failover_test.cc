@@ -348,6 +348,31 @@ TEST_CASE("a chat's last message, acknowledged by a node whose NATS server then 
   CHECK(WaitForMessage(*bob_a.client, chat->id, last->message.seq, std::chrono::seconds(10)).has_value());
 }
 
+// A server that stops answering (here: stopped) keeps its clients' connections open: each request to
+// it waits out its timeout until the client's pings notice (two intervals). A sign-in must not queue
+// such waits one after the other (the login throttle's shared records, the chats' interest, the live
+// registry): it is answered within a few seconds, from what the node knows itself.
+TEST_CASE("a sign-in through a node whose NATS server stopped answering is answered within seconds",
+          "[nats][postgres][failover]") {
+  auto made = NatsCluster::Start(3);
+  REQUIRE_OK(made);
+  NatsCluster& nats = **made;
+  Cluster c([&nats](int i) { return nats.Url(i); });
+  RegisterUser(*c.node[0], "alice");
+  LiveDevice phone = LoginDevice(*c.node[1], "alice", "a-phone");  // The node's bus is in use.
+  REQUIRE(nats.Freeze(1));
+  auto laptop = c.node[1]->Connect();
+  const auto begun = std::chrono::steady_clock::now();
+  auto signed_in = laptop->Login("alice", PasswordOf("alice"), "laptop", "a-laptop");
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - begun);
+  INFO("answered in " << took.count() << " ms; node B's log:\n" << c.node[1]->Log());
+  REQUIRE_OK(signed_in);
+  CHECK(took < std::chrono::milliseconds(8000));  // Measured: ~6 s (one 2 s bucket request, 4 s for the rest).
+  // And the node goes on serving the session: its chats come from the store.
+  auto chats = laptop->ListChats();
+  CHECK(chats.ok());
+}
+
 TEST_CASE("an attachment uploaded through one node downloads through another (blob store in PostgreSQL)",
           "[nats][postgres][attachments]") {
   // The nodes' --blob-store: a database of its own on the shared server.

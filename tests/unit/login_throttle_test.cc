@@ -166,4 +166,49 @@ TEST_CASE("a disabled throttle never refuses") {
   FailTimes(t, 100, "ada", "192.0.2.1");
 }
 
+namespace {
+
+// A shared bucket whose engine does not answer: every request fails as a NATS request that waited out
+// its timeout. Counts the requests.
+class SilentKv final : public SharedKv {
+ public:
+  Result<Entry> Get(const std::string&) override { return Fail(); }
+  Result<std::uint64_t> Put(const std::string&, std::string_view) override { return Fail(); }
+  Result<std::uint64_t> Swap(const std::string&, std::string_view, std::uint64_t) override { return Fail(); }
+  Status Erase(const std::string&, std::uint64_t) override { return Fail(); }
+  Result<std::vector<std::string>> Keys() override { return Fail(); }
+  Subscription Watch(std::function<void(const Change&)>) override { return Subscription(); }
+  int requests = 0;
+
+ private:
+  Status Fail() {
+    ++requests;
+    return Status::Unavailable("nats: timeout (injected)");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a shared bucket that does not answer is asked once, then left alone for a while; the node's own "
+          "records decide meanwhile") {
+  ManualClock clock;
+  LoginThrottle t(Defaults(), &clock);
+  auto kv = std::make_shared<SilentKv>();
+  t.Share(kv);
+  // A sign-in waits out one request, not one per record (three) and per push.
+  REQUIRE_OK(t.Check("ada", "192.0.2.1"));
+  CHECK(kv->requests == 1);
+  t.Failed("ada", "192.0.2.1");
+  t.Succeeded("bob", "192.0.2.2");
+  CHECK(kv->requests == 1);
+  // The node's own records still hold a guesser back: five failures free, the sixth waits.
+  FailTimes(t, 4, "ada", "192.0.2.1");
+  CHECK(t.Check("ada", "192.0.2.1").code() == StatusCode::kResourceExhausted);
+  CHECK(kv->requests == 1);
+  // Once the pause is over, the bucket is asked again.
+  clock.Advance(LoginThrottle::kSharedPauseMs);
+  (void)t.Check("carol", "192.0.2.3");
+  CHECK(kv->requests == 2);
+}
+
 }  // namespace chat::detail
