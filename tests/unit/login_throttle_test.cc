@@ -189,7 +189,7 @@ class SilentKv final : public SharedKv {
 
 }  // namespace
 
-TEST_CASE("a shared bucket that does not answer is asked once, then left alone for a while; the node's own "
+TEST_CASE("a shared bucket that does not answer is asked once, then left alone for a while, and the node's own "
           "records decide meanwhile") {
   ManualClock clock;
   LoginThrottle t(Defaults(), &clock);
