@@ -246,22 +246,29 @@ class ClusterLiveRegistry final : public LiveRegistry {
   }
 
   // An engine failure (a NATS request timing out, the server briefly away) is retried for up to
-  // kWriteRetry, with backoff, before it is left to the next reconcile: until then the op is not
-  // applied, so AwaitWritten does not report a sign-in written that is not. (Counting a failed write
-  // as applied let a login be answered before its device was in the record, and the user's last
-  // other device going on another node then took them offline and the reconcile online again: a
-  // flap; tests/unit/live_registry_test.cc.)
+  // options_.write_retry_ms, with backoff, before it is left to the next reconcile: until then the op
+  // is not applied, so AwaitWritten does not report a sign-in written that is not. (Counting a failed
+  // write as applied let a login be answered before its device was in the record, and the user's
+  // last other device going on another node then took them offline and the reconcile online again: a
+  // flap; tests/unit/live_registry_test.cc.) Once an op was given up on, the bucket counts as away:
+  // the next ops are tried once each (given up on at their first failure, silently) until one lands.
   void ApplyRetrying(Writer& w, const Op& op) {
-    static constexpr std::chrono::milliseconds kWriteRetry{5000};
-    const auto give_up = std::chrono::steady_clock::now() + kWriteRetry;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.write_retry_ms);
     std::int64_t backoff_ms = 20;
     Status failed;
-    for (int attempt = 0; !Apply(op, &failed); ++attempt) {
+    for (int attempt = 0;; ++attempt) {
+      if (Apply(op, &failed)) {
+        if (bucket_away_.exchange(false)) log_.Info("live registry: the bucket answers again");
+        return;
+      }
+      if (bucket_away_.load()) return;  // Left to the reconcile, as the ops before it.
       if (attempt == 0) log_.Warn("live registry: user ", op.user, ": ", failed.ToString(), "; retrying");
       const auto next = std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms);
       if (next >= give_up) {
-        log_.Warn("live registry: user ", op.user, ": not written for ", kWriteRetry.count(), " ms (",
-                  failed.ToString(), "); left to the next reconcile");
+        bucket_away_.store(true);
+        log_.Warn("live registry: user ", op.user, ": not written for ", options_.write_retry_ms, " ms (",
+                  failed.ToString(), "); left to the next reconcile, and later writes are tried once each "
+                  "until one lands");
         return;
       }
       MutexLock lock(&w.mu);
@@ -427,6 +434,8 @@ class ClusterLiveRegistry final : public LiveRegistry {
   const std::shared_ptr<SharedKv> nodes_;
   const Router& router_;
   const ClusterLiveOptions options_;
+  // An op was given up on and none has landed since (ApplyRetrying).
+  std::atomic<bool> bucket_away_{false};
   const Logger& log_;
   const Transition transition_;
   const Appeared appeared_;

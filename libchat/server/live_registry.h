@@ -98,6 +98,11 @@ struct ClusterLiveOptions {
   std::int64_t reconcile_ms = 5000;
   // Threads writing to the bucket; a user's writes always go to the same one, in order. Default: 4.
   int writers = 4;
+  // How long a write the bucket fails (a request timing out) is retried, with backoff, before it is
+  // left to the next reconcile. Once one was left so, the next writes are tried once each until one
+  // lands again: while the bucket is away, a writer does not spend this long on every op in its
+  // queue (sign-ins and sign-outs of other users behind it). Default: 5 s.
+  std::int64_t write_retry_ms = 5000;
 };
 
 // The cluster registry on `live` (no TTL) and `nodes` (TTL = options.node_ttl_ms) buckets. Starts its

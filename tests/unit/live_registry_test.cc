@@ -111,10 +111,12 @@ class NullPeer final : public detail::Peer {
 
 // One node: its router and its registry on the shared buckets; the transitions it announced.
 struct Node {
-  Node(const std::string& id, const std::shared_ptr<HeldKv>& live, const std::shared_ptr<HeldKv>& nodes)
+  Node(const std::string& id, const std::shared_ptr<HeldKv>& live, const std::shared_ptr<HeldKv>& nodes,
+       std::int64_t write_retry_ms = 5000)
       : router(metrics, log, [] {}) {
     detail::ClusterLiveOptions options;
     options.node = id;
+    options.write_retry_ms = write_retry_ms;
     options.node_ttl_ms = 60000;
     options.reconcile_ms = 600000;
     auto r = detail::NewClusterLiveRegistry(live, nodes, router, options, log, [this](UserId user, bool online) {
@@ -229,6 +231,34 @@ TEST_CASE("live registry: AwaitWritten gives up after its timeout while the buck
   live->Release();
   REQUIRE_OK(a.registry->AwaitWritten(9, 5s));
   CHECK(a.registry->DevicesOf(9).size() == 1);
+}
+
+TEST_CASE("live registry: once a write was given up on, the next ones are tried once each until one lands, so "
+          "the ops queued behind do not each wait out the retries while the bucket is away",
+          "[unit][live_registry]") {
+  auto live = std::make_shared<HeldKv>();
+  auto nodes = std::make_shared<HeldKv>();
+  Node a("node-a", live, nodes, /*write_retry_ms=*/300);
+  constexpr int kMany = 1000000;
+  live->FailWrites(kMany);  // The bucket is away.
+  a.Connect(1, 1);
+  REQUIRE_OK(a.registry->AwaitWritten(1, 5s));  // Retried for 300 ms, then left to the reconcile.
+  const int after_first = live->failures_left();
+  CHECK(kMany - after_first >= 3);
+  // Users 2..5 (every writer thread): one attempt each.
+  for (UserId u = 2; u <= 5; ++u) a.Connect(u, u);
+  for (UserId u = 2; u <= 5; ++u) REQUIRE_OK(a.registry->AwaitWritten(u, 5s));
+  CHECK(after_first - live->failures_left() == 4);
+  // The bucket answers again: the next write lands, and a write failing once is retried again.
+  live->FailWrites(0);
+  a.Connect(6, 6);
+  REQUIRE_OK(a.registry->AwaitWritten(6, 5s));
+  CHECK(a.registry->DevicesOf(6).size() == 1);
+  live->FailWrites(1);
+  a.Connect(7, 7);
+  REQUIRE_OK(a.registry->AwaitWritten(7, 5s));
+  CHECK(live->failures_left() == 0);
+  CHECK(a.registry->DevicesOf(7).size() == 1);
 }
 
 }  // namespace chat::test
