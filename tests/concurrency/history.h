@@ -16,7 +16,9 @@
 //    resumes, and a login whose password check raced a password change leaves no device behind;
 //  - no device keeps a cursor of a chat its user is not in;
 //  - a backup taken while the others write holds every message and cursor acknowledged before it
-//    began (mem and LevelDB: the engine's copy, in memory).
+//    began (mem and LevelDB: the engine's copy, in memory);
+//  - LevelDB: once the eraser has run, no file of the store holds the text of a message whose
+//    deletion was acknowledged (each text carries a token unique to it, found as bytes in the files).
 // Seeded: a run's choices are reproducible from its seed (its interleavings are the machine's).
 #pragma once
 
@@ -51,6 +53,7 @@ struct HistoryReport {
   int phases = 0;
   int crashes = 0;
   int backups = 0;
+  std::uint64_t erasures_checked = 0;  // LevelDB: deleted texts looked for in the files.
   std::vector<std::string> violations;  // Empty: every invariant held.
   std::string Summary() const;
 };
