@@ -117,7 +117,7 @@ class ClusterLiveRegistry final : public LiveRegistry {
     }
     if (!beat.ok()) return beat.error();
     heartbeat_rev_ = *beat;
-    watch_ = live_->Watch([this](const SharedKv::Change& c) { Mirror(c); });
+    StartWatch();
     for (int i = 0; i < std::max(1, options_.writers); ++i) {
       writers_.push_back(std::make_unique<Writer>());
       Writer* w = writers_.back().get();
@@ -367,16 +367,34 @@ class ClusterLiveRegistry final : public LiveRegistry {
     for (DeviceId device : appeared) appeared_(user, device);
   }
 
+  // The mirror's watch. Without one (the engine did not answer when it was asked: SharedKv::Watch
+  // gives up at once), this node would never learn of other nodes' devices; RunHeart asks again every
+  // second until it has one. Called by Start, then only by the heart thread (Close joins it first).
+  void StartWatch() {
+    watch_ = live_->Watch([this](const SharedKv::Change& c) { Mirror(c); });
+    if (!watch_.active()) {
+      log_.Warn("live registry: the bucket's watch could not be started; retrying every second");
+    } else if (watch_retried_) {
+      log_.Info("live registry: the bucket's watch started");
+    }
+    watch_retried_ = !watch_.active();
+  }
+
   void RunHeart() {
     const auto beat_every = std::chrono::milliseconds(std::max<std::int64_t>(50, options_.node_ttl_ms / 4));
+    auto next_beat = std::chrono::steady_clock::now() + beat_every;
     auto next_reconcile = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.reconcile_ms);
     for (;;) {
       {
         MutexLock lock(&heart_mu_);
-        const auto until = std::chrono::steady_clock::now() + beat_every;
+        auto until = next_beat;
+        if (!watch_.active()) until = std::min(until, std::chrono::steady_clock::now() + std::chrono::seconds(1));
         while (!closed_ && std::chrono::steady_clock::now() < until) heart_cv_.WaitUntil(&heart_mu_, until);
         if (closed_) return;
       }
+      if (!watch_.active()) StartWatch();
+      if (std::chrono::steady_clock::now() < next_beat) continue;
+      next_beat = std::chrono::steady_clock::now() + beat_every;
       auto beat = nodes_->Put(heartbeat_key_, std::to_string(SystemClock()->NowMs()));
       if (beat.ok()) heartbeat_rev_ = *beat;
       Sweep();
@@ -453,7 +471,9 @@ class ClusterLiveRegistry final : public LiveRegistry {
   CondVar heart_cv_;
   bool closed_ GUARDED_BY(heart_mu_) = false;
   std::thread heart_;
+  // Start's, then the heart thread's (StartWatch).
   Subscription watch_;
+  bool watch_retried_ = false;  // The last StartWatch found no watch.
 };
 
 }  // namespace

@@ -17,7 +17,7 @@ namespace {
 constexpr std::size_t kDiscardChunk = 64 * 1024;
 // What a sign-in on a bus between nodes waits at most, after its command, for the cluster: its chats'
 // interest at the NATS server and its device in the live registry (VerifyRegistration). Together
-// with one shared-bucket request of the login throttle (the bus's kv_timeout_ms, 2 s), it stays under
+// with one shared-bucket request of the login throttle (1 s at most: login_throttle.h), it stays under
 // a client's 10 s request timeout when the node's NATS server has gone silent.
 constexpr std::chrono::milliseconds kClusterRegistrationWait{4000};
 

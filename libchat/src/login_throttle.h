@@ -18,9 +18,9 @@
 // Several nodes (Share): the three records are the cluster's, in a SharedKv bucket whose TTL is
 // forget_after_ms: Check reads them (three round trips: a password check costs far more), Failed and
 // Succeeded change them with compare-and-set, so failures through any node count everywhere. The
-// global budget stays per node: it bounds this node's Argon2id work. A bucket that fails a request
-// (its engine away or silent: the request waited out its timeout) is not asked again for
-// kSharedPauseMs: meanwhile this node's own records decide (it keeps them too), so a sign-in waits
+// global budget stays per node: it bounds this node's Argon2id work. A request waits 1 s at most
+// (kSharedRequestTimeoutMs), and a bucket that fails one (its engine away or silent) is not asked
+// again for kSharedPauseMs: meanwhile this node's own records decide (it keeps them too), so a sign-in waits
 // out at most one engine timeout, and the next ones none. Failing open to the node's own records,
 // not closed: refusing every sign-in while the bus is away would turn a NATS outage into a login
 // outage, and the per-node throttle and global budget still bound guessing through this node.
@@ -50,6 +50,9 @@ class LoginThrottle {
 
   // How long a bucket that failed a request is left alone.
   static constexpr TimeMs kSharedPauseMs = 10'000;
+  // How long one request to the bucket may wait (SharedKvOptions::request_timeout_ms): a sign-in waits
+  // on it, and a healthy bucket answers in milliseconds.
+  static constexpr std::int64_t kSharedRequestTimeoutMs = 1'000;
 
   // Keeps the records in `kv`, shared with the other nodes, from now on. Call before the first
   // Check. If the bucket does not answer, the node's own records decide (never a refusal because of

@@ -158,8 +158,10 @@ SpamCounters ChatServiceImpl::SpamCountersSinceStart() { return spam_.counters()
 Status ChatServiceImpl::ShareState() {
   if (!bus_->BetweenNodes()) return Status::Ok();
   if (options_.login_throttle.enabled) {
-    // A record nobody failed against for forget_after_ms is forgotten: the bucket's TTL does it.
-    auto kv = bus_->OpenSharedKv(SharedKvOptions{"throttle", options_.login_throttle.forget_after_ms});
+    // A record nobody failed against for forget_after_ms is forgotten: the bucket's TTL does it. A
+    // sign-in waits on its requests: each waits 1 s at most (login_throttle.h).
+    auto kv = bus_->OpenSharedKv(SharedKvOptions{"throttle", options_.login_throttle.forget_after_ms,
+                                                 detail::LoginThrottle::kSharedRequestTimeoutMs});
     if (!kv.ok()) return kv.error().WithContext("login throttle");
     throttle_.Share(std::move(*kv));
   }

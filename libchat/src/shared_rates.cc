@@ -31,6 +31,9 @@ void SharedRates::Run() {
       while (!stop_ && std::chrono::steady_clock::now() < until) wake_.WaitUntil(&mu_, until);
       if (stop_) return;
     }
+    // No watch (the engine did not answer when the constructor asked): asked again each period, or
+    // this node would never hear of the others' spends.
+    if (!watch_.active()) watch_ = kv_->Watch([this](const SharedKv::Change& c) { OnChange(c); });
     auto spent = buckets_.TakeSpent();
     if (spent.empty()) continue;
     // "<wall ms>\n" then "LIMIT OWNER UNITS\n" per bucket.

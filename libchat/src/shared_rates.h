@@ -49,7 +49,7 @@ class SharedRates {
   Mutex mu_;
   CondVar wake_;
   bool stop_ GUARDED_BY(mu_) = false;
-  Subscription watch_;
+  Subscription watch_;  // The constructor's, then the thread's (Run); the destructor's after the join.
   std::thread thread_;
 };
 

@@ -50,6 +50,9 @@ void SharedSpam::Run() {
       if (stop_) return;
       flags.swap(to_store_);
     }
+    // No watch (the engine did not answer when the constructor asked): asked again each period, or
+    // this node would never hear of the others' scores and flags.
+    if (!watch_.active()) watch_ = kv_->Watch([this](const SharedKv::Change& c) { OnChange(c); });
     for (const SpamFlag& f : flags) store_flag_(f);
     auto added = guard_.TakeAdded();
     if (added.empty()) continue;

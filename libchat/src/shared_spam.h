@@ -78,7 +78,7 @@ class SharedSpam {
   bool stop_ GUARDED_BY(mu_) = false;
   // Flags that remote points raised, for Run to store (the watch's thread must not block).
   std::vector<SpamFlag> to_store_ GUARDED_BY(mu_);
-  Subscription watch_;
+  Subscription watch_;  // The constructor's, then the thread's (Run); the destructor's after the join.
   std::thread thread_;
 };
 

@@ -134,6 +134,7 @@ class ReadEpochs {
   std::atomic<std::int64_t> in_flight_[2] = {0, 0};
 };
 
+// One read counted in ReadEpochs for its scope.
 class ReadScope {
  public:
   explicit ReadScope(ReadEpochs* epochs) : epochs_(epochs), epoch_(epochs->Begin()) {}
@@ -148,8 +149,9 @@ class ReadScope {
 
 class LevelDbIterator final : public KvIterator {
  public:
-  // `read` counts the iterator as a read in flight until it is destroyed.
-  LevelDbIterator(std::unique_ptr<ReadScope> read, leveldb::Iterator* it) : read_(std::move(read)), it_(it) {}
+  // A read in flight (ReadEpochs) from before LevelDB's iterator exists until after it is gone.
+  LevelDbIterator(ReadEpochs* reads, leveldb::DB* db, const leveldb::ReadOptions& options)
+      : read_(reads), it_(db->NewIterator(options)) {}
   ~LevelDbIterator() override { it_.reset(); }  // LevelDB's iterator first, then the read ends.
   void Seek(std::string_view target) override { it_->Seek(ToSlice(target)); }
   void SeekToLast() override { it_->SeekToLast(); }
@@ -161,7 +163,7 @@ class LevelDbIterator final : public KvIterator {
   Status status() const override { return FromLevelDb(it_->status(), "leveldb iterator"); }
 
  private:
-  std::unique_ptr<ReadScope> read_;  // Declared first: destroyed last.
+  ReadScope read_;  // Declared first: begins first, ends last.
   std::unique_ptr<leveldb::Iterator> it_;
 };
 
@@ -225,8 +227,7 @@ class LevelDbEngine final : public KvEngine {
   std::unique_ptr<KvIterator> NewIterator() override {
     leveldb::ReadOptions ro;
     ro.fill_cache = true;
-    auto read = std::make_unique<ReadScope>(&reads_);
-    return std::make_unique<LevelDbIterator>(std::move(read), db_->NewIterator(ro));
+    return std::make_unique<LevelDbIterator>(&reads_, db_.get(), ro);
   }
 
   // Copies every entry as of one snapshot into a new database in `dir`: consistent while writers go on.

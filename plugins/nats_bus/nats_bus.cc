@@ -45,8 +45,9 @@ using detail::WriterLock;
 struct Core : std::enable_shared_from_this<Core> {
   std::string prefix;
   std::string prefix_token;  // The prefix as a bucket-name token (OpenSharedKv).
-  // How long a shared bucket's request waits for its answer (URI key kv_timeout_ms).
-  long kv_timeout_ms = 2000;
+  // How long a shared bucket's request waits for its answer, unless the bucket asks for another
+  // (URI key kv_timeout_ms; SharedKvOptions::request_timeout_ms).
+  long kv_timeout_ms = 5000;
 
   SharedMutex mu;
   bool closed GUARDED_BY(mu) = false;
@@ -228,10 +229,14 @@ bool ValidToken(const std::string& s) {
 // servers, replicated on up to 3 of them, one value per key (history 1).
 class NatsSharedKv final : public SharedKv {
  public:
-  // `js` and `kv` belong to the bus, which outlives this (bus.h: OpenSharedKv); `kv` is destroyed here.
-  NatsSharedKv(jsCtx* js, kvStore* kv, std::string name, std::string describe)
-      : js_(js), kv_(kv), name_(std::move(name)), describe_(std::move(describe)) {}
-  ~NatsSharedKv() override { kvStore_Destroy(kv_); }
+  // `js` is the bus's context, which outlives this (bus.h: OpenSharedKv), or `own_js`, the bucket's own
+  // (its request timeout), destroyed here after `kv`.
+  NatsSharedKv(jsCtx* js, jsCtx* own_js, kvStore* kv, std::string name, std::string describe)
+      : js_(js), own_js_(own_js), kv_(kv), name_(std::move(name)), describe_(std::move(describe)) {}
+  ~NatsSharedKv() override {
+    kvStore_Destroy(kv_);
+    if (own_js_ != nullptr) jsCtx_Destroy(own_js_);
+  }
 
   Result<Entry> Get(const std::string& key) override {
     kvEntry* e = nullptr;
@@ -354,6 +359,7 @@ class NatsSharedKv final : public SharedKv {
   }
 
   jsCtx* js_;
+  jsCtx* own_js_;
   kvStore* kv_;
   const std::string name_;
   const std::string describe_;
@@ -489,9 +495,10 @@ class NatsBus final : public Bus {
       return Status::InvalidArgument(describe_ + ": bucket name '" + n + "': letters, digits, - and _ (at most 64)");
     }
     MutexLock lock(&js_mu_);
-    // Each bucket request waits at most kv_timeout_ms (nats.c's default: 5 s). A server that stopped
-    // answering keeps its connection open until two pings go unanswered, and callers (a sign-in
-    // among them) must not wait out many such requests one after the other.
+    // Each bucket request waits at most kv_timeout_ms (nats.c's default, 5 s), or the bucket's own
+    // request_timeout_ms, on a JetStream context of the bucket's (nats.c binds a bucket to the
+    // context it was opened with). A server that stopped answering keeps its connection open until
+    // two pings go unanswered: a bucket on a sign-in's path must not wait that long per request.
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = static_cast<int64_t>(core_->kv_timeout_ms);
@@ -499,6 +506,14 @@ class NatsBus final : public Bus {
       js_ = nullptr;
       return Status::Unavailable(describe_ + ": JetStream context: " + LastError());
     }
+    jsCtx* own_js = nullptr;  // The bucket's context, if it has its own timeout.
+    if (options.request_timeout_ms > 0 && options.request_timeout_ms != core_->kv_timeout_ms) {
+      jo.Wait = options.request_timeout_ms;
+      if (natsConnection_JetStream(&own_js, conn_, &jo) != NATS_OK) {
+        return Status::Unavailable(describe_ + ": JetStream context: " + LastError());
+      }
+    }
+    jsCtx* js = own_js != nullptr ? own_js : js_;
     const std::string bucket = core_->prefix_token + "_" + n;
     const std::string what = describe_ + " bucket " + bucket;
     kvStore* kv = nullptr;
@@ -508,7 +523,7 @@ class NatsBus final : public Bus {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     for (;;) {
       // Bind to the bucket another node made, else make it (and bind if another node just did).
-      s = js_KeyValue(&kv, js_, bucket.c_str());
+      s = js_KeyValue(&kv, js, bucket.c_str());
       if (s != NATS_OK) {
         kvConfig cfg;
         kvConfig_Init(&cfg);
@@ -518,25 +533,26 @@ class NatsBus final : public Bus {
         cfg.StorageType = js_MemoryStorage;
         // 3 replicas; a cluster of fewer servers refuses them, and gets one.
         cfg.Replicas = 3;
-        s = js_CreateKeyValue(&kv, js_, &cfg);
+        s = js_CreateKeyValue(&kv, js, &cfg);
         if (s != NATS_OK) {
           why = LastError();
-          s = js_KeyValue(&kv, js_, bucket.c_str());
+          s = js_KeyValue(&kv, js, bucket.c_str());
         }
         if (s != NATS_OK) {
           cfg.Replicas = 1;
-          s = js_CreateKeyValue(&kv, js_, &cfg);
-          if (s != NATS_OK) s = js_KeyValue(&kv, js_, bucket.c_str());
+          s = js_CreateKeyValue(&kv, js, &cfg);
+          if (s != NATS_OK) s = js_KeyValue(&kv, js, bucket.c_str());
         }
       }
       if (s == NATS_OK || std::chrono::steady_clock::now() >= deadline) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     if (s != NATS_OK) {
+      if (own_js != nullptr) jsCtx_Destroy(own_js);
       return Status::Unavailable(what + ": " + natsStatus_GetText(s) + " (" + why +
                                  "; is JetStream enabled on the NATS servers?)");
     }
-    return std::shared_ptr<SharedKv>(std::make_shared<NatsSharedKv>(js_, kv, bucket, what));
+    return std::shared_ptr<SharedKv>(std::make_shared<NatsSharedKv>(js, own_js, kv, bucket, what));
   }
 
   // Subscribes the whole bus (the Subscribe handlers, or `on_message`) to `subject` until the
@@ -600,7 +616,7 @@ Result<std::unique_ptr<Bus>> OpenNatsBus(const Uri& uri) {
   }
   LIBCHAT_ASSIGN_OR_RETURN(long reconnect_wait, IntOption(uri, "reconnect_wait_ms", 250, 10, 60000));
   LIBCHAT_ASSIGN_OR_RETURN(long ping_interval, IntOption(uri, "ping_interval_ms", 5000, 100, 600000));
-  LIBCHAT_ASSIGN_OR_RETURN(core->kv_timeout_ms, IntOption(uri, "kv_timeout_ms", 2000, 100, 60000));
+  LIBCHAT_ASSIGN_OR_RETURN(core->kv_timeout_ms, IntOption(uri, "kv_timeout_ms", 5000, 100, 60000));
   // As long as a lost connection may go unnoticed (two unanswered pings, below), and some.
   core->recent = std::make_unique<detail::RecentEntries>(std::chrono::milliseconds(2000 + 3 * ping_interval), 65536);
 

@@ -46,6 +46,10 @@ class HeldKv final : public SharedKv {
   }
   Subscription Watch(std::function<void(const Change&)> fn) override {
     std::lock_guard lock(mu_);
+    if (fail_watches_ > 0) {
+      --fail_watches_;
+      return Subscription();  // As a NATS watch that could not be started.
+    }
     for (const auto& [k, v] : values_) fn(Change{k, v.value, v.revision});
     fn(Change{});
     const int id = next_watch_++;
@@ -62,6 +66,11 @@ class HeldKv final : public SharedKv {
   void FailWrites(int n) {
     std::lock_guard lock(mu_);
     fail_writes_ = n;
+  }
+  // The next `n` watches are not started.
+  void FailWatches(int n) {
+    std::lock_guard lock(mu_);
+    fail_watches_ = n;
   }
   int failures_left() {
     std::lock_guard lock(mu_);
@@ -101,6 +110,7 @@ class HeldKv final : public SharedKv {
   int next_watch_ = 0;
   std::uint64_t revision_ = 0;
   int fail_writes_ = 0;
+  int fail_watches_ = 0;
 };
 
 class NullPeer final : public detail::Peer {
@@ -259,6 +269,20 @@ TEST_CASE("live registry: once a write was given up on, the next ones are tried 
   REQUIRE_OK(a.registry->AwaitWritten(7, 5s));
   CHECK(live->failures_left() == 0);
   CHECK(a.registry->DevicesOf(7).size() == 1);
+}
+
+TEST_CASE("live registry: a watch the bucket did not start is asked for again, so the node still learns of "
+          "other nodes' devices",
+          "[unit][live_registry]") {
+  auto live = std::make_shared<HeldKv>();
+  auto nodes = std::make_shared<HeldKv>();
+  live->FailWatches(1);
+  Node a("node-a", live, nodes);
+  Node b("node-b", live, nodes);
+  b.Connect(7, 2);
+  REQUIRE_OK(b.registry->AwaitWritten(7, 5s));
+  CHECK(Eventually([&] { return a.registry->DevicesOf(7).size() == 1; }, 10s));
+  CHECK(a.registry->IsOnline(7));
 }
 
 }  // namespace chat::test

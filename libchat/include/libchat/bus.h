@@ -101,6 +101,9 @@ class Subscription {
   }
   ~Subscription() { Reset(); }
   void Reset() { if (cancel_) { auto c = std::move(cancel_); cancel_ = nullptr; c(); } }
+  // Whether there is something to cancel: false for an empty Subscription (a watch that could not be
+  // started, e.g. SharedKv::Watch while the engine does not answer) and after Reset.
+  bool active() const { return static_cast<bool>(cancel_); }
 
  private:
   std::function<void()> cancel_;

@@ -31,6 +31,10 @@ struct SharedKvOptions {
   // bucket's, fixed when the bucket is first created: a node opening an existing bucket keeps the
   // TTL it was created with. Default: 0.
   std::int64_t ttl_ms = 0;
+  // How long one request to the engine waits for its answer before it fails with Unavailable; 0: the
+  // bus's default (NATS: the URI's kv_timeout_ms, 5 s). For a bucket on a path a client waits on (the
+  // login throttle's), shorter than a client's own timeout. In-process buckets answer at once.
+  std::int64_t request_timeout_ms = 0;
 };
 
 class SharedKv {
