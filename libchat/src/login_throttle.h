@@ -20,10 +20,11 @@
 // Succeeded change them with compare-and-set, so failures through any node count everywhere. The
 // global budget stays per node: it bounds this node's Argon2id work. A request waits 1 s at most
 // (kSharedRequestTimeoutMs), and a bucket that fails one (its engine away or silent) is not asked
-// again for kSharedPauseMs: meanwhile this node's own records decide (it keeps them too), so a sign-in waits
-// out at most one engine timeout, and the next ones none. Failing open to the node's own records,
-// not closed: refusing every sign-in while the bus is away would turn a NATS outage into a login
-// outage, and the per-node throttle and global budget still bound guessing through this node.
+// again for kSharedPauseMs: meanwhile this node's own records decide (it keeps them too), so a
+// sign-in waits out at most one request's timeout, and the next ones none. Failing open to the
+// node's own records, not closed: refusing every sign-in while the bus is away would turn a NATS
+// outage into a login outage, and the per-node throttle and global budget still bound guessing
+// through this node.
 #pragma once
 
 #include <atomic>

@@ -5,6 +5,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "live_registry.h"
 #include "router.h"
@@ -62,10 +63,17 @@ class HeldKv final : public SharedKv {
 
   void Hold() { hold_.Hold(); }
   void Release() { hold_.Release(); }
-  // The next `n` writes fail with Unavailable, as a NATS request that timed out.
-  void FailWrites(int n) {
+  // The next `n` writes fail with Unavailable, as a NATS request that timed out (after `delay`: a
+  // silent server's request waits out its timeout).
+  void FailWrites(int n, std::chrono::milliseconds delay = std::chrono::milliseconds(0)) {
     std::lock_guard lock(mu_);
     fail_writes_ = n;
+    fail_delay_ = delay;
+  }
+  // Writes tried so far (failed ones included).
+  int writes_tried() {
+    std::lock_guard lock(mu_);
+    return writes_tried_;
   }
   // The next `n` watches are not started.
   void FailWatches(int n) {
@@ -84,6 +92,13 @@ class HeldKv final : public SharedKv {
   Result<std::uint64_t> Write(const std::string& key, std::optional<std::string> value,
                               std::optional<std::uint64_t> expected) {
     hold_.Wait();
+    std::chrono::milliseconds delay{0};
+    {
+      std::lock_guard lock(mu_);
+      ++writes_tried_;
+      if (fail_writes_ > 0) delay = fail_delay_;
+    }
+    std::this_thread::sleep_for(delay);
     std::lock_guard lock(mu_);
     if (fail_writes_ > 0) {
       --fail_writes_;
@@ -110,6 +125,8 @@ class HeldKv final : public SharedKv {
   int next_watch_ = 0;
   std::uint64_t revision_ = 0;
   int fail_writes_ = 0;
+  std::chrono::milliseconds fail_delay_{0};
+  int writes_tried_ = 0;
   int fail_watches_ = 0;
 };
 
@@ -283,6 +300,23 @@ TEST_CASE("live registry: a watch the bucket did not start is asked for again, s
   REQUIRE_OK(b.registry->AwaitWritten(7, 5s));
   CHECK(Eventually([&] { return a.registry->DevicesOf(7).size() == 1; }, 10s));
   CHECK(a.registry->IsOnline(7));
+}
+
+TEST_CASE("live registry: a node closing while the bucket does not answer gives up its last writes after the "
+          "first failure, not one request timeout each",
+          "[unit][live_registry]") {
+  auto live = std::make_shared<HeldKv>();
+  auto nodes = std::make_shared<HeldKv>();
+  Node a("node-a", live, nodes);
+  for (UserId u = 1; u <= 8; ++u) a.Connect(u, u);  // Two users per writer thread (4).
+  for (UserId u = 1; u <= 8; ++u) REQUIRE_OK(a.registry->AwaitWritten(u, 5s));
+  const int before = live->writes_tried();
+  live->FailWrites(1000000, 200ms);  // The server went silent: each request waits, then fails.
+  for (UserId u = 1; u <= 8; ++u) a.Disconnect(u, u);
+  a.registry->Close();
+  // One attempt per writer at most (the first failure marks the bucket away); before, every op was
+  // tried once more (8), each waiting out its timeout.
+  CHECK(live->writes_tried() - before <= 4);
 }
 
 }  // namespace chat::test
