@@ -159,6 +159,11 @@ struct Node {
     const bool first = router.Add(user, device, peer);
     registry->DeviceChanged(user, device, first, false);
   }
+  // Connect, and wait until the registry's write for it is done (landed, or given up on).
+  void ConnectWritten(UserId user, DeviceId device) {
+    Connect(user, device);
+    REQUIRE_OK(registry->AwaitWritten(user, 5s));
+  }
   void Disconnect(UserId user, DeviceId device) {
     const bool last = router.Remove(user, peer.get());
     registry->DeviceChanged(user, device, false, last);
@@ -177,12 +182,17 @@ struct Node {
   std::vector<std::pair<UserId, bool>> transitions;
 };
 
+// The deployment's two shared buckets (live devices, node heartbeats), in memory.
+struct Buckets {
+  std::shared_ptr<HeldKv> live = std::make_shared<HeldKv>();
+  std::shared_ptr<HeldKv> nodes = std::make_shared<HeldKv>();
+};
+
 // Nodes A and B on the same buckets, Bob's phone live on A (written): the start of the stories
 // where his laptop signs in on B and the phone then goes.
-struct BobOnA {
+struct BobOnA : Buckets {
   BobOnA() {
-    a.Connect(kBob, 1);
-    REQUIRE_OK(a.registry->AwaitWritten(kBob, 5s));
+    a.ConnectWritten(kBob, 1);
   }
   // After the laptop's sign-in on B was answered, the phone goes on A: Bob stays online, and nobody
   // says otherwise.
@@ -195,8 +205,6 @@ struct BobOnA {
   }
 
   static constexpr UserId kBob = 7;
-  std::shared_ptr<HeldKv> live = std::make_shared<HeldKv>();
-  std::shared_ptr<HeldKv> nodes = std::make_shared<HeldKv>();
   Node a{"node-a", live, nodes};
   Node b{"node-b", live, nodes};
 };
@@ -236,8 +244,7 @@ TEST_CASE("live registry: a write the bucket failed is retried and AwaitWritten 
   constexpr UserId kBob = BobOnA::kBob;
   // The laptop's write on B fails twice (the bucket timed out): B's sign-in waits until it landed.
   w.live->FailWrites(2);
-  w.b.Connect(kBob, 2);
-  REQUIRE_OK(w.b.registry->AwaitWritten(kBob, 5s));
+  w.b.ConnectWritten(kBob, 2);
   CHECK(w.live->failures_left() == 0);  // Both failures were that write's (tried three times).
   CHECK(w.b.registry->DevicesOf(kBob).size() == 2);
   w.PhoneGoesBobStaysOnline();
@@ -246,8 +253,8 @@ TEST_CASE("live registry: a write the bucket failed is retried and AwaitWritten 
 TEST_CASE("live registry: AwaitWritten gives up after its timeout while the bucket does not answer, and the "
           "write still lands later",
           "[unit][live_registry]") {
-  auto live = std::make_shared<HeldKv>();
-  auto nodes = std::make_shared<HeldKv>();
+  Buckets buckets;
+  auto& [live, nodes] = buckets;
   Node a("node-a", live, nodes);
   live->Hold();
   a.Connect(9, 1);
@@ -263,27 +270,23 @@ TEST_CASE("live registry: AwaitWritten gives up after its timeout while the buck
 TEST_CASE("live registry: once a write was given up on, the next ones are tried once each until one lands, so "
           "the ops queued behind do not each wait out the retries while the bucket is away",
           "[unit][live_registry]") {
-  auto live = std::make_shared<HeldKv>();
-  auto nodes = std::make_shared<HeldKv>();
+  Buckets buckets;
+  auto& [live, nodes] = buckets;
   Node a("node-a", live, nodes, /*write_retry_ms=*/300);
   constexpr int kMany = 1000000;
   live->FailWrites(kMany);  // The bucket is away.
-  a.Connect(1, 1);
-  REQUIRE_OK(a.registry->AwaitWritten(1, 5s));  // Retried for 300 ms, then left to the reconcile.
+  a.ConnectWritten(1, 1);  // Retried for 300 ms, then left to the reconcile.
   const int after_first = live->failures_left();
   CHECK(kMany - after_first >= 3);
   // Users 2..5 (every writer thread): one attempt each.
-  for (UserId u = 2; u <= 5; ++u) a.Connect(u, u);
-  for (UserId u = 2; u <= 5; ++u) REQUIRE_OK(a.registry->AwaitWritten(u, 5s));
+  for (UserId u = 2; u <= 5; ++u) a.ConnectWritten(u, u);
   CHECK(after_first - live->failures_left() == 4);
   // The bucket answers again: the next write lands, and a write failing once is retried again.
   live->FailWrites(0);
-  a.Connect(6, 6);
-  REQUIRE_OK(a.registry->AwaitWritten(6, 5s));
+  a.ConnectWritten(6, 6);
   CHECK(a.registry->DevicesOf(6).size() == 1);
   live->FailWrites(1);
-  a.Connect(7, 7);
-  REQUIRE_OK(a.registry->AwaitWritten(7, 5s));
+  a.ConnectWritten(7, 7);
   CHECK(live->failures_left() == 0);
   CHECK(a.registry->DevicesOf(7).size() == 1);
 }
@@ -291,13 +294,12 @@ TEST_CASE("live registry: once a write was given up on, the next ones are tried 
 TEST_CASE("live registry: a watch the bucket did not start is asked for again, so the node still learns of "
           "other nodes' devices",
           "[unit][live_registry]") {
-  auto live = std::make_shared<HeldKv>();
-  auto nodes = std::make_shared<HeldKv>();
+  Buckets buckets;
+  auto& [live, nodes] = buckets;
   live->FailWatches(1);
   Node a("node-a", live, nodes);
   Node b("node-b", live, nodes);
-  b.Connect(7, 2);
-  REQUIRE_OK(b.registry->AwaitWritten(7, 5s));
+  b.ConnectWritten(7, 2);
   CHECK(Eventually([&] { return a.registry->DevicesOf(7).size() == 1; }, 10s));
   CHECK(a.registry->IsOnline(7));
 }
@@ -305,11 +307,10 @@ TEST_CASE("live registry: a watch the bucket did not start is asked for again, s
 TEST_CASE("live registry: a node closing while the bucket does not answer gives up its last writes after the "
           "first failure, not one request timeout each",
           "[unit][live_registry]") {
-  auto live = std::make_shared<HeldKv>();
-  auto nodes = std::make_shared<HeldKv>();
+  Buckets buckets;
+  auto& [live, nodes] = buckets;
   Node a("node-a", live, nodes);
-  for (UserId u = 1; u <= 8; ++u) a.Connect(u, u);  // Two users per writer thread (4).
-  for (UserId u = 1; u <= 8; ++u) REQUIRE_OK(a.registry->AwaitWritten(u, 5s));
+  for (UserId u = 1; u <= 8; ++u) a.ConnectWritten(u, u);  // Two users per writer thread (4).
   const int before = live->writes_tried();
   live->FailWrites(1000000, 200ms);  // The server went silent: each request waits, then fails.
   for (UserId u = 1; u <= 8; ++u) a.Disconnect(u, u);
