@@ -393,8 +393,10 @@ TEST_CASE("on the TLS port, a client that says nothing, or stops after the hands
   TempDir dir;
   const CertFiles cert = WriteLoopbackCert(dir.str());
   std::vector<std::string> args = TlsArgs(cert);
+  // 1 s, not less: the last check's own TLS handshake and request must fit in it on a loaded 2-core
+  // CI machine (with 300 ms, CI once cut that client off: "stream truncated").
   args.push_back("--handshake-timeout-ms");
-  args.push_back("300");
+  args.push_back("1000");
   ChatdProcess chatd(dir.str(), args);
   const auto start = std::chrono::steady_clock::now();
   RawTcp silent(chatd.port());  // Never starts the TLS handshake.
@@ -421,7 +423,7 @@ TEST_CASE("on the TLS port, a client that says nothing, or stops after the hands
   CHECK(ec != beast::error::timeout);  // The server ended it, not our own wait.
   CHECK(ec);
   // Closed by the deadline, not at once.
-  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(250));
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(900));
   // And TLS clients are still served.
   CHECK(HttpsGet(chatd.port(), "/healthz", cert) == "200\nok\n");
 }
