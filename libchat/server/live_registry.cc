@@ -170,12 +170,18 @@ class ClusterLiveRegistry final : public LiveRegistry {
   const std::string& node() const override { return options_.node; }
 
   void Close() override {
+    Subscription watch;
     {
       MutexLock lock(&heart_mu_);
       if (closed_) return;
       closed_ = true;
+      watch = std::move(watch_);
     }
     heart_cv_.SignalAll();
+    // Stopping the watch is a request of its own (nats.c deletes the watch's consumer and waits for
+    // the answer): beside the heart's and the writers' requests still in flight, not after them. A
+    // node stopping beside a silent NATS server waited out each in turn (~10 s, 5 s each).
+    std::thread unwatch([&watch] { watch.Reset(); });
     if (heart_.joinable()) heart_.join();
     // The writers finish their queues (the sessions just closed) before they stop.
     for (auto& w : writers_) {
@@ -188,7 +194,7 @@ class ClusterLiveRegistry final : public LiveRegistry {
     for (auto& w : writers_) {
       if (w->thread.joinable()) w->thread.join();
     }
-    watch_.Reset();
+    unwatch.join();
     // Gone on purpose: the other nodes need not wait for the heartbeat to expire (this node's
     // devices were taken out above, as its sessions closed). Not while the buckets do not answer:
     // then the heartbeat's expiry is what takes this node's devices out.
@@ -381,15 +387,22 @@ class ClusterLiveRegistry final : public LiveRegistry {
 
   // The mirror's watch. Without one (the engine did not answer when it was asked: SharedKv::Watch
   // gives up at once), this node would never learn of other nodes' devices; RunHeart asks again every
-  // second until it has one. Called by Start, then only by the heart thread (Close joins it first).
+  // second until it has one. Called by Start, then only by the heart thread. Asking may wait out a
+  // request timeout: not under heart_mu_, which Close takes.
   void StartWatch() {
-    watch_ = live_->Watch([this](const SharedKv::Change& c) { Mirror(c); });
-    if (!watch_.active()) {
+    Subscription made = live_->Watch([this](const SharedKv::Change& c) { Mirror(c); });
+    const bool active = made.active();
+    {
+      MutexLock lock(&heart_mu_);
+      if (closed_) return;  // `made` stops as it goes out of scope, past the lock.
+      watch_ = std::move(made);
+    }
+    if (!active) {
       log_.Warn("live registry: the bucket's watch could not be started; retrying every second");
     } else if (watch_retried_) {
       log_.Info("live registry: the bucket's watch started");
     }
-    watch_retried_ = !watch_.active();
+    watch_retried_ = !active;
   }
 
   void RunHeart() {
@@ -397,18 +410,24 @@ class ClusterLiveRegistry final : public LiveRegistry {
     auto next_beat = std::chrono::steady_clock::now() + beat_every;
     auto next_reconcile = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.reconcile_ms);
     for (;;) {
+      bool watching = false;
       {
         MutexLock lock(&heart_mu_);
         auto until = next_beat;
         if (!watch_.active()) until = std::min(until, std::chrono::steady_clock::now() + std::chrono::seconds(1));
         while (!closed_ && std::chrono::steady_clock::now() < until) heart_cv_.WaitUntil(&heart_mu_, until);
         if (closed_) return;
+        watching = watch_.active();
       }
-      if (!watch_.active()) StartWatch();
+      if (!watching) StartWatch();
       if (std::chrono::steady_clock::now() < next_beat) continue;
       next_beat = std::chrono::steady_clock::now() + beat_every;
       auto beat = nodes_->Put(heartbeat_key_, std::to_string(SystemClock()->NowMs()));
-      if (beat.ok()) heartbeat_rev_ = *beat;
+      // A beat the bucket did not take: the sweep's listing would most likely wait out the same
+      // request timeout again (Close joins this thread: a node stopping beside a silent NATS server
+      // waited for both, ~10 s). The sweep and the reconcile run after the next beat that lands.
+      if (!beat.ok()) continue;
+      heartbeat_rev_ = *beat;
       Sweep();
       if (std::chrono::steady_clock::now() >= next_reconcile) {
         next_reconcile = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.reconcile_ms);
@@ -483,9 +502,9 @@ class ClusterLiveRegistry final : public LiveRegistry {
   CondVar heart_cv_;
   bool closed_ GUARDED_BY(heart_mu_) = false;
   std::thread heart_;
-  // Start's, then the heart thread's (StartWatch).
-  Subscription watch_;
-  bool watch_retried_ = false;  // The last StartWatch found no watch.
+  // Set by StartWatch (Start's, then the heart thread's); Close takes it.
+  Subscription watch_ GUARDED_BY(heart_mu_);
+  bool watch_retried_ = false;  // The last StartWatch found no watch. StartWatch's callers only.
 };
 
 }  // namespace

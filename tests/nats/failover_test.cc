@@ -384,6 +384,32 @@ TEST_CASE("a sign-in through a node whose NATS server stopped answering is answe
   nats.Kill9(1);  // Node B's connection closes: it moves to another server and stops without waiting on it.
 }
 
+// The stop of a node whose NATS server went silent: each request already sent waits out its timeout
+// (5 s), so at most one such wait may hold the stop (the registry's writers and its heartbeat thread
+// wait side by side), not one after the other.
+TEST_CASE("a node whose NATS server stopped answering stops on SIGTERM within one request timeout",
+          "[nats][postgres][failover]") {
+  OwnNats own;
+  NatsCluster& nats = *own.nats;
+  Cluster& c = own.c;
+  RegisterUser(*c.node[0], "alice");
+  {
+    LiveDevice phone = LoginDevice(*c.node[1], "alice", "a-phone");  // A device in node B's registry.
+    REQUIRE(nats.Freeze(1));
+  }  // Its session closes: a registry write goes to the silent server.
+  // Past a heartbeat period (chatd's default TTL, 6 s: a beat every 1.5 s), so that the heartbeat
+  // thread is waiting on the silent server too.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  const auto begun = std::chrono::steady_clock::now();
+  const int code = c.node[1]->SignalAndWait(SIGTERM);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - begun);
+  INFO("stopped in " << took.count() << " ms; node B's log:\n" << c.node[1]->Log());
+  CHECK(code == 0);
+  CHECK(took < std::chrono::milliseconds(7500));  // One 5 s request timeout, with room for a loaded machine.
+  c.node[1].reset();
+  nats.Kill9(1);
+}
+
 TEST_CASE("an attachment uploaded through one node downloads through another (blob store in PostgreSQL)",
           "[nats][postgres][attachments]") {
   // The nodes' --blob-store: a database of its own on the shared server.
