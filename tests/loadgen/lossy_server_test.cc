@@ -92,7 +92,11 @@ TEST_CASE("loadgen passes a faithful server and reports zero faults", "[loadgen]
   CHECK(j["reordered"] == 0);
   CHECK(j["delivered"] == 1600);
   CHECK(j["latency_ms"]["count"] == 1600);
-  CHECK(j["sends_per_s"].get<double>() == Approx(200).epsilon(0.05));
+  // Paced at the rate asked for: never faster; slower only by what a stall of the machine adds to the
+  // window up to the last send (CI, at a load of 14, once measured 168.8/s: one send 0.4 s late).
+  CHECK(j["scheduled"] == 400);
+  CHECK(j["sends_per_s"].get<double>() <= 210);
+  CHECK(j["sends_per_s"].get<double>() >= 100);
 }
 
 TEST_CASE("loadgen: usage errors exit 2, --help exits 0", "[loadgen][integration]") {
