@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Builds everything with warnings as errors and runs the whole test suite in three builds:
-#  1. build-test: as built for production (gcc; libraries and tools at -O2, test code at -O0). The
-#     suite includes installing libchat into a scratch prefix and building the examples against the
-#     installed package.
+# Builds everything with warnings as errors and runs the whole test suite, each test in the build that
+# checks the most of what it can reach; the core's unit and concurrency tests again under TSan:
+#  1. build-test: as built for production (gcc; libraries and tools at -O2), with the tests that only
+#     an unsanitized build can run (LIBCHAT_TEST_SET=release; test code at -O0): installing libchat
+#     into a scratch prefix and building the examples against the installed package, chatd's Debian
+#     package, the web app in Chromium, chat-loadgen (it measures) and its tests, the cluster failover
+#     tests that drive it, the scripts' own test. Every other test runs in build 2, under the
+#     sanitizers: running it here as well cost ~450 CPU s of a cold run that has two cores for 900 s
+#     (docs/benchmarks.md, "Build time", eleventh round). LIBCHAT_RELEASE_TESTS=all builds and runs
+#     the whole suite here too.
 #  2. build-sanitize: clang with AddressSanitizer and UndefinedBehaviorSanitizer, at -O0 (a third of
 #     the compile time of -O1 under ASan; the sanitizers find the same bugs): the libraries, tools and
 #     tests (not chat-loadgen, which measures and has its own tests in build 1; the test code itself
@@ -117,7 +123,8 @@ step "gcc build"
 # lld here too: a test executable links in 0.28 CPU s instead of 1.0 with GNU ld, and this build links
 # ~120 programs (each again after a change to the core). lld is Debian's and links gcc's objects as
 # they are; run-chatd.sh and a plain build keep the system linker.
-cmake -S . -B build-test "${common[@]}" -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" > /dev/null
+cmake -S . -B build-test "${common[@]}" -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" \
+  -DLIBCHAT_TEST_SET="${LIBCHAT_RELEASE_TESTS:-release}" > /dev/null
 cmake --build build-test -j"$jobs"
 start_tests build-test
 
