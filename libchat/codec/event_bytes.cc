@@ -13,7 +13,7 @@ using detail::Reader;
 using detail::Writer;
 
 constexpr std::uint8_t kEventFormatV1 = 1;
-constexpr std::uint8_t kLastEventType = static_cast<std::uint8_t>(EventType::kSessionRevoked);
+constexpr std::uint8_t kLastEventType = static_cast<std::uint8_t>(EventType::kDeviceOnline);
 constexpr std::uint8_t kLastSignalType = static_cast<std::uint8_t>(CallSignalType::kEnded);
 constexpr std::uint8_t kLastOutcome = static_cast<std::uint8_t>(CallOutcome::kCompleted);
 
@@ -116,6 +116,8 @@ std::string SerializeEvent(const Event& e) {
     case EventType::kSessionRevoked:
       w.Str(e.keep_token_hash);
       break;
+    case EventType::kDeviceOnline:
+      break;  // user and device, above.
   }
   return w.Take();
 }
@@ -167,7 +169,7 @@ Result<Event> ParseEvent(std::string_view bytes) {
       valid = GetSignal(r, s.get());
       e.signal = std::move(s);
     }
-  } else {
+  } else if (e.type == EventType::kSessionRevoked) {
     e.keep_token_hash = r.Str();
   }
   if (r.failed()) return Corrupt("truncated");

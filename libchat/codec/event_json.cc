@@ -94,6 +94,7 @@ std::optional<WireEvent> ToWireEvent(const Event& e) {
       return WireEvent{CallSignalName(e.signal->type), CallSignalJson(e.chat, *e.signal)};
     case EventType::kReceipt:
     case EventType::kSessionRevoked:
+    case EventType::kDeviceOnline:
       return std::nullopt;
   }
   return std::nullopt;

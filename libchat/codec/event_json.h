@@ -17,8 +17,8 @@ struct WireEvent {
 };
 
 // The protocol event for `event`. nullopt for the types the server does not forward one by one
-// (kReceipt: coalesced per chat; kSessionRevoked: closes sessions) and for an event without the
-// payload its type needs (no message, no signal).
+// (kReceipt: coalesced per chat; kSessionRevoked: closes sessions; kDeviceOnline: for the nodes) and
+// for an event without the payload its type needs (no message, no signal).
 std::optional<WireEvent> ToWireEvent(const Event& event);
 
 // The "receipt" event: the cursors of one chat that moved within a coalescing window (the server

@@ -84,6 +84,13 @@ void ServerState::EnableBetweenNodes() {
     // Missed: the user's next session (or the next membership change) puts it right.
     if (!queued && workers.accepting()) log.Warn("router: worker queue full; interest in chat ", chat, " not updated");
   };
+  // Another node's device (or one of ours: the event reaches its publisher too) opened a second
+  // session where it had one: the calls held here that ring its user ring it (PublishDeviceOnline).
+  between.device_online = [this](UserId user, DeviceId device) {
+    if (!workers.TrySubmit([this, user, device] { RingLate(user, device); }) && workers.accepting()) {
+      log.Warn("router: worker queue full; calls not rung on a device's new session");
+    }
+  };
   router.EnableBetweenNodes(std::move(between));
 }
 

@@ -112,6 +112,15 @@ void ServerState::RingLate(UserId user, DeviceId device) {
   if (calls) calls->DeviceOnline(CallDevice{user, device});
 }
 
+void ServerState::RingOnSignIn(UserId user, DeviceId device, bool device_had_session) {
+  if (!device_had_session || !interest.active()) return RingLate(user, device);
+  auto e = std::make_shared<Event>();
+  e->type = EventType::kDeviceOnline;
+  e->user = user;
+  e->device = device;
+  service.bus().Publish(std::move(e));
+}
+
 void ServerState::StopCalls() {
   std::unique_ptr<CallManager> c;
   std::unique_ptr<PushDispatcher> p;

@@ -113,6 +113,10 @@ void Router::OnEvent(std::shared_ptr<const Event> event) {
     Revoke(event->user, event->only_device != 0 ? event->only_device : event->device, event->keep_token_hash);
     return;
   }
+  if (event->type == EventType::kDeviceOnline) {  // For this node, not its sessions.
+    if (between_.device_online) between_.device_online(event->user, event->device);
+    return;
+  }
   const std::int64_t stamp = event->type == EventType::kMessage ? StageHistograms::NowNs() : 0;
   Enqueue(Queued{std::move(event), nullptr, stamp});
 }
@@ -222,9 +226,13 @@ void Router::Send(const Event& event) {
   }
 }
 
-bool Router::Add(UserId user, DeviceId device, const std::shared_ptr<Peer>& peer) {
+bool Router::Add(UserId user, DeviceId device, const std::shared_ptr<Peer>& peer, bool* device_had_session) {
   MutexLock lock(&mu_);
   const bool first = sessions_.find(user) == sessions_.end();
+  if (device_had_session != nullptr) {
+    auto [begin, end] = sessions_.equal_range(user);
+    *device_had_session = std::any_of(begin, end, [device](const auto& e) { return e.second.device == device; });
+  }
   sessions_.emplace(user, Entry{device, peer.get(), peer});
   return first;
 }

@@ -55,10 +55,14 @@ class Router {
   // the store off the fan-out thread and hand them to Repaired(), and return true; false if it could
   // not start (it is asked again later). `membership` is told of a kChatUpdate delivered to users
   // with sessions here, so that the node's interest follows their membership (non-blocking).
+  // `device_online` is told of a kDeviceOnline (a device's new session on a node where it had one,
+  // this node included), to ring it for the calls held here (non-blocking: it runs in the bus's
+  // handler, which may be inside a Publish).
   struct BetweenNodes {
     Interest* interest = nullptr;
     std::function<bool(const ChatSequencer::Repair&)> repair;
     std::function<void(ChatId, Seq, std::vector<UserId>)> membership;
+    std::function<void(UserId, DeviceId)> device_online;
   };
   // Turns sequencing on (call before Attach, for a bus whose BetweenNodes() is true).
   void EnableBetweenNodes(BetweenNodes between) { between_ = std::move(between); }
@@ -81,7 +85,8 @@ class Router {
 
   // Registers a live, authenticated session of `device`. True if it is the user's first session on
   // this node (the user came online).
-  bool Add(UserId user, DeviceId device, const std::shared_ptr<Peer>& peer);
+  // *device_had_session (if given): whether `device` had a session here already.
+  bool Add(UserId user, DeviceId device, const std::shared_ptr<Peer>& peer, bool* device_had_session = nullptr);
   // Unregisters `peer`. True if it was the user's last session on this node (the user went offline).
   bool Remove(UserId user, const Peer* peer);
   bool IsOnline(UserId user) const;

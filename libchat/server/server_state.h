@@ -101,6 +101,11 @@ struct ServerState {
   // (CallManager::DeviceOnline), if the calls are running. Takes calls_mu; never blocks for long.
   // Defined in call_wiring.cc.
   void RingLate(UserId user, DeviceId device);
+  // A session of `device` just signed in: the calls ringing its user ring it. Those held here at
+  // once; those held by other nodes ring a device new to this node on seeing it in the live
+  // registry, but a second session of a device (`device_had_session`: a reconnect overlapping the
+  // old connection) changes nothing there, so every node is told (kDeviceOnline, this one too).
+  void RingOnSignIn(UserId user, DeviceId device, bool device_had_session);
   // Creates `live`: on a bus between nodes the cluster registry on the bus's shared buckets (an
   // error if the bus cannot hold them: the node must not serve with presence of its own), else the
   // router's. Called by StartCalls first. Defined in call_wiring.cc.

@@ -423,6 +423,7 @@ void WsSession::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std:
   if (finished_) return;  // The connection ended while the command ran; its effect stays in the store.
   if (!outcome.ok) state_->metrics.request_errors.Add();
   bool verify = false;
+  bool device_had_session = false;
   switch (outcome.effect) {
     case SessionEffect::kNone:
     case SessionEffect::kTokenRotated:
@@ -435,7 +436,8 @@ void WsSession::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std:
       // it, so whatever commits from now on reaches it live or by that sync (it drops seq it has
       // already seen).
       registered_ = true;
-      const bool first = state_->router.Add(caller_.user, caller_.device, this->shared_from_this());
+      const bool first =
+          state_->router.Add(caller_.user, caller_.device, this->shared_from_this(), &device_had_session);
       state_->interest.AddSession(caller_.user);
       state_->metrics.devices_online.Add(1);
       last_touch_ = std::chrono::steady_clock::now();
@@ -448,7 +450,7 @@ void WsSession::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std:
       caller_ = SignedIn{};
       break;
   }
-  if (verify && !revoked_meanwhile) return VerifyRegistration(std::move(frame));
+  if (verify && !revoked_meanwhile) return VerifyRegistration(std::move(frame), device_had_session);
   Enqueue(OutFrame{std::move(frame), 0, false});
   if (outcome.effect == SessionEffect::kLoggedOut) {
     return StartClose(static_cast<std::uint16_t>(websocket::close_code::normal), "logged out", /*flush=*/true);
@@ -457,11 +459,12 @@ void WsSession::OnCommandDone(CommandOutcome outcome, std::shared_ptr<const std:
   DoRead();
 }
 
-void WsSession::VerifyRegistration(std::shared_ptr<const std::string> answer) {
+void WsSession::VerifyRegistration(std::shared_ptr<const std::string> answer, bool device_had_session) {
   busy_ = true;  // No command until the check is done: a revoked session must not act.
   auto self = this->shared_from_this();
   const bool queued = state_->workers.TrySubmit(
-      [self, user = caller_.user, device = caller_.device, hash = auth_.token_hash(), answer]() mutable {
+      [self, user = caller_.user, device = caller_.device, hash = auth_.token_hash(), answer,
+       device_had_session]() mutable {
         // Both waits below share one budget: with the node's NATS server silent, each would wait
         // out its own timeout, and the client's request times out at 10 s (docs/scaling.md).
         const auto deadline = std::chrono::steady_clock::now() + kClusterRegistrationWait;
@@ -486,7 +489,7 @@ void WsSession::VerifyRegistration(std::shared_ptr<const std::string> answer) {
         });
         // Calls ringing the user ring this device too (it may have been woken by their push). After
         // the answer is posted, to the same lane: the client hears it is signed in first.
-        if (ring) self->state_->RingLate(user, device);
+        if (ring) self->state_->RingOnSignIn(user, device, device_had_session);
       });
   // A full worker queue: the check is not made, and the session does not go on unchecked.
   if (!queued) OnVerified(Status::Unavailable("server busy"), std::move(answer));

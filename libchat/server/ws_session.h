@@ -90,7 +90,8 @@ class WsSession final : public Peer, public TimerWheel::Node, public std::enable
   // cluster's live registry; only then is `answer` (the login/resume reply) sent and the next frame
   // read. A session found revoked is closed with 4001, unanswered; one that could not be checked
   // (server busy, store unavailable) is answered and closed with 1013 "try again later".
-  void VerifyRegistration(std::shared_ptr<const std::string> answer);
+  // `device_had_session`: the device had a session on this node already (ServerState::RingOnSignIn).
+  void VerifyRegistration(std::shared_ptr<const std::string> answer, bool device_had_session);
   void OnVerified(Status status, std::shared_ptr<const std::string> answer);
   // Closes with 4001 "session revoked".
   void CloseRevoked();

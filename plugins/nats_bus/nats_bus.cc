@@ -4,7 +4,8 @@
 //                     NATS forwards it to the nodes that watch the chat (WatchChat), once per node
 //   PREFIX.u.<user>   events of no chat (presence), one publish per recipient; and a kChatUpdate once
 //                     more per recipient, so that the node of a member just added learns of the chat
-//   PREFIX.all        revocations: every node (its sessions and its access cache)
+//   PREFIX.all        revocations: every node (its sessions and its access cache); a device's new
+//                     session on a node where it had one (kDeviceOnline: the calls each node holds)
 //   PREFIX.r.<addr>   requests to the one node that serves an address (Bus::Serve; a call's owner
 //                     node, docs/scaling.md "Calls"), answered on the asker's inbox
 //
@@ -82,7 +83,7 @@ struct Core : std::enable_shared_from_this<Core> {
     auto send = [&](const std::string& subject) {
       natsConnection_Publish(conn, subject.c_str(), bytes.data(), static_cast<int>(bytes.size()));
     };
-    if (e.type == EventType::kSessionRevoked) return send(prefix + ".all");
+    if (e.type == EventType::kSessionRevoked || e.type == EventType::kDeviceOnline) return send(prefix + ".all");
     if (e.chat != 0) send(prefix + ".c." + std::to_string(e.chat));
     if (e.chat == 0 || e.type == EventType::kChatUpdate) {
       for (UserId u : e.recipients) send(prefix + ".u." + std::to_string(u));

@@ -178,6 +178,35 @@ TEST_CASE("devices that sign in on nodes B and C while a call held by node A rin
   REQUIRE(Cmd(*call.alice.client, "callHangup", {{"callId", call_id}}).ok);
 }
 
+// A phone that reconnects while its old connection is still open on the same node (a network change
+// noticed by the phone first) has two sessions of one device there: the live registry's record does
+// not change, so the node holding the call learns of the new session from a kDeviceOnline instead.
+TEST_CASE("a device's second session on the node where it is signed in is rung by a call held by another node",
+          "[nats][postgres][cluster][calls]") {
+  ThreeNodes nodes;
+  DirectCall call(nodes);
+  LiveDevice b_phone = Online(*nodes.chatd[1], "bob", "b-phone");
+  const std::string call_id = call.Invite();
+  REQUIRE(WaitForCallEvent(*b_phone.client, "callRing", call_id));
+  // Node A's mirror may learn of the phone only after the call began, and ring it once more (to all
+  // of its sessions): let that pass first, or it would ring the second session below by chance.
+  CallEventsWithin(*b_phone.client, call_id, 1000ms);
+  const double rung_before = MetricValue(nodes.chatd[0]->port(), "chat_calls_rung_late_total");
+
+  LiveDevice again = ResumeDevice(*nodes.chatd[1], b_phone.session);  // The old connection stays open.
+  auto ring = WaitForCallEvent(*again.client, "callRing", call_id);
+  REQUIRE(ring);
+  CHECK(ring->at("sdp") == kOffer);
+  CHECK(ring->at("callerId") == call.alice.user());
+  CHECK(MetricValue(nodes.chatd[0]->port(), "chat_calls_rung_late_total") == rung_before + 1);
+  // It answers through B -> A.
+  ResultOf(Cmd(*again.client, "callAccept", {{"callId", call_id}, {"sdp", kAnswer}}));
+  auto answer = WaitForCallEvent(*call.alice.client, "callAccepted", call_id);
+  REQUIRE(answer);
+  CHECK(answer->at("deviceId") == b_phone.id());
+  REQUIRE(Cmd(*call.alice.client, "callHangup", {{"callId", call_id}}).ok);
+}
+
 TEST_CASE("a callee on node B rejecting a call from node A ends it for the caller and stops the ringing on node C",
           "[nats][postgres][cluster][calls]") {
   ThreeNodes nodes;

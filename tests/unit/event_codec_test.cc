@@ -120,6 +120,10 @@ TEST_CASE("event bytes: every type comes back field for field", "[unit][events]"
   revoked.keep_token_hash = "new-hash";
   RequireRoundTrip(revoked);
   CHECK(ParseEvent(SerializeEvent(revoked))->keep_token_hash == "new-hash");
+
+  Event online = Routed(EventType::kDeviceOnline);  // Its user and device, nothing more.
+  RequireRoundTrip(online);
+  CHECK(ParseEvent(SerializeEvent(online))->device == online.device);
 }
 
 TEST_CASE("event bytes: format 1 is pinned byte for byte", "[unit][events]") {
@@ -148,6 +152,9 @@ TEST_CASE("event bytes: format 1 is pinned byte for byte", "[unit][events]") {
   revoked.recipients = {};
   revoked.keep_token_hash = "h";
   CHECK(hex(SerializeEvent(revoked)) == "0107" "2a" "00" "07" "00" "02" "07" "0168");
+  Event online = Routed(EventType::kDeviceOnline);
+  online.recipients = {};
+  CHECK(hex(SerializeEvent(online)) == "0108" "2a" "00" "07" "00" "02" "07");
 }
 
 TEST_CASE("event bytes: damaged input is Corruption, never a guess", "[unit][events]") {
@@ -219,6 +226,7 @@ TEST_CASE("event wire form: the frames clients read", "[unit][events]") {
   // Not sent one by one: receipts are coalesced, revocations close sessions.
   CHECK_FALSE(codec::ToWireEvent(Routed(EventType::kReceipt)).has_value());
   CHECK_FALSE(codec::ToWireEvent(Routed(EventType::kSessionRevoked)).has_value());
+  CHECK_FALSE(codec::ToWireEvent(Routed(EventType::kDeviceOnline)).has_value());
   CHECK_FALSE(codec::ToWireEvent(Routed(EventType::kMessage)).has_value());  // No message.
 }
 

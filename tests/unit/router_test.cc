@@ -90,6 +90,53 @@ TEST_CASE("the router encodes and delivers each message off the committer thread
   router.Detach();
 }
 
+TEST_CASE("the router hands a device's new session on a node where it had one (kDeviceOnline) to its node, "
+          "never to a session",
+          "[unit][router]") {
+  Fixture f("mem");
+  detail::Metrics metrics;
+  detail::Logger log(LogLevel::kError, nullptr);
+  Router router(metrics, log, [] {});
+  std::mutex mu;
+  std::vector<std::pair<UserId, DeviceId>> told;
+  Router::BetweenNodes between;
+  between.device_online = [&](UserId user, DeviceId device) {
+    std::lock_guard lock(mu);
+    told.emplace_back(user, device);
+  };
+  router.EnableBetweenNodes(std::move(between));
+  router.Attach(*f.bus);
+  auto peer = std::make_shared<FakePeer>();
+  auto second = std::make_shared<FakePeer>();
+  bool had = true;
+  router.Add(2, 20, peer, &had);
+  CHECK_FALSE(had);
+  router.Add(2, 21, std::make_shared<FakePeer>(), &had);  // Another device of the user.
+  CHECK_FALSE(had);
+  router.Add(2, 20, second, &had);
+  CHECK(had);
+
+  auto online = std::make_shared<Event>();
+  online->type = EventType::kDeviceOnline;
+  online->recipients = {2};
+  online->user = 2;
+  online->device = 20;
+  f.bus->Publish(online);
+  auto typing = std::make_shared<Event>();  // Delivered after it: the sessions saw nothing before.
+  typing->type = EventType::kTyping;
+  typing->chat = 7;
+  typing->recipients = {2};
+  typing->user = 1;
+  typing->typing = true;
+  f.bus->Publish(typing);
+  const std::vector<std::string> frames = peer->WaitFrames(1);
+  REQUIRE(frames.size() == 1);
+  CHECK(EventName(frames[0]) == "typing");
+  router.Detach();
+  std::lock_guard lock(mu);
+  CHECK(told == std::vector<std::pair<UserId, DeviceId>>{{2, 20}});
+}
+
 TEST_CASE("the router sends a receipt after the message it counts, and typed events in the codec's form",
           "[unit][router]") {
   Fixture f("mem");

@@ -28,6 +28,10 @@ enum class EventType : std::uint8_t {
   kSignal = 6,          // signal: call signalling.
   kSessionRevoked = 7,  // user, device (0: all of the user's): those live sessions must close, except
                         // any authenticated with keep_token_hash (the device's new token).
+  kDeviceOnline = 8,    // user, device: a new session of a device that already had one on the
+                        // publishing node (a reconnect overlapping its old connection). For the nodes,
+                        // not the clients: each rings it for the calls it holds that ring the user. A
+                        // device new to a node shows in the live registry instead.
 };
 
 // What call signalling tells a device (CallManager, calls.h). The server sends each as its protocol
