@@ -59,6 +59,12 @@ struct DirectCall {
     const Json start = ResultOf(Cmd(*alice.client, "callInvite", {{"chatId", chat}, {"media", "video"}, {"sdp", kOffer}}));
     return start.at("callId");
   }
+  // Invite(), once `callee` rings.
+  std::string InviteRinging(LiveDevice& callee) {
+    const std::string call_id = Invite();
+    REQUIRE(WaitForCallEvent(*callee.client, "callRing", call_id));
+    return call_id;
+  }
   ThreeNodes& nodes;
   UserId bob = 0;
   LiveDevice alice;
@@ -186,8 +192,7 @@ TEST_CASE("a device's second session on the node where it is signed in is rung b
   ThreeNodes nodes;
   DirectCall call(nodes);
   LiveDevice b_phone = Online(*nodes.chatd[1], "bob", "b-phone");
-  const std::string call_id = call.Invite();
-  REQUIRE(WaitForCallEvent(*b_phone.client, "callRing", call_id));
+  const std::string call_id = call.InviteRinging(b_phone);
   // Node A's mirror may learn of the phone only after the call began, and ring it once more (to all
   // of its sessions): let that pass first, or it would ring the second session below by chance.
   CallEventsWithin(*b_phone.client, call_id, 1000ms);
@@ -216,8 +221,7 @@ TEST_CASE("a callee on node B rejecting a call from node A ends it for the calle
 
   for (const std::string reason : {"declined", "busy"}) {
     const std::string outcome = reason == "busy" ? "busy" : "rejected";
-    const std::string call_id = call.Invite();
-    REQUIRE(WaitForCallEvent(*b_phone.client, "callRing", call_id));
+    const std::string call_id = call.InviteRinging(b_phone);
     REQUIRE(WaitForCallEvent(*b_laptop.client, "callRing", call_id));
     REQUIRE(Cmd(*b_phone.client, "callReject", {{"callId", call_id}, {"reason", reason}}).ok);
     auto ended = WaitForCallEvent(*call.alice.client, "callEnded", call_id);
@@ -279,8 +283,7 @@ TEST_CASE("two devices answering one call at the same time on nodes B and C: exa
 
   for (int round = 0; round < 5; ++round) {
     INFO("round " << round);
-    const std::string call_id = call.Invite();
-    REQUIRE(WaitForCallEvent(*b_phone.client, "callRing", call_id));
+    const std::string call_id = call.InviteRinging(b_phone);
     REQUIRE(WaitForCallEvent(*b_laptop.client, "callRing", call_id));
     std::atomic<bool> go{false};
     Reply replies[2];
@@ -320,8 +323,7 @@ TEST_CASE("a call between nodes A and B goes on while node C, holding neither de
   RegisterUser(*nodes.chatd[2], "carol");
   LiveDevice carol = Online(*nodes.chatd[2], "carol", "c-phone");
 
-  const std::string call_id = call.Invite();
-  REQUIRE(WaitForCallEvent(*b_phone.client, "callRing", call_id));
+  const std::string call_id = call.InviteRinging(b_phone);
   ResultOf(Cmd(*b_phone.client, "callAccept", {{"callId", call_id}, {"sdp", kAnswer}}));
   REQUIRE(WaitForCallEvent(*call.alice.client, "callAccepted", call_id));
 
@@ -362,8 +364,7 @@ TEST_CASE("a call whose node is killed ends for the device that answered it on a
   DirectCall call(nodes);
   LiveDevice b_phone = Online(*nodes.chatd[1], "bob", "b-phone");
 
-  const std::string call_id = call.Invite();
-  REQUIRE(WaitForCallEvent(*b_phone.client, "callRing", call_id));
+  const std::string call_id = call.InviteRinging(b_phone);
   ResultOf(Cmd(*b_phone.client, "callAccept", {{"callId", call_id}, {"sdp", kAnswer}}));
   REQUIRE(WaitForCallEvent(*call.alice.client, "callAccepted", call_id));
   call.alice.client.reset();
