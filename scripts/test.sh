@@ -6,9 +6,9 @@
 #     into a scratch prefix and building the examples against the installed package, chatd's Debian
 #     package, the web app in Chromium, chat-loadgen (it measures) and its tests, the cluster failover
 #     tests that drive it, the scripts' own test. Every other test runs in build 2, under the
-#     sanitizers: running it here as well cost ~450 CPU s of a cold run that has two cores for 900 s
-#     (docs/benchmarks.md, "Build time", eleventh round). LIBCHAT_RELEASE_TESTS=all builds and runs
-#     the whole suite here too.
+#     sanitizers: running it here as well made a cold run use 1,897+ CPU s instead of 1,511 (this
+#     build alone 649 instead of 361), on two cores for 900 s (docs/benchmarks.md, "Build time",
+#     eleventh round). LIBCHAT_RELEASE_TESTS=all builds and runs the whole suite here too.
 #  2. build-sanitize: clang with AddressSanitizer and UndefinedBehaviorSanitizer, at -O0 (a third of
 #     the compile time of -O1 under ASan; the sanitizers find the same bugs): the libraries, tools and
 #     tests (not chat-loadgen, which measures and has its own tests in build 1; the test code itself
